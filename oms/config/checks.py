@@ -1,0 +1,160 @@
+"""Checks that span fields or files: references between accounts, routing, risk, strategies, machine."""
+from __future__ import annotations
+
+import os
+
+from oms.config.errors import Problem
+from oms.config.models import AccountsFile, ExchangesFile, RiskConfig, StrategiesFile, StreamFile
+
+FUTURES_ONLY = ("max_leverage", "max_position_usdt", "margin_type", "position_mode")
+
+
+def _names(d) -> str:
+    return ", ".join(sorted(d)) or "none"
+
+
+def check_accounts(af: AccountsFile) -> list[Problem]:
+    out: list[Problem] = []
+    f = "accounts.yaml"
+    seen_paths: dict[str, str] = {}
+    for ex, accounts in af.accounts.items():
+        mains = [n for n, a in accounts.items() if a.type == "main"]
+        if len(mains) != 1:
+            out.append(Problem(f, f"accounts.{ex}", f"needs exactly one main account, found {len(mains)}"))
+        for name, acct in accounts.items():
+            key = f"accounts.{ex}.{name}"
+            if acct.parent is not None:
+                parent = accounts.get(acct.parent)
+                if parent is None:
+                    out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is not an account of {ex} "
+                                                           f"(accounts: {_names(accounts)})"))
+                elif parent.type != "main":
+                    out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is a {parent.type} account; "
+                                                           "the parent must be the main account"))
+            if not acct.futures_enabled:
+                for field in FUTURES_ONLY:
+                    if getattr(acct, field) is not None:
+                        out.append(Problem(f, f"{key}.{field}",
+                                           "futures setting on an account with futures_enabled: false"))
+            if acct.withdraw_enabled and acct.type != "main":
+                out.append(Problem(f, f"{key}.withdraw_enabled", "withdrawal permission only on the main account"))
+            stem = acct.api_key_vault_path
+            if not stem.startswith(ex + "_"):
+                out.append(Problem(f, f"{key}.api_key_vault_path", f"must start with '{ex}_' (got '{stem}')"))
+            if stem in seen_paths:
+                out.append(Problem(f, f"{key}.api_key_vault_path",
+                                   f"'{stem}' is already used by {seen_paths[stem]}"))
+            seen_paths[stem] = key
+    all_names = {n for accts in af.accounts.values() for n in accts}
+    routing = af.account_routing
+    if routing.default not in all_names:
+        out.append(Problem(f, "account_routing.default", f"'{routing.default}' is not a configured account "
+                                                         f"(accounts: {_names(all_names)})"))
+    for strat, acct in routing.strategies.items():
+        if acct not in all_names:
+            out.append(Problem(f, f"account_routing.strategies.{strat}",
+                               f"'{acct}' is not a configured account (accounts: {_names(all_names)})"))
+    return out
+
+
+def check_exchanges(af: AccountsFile, xf: ExchangesFile) -> list[Problem]:
+    out = []
+    for ex in af.accounts:
+        if ex not in xf.exchanges:
+            out.append(Problem("exchanges.yaml", f"exchanges.{ex}",
+                               f"missing: accounts.yaml has accounts on '{ex}'"))
+    for ex, stanza in xf.exchanges.items():
+        accounts = af.accounts.get(ex, {})
+        for acct in stanza.rate_limits.accounts:
+            if acct not in accounts:
+                out.append(Problem("exchanges.yaml", f"exchanges.{ex}.rate_limits.accounts.{acct}",
+                                   f"'{acct}' is not an account of {ex} (accounts: {_names(accounts)})"))
+        for acct_name, acct in accounts.items():
+            for market in acct.markets():
+                if market not in stanza.markets:
+                    out.append(Problem("accounts.yaml", f"accounts.{ex}.{acct_name}",
+                                       f"trades {market} but exchanges.yaml has no {ex}.markets.{market}"))
+    return out
+
+
+def check_risk(af: AccountsFile, rf: RiskConfig) -> list[Problem]:
+    out = []
+    for ex, accounts in rf.accounts.items():
+        if ex not in af.accounts:
+            out.append(Problem("risk.yaml", f"accounts.{ex}", f"'{ex}' has no accounts in accounts.yaml"))
+            continue
+        for acct in accounts:
+            if acct not in af.accounts[ex]:
+                out.append(Problem("risk.yaml", f"accounts.{ex}.{acct}",
+                                   f"'{acct}' is not an account of {ex} (accounts: {_names(af.accounts[ex])})"))
+    for ex, accounts in af.accounts.items():
+        for name, acct in accounts.items():
+            if acct.max_leverage is not None and rf.limits_for(ex, name).max_leverage > acct.max_leverage:
+                out.append(Problem("risk.yaml", f"accounts.{ex}.{name}.max_leverage",
+                                   f"{rf.limits_for(ex, name).max_leverage} exceeds the account's "
+                                   f"max_leverage {acct.max_leverage} in accounts.yaml"))
+    return out
+
+
+def check_strategies(af: AccountsFile, xf: ExchangesFile, sf: StrategiesFile) -> list[Problem]:
+    out = []
+    routing = af.account_routing
+    for strat in routing.strategies:
+        if strat not in sf.strategies:
+            out.append(Problem("accounts.yaml", f"account_routing.strategies.{strat}",
+                               f"'{strat}' is not defined in strategies.yaml "
+                               f"(strategies: {_names(sf.strategies)})"))
+    for ex, accounts in af.accounts.items():
+        for name, acct in accounts.items():
+            if acct.strategy is not None and acct.strategy not in sf.strategies:
+                out.append(Problem("accounts.yaml", f"accounts.{ex}.{name}.strategy",
+                                   f"'{acct.strategy}' is not defined in strategies.yaml"))
+    for strat, cfg in sf.strategies.items():
+        key = f"strategies.{strat}"
+        if cfg.exchange not in xf.exchanges:
+            out.append(Problem("strategies.yaml", f"{key}.exchange",
+                               f"'{cfg.exchange}' is not in exchanges.yaml (exchanges: {_names(xf.exchanges)})"))
+            continue
+        acct_name = routing.strategies.get(strat, routing.default)
+        acct = af.accounts.get(cfg.exchange, {}).get(acct_name)
+        if acct is None:
+            out.append(Problem("strategies.yaml", f"{key}.exchange",
+                               f"routed to account '{acct_name}', which is not an account of {cfg.exchange}"))
+        elif cfg.market not in acct.markets():
+            out.append(Problem("strategies.yaml", f"{key}.market",
+                               f"{cfg.market} is not enabled on its account '{acct_name}'"))
+    return out
+
+
+def check_stream(sf: StreamFile, xf: ExchangesFile, cores: set[int] | None = None) -> list[Problem]:
+    out = []
+    if cores is None:
+        cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    for field in ("cpu_cores", "kernel_cores"):
+        for i, core in enumerate(getattr(sf.daemon, field)):
+            if core not in cores:
+                out.append(Problem("stream.yaml", f"daemon.{field}.{i}",
+                                   f"core {core} does not exist on this machine (available: {sorted(cores)})"))
+    ports = {
+        "daemon.health_port": sf.daemon.health_port,
+        "daemon.metrics_port": sf.daemon.metrics_port,
+        "services.nats.port": sf.services.nats.port,
+        "services.nats.monitor_port": sf.services.nats.monitor_port,
+        "services.openbao.port": sf.services.openbao.port,
+        "services.openbao.cluster_port": sf.services.openbao.cluster_port,
+        "services.prefect.port": sf.services.prefect.port,
+        "exchanges.yaml local_exchange.port": xf.local_exchange.port,
+    }
+    seen: dict[int, str] = {}
+    for key, port in ports.items():
+        if port in seen:
+            out.append(Problem("stream.yaml", key, f"port {port} is also used by {seen[port]}"))
+        seen.setdefault(port, key)
+    return out
+
+
+def cross_check(af: AccountsFile, xf: ExchangesFile, rf: RiskConfig, sf: StrategiesFile,
+                stf: StreamFile) -> list[Problem]:
+    """Every cross-field and cross-file problem, in file order."""
+    return (check_accounts(af) + check_exchanges(af, xf) + check_risk(af, rf)
+            + check_strategies(af, xf, sf) + check_stream(stf, xf))

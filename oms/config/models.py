@@ -1,0 +1,267 @@
+"""Typed, frozen models of the files in `configs/`. Unknown keys are rejected.
+
+Each model mirrors one YAML file; cross-file checks live in `oms.config.checks`.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+PosDecimal = Annotated[Decimal, Field(gt=0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Market = Literal["spot", "usdm"]
+TradingState = Literal["active", "reduce_only", "halted"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- accounts.yaml
+class AccountConfig(Frozen):
+    """One exchange account (main, sub-account or strategy account)."""
+
+    type: Literal["main", "sub", "strategy"] = Field(description="main account, sub-account or strategy account")
+    parent: str | None = Field(None, description="for sub/strategy accounts: the main account they belong to")
+    api_key_vault_path: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="stem `{exchange}_{name}`; keys live at secret/exchanges/{exchange}_{market}_{name}",
+    )
+    spot_enabled: bool = True
+    futures_enabled: bool = False
+    withdraw_enabled: bool = Field(False, description="withdrawal permission: only ever on a main account")
+    strategy: str | None = Field(None, description="the strategy this account trades, if dedicated")
+    max_balance_usdt: NonNegDecimal | None = Field(None, description="rebalance sweeps above this")
+    max_leverage: Annotated[int, Field(ge=1, le=125)] | None = Field(None, description="futures only")
+    max_position_usdt: NonNegDecimal | None = Field(None, description="futures only")
+    margin_type: Literal["isolated", "cross"] | None = Field(None, description="futures only")
+    position_mode: Literal["one_way", "hedge"] | None = Field(None, description="futures only")
+
+    @model_validator(mode="after")
+    def _shape(self) -> AccountConfig:
+        if self.type == "main" and self.parent is not None:
+            raise ValueError("a main account has no parent")
+        if self.type != "main" and self.parent is None:
+            raise ValueError(f"a {self.type} account needs `parent` (its main account)")
+        if not (self.spot_enabled or self.futures_enabled):
+            raise ValueError("enable at least one of spot_enabled, futures_enabled")
+        return self
+
+    def markets(self) -> tuple[Market, ...]:
+        out: list[Market] = []
+        if self.spot_enabled:
+            out.append("spot")
+        if self.futures_enabled:
+            out.append("usdm")
+        return tuple(out)
+
+
+class BalanceRules(Frozen):
+    min_main_balance: NonNegDecimal = Field(description="USDT the main account keeps at least")
+    max_sub_balance: NonNegDecimal = Field(description="USDT above which a sub-account is swept to main")
+
+
+class RebalanceSchedule(Frozen):
+    enabled: bool = True
+    schedule: Literal["hourly", "daily", "weekly"] = "daily"
+    time: str = Field("00:00 UTC", description='"HH:MM UTC"')
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d) UTC", v)
+        if not m:
+            raise ValueError('expected "HH:MM UTC", e.g. "00:00 UTC"')
+        return v
+
+    def hour_minute(self) -> tuple[int, int]:
+        hh, mm = self.time.split()[0].split(":")
+        return int(hh), int(mm)
+
+
+class AccountRouting(Frozen):
+    default: str = Field(description="account for orders of strategies without a dedicated account")
+    strategies: dict[str, str] = Field(default_factory=dict, description="strategy -> account")
+    balance_rules: BalanceRules
+    rebalance: RebalanceSchedule = RebalanceSchedule()
+
+
+class AccountsFile(Frozen):
+    accounts: dict[Name, dict[Name, AccountConfig]] = Field(description="exchange -> account name -> account")
+    account_routing: AccountRouting
+
+
+# --------------------------------------------------------------------------- exchanges.yaml
+class Endpoints(Frozen):
+    rest_url: str = Field(pattern=r"^https?://")
+    ws_url: str | None = Field(None, pattern=r"^wss?://")
+    ws_api_url: str | None = Field(None, pattern=r"^wss?://")
+
+
+class MarketEndpoints(Frozen):
+    live: Endpoints = Field(description="the exchange's real endpoints, used when venue is `live`")
+
+
+class RateBudget(Frozen):
+    spot_weight_per_minute: Annotated[int, Field(gt=0)] = 1200
+    futures_weight_per_minute: Annotated[int, Field(gt=0)] = 2400
+    orders_per_10s: Annotated[int, Field(gt=0)] = 100
+    orders_per_day: Annotated[int, Field(gt=0)] = 200000
+    ws_connections: Annotated[int, Field(gt=0)] = 5
+
+
+class RateLimits(Frozen):
+    default: RateBudget = RateBudget()
+    accounts: dict[str, RateBudget] = Field(default_factory=dict, description="per-account overrides")
+
+
+class ExchangeConfig(Frozen):
+    library: Literal["python-binance", "ccxt"]
+    ccxt_id: str | None = Field(None, description="ccxt exchange id, required when library is ccxt")
+    venue: Literal["local", "live"] = "local"
+    markets: dict[Market, MarketEndpoints]
+    rate_limits: RateLimits = RateLimits()
+
+    @model_validator(mode="after")
+    def _ccxt_id(self) -> ExchangeConfig:
+        if self.library == "ccxt" and not self.ccxt_id:
+            raise ValueError("`ccxt_id` is required when library is ccxt")
+        return self
+
+    def budget(self, account: str) -> RateBudget:
+        return self.rate_limits.accounts.get(account, self.rate_limits.default)
+
+
+class LocalExchange(Frozen):
+    host: Literal["127.0.0.1"] = "127.0.0.1"
+    port: Port = 8765
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class ExchangesFile(Frozen):
+    local_exchange: LocalExchange = LocalExchange()
+    exchanges: dict[Name, ExchangeConfig]
+
+
+# --------------------------------------------------------------------------- risk.yaml
+class GlobalRiskLimits(Frozen):
+    """Limits over all accounts together."""
+
+    max_gross_exposure_usdt: PosDecimal
+    max_daily_loss_usdt: PosDecimal
+    trading_state: TradingState = "active"
+
+
+class AccountRiskLimits(Frozen):
+    """Limits of one account (money in USDT)."""
+
+    max_order_notional_usdt: PosDecimal
+    max_position_notional_usdt: PosDecimal
+    max_gross_exposure_usdt: PosDecimal
+    max_leverage: Annotated[Decimal, Field(gt=0, le=125)]
+    max_open_orders: Annotated[int, Field(ge=0)]
+    orders_per_second: PosDecimal = Field(description="token-bucket refill rate")
+    order_burst: Annotated[int, Field(gt=0)] = Field(description="token-bucket capacity")
+    max_daily_loss_usdt: PosDecimal
+    max_drawdown_pct: Annotated[Decimal, Field(gt=0, le=100)]
+    price_band_pct: Annotated[Decimal, Field(gt=0, le=100)] = Field(description="limit price vs mark")
+    trading_state: TradingState = "active"
+
+
+class AccountRiskOverride(Frozen):
+    """Any subset of `AccountRiskLimits`, overriding `defaults` for one account."""
+
+    max_order_notional_usdt: PosDecimal | None = None
+    max_position_notional_usdt: PosDecimal | None = None
+    max_gross_exposure_usdt: PosDecimal | None = None
+    max_leverage: Annotated[Decimal, Field(gt=0, le=125)] | None = None
+    max_open_orders: Annotated[int, Field(ge=0)] | None = None
+    orders_per_second: PosDecimal | None = None
+    order_burst: Annotated[int, Field(gt=0)] | None = None
+    max_daily_loss_usdt: PosDecimal | None = None
+    max_drawdown_pct: Annotated[Decimal, Field(gt=0, le=100)] | None = None
+    price_band_pct: Annotated[Decimal, Field(gt=0, le=100)] | None = None
+    trading_state: TradingState | None = None
+
+
+class RiskConfig(Frozen):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    global_limits: GlobalRiskLimits = Field(alias="global")
+    defaults: AccountRiskLimits
+    accounts: dict[str, dict[str, AccountRiskOverride]] = Field(default_factory=dict)
+
+    def limits_for(self, exchange: str, account: str) -> AccountRiskLimits:
+        """The defaults with this account's overrides applied."""
+        override = self.accounts.get(exchange, {}).get(account)
+        if override is None:
+            return self.defaults
+        return self.defaults.model_copy(update=override.model_dump(exclude_none=True))
+
+
+# --------------------------------------------------------------------------- strategies.yaml
+class StrategyConfig(Frozen):
+    exchange: str
+    market: Market
+    symbols: list[str] = Field(min_length=1)
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _symbols(self) -> StrategyConfig:
+        pattern = r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$" if self.market == "usdm" else r"^[A-Z0-9]+/[A-Z0-9]+$"
+        example = "BTC/USDT:USDT" if self.market == "usdm" else "BTC/USDT"
+        bad = [s for s in self.symbols if not re.fullmatch(pattern, s)]
+        if bad:
+            raise ValueError(f"symbols {bad} are not {self.market} symbols like {example}")
+        return self
+
+
+class StrategiesFile(Frozen):
+    strategies: dict[Name, StrategyConfig]
+
+
+# --------------------------------------------------------------------------- stream.yaml
+class DaemonConfig(Frozen):
+    cpu_cores: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0])
+    kernel_cores: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0])
+    health_port: Port = 8780
+    metrics_port: Port = 8781
+
+
+class NatsService(Frozen):
+    port: Port = 4222
+    monitor_port: Port = 8222
+
+
+class OpenBaoService(Frozen):
+    port: Port = 8200
+    cluster_port: Port = 8201
+
+
+class PrefectService(Frozen):
+    port: Port = 4200
+
+
+class LocalExchangeService(Frozen):
+    enabled: bool = True
+
+
+class ServicesConfig(Frozen):
+    data_dir: str = "data"
+    nats: NatsService = NatsService()
+    openbao: OpenBaoService = OpenBaoService()
+    prefect: PrefectService = PrefectService()
+    local_exchange: LocalExchangeService = LocalExchangeService()
+
+
+class StreamFile(Frozen):
+    daemon: DaemonConfig = DaemonConfig()
+    services: ServicesConfig = ServicesConfig()
