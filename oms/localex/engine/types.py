@@ -1,0 +1,394 @@
+"""Engine value types: order requests, orders, fills, accounts, positions and the events it emits.
+
+All numbers are ints: prices in ticks, quantities in lots, amounts in 1e-8 units (see ``markets``).
+String constants use Binance's spelling so the server can put them on the wire unchanged.
+Time is int nanoseconds since the epoch (UTC); Binance wire fields want ms (``ns // 1_000_000``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .markets import SymbolSpec
+
+# ---- Binance enums (wire spelling) --------------------------------------------------------------
+BUY, SELL = "BUY", "SELL"
+SIDES = (BUY, SELL)
+LIMIT, MARKET, LIMIT_MAKER = "LIMIT", "MARKET", "LIMIT_MAKER"
+STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT = (
+    "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+STOP, STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET = (
+    "STOP", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+GTC, IOC, FOK, GTX = "GTC", "IOC", "FOK", "GTX"
+# order status
+NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH, REJECTED = (
+    "NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
+OPEN_STATUSES = frozenset((NEW, PARTIALLY_FILLED))
+# execution types
+X_NEW, X_TRADE, X_CANCELED, X_EXPIRED, X_TRADE_PREVENTION, X_AMENDMENT = (
+    "NEW", "TRADE", "CANCELED", "EXPIRED", "TRADE_PREVENTION", "AMENDMENT")
+# self-trade prevention modes
+STP_NONE, STP_EXPIRE_TAKER, STP_EXPIRE_MAKER, STP_EXPIRE_BOTH = (
+    "NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
+# futures
+BOTH, LONG, SHORT = "BOTH", "LONG", "SHORT"
+ISOLATED, CROSSED = "ISOLATED", "CROSSED"
+CONTRACT_PRICE, MARK_PRICE = "CONTRACT_PRICE", "MARK_PRICE"
+# wallets and permissions
+WALLET_SPOT, WALLET_FUTURES = "SPOT", "FUTURES"
+PERM_SPOT, PERM_FUTURES, PERM_TRANSFER, PERM_WITHDRAW = "SPOT", "FUTURES", "TRANSFER", "WITHDRAW"
+ALL_PERMISSIONS = frozenset((PERM_SPOT, PERM_FUTURES, PERM_TRANSFER, PERM_WITHDRAW))
+STOP_TYPES_SPOT = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT))
+STOP_TYPES_USDM = frozenset((STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET))
+
+
+@dataclass(slots=True)
+class OrderRequest:
+    """A new order as the client sent it (decimal strings, Binance parameter meaning).
+
+    ``market`` is "spot" or "usdm". Unused fields stay None. ``quote_order_qty`` is spot MARKET by quote
+    amount. ``stop_price`` for STOP_LOSS*/TAKE_PROFIT*/STOP*; ``callback_rate`` (percent, "0.1".."5")
+    and ``activation_price`` for TRAILING_STOP_MARKET. ``time_in_force`` GTX = post-only (futures).
+    ``working_type`` CONTRACT_PRICE (default) or MARK_PRICE. ``position_side`` BOTH/LONG/SHORT.
+    """
+
+    market: str
+    symbol: str
+    side: str
+    type: str
+    quantity: str | None = None
+    price: str | None = None
+    quote_order_qty: str | None = None
+    time_in_force: str | None = None
+    stop_price: str | None = None
+    client_order_id: str | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: str = BOTH
+    callback_rate: str | None = None
+    activation_price: str | None = None
+    working_type: str = CONTRACT_PRICE
+    self_trade_prevention_mode: str | None = None
+    trailing_delta: str | None = None
+
+
+@dataclass(slots=True)
+class Order:
+    """An order as the engine keeps it (live object: copy it with ``snapshot()`` to keep a state).
+
+    Binance field mapping: orderId=order_id, clientOrderId=client_order_id, origQty=orig_qty (lots),
+    executedQty=executed_qty (lots), cummulativeQuoteQty / cumQuote = cum_quote (1e-8 units),
+    price (ticks, 0 for market orders), stopPrice=stop_price (ticks, 0 if none), time=time_ns,
+    updateTime=update_ns, workingTime=working_ns (-1 while a stop order waits for its trigger),
+    isWorking=is_working, origQuoteOrderQty=quote_order_qty (1e-8 units), avgPrice via
+    ``spec.fmt_avg_price(cum_quote, executed_qty)``. ``type`` is the current type; ``orig_type`` the type
+    as placed (futures ``origType``). ``account_id`` owns it.
+    """
+
+    account_id: str
+    market: str
+    symbol: str
+    order_id: int
+    client_order_id: str
+    side: str
+    type: str
+    time_in_force: str
+    price: int
+    orig_qty: int
+    stop_price: int = 0
+    executed_qty: int = 0
+    cum_quote: int = 0
+    status: str = NEW
+    time_ns: int = 0
+    update_ns: int = 0
+    working_ns: int = 0
+    is_working: bool = True
+    quote_order_qty: int = 0
+    orig_type: str = ""
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: str = BOTH
+    working_type: str = CONTRACT_PRICE
+    callback_rate: str = ""
+    activation_price: int = 0
+    trail_extreme: int = 0  # trailing stop: best price seen since activation (ticks), 0 = not active
+    self_trade_prevention_mode: str = STP_EXPIRE_TAKER
+    prevented_qty: int = 0
+    locked: int = 0  # spot: amount still locked for this order (1e-8 units of the paid asset)
+    margin: int = 0  # futures: initial margin reserved by the open part of this order
+    realized_pnl: int = 0  # futures: realised PnL of this order's fills
+    commission: int = 0
+    spec: SymbolSpec | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def remaining(self) -> int:
+        """Lots not yet executed."""
+        return self.orig_qty - self.executed_qty
+
+    @property
+    def is_open(self) -> bool:
+        """NEW or PARTIALLY_FILLED."""
+        return self.status in OPEN_STATUSES
+
+    def snapshot(self) -> Order:
+        """A shallow copy frozen at this moment (events carry snapshots)."""
+        return copy.copy(self)
+
+
+@dataclass(slots=True)
+class Fill:
+    """One side of one trade, as the account that owns ``order_id`` sees it.
+
+    Binance mapping (myTrades / executionReport / ORDER_TRADE_UPDATE): id/t=trade_id, orderId=order_id,
+    price=price (ticks), qty=qty (lots), quoteQty=quote_qty (1e-8), commission (1e-8 units of
+    commission_asset), isBuyer=side == BUY, isMaker=is_maker, time=time_ns, realizedPnl (futures, 1e-8).
+    """
+
+    account_id: str
+    market: str
+    symbol: str
+    trade_id: int
+    order_id: int
+    client_order_id: str
+    side: str
+    price: int
+    qty: int
+    quote_qty: int
+    commission: int
+    commission_asset: str
+    is_maker: bool
+    time_ns: int
+    realized_pnl: int = 0
+    position_side: str = BOTH
+
+
+@dataclass(slots=True)
+class OrderResult:
+    """What placing an order returns: the order (snapshot after matching) and the fills it took."""
+
+    order: Order
+    fills: list[Fill]
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An API key: ``api_key`` (public id, X-MBX-APIKEY), ``secret`` (HMAC-SHA256 key), permissions."""
+
+    api_key: str
+    secret: str
+    account_id: str
+    permissions: frozenset[str]
+    label: str = ""
+    created_ns: int = 0
+    revoked: bool = False
+
+
+@dataclass(slots=True)
+class Position:
+    """A futures position of one account, symbol and position side (BOTH in one-way mode).
+
+    ``qty`` signed lots (long > 0). ``cost`` signed 1e-8 quote units, sum of price*qty of the open part,
+    so entryPrice = cost / qty and unrealised PnL = mark*qty - cost. ``isolated_margin`` is the margin
+    allocated to an ISOLATED position (isolatedWallet, excluding unrealised PnL).
+    """
+
+    account_id: str
+    symbol: str
+    position_side: str = BOTH
+    qty: int = 0
+    cost: int = 0
+    isolated_margin: int = 0
+    update_ns: int = 0
+
+    def snapshot(self) -> Position:
+        """A copy frozen at this moment."""
+        return copy.copy(self)
+
+
+@dataclass(slots=True)
+class Balance:
+    """One asset of one wallet: free and locked, 1e-8 units."""
+
+    asset: str
+    free: int = 0
+    locked: int = 0
+
+    @property
+    def total(self) -> int:
+        """free + locked."""
+        return self.free + self.locked
+
+
+@dataclass(slots=True)
+class Transfer:
+    """One executed transfer (universal transfer / futures transfer / admin funding)."""
+
+    tran_id: int
+    asset: str
+    amount: int
+    from_account: str
+    to_account: str
+    from_wallet: str
+    to_wallet: str
+    time_ns: int
+    type: str  # MAIN_UMFUTURE, UMFUTURE_MAIN, SUB_TO_SUB... (Binance universal-transfer names) or FUND
+    status: str = "CONFIRMED"
+
+
+@dataclass(slots=True)
+class Kline:
+    """One candle. Prices in ticks, volume in lots, quote volume in 1e-8 units, times in ms."""
+
+    open_time_ms: int
+    close_time_ms: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int = 0
+    quote_volume: int = 0
+    trades: int = 0
+    taker_buy_volume: int = 0
+    taker_buy_quote_volume: int = 0
+    first_trade_id: int = -1
+    last_trade_id: int = -1
+
+
+# ---- events ----------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class OrderEvent:
+    """An order changed (executionReport / ORDER_TRADE_UPDATE). ``order`` is a snapshot.
+
+    ``exec_type`` NEW/TRADE/CANCELED/EXPIRED/TRADE_PREVENTION/AMENDMENT; ``fill`` set for TRADE.
+    """
+
+    account_id: str
+    exec_type: str
+    order: Order
+    fill: Fill | None
+    time_ns: int
+
+
+@dataclass(slots=True)
+class AccountEvent:
+    """Balances and/or positions of one account and wallet changed during one operation.
+
+    Spot: ``outboundAccountPosition`` (balances = full free/locked of each changed asset). Futures:
+    ``ACCOUNT_UPDATE`` with reason ORDER / DEPOSIT / WITHDRAW / FUNDING_FEE / MARGIN_TYPE_CHANGE;
+    balances = changed assets, positions = changed positions (snapshots), wallet_deltas per asset.
+    """
+
+    account_id: str
+    wallet: str
+    reason: str
+    balances: list[Balance]
+    positions: list[Position]
+    wallet_deltas: dict[str, int]
+    time_ns: int
+
+
+@dataclass(slots=True)
+class BalanceDeltaEvent:
+    """Spot ``balanceUpdate``: a deposit/withdrawal/transfer changed one asset by ``delta``."""
+
+    account_id: str
+    wallet: str
+    asset: str
+    delta: int
+    time_ns: int
+
+
+@dataclass(slots=True)
+class TradeEvent:
+    """A public trade (``trade`` stream). ``buyer_is_maker`` is Binance's ``m``."""
+
+    market: str
+    symbol: str
+    trade_id: int
+    price: int
+    qty: int
+    buyer_order_id: int
+    seller_order_id: int
+    buyer_is_maker: bool
+    time_ns: int
+
+
+@dataclass(slots=True)
+class AggTradeEvent:
+    """A public aggregate trade: consecutive fills of one taker at one price (``aggTrade`` stream)."""
+
+    market: str
+    symbol: str
+    agg_id: int
+    price: int
+    qty: int
+    first_trade_id: int
+    last_trade_id: int
+    buyer_is_maker: bool
+    time_ns: int
+
+
+@dataclass(slots=True)
+class DepthEvent:
+    """A depth diff: levels whose total changed in one operation, with their new totals (0 = removed).
+
+    ``first_update_id`` = U, ``last_update_id`` = u, ``prev_last_update_id`` = pu (previous event's u).
+    Update ids per (market, symbol) only increase; U = previous u + 1, so there is never a gap.
+    """
+
+    market: str
+    symbol: str
+    first_update_id: int
+    last_update_id: int
+    prev_last_update_id: int
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]
+    time_ns: int
+
+
+@dataclass(slots=True)
+class BookTickerEvent:
+    """Best bid/ask changed (``bookTicker``). Price 0 and qty 0 when a side is empty."""
+
+    market: str
+    symbol: str
+    update_id: int
+    bid_price: int
+    bid_qty: int
+    ask_price: int
+    ask_qty: int
+    time_ns: int
+
+
+@dataclass(slots=True)
+class KlineEvent:
+    """A candle changed (``kline_<interval>``). ``closed`` once its interval is over."""
+
+    market: str
+    symbol: str
+    interval: str
+    kline: Kline
+    closed: bool
+    time_ns: int
+
+
+@dataclass(slots=True)
+class MarkPriceEvent:
+    """Futures mark price update (``markPrice`` stream): mark/index in ticks, funding rate as string."""
+
+    symbol: str
+    mark_price: int
+    index_price: int
+    funding_rate: str
+    next_funding_ms: int
+    time_ns: int
+
+
+@dataclass(slots=True)
+class TransferEvent:
+    """A transfer happened (server may publish it; history via ``Exchange.transfers``)."""
+
+    transfer: Transfer
