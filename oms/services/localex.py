@@ -1,0 +1,30 @@
+"""The project's local Binance-compatible exchange, as an embedded service."""
+from __future__ import annotations
+
+import sys
+
+from oms.services.base import Service, http_get
+
+
+class LocalExchangeService(Service):
+    name = "localex"
+    start_timeout = 60.0
+
+    @property
+    def address(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.localex_port}"
+
+    def ports(self) -> list[int]:
+        return [self.settings.localex_port]
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        data = self.settings.data_dir / "localex"
+        data.mkdir(parents=True, exist_ok=True)
+        return [sys.executable, "-m", "oms.localex", "--host", self.settings.host,
+                "--port", str(self.settings.localex_port), "--data-dir", str(data)], {}
+
+    def health(self) -> tuple[bool, str]:
+        code, _ = http_get(f"{self.address}/api/v3/ping")
+        if code == 200:
+            return True, "REST + WebSocket"
+        return False, f"/api/v3/ping answered {code}" if code else "no answer"

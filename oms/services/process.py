@@ -1,0 +1,180 @@
+"""Start, track and stop one background server process that this project owns.
+
+State lives in `{data_dir}/run/{name}.json` (PID, process-group ID, start time, address) so that `down`
+stops exactly what `up` started, even from another shell; a PID reused by an unrelated process is
+recognised by its start time and left alone. Output goes to `{data_dir}/logs/services/{name}.log`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+class ServiceError(RuntimeError):
+    """A service could not be started or stopped; the message says which, why and where its log is."""
+
+
+@dataclass(frozen=True)
+class RunState:
+    pid: int
+    create_time: float
+    address: str
+    command: list[str]
+
+
+def find_binary(name: str, install_hint: str) -> str:
+    """The path of `name`, looked up next to this interpreter first (the project's virtualenv), then PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ServiceError(f"binary '{name}' not found next to {sys.executable} or on PATH ({install_hint})")
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free right now (for tests and ad-hoc servers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 12) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+class ManagedProcess:
+    """One long-running child process, detached into its own session, tracked by a state file."""
+
+    def __init__(self, name: str, data_dir: Path):
+        self.name = name
+        self.data_dir = Path(data_dir)
+        self.state_file = self.data_dir / "run" / f"{name}.json"
+        self.log_file = self.data_dir / "logs" / "services" / f"{name}.log"
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> RunState | None:
+        try:
+            raw = json.loads(self.state_file.read_text())
+            return RunState(int(raw["pid"]), float(raw["create_time"]), str(raw["address"]), list(raw["command"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def running(self) -> RunState | None:
+        """The recorded process if it is still the one we started, else None (and the stale file goes)."""
+        st = self.state()
+        if st is None:
+            return None
+        try:
+            proc = psutil.Process(st.pid)
+            if abs(proc.create_time() - st.create_time) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE:
+                return st
+        except psutil.Error:
+            pass
+        self.state_file.unlink(missing_ok=True)
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+    def spawn(self, command: list[str], address: str, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> RunState:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting: "
+                      f"{' '.join(command)}\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(  # noqa: S603 - our own binaries, argument list
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+                )
+            except OSError as exc:
+                raise ServiceError(f"{self.name} failed to start: {exc}; log: {self.log_file}") from exc
+        state = RunState(proc.pid, psutil.Process(proc.pid).create_time(), address, command)
+        self.state_file.write_text(json.dumps(state.__dict__))
+        self._popen = proc
+        return state
+
+    def exited(self) -> int | None:
+        """The exit code if the process we just spawned has already ended."""
+        proc = getattr(self, "_popen", None)
+        return proc.poll() if proc is not None else None
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the recorded process group (SIGTERM, then SIGKILL). True if something was stopped."""
+        st = self.running()
+        if st is None:
+            return False
+        try:
+            pgid = os.getpgid(st.pid)
+        except ProcessLookupError:
+            self.state_file.unlink(missing_ok=True)
+            return False
+        # start_new_session made the child a group leader: the group holds only what it spawned.
+        target = pgid if pgid == st.pid else None
+        self._signal(st.pid, target, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._alive(st.pid, target):
+            time.sleep(0.05)
+        if self._alive(st.pid, target):
+            self._signal(st.pid, target, signal.SIGKILL)
+            time.sleep(0.1)
+        proc = getattr(self, "_popen", None)
+        if proc is not None:
+            proc.poll()
+        self.state_file.unlink(missing_ok=True)
+        return True
+
+    @staticmethod
+    def _signal(pid: int, pgid: int | None, sig: int) -> None:
+        try:
+            if pgid is not None:
+                os.killpg(pgid, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    @staticmethod
+    def _alive(pid: int, pgid: int | None) -> bool:
+        if pgid is not None:
+            return _group_has_live(pgid)
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+
+def _group_has_live(pgid: int) -> bool:
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error, PermissionError):
+            continue
+    return False
