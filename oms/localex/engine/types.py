@@ -75,7 +75,7 @@ class OrderRequest:
     trailing_delta: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Order:
     """An order as the engine keeps it (live object: copy it with ``snapshot()`` to keep a state).
 

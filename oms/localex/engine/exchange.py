@@ -1,0 +1,725 @@
+"""The ``Exchange`` facade: accounts, keys, wallets, transfers, orders, futures settings, market data.
+
+Every public method is one atomic operation: when it returns, the book, balances and positions are
+consistent, pending stops have been triggered, and every event it caused has been delivered to the
+listeners (order events as they happen; depth, book ticker, kline and account events at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from . import errors as E
+from .accounts import Account, Ledger
+from .events import Emitter, Listener
+from .futures import (
+    FuturesAccountInfo,
+    PositionRisk,
+    entry_price,
+    initial_margin,
+    liquidation_price,
+    maint_margin,
+)
+from .marketdata import INTERVALS, Ticker24h
+from .markets import SPOT, USDM, SymbolSpec, default_specs, parse_amount
+from .matching import FeeSchedule, Matcher
+from .types import (
+    ALL_PERMISSIONS,
+    BOTH,
+    CROSSED,
+    ISOLATED,
+    WALLET_FUTURES,
+    WALLET_SPOT,
+    AccountEvent,
+    ApiKey,
+    Balance,
+    BalanceDeltaEvent,
+    BookTickerEvent,
+    DepthEvent,
+    Fill,
+    Kline,
+    KlineEvent,
+    MarkPriceEvent,
+    Order,
+    OrderEvent,
+    OrderRequest,
+    OrderResult,
+    X_AMENDMENT,
+    AggTradeEvent,
+    TradeEvent,
+    Transfer,
+    TransferEvent,
+)
+
+FUNDING_INTERVAL_MS = 8 * 3_600_000
+FUNDING_RATE = "0.00010000"
+
+
+@dataclass(slots=True)
+class DepthSnapshot:
+    """A REST depth snapshot: ``last_update_id`` matches the diff stream's ids."""
+
+    last_update_id: int
+    bids: list[tuple[int, int]]
+    asks: list[tuple[int, int]]
+    time_ns: int
+
+
+class Exchange:
+    """The local exchange's core. See CONTRACT.md for the full contract."""
+
+    LIQUIDITY_ACCOUNT = "__liquidity__"
+    FEE_ACCOUNT = "__fees__"
+
+    def __init__(self, clock: Callable[[], int] | None = None, *, specs: Iterable[SymbolSpec] | None = None,
+                 fees: FeeSchedule | None = None, seed: int = 0) -> None:
+        self.clock: Callable[[], int] = clock or time.time_ns
+        self.seed = seed
+        spec_list = list(specs) if specs is not None else default_specs()
+        self._specs: dict[tuple[str, str], SymbolSpec] = {s.key: s for s in spec_list}
+        self.ledger = Ledger(seed)
+        self.em = Emitter()
+        now = self.clock()
+        self.fee_account = self.ledger.create(now, email="fees@localex.invalid", account_id=self.FEE_ACCOUNT,
+                                              internal=True)
+        self.liquidity_account = self.ledger.create(now, email="liquidity@localex.invalid",
+                                                    account_id=self.LIQUIDITY_ACCOUNT, internal=True,
+                                                    unlimited=True)
+        self.matcher = Matcher(self.ledger, self._specs, self.clock, self.em, fees or FeeSchedule(),
+                               self.fee_account)
+        self._transfers: list[Transfer] = []
+        self._next_tran_id = 1
+        self._depth_prev: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+        self._depth = 0
+        self.replay: object | None = None
+        self.deposits: dict[tuple[str, str], int] = {}  # (wallet, asset) -> total funded (conservation)
+
+    # ================================================================================ markets
+    def spec(self, market: str, symbol: str) -> SymbolSpec:
+        """The symbol's spec; ExchangeError(-1121, "Invalid symbol.") if not listed."""
+        return self.matcher.spec(market, symbol)
+
+    def specs(self, market: str | None = None) -> list[SymbolSpec]:
+        """Listed symbols of ``market`` ("spot" / "usdm"), or all."""
+        return [s for s in self._specs.values() if market is None or s.market == market]
+
+    def now_ns(self) -> int:
+        """The injected clock's time (ns)."""
+        return self.clock()
+
+    # ================================================================================ listeners
+    def add_listener(self, fn: Listener) -> None:
+        """Call ``fn(event)`` for every event from now on."""
+        self.em.add(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        """Stop calling ``fn``."""
+        self.em.remove(fn)
+
+    # ================================================================================ operation frame
+    def _begin(self) -> None:
+        self._depth += 1
+
+    def _end(self) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        m = self.matcher
+        for _ in range(100):
+            if not m.dirty:
+                break
+            keys = list(m.dirty)
+            self._flush_books(keys)
+            for key in keys:
+                m.check_stops(key)
+        self._flush_accounts()
+
+    def _flush_books(self, keys: list[tuple[str, str]]) -> None:
+        m = self.matcher
+        m.dirty.difference_update(keys)
+        em = self.em
+        now = self.clock()
+        for key in keys:
+            book = m.books[key]
+            md = m.md[key]
+            if not em.active:
+                book.bids.changed.clear()
+                book.asks.changed.clear()
+                md.flush()
+                continue
+            bids = book.bids.take_changes()
+            asks = book.asks.take_changes()
+            if bids or asks:
+                prev = book.update_id
+                book.update_id = prev + len(bids) + len(asks)
+                em.emit(DepthEvent(key[0], key[1], prev + 1, book.update_id, prev, bids, asks, now))
+                bb, ba = book.bids.best(), book.asks.best()
+                top = (bb, book.bids.qty.get(bb, 0), ba, book.asks.qty.get(ba, 0))
+                if self._depth_prev.get(key) != top:
+                    self._depth_prev[key] = top
+                    em.emit(BookTickerEvent(key[0], key[1], book.update_id, *top, now))
+            for interval, k in md.flush():
+                em.emit(KlineEvent(key[0], key[1], interval, k, k.close_time_ms < now // 1_000_000, now))
+            continue
+        # without listeners the update id still advances so snapshots stay comparable
+        if not em.active:
+            for key in keys:
+                m.books[key].update_id += 1
+
+    def _flush_accounts(self) -> None:
+        em = self.em
+        if not em.active or not em.touched:
+            em.touched.clear()
+            return
+        touched, reasons, deltas = em.take_touched()
+        now = self.clock()
+        for (account_id, wallet), (assets, positions) in touched.items():
+            acc = self.ledger.accounts.get(account_id)
+            if acc is None or acc.internal:
+                continue
+            w = acc.wallet(wallet)
+            bals = [Balance(a, w[a].free, w[a].locked) if a in w else Balance(a) for a in sorted(assets)]
+            pos = [acc.positions[p].snapshot() for p in sorted(positions) if p in acc.positions]
+            em.emit(AccountEvent(account_id, wallet, reasons.get((account_id, wallet), "ORDER"), bals, pos,
+                                 deltas.get((account_id, wallet), {}), now))
+
+    # ================================================================================ accounts & keys
+    def create_account(self, email: str | None = None, *, parent_id: str | None = None,
+                       account_id: str | None = None) -> Account:
+        """Create a main account (no parent) or a sub-account of ``parent_id``."""
+        return self.ledger.create(self.clock(), email=email, parent_id=parent_id, account_id=account_id)
+
+    def account(self, account_id: str) -> Account:
+        """The account; ExchangeError(-1000) if unknown."""
+        return self.ledger.get(account_id)
+
+    def accounts(self) -> list[Account]:
+        """User accounts (internal liquidity and fee accounts excluded), creation order."""
+        return [a for a in self.ledger.accounts.values() if not a.internal]
+
+    def sub_accounts(self, parent_id: str) -> list[Account]:
+        """Sub-accounts of ``parent_id``."""
+        self.ledger.get(parent_id)
+        return [a for a in self.ledger.accounts.values() if a.parent_id == parent_id and not a.internal]
+
+    def create_api_key(self, account_id: str, permissions: Iterable[str] = ALL_PERMISSIONS,
+                       label: str = "") -> ApiKey:
+        """New key for the account with ``permissions`` (SPOT, FUTURES, TRANSFER, WITHDRAW)."""
+        return self.ledger.create_key(account_id, frozenset(permissions), label, self.clock())
+
+    def revoke_api_key(self, api_key: str) -> ApiKey:
+        """Revoke a key; lookups return None afterwards."""
+        return self.ledger.revoke_key(api_key)
+
+    def lookup_api_key(self, api_key: str) -> ApiKey | None:
+        """The live key or None (unknown or revoked)."""
+        return self.ledger.lookup_key(api_key)
+
+    def api_keys(self, account_id: str) -> list[ApiKey]:
+        """All keys (also revoked) of the account."""
+        return [k for k in self.ledger.keys.values() if k.account_id == account_id]
+
+    # ================================================================================ wallets
+    def fund(self, account_id: str, asset: str, amount: str, wallet: str = WALLET_SPOT) -> Transfer:
+        """Admin deposit of ``amount`` (decimal string) into the account's wallet."""
+        acc = self.ledger.get(account_id)
+        units = parse_amount("amount", amount)
+        self._begin()
+        try:
+            acc.bal(acc.wallet(wallet), asset).free += units
+            key = (wallet, asset)
+            self.deposits[key] = self.deposits.get(key, 0) + units
+            tr = self._record_transfer(asset, units, "", account_id, "", wallet, "FUND")
+            self._notify_balance(acc, wallet, asset, units, "DEPOSIT")
+            return tr
+        finally:
+            self._end()
+
+    def balances(self, account_id: str, wallet: str = WALLET_SPOT) -> list[Balance]:
+        """Balances of the wallet (copies), assets sorted."""
+        acc = self.ledger.get(account_id)
+        w = acc.wallet(wallet)
+        return [Balance(a, b.free, b.locked) for a, b in sorted(w.items())]
+
+    def balance(self, account_id: str, asset: str, wallet: str = WALLET_SPOT) -> Balance:
+        """One asset's balance (copy; zero if never held)."""
+        b = self.ledger.get(account_id).wallet(wallet).get(asset)
+        return Balance(asset, b.free, b.locked) if b else Balance(asset)
+
+    def transfer(self, from_account: str, to_account: str, asset: str, amount: str,
+                 from_wallet: str = WALLET_SPOT, to_wallet: str = WALLET_SPOT) -> Transfer:
+        """Move free funds between accounts and/or wallets. -5002 "Insufficient balance" if short.
+
+        Futures wallet withdrawals are limited to the available balance (margin in use stays).
+        """
+        src = self.ledger.get(from_account)
+        dst = self.ledger.get(to_account)
+        units = parse_amount("amount", amount)
+        if units <= 0:
+            raise E.bad_param("amount", amount)
+        if src is dst and from_wallet == to_wallet:
+            raise E.ExchangeError(-1130, "Data sent for parameter 'toAccount' is not valid: same wallet.")
+        self._begin()
+        try:
+            sb = src.bal(src.wallet(from_wallet), asset)
+            limit = sb.free
+            if from_wallet == WALLET_FUTURES and asset == "USDT":
+                limit = min(limit, self.matcher.available(src))
+            if limit < units:
+                raise E.ExchangeError(E.TRANSFER_FAILED, "Insufficient balance")
+            dst.wallet(to_wallet)
+            sb.free -= units
+            dst.bal(dst.wallet(to_wallet), asset).free += units
+            ttype = self._transfer_type(src, dst, from_wallet, to_wallet)
+            tr = self._record_transfer(asset, units, from_account, to_account, from_wallet, to_wallet, ttype)
+            self._notify_balance(src, from_wallet, asset, -units, "WITHDRAW")
+            self._notify_balance(dst, to_wallet, asset, units, "DEPOSIT")
+            return tr
+        finally:
+            self._end()
+
+    @staticmethod
+    def _transfer_type(src: Account, dst: Account, fw: str, tw: str) -> str:
+        names = {WALLET_SPOT: "MAIN", WALLET_FUTURES: "UMFUTURE"}
+        if src is dst:
+            return f"{names[fw]}_{names[tw]}"
+        if src.is_sub and dst.is_sub:
+            return "SUB_TO_SUB"
+        if src.is_sub:
+            return "SUB_TO_MASTER"
+        if dst.is_sub:
+            return "MASTER_TO_SUB"
+        return "MAIN_TO_MAIN"
+
+    def _record_transfer(self, asset: str, units: int, src: str, dst: str, fw: str, tw: str,
+                         ttype: str) -> Transfer:
+        tr = Transfer(self._next_tran_id, asset, units, src, dst, fw, tw, self.clock(), ttype)
+        self._next_tran_id += 1
+        self._transfers.append(tr)
+        if self.em.active:
+            self.em.emit(TransferEvent(tr))
+        return tr
+
+    def _notify_balance(self, acc: Account, wallet: str, asset: str, delta: int, reason: str) -> None:
+        if not self.em.active or acc.internal:
+            return
+        if wallet == WALLET_SPOT:
+            self.em.emit(BalanceDeltaEvent(acc.account_id, wallet, asset, delta, self.clock()))
+        self.em.touch(acc.account_id, wallet, asset, reason=reason, delta=delta)
+
+    def transfers(self, account_id: str | None = None, start_ns: int | None = None, end_ns: int | None = None,
+                  limit: int = 500) -> list[Transfer]:
+        """Transfer history (oldest first) touching ``account_id`` (or all), within the time range."""
+        out = [t for t in self._transfers
+               if (account_id is None or account_id in (t.from_account, t.to_account))
+               and (start_ns is None or t.time_ns >= start_ns) and (end_ns is None or t.time_ns <= end_ns)]
+        return out[-limit:]
+
+    # ================================================================================ orders
+    def place_order(self, account_id: str, req: OrderRequest) -> OrderResult:
+        """Validate, reserve and execute a new order; returns its snapshot and its taker fills."""
+        acc = self.ledger.get(account_id)
+        self._begin()
+        try:
+            order = self.matcher.build(acc, req)
+            fills = self.matcher.place(acc, order)
+        finally:
+            self._end()
+        return OrderResult(order.snapshot(), fills)
+
+    def test_order(self, account_id: str, req: OrderRequest) -> None:
+        """Every check of ``place_order`` (filters, duplicates, balance/margin), nothing placed."""
+        acc = self.ledger.get(account_id)
+        m = self.matcher
+        order = m.build(acc, req)
+        key = (order.market, order.symbol)
+        spec = order.spec
+        assert spec is not None
+        if spec.is_futures:
+            opening = m._opening_lots(acc, order, order.orig_qty)
+            price = order.price or m._ref_price(order, key)
+            im = initial_margin(price * opening * spec.notional_unit, acc.leverage_of(order.symbol))
+            if opening and im > m.available(acc) and not acc.unlimited:
+                raise E.margin_insufficient()
+            return
+        if order.side == "BUY":
+            need = order.quote_order_qty or (order.price or order.stop_price or m._ref_price(order, key)) \
+                * order.orig_qty * spec.notional_unit
+            asset = spec.quote_asset
+        else:
+            need = order.orig_qty * spec.qty_unit
+            asset = spec.base_asset
+        b = acc.spot.get(asset)
+        if (b.free if b else 0) < need and not acc.unlimited:
+            raise E.insufficient_balance()
+
+    def batch_orders(self, account_id: str, reqs: list[OrderRequest]) -> list[OrderResult | E.ExchangeError]:
+        """Place each request in order; a failure becomes its ExchangeError in the result list."""
+        out: list[OrderResult | E.ExchangeError] = []
+        for r in reqs:
+            try:
+                out.append(self.place_order(account_id, r))
+            except E.ExchangeError as exc:
+                out.append(exc)
+        return out
+
+    def _find(self, acc: Account, market: str, symbol: str, order_id: int | None,
+              client_order_id: str | None) -> Order | None:
+        key = (market, symbol)
+        self.spec(market, symbol)
+        if order_id is not None:
+            o = self.matcher.orders[key].get(int(order_id))
+            if o is None or o.account_id != acc.account_id:
+                return None
+            if client_order_id and o.client_order_id != client_order_id:
+                return None
+            return o
+        if client_order_id:
+            o = acc.open_by_client_id.get((market, symbol, client_order_id))
+            if o is not None:
+                return o
+            for o in reversed(list(self.matcher.orders[key].values())):
+                if o.account_id == acc.account_id and o.client_order_id == client_order_id:
+                    return o
+            return None
+        raise E.ExchangeError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+
+    def cancel_order(self, account_id: str, market: str, symbol: str, order_id: int | None = None,
+                     client_order_id: str | None = None) -> Order:
+        """Cancel one open order; -2011 "Unknown order sent." if unknown or not open."""
+        acc = self.ledger.get(account_id)
+        o = self._find(acc, market, symbol, order_id, client_order_id)
+        if o is None or not o.is_open:
+            raise E.unknown_order_cancel()
+        self._begin()
+        try:
+            self.matcher.cancel(acc, o)
+        finally:
+            self._end()
+        return o.snapshot()
+
+    def cancel_all(self, account_id: str, market: str, symbol: str) -> list[Order]:
+        """Cancel every open order (and pending stop) of the account on the symbol."""
+        acc = self.ledger.get(account_id)
+        self.spec(market, symbol)
+        orders = list(acc.open_orders.get((market, symbol), {}).values())
+        self._begin()
+        try:
+            for o in orders:
+                self.matcher.cancel(acc, o)
+        finally:
+            self._end()
+        return [o.snapshot() for o in orders]
+
+    def modify_order(self, account_id: str, market: str, symbol: str, *, order_id: int | None = None,
+                     client_order_id: str | None = None, side: str, quantity: str, price: str) -> Order:
+        """Amend a resting LIMIT order (futures PUT /fapi/v1/order): cancel and re-place, same ids.
+
+        The order loses queue priority, may match at once, and keeps its orderId and clientOrderId.
+        """
+        acc = self.ledger.get(account_id)
+        o = self._find(acc, market, symbol, order_id, client_order_id)
+        if o is None or not o.is_open:
+            raise E.ExchangeError(-2013, "Order does not exist.")
+        if o.type != "LIMIT" or side != o.side:
+            raise E.ExchangeError(-1130, "Data sent for parameter 'side' is not valid.")
+        spec = self.spec(market, symbol)
+        new_qty = spec.parse_qty(quantity)
+        new_price = spec.parse_price(price)
+        if new_qty <= o.executed_qty:
+            raise E.ExchangeError(-4020, "Invalid quantity.")
+        m = self.matcher
+        key = (market, symbol)
+        self._begin()
+        try:
+            m.books[key].side(o.side).remove(o)
+            m.dirty.add(key)
+            m._release(acc, o)
+            old = (o.orig_qty, o.price)
+            o.orig_qty, o.price = new_qty, new_price
+            try:
+                m._reserve(acc, o, key)
+            except E.ExchangeError:
+                o.orig_qty, o.price = old
+                m._reserve(acc, o, key)
+                m.books[key].side(o.side).add(o)
+                raise
+            o.update_ns = self.clock()
+            if self.em.active:
+                self.em.emit(OrderEvent(acc.account_id, X_AMENDMENT, o.snapshot(), None, o.update_ns))
+            m._execute(acc, o, key, m.books[key])
+        finally:
+            self._end()
+        return o.snapshot()
+
+    def get_order(self, account_id: str, market: str, symbol: str, order_id: int | None = None,
+                  client_order_id: str | None = None) -> Order:
+        """One order (any status); -2013 "Order does not exist." if unknown."""
+        acc = self.ledger.get(account_id)
+        o = self._find(acc, market, symbol, order_id, client_order_id)
+        if o is None:
+            raise E.no_such_order()
+        return o.snapshot()
+
+    def open_orders(self, account_id: str, market: str, symbol: str | None = None) -> list[Order]:
+        """Open orders (also pending stops), by symbol then order id."""
+        acc = self.ledger.get(account_id)
+        if symbol is not None:
+            self.spec(market, symbol)
+        out = [o.snapshot() for (mk, sym), bucket in sorted(acc.open_orders.items())
+               if mk == market and (symbol is None or sym == symbol) for o in bucket.values()]
+        out.sort(key=lambda o: (o.symbol, o.order_id))
+        return out
+
+    def all_orders(self, account_id: str, market: str, symbol: str, *, order_id: int | None = None,
+                   start_ns: int | None = None, end_ns: int | None = None, limit: int = 500) -> list[Order]:
+        """The account's orders on the symbol (all statuses), order id ascending, at most ``limit``."""
+        self.spec(market, symbol)
+        acc = self.ledger.get(account_id)
+        out = [o for o in self.matcher.orders[(market, symbol)].values()
+               if o.account_id == acc.account_id and (order_id is None or o.order_id >= order_id)
+               and (start_ns is None or o.time_ns >= start_ns) and (end_ns is None or o.time_ns <= end_ns)]
+        out = out[:limit] if order_id is not None or start_ns is not None else out[-limit:]
+        return [o.snapshot() for o in out]
+
+    def my_trades(self, account_id: str, market: str, symbol: str, *, order_id: int | None = None,
+                  from_id: int | None = None, start_ns: int | None = None, end_ns: int | None = None,
+                  limit: int = 500) -> list[Fill]:
+        """The account's fills on the symbol, trade id ascending."""
+        self.spec(market, symbol)
+        self.ledger.get(account_id)
+        fills = self.matcher.fills.get((account_id, market, symbol), [])
+        out = [f for f in fills if (order_id is None or f.order_id == order_id)
+               and (from_id is None or f.trade_id >= from_id)
+               and (start_ns is None or f.time_ns >= start_ns) and (end_ns is None or f.time_ns <= end_ns)]
+        return out[:limit] if from_id is not None or start_ns is not None else out[-limit:]
+
+    # ================================================================================ futures settings
+    def set_leverage(self, account_id: str, symbol: str, leverage: int) -> tuple[int, int]:
+        """Set the symbol's leverage; returns (leverage, maxNotionalValue in 1e-8 units). -4028 if invalid."""
+        acc = self.ledger.get(account_id)
+        spec = self.spec(USDM, symbol)
+        lev = int(leverage)
+        top = spec.brackets[0].initial_leverage if spec.brackets else 125
+        if lev < 1 or lev > top:
+            raise E.ExchangeError(E.LEVERAGE_INVALID, f"Leverage {lev} is not valid")
+        cap = spec.brackets[-1].notional_cap
+        for b in spec.brackets:
+            if b.initial_leverage >= lev:
+                cap = b.notional_cap
+        pos_notional = sum(abs(p.cost) for (s, _), p in acc.positions.items() if s == symbol)
+        if pos_notional > cap:
+            raise E.ExchangeError(-2027, "Exceeded the maximum allowable position at current leverage.")
+        acc.leverage[symbol] = lev
+        return lev, cap
+
+    def leverage(self, account_id: str, symbol: str) -> int:
+        """Current leverage of the symbol (default 20)."""
+        self.spec(USDM, symbol)
+        return self.ledger.get(account_id).leverage_of(symbol)
+
+    def set_margin_type(self, account_id: str, symbol: str, margin_type: str) -> None:
+        """ISOLATED or CROSSED; -4046 if unchanged, -4048 with an open position or open orders."""
+        acc = self.ledger.get(account_id)
+        self.spec(USDM, symbol)
+        mt = margin_type.upper()
+        if mt == "CROSS":
+            mt = CROSSED
+        if mt not in (ISOLATED, CROSSED):
+            raise E.bad_param("marginType", margin_type)
+        if acc.margin_type_of(symbol) == mt:
+            raise E.ExchangeError(E.MARGIN_TYPE_NO_CHANGE, "No need to change margin type.")
+        if any(p.qty for (s, _), p in acc.positions.items() if s == symbol) or acc.open_orders.get((USDM, symbol)):
+            raise E.ExchangeError(E.MARGIN_TYPE_OPEN_POSITION,
+                                  "Margin type cannot be changed if there exists position.")
+        acc.margin_type[symbol] = mt
+
+    def margin_type(self, account_id: str, symbol: str) -> str:
+        """ISOLATED or CROSSED."""
+        return self.ledger.get(account_id).margin_type_of(symbol)
+
+    def set_position_mode(self, account_id: str, dual: bool) -> None:
+        """Hedge mode on (dualSidePosition) or off; -4059 unchanged, -4068 with positions/open orders."""
+        acc = self.ledger.get(account_id)
+        if acc.dual_side == bool(dual):
+            raise E.ExchangeError(E.POSITION_SIDE_NO_CHANGE, "No need to change position side.")
+        if any(p.qty for p in acc.positions.values()) or any(
+                b for (mk, _), b in acc.open_orders.items() if mk == USDM):
+            raise E.ExchangeError(-4068, "Position side cannot be changed if there exists position.")
+        acc.dual_side = bool(dual)
+        acc.positions = {k: p for k, p in acc.positions.items() if p.qty}
+
+    def position_mode(self, account_id: str) -> bool:
+        """True in hedge mode."""
+        return self.ledger.get(account_id).dual_side
+
+    def mark_price(self, symbol: str) -> int:
+        """Mark price (ticks) of a futures symbol."""
+        self.spec(USDM, symbol)
+        return self.matcher.mark_of(symbol)
+
+    def funding_info(self, symbol: str) -> tuple[str, int]:
+        """(funding rate string, next funding time ms). Funding is quoted, not charged."""
+        self.spec(USDM, symbol)
+        now_ms = self.clock() // 1_000_000
+        return FUNDING_RATE, now_ms - now_ms % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS
+
+    def set_mark_price(self, symbol: str, ticks: int) -> None:
+        """Set the mark price (the replay does this); triggers MARK_PRICE stops; emits MarkPriceEvent."""
+        self.spec(USDM, symbol)
+        self._begin()
+        try:
+            self.matcher.mark[symbol] = ticks
+            if self.em.active:
+                rate, nxt = self.funding_info(symbol)
+                self.em.emit(MarkPriceEvent(symbol, ticks, ticks, rate, nxt, self.clock()))
+            if self.matcher.stops[(USDM, symbol)]:
+                self.matcher.check_stops((USDM, symbol))
+        finally:
+            self._end()
+
+    def position_risk(self, account_id: str, symbol: str | None = None) -> list[PositionRisk]:
+        """positionRisk rows: every listed symbol (one-way: BOTH; hedge: LONG and SHORT)."""
+        acc = self.ledger.get(account_id)
+        sides = ("LONG", "SHORT") if acc.dual_side else (BOTH,)
+        out: list[PositionRisk] = []
+        for spec in self.specs(USDM):
+            if symbol is not None and spec.symbol != symbol:
+                continue
+            mark = self.matcher.mark_of(spec.symbol)
+            lev = acc.leverage_of(spec.symbol)
+            mt = acc.margin_type_of(spec.symbol)
+            cap = spec.brackets[-1].notional_cap if spec.brackets else 0
+            for b in spec.brackets:
+                if b.initial_leverage >= lev:
+                    cap = b.notional_cap
+            for ps in sides:
+                p = acc.positions.get((spec.symbol, ps))
+                qty = p.qty if p else 0
+                cost = p.cost if p else 0
+                nu = spec.notional_unit
+                upnl = mark * qty * nu - cost if qty else 0
+                iso = p.isolated_margin if p else 0
+                if p is not None and qty:
+                    margin = iso if mt == ISOLATED else self.futures_account(account_id).margin_balance
+                    liq = liquidation_price(p, spec, margin)
+                    ep = entry_price(p, spec)
+                else:
+                    liq = ep = Decimal(0)
+                out.append(PositionRisk(spec.symbol, ps, qty, ep, mark, upnl, liq, lev, cap,
+                                        "isolated" if mt == ISOLATED else "cross", iso, mark * qty * nu, iso,
+                                        p.update_ns if p else 0))
+        if symbol is not None and not out:
+            raise E.invalid_symbol()
+        return out
+
+    def futures_account(self, account_id: str) -> FuturesAccountInfo:
+        """Totals of the USDT futures wallet."""
+        acc = self.ledger.get(account_id)
+        m = self.matcher
+        bal = acc.futures.get("USDT")
+        wallet = bal.free if bal else 0
+        upnl = cross_upnl = pos_im = mm = iso_total = 0
+        for (sym, _), p in acc.positions.items():
+            if not p.qty:
+                continue
+            spec = self._specs[(USDM, sym)]
+            mark = m.mark_of(sym)
+            u = mark * p.qty * spec.notional_unit - p.cost
+            notional = abs(mark * p.qty * spec.notional_unit)
+            upnl += u
+            pos_im += initial_margin(notional, acc.leverage_of(sym))
+            mm += maint_margin(spec, notional)
+            if acc.margin_type_of(sym) == ISOLATED:
+                iso_total += p.isolated_margin
+            else:
+                cross_upnl += u
+        avail = m.available(acc)
+        return FuturesAccountInfo("USDT", wallet, upnl, wallet + upnl, pos_im, acc.order_margin, mm, avail,
+                                  max(0, min(avail, wallet)), wallet - iso_total, cross_upnl,
+                                  self.clock())
+
+    # ================================================================================ market data
+    def depth(self, market: str, symbol: str, limit: int = 100) -> DepthSnapshot:
+        """Order book snapshot, best first, with the update id of the diff stream."""
+        self.spec(market, symbol)
+        b = self.matcher.books[(market, symbol)]
+        return DepthSnapshot(b.update_id, b.bids.depth(limit), b.asks.depth(limit), self.clock())
+
+    def recent_trades(self, market: str, symbol: str, limit: int = 500) -> list[TradeEvent]:
+        """Newest ``limit`` public trades, oldest first."""
+        self.spec(market, symbol)
+        t = list(self.matcher.md[(market, symbol)].trades)
+        return t[-limit:] if limit > 0 else []
+
+    def agg_trades(self, market: str, symbol: str, from_id: int | None = None, start_ns: int | None = None,
+                   end_ns: int | None = None, limit: int = 500) -> list[AggTradeEvent]:
+        """Aggregate trades (kept: the newest 1000)."""
+        self.spec(market, symbol)
+        a = [x for x in self.matcher.md[(market, symbol)].aggs
+             if (from_id is None or x.agg_id >= from_id) and (start_ns is None or x.time_ns >= start_ns)
+             and (end_ns is None or x.time_ns <= end_ns)]
+        return a[:limit] if from_id is not None or start_ns is not None else a[-limit:]
+
+    def klines(self, market: str, symbol: str, interval: str, start_ms: int | None = None,
+               end_ms: int | None = None, limit: int = 500) -> list[Kline]:
+        """Candles of ``interval`` (see ``marketdata.INTERVALS``); -1120 "Invalid interval." otherwise."""
+        self.spec(market, symbol)
+        if interval not in INTERVALS:
+            raise E.ExchangeError(-1120, "Invalid interval.")
+        return self.matcher.md[(market, symbol)].get_klines(interval, start_ms, end_ms, limit)
+
+    def ticker_24h(self, market: str, symbol: str) -> Ticker24h:
+        """Rolling 24h statistics."""
+        self.spec(market, symbol)
+        return self.matcher.md[(market, symbol)].ticker_24h(self.clock())
+
+    def book_ticker(self, market: str, symbol: str) -> BookTickerEvent:
+        """Best bid/ask now."""
+        self.spec(market, symbol)
+        b = self.matcher.books[(market, symbol)]
+        bb, ba = b.bids.best(), b.asks.best()
+        return BookTickerEvent(market, symbol, b.update_id, bb, b.bids.qty.get(bb, 0), ba, b.asks.qty.get(ba, 0),
+                               self.clock())
+
+    def last_price(self, market: str, symbol: str) -> int:
+        """Last trade price in ticks (0 before the first trade)."""
+        self.spec(market, symbol)
+        return self.matcher.md[(market, symbol)].last_price
+
+    def record_path_price(self, market: str, symbol: str, ticks: int) -> None:
+        """Feed a replayed path price into the klines (no trade)."""
+        self.matcher.md[(market, symbol)].on_price(ticks, self.clock())
+        self.matcher.dirty.add((market, symbol))
+
+    # ================================================================================ replay
+    def advance(self, now_ns: int | None = None) -> None:
+        """Move the attached replay to ``now_ns`` (default: the clock); no-op without a replay."""
+        if self.replay is not None:
+            self.replay.advance(now_ns)  # type: ignore[attr-defined]
+
+    # ================================================================================ checks
+    def totals(self, wallet: str = WALLET_SPOT) -> dict[str, int]:
+        """Sum over every account (including liquidity and fees) of free + locked per asset."""
+        out: dict[str, int] = {}
+        for acc in self.ledger.accounts.values():
+            for a, b in acc.wallet(wallet).items():
+                out[a] = out.get(a, 0) + b.free + b.locked
+        return out
+
+    def futures_equity_total(self) -> int:
+        """Sum over every account of USDT futures wallet + unrealised PnL at the current marks."""
+        total = 0
+        for acc in self.ledger.accounts.values():
+            b = acc.futures.get("USDT")
+            total += b.free if b else 0
+            for (sym, _), p in acc.positions.items():
+                spec = self._specs[(USDM, sym)]
+                total += self.matcher.mark_of(sym) * p.qty * spec.notional_unit - p.cost
+        return total
+
+
+__all__ = ["Exchange", "DepthSnapshot", "SPOT", "USDM"]

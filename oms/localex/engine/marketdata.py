@@ -1,0 +1,170 @@
+"""Public market data of one (market, symbol): last price, trades, aggregate trades, klines, 24h stats.
+
+Trades of one engine operation are folded into the klines of every interval once, at the end of the
+operation (``flush``), so a crossing order touching many levels costs one kline update per interval.
+The replayed price path also moves klines (``on_price``: a price observation without volume).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .types import AggTradeEvent, Kline, TradeEvent
+
+MS = 1_000_000  # ns per ms
+INTERVALS: dict[str, int] = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+    "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
+    "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}
+WEEK_OFFSET_MS = 345_600_000  # Binance weeks start on Monday; the epoch was a Thursday
+KEEP_BARS = 1500
+KEEP_1M = 2 * 1440 + 60
+KEEP_TRADES = 1000
+
+
+@dataclass(slots=True)
+class Ticker24h:
+    """Rolling 24h statistics (prices in ticks, volume in lots, quote volume in 1e-8 units)."""
+
+    open_price: int
+    high: int
+    low: int
+    last: int
+    volume: int
+    quote_volume: int
+    open_time_ms: int
+    close_time_ms: int
+    first_id: int
+    last_id: int
+    count: int
+    prev_close: int
+
+
+def bar_open(interval_ms: int, t_ms: int) -> int:
+    """Open time (ms) of the bar of ``interval_ms`` containing ``t_ms`` (weeks start Monday)."""
+    if interval_ms == 604_800_000:
+        return t_ms - (t_ms - WEEK_OFFSET_MS) % interval_ms
+    return t_ms - t_ms % interval_ms
+
+
+class MarketData:
+    """Series of one book. ``notional_unit`` turns price*qty into 1e-8 quote units."""
+
+    __slots__ = ("market", "symbol", "notional_unit", "last_price", "next_trade_id", "next_agg_id",
+                 "trades", "aggs", "klines", "_pending", "_pending_prices")
+
+    def __init__(self, market: str, symbol: str, notional_unit: int) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.notional_unit = notional_unit
+        self.last_price = 0
+        self.next_trade_id = 1
+        self.next_agg_id = 1
+        self.trades: deque[TradeEvent] = deque(maxlen=KEEP_TRADES)
+        self.aggs: deque[AggTradeEvent] = deque(maxlen=KEEP_TRADES)
+        self.klines: dict[str, list[Kline]] = {k: [] for k in INTERVALS}
+        self._pending: list[TradeEvent] = []
+        self._pending_prices: list[tuple[int, int]] = []
+
+    def record_trade(self, trade: TradeEvent) -> None:
+        """A trade happened (kline update deferred to ``flush``)."""
+        self.trades.append(trade)
+        self.last_price = trade.price
+        self._pending.append(trade)
+
+    def on_price(self, price: int, time_ns: int) -> None:
+        """A replayed-path price observation: moves klines without volume (deferred to ``flush``)."""
+        self._pending_prices.append((price, time_ns))
+
+    @property
+    def dirty(self) -> bool:
+        """True when ``flush`` has work."""
+        return bool(self._pending or self._pending_prices)
+
+    def flush(self) -> list[tuple[str, Kline]]:
+        """Fold pending trades and prices into every interval; returns the (interval, kline) touched."""
+        touched: list[tuple[str, Kline]] = []
+        pend, prices = self._pending, self._pending_prices
+        if not pend and not prices:
+            return touched
+        nu = self.notional_unit
+        for interval, iv in INTERVALS.items():
+            series = self.klines[interval]
+            cur: Kline | None = None
+            for price, t_ns in prices:
+                cur = self._bar(series, iv, t_ns // MS, price)
+                if price > cur.high:
+                    cur.high = price
+                if price < cur.low:
+                    cur.low = price
+                cur.close = price
+            for tr in pend:
+                cur = self._bar(series, iv, tr.time_ns // MS, tr.price)
+                p = tr.price
+                if p > cur.high:
+                    cur.high = p
+                if p < cur.low:
+                    cur.low = p
+                cur.close = p
+                cur.volume += tr.qty
+                q = p * tr.qty * nu
+                cur.quote_volume += q
+                cur.trades += 1
+                if cur.first_trade_id < 0:
+                    cur.first_trade_id = tr.trade_id
+                cur.last_trade_id = tr.trade_id
+                if not tr.buyer_is_maker:
+                    cur.taker_buy_volume += tr.qty
+                    cur.taker_buy_quote_volume += q
+            if cur is not None:
+                touched.append((interval, cur))
+            keep = KEEP_1M if interval == "1m" else KEEP_BARS
+            if len(series) > keep + 100:
+                del series[: len(series) - keep]
+        pend.clear()
+        prices.clear()
+        return touched
+
+    @staticmethod
+    def _bar(series: list[Kline], iv: int, t_ms: int, price: int) -> Kline:
+        start = bar_open(iv, t_ms)
+        if series:
+            last = series[-1]
+            if last.open_time_ms == start:
+                return last
+            if start < last.open_time_ms:  # a clock step backwards: keep updating the newest bar
+                return last
+            price_open = last.close
+        else:
+            price_open = price
+        k = Kline(start, start + iv - 1, price_open, max(price_open, price), min(price_open, price), price_open)
+        series.append(k)
+        return k
+
+    def get_klines(self, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[Kline]:
+        """Bars of ``interval`` overlapping [start_ms, end_ms], oldest first, at most ``limit``."""
+        series = self.klines[interval]
+        out = [k for k in series if (start_ms is None or k.open_time_ms >= start_ms)
+               and (end_ms is None or k.open_time_ms <= end_ms)]
+        if start_ms is not None:
+            return out[:limit]
+        return out[-limit:] if limit > 0 else []
+
+    def ticker_24h(self, now_ns: int) -> Ticker24h:
+        """Rolling 24h statistics from the 1m bars."""
+        now_ms = now_ns // MS
+        start = now_ms - 86_400_000
+        bars = [k for k in self.klines["1m"] if k.close_time_ms >= start]
+        last = self.last_price
+        if not bars:
+            return Ticker24h(last, last, last, last, 0, 0, start, now_ms, -1, -1, 0, last)
+        first_ids = [k.first_trade_id for k in bars if k.first_trade_id >= 0]
+        last_ids = [k.last_trade_id for k in bars if k.last_trade_id >= 0]
+        return Ticker24h(
+            open_price=bars[0].open, high=max(k.high for k in bars), low=min(k.low for k in bars),
+            last=bars[-1].close, volume=sum(k.volume for k in bars),
+            quote_volume=sum(k.quote_volume for k in bars), open_time_ms=max(start, bars[0].open_time_ms),
+            close_time_ms=now_ms, first_id=first_ids[0] if first_ids else -1,
+            last_id=last_ids[-1] if last_ids else -1, count=sum(k.trades for k in bars), prev_close=bars[0].open)
