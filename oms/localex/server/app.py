@@ -1,0 +1,119 @@
+"""The local exchange's aiohttp application: every route on one port, and its background tasks.
+
+Path layout (one port): Spot REST ``/api/v3``, SAPI ``/sapi/v1|v3|v4``, USD-M REST ``/fapi/v1|v2|v3``;
+Spot streams ``/ws/<stream>``, ``/stream?streams=``, ``/stream/ws/<n>`` (ccxt.pro); futures streams under
+``/fstream`` (with ccxt.pro's ``/public``, ``/market``, ``/private`` categories and ``?listenKey=``);
+WebSocket API ``/ws-api/v3`` (Spot) and ``/ws-fapi/v1`` (futures); admin ``/admin/v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from oms.localex.engine import Exchange, PricePath, Replay
+from oms.localex.server import demo, routes_admin, routes_futures, routes_market, routes_sapi, routes_spot
+from oms.localex.server.events import EventRouter
+from oms.localex.server.http import json_errors, json_response, make_handler
+from oms.localex.server.state import ServerConfig, ServerState
+from oms.localex.server.streams import serve_stream_socket
+from oms.localex.server.ws_api import serve_ws_api
+
+log = logging.getLogger(__name__)
+STATE_KEY = "state"
+
+
+def _stream_handler(state: ServerState, per_ip: Counter[str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ip = request.remote or "127.0.0.1"
+        if per_ip[ip] >= state.config.rate_limits.max_ws_connections_per_ip:
+            state.counters.bad("ws_stream_too_many_connections", ip)
+            return json_response({"code": -1003, "msg": "Too many connections."}, 429)
+        per_ip[ip] += 1
+        try:
+            return await serve_stream_socket(request, state.hub, state.listen_keys.by_key)
+        finally:
+            per_ip[ip] -= 1
+    return handle
+
+
+def _ws_api_handler(state: ServerState, market: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await serve_ws_api(request, state, market)
+    return handle
+
+
+async def _replay_loop(state: ServerState, router: EventRouter) -> None:
+    interval = state.config.replay_interval_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            state.exchange.advance(time.time_ns())
+            now_ms = time.time_ns() // 1_000_000
+            for key in state.listen_keys.expired(now_ms):
+                account = state.listen_keys.by_key.get(key)
+                if account is not None:
+                    state.listen_keys.close(account)
+                state.hub.close_listen_key(key)
+        except Exception:  # noqa: BLE001 - the market keeps moving after one bad step
+            log.exception("replay step failed")
+
+
+def build_app(config: ServerConfig, exchange: Exchange | None = None,
+              paths: dict[str, PricePath] | None = None) -> web.Application:
+    """The application: routes, engine listener, demo accounts, replay timer (when ``paths`` given)."""
+    ex = exchange or Exchange(clock=time.time_ns, seed=config.seed)
+    state = ServerState(ex, config)
+    router = EventRouter(state)
+    app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
+    app[STATE_KEY] = state
+    app["router"] = router
+    for module in (routes_market, routes_spot, routes_futures, routes_sapi):
+        for ep in module.ENDPOINTS:
+            app.router.add_route(ep.method, ep.path, make_handler(ep, state))
+    routes_admin.add_routes(app, state)
+    per_ip: Counter[str] = Counter()
+    stream = _stream_handler(state, per_ip)
+    for path in ("/ws", "/ws/{tail:.*}", "/stream", "/stream/{tail:.*}", "/fstream/{tail:.*}"):
+        app.router.add_get(path, stream)
+    app.router.add_get("/ws-api/v3", _ws_api_handler(state, "spot"))
+    app.router.add_get("/ws-fapi/v1", _ws_api_handler(state, "usdm"))
+
+    if config.demo_accounts:
+        state.demo_keys = demo.create_demo_accounts(ex)
+        if config.data_dir:
+            demo.write_keys(config.data_dir, state.demo_keys)
+
+    async def on_startup(app: web.Application) -> None:
+        router.bind(asyncio.get_running_loop())
+        ex.add_listener(router.on_event)
+        if paths and config.replay:
+            Replay(ex, paths, speed=config.speed, seed=config.seed)
+        app["replay_task"] = asyncio.get_running_loop().create_task(_replay_loop(state, router))
+
+    async def on_shutdown(app: web.Application) -> None:
+        task = app.get("replay_task")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for conn in list(state.hub.connections):
+            await conn.outbox.ws.close(code=1001, message=b"server shutdown")
+        for session in list(state.ws_api_sessions):
+            await session.outbox.ws.close(code=1001, message=b"server shutdown")  # type: ignore[attr-defined]
+        ex.remove_listener(router.on_event)
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def server_state(app: web.Application) -> ServerState:
+    """The state of a built app (for tests and the embedded stack)."""
+    return app[STATE_KEY]

@@ -1,0 +1,187 @@
+"""Engine events -> Binance stream payloads and user-data events.
+
+The engine calls :meth:`EventRouter.on_event` synchronously while it works; the router only queues the
+event and formats everything once the engine call has returned (listeners may not call back into the
+engine, and order placement stays fast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from oms.localex.engine.types import (
+    AccountEvent,
+    AggTradeEvent,
+    BalanceDeltaEvent,
+    BookTickerEvent,
+    DepthEvent,
+    KlineEvent,
+    MarkPriceEvent,
+    OrderEvent,
+    TradeEvent,
+)
+from oms.localex.server import wire
+
+if TYPE_CHECKING:
+    from oms.localex.server.state import ServerState
+
+log = logging.getLogger(__name__)
+PARTIAL_DEPTHS = (5, 10, 20)
+DEPTH_SPEEDS = ("", "@100ms", "@250ms", "@500ms")
+
+
+class UserSession(Protocol):
+    """A WebSocket API session holding spot user-data subscriptions."""
+
+    def push_event(self, subscription_id: int, event: dict[str, object]) -> None:
+        """Deliver one user-data event."""
+        ...
+
+
+class EventRouter:
+    """Queues engine events and publishes them to stream and user-data subscribers."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self._pending: list[object] = []
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.published = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver queued events on ``loop`` (the server's loop)."""
+        self._loop = loop
+
+    def on_event(self, event: object) -> None:
+        """Engine listener: queue the event, schedule one flush."""
+        self._pending.append(event)
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Publish every queued event (in engine order)."""
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for event in pending:
+            try:
+                self._publish(event)
+            except Exception:  # noqa: BLE001 - a bad event must not stop the others
+                log.exception("failed to publish %s", type(event).__name__)
+        self.published += len(pending)
+
+    def _publish(self, event: object) -> None:
+        if isinstance(event, OrderEvent):
+            self._order(event)
+        elif isinstance(event, AccountEvent):
+            self._account(event)
+        elif isinstance(event, BalanceDeltaEvent):
+            if event.wallet == "SPOT":
+                self._spot_user(event.account_id, wire.balance_update(event.asset, event.delta, event.time_ns))
+        elif isinstance(event, DepthEvent):
+            self._depth(event)
+        else:
+            self._market(event)
+
+    def _spec(self, market: str, symbol: str):  # noqa: ANN202 - SymbolSpec
+        return self.state.exchange.spec(market, symbol)
+
+    def _market(self, event: object) -> None:
+        hub = self.state.hub
+        if isinstance(event, TradeEvent):
+            stream = f"{event.symbol.lower()}@trade"
+            if hub.has_subscribers(event.market, stream):
+                hub.publish(event.market, stream, wire.trade_event(event, self._spec(event.market, event.symbol)))
+        elif isinstance(event, AggTradeEvent):
+            stream = f"{event.symbol.lower()}@aggTrade"
+            if hub.has_subscribers(event.market, stream):
+                hub.publish(event.market, stream,
+                            wire.agg_trade_event(event, self._spec(event.market, event.symbol)))
+        elif isinstance(event, BookTickerEvent):
+            stream = f"{event.symbol.lower()}@bookTicker"
+            if hub.has_subscribers(event.market, stream):
+                hub.publish(event.market, stream,
+                            wire.book_ticker_event(event, self._spec(event.market, event.symbol)))
+        elif isinstance(event, KlineEvent):
+            stream = f"{event.symbol.lower()}@kline_{event.interval}"
+            if hub.has_subscribers(event.market, stream):
+                hub.publish(event.market, stream, wire.kline_event(event, self._spec(event.market, event.symbol)))
+        elif isinstance(event, MarkPriceEvent):
+            self._mark_price(event)
+
+    def _mark_price(self, event: MarkPriceEvent) -> None:
+        hub = self.state.hub
+        base = f"{event.symbol.lower()}@markPrice"
+        streams = [s for s in (base, base + "@1s") if hub.has_subscribers("usdm", s)]
+        if not streams:
+            return
+        spec = self._spec("usdm", event.symbol)
+        t = wire.ms(event.time_ns)
+        body = {"e": "markPriceUpdate", "E": t, "s": event.symbol, "p": spec.fmt_price(event.mark_price),
+                "ap": spec.fmt_price(event.mark_price), "P": spec.fmt_price(event.mark_price),
+                "i": spec.fmt_price(event.index_price), "r": event.funding_rate, "T": event.next_funding_ms}
+        for stream in streams:
+            hub.publish("usdm", stream, body)
+
+    def _depth(self, event: DepthEvent) -> None:
+        hub = self.state.hub
+        sym = event.symbol.lower()
+        spec = None
+        for speed in DEPTH_SPEEDS:
+            stream = f"{sym}@depth{speed}"
+            if hub.has_subscribers(event.market, stream):
+                spec = spec or self._spec(event.market, event.symbol)
+                hub.publish(event.market, stream, wire.depth_event(event, spec))
+        for n in PARTIAL_DEPTHS:
+            for speed in DEPTH_SPEEDS:
+                stream = f"{sym}@depth{n}{speed}"
+                if not hub.has_subscribers(event.market, stream):
+                    continue
+                spec = spec or self._spec(event.market, event.symbol)
+                snap = self.state.exchange.depth(event.market, event.symbol, n)
+                if event.market == "spot":
+                    body: dict[str, object] = {"lastUpdateId": snap.last_update_id,
+                                               "bids": wire.levels(spec, snap.bids),
+                                               "asks": wire.levels(spec, snap.asks)}
+                else:
+                    t = wire.ms(event.time_ns)
+                    body = {"e": "depthUpdate", "E": t, "T": t, "s": event.symbol, "U": event.first_update_id,
+                            "u": event.last_update_id, "pu": event.prev_last_update_id,
+                            "b": wire.levels(spec, snap.bids), "a": wire.levels(spec, snap.asks)}
+                hub.publish(event.market, stream, body)
+
+    # ---- user data -------------------------------------------------------------------------------------
+    def _spot_user(self, account_id: str, payload: dict[str, object]) -> None:
+        for session, sub_id in list(self.state.user_subscriptions.get(account_id, ())):
+            session.push_event(sub_id, payload)  # type: ignore[attr-defined]
+
+    def _futures_user(self, account_id: str, payload: dict[str, object]) -> None:
+        key = self.state.listen_keys.by_account.get(account_id)
+        if key is not None:
+            self.state.hub.publish_user([key], payload)
+
+    def _order(self, event: OrderEvent) -> None:
+        order = event.order
+        spec = self._spec(order.market, order.symbol)
+        if order.market == "spot":
+            if event.account_id in self.state.user_subscriptions:
+                self._spot_user(event.account_id, wire.execution_report(event, spec))
+        elif event.account_id in self.state.listen_keys.by_account:
+            self._futures_user(event.account_id, wire.order_trade_update(event, spec))
+
+    def _account(self, event: AccountEvent) -> None:
+        if event.wallet == "SPOT":
+            if event.account_id in self.state.user_subscriptions:
+                self._spot_user(event.account_id, wire.outbound_account_position(event))
+            return
+        if event.account_id not in self.state.listen_keys.by_account:
+            return
+        ex = self.state.exchange
+        positions = []
+        for p in event.positions:
+            spec = self._spec("usdm", p.symbol)
+            positions.append(wire.position_fields(p, spec, ex.mark_price(p.symbol),
+                                                  ex.margin_type(event.account_id, p.symbol)))
+        self._futures_user(event.account_id, wire.account_update(event, positions))

@@ -1,0 +1,180 @@
+"""The REST plumbing shared by every Binance endpoint: parameters, weight, signing, errors, headers.
+
+An :class:`Endpoint` declares one route the way Binance's docs do (method, path, weight, security type,
+permission, whether it counts as an order); :func:`make_handler` wraps its function so that every request
+is weighed, verified, answered in Binance's JSON and never produces a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+from oms.localex.engine.errors import ExchangeError
+from oms.localex.server import auth, errors
+from oms.localex.server.errors import BinanceError
+from oms.localex.server.params import Params
+
+if TYPE_CHECKING:
+    from oms.localex.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
+UNAUTHORIZED_CODES = frozenset((-2014, -2015))
+
+
+@dataclass(slots=True)
+class Call:
+    """One verified request as a handler sees it."""
+
+    request: web.Request
+    params: Params
+    state: ServerState
+    account_id: str | None
+    api_key: str | None
+    now_ms: int
+    ip: str
+
+
+Handler = Callable[[Call], Awaitable[object]]
+WeightFn = Callable[[Params], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One Binance REST route and how it is guarded."""
+
+    method: str
+    path: str
+    market: str
+    handler: Handler
+    weight: int | WeightFn = 1
+    security: str = NONE
+    permission: str | None = None
+    order: bool = False
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response serialised with orjson."""
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json",
+                        headers=headers)
+
+
+def error_response(err: BinanceError, headers: dict[str, str] | None = None) -> web.Response:
+    """Binance's error body with its HTTP status (and ``Retry-After`` for 429/418)."""
+    hdrs = dict(headers or {})
+    if err.retry_after is not None:
+        hdrs["Retry-After"] = str(err.retry_after)
+    return json_response(err.body(), err.status, hdrs)
+
+
+def from_engine(exc: ExchangeError) -> BinanceError:
+    """An engine rejection as the server's error (401 for key errors, 400 otherwise)."""
+    return BinanceError(exc.code, exc.msg, 401 if exc.code in UNAUTHORIZED_CODES else 400)
+
+
+def client_ip(request: web.Request) -> str:
+    """The peer address (the server only listens on loopback; no proxy headers are trusted)."""
+    return request.remote or "127.0.0.1"
+
+
+async def read_params(request: web.Request) -> tuple[dict[str, str], str, str]:
+    """``(params, raw_query, raw_body)``; query and form body merged (query wins on duplicates)."""
+    raw_query = request.rel_url.raw_query_string
+    raw_body = ""
+    if request.can_read_body:
+        body = await request.read()
+        try:
+            raw_body = body.decode()
+        except UnicodeDecodeError as exc:
+            raise errors.illegal_chars("body", "UTF-8 form data") from exc
+    merged: dict[str, str] = {}
+    try:
+        for key, value in parse_qsl(raw_body, keep_blank_values=True):
+            merged.setdefault(key, value)
+        for key, value in parse_qsl(raw_query, keep_blank_values=True):
+            merged[key] = value
+    except ValueError as exc:
+        raise errors.illegal_chars("query", "application/x-www-form-urlencoded") from exc
+    return merged, raw_query, raw_body
+
+
+def _headers(state: ServerState, ip: str, market: str, account: str | None, now_ms: int) -> dict[str, str]:
+    used = state.limiter.used_weight(ip, market, now_ms)
+    headers = {"X-MBX-USED-WEIGHT-1M": str(used), "X-MBX-USED-WEIGHT": str(used)}
+    if account is not None:
+        for interval, count in state.limiter.order_counts(account, market, now_ms).items():
+            headers[f"X-MBX-ORDER-COUNT-{interval}"] = str(count)
+    return headers
+
+
+def make_handler(endpoint: Endpoint, state: ServerState) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Wrap an endpoint function with Binance's request pipeline."""
+
+    async def handle(request: web.Request) -> web.Response:
+        state.counters.requests += 1
+        now_ms = time.time_ns() // 1_000_000
+        ip = client_ip(request)
+        account: str | None = None
+        try:
+            raw, raw_query, raw_body = await read_params(request)
+            params = Params(raw)
+            weight = endpoint.weight(params) if callable(endpoint.weight) else endpoint.weight
+            state.limiter.charge_weight(ip, endpoint.market, weight, now_ms)
+            api_key = request.headers.get("X-MBX-APIKEY")
+            if endpoint.security == SIGNED:
+                cred = auth.verify_rest(raw_query, raw_body, api_key, raw, state.keys, now_ms, endpoint.permission)
+                account = cred.account_id
+            elif endpoint.security == USER_STREAM:
+                cred = auth.require_api_key(api_key, state.keys, endpoint.permission)
+                account = cred.account_id
+            if endpoint.order and account is not None:
+                state.limiter.charge_order(account, endpoint.market, now_ms)
+            call = Call(request, params, state, account, api_key, now_ms, ip)
+            body = await endpoint.handler(call)
+            return json_response(body, 200, _headers(state, ip, endpoint.market, account, now_ms))
+        except ExchangeError as exc:
+            err = from_engine(exc)
+        except BinanceError as exc:
+            err = exc
+        except Exception:  # noqa: BLE001 - answer Binance's -1000, never a 500
+            state.counters.internal_errors += 1
+            log.exception("internal error in %s %s", request.method, request.path)
+            err = errors.unknown()
+        state.counters.error(err.code)
+        state.counters.bad(f"rest_{err.code}", f"{request.method} {request.path}: {err.msg}")
+        return error_response(err, _headers(state, ip, endpoint.market, account, now_ms))
+
+    return handle
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    """Unknown paths and methods get Binance-shaped JSON; nothing escapes as a 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        state: ServerState = request.app["state"]
+        state.counters.bad(f"http_{exc.status}", f"{request.method} {request.path}")
+        if exc.status == 404:
+            return error_response(errors.not_found())
+        if exc.status == 405:
+            return json_response({"code": -1000, "msg": f"Method {request.method} not allowed for this path."},
+                                 405)
+        return json_response({"code": -1000, "msg": exc.reason}, exc.status)
+    except Exception:  # noqa: BLE001
+        state = request.app["state"]
+        state.counters.internal_errors += 1
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(errors.unknown())

@@ -1,0 +1,95 @@
+"""A real local exchange on a free loopback port, one per test module, run in its own thread and loop.
+
+Sync clients (ccxt, python-binance ``Client``) and async ones (ccxt.pro, ``AsyncClient``) talk to it over
+real sockets; tests read keys from its admin API like any caller would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import web
+
+from oms.localex.server.app import build_app
+from oms.localex.server.ratelimit import RateLimitConfig
+from oms.localex.server.state import ServerConfig
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LocalServer:
+    """A running server: its base URL and admin helpers."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop
+    app: web.Application
+
+    def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> object:
+        """Call the admin API over HTTP and return the decoded JSON."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def new_account(self, spot: dict[str, str] | None = None, futures: dict[str, str] | None = None,
+                    permissions: list[str] | None = None, parent: str | None = None) -> tuple[str, str, str]:
+        """Create and fund an account with one key: ``(account_id, api_key, secret)``."""
+        acct = self.admin("POST", "/admin/v1/accounts", {"parentId": parent} if parent else {})
+        account_id = acct["accountId"]  # type: ignore[index]
+        for asset, amount in (spot or {}).items():
+            self.admin("POST", f"/admin/v1/accounts/{account_id}/fund", {"asset": asset, "amount": amount})
+        for asset, amount in (futures or {}).items():
+            self.admin("POST", f"/admin/v1/accounts/{account_id}/fund",
+                       {"asset": asset, "amount": amount, "wallet": "FUTURES"})
+        key = self.admin("POST", f"/admin/v1/accounts/{account_id}/keys",
+                         {"permissions": permissions} if permissions is not None else {})
+        return account_id, key["apiKey"], key["secret"]  # type: ignore[index]
+
+
+def start_server(config: ServerConfig) -> Iterator[LocalServer]:
+    """Start the app in a thread; yield it; stop it cleanly."""
+    loop = asyncio.new_event_loop()
+    app = build_app(config)
+    runner = web.AppRunner(app, handle_signals=False)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, config.host, config.port).start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="localex-test-server", daemon=True)
+    thread.start()
+    assert ready.wait(10), "local exchange did not start"
+    try:
+        yield LocalServer(f"http://{config.host}:{config.port}", loop, app)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    """A local exchange for one test module (generous rate limits so suites do not trip them)."""
+    limits = RateLimitConfig(spot_weight_per_minute=100_000, futures_weight_per_minute=100_000,
+                             spot_orders_per_10s=10_000, futures_orders_per_10s=10_000,
+                             futures_orders_per_minute=100_000)
+    yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, replay=False))
