@@ -153,8 +153,18 @@ def check_stream(sf: StreamFile, xf: ExchangesFile, cores: set[int] | None = Non
     return out
 
 
-def cross_check(af: AccountsFile, xf: ExchangesFile, rf: RiskConfig, sf: StrategiesFile,
-                stf: StreamFile) -> list[Problem]:
-    """Every cross-field and cross-file problem, in file order."""
-    return (check_accounts(af) + check_exchanges(af, xf) + check_risk(af, rf)
-            + check_strategies(af, xf, sf) + check_stream(stf, xf))
+def cross_check(af: AccountsFile | None, xf: ExchangesFile | None, rf: RiskConfig | None,
+                sf: StrategiesFile | None, stf: StreamFile | None) -> list[Problem]:
+    """Every cross-field and cross-file problem among the files that parsed (None: file had errors)."""
+    out: list[Problem] = []
+    if af is not None:
+        out += check_accounts(af)
+        if xf is not None:
+            out += check_exchanges(af, xf)
+        if rf is not None:
+            out += check_risk(af, rf)
+        if xf is not None and sf is not None:
+            out += check_strategies(af, xf, sf)
+    if stf is not None and xf is not None:
+        out += check_stream(stf, xf)
+    return out

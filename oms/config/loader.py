@@ -191,6 +191,8 @@ def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str]
     directory = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
     env = dict(os.environ) if env is None else env
     problems: list[Problem] = []
+    if not directory.is_dir():
+        raise ConfigError([Problem(str(directory), "", "configuration folder does not exist")])
     raw = {name: data for name in FILES if (data := _read_yaml(directory / name, problems)) is not None}
     applied = _env_overrides(raw, env)
     models: dict[str, BaseModel] = {}
@@ -201,10 +203,10 @@ def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str]
             models[name] = model.model_validate(raw[name])
         except ValidationError as exc:
             problems.extend(_validation_problems(name, exc, applied))
-    if len(models) == len(FILES):
-        problems.extend(cross_check(*(models[name] for name in FILES)))  # type: ignore[arg-type]
+    problems.extend(cross_check(*(models.get(name) for name in FILES)))  # type: ignore[arg-type]
     if problems:
-        raise ConfigError(problems)
+        order = {name: i for i, name in enumerate(FILES)}
+        raise ConfigError(sorted(problems, key=lambda p: order.get(p.file, -1)))
     accounts_file: AccountsFile = models["accounts.yaml"]  # type: ignore[assignment]
     return Config(
         dir=directory,

@@ -1,0 +1,42 @@
+"""The `oms` command: one entry point, subcommands grouped by part of the platform."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from oms.cli import config_cmd, services_cmd
+from oms.cli.common import CommandError, fail
+
+COMMAND_MODULES = [config_cmd, services_cmd]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oms",
+        description="crypto-oms: multi-exchange, multi-account trading platform. "
+                    "Start with `oms up`; check configs with `oms config check`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the user sees one line; OMS_DEBUG=1 shows the traceback
+        if os.environ.get("OMS_DEBUG"):
+            raise
+        return fail(f"unexpected {type(exc).__name__}: {exc} (run with OMS_DEBUG=1 for the traceback)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
