@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
+from oms.archive.market import load_default_paths
 from oms.localex.server.app import build_app
 from oms.localex.server.ratelimit import RateLimitConfig
 from oms.localex.server.state import ServerConfig
@@ -63,7 +64,7 @@ class LocalServer:
 def start_server(config: ServerConfig) -> Iterator[LocalServer]:
     """Start the app in a thread; yield it; stop it cleanly."""
     loop = asyncio.new_event_loop()
-    app = build_app(config)
+    app = build_app(config, paths=load_default_paths() if config.replay else None)
     runner = web.AppRunner(app, handle_signals=False)
     ready = threading.Event()
 
@@ -92,4 +93,5 @@ def server() -> Iterator[LocalServer]:
     limits = RateLimitConfig(spot_weight_per_minute=100_000, futures_weight_per_minute=100_000,
                              spot_orders_per_10s=10_000, futures_orders_per_10s=10_000,
                              futures_orders_per_minute=100_000)
-    yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, replay=False))
+    yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, speed=600.0,
+                                         replay_interval_s=0.1))
