@@ -25,9 +25,15 @@ def run_up(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     for r in results:
         write(f"{r.name:8} {r.outcome:16} {r.address}")
-    prefect = services["prefect"]
-    if any(r.name == "prefect" for r in results):
-        write(f"Prefect UI: {prefect.address}")
+    started = {r.name for r in results}
+    data = services.settings.data_dir
+    if "prefect" in started:
+        write(f"Prefect UI:         {services['prefect'].address}")
+    if "openbao" in started:
+        write(f"OpenBao root token: {data / 'openbao' / 'init.json'} (mode 0600, with the unseal key)")
+    if "localex" in started:
+        write(f"local exchange:     {services['localex'].address} (demo API keys: "
+              f"{data / 'localex' / 'localex-demo-keys.json'})")
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
     return 0
 
