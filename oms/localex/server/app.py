@@ -21,12 +21,12 @@ from oms.localex.engine import Exchange, PricePath, Replay
 from oms.localex.server import demo, routes_admin, routes_futures, routes_market, routes_sapi, routes_spot
 from oms.localex.server.events import EventRouter
 from oms.localex.server.http import json_errors, json_response, make_handler
-from oms.localex.server.state import ServerConfig, ServerState
+from oms.localex.server.state import STATE_KEY, ServerConfig, ServerState
 from oms.localex.server.streams import serve_stream_socket
 from oms.localex.server.ws_api import serve_ws_api
 
 log = logging.getLogger(__name__)
-STATE_KEY = "state"
+REPLAY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("replay_task", asyncio.Task)
 
 
 def _stream_handler(state: ServerState, per_ip: Counter[str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -73,7 +73,6 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
     router = EventRouter(state)
     app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
     app[STATE_KEY] = state
-    app["router"] = router
     for module in (routes_market, routes_spot, routes_futures, routes_sapi):
         for ep in module.ENDPOINTS:
             app.router.add_route(ep.method, ep.path, make_handler(ep, state))
@@ -95,10 +94,10 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
         ex.add_listener(router.on_event)
         if paths and config.replay:
             Replay(ex, paths, speed=config.speed, seed=config.seed)
-        app["replay_task"] = asyncio.get_running_loop().create_task(_replay_loop(state, router))
+        app[REPLAY_TASK] = asyncio.get_running_loop().create_task(_replay_loop(state, router))
 
     async def on_shutdown(app: web.Application) -> None:
-        task = app.get("replay_task")
+        task = app.get(REPLAY_TASK)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,8 @@ from oms.localex.server.params import Params
 if TYPE_CHECKING:
     from oms.localex.server.state import ServerState
 
+from oms.localex.server.state import STATE_KEY
+
 log = logging.getLogger(__name__)
 
 NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"
@@ -165,7 +167,7 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        state: ServerState = request.app["state"]
+        state: ServerState = request.app[STATE_KEY]
         state.counters.bad(f"http_{exc.status}", f"{request.method} {request.path}")
         if exc.status == 404:
             return error_response(errors.not_found())
@@ -174,7 +176,7 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Awa
                                  405)
         return json_response({"code": -1000, "msg": exc.reason}, exc.status)
     except Exception:  # noqa: BLE001
-        state = request.app["state"]
+        state = request.app[STATE_KEY]
         state.counters.internal_errors += 1
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(errors.unknown())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from oms.localex.engine import Exchange
 from oms.localex.server.counters import Counters
 from oms.localex.server.ratelimit import RateLimitConfig, RateLimiter
@@ -98,3 +100,6 @@ class ServerState:
         self.ws_api_sessions: set[object] = set()
         self.demo_keys: list[dict[str, object]] = []
         self.client_tran_ids: dict[int, str] = {}
+
+
+STATE_KEY: web.AppKey[ServerState] = web.AppKey("localex_state", ServerState)
