@@ -18,13 +18,13 @@ def test_klines_view_over_imported_archive(tmp_path):
     con = connect(tmp_path)
     rows = con.sql("select symbol, interval, count(*), max(high) from klines group by all order by all").fetchall()
     assert rows[1] == ("BTCUSDT", "1h", 20111, Decimal("19891.99"))  # the 2017-12-17 all-time high
-    day = con.sql("select low from klines where symbol='BTCUSDT' and interval='1d' "
-                  "and ts = '2018-02-06 00:00:00+00'").fetchone()
+    day = con.execute("select low from klines where symbol='BTCUSDT' and interval='1d' "
+                      "and ts = '2018-02-06 00:00:00+00'").fetchone()
     assert Decimal("5800") < day[0] < Decimal("6000")
 
 
 def test_empty_archive_gives_an_empty_view(tmp_path):
-    assert connect(tmp_path).sql("select count(*) from klines").fetchone() == (0,)
+    assert connect(tmp_path).execute("select count(*) from klines").fetchone() == (0,)
 
 
 def test_cli_query_prints_rows_and_explains_bad_sql(tmp_path):
