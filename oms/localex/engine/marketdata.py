@@ -84,42 +84,61 @@ class MarketData:
         return bool(self._pending or self._pending_prices)
 
     def flush(self) -> list[tuple[str, Kline]]:
-        """Fold pending trades and prices into every interval; returns the (interval, kline) touched."""
+        """Fold pending trades and prices into every interval; returns the (interval, kline) touched.
+
+        The trades of one operation normally share one minute: they are summed once and applied to each
+        interval as one update; otherwise (a long operation, a replay jump) they are applied one by one.
+        """
         touched: list[tuple[str, Kline]] = []
         pend, prices = self._pending, self._pending_prices
         if not pend and not prices:
             return touched
         nu = self.notional_unit
-        for interval, iv in INTERVALS.items():
-            series = self.klines[interval]
-            cur: Kline | None = None
-            for price, t_ns in prices:
-                cur = self._bar(series, iv, t_ns // MS, price)
-                if price > cur.high:
-                    cur.high = price
-                if price < cur.low:
-                    cur.low = price
-                cur.close = price
-            for tr in pend:
-                cur = self._bar(series, iv, tr.time_ns // MS, tr.price)
-                p = tr.price
+        for p, t_ns in prices:
+            for interval, iv in INTERVALS.items():
+                cur = self._bar(self.klines[interval], iv, t_ns // MS, p)
                 if p > cur.high:
                     cur.high = p
                 if p < cur.low:
                     cur.low = p
                 cur.close = p
-                cur.volume += tr.qty
-                q = p * tr.qty * nu
-                cur.quote_volume += q
-                cur.trades += 1
-                if cur.first_trade_id < 0:
-                    cur.first_trade_id = tr.trade_id
-                cur.last_trade_id = tr.trade_id
-                if not tr.buyer_is_maker:
-                    cur.taker_buy_volume += tr.qty
-                    cur.taker_buy_quote_volume += q
-            if cur is not None:
-                touched.append((interval, cur))
+        if pend:
+            first_min = pend[0].time_ns // MS // 60_000
+            if all(t.time_ns // MS // 60_000 == first_min for t in pend):
+                groups = [pend]
+            else:
+                groups = [[t] for t in pend]
+            for group in groups:
+                t_ms = group[0].time_ns // MS
+                hi = max(t.price for t in group)
+                lo = min(t.price for t in group)
+                last = group[-1].price
+                vol = qv = tbv = tbq = 0
+                for t in group:
+                    q = t.price * t.qty * nu
+                    vol += t.qty
+                    qv += q
+                    if not t.buyer_is_maker:
+                        tbv += t.qty
+                        tbq += q
+                for interval, iv in INTERVALS.items():
+                    cur = self._bar(self.klines[interval], iv, t_ms, group[0].price)
+                    if hi > cur.high:
+                        cur.high = hi
+                    if lo < cur.low:
+                        cur.low = lo
+                    cur.close = last
+                    cur.volume += vol
+                    cur.quote_volume += qv
+                    cur.trades += len(group)
+                    cur.taker_buy_volume += tbv
+                    cur.taker_buy_quote_volume += tbq
+                    if cur.first_trade_id < 0:
+                        cur.first_trade_id = group[0].trade_id
+                    cur.last_trade_id = group[-1].trade_id
+        for interval in INTERVALS:
+            series = self.klines[interval]
+            touched.append((interval, series[-1]))
             keep = KEEP_1M if interval == "1m" else KEEP_BARS
             if len(series) > keep + 100:
                 del series[: len(series) - keep]

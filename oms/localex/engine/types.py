@@ -135,7 +135,20 @@ class Order:
 
     def snapshot(self) -> Order:
         """A shallow copy frozen at this moment (events carry snapshots)."""
-        return copy.copy(self)
+        return _clone_order(self)
+
+
+def _make_cloner(cls: type) -> object:
+    """A fast field-by-field copier for a slots dataclass (copy.copy goes through __reduce_ex__)."""
+    names = [f for f in cls.__slots__ if not f.startswith("__")]  # type: ignore[attr-defined]
+    body = "\n".join(f"    n.{f} = o.{f}" for f in names)
+    src = f"def clone(o):\n    n = new(cls)\n{body}\n    return n\n"
+    ns: dict[str, object] = {"new": object.__new__, "cls": cls}
+    exec(src, ns)  # noqa: S102 - generated from the class's own field names only
+    return ns["clone"]
+
+
+_clone_order = _make_cloner(Order)
 
 
 @dataclass(slots=True)
