@@ -13,6 +13,28 @@ def _names(d) -> str:
     return ", ".join(sorted(d)) or "none"
 
 
+def _check_account(f: str, ex: str, name: str, acct, accounts: dict) -> list[Problem]:
+    out: list[Problem] = []
+    key = f"accounts.{ex}.{name}"
+    if acct.parent is not None:
+        parent = accounts.get(acct.parent)
+        if parent is None:
+            out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is not an account of {ex} "
+                                                   f"(accounts: {_names(accounts)})"))
+        elif parent.type != "main":
+            out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is a {parent.type} account; "
+                                                   "the parent must be the main account"))
+    if not acct.futures_enabled:
+        out += [Problem(f, f"{key}.{field}", "futures setting on an account with futures_enabled: false")
+                for field in FUTURES_ONLY if getattr(acct, field) is not None]
+    if acct.withdraw_enabled and acct.type != "main":
+        out.append(Problem(f, f"{key}.withdraw_enabled", "withdrawal permission only on the main account"))
+    if not acct.api_key_vault_path.startswith(ex + "_"):
+        out.append(Problem(f, f"{key}.api_key_vault_path",
+                           f"must start with '{ex}_' (got '{acct.api_key_vault_path}')"))
+    return out
+
+
 def check_accounts(af: AccountsFile) -> list[Problem]:
     out: list[Problem] = []
     f = "accounts.yaml"
@@ -22,29 +44,12 @@ def check_accounts(af: AccountsFile) -> list[Problem]:
         if len(mains) != 1:
             out.append(Problem(f, f"accounts.{ex}", f"needs exactly one main account, found {len(mains)}"))
         for name, acct in accounts.items():
-            key = f"accounts.{ex}.{name}"
-            if acct.parent is not None:
-                parent = accounts.get(acct.parent)
-                if parent is None:
-                    out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is not an account of {ex} "
-                                                           f"(accounts: {_names(accounts)})"))
-                elif parent.type != "main":
-                    out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is a {parent.type} account; "
-                                                           "the parent must be the main account"))
-            if not acct.futures_enabled:
-                for field in FUTURES_ONLY:
-                    if getattr(acct, field) is not None:
-                        out.append(Problem(f, f"{key}.{field}",
-                                           "futures setting on an account with futures_enabled: false"))
-            if acct.withdraw_enabled and acct.type != "main":
-                out.append(Problem(f, f"{key}.withdraw_enabled", "withdrawal permission only on the main account"))
+            out += _check_account(f, ex, name, acct, accounts)
             stem = acct.api_key_vault_path
-            if not stem.startswith(ex + "_"):
-                out.append(Problem(f, f"{key}.api_key_vault_path", f"must start with '{ex}_' (got '{stem}')"))
             if stem in seen_paths:
-                out.append(Problem(f, f"{key}.api_key_vault_path",
+                out.append(Problem(f, f"accounts.{ex}.{name}.api_key_vault_path",
                                    f"'{stem}' is already used by {seen_paths[stem]}"))
-            seen_paths[stem] = key
+            seen_paths[stem] = f"accounts.{ex}.{name}"
     all_names = {n for accts in af.accounts.values() for n in accts}
     routing = af.account_routing
     if routing.default not in all_names:

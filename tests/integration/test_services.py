@@ -92,7 +92,8 @@ def test_cli_services_up_status_down(tmp_path):
     shutil.copytree(DEFAULT_CONFIG_DIR, cfg_dir)
     s = loopback_settings(tmp_path / "data")
     stream = yaml.safe_load((cfg_dir / "stream.yaml").read_text())
-    stream["services"] = {"data_dir": str(s.data_dir), "nats": {"port": s.nats_port, "monitor_port": s.nats_monitor_port},
+    stream["services"] = {"data_dir": str(s.data_dir),
+                          "nats": {"port": s.nats_port, "monitor_port": s.nats_monitor_port},
                           "openbao": {"port": s.openbao_port, "cluster_port": s.openbao_cluster_port},
                           "prefect": {"port": s.prefect_port}, "local_exchange": {"enabled": False}}
     (cfg_dir / "stream.yaml").write_text(yaml.safe_dump(stream))

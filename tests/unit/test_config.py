@@ -108,7 +108,8 @@ def test_dangling_references(cfg_dir):
 def test_routed_strategy_must_exist_and_trade_an_enabled_market(cfg_dir):
     edit(cfg_dir / "strategies.yaml", "  trend_following:\n    exchange: binance\n    market: usdm",
          "  trend_following:\n    exchange: binance\n    market: spot")
-    edit(cfg_dir / "strategies.yaml", "symbols: [BTC/USDT:USDT]\n    params: {fast", "symbols: [BTC/USDT]\n    params: {fast")
+    edit(cfg_dir / "strategies.yaml", "symbols: [BTC/USDT:USDT]\n    params: {fast",
+         "symbols: [BTC/USDT]\n    params: {fast")
     edit(cfg_dir / "accounts.yaml", "basis: sub_futures_basis}", "basis: sub_futures_basis, scalping: main}")
     msgs = problems(cfg_dir)
     assert ("strategies.yaml: strategies.trend_following.market: spot is not enabled on its account "
