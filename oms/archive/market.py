@@ -233,10 +233,12 @@ def load_price_path(symbol: str, interval: str | None = None, archive: Path = DE
                     datasets: Path = DEFAULT_DATASETS) -> PricePath:
     """A replayable ``PricePath`` for ``symbol`` (see ``load_bars``)."""
     iv, bars = load_bars(symbol, interval, archive, datasets)
-    return PricePath.from_rows(symbol, INTERVAL_MS[iv], [(b.open_ms, b.open, b.high, b.low, b.close) for b in bars])
+    rows = [(b.open_ms, b.open, b.high, b.low, b.close) for b in bars]
+    return PricePath.from_rows(symbol, INTERVAL_MS[iv], rows)
 
 
-def load_default_paths(archive: Path = DEFAULT_ARCHIVE, datasets: Path = DEFAULT_DATASETS) -> dict[str, PricePath]:
+def load_default_paths(archive: Path = DEFAULT_ARCHIVE,
+                       datasets: Path = DEFAULT_DATASETS) -> dict[str, PricePath]:
     """Paths for BTCUSDT, ETHUSDT and LTCUSDT (those that have data)."""
     out = {}
     for sym in SOURCE_PREFERENCE:

@@ -148,7 +148,8 @@ def test_matching_engine_orders_per_second() -> None:
     print(f"  engine api              : {rate:12,.0f} orders/s")
     print(f"  engine api + events     : {rate_ev:12,.0f} orders/s ({n_events} events)")
     print(f"  engine, first {base_n} ops : {prefix_rate:12,.0f} orders/s")
-    print(f"  baseline naive list-scan: {base_rate:12,.0f} orders/s on the first {base_n} ops ({b_trades} trades)")
+    print(f"  baseline naive list-scan: {base_rate:12,.0f} orders/s on the first {base_n} ops "
+          f"({b_trades} trades)")
     print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix)")
     print("  target 200,000 orders/s on one core")
     assert e_trades == l_trades > 0

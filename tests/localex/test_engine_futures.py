@@ -10,7 +10,8 @@ T0 = 1_700_000_000_000_000_000
 U = 10**8
 
 
-def freq(side: str, qty: str | None, price: str | None = None, type_: str = "LIMIT", **kw: object) -> OrderRequest:
+def freq(side: str, qty: str | None, price: str | None = None, type_: str = "LIMIT",
+         **kw: object) -> OrderRequest:
     tif = kw.pop("tif", "GTC" if price is not None else None)
     return OrderRequest("usdm", "BTCUSDT", side, type_, quantity=qty, price=price, time_in_force=tif, **kw)
 

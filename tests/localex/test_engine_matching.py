@@ -175,7 +175,8 @@ def test_events_and_depth_sequence(ex: Exchange) -> None:
     assert {t.fill.is_maker for t in trades if t.fill} == {True, False}
     depth = [e for e in events if type(e).__name__ == "DepthEvent"]
     for prev, nxt in zip(depth, depth[1:], strict=False):
-        assert nxt.first_update_id == prev.last_update_id + 1 and nxt.prev_last_update_id == prev.last_update_id
+        assert nxt.first_update_id == prev.last_update_id + 1
+        assert nxt.prev_last_update_id == prev.last_update_id
     assert depth[-1].asks == [(3000000, 5000)]
     assert ex.depth("spot", "BTCUSDT").last_update_id == depth[-1].last_update_id
     acct = [e for e in events if type(e).__name__ == "AccountEvent" and e.account_id == b]

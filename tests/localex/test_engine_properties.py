@@ -59,7 +59,8 @@ def _run(ex: Exchange, users: list[str], market: str, ops: list[tuple[str, int, 
             elif kind == "maker":
                 r = (OrderRequest(market, "BTCUSDT", side, "LIMIT_MAKER", quantity=qty, price=px)
                      if market == "spot" else
-                     OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=qty, price=px, time_in_force="GTX"))
+                     OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=qty, price=px,
+                                  time_in_force="GTX"))
             else:
                 tif = {"limit": "GTC", "ioc": "IOC", "fok": "FOK"}[kind]
                 r = OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=qty, price=px, time_in_force=tif)

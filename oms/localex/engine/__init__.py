@@ -38,6 +38,7 @@ __all__ = [
     "Balance", "BalanceDeltaEvent", "BookTickerEvent", "DepthEvent", "DepthSnapshot", "Exchange",
     "ExchangeError", "FeeSchedule", "Fill", "FuturesAccountInfo", "Kline", "KlineEvent", "LiquidityConfig",
     "LiquidityProvider", "MarkPriceEvent", "Order", "OrderEvent", "OrderRequest", "OrderResult", "Position",
-    "PositionRisk", "PricePath", "Replay", "SymbolSpec", "Ticker24h", "TradeEvent", "Transfer", "TransferEvent",
+    "PositionRisk", "PricePath", "Replay", "SymbolSpec", "Ticker24h", "TradeEvent", "Transfer",
+    "TransferEvent",
     "default_specs", "fmt_amount", "fmt_scaled", "parse_amount", "sign",
 ]

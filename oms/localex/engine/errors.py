@@ -132,4 +132,5 @@ def bad_param(name: str, value: object) -> ExchangeError:
 
 def mandatory(name: str) -> ExchangeError:
     """-1102 ``Mandatory parameter 'NAME' was not sent, was empty/null, or malformed.``"""
-    return ExchangeError(MANDATORY_PARAM, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return ExchangeError(MANDATORY_PARAM,
+                         f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")

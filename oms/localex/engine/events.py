@@ -6,9 +6,11 @@ bookkeeping only while someone listens, so the engine pays nothing for events no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 Listener = Callable[[object], None]
+log = logging.getLogger("oms.localex.engine")
 
 
 class Emitter:
@@ -40,9 +42,7 @@ class Emitter:
             try:
                 fn(event)
             except Exception:  # noqa: BLE001 - a listener bug must not corrupt the engine's state
-                import logging
-
-                logging.getLogger("oms.localex.engine").exception("event listener failed on %r", event)
+                log.exception("event listener failed on %r", event)
 
     def touch(self, account_id: str, wallet: str, asset: str | None = None,
               position: tuple[str, str] | None = None, reason: str = "ORDER", delta: int = 0) -> None:

@@ -385,7 +385,8 @@ class Exchange:
                 if o.account_id == acc.account_id and o.client_order_id == client_order_id:
                     return o
             return None
-        raise E.ExchangeError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        raise E.ExchangeError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
 
     def cancel_order(self, account_id: str, market: str, symbol: str, order_id: int | None = None,
                      client_order_id: str | None = None) -> Order:
@@ -532,7 +533,8 @@ class Exchange:
             raise E.bad_param("marginType", margin_type)
         if acc.margin_type_of(symbol) == mt:
             raise E.ExchangeError(E.MARGIN_TYPE_NO_CHANGE, "No need to change margin type.")
-        if any(p.qty for (s, _), p in acc.positions.items() if s == symbol) or acc.open_orders.get((USDM, symbol)):
+        has_position = any(p.qty for (s, _), p in acc.positions.items() if s == symbol)
+        if has_position or acc.open_orders.get((USDM, symbol)):
             raise E.ExchangeError(E.MARGIN_TYPE_OPEN_POSITION,
                                   "Margin type cannot be changed if there exists position.")
         acc.margin_type[symbol] = mt
@@ -682,7 +684,8 @@ class Exchange:
         self.spec(market, symbol)
         b = self.matcher.books[(market, symbol)]
         bb, ba = b.bids.best(), b.asks.best()
-        return BookTickerEvent(market, symbol, b.update_id, bb, b.bids.qty.get(bb, 0), ba, b.asks.qty.get(ba, 0),
+        return BookTickerEvent(market, symbol, b.update_id, bb, b.bids.qty.get(bb, 0), ba,
+                               b.asks.qty.get(ba, 0),
                                self.clock())
 
     def last_price(self, market: str, symbol: str) -> int:

@@ -146,7 +146,9 @@ class Replay:
         self.exchange = exchange
         self.paths = paths
         self.speed = speed
-        self.start_data_ms = start_data_ms if start_data_ms is not None else max(p.start_ms for p in paths.values())
+        if start_data_ms is None:
+            start_data_ms = max(p.start_ms for p in paths.values())
+        self.start_data_ms = start_data_ms
         self.start_ns = exchange.clock()
         self.lp = LiquidityProvider(exchange, liquidity or LiquidityConfig(),
                                     exchange.seed if seed is None else seed)

@@ -158,7 +158,8 @@ class MarketData:
             price_open = last.close
         else:
             price_open = price
-        k = Kline(start, start + iv - 1, price_open, max(price_open, price), min(price_open, price), price_open)
+        k = Kline(start, start + iv - 1, price_open, max(price_open, price), min(price_open, price),
+                  price_open)
         series.append(k)
         return k
 
@@ -186,4 +187,5 @@ class MarketData:
             last=bars[-1].close, volume=sum(k.volume for k in bars),
             quote_volume=sum(k.quote_volume for k in bars), open_time_ms=max(start, bars[0].open_time_ms),
             close_time_ms=now_ms, first_id=first_ids[0] if first_ids else -1,
-            last_id=last_ids[-1] if last_ids else -1, count=sum(k.trades for k in bars), prev_close=bars[0].open)
+            last_id=last_ids[-1] if last_ids else -1, count=sum(k.trades for k in bars),
+            prev_close=bars[0].open)

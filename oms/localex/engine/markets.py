@@ -247,6 +247,11 @@ def _brackets(rows: tuple[tuple[str, int, str], ...]) -> tuple[Bracket, ...]:
     return tuple(out)
 
 
+def _decimals(d: Decimal) -> int:
+    """Number of decimals of a step like 0.001 (3)."""
+    return max(0, -int(d.normalize().as_tuple().exponent))
+
+
 def spec_from_row(row: dict[str, object]) -> SymbolSpec:
     """Build one ``SymbolSpec`` from a market-table row (see ``market_table.MARKETS``)."""
     market = str(row["market"])
@@ -262,8 +267,8 @@ def spec_from_row(row: dict[str, object]) -> SymbolSpec:
         market_max_qty=Decimal(str(row["market_max_qty"])), min_notional=Decimal(str(row["min_notional"])),
         max_notional=Decimal(str(row["max_notional"])),
         order_types=tuple(row.get("order_types", default_types)),  # type: ignore[arg-type]
-        price_precision=int(row.get("price_precision", -tick.normalize().as_tuple().exponent)),  # type: ignore[arg-type]
-        quantity_precision=int(row.get("quantity_precision", -step.normalize().as_tuple().exponent)),  # type: ignore[arg-type]
+        price_precision=int(row.get("price_precision", _decimals(tick))),  # type: ignore[call-overload]
+        quantity_precision=int(row.get("quantity_precision", _decimals(step))),  # type: ignore[call-overload]
         path=str(row.get("path", row["symbol"])),
         brackets=_brackets(row.get("brackets", ())),  # type: ignore[arg-type]
     )

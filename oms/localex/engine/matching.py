@@ -373,7 +373,8 @@ class Matcher:
             asset = spec.base_asset
             need = order.orig_qty * spec.qty_unit
             if order.quote_order_qty:
-                need = self._walk_qty_for_quote(self.books[key].bids, order.quote_order_qty, spec) * spec.qty_unit
+                lots = self._walk_qty_for_quote(self.books[key].bids, order.quote_order_qty, spec)
+                need = lots * spec.qty_unit
         bal = acc.bal(acc.spot, asset)
         if bal.free < need and not acc.unlimited:
             raise E.insufficient_balance()
@@ -543,7 +544,8 @@ class Matcher:
             last_agg = self._trade(acc, order, maker, best, lots, opp, fills, last_agg)
         if expired_in_match:
             order.prevented_qty += order.orig_qty - order.executed_qty
-            self._finish(acc, order, EXPIRED_IN_MATCH, X_TRADE_PREVENTION if order.market == SPOT else X_EXPIRED)
+            self._finish(acc, order, EXPIRED_IN_MATCH,
+                         X_TRADE_PREVENTION if order.market == SPOT else X_EXPIRED)
             return fills
         if order.quote_order_qty:
             order.orig_qty = order.executed_qty
@@ -598,8 +600,8 @@ class Matcher:
             last_agg.qty += lots
             last_agg.last_trade_id = tid
         else:
-            last_agg = AggTradeEvent(taker.market, taker.symbol, md.next_agg_id, price, lots, tid, tid, not buy,
-                                     now)
+            last_agg = AggTradeEvent(taker.market, taker.symbol, md.next_agg_id, price, lots, tid, tid,
+                                     not buy, now)
             md.next_agg_id += 1
             md.aggs.append(last_agg)
         self.dirty.add(key)
@@ -693,7 +695,8 @@ class Matcher:
         order.realized_pnl += pnl
         order.update_ns = now
         fill = Fill(acc.account_id, order.market, order.symbol, tid, order.order_id, order.client_order_id,
-                    order.side, price, lots, quote, fee, spec.margin_asset, maker, now, pnl, order.position_side)
+                    order.side, price, lots, quote, fee, spec.margin_asset, maker, now, pnl,
+                    order.position_side)
         fk = (acc.account_id, order.market, order.symbol)
         lst = self.fills.get(fk)
         if lst is None:
