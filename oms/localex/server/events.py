@@ -49,6 +49,7 @@ class EventRouter:
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
+        self._agg_sent: dict[tuple[str, str], int] = {}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver queued events on ``loop`` (the server's loop)."""
@@ -65,11 +66,19 @@ class EventRouter:
         """Publish every queued event (in engine order)."""
         self._scheduled = False
         pending, self._pending = self._pending, []
+        traded: set[tuple[str, str]] = set()
         for event in pending:
             try:
+                if isinstance(event, TradeEvent):
+                    traded.add((event.market, event.symbol))
                 self._publish(event)
             except Exception:  # noqa: BLE001 - a bad event must not stop the others
                 log.exception("failed to publish %s", type(event).__name__)
+        for market, symbol in traded:
+            try:
+                self._agg_trades(market, symbol)
+            except Exception:  # noqa: BLE001
+                log.exception("failed to publish aggTrades of %s %s", market, symbol)
         self.published += len(pending)
 
     def _publish(self, event: object) -> None:
@@ -95,10 +104,7 @@ class EventRouter:
             if hub.has_subscribers(event.market, stream):
                 hub.publish(event.market, stream, wire.trade_event(event, self._spec(event.market, event.symbol)))
         elif isinstance(event, AggTradeEvent):
-            stream = f"{event.symbol.lower()}@aggTrade"
-            if hub.has_subscribers(event.market, stream):
-                hub.publish(event.market, stream,
-                            wire.agg_trade_event(event, self._spec(event.market, event.symbol)))
+            self._agg_trade(event)
         elif isinstance(event, BookTickerEvent):
             stream = f"{event.symbol.lower()}@bookTicker"
             if hub.has_subscribers(event.market, stream):
@@ -110,6 +116,25 @@ class EventRouter:
                 hub.publish(event.market, stream, wire.kline_event(event, self._spec(event.market, event.symbol)))
         elif isinstance(event, MarkPriceEvent):
             self._mark_price(event)
+
+    def _agg_trade(self, event: AggTradeEvent) -> None:
+        key = (event.market, event.symbol)
+        if event.agg_id <= self._agg_sent.get(key, 0):
+            return
+        self._agg_sent[key] = event.agg_id
+        stream = f"{event.symbol.lower()}@aggTrade"
+        if self.state.hub.has_subscribers(event.market, stream):
+            self.state.hub.publish(event.market, stream,
+                                   wire.agg_trade_event(event, self._spec(event.market, event.symbol)))
+
+    def _agg_trades(self, market: str, symbol: str) -> None:
+        """Publish aggregate trades completed by the engine call just finished (read after the call)."""
+        key = (market, symbol)
+        last = self._agg_sent.get(key)
+        if last is None:
+            last = 0
+        for agg in self.state.exchange.agg_trades(market, symbol, from_id=last + 1, limit=1000):
+            self._agg_trade(agg)
 
     def _mark_price(self, event: MarkPriceEvent) -> None:
         hub = self.state.hub
