@@ -204,3 +204,12 @@ def test_accounts_keys_transfers(ex: Exchange) -> None:
     assert ex.balance(sub.account_id, "USDT", "FUTURES").free == 50 * 10**8
     hist = ex.transfers(sub.account_id)
     assert [t.type for t in hist] == ["MASTER_TO_SUB", "MAIN_UMFUTURE"]
+
+
+def test_self_trade_prevention_expire_maker_then_rest(ex: Exchange) -> None:
+    a = funded(ex)
+    maker = ex.place_order(a, req("SELL", "0.1", "30000")).order
+    r = ex.place_order(a, req("BUY", "0.1", "30000", self_trade_prevention_mode="EXPIRE_MAKER"))
+    assert r.order.status == "NEW" and not r.fills
+    assert ex.get_order(a, "spot", "BTCUSDT", maker.order_id).status == "EXPIRED_IN_MATCH"
+    assert ex.balance(a, "BTC").locked == 0 and ex.balance(a, "USDT").locked == 3000 * 10**8

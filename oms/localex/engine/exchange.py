@@ -587,36 +587,31 @@ class Exchange:
         """positionRisk rows: every listed symbol (one-way: BOTH; hedge: LONG and SHORT)."""
         acc = self.ledger.get(account_id)
         sides = ("LONG", "SHORT") if acc.dual_side else (BOTH,)
-        out: list[PositionRisk] = []
-        for spec in self.specs(USDM):
-            if symbol is not None and spec.symbol != symbol:
-                continue
-            mark = self.matcher.mark_of(spec.symbol)
-            lev = acc.leverage_of(spec.symbol)
-            mt = acc.margin_type_of(spec.symbol)
-            cap = spec.brackets[-1].notional_cap if spec.brackets else 0
-            for b in spec.brackets:
-                if b.initial_leverage >= lev:
-                    cap = b.notional_cap
-            for ps in sides:
-                p = acc.positions.get((spec.symbol, ps))
-                qty = p.qty if p else 0
-                cost = p.cost if p else 0
-                nu = spec.notional_unit
-                upnl = mark * qty * nu - cost if qty else 0
-                iso = p.isolated_margin if p else 0
-                if p is not None and qty:
-                    margin = iso if mt == ISOLATED else self.futures_account(account_id).margin_balance
-                    liq = liquidation_price(p, spec, margin)
-                    ep = entry_price(p, spec)
-                else:
-                    liq = ep = Decimal(0)
-                out.append(PositionRisk(spec.symbol, ps, qty, ep, mark, upnl, liq, lev, cap,
-                                        "isolated" if mt == ISOLATED else "cross", iso, mark * qty * nu, iso,
-                                        p.update_ns if p else 0))
+        out = [self._risk_row(acc, spec, ps) for spec in self.specs(USDM)
+               if symbol is None or spec.symbol == symbol for ps in sides]
         if symbol is not None and not out:
             raise E.invalid_symbol()
         return out
+
+    def _risk_row(self, acc: Account, spec: SymbolSpec, pside: str) -> PositionRisk:
+        mark = self.matcher.mark_of(spec.symbol)
+        lev = acc.leverage_of(spec.symbol)
+        mt = acc.margin_type_of(spec.symbol)
+        cap = spec.brackets[-1].notional_cap if spec.brackets else 0
+        for b in spec.brackets:
+            if b.initial_leverage >= lev:
+                cap = b.notional_cap
+        p = acc.positions.get((spec.symbol, pside))
+        nu = spec.notional_unit
+        if p is None or not p.qty:
+            return PositionRisk(spec.symbol, pside, 0, Decimal(0), mark, 0, Decimal(0), lev, cap,
+                                "isolated" if mt == ISOLATED else "cross", 0, 0, 0, p.update_ns if p else 0)
+        upnl = mark * p.qty * nu - p.cost
+        margin = p.isolated_margin if mt == ISOLATED else self.futures_account(acc.account_id).margin_balance
+        return PositionRisk(spec.symbol, pside, p.qty, entry_price(p, spec), mark, upnl,
+                            liquidation_price(p, spec, margin), lev, cap,
+                            "isolated" if mt == ISOLATED else "cross", p.isolated_margin, mark * p.qty * nu,
+                            p.isolated_margin, p.update_ns)
 
     def futures_account(self, account_id: str) -> FuturesAccountInfo:
         """Totals of the USDT futures wallet."""

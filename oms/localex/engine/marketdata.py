@@ -93,7 +93,20 @@ class MarketData:
         pend, prices = self._pending, self._pending_prices
         if not pend and not prices:
             return touched
-        nu = self.notional_unit
+        self._apply_prices(prices)
+        if pend:
+            self._apply_trades(pend)
+        for interval in INTERVALS:
+            series = self.klines[interval]
+            touched.append((interval, series[-1]))
+            keep = KEEP_1M if interval == "1m" else KEEP_BARS
+            if len(series) > keep + 100:
+                del series[: len(series) - keep]
+        pend.clear()
+        prices.clear()
+        return touched
+
+    def _apply_prices(self, prices: list[tuple[int, int]]) -> None:
         for p, t_ns in prices:
             for interval, iv in INTERVALS.items():
                 cur = self._bar(self.klines[interval], iv, t_ns // MS, p)
@@ -102,6 +115,9 @@ class MarketData:
                 if p < cur.low:
                     cur.low = p
                 cur.close = p
+
+    def _apply_trades(self, pend: list[TradeEvent]) -> None:
+        nu = self.notional_unit
         if pend:
             first_min = pend[0].time_ns // MS // 60_000
             if all(t.time_ns // MS // 60_000 == first_min for t in pend):
@@ -136,15 +152,6 @@ class MarketData:
                     if cur.first_trade_id < 0:
                         cur.first_trade_id = group[0].trade_id
                     cur.last_trade_id = group[-1].trade_id
-        for interval in INTERVALS:
-            series = self.klines[interval]
-            touched.append((interval, series[-1]))
-            keep = KEEP_1M if interval == "1m" else KEEP_BARS
-            if len(series) > keep + 100:
-                del series[: len(series) - keep]
-        pend.clear()
-        prices.clear()
-        return touched
 
     @staticmethod
     def _bar(series: list[Kline], iv: int, t_ms: int, price: int) -> Kline:

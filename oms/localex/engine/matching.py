@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from . import errors as E
 from .accounts import Account, Ledger
@@ -76,6 +77,9 @@ STOP_LIKE = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, STOP, STOP_MARKET))  # buy ab
 TP_LIKE = frozenset((TAKE_PROFIT, TAKE_PROFIT_LIMIT, TAKE_PROFIT_MARKET))  # buy below / sell above
 STP_MODES = frozenset((STP_NONE, STP_EXPIRE_TAKER, STP_EXPIRE_MAKER, STP_EXPIRE_BOTH))
 MAX_TRIGGER_ROUNDS = 1000
+MARKET_LIKE = frozenset((MARKET, STOP_LOSS, TAKE_PROFIT, STOP_MARKET, TAKE_PROFIT_MARKET,
+                         TRAILING_STOP_MARKET))
+MIN_CALLBACK, MAX_CALLBACK = Decimal("0.1"), Decimal("10")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,101 +133,123 @@ class Matcher:
         spec = self.spec(req.market, req.symbol)
         if req.side not in SIDES:
             raise E.ExchangeError(-1117, "Invalid side.")
-        otype = req.type
-        if otype not in spec.order_types:
+        if req.type not in spec.order_types:
             raise E.ExchangeError(-1116, "Invalid orderType.")
+        price, tif = self._parse_price_tif(spec, req)
+        stop, act = self._parse_stop(spec, req)
         fut = spec.is_futures
-        tif = req.time_in_force
-        price = stop = act = quote_qty = 0
-        qty = 0
-        market_like = otype in (MARKET, STOP_LOSS, TAKE_PROFIT, STOP_MARKET, TAKE_PROFIT_MARKET,
-                                TRAILING_STOP_MARKET) and not (fut and otype == TAKE_PROFIT)
-        if otype == TAKE_PROFIT and fut:
-            market_like = False
-        needs_price = otype in (LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT) or (
-            fut and otype in (STOP, TAKE_PROFIT))
-        if needs_price:
-            if req.price is None or req.price == "":
-                raise E.mandatory("price")
-            price = spec.parse_price(req.price)
-            if otype == LIMIT_MAKER:
-                tif = GTC
-            elif tif is None or tif == "":
-                if fut:
-                    tif = GTC
-                else:
-                    raise E.mandatory("timeInForce")
-            if tif not in ((GTC, IOC, FOK, GTX) if fut else (GTC, IOC, FOK)):
-                raise E.ExchangeError(-1115, "Invalid timeInForce.")
-        else:
-            if req.price not in (None, "") and not fut:
-                raise E.ExchangeError(-1106, "Parameter 'price' sent when not required.")
-            tif = GTC if fut else ""
-        if otype in STOP_TYPES_SPOT or otype in STOP_TYPES_USDM:
-            if otype == TRAILING_STOP_MARKET:
-                if req.callback_rate in (None, ""):
-                    raise E.mandatory("callbackRate")
-                rate = parse_decimal("callbackRate", req.callback_rate)
-                if rate < parse_decimal("x", "0.1") or rate > 10:
-                    raise E.ExchangeError(-2007, "Invalid callBack rate.")
-                if req.activation_price not in (None, ""):
-                    act = spec.parse_price(req.activation_price, "activationPrice")
-            else:
-                if req.stop_price in (None, ""):
-                    raise E.mandatory("stopPrice")
-                stop = spec.parse_price(req.stop_price, "stopPrice")
-        close_position = bool(req.close_position) and fut and otype in (STOP_MARKET, TAKE_PROFIT_MARKET)
-        if req.quote_order_qty not in (None, ""):
-            if fut or otype != MARKET:
-                raise E.bad_param("quoteOrderQty", req.quote_order_qty)
-            if req.quantity not in (None, ""):
-                raise E.ExchangeError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
-            quote_qty = parse_amount("quoteOrderQty", req.quote_order_qty)
-            if quote_qty <= 0:
-                raise E.bad_param("quoteOrderQty", req.quote_order_qty)
-        elif close_position:
-            qty = 0
-        else:
-            if req.quantity in (None, ""):
-                raise E.mandatory("quantity")
-            qty = spec.parse_qty(req.quantity, market_order=market_like)
+        close_position = bool(req.close_position) and fut and req.type in (STOP_MARKET, TAKE_PROFIT_MARKET)
+        qty, quote_qty = self._parse_quantity(spec, req, close_position)
         stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
         if stp not in STP_MODES:
             raise E.bad_param("selfTradePreventionMode", stp)
-        pside = req.position_side or BOTH
-        reduce_only = bool(req.reduce_only) and fut
-        if fut:
-            if acc.dual_side:
-                if pside not in (LONG, SHORT):
-                    raise E.ExchangeError(-4061, "Order's position side does not match user's setting.")
-                if req.reduce_only:
-                    raise E.ExchangeError(-1106, "Parameter 'reduceonly' sent when not required.")
-                reduce_only = (req.side == SELL) == (pside == LONG)
-            elif pside != BOTH:
-                raise E.ExchangeError(-4061, "Order's position side does not match user's setting.")
-        key = (req.market, req.symbol)
-        cid = req.client_order_id
-        if cid:
-            if len(cid) > 36 or not all(c.isalnum() or c in "-_.:/" for c in cid):
-                raise E.bad_param("newClientOrderId", cid)
-            if (req.market, req.symbol, cid) in acc.open_by_client_id:
-                raise E.duplicate_order()
-        else:
-            self._cid_counter += 1
-            cid = f"x-{self._cid_counter:022d}"
+        pside, reduce_only = self._position_side(acc, req, fut)
+        cid = self._client_id(acc, req)
         now = self.clock()
-        order = Order(acc.account_id, req.market, req.symbol, 0, cid, req.side, otype, tif or "", price, qty,
+        order = Order(acc.account_id, req.market, req.symbol, 0, cid, req.side, req.type, tif, price, qty,
                       stop_price=stop, time_ns=now, update_ns=now, working_ns=now, quote_order_qty=quote_qty,
-                      orig_type=otype, reduce_only=reduce_only, close_position=close_position,
+                      orig_type=req.type, reduce_only=reduce_only, close_position=close_position,
                       position_side=pside, working_type=req.working_type or "CONTRACT_PRICE",
                       callback_rate=str(req.callback_rate or ""), activation_price=act,
                       self_trade_prevention_mode=stp, spec=spec)
+        key = (req.market, req.symbol)
         self._check_notional(spec, order, key)
         if fut and (reduce_only or close_position):
             self._check_reduce_only(acc, order)
         if order.type in TRIGGERED_TYPE:
             self._check_trigger_at_placement(order, key)
         return order
+
+    @staticmethod
+    def _parse_price_tif(spec: SymbolSpec, req: OrderRequest) -> tuple[int, str]:
+        """(price ticks, timeInForce) for the order type; 0 and "" / GTC when the type has no price."""
+        fut = spec.is_futures
+        otype = req.type
+        needs_price = otype in (LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT) or (
+            fut and otype in (STOP, TAKE_PROFIT))
+        if not needs_price:
+            if req.price not in (None, "") and not fut:
+                raise E.ExchangeError(-1106, "Parameter 'price' sent when not required.")
+            return 0, GTC if fut else ""
+        if req.price is None or req.price == "":
+            raise E.mandatory("price")
+        price = spec.parse_price(req.price)
+        tif = req.time_in_force
+        if otype == LIMIT_MAKER:
+            return price, GTC
+        if not tif:
+            if not fut:
+                raise E.mandatory("timeInForce")
+            tif = GTC
+        if tif not in ((GTC, IOC, FOK, GTX) if fut else (GTC, IOC, FOK)):
+            raise E.ExchangeError(-1115, "Invalid timeInForce.")
+        return price, tif
+
+    @staticmethod
+    def _parse_stop(spec: SymbolSpec, req: OrderRequest) -> tuple[int, int]:
+        """(stopPrice ticks, activationPrice ticks) of stop and trailing orders, zeros otherwise."""
+        otype = req.type
+        if otype not in STOP_TYPES_SPOT and otype not in STOP_TYPES_USDM:
+            return 0, 0
+        if otype == TRAILING_STOP_MARKET:
+            if req.callback_rate in (None, ""):
+                raise E.mandatory("callbackRate")
+            rate = parse_decimal("callbackRate", req.callback_rate)  # type: ignore[arg-type]
+            if rate < MIN_CALLBACK or rate > MAX_CALLBACK:
+                raise E.ExchangeError(-2007, "Invalid callBack rate.")
+            if req.activation_price in (None, ""):
+                return 0, 0
+            return 0, spec.parse_price(req.activation_price, "activationPrice")  # type: ignore[arg-type]
+        if req.stop_price in (None, ""):
+            raise E.mandatory("stopPrice")
+        return spec.parse_price(req.stop_price, "stopPrice"), 0  # type: ignore[arg-type]
+
+    @staticmethod
+    def _parse_quantity(spec: SymbolSpec, req: OrderRequest, close_position: bool) -> tuple[int, int]:
+        """(quantity lots, quoteOrderQty 1e-8 units)."""
+        if req.quote_order_qty not in (None, ""):
+            if spec.is_futures or req.type != MARKET:
+                raise E.bad_param("quoteOrderQty", req.quote_order_qty)
+            if req.quantity not in (None, ""):
+                raise E.ExchangeError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
+            quote_qty = parse_amount("quoteOrderQty", req.quote_order_qty)  # type: ignore[arg-type]
+            if quote_qty <= 0:
+                raise E.bad_param("quoteOrderQty", req.quote_order_qty)
+            return 0, quote_qty
+        if close_position:
+            return 0, 0
+        if req.quantity in (None, ""):
+            raise E.mandatory("quantity")
+        market_like = req.type in MARKET_LIKE and not (spec.is_futures and req.type == TAKE_PROFIT)
+        return spec.parse_qty(req.quantity, market_order=market_like), 0  # type: ignore[arg-type]
+
+    @staticmethod
+    def _position_side(acc: Account, req: OrderRequest, fut: bool) -> tuple[str, bool]:
+        """(positionSide, effective reduce-only) by the account's position mode."""
+        pside = req.position_side or BOTH
+        if not fut:
+            return pside, False
+        if acc.dual_side:
+            if pside not in (LONG, SHORT):
+                raise E.ExchangeError(-4061, "Order's position side does not match user's setting.")
+            if req.reduce_only:
+                raise E.ExchangeError(-1106, "Parameter 'reduceonly' sent when not required.")
+            return pside, (req.side == SELL) == (pside == LONG)
+        if pside != BOTH:
+            raise E.ExchangeError(-4061, "Order's position side does not match user's setting.")
+        return pside, bool(req.reduce_only)
+
+    def _client_id(self, acc: Account, req: OrderRequest) -> str:
+        """The request's clientOrderId (checked, unique among open orders) or a generated one."""
+        cid = req.client_order_id
+        if not cid:
+            self._cid_counter += 1
+            return f"x-{self._cid_counter:022d}"
+        if len(cid) > 36 or not all(c.isalnum() or c in "-_.:/" for c in cid):
+            raise E.bad_param("newClientOrderId", cid)
+        if (req.market, req.symbol, cid) in acc.open_by_client_id:
+            raise E.duplicate_order()
+        return cid
 
     def _ref_price(self, order: Order, key: tuple[str, str]) -> int:
         """Price used to value a market order: best opposite, else last, else mark."""
@@ -478,99 +504,119 @@ class Matcher:
 
     # ================================================================================ matching
     def _execute(self, acc: Account, order: Order, key: tuple[str, str], book: Book) -> list[Fill]:
-        spec = order.spec
-        assert spec is not None
+        """Match ``order`` as taker at the makers' prices, then rest, fill or expire it."""
         fills: list[Fill] = []
         self._taker_fills = fills
-        side = order.side
-        buy = side == BUY
+        buy = order.side == BUY
         opp = book.asks if buy else book.bids
         limit = order.price
-        nu = spec.notional_unit
         by_quote = order.quote_order_qty
-        fut = spec.is_futures
-        expired_in_match = False
-        if fut and order.reduce_only:
-            pos = acc.positions.get((order.symbol, order.position_side))
-            size = abs(pos.qty) if pos else 0
-            if order.orig_qty > size:  # reduce-only never increases exposure: clip to the position
-                order.orig_qty = size if size > order.executed_qty else order.executed_qty
+        if order.reduce_only and order.market != SPOT:
+            self._clip_reduce_only(acc, order)
         prices = opp.prices
         levels = opp.levels
         last_agg = None
+        expired_in_match = False
         while prices:
-            remaining = order.orig_qty - order.executed_qty
-            if remaining <= 0 and not by_quote:
+            if order.orig_qty <= order.executed_qty and not by_quote:
                 break
             best = prices[0] if buy else prices[-1]
             if limit and (best > limit if buy else best < limit):
                 break
             maker = levels[best][0]
             if maker.account_id == order.account_id and order.self_trade_prevention_mode != STP_NONE:
-                mode = order.self_trade_prevention_mode
-                if mode in (STP_EXPIRE_MAKER, STP_EXPIRE_BOTH):
-                    mk_acc = self.ledger.accounts[maker.account_id]
-                    opp.remove(maker)
-                    maker.prevented_qty += maker.orig_qty - maker.executed_qty
-                    self._finish(mk_acc, maker, EXPIRED_IN_MATCH,
-                                 X_TRADE_PREVENTION if maker.market == SPOT else X_EXPIRED)
-                if mode in (STP_EXPIRE_TAKER, STP_EXPIRE_BOTH):
+                if self._self_trade(order, maker, opp):
                     expired_in_match = True
                     break
                 continue
-            mrem = maker.orig_qty - maker.executed_qty
-            lots = remaining if remaining < mrem else mrem
-            if by_quote:
-                left = by_quote - order.cum_quote
-                can = left // (best * nu)
-                if can < lots or remaining <= 0:
-                    lots = can if can < mrem else mrem
-                if lots <= 0:
-                    break
-            elif buy and not fut and order.locked < best * lots * nu:
-                lots = order.locked // (best * nu)
-                if lots <= 0:
-                    break
-            if maker.reduce_only and fut:
-                mk_acc = self.ledger.accounts[maker.account_id]
-                mpos = mk_acc.positions.get((maker.symbol, maker.position_side))
-                msize = abs(mpos.qty) if mpos else 0
-                if msize < lots:
-                    if msize == 0:
-                        opp.remove(maker)
-                        self._finish(mk_acc, maker, EXPIRED, X_EXPIRED)
-                        continue
-                    lots = msize
+            lots = self._lots(order, maker, best)
+            if lots < 0:  # the maker was expired (reduce-only without position): next one
+                continue
+            if lots == 0:
+                break
             last_agg = self._trade(acc, order, maker, best, lots, opp, fills, last_agg)
+        self._conclude(acc, order, key, book, expired_in_match)
+        return fills
+
+    @staticmethod
+    def _clip_reduce_only(acc: Account, order: Order) -> None:
+        """A reduce-only order never increases exposure: clip it to the position."""
+        pos = acc.positions.get((order.symbol, order.position_side))
+        size = abs(pos.qty) if pos else 0
+        if order.orig_qty > size:
+            order.orig_qty = size if size > order.executed_qty else order.executed_qty
+
+    def _self_trade(self, order: Order, maker: Order, opp: BookSide) -> bool:
+        """Apply the taker's STP mode against its own maker; True if the taker must stop (expire)."""
+        mode = order.self_trade_prevention_mode
+        if mode in (STP_EXPIRE_MAKER, STP_EXPIRE_BOTH):
+            mk_acc = self.ledger.accounts[maker.account_id]
+            opp.remove(maker)
+            self.dirty.add((maker.market, maker.symbol))
+            maker.prevented_qty += maker.orig_qty - maker.executed_qty
+            self._finish(mk_acc, maker, EXPIRED_IN_MATCH,
+                         X_TRADE_PREVENTION if maker.market == SPOT else X_EXPIRED)
+        return mode in (STP_EXPIRE_TAKER, STP_EXPIRE_BOTH)
+
+    def _lots(self, order: Order, maker: Order, best: int) -> int:
+        """Lots the taker can trade with ``maker`` at ``best`` (0: stop matching, -1: maker expired)."""
+        spec = order.spec
+        assert spec is not None
+        nu = spec.notional_unit
+        remaining = order.orig_qty - order.executed_qty
+        mrem = maker.orig_qty - maker.executed_qty
+        if order.quote_order_qty:
+            can = (order.quote_order_qty - order.cum_quote) // (best * nu)
+            lots = can if can < mrem else mrem
+        else:
+            lots = remaining if remaining < mrem else mrem
+            if order.side == BUY and order.market == SPOT and order.locked < best * lots * nu:
+                lots = order.locked // (best * nu)
+        if lots <= 0:
+            return 0
+        if maker.reduce_only and maker.market != SPOT:
+            mk_acc = self.ledger.accounts[maker.account_id]
+            mpos = mk_acc.positions.get((maker.symbol, maker.position_side))
+            msize = abs(mpos.qty) if mpos else 0
+            if msize == 0:
+                self.books[(maker.market, maker.symbol)].side(maker.side).remove(maker)
+                self._finish(mk_acc, maker, EXPIRED, X_EXPIRED)
+                return -1
+            lots = min(lots, msize)
+        return lots
+
+    def _conclude(self, acc: Account, order: Order, key: tuple[str, str], book: Book,
+                  expired_in_match: bool) -> None:
+        """After matching: expire (STP, IOC/FOK/MARKET), fill, or rest the remainder in the book."""
         if expired_in_match:
             order.prevented_qty += order.orig_qty - order.executed_qty
             self._finish(acc, order, EXPIRED_IN_MATCH,
                          X_TRADE_PREVENTION if order.market == SPOT else X_EXPIRED)
-            return fills
+            return
         if order.quote_order_qty:
             order.orig_qty = order.executed_qty
+            self._finish(acc, order, FILLED if order.executed_qty else EXPIRED,
+                         None if order.executed_qty else X_EXPIRED)
+            return
         remaining = order.orig_qty - order.executed_qty
         if remaining <= 0:
-            if order.orig_qty == 0 and order.quote_order_qty:
-                self._finish(acc, order, EXPIRED, X_EXPIRED)
-            else:
-                self._finish(acc, order, FILLED, None)
-            return fills
+            self._finish(acc, order, FILLED, None)
+            return
         if order.type == MARKET or order.time_in_force in (IOC, FOK):
             self._finish(acc, order, EXPIRED, X_EXPIRED)
-            return fills
-        # rest in the book; a spot buy that took better prices returns its surplus lock now
-        if order.locked and not fut and buy:
-            need = order.price * remaining * nu
-            surplus = order.locked - need
+            return
+        spec = order.spec
+        assert spec is not None
+        if order.locked and order.side == BUY and order.market == SPOT:
+            # a spot buy that took better prices returns its surplus lock before resting
+            surplus = order.locked - order.price * remaining * spec.notional_unit
             if surplus > 0:
                 bal = acc.bal(acc.spot, spec.quote_asset)
                 bal.locked -= surplus
                 bal.free += surplus
-                order.locked = need
-        book.side(side).add(order)
+                order.locked -= surplus
+        book.side(order.side).add(order)
         self.dirty.add(key)
-        return fills
 
     def _trade(self, acc: Account, taker: Order, maker: Order, price: int, lots: int, opp: BookSide,
                fills: list[Fill], last_agg: AggTradeEvent | None) -> AggTradeEvent | None:
