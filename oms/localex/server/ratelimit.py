@@ -3,7 +3,7 @@
 Weight is per IP and per market (Spot and USD-M Futures have separate budgets) in fixed one-minute
 windows; order counts are per account (Spot: 10 s and 1 day; Futures: 10 s and 1 minute). Going over a
 limit answers 429 with ``Retry-After``; an IP that keeps sending after ``ban_after_violations`` 429s in one
-window is banned with 418 for ``ban_seconds``. Everything is configurable, and can be switched off.
+window is banned from that market (Spot or Futures, separate hosts on Binance) with 418 for ``ban_seconds``. Everything is configurable, and can be switched off.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class _Window:
 @dataclass(slots=True)
 class _IpState:
     weight: dict[str, _Window] = field(default_factory=dict)
-    violations: _Window = field(default_factory=lambda: _Window(MINUTE_MS))
-    banned_until: int = 0
+    violations: dict[str, _Window] = field(default_factory=dict)
+    banned_until: dict[str, int] = field(default_factory=dict)
 
 
 class RateLimiter:
@@ -88,18 +88,20 @@ class RateLimiter:
         if not self.config.enabled:
             window.count += weight
             return window.count
-        if state.banned_until > now_ms:
+        banned_until = state.banned_until.get(market, 0)
+        if banned_until > now_ms:
             self.rejections_418 += 1
-            raise errors.banned(ip, state.banned_until, (state.banned_until - now_ms + 999) // 1000)
+            raise errors.banned(ip, banned_until, (banned_until - now_ms + 999) // 1000)
         window.count += weight
         limit = self._weight_limit(market)
         if window.count > limit:
-            state.violations.roll(now_ms)
-            state.violations.count += 1
-            if state.violations.count > self.config.ban_after_violations:
-                state.banned_until = now_ms + self.config.ban_seconds * 1000
+            violations = state.violations.setdefault(market, _Window(MINUTE_MS))
+            violations.roll(now_ms)
+            violations.count += 1
+            if violations.count > self.config.ban_after_violations:
+                state.banned_until[market] = now_ms + self.config.ban_seconds * 1000
                 self.rejections_418 += 1
-                raise errors.banned(ip, state.banned_until, self.config.ban_seconds)
+                raise errors.banned(ip, state.banned_until[market], self.config.ban_seconds)
             self.rejections_429 += 1
             raise errors.too_many_requests(limit, ip, retry_after=window.retry_after(now_ms))
         return window.count
