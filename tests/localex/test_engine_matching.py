@@ -181,6 +181,8 @@ def test_events_and_depth_sequence(ex: Exchange) -> None:
     assert ex.depth("spot", "BTCUSDT").last_update_id == depth[-1].last_update_id
     acct = [e for e in events if type(e).__name__ == "AccountEvent" and e.account_id == b]
     assert acct and {x.asset for x in acct[-1].balances} == {"BTC", "USDT"}
+    aggs = [e for e in events if type(e).__name__ == "AggTradeEvent"]
+    assert [(a.agg_id, a.first_trade_id, a.last_trade_id, a.qty) for a in aggs] == [(1, 1, 1, 5000)]
     kl = ex.klines("spot", "BTCUSDT", "1m")
     assert kl[-1].volume == 5000 and kl[-1].close == 3000000 and kl[-1].trades == 1
 
@@ -213,3 +215,17 @@ def test_self_trade_prevention_expire_maker_then_rest(ex: Exchange) -> None:
     assert r.order.status == "NEW" and not r.fills
     assert ex.get_order(a, "spot", "BTCUSDT", maker.order_id).status == "EXPIRED_IN_MATCH"
     assert ex.balance(a, "BTC").locked == 0 and ex.balance(a, "USDT").locked == 3000 * 10**8
+
+
+def test_agg_trade_spans_one_takers_fills_at_one_price(ex: Exchange) -> None:
+    events: list[object] = []
+    ex.add_listener(events.append)
+    s1, s2, b = funded(ex), funded(ex), funded(ex)
+    ex.place_order(s1, req("SELL", "0.1", "30000"))
+    ex.place_order(s2, req("SELL", "0.1", "30000"))
+    ex.place_order(s1, req("SELL", "0.1", "30001"))
+    ex.place_order(b, req("BUY", "0.3", "30001"))
+    aggs = [(e.price, e.qty, e.first_trade_id, e.last_trade_id) for e in events
+            if type(e).__name__ == "AggTradeEvent"]
+    assert aggs == [(3000000, 20000, 1, 2), (3000100, 10000, 3, 3)]
+    assert [a.agg_id for a in ex.agg_trades("spot", "BTCUSDT")] == [1, 2]

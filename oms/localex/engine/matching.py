@@ -535,6 +535,8 @@ class Matcher:
             if lots == 0:
                 break
             last_agg = self._trade(acc, order, maker, best, lots, opp, fills, last_agg)
+        if last_agg is not None and self.em.active:
+            self.em.emit(last_agg)
         self._conclude(acc, order, key, book, expired_in_match)
         return fills
 
@@ -646,6 +648,8 @@ class Matcher:
             last_agg.qty += lots
             last_agg.last_trade_id = tid
         else:
+            if last_agg is not None and self.em.active:
+                self.em.emit(last_agg)  # the previous aggregate is complete
             last_agg = AggTradeEvent(taker.market, taker.symbol, md.next_agg_id, price, lots, tid, tid,
                                      not buy, now)
             md.next_agg_id += 1
