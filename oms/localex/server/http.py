@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import orjson
@@ -21,11 +20,8 @@ from oms.localex.engine.errors import ExchangeError
 from oms.localex.server import auth, errors
 from oms.localex.server.errors import BinanceError
 from oms.localex.server.params import Params
+from oms.localex.server.state import STATE_KEY, ServerState
 
-if TYPE_CHECKING:
-    from oms.localex.server.state import ServerState
-
-from oms.localex.server.state import STATE_KEY
 
 log = logging.getLogger(__name__)
 

@@ -107,9 +107,10 @@ class Session:
                 raise BinanceError(-1102, "Mandatory parameter 'id' was not sent, was empty/null, or malformed.")
             method_name = message.get("method")
             table = SPOT_METHODS if self.market == "spot" else FUTURES_METHODS
-            if not isinstance(method_name, str) or method_name not in table:
-                raise BinanceError(-1020, "Unknown method.", 400) if False else BinanceError(
-                    -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
+            if not isinstance(method_name, str) or not method_name:
+                raise errors.mandatory("method")
+            if method_name not in table:
+                raise errors.unsupported()
             raw_params = message.get("params", {})
             if not isinstance(raw_params, dict):
                 raise errors.bad_param("params")
