@@ -51,7 +51,8 @@ async def test_socket_manager_trade_and_depth_streams(server, keys) -> None:  # 
     client = await clients.binance_async(server.url, *keys)
     try:
         bsm = clients.binance_socket_manager(client, server.url)
-        async with fast(bsm.trade_socket("BTCUSDT")) as trades, fast(bsm.depth_socket("BTCUSDT", interval=100)) as depth:
+        trade_sock, depth_sock = fast(bsm.trade_socket("BTCUSDT")), fast(bsm.depth_socket("BTCUSDT", interval=100))
+        async with trade_sock as trades, depth_sock as depth:
             await asyncio.sleep(0.3)
             await client.order_market_sell(symbol="BTCUSDT", quantity="0.001")
             trade = await asyncio.wait_for(trades.recv(), WAIT)

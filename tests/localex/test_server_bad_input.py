@@ -12,8 +12,8 @@ import urllib.request
 
 import aiohttp
 import pytest
-
 from conftest import free_port, start_server
+
 from oms.localex.server.ratelimit import RateLimitConfig
 from oms.localex.server.state import ServerConfig
 
@@ -44,7 +44,8 @@ def test_unsigned_missing_key_and_unknown_key(server, acct) -> None:  # noqa: AN
     _, key, secret = acct
     status, _, body = call(server.url + "/api/v3/account?timestamp=1")
     assert (status, body) == (401, {"code": -2014, "msg": "API-key format invalid."})
-    status, _, body = call(server.url + "/api/v3/account?" + signed_query(secret, {}), headers={"X-MBX-APIKEY": "A" * 64})
+    unknown = {"X-MBX-APIKEY": "A" * 64}
+    status, _, body = call(server.url + "/api/v3/account?" + signed_query(secret, {}), headers=unknown)
     assert (status, body["code"]) == (401, -2015)
     q = urllib.parse.urlencode({"timestamp": int(time.time() * 1000)})
     status, _, body = call(server.url + "/api/v3/account?" + q, headers={"X-MBX-APIKEY": key})

@@ -22,7 +22,6 @@ from oms.localex.server.errors import BinanceError
 from oms.localex.server.params import Params
 from oms.localex.server.state import STATE_KEY, ServerState
 
-
 log = logging.getLogger(__name__)
 
 NONE, USER_STREAM, SIGNED = "NONE", "USER_STREAM", "SIGNED"

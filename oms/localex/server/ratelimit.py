@@ -2,8 +2,9 @@
 
 Weight is per IP and per market (Spot and USD-M Futures have separate budgets) in fixed one-minute
 windows; order counts are per account (Spot: 10 s and 1 day; Futures: 10 s and 1 minute). Going over a
-limit answers 429 with ``Retry-After``; an IP that keeps sending after ``ban_after_violations`` 429s in one
-window is banned from that market (Spot or Futures, separate hosts on Binance) with 418 for ``ban_seconds``. Everything is configurable, and can be switched off.
+limit answers 429 with ``Retry-After``; an IP that keeps sending after ``ban_after_violations`` 429s in
+one window is banned from that market (Spot or Futures, separate hosts on Binance) with 418 for
+``ban_seconds``. Everything is configurable, and can be switched off.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ class RateLimiter:
             return [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                  "limit": c.futures_weight_per_minute},
-                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": c.futures_orders_per_minute},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
+             "limit": c.futures_orders_per_minute},
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": c.futures_orders_per_10s},
             ]
         return [
