@@ -135,3 +135,22 @@ async def test_pro_watch_orders_and_balance_futures(server, swap: ccxt.binance) 
         assert "USDT" in balance
     finally:
         await pro.close()
+
+
+def test_main_account_sub_accounts_universal_transfer_and_history(server) -> None:  # noqa: ANN001
+    main = server.admin("GET", "/admin/v1/demo-keys")[0]
+    ex = clients.ccxt_sync(server.url, main["apiKey"], main["secret"])
+    emails = [s["email"] for s in ex.sapiGetSubAccountList()["subAccounts"]]
+    sub = emails[0]
+    before = {b["asset"]: b["free"] for b in ex.sapiV4GetSubAccountAssets({"email": sub})["balances"]}
+    res = ex.sapiPostSubAccountUniversalTransfer({"toEmail": sub, "fromAccountType": "SPOT",
+                                                  "toAccountType": "USDT_FUTURE", "asset": "USDT", "amount": "12.5"})
+    assert res["tranId"] > 0
+    history = ex.sapiGetSubAccountUniversalTransfer({"toEmail": sub})["result"]
+    assert history[-1]["tranId"] == res["tranId"] and history[-1]["amount"] == "12.50000000"
+    assert history[-1]["toAccountType"] == "USDT_FUTURE"
+    after = {b["asset"]: b["free"] for b in ex.sapiV4GetSubAccountAssets({"email": sub})["balances"]}
+    assert after["USDT"] == before["USDT"]  # it went to the sub's futures wallet, not its spot wallet
+    with pytest.raises(ccxt.ExchangeError, match="-5002"):
+        ex.sapiPostSubAccountUniversalTransfer({"toEmail": sub, "fromAccountType": "SPOT",
+                                                "toAccountType": "SPOT", "asset": "USDT", "amount": "1000000000"})

@@ -1,0 +1,53 @@
+"""``python -m oms.localex`` as the embedded stack runs it: health check, demo keys file, clean SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import free_port
+
+from oms.cli.exchange_cmd import register
+from oms.localex import clients
+
+
+def test_subprocess_serves_demo_keys_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "oms.localex", "--host", "127.0.0.1", "--port", str(port),
+                             "--data-dir", str(tmp_path), "--seed", "7"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert urllib.request.urlopen(url + "/api/v3/ping", timeout=1).read() == b"{}"
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not become healthy"
+                time.sleep(0.1)
+        saved = json.loads((tmp_path / "localex-demo-keys.json").read_text())
+        assert "LOCAL TEST KEYS" in saved["notice"]
+        served = json.loads(urllib.request.urlopen(url + "/admin/v1/demo-keys", timeout=5).read())
+        assert [k["apiKey"] for k in served] == [k["apiKey"] for k in saved["keys"]]
+        main = saved["keys"][0]
+        ex = clients.ccxt_sync(url, main["apiKey"], main["secret"])
+        assert ex.fetch_balance()["total"]["USDT"] == 1_000_000
+        subs = ex.sapiGetSubAccountList()["subAccounts"]
+        assert {s["email"] for s in subs} == {"demo-sub-spot@localex.invalid", "demo-sub-futures@localex.invalid"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_cli_register_adds_exchange_serve() -> None:
+    parser = argparse.ArgumentParser(prog="oms")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["exchange", "serve", "--port", "9999", "--speed", "120", "--no-replay"])
+    assert (args.port, args.speed, args.no_replay) == (9999, 120.0, True) and callable(args.func)
