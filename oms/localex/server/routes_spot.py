@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import zlib
 
 from oms.localex.engine.types import Order
 from oms.localex.server import errors, wire
@@ -47,7 +48,7 @@ def account_body(call: Call, account_id: str, omit_zero: bool) -> dict[str, obje
                             "seller": "0.00000000"},
         "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
         "requireSelfTradePrevention": False, "preventSor": False, "updateTime": call.now_ms,
-        "accountType": "SPOT", "balances": rows, "permissions": ["SPOT"], "uid": abs(hash(account_id)) % 10**9,
+        "accountType": "SPOT", "balances": rows, "permissions": ["SPOT"], "uid": zlib.crc32(account_id.encode()),
     }
 
 
