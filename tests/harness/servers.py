@@ -3,6 +3,7 @@ service classes (so the tests exercise them too), each on free 127.0.0.1 ports i
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,17 @@ def openbao(tmp_path_factory) -> Iterator[OpenBaoHandle]:
         svc.down()
 
 
+def _drain_prefect_clients() -> None:
+    """Flush Prefect's background event/log senders of this process before their server goes away."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker  # only once a test has imported prefect
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        worker.drain_all(timeout=5)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory) -> Iterator[str]:
     """A Prefect API server with its own SQLite database; PREFECT_API_URL points at it meanwhile."""
@@ -76,6 +88,7 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
     try:
         yield f"{svc.address}/api"
     finally:
+        _drain_prefect_clients()
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
