@@ -35,7 +35,9 @@ def create_demo_accounts(exchange: Exchange) -> list[dict[str, object]]:
             exchange.fund(account_id, asset, amount, wallet="SPOT")
         for asset, amount in futures.items():
             exchange.fund(account_id, asset, amount, wallet="FUTURES")
-        key = exchange.create_api_key(account_id, label="demo (local test key)")
+        # As the platform's rule says: withdrawal permission only on the main account.
+        perms = ("SPOT", "FUTURES", "TRANSFER", "WITHDRAW") if parent is None else ("SPOT", "FUTURES", "TRANSFER")
+        key = exchange.create_api_key(account_id, permissions=perms, label="demo (local test key)")
         out.append({"accountId": account_id, "email": email, "parentId": parent, "apiKey": key.api_key,
                     "secret": key.secret, "permissions": sorted(key.permissions), "notice": NOTICE})
     return out
