@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from oms.config import Config, ConfigError, load_config
 from oms.cli.common import write
+from oms.config import Config, ConfigError, load_config
 
 
 def summary_lines(cfg: Config) -> list[str]:
