@@ -1,5 +1,5 @@
 """Dependencies flow one way: the shared domain (`oms`) imports none of kernels/strategies/stream/flows,
-kernels import only the shared domain's config, and nothing reads ../shared at run or test time."""
+kernels import only the shared domain's config, and nothing reads the workplace's shared folder."""
 from __future__ import annotations
 
 import ast
