@@ -33,7 +33,9 @@ from .types import (
     ISOLATED,
     WALLET_FUTURES,
     WALLET_SPOT,
+    X_AMENDMENT,
     AccountEvent,
+    AggTradeEvent,
     ApiKey,
     Balance,
     BalanceDeltaEvent,
@@ -47,8 +49,6 @@ from .types import (
     OrderEvent,
     OrderRequest,
     OrderResult,
-    X_AMENDMENT,
-    AggTradeEvent,
     TradeEvent,
     Transfer,
     TransferEvent,
@@ -128,28 +128,42 @@ class Exchange:
         if self._depth:
             return
         m = self.matcher
+        dirty = m.dirty
+        stops = m.stops
         for _ in range(100):
-            if not m.dirty:
+            if not dirty:
                 break
-            keys = list(m.dirty)
+            keys = list(dirty)
             self._flush_books(keys)
             for key in keys:
-                m.check_stops(key)
-        self._flush_accounts()
+                if stops[key]:
+                    m.check_stops(key)
+        em = self.em
+        if em.active and em.touched:
+            self._flush_accounts()
+        elif em.touched:
+            em.touched.clear()
 
     def _flush_books(self, keys: list[tuple[str, str]]) -> None:
         m = self.matcher
-        m.dirty.difference_update(keys)
         em = self.em
+        if len(keys) == 1:
+            m.dirty.clear()
+        else:
+            m.dirty.difference_update(keys)
         now = self.clock()
+        if not em.active:
+            # without listeners the update id still advances so snapshots stay comparable
+            for key in keys:
+                book = m.books[key]
+                book.bids.changed.clear()
+                book.asks.changed.clear()
+                m.md[key].flush_quiet()
+                book.update_id += 1
+            return
         for key in keys:
             book = m.books[key]
             md = m.md[key]
-            if not em.active:
-                book.bids.changed.clear()
-                book.asks.changed.clear()
-                md.flush()
-                continue
             bids = book.bids.take_changes()
             asks = book.asks.take_changes()
             if bids or asks:
@@ -163,11 +177,6 @@ class Exchange:
                     em.emit(BookTickerEvent(key[0], key[1], book.update_id, *top, now))
             for interval, k in md.flush():
                 em.emit(KlineEvent(key[0], key[1], interval, k, k.close_time_ms < now // 1_000_000, now))
-            continue
-        # without listeners the update id still advances so snapshots stay comparable
-        if not em.active:
-            for key in keys:
-                m.books[key].update_id += 1
 
     def _flush_accounts(self) -> None:
         em = self.em

@@ -3,6 +3,11 @@
 Trades of one engine operation are folded into the klines of every interval once, at the end of the
 operation (``flush``), so a crossing order touching many levels costs one kline update per interval.
 The replayed price path also moves klines (``on_price``: a price observation without volume).
+
+When nobody listens for kline events, ``flush_quiet`` does not touch the 14 series at all: the trades of
+consecutive operations within one minute are summed into one pending "run" (they all land in the same bar
+of every interval, and folding a run at once equals folding its operations one by one), which is folded
+in when the minute changes, a path price arrives, a listener needs events, or somebody reads klines.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ class MarketData:
     """Series of one book. ``notional_unit`` turns price*qty into 1e-8 quote units."""
 
     __slots__ = ("market", "symbol", "notional_unit", "last_price", "next_trade_id", "next_agg_id",
-                 "trades", "aggs", "klines", "_pending", "_pending_prices")
+                 "trades", "aggs", "klines", "_pending", "_pending_prices", "_run")
 
     def __init__(self, market: str, symbol: str, notional_unit: int) -> None:
         self.market = market
@@ -67,6 +72,10 @@ class MarketData:
         self.klines: dict[str, list[Kline]] = {k: [] for k in INTERVALS}
         self._pending: list[TradeEvent] = []
         self._pending_prices: list[tuple[int, int]] = []
+        # deferred trades of past operations, all in one minute (see module docstring), or None:
+        # [minute, t_ms, first_price, high, low, last, volume, quote_volume, count, taker_buy_volume,
+        #  taker_buy_quote_volume, first_trade_id, last_trade_id]
+        self._run: list[int] | None = None
 
     def record_trade(self, trade: TradeEvent) -> None:
         """A trade happened (kline update deferred to ``flush``)."""
@@ -93,6 +102,8 @@ class MarketData:
         pend, prices = self._pending, self._pending_prices
         if not pend and not prices:
             return touched
+        if self._run is not None:
+            self._materialize()
         self._apply_prices(prices)
         if pend:
             self._apply_trades(pend)
@@ -105,6 +116,94 @@ class MarketData:
         pend.clear()
         prices.clear()
         return touched
+
+    def flush_quiet(self) -> None:
+        """``flush`` for when nobody wants kline events: same-minute trades are deferred into one run."""
+        pend = self._pending
+        if self._pending_prices:
+            self.flush()
+            return
+        if not pend:
+            return
+        t0 = pend[0]
+        t_ms = t0.time_ns // MS
+        minute = t_ms // 60_000
+        if len(pend) == 1:
+            p = t0.price
+            q = t0.qty
+            qv = p * q * self.notional_unit
+            tbv, tbq = (0, 0) if t0.buyer_is_maker else (q, qv)
+            hi = lo = p
+            n = 1
+        else:
+            for t in pend:
+                if t.time_ns // MS // 60_000 != minute:
+                    self.flush()  # an operation spanning minutes: fold it exactly as ``flush`` does
+                    return
+            nu = self.notional_unit
+            hi = lo = t0.price
+            q = qv = tbv = tbq = 0
+            for t in pend:
+                p = t.price
+                if p > hi:
+                    hi = p
+                elif p < lo:
+                    lo = p
+                x = p * t.qty * nu
+                q += t.qty
+                qv += x
+                if not t.buyer_is_maker:
+                    tbv += t.qty
+                    tbq += x
+            n = len(pend)
+        run = self._run
+        if run is not None and run[0] == minute:
+            if hi > run[3]:
+                run[3] = hi
+            if lo < run[4]:
+                run[4] = lo
+            run[5] = pend[-1].price
+            run[6] += q
+            run[7] += qv
+            run[8] += n
+            run[9] += tbv
+            run[10] += tbq
+            run[12] = pend[-1].trade_id
+        else:
+            if run is not None:
+                self._materialize()
+            self._run = [minute, t_ms, t0.price, hi, lo, pend[-1].price, q, qv, n, tbv, tbq, t0.trade_id,
+                         pend[-1].trade_id]
+        pend.clear()
+
+    def _materialize(self) -> None:
+        """Fold the deferred run into every interval (and trim the series as ``flush`` does)."""
+        run = self._run
+        if run is None:
+            return
+        self._run = None
+        _, t_ms, first, hi, lo, last, vol, qv, n, tbv, tbq, first_id, last_id = run
+        klines = self.klines
+        bar = self._bar
+        for interval, iv in INTERVALS.items():
+            series = klines[interval]
+            cur = bar(series, iv, t_ms, first)
+            if hi > cur.high:
+                cur.high = hi
+            if lo < cur.low:
+                cur.low = lo
+            cur.close = last
+            cur.volume += vol
+            cur.quote_volume += qv
+            cur.trades += n
+            cur.taker_buy_volume += tbv
+            cur.taker_buy_quote_volume += tbq
+            if cur.first_trade_id < 0:
+                cur.first_trade_id = first_id
+            cur.last_trade_id = last_id
+            keep = KEEP_1M if interval == "1m" else KEEP_BARS
+            if len(series) > keep + 100:
+                del series[: len(series) - keep]
 
     def _apply_prices(self, prices: list[tuple[int, int]]) -> None:
         for p, t_ns in prices:
@@ -172,6 +271,8 @@ class MarketData:
 
     def get_klines(self, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[Kline]:
         """Bars of ``interval`` overlapping [start_ms, end_ms], oldest first, at most ``limit``."""
+        if self._run is not None:
+            self._materialize()
         series = self.klines[interval]
         out = [k for k in series if (start_ms is None or k.open_time_ms >= start_ms)
                and (end_ms is None or k.open_time_ms <= end_ms)]
@@ -181,6 +282,8 @@ class MarketData:
 
     def ticker_24h(self, now_ns: int) -> Ticker24h:
         """Rolling 24h statistics from the 1m bars."""
+        if self._run is not None:
+            self._materialize()
         now_ms = now_ns // MS
         start = now_ms - 86_400_000
         bars = [k for k in self.klines["1m"] if k.close_time_ms >= start]

@@ -18,6 +18,7 @@ AMOUNT_SCALE = 10**AMOUNT_DECIMALS
 SPOT = "spot"
 USDM = "usdm"
 MARKET_KINDS = (SPOT, USDM)
+PARSE_CACHE_SIZE = 4096  # per symbol and kind: distinct price / quantity strings remembered
 
 
 def fmt_scaled(value: int, decimals: int = AMOUNT_DECIMALS, shown: int | None = None) -> str:
@@ -136,26 +137,22 @@ class SymbolSpec:
         s(self, "market_max_lots", int(self.market_max_qty / self.step_size))
         s(self, "min_notional_units", int(self.min_notional * AMOUNT_SCALE))
         s(self, "max_notional_units", int(self.max_notional * AMOUNT_SCALE))
-
-    # ---- identity -------------------------------------------------------------------------------
-    @property
-    def is_futures(self) -> bool:
-        """True for USD-M perpetuals."""
-        return self.market == USDM
-
-    @property
-    def margin_asset(self) -> str:
-        """Futures margin asset (the quote asset, USDT)."""
-        return self.quote_asset
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """(market, symbol), the engine's key for a book."""
-        return (self.market, self.symbol)
+        # wire string -> ticks / lots for strings that passed every filter (plain attributes: not fields,
+        # so equality, hashing and repr of the spec are unchanged)
+        s(self, "price_cache", {})
+        s(self, "qty_cache", {})
+        # identity, precomputed (read on every order): USD-M perpetual?, margin asset, the book key
+        s(self, "is_futures", self.market == USDM)
+        s(self, "margin_asset", self.quote_asset)
+        s(self, "key", (self.market, self.symbol))
 
     # ---- parsing (wire -> ints) -----------------------------------------------------------------
     def parse_price(self, value: str | Decimal, name: str = "price") -> int:
         """Price string -> int ticks. -1013 PRICE_FILTER if off-tick or outside [minPrice, maxPrice]."""
+        cache: dict[str, int] = self.price_cache  # type: ignore[attr-defined]
+        hit = cache.get(value) if value.__class__ is str else None  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
         d = parse_decimal(name, value)
         if d <= 0:
             raise ExchangeError(-1013, "Invalid price.") if name == "price" else bad_param(name, value)
@@ -165,10 +162,20 @@ class SymbolSpec:
         ticks = int(t)
         if ticks < self.min_price_ticks or ticks > self.max_price_ticks:
             raise filter_failure("PRICE_FILTER")
+        if value.__class__ is str:
+            if len(cache) >= PARSE_CACHE_SIZE:
+                cache.clear()
+            cache[value] = ticks  # type: ignore[index]
         return ticks
 
     def parse_qty(self, value: str | Decimal, name: str = "quantity", market_order: bool = False) -> int:
         """Quantity string -> int lots. -1013 LOT_SIZE (or MARKET_LOT_SIZE) on off-step or out of range."""
+        cache: dict[str, int] = self.qty_cache  # type: ignore[attr-defined]
+        n = cache.get(value) if value.__class__ is str else None  # type: ignore[arg-type]
+        if n is not None:
+            if market_order and n > self.market_max_lots:
+                raise filter_failure("MARKET_LOT_SIZE")
+            return n
         d = parse_decimal(name, value)
         if d <= 0:
             raise ExchangeError(-1013, "Invalid quantity.")
@@ -178,6 +185,10 @@ class SymbolSpec:
         n = int(lots)
         if n < self.min_qty_lots or n > self.max_qty_lots:
             raise filter_failure("LOT_SIZE")
+        if value.__class__ is str:
+            if len(cache) >= PARSE_CACHE_SIZE:
+                cache.clear()
+            cache[value] = n  # type: ignore[index]
         if market_order and n > self.market_max_lots:
             raise filter_failure("MARKET_LOT_SIZE")
         return n

@@ -67,6 +67,7 @@ from .types import (
     OrderEvent,
     OrderRequest,
     TradeEvent,
+    new_limit_order,
 )
 
 PPM = 1_000_000
@@ -130,6 +131,12 @@ class Matcher:
 
     def build(self, acc: Account, req: OrderRequest) -> Order:
         """Validate ``req`` fully and return the (not yet placed) order. Raises ExchangeError."""
+        if req.type == LIMIT:
+            spec = self.specs.get((req.market, req.symbol))
+            if spec is not None and not spec.is_futures:
+                order = self._build_spot_limit(acc, req, spec)
+                if order is not None:
+                    return order
         spec = self.spec(req.market, req.symbol)
         if req.side not in SIDES:
             raise E.ExchangeError(-1117, "Invalid side.")
@@ -159,6 +166,42 @@ class Matcher:
         if order.type in TRIGGERED_TYPE:
             self._check_trigger_at_placement(order, key)
         return order
+
+    def _build_spot_limit(self, acc: Account, req: OrderRequest, spec: SymbolSpec) -> Order | None:
+        """``build`` for the common spot LIMIT order whose price and quantity strings were seen before.
+
+        Returns None, having changed nothing, whenever anything is unusual (unknown strings, a missing
+        or bad parameter): the general path then does the work and raises the right error. Otherwise
+        the same checks in the same order, the same clock reads, the same order.
+        """
+        side = req.side
+        if (side != BUY and side != SELL) or LIMIT not in spec.order_types:
+            return None
+        p = req.price
+        price = spec.price_cache.get(p) if p.__class__ is str else None  # type: ignore[attr-defined]
+        tif = req.time_in_force
+        if price is None or (tif != GTC and tif != IOC and tif != FOK):
+            return None
+        if req.quote_order_qty is not None and req.quote_order_qty != "":
+            return None
+        q = req.quantity
+        qty = spec.qty_cache.get(q) if q.__class__ is str else None  # type: ignore[attr-defined]
+        stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
+        if qty is None or stp not in STP_MODES:
+            return None
+        cid = self._client_id(acc, req) if req.client_order_id else self._next_client_id()
+        order: Order = new_limit_order(  # type: ignore[operator]
+            acc.account_id, req.market, req.symbol, cid, side, LIMIT, tif, price, qty, self.clock(),
+            req.position_side or BOTH, req.working_type or "CONTRACT_PRICE", str(req.callback_rate or ""),
+            stp, spec)
+        value = price * qty * spec.notional_unit
+        if value < spec.min_notional_units or (spec.max_notional_units and value > spec.max_notional_units):
+            raise E.filter_failure("NOTIONAL")
+        return order
+
+    def _next_client_id(self) -> str:
+        self._cid_counter += 1
+        return f"x-{self._cid_counter:022d}"
 
     @staticmethod
     def _parse_price_tif(spec: SymbolSpec, req: OrderRequest) -> tuple[int, str]:
@@ -243,8 +286,7 @@ class Matcher:
         """The request's clientOrderId (checked, unique among open orders) or a generated one."""
         cid = req.client_order_id
         if not cid:
-            self._cid_counter += 1
-            return f"x-{self._cid_counter:022d}"
+            return self._next_client_id()
         if len(cid) > 36 or not all(c.isalnum() or c in "-_.:/" for c in cid):
             raise E.bad_param("newClientOrderId", cid)
         if (req.market, req.symbol, cid) in acc.open_by_client_id:
