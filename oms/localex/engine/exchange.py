@@ -130,6 +130,21 @@ class Exchange:
         m = self.matcher
         dirty = m.dirty
         stops = m.stops
+        em = self.em
+        if len(dirty) == 1 and not em.active:
+            # the usual operation: one book changed, nobody listens (same steps as the loop below)
+            key = next(iter(dirty))
+            if not stops[key]:
+                dirty.clear()
+                self.clock()
+                book = m.books[key]
+                book.bids.changed.clear()
+                book.asks.changed.clear()
+                m.md[key].flush_quiet()
+                book.update_id += 1
+                if em.touched:
+                    em.touched.clear()
+                return
         for _ in range(100):
             if not dirty:
                 break
@@ -138,7 +153,6 @@ class Exchange:
             for key in keys:
                 if stops[key]:
                     m.check_stops(key)
-        em = self.em
         if em.active and em.touched:
             self._flush_accounts()
         elif em.touched:
@@ -330,11 +344,16 @@ class Exchange:
     # ================================================================================ orders
     def place_order(self, account_id: str, req: OrderRequest) -> OrderResult:
         """Validate, reserve and execute a new order; returns its snapshot and its taker fills."""
-        acc = self.ledger.get(account_id)
-        self._begin()
+        acc = self.ledger.accounts.get(account_id) or self.ledger.get(account_id)
+        m = self.matcher
+        self._depth += 1  # _begin()
         try:
-            order = self.matcher.build(acc, req)
-            fills = self.matcher.place(acc, order)
+            done = m.place_spot_limit(acc, req) if req.type == "LIMIT" else None
+            if done is None:
+                order = m.build(acc, req)
+                fills = m.place(acc, order)
+            else:
+                order, fills = done
         finally:
             self._end()
         return OrderResult(order.snapshot(), fills)

@@ -8,6 +8,8 @@ into the USDT futures wallet and charges the commission in USDT. Every fee goes 
 
 from __future__ import annotations
 
+from bisect import insort
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,6 +64,7 @@ from .types import (
     X_TRADE,
     X_TRADE_PREVENTION,
     AggTradeEvent,
+    Balance,
     Fill,
     Order,
     OrderEvent,
@@ -201,7 +204,7 @@ class Matcher:
 
     def _next_client_id(self) -> str:
         self._cid_counter += 1
-        return f"x-{self._cid_counter:022d}"
+        return "x-%022d" % self._cid_counter
 
     @staticmethod
     def _parse_price_tif(spec: SymbolSpec, req: OrderRequest) -> tuple[int, str]:
@@ -381,11 +384,130 @@ class Matcher:
                 self.em.emit(OrderEvent(acc.account_id, X_NEW, order.snapshot(), None, order.time_ns))
             self._finish(acc, order, EXPIRED, X_EXPIRED)
             return []
-        self._reserve(acc, order, key)
+        spec = order.spec
+        if spec is not None and not spec.is_futures and order.price and not order.quote_order_qty:
+            # ``_reserve`` of a spot order with a price, inline (the common case)
+            if order.side == BUY:
+                asset = spec.quote_asset
+                need = order.price * order.orig_qty * spec.notional_unit
+            else:
+                asset = spec.base_asset
+                need = order.orig_qty * spec.qty_unit
+            wallet = acc.spot
+            bal = wallet.get(asset)
+            if bal is None:
+                bal = wallet[asset] = Balance(asset)
+            if bal.free < need and not acc.unlimited:
+                raise E.insufficient_balance()
+            bal.free -= need
+            bal.locked += need
+            order.locked = need
+            if self.em.active:
+                self.em.touch(acc.account_id, WALLET_SPOT, asset)
+        else:
+            self._reserve(acc, order, key)
         self._register(acc, order, key)
         if self.em.active:
             self.em.emit(OrderEvent(acc.account_id, X_NEW, order.snapshot(), None, order.time_ns))
         return self._execute(acc, order, key, book)
+
+    def place_spot_limit(self, acc: Account, req: OrderRequest) -> tuple[Order, list[Fill]] | None:
+        """``build`` + ``place`` of a spot LIMIT order in one go (the hot path of the server).
+
+        None, with nothing changed, when the request is not a plain spot LIMIT whose strings were seen
+        before (see ``_build_spot_limit``): the caller then takes the general path. Same checks, same
+        clock reads, same state and events as ``place(build(req))``; a resting GTC order that crosses
+        nothing skips the matching loop.
+        """
+        key = (req.market, req.symbol)
+        spec = self.specs.get(key)
+        if spec is None or spec.is_futures:
+            return None
+        # ---- _build_spot_limit, inline
+        side = req.side
+        if (side != BUY and side != SELL) or LIMIT not in spec.order_types:
+            return None
+        p = req.price
+        price = spec.price_cache.get(p) if p.__class__ is str else None  # type: ignore[attr-defined]
+        tif = req.time_in_force
+        if price is None or (tif != GTC and tif != IOC and tif != FOK):
+            return None
+        if req.quote_order_qty is not None and req.quote_order_qty != "":
+            return None
+        q = req.quantity
+        qty = spec.qty_cache.get(q) if q.__class__ is str else None  # type: ignore[attr-defined]
+        stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
+        if qty is None or stp not in STP_MODES:
+            return None
+        if req.client_order_id:
+            cid = self._client_id(acc, req)
+        else:
+            self._cid_counter += 1
+            cid = "x-%022d" % self._cid_counter
+        order: Order = new_limit_order(  # type: ignore[operator]
+            acc.account_id, req.market, req.symbol, cid, side, LIMIT, tif, price, qty, self.clock(),
+            req.position_side or BOTH, req.working_type or "CONTRACT_PRICE", str(req.callback_rate or ""),
+            stp, spec)
+        value = price * qty * spec.notional_unit
+        if value < spec.min_notional_units or (spec.max_notional_units and value > spec.max_notional_units):
+            raise E.filter_failure("NOTIONAL")
+        # ---- place
+        book = self.books[key]
+        if tif == FOK and not self._fok_fillable(book, order):
+            return order, self.place(acc, order)
+        if side == BUY:
+            buy = True
+            asset = spec.quote_asset
+            need = price * qty * spec.notional_unit
+            opp = book.asks.prices
+            crosses = bool(opp) and opp[0] <= price
+        else:
+            buy = False
+            asset = spec.base_asset
+            need = qty * spec.qty_unit
+            opp = book.bids.prices
+            crosses = bool(opp) and opp[-1] >= price
+        wallet = acc.spot
+        bal = wallet.get(asset)
+        if bal is None:
+            bal = wallet[asset] = Balance(asset)
+        if bal.free < need and not acc.unlimited:
+            raise E.insufficient_balance()
+        bal.free -= need
+        bal.locked += need
+        order.locked = need
+        em = self.em
+        if em.active:
+            em.touch(acc.account_id, WALLET_SPOT, asset)
+        # _register
+        oid = self.next_order_id[key]
+        self.next_order_id[key] = oid + 1
+        order.order_id = oid
+        self.orders[key][oid] = order
+        bucket = acc.open_orders.get(key)
+        if bucket is None:
+            bucket = acc.open_orders[key] = {}
+        bucket[oid] = order
+        acc.open_by_client_id[(order.market, order.symbol, order.client_order_id)] = order
+        if em.active:
+            em.emit(OrderEvent(acc.account_id, X_NEW, order.snapshot(), None, order.time_ns))
+        if crosses or tif != GTC:
+            return order, self._execute(acc, order, key, book)
+        # nothing to match: rest at the back of the level (``_execute`` + ``_conclude`` + ``BookSide.add``)
+        fills: list[Fill] = []
+        self._taker_fills = fills
+        side = book.bids if buy else book.asks
+        level = side.levels.get(price)
+        if level is None:
+            side.levels[price] = deque((order,))
+            side.qty[price] = qty
+            insort(side.prices, price)
+        else:
+            level.append(order)
+            side.qty[price] += qty
+        side.changed.add(price)
+        self.dirty.add(key)
+        return order, fills
 
     def _register(self, acc: Account, order: Order, key: tuple[str, str]) -> None:
         oid = self.next_order_id[key]
