@@ -31,6 +31,8 @@ from .types import (
     BOTH,
     CROSSED,
     ISOLATED,
+    NEW,
+    PARTIALLY_FILLED,
     WALLET_FUTURES,
     WALLET_SPOT,
     X_AMENDMENT,
@@ -189,8 +191,13 @@ class Exchange:
                 if self._depth_prev.get(key) != top:
                     self._depth_prev[key] = top
                     em.emit(BookTickerEvent(key[0], key[1], book.update_id, *top, now))
-            for interval, k in md.flush():
-                em.emit(KlineEvent(key[0], key[1], interval, k, k.close_time_ms < now // 1_000_000, now))
+            touched = md.flush()
+            if touched:
+                now_ms = now // 1_000_000
+                market, symbol = key
+                emit = em.emit
+                for interval, k in touched:
+                    emit(KlineEvent(market, symbol, interval, k, k.close_time_ms < now_ms, now))
 
     def _flush_accounts(self) -> None:
         em = self.em
@@ -419,11 +426,17 @@ class Exchange:
     def cancel_order(self, account_id: str, market: str, symbol: str, order_id: int | None = None,
                      client_order_id: str | None = None) -> Order:
         """Cancel one open order; -2011 "Unknown order sent." if unknown or not open."""
-        acc = self.ledger.get(account_id)
-        o = self._find(acc, market, symbol, order_id, client_order_id)
-        if o is None or not o.is_open:
+        acc = self.ledger.accounts.get(account_id) or self.ledger.get(account_id)
+        orders = self.matcher.orders.get((market, symbol))
+        if orders is not None and order_id.__class__ is int and not client_order_id:
+            o = orders.get(order_id)  # ``_find`` by orderId, inline
+            if o is not None and o.account_id != acc.account_id:
+                o = None
+        else:
+            o = self._find(acc, market, symbol, order_id, client_order_id)
+        if o is None or (o.status != NEW and o.status != PARTIALLY_FILLED):
             raise E.unknown_order_cancel()
-        self._begin()
+        self._depth += 1  # _begin()
         try:
             self.matcher.cancel(acc, o)
         finally:

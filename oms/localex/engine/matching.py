@@ -192,7 +192,11 @@ class Matcher:
         stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
         if qty is None or stp not in STP_MODES:
             return None
-        cid = self._client_id(acc, req) if req.client_order_id else self._next_client_id()
+        if req.client_order_id:
+            cid = self._client_id(acc, req)
+        else:
+            self._cid_counter += 1
+            cid = "x-" + str(self._cid_counter).zfill(22)
         order: Order = new_limit_order(  # type: ignore[operator]
             acc.account_id, req.market, req.symbol, cid, side, LIMIT, tif, price, qty, self.clock(),
             req.position_side or BOTH, req.working_type or "CONTRACT_PRICE", str(req.callback_rate or ""),
@@ -204,7 +208,7 @@ class Matcher:
 
     def _next_client_id(self) -> str:
         self._cid_counter += 1
-        return "x-%022d" % self._cid_counter
+        return "x-" + str(self._cid_counter).zfill(22)
 
     @staticmethod
     def _parse_price_tif(spec: SymbolSpec, req: OrderRequest) -> tuple[int, str]:
@@ -423,34 +427,13 @@ class Matcher:
         spec = self.specs.get(key)
         if spec is None or spec.is_futures:
             return None
-        # ---- _build_spot_limit, inline
-        side = req.side
-        if (side != BUY and side != SELL) or LIMIT not in spec.order_types:
+        order = self._build_spot_limit(acc, req, spec)
+        if order is None:
             return None
-        p = req.price
-        price = spec.price_cache.get(p) if p.__class__ is str else None  # type: ignore[attr-defined]
-        tif = req.time_in_force
-        if price is None or (tif != GTC and tif != IOC and tif != FOK):
-            return None
-        if req.quote_order_qty is not None and req.quote_order_qty != "":
-            return None
-        q = req.quantity
-        qty = spec.qty_cache.get(q) if q.__class__ is str else None  # type: ignore[attr-defined]
-        stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
-        if qty is None or stp not in STP_MODES:
-            return None
-        if req.client_order_id:
-            cid = self._client_id(acc, req)
-        else:
-            self._cid_counter += 1
-            cid = "x-%022d" % self._cid_counter
-        order: Order = new_limit_order(  # type: ignore[operator]
-            acc.account_id, req.market, req.symbol, cid, side, LIMIT, tif, price, qty, self.clock(),
-            req.position_side or BOTH, req.working_type or "CONTRACT_PRICE", str(req.callback_rate or ""),
-            stp, spec)
-        value = price * qty * spec.notional_unit
-        if value < spec.min_notional_units or (spec.max_notional_units and value > spec.max_notional_units):
-            raise E.filter_failure("NOTIONAL")
+        side = order.side
+        price = order.price
+        qty = order.orig_qty
+        tif = order.time_in_force
         # ---- place
         book = self.books[key]
         if tif == FOK and not self._fok_fillable(book, order):
@@ -520,14 +503,16 @@ class Matcher:
         bucket[oid] = order
         acc.open_by_client_id[(order.market, order.symbol, order.client_order_id)] = order
 
-    def _unregister(self, acc: Account, order: Order) -> None:
-        key = (order.market, order.symbol)
-        bucket = acc.open_orders.get(key)
+    @staticmethod
+    def _unregister(acc: Account, order: Order) -> None:
+        market, symbol = order.market, order.symbol
+        bucket = acc.open_orders.get((market, symbol))
         if bucket is not None:
             bucket.pop(order.order_id, None)
-        cid_key = (order.market, order.symbol, order.client_order_id)
-        if acc.open_by_client_id.get(cid_key) is order:
-            del acc.open_by_client_id[cid_key]
+        cid_key = (market, symbol, order.client_order_id)
+        by_cid = acc.open_by_client_id
+        if by_cid.get(cid_key) is order:
+            del by_cid[cid_key]
 
     @staticmethod
     def _fok_fillable(book: Book, order: Order) -> bool:
@@ -656,7 +641,9 @@ class Matcher:
             spec = order.spec
             assert spec is not None
             asset = spec.quote_asset if order.side == BUY else spec.base_asset
-            bal = acc.bal(acc.spot, asset)
+            bal = acc.spot.get(asset)
+            if bal is None:
+                bal = acc.spot[asset] = Balance(asset)
             bal.locked -= order.locked
             bal.free += order.locked
             order.locked = 0
@@ -807,7 +794,9 @@ class Matcher:
         trade = TradeEvent(taker.market, taker.symbol, tid, price, lots,
                            taker.order_id if buy else maker.order_id,
                            maker.order_id if buy else taker.order_id, not buy, now)
-        md.record_trade(trade)
+        md.trades.append(trade)  # md.record_trade(trade), inline
+        md.last_price = price
+        md._pending.append(trade)
         if last_agg is not None and last_agg.price == price and last_agg.last_trade_id == tid - 1:
             last_agg.qty += lots
             last_agg.last_trade_id = tid
@@ -839,42 +828,48 @@ class Matcher:
 
     def _settle_spot(self, acc: Account, order: Order, price: int, lots: int, quote: int, tid: int,
                      maker: bool, now: int, spec: SymbolSpec) -> Fill:
-        ppm = self.fees.spot_maker_ppm if maker else self.fees.spot_taker_ppm
+        fees = self.fees
+        ppm = fees.spot_maker_ppm if maker else fees.spot_taker_ppm
         base_units = lots * spec.qty_unit
         wallet = acc.spot
-        fee_wallet = self.fee_account.spot
         if order.side == BUY:
-            pay = acc.bal(wallet, spec.quote_asset)
-            pay.locked -= quote
-            order.locked -= quote
-            fee = fee_of(base_units, ppm)
-            get = acc.bal(wallet, spec.base_asset)
-            get.free += base_units - fee
-            fasset = spec.base_asset
+            pay_asset, fasset, pay_amount = spec.quote_asset, spec.base_asset, quote
+            fee = (base_units * ppm + PPM // 2) // PPM  # fee_of
+            gain = base_units - fee
         else:
-            pay = acc.bal(wallet, spec.base_asset)
-            pay.locked -= base_units
-            order.locked -= base_units
-            fee = fee_of(quote, ppm)
-            get = acc.bal(wallet, spec.quote_asset)
-            get.free += quote - fee
-            fasset = spec.quote_asset
+            pay_asset, fasset, pay_amount = spec.base_asset, spec.quote_asset, base_units
+            fee = (quote * ppm + PPM // 2) // PPM  # fee_of
+            gain = quote - fee
+        pay = wallet.get(pay_asset)
+        if pay is None:
+            pay = wallet[pay_asset] = Balance(pay_asset)
+        pay.locked -= pay_amount
+        order.locked -= pay_amount
+        get = wallet.get(fasset)
+        if get is None:
+            get = wallet[fasset] = Balance(fasset)
+        get.free += gain
         if fee:
-            self.fee_account.bal(fee_wallet, fasset).free += fee
+            fee_wallet = self.fee_account.spot
+            fb = fee_wallet.get(fasset)
+            if fb is None:
+                fb = fee_wallet[fasset] = Balance(fasset)
+            fb.free += fee
         order.executed_qty += lots
         order.cum_quote += quote
         order.commission += fee
         order.update_ns = now
-        fill = Fill(acc.account_id, order.market, order.symbol, tid, order.order_id, order.client_order_id,
+        account_id = acc.account_id
+        fill = Fill(account_id, order.market, order.symbol, tid, order.order_id, order.client_order_id,
                     order.side, price, lots, quote, fee, fasset, maker, now)
-        fk = (acc.account_id, order.market, order.symbol)
+        fk = (account_id, order.market, order.symbol)
         lst = self.fills.get(fk)
         if lst is None:
             lst = self.fills[fk] = []
         lst.append(fill)
         if self.em.active:
-            self.em.touch(acc.account_id, WALLET_SPOT, pay.asset)
-            self.em.touch(acc.account_id, WALLET_SPOT, get.asset)
+            self.em.touch(account_id, WALLET_SPOT, pay_asset)
+            self.em.touch(account_id, WALLET_SPOT, fasset)
         return fill
 
     def _settle_futures(self, acc: Account, order: Order, price: int, lots: int, quote: int, tid: int,
@@ -926,7 +921,8 @@ class Matcher:
         """Close an order: release what it holds, drop it from the open index, emit the event."""
         order.status = status
         order.update_ns = self.clock()
-        self._release(acc, order)
+        if order.locked or order.margin:
+            self._release(acc, order)
         self._unregister(acc, order)
         if self.em.active:
             self.em.emit(OrderEvent(acc.account_id, exec_type or X_TRADE, order.snapshot(), fill,
@@ -937,7 +933,8 @@ class Matcher:
         """Cancel an open order (resting or pending stop)."""
         key = (order.market, order.symbol)
         if order.is_working:
-            self.books[key].side(order.side).remove(order)
+            book = self.books[key]
+            (book.bids if order.side == BUY else book.asks).remove(order)
             self.dirty.add(key)
         else:
             self.stops[key].remove(order)
