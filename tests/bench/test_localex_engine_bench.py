@@ -152,4 +152,9 @@ def test_matching_engine_orders_per_second() -> None:
           f"({b_trades} trades)")
     print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix)")
     print("  target 200,000 orders/s on one core")
+    try:
+        with open("/proc/loadavg") as f:
+            print(f"  load average: {f.read().split()[0]} (figures vary with the machine's load)")
+    except OSError:
+        pass
     assert e_trades == l_trades > 0

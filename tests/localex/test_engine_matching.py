@@ -229,3 +229,49 @@ def test_agg_trade_spans_one_takers_fills_at_one_price(ex: Exchange) -> None:
             if type(e).__name__ == "AggTradeEvent"]
     assert aggs == [(3000000, 20000, 1, 2), (3000100, 10000, 3, 3)]
     assert [a.agg_id for a in ex.agg_trades("spot", "BTCUSDT")] == [1, 2]
+
+
+def test_parse_cache_keeps_filters() -> None:
+    """Cached price/quantity strings parse as before; rejected strings stay rejected on every try."""
+    ex = Exchange(clock=lambda: T0)
+    a = funded(ex)
+    for _ in range(2):
+        with pytest.raises(ExchangeError, match="PRICE_FILTER"):
+            ex.place_order(a, req("BUY", "0.01", "50000.001"))
+        with pytest.raises(ExchangeError, match="LOT_SIZE"):
+            ex.place_order(a, req("BUY", "0.0000001", "50000"))
+        assert ex.place_order(a, req("BUY", "0.01", "50000.01")).order.price == 5000001
+    with pytest.raises(ExchangeError, match="MARKET_LOT_SIZE"):  # cached "0.01" is fine, the market cap is not
+        ex.spec("spot", "BTCUSDT").parse_qty("200", market_order=True)
+    ex.spec("spot", "BTCUSDT").parse_qty("200")
+    with pytest.raises(ExchangeError, match="MARKET_LOT_SIZE"):
+        ex.spec("spot", "BTCUSDT").parse_qty("200", market_order=True)
+
+
+def test_klines_same_with_and_without_listener() -> None:
+    """Without listeners same-minute trades are folded into the klines later; the candles must match."""
+    import random
+
+    from oms.localex.engine import INTERVALS
+
+    def run(listen: bool) -> list[object]:
+        now = [T0]
+        ex = Exchange(clock=lambda: now[0])
+        if listen:
+            ex.add_listener(lambda e: None)
+        a, b = funded(ex, "10000000", "100"), funded(ex, "10000000", "100")
+        rng = random.Random(3)
+        seen = []
+        for i in range(400):
+            now[0] += rng.choice((10**9, 10**9, 10**9, 70 * 10**9, 4000 * 10**9, -30 * 10**9))
+            p = str(29_990 + rng.randrange(20))
+            ex.place_order(a if i % 2 else b, req(rng.choice(["BUY", "SELL"]), "0.01", p))
+            if i % 37 == 0:
+                ex.record_path_price("spot", "BTCUSDT", 3_000_000 + rng.randrange(5000))
+            if i % 53 == 0:
+                seen.append(ex.klines("spot", "BTCUSDT", "1m", limit=3))
+        seen += [ex.klines("spot", "BTCUSDT", iv, limit=2000) for iv in INTERVALS]
+        seen.append(ex.ticker_24h("spot", "BTCUSDT"))
+        return seen
+
+    assert run(False) == run(True)
