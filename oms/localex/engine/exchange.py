@@ -363,7 +363,10 @@ class Exchange:
                 order, fills = done
         finally:
             self._end()
-        return OrderResult(order.snapshot(), fills)
+        st = order.status
+        if st == NEW or st == PARTIALLY_FILLED:
+            order = order.snapshot()  # still open: it changes later, the caller gets a copy
+        return OrderResult(order, fills)
 
     def test_order(self, account_id: str, req: OrderRequest) -> None:
         """Every check of ``place_order`` (filters, duplicates, balance/margin), nothing placed."""
@@ -441,7 +444,7 @@ class Exchange:
             self.matcher.cancel(acc, o)
         finally:
             self._end()
-        return o.snapshot()
+        return o  # closed for good: never changes again, no copy needed (see CONTRACT.md)
 
     def cancel_all(self, account_id: str, market: str, symbol: str) -> list[Order]:
         """Cancel every open order (and pending stop) of the account on the symbol."""
@@ -454,7 +457,7 @@ class Exchange:
                 self.matcher.cancel(acc, o)
         finally:
             self._end()
-        return [o.snapshot() for o in orders]
+        return orders  # all closed for good (see CONTRACT.md)
 
     def modify_order(self, account_id: str, market: str, symbol: str, *, order_id: int | None = None,
                      client_order_id: str | None = None, side: str, quantity: str, price: str) -> Order:

@@ -925,8 +925,8 @@ class Matcher:
             self._release(acc, order)
         self._unregister(acc, order)
         if self.em.active:
-            self.em.emit(OrderEvent(acc.account_id, exec_type or X_TRADE, order.snapshot(), fill,
-                                    order.update_ns))
+            # a closed order never changes again: the event carries it without a copy
+            self.em.emit(OrderEvent(acc.account_id, exec_type or X_TRADE, order, fill, order.update_ns))
 
     # ================================================================================ cancel
     def cancel(self, acc: Account, order: Order, status: str = CANCELED, exec_type: str = X_CANCELED) -> None:

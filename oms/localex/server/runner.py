@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 
@@ -15,6 +16,21 @@ from oms.localex.server.ratelimit import RateLimitConfig
 from oms.localex.server.state import ServerConfig
 
 log = logging.getLogger("oms.localex")
+# The engine keeps every order and fill, so the heap only grows and the default collector (a young
+# collection every 700 allocations, full ones as the heap grows) costs ~25% of the engine's time.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Collector settings for the server process, applied once start-up is done.
+
+    ``gc.freeze()`` moves everything allocated so far (modules, markets, the replayed price paths) out of
+    the collector's sight; the higher young-generation threshold makes collections rarer. Reference
+    cycles are still collected, only less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +59,7 @@ async def serve(config: ServerConfig) -> None:
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
+    tune_gc()
     log.info("local exchange listening on http://%s:%d", config.host, config.port)
     print(f"local exchange ready on http://{config.host}:{config.port} (health: /api/v3/ping)", flush=True)
     stop = asyncio.Event()
