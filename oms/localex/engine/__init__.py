@@ -5,6 +5,7 @@ I/O-free and synchronous. The server (``oms.localex.server``) drives it; see CON
 
 from .accounts import Account, sign
 from .errors import ExchangeError
+from .events import MD_KINDS
 from .exchange import DepthSnapshot, Exchange
 from .futures import FuturesAccountInfo, PositionRisk
 from .liquidity import LiquidityConfig, LiquidityProvider, PricePath, Replay
@@ -34,7 +35,7 @@ from .types import (
 )
 
 __all__ = [
-    "AMOUNT_SCALE", "SPOT", "USDM", "INTERVALS", "Account", "AccountEvent", "AggTradeEvent", "ApiKey",
+    "AMOUNT_SCALE", "SPOT", "USDM", "INTERVALS", "MD_KINDS", "Account", "AccountEvent", "AggTradeEvent", "ApiKey",
     "Balance", "BalanceDeltaEvent", "BookTickerEvent", "DepthEvent", "DepthSnapshot", "Exchange",
     "ExchangeError", "FeeSchedule", "Fill", "FuturesAccountInfo", "Kline", "KlineEvent", "LiquidityConfig",
     "LiquidityProvider", "MarkPriceEvent", "Order", "OrderEvent", "OrderRequest", "OrderResult", "Position",

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from . import errors as E
 from .accounts import Account, Ledger
-from .events import Emitter, Listener
+from .events import MD_KINDS, Emitter, Listener
 from .futures import (
     FuturesAccountInfo,
     PositionRisk,
@@ -121,6 +121,21 @@ class Exchange:
         """Stop calling ``fn``."""
         self.em.remove(fn)
 
+    def set_interest(self, kinds: Iterable[str] | None = None, kline_intervals: Iterable[str] | None = None) -> None:
+        """Tell the engine which market-data events anyone wants, so it skips building the others.
+
+        ``kinds``: subset of ``MD_KINDS`` ("trade", "aggTrade", "depth", "bookTicker", "kline"), None = all.
+        ``kline_intervals``: intervals whose KlineEvents are wanted, None = all. Order, account, balance,
+        transfer and mark-price events always flow. Only events change: the state is the same either way.
+        """
+        k = None if kinds is None else frozenset(kinds)
+        iv = None if kline_intervals is None else frozenset(kline_intervals)
+        if k is not None and not k <= MD_KINDS:
+            raise ValueError(f"unknown event kinds: {sorted(k - MD_KINDS)}")
+        if iv is not None and not iv <= INTERVALS.keys():
+            raise ValueError(f"unknown kline intervals: {sorted(iv - INTERVALS.keys())}")
+        self.em.set_interest(k, iv)
+
     # ================================================================================ operation frame
     def _begin(self) -> None:
         self._depth += 1
@@ -178,25 +193,42 @@ class Exchange:
                 book.update_id += 1
             return
         for key in keys:
-            book = m.books[key]
-            md = m.md[key]
-            bids = book.bids.take_changes()
-            asks = book.asks.take_changes()
-            if bids or asks:
-                prev = book.update_id
-                book.update_id = prev + len(bids) + len(asks)
+            self._book_events(key, now)
+
+    def _book_events(self, key: tuple[str, str], now: int) -> None:
+        """Depth diff, book ticker and kline events of one book at the end of an operation.
+
+        Kinds nobody wants (``set_interest``) are not built; the state they follow (update ids, the last
+        published top of book, the klines) moves exactly as if they were.
+        """
+        m = self.matcher
+        em = self.em
+        book = m.books[key]
+        md = m.md[key]
+        bids = book.bids.take_changes()
+        asks = book.asks.take_changes()
+        if bids or asks:
+            prev = book.update_id
+            book.update_id = prev + len(bids) + len(asks)
+            if em.want_depth:
                 em.emit(DepthEvent(key[0], key[1], prev + 1, book.update_id, prev, bids, asks, now))
-                bb, ba = book.bids.best(), book.asks.best()
-                top = (bb, book.bids.qty.get(bb, 0), ba, book.asks.qty.get(ba, 0))
-                if self._depth_prev.get(key) != top:
-                    self._depth_prev[key] = top
+            bb, ba = book.bids.best(), book.asks.best()
+            top = (bb, book.bids.qty.get(bb, 0), ba, book.asks.qty.get(ba, 0))
+            if self._depth_prev.get(key) != top:
+                self._depth_prev[key] = top
+                if em.want_ticker:
                     em.emit(BookTickerEvent(key[0], key[1], book.update_id, *top, now))
-            touched = md.flush()
-            if touched:
-                now_ms = now // 1_000_000
-                market, symbol = key
-                emit = em.emit
-                for interval, k in touched:
+        if not em.want_kline:
+            md.flush_quiet()  # nobody wants kline events: fold lazily, as without listeners
+            return
+        touched = md.flush()
+        if touched:
+            now_ms = now // 1_000_000
+            market, symbol = key
+            emit = em.emit
+            wanted = em.kline_intervals
+            for interval, k in touched:
+                if wanted is None or interval in wanted:
                     emit(KlineEvent(market, symbol, interval, k, k.close_time_ms < now_ms, now))
 
     def _flush_accounts(self) -> None:

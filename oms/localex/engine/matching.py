@@ -686,7 +686,7 @@ class Matcher:
             if lots == 0:
                 break
             last_agg = self._trade(acc, order, maker, best, lots, opp, fills, last_agg)
-        if last_agg is not None and self.em.active:
+        if last_agg is not None and self.em.want_agg:
             self.em.emit(last_agg)
         self._conclude(acc, order, key, book, expired_in_match)
         return fills
@@ -801,7 +801,7 @@ class Matcher:
             last_agg.qty += lots
             last_agg.last_trade_id = tid
         else:
-            if last_agg is not None and self.em.active:
+            if last_agg is not None and self.em.want_agg:
                 self.em.emit(last_agg)  # the previous aggregate is complete
             last_agg = AggTradeEvent(taker.market, taker.symbol, md.next_agg_id, price, lots, tid, tid,
                                      not buy, now)
@@ -813,7 +813,8 @@ class Matcher:
             opp.pop_head(price)
         em = self.em
         if em.active:
-            em.emit(trade)
+            if em.want_trade:
+                em.emit(trade)
             taker.status = FILLED if taker.executed_qty >= taker.orig_qty and not taker.quote_order_qty \
                 else PARTIALLY_FILLED
             em.emit(OrderEvent(acc.account_id, X_TRADE, taker.snapshot(), t_fill, now))
