@@ -5,19 +5,28 @@ Flow (deterministic, seed 7): 4 accounts on spot BTCUSDT; 60% limit orders that 
 Measured three ways in the same run:
 - ``api``: ``Exchange.place_order`` / ``cancel_order`` with decimal-string requests (full validation,
   balances, fees, market data, depth bookkeeping), no listeners;
-- ``api+events``: the same with one listener receiving every event (what the server pays);
+- ``api+events``: the same with one listener receiving every event (what the server pays when clients
+  subscribe to every stream); ``api+events, no market-data interest``: the listener with
+  ``set_interest(kinds=())`` (the server with user-data streams only: order and account events);
 - baseline: a naive list-scan book (best price found by scanning all resting orders), same flow, no
   accounting at all. Printed: orders/s of each and the ratio engine / baseline.
+Each engine figure twice: with Python's default garbage collector settings, and with the settings the
+server process applies after start-up (``oms.localex.server.runner.tune_gc``: ``gc.freeze()`` and a higher
+young-generation threshold), each line labelled.
 """
 
 from __future__ import annotations
 
+import gc
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from oms.localex.engine import Exchange, ExchangeError, OrderRequest
+from oms.localex.server.runner import tune_gc
 
 N_OPS = 60_000
 T0 = 1_700_000_000_000_000_000
@@ -46,7 +55,22 @@ def make_flow(n: int, seed: int = 7) -> list[tuple[str, int, str, int, int]]:
     return flow
 
 
-def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool) -> tuple[float, int, int]:
+@contextmanager
+def server_gc() -> Iterator[None]:
+    """The server's collector settings (``tune_gc``) for the duration, then Python's previous ones."""
+    old = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*old)
+        gc.collect()
+
+
+def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool, *,
+               interest: bool = False) -> tuple[float, int, int]:
+    """Run ``flow`` through a fresh exchange; ``interest``: the listener wants no market data."""
     clock = iter(range(T0, T0 + 10**15, 1000))
     ex = Exchange(clock=lambda: next(clock))
     spec = ex.spec("spot", "BTCUSDT")
@@ -61,6 +85,8 @@ def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool) -> tupl
         def on_event(_e: object) -> None:
             events[0] += 1
         ex.add_listener(on_event)
+        if interest:
+            ex.set_interest(kinds=())
     reqs: list[OrderRequest | tuple[str, int]] = []
     for kind, who, side, price, qty in flow:
         if kind == "add":
@@ -133,28 +159,40 @@ def run_baseline(flow: list[tuple[str, int, str, int, int]]) -> tuple[float, int
     return time.perf_counter() - t, trades
 
 
+def engine_rates(flow: list[tuple[str, int, str, int, int]]) -> tuple[dict[str, float], int, int]:
+    """orders/s of api / api+events / api+events without market-data interest, trades, events."""
+    n = len(flow)
+    e_dt, e_trades, _ = run_engine(flow, listen=False)
+    l_dt, l_trades, n_events = run_engine(flow, listen=True)
+    i_dt, i_trades, i_events = run_engine(flow, listen=True, interest=True)
+    assert e_trades == l_trades == i_trades > 0
+    return {"api": n / e_dt, "events": n / l_dt, "interest": n / i_dt}, e_trades, n_events
+
+
 @pytest.mark.bench
 def test_matching_engine_orders_per_second() -> None:
     flow = make_flow(N_OPS)
     base_n = 15_000  # the naive book is quadratic; measure it on a prefix and report per-op rates
     b_dt, b_trades = run_baseline(flow[:base_n])
-    e_dt, e_trades, _ = run_engine(flow, listen=False)
-    l_dt, l_trades, n_events = run_engine(flow, listen=True)
+    rates, e_trades, n_events = engine_rates(flow)
     p_dt, _, _ = run_engine(flow[:base_n], listen=False)
+    gc.collect()
+    with server_gc():
+        srv, _, _ = engine_rates(flow)
     base_rate = base_n / b_dt
-    rate, rate_ev = N_OPS / e_dt, N_OPS / l_dt
     prefix_rate = base_n / p_dt
     print(f"\nlocalex engine, {N_OPS} ops (60% resting adds, 25% crossing, 15% cancels), {e_trades} trades")
-    print(f"  engine api              : {rate:12,.0f} orders/s")
-    print(f"  engine api + events     : {rate_ev:12,.0f} orders/s ({n_events} events)")
-    print(f"  engine, first {base_n} ops : {prefix_rate:12,.0f} orders/s")
+    for label, r in (("default GC", rates), ("server GC ", srv)):
+        print(f"  [{label}] engine api                        : {r['api']:12,.0f} orders/s")
+        print(f"  [{label}] engine api + events (all)         : {r['events']:12,.0f} orders/s ({n_events} events)")
+        print(f"  [{label}] engine api + events (no md wanted): {r['interest']:12,.0f} orders/s")
+    print(f"  [default GC] engine, first {base_n} ops      : {prefix_rate:12,.0f} orders/s")
     print(f"  baseline naive list-scan: {base_rate:12,.0f} orders/s on the first {base_n} ops "
           f"({b_trades} trades)")
-    print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix)")
-    print("  target 200,000 orders/s on one core")
+    print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix, default GC)")
+    print("  target 200,000 orders/s on one core (headline: engine api)")
     try:
         with open("/proc/loadavg") as f:
             print(f"  load average: {f.read().split()[0]} (figures vary with the machine's load)")
     except OSError:
         pass
-    assert e_trades == l_trades > 0
