@@ -666,6 +666,10 @@ class Matcher:
             self._clip_reduce_only(acc, order)
         prices = opp.prices
         levels = opp.levels
+        spec = order.spec
+        assert spec is not None
+        nu = spec.notional_unit
+        plain = not by_quote and order.market == SPOT  # spot makers are never reduce-only
         last_agg = None
         expired_in_match = False
         while prices:
@@ -680,7 +684,16 @@ class Matcher:
                     expired_in_match = True
                     break
                 continue
-            lots = self._lots(order, maker, best)
+            if plain:  # ``_lots`` of a quantity-based spot taker, inline
+                remaining = order.orig_qty - order.executed_qty
+                mrem = maker.orig_qty - maker.executed_qty
+                lots = remaining if remaining < mrem else mrem
+                if buy and order.locked < best * lots * nu:
+                    lots = order.locked // (best * nu)
+                    if lots <= 0:
+                        break
+            else:
+                lots = self._lots(order, maker, best)
             if lots < 0:  # the maker was expired (reduce-only without position): next one
                 continue
             if lots == 0:
@@ -790,7 +803,8 @@ class Matcher:
             t_fill = self._settle_spot(acc, taker, price, lots, quote, tid, False, now, spec)
             m_fill = self._settle_spot(mk_acc, maker, price, lots, quote, tid, True, now, spec)
         fills.append(t_fill)
-        opp.reduce(price, lots)
+        opp.qty[price] -= lots  # opp.reduce(price, lots), inline
+        opp.changed.add(price)
         trade = TradeEvent(taker.market, taker.symbol, tid, price, lots,
                            taker.order_id if buy else maker.order_id,
                            maker.order_id if buy else taker.order_id, not buy, now)
