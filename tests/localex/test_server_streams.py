@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 
 import aiohttp
+
+from oms.localex.server.app import server_state
 
 WAIT = 5.0
 
@@ -62,3 +65,22 @@ async def test_kline_stream_and_unsubscribe(server) -> None:  # noqa: ANN001
                 if "id" in reply:
                     break
             assert reply == {"result": None, "id": 9}
+
+
+async def test_engine_builds_only_subscribed_market_data(server) -> None:  # noqa: ANN001
+    events = server_state(server.app).exchange.em
+    ws_url = server.url.replace("http", "ws")
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(ws_url + "/stream?streams=ltcusdt@kline_5m/ltcusdt@aggTrade") as ws:
+            await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+            while "id" not in (reply := await ws.receive_json(timeout=WAIT)):
+                pass
+            assert reply["result"] == ["ltcusdt@aggTrade", "ltcusdt@kline_5m"]
+            assert {"kline", "trade", "aggTrade"} <= set(events.interest)
+            assert "5m" in events.kline_intervals
+        for _ in range(50):  # the server notices the closed socket asynchronously
+            if "5m" not in (events.kline_intervals or ()):
+                break
+            await asyncio.sleep(0.05)
+    assert "5m" not in events.kline_intervals
+

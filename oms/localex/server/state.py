@@ -92,7 +92,9 @@ class ServerState:
         self.config = config
         self.counters = Counters()
         self.limiter = RateLimiter(config.rate_limits)
-        self.hub = StreamHub(self.counters)
+        # The engine builds market-data events only for streams somebody subscribed to.
+        self.hub = StreamHub(self.counters, on_interest=exchange.set_interest)
+        self.hub.refresh_interest()
         self.keys = KeyAdapter(exchange)
         self.listen_keys = ListenKeys()
         # spot user-data subscriptions made over the WebSocket API: account -> {(session, id)}

@@ -12,6 +12,7 @@ import itertools
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -51,11 +52,41 @@ class StreamConnection:
     listen_key: str | None = None
 
 
-class StreamHub:
-    """Who listens to which stream; fans each event out to its subscribers."""
+def wanted_market_data(streams: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The engine event kinds and kline intervals that the given stream names need.
 
-    def __init__(self, counters: Counters) -> None:
+    aggTrade streams also need trades: aggregates are read from the engine after each traded call.
+    markPrice events always flow from the engine, so they need nothing here.
+    """
+    kinds: set[str] = set()
+    intervals: set[str] = set()
+    for stream in streams:
+        channel = stream.partition("@")[2]
+        if channel.startswith("kline_"):
+            kinds.add("kline")
+            intervals.add(channel[len("kline_"):])
+        elif channel.startswith("depth"):
+            kinds.add("depth")
+        elif channel == "trade":
+            kinds.add("trade")
+        elif channel == "aggTrade":
+            kinds.update(("trade", "aggTrade"))
+        elif channel == "bookTicker":
+            kinds.add("bookTicker")
+    return kinds, intervals
+
+
+class StreamHub:
+    """Who listens to which stream; fans each event out to its subscribers.
+
+    ``on_interest(kinds, kline_intervals)``, when set, is called whenever the set of subscribed streams
+    changes, so the engine builds only the market-data events somebody will receive.
+    """
+
+    def __init__(self, counters: Counters,
+                 on_interest: Callable[[set[str], set[str]], None] | None = None) -> None:
         self.counters = counters
+        self.on_interest = on_interest
         self._subs: dict[tuple[str, str], set[StreamConnection]] = defaultdict(set)
         self._by_listen_key: dict[str, set[StreamConnection]] = defaultdict(set)
         self.connections: set[StreamConnection] = set()
@@ -104,7 +135,11 @@ class StreamHub:
 
     def _subscribe(self, conn: StreamConnection, stream: str) -> None:
         conn.streams.add(stream)
-        self._subs[(conn.market, stream)].add(conn)
+        key = (conn.market, stream)
+        new = key not in self._subs
+        self._subs[key].add(conn)
+        if new:
+            self.refresh_interest()
 
     def _unsubscribe(self, conn: StreamConnection, stream: str) -> None:
         conn.streams.discard(stream)
@@ -113,6 +148,12 @@ class StreamHub:
             subs.discard(conn)
             if not subs:
                 del self._subs[(conn.market, stream)]
+                self.refresh_interest()
+
+    def refresh_interest(self) -> None:
+        """Tell ``on_interest`` what the current subscriptions need."""
+        if self.on_interest is not None:
+            self.on_interest(*wanted_market_data(stream for _, stream in self._subs))
 
     def attach(self, conn: StreamConnection, initial: list[str]) -> None:
         """Register a new connection with the streams named in its URL."""
