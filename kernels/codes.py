@@ -1,0 +1,187 @@
+"""Integer codes shared by the kernels and their callers: sides, order types, states, reasons.
+
+Kernels see only these ints (module-level ints are compile-time constants in Numba). Python code
+turns a reason code into a sentence with ``reason_message`` and into a stable name with
+``reason_name``.
+"""
+
+from __future__ import annotations
+
+# Sides are signed so that a signed quantity is ``side * qty``.
+BUY = 1
+SELL = -1
+
+# Position side of an order or fill: BOTH in netting (one-way) mode, LONG/SHORT in hedge mode.
+POS_BOTH = 0
+POS_LONG = 1
+POS_SHORT = 2
+
+# Account position mode.
+NETTING = 0
+HEDGE = 1
+
+# Order types (Binance's names). The *_LIMIT types and LIMIT_MAKER carry a limit price, checked
+# against the price band; the *_MARKET types carry a trigger price only.
+LIMIT = 1
+MARKET = 2
+STOP_LIMIT = 3
+STOP_MARKET = 4
+TAKE_PROFIT_LIMIT = 5
+TAKE_PROFIT_MARKET = 6
+LIMIT_MAKER = 7
+MAX_ORDER_TYPE = 7
+ORDER_TYPES = {
+    "LIMIT": LIMIT,
+    "MARKET": MARKET,
+    "STOP_LIMIT": STOP_LIMIT,
+    "STOP_MARKET": STOP_MARKET,
+    "TAKE_PROFIT_LIMIT": TAKE_PROFIT_LIMIT,
+    "TAKE_PROFIT_MARKET": TAKE_PROFIT_MARKET,
+    "LIMIT_MAKER": LIMIT_MAKER,
+}
+
+# Trading state, per account and global (the kill switch).
+ACTIVE = 0
+REDUCE_ONLY = 1
+HALTED = 2
+TRADING_STATES = {"active": ACTIVE, "reduce_only": REDUCE_ONLY, "halted": HALTED}
+
+# Instrument kinds: spot pays the notional in cash; a linear perpetual settles PnL only.
+SPOT = 0
+PERP = 1
+
+# Instrument status.
+INSTRUMENT_HALTED = 0
+INSTRUMENT_TRADING = 1
+
+# Pre-trade risk reasons. 0 accepts; everything else names the first check that failed.
+# Fill kernels return the same codes (0 = applied).
+OK = 0
+UNKNOWN_ACCOUNT = 1
+UNKNOWN_INSTRUMENT = 2
+BAD_SIDE = 3
+BAD_ORDER_TYPE = 4
+BAD_POSITION_SIDE = 5
+GLOBAL_HALTED = 6
+ACCOUNT_HALTED = 7
+INSTRUMENT_NOT_TRADING = 8
+QTY_NOT_POSITIVE = 9
+QTY_STEP = 10
+QTY_BELOW_MIN = 11
+QTY_ABOVE_MAX = 12
+PRICE_NOT_POSITIVE = 13
+PRICE_TICK = 14
+PRICE_OUT_OF_RANGE = 15
+NO_MARK_PRICE = 16
+PRICE_BAND = 17
+NOTIONAL_BELOW_MIN = 18
+NOTIONAL_ABOVE_MAX = 19
+REDUCE_ONLY_REJECTED = 20
+GLOBAL_REDUCE_ONLY = 21
+ACCOUNT_REDUCE_ONLY = 22
+MAX_ORDER_NOTIONAL = 23
+MAX_POSITION = 24
+MAX_ACCOUNT_EXPOSURE = 25
+MAX_GLOBAL_EXPOSURE = 26
+MAX_LEVERAGE = 27
+DAILY_LOSS = 28
+GLOBAL_DAILY_LOSS = 29
+MAX_DRAWDOWN = 30
+MAX_OPEN_ORDERS = 31
+RATE_LIMIT = 32
+# fill status (positions.apply_fill); the index and side codes above apply to fills too
+HEDGE_OVERCLOSE = 33
+
+REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
+    OK: ("OK", "accepted"),
+    UNKNOWN_ACCOUNT: ("UNKNOWN_ACCOUNT", "unknown account index"),
+    UNKNOWN_INSTRUMENT: ("UNKNOWN_INSTRUMENT", "unknown instrument index"),
+    BAD_SIDE: ("BAD_SIDE", "side must be BUY (1) or SELL (-1)"),
+    BAD_ORDER_TYPE: ("BAD_ORDER_TYPE", "unknown order type"),
+    BAD_POSITION_SIDE: (
+        "BAD_POSITION_SIDE",
+        "position side does not match the account's position mode "
+        "(BOTH in netting mode, LONG or SHORT in hedge mode)",
+    ),
+    GLOBAL_HALTED: ("GLOBAL_HALTED", "trading is halted for all accounts (global kill switch)"),
+    ACCOUNT_HALTED: ("ACCOUNT_HALTED", "trading is halted for this account"),
+    INSTRUMENT_NOT_TRADING: ("INSTRUMENT_NOT_TRADING", "the instrument is not trading"),
+    QTY_NOT_POSITIVE: ("QTY_NOT_POSITIVE", "quantity must be positive"),
+    QTY_STEP: ("QTY_STEP", "quantity is not a multiple of the lot step (LOT_SIZE filter)"),
+    QTY_BELOW_MIN: ("QTY_BELOW_MIN", "quantity is below the exchange minimum (LOT_SIZE filter)"),
+    QTY_ABOVE_MAX: ("QTY_ABOVE_MAX", "quantity is above the exchange maximum (LOT_SIZE filter)"),
+    PRICE_NOT_POSITIVE: ("PRICE_NOT_POSITIVE", "price must be positive"),
+    PRICE_TICK: ("PRICE_TICK", "price is not a multiple of the tick size (PRICE_FILTER)"),
+    PRICE_OUT_OF_RANGE: (
+        "PRICE_OUT_OF_RANGE", "price is outside the exchange's min/max price (PRICE_FILTER)"
+    ),
+    NO_MARK_PRICE: ("NO_MARK_PRICE", "no mark price for the instrument yet"),
+    PRICE_BAND: ("PRICE_BAND", "limit price is outside the price band around the mark"),
+    NOTIONAL_BELOW_MIN: (
+        "NOTIONAL_BELOW_MIN", "order notional is below the exchange minimum (NOTIONAL filter)"
+    ),
+    NOTIONAL_ABOVE_MAX: (
+        "NOTIONAL_ABOVE_MAX", "order notional is above the exchange maximum (NOTIONAL filter)"
+    ),
+    REDUCE_ONLY_REJECTED: (
+        "REDUCE_ONLY_REJECTED", "reduce-only order would increase or flip the position"
+    ),
+    GLOBAL_REDUCE_ONLY: (
+        "GLOBAL_REDUCE_ONLY",
+        "all accounts are reduce-only and the order would increase or flip the position",
+    ),
+    ACCOUNT_REDUCE_ONLY: (
+        "ACCOUNT_REDUCE_ONLY",
+        "the account is reduce-only and the order would increase or flip the position",
+    ),
+    MAX_ORDER_NOTIONAL: (
+        "MAX_ORDER_NOTIONAL", "order notional is above the account's max_order_notional_usdt"
+    ),
+    MAX_POSITION: (
+        "MAX_POSITION",
+        "position, with open orders on the same side, would exceed max_position_notional_usdt",
+    ),
+    MAX_ACCOUNT_EXPOSURE: (
+        "MAX_ACCOUNT_EXPOSURE", "the account's gross exposure would exceed max_gross_exposure_usdt"
+    ),
+    MAX_GLOBAL_EXPOSURE: (
+        "MAX_GLOBAL_EXPOSURE",
+        "gross exposure across all accounts would exceed the global max_gross_exposure_usdt",
+    ),
+    MAX_LEVERAGE: (
+        "MAX_LEVERAGE", "gross exposure would exceed max_leverage times the account's equity"
+    ),
+    DAILY_LOSS: (
+        "DAILY_LOSS", "the account's loss since the start of the day exceeds max_daily_loss_usdt"
+    ),
+    GLOBAL_DAILY_LOSS: (
+        "GLOBAL_DAILY_LOSS",
+        "the loss across all accounts since the start of the day exceeds the global max_daily_loss_usdt",
+    ),
+    MAX_DRAWDOWN: (
+        "MAX_DRAWDOWN", "the account's drawdown from its equity peak exceeds max_drawdown_pct"
+    ),
+    MAX_OPEN_ORDERS: ("MAX_OPEN_ORDERS", "the account already has max_open_orders open orders"),
+    RATE_LIMIT: (
+        "RATE_LIMIT", "order rate limit reached (orders_per_second / order_burst token bucket)"
+    ),
+    HEDGE_OVERCLOSE: (
+        "HEDGE_OVERCLOSE",
+        "fill would close more than the hedge-mode position side holds (state out of sync: reconcile)",
+    ),
+}
+REASON_MESSAGES = {code: message for code, (_, message) in REASONS.items()}
+REASON_NAMES = {code: name for code, (name, _) in REASONS.items()}
+
+
+def reason_message(code: int) -> str:
+    """The readable message for a risk reason code."""
+    try:
+        return REASON_MESSAGES[int(code)]
+    except KeyError:
+        return f"unknown risk reason code {code}"
+
+
+def reason_name(code: int) -> str:
+    """The constant's name for a risk reason code, e.g. 'MAX_LEVERAGE'."""
+    return REASON_NAMES.get(int(code), f"UNKNOWN_{code}")
