@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from oms.localex.engine.liquidity import PricePath
+from oms.archive.pricepath import PricePath
 
 log = logging.getLogger(__name__)
 

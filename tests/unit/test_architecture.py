@@ -14,6 +14,8 @@ FORBIDDEN = {
     "kernels": {"strategies", "stream", "flows", "oms.localex", "oms.services", "oms.cli"},
     "strategies": {"stream", "flows", "oms.localex", "oms.services", "oms.cli"},
     "stream": {"flows"},
+    "oms/archive": {"oms.localex", "oms.services", "oms.cli"},
+    "oms/config": {"oms.localex", "oms.services", "oms.cli", "oms.archive"},
 }
 
 

@@ -10,73 +10,22 @@ user orders that now cross and trigger stops. Everything is a function of seed +
 from __future__ import annotations
 
 import random
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
+
+from oms.archive.pricepath import PRICE_SCALE, PricePath
 
 from .errors import ExchangeError
 from .markets import AMOUNT_SCALE, USDM, SymbolSpec
 from .types import BUY, GTC, LIMIT, SELL, OrderRequest
 
+assert PRICE_SCALE == AMOUNT_SCALE, "price paths and the engine share the 1e-8 unit"
+
 if TYPE_CHECKING:
     from .exchange import Exchange
 
 MS = 1_000_000
-
-
-@dataclass(frozen=True)
-class PricePath:
-    """OHLC bars of one instrument: ``open_ms`` ascending, prices in 1e-8 units, fixed ``bar_ms``."""
-
-    name: str
-    bar_ms: int
-    open_ms: tuple[int, ...]
-    open: tuple[int, ...]
-    high: tuple[int, ...]
-    low: tuple[int, ...]
-    close: tuple[int, ...]
-
-    @classmethod
-    def from_rows(cls, name: str, bar_ms: int, rows: list[tuple[int, str, str, str, str]]) -> PricePath:
-        """Build from (open_ms, open, high, low, close) rows with decimal-string prices."""
-        rows = sorted(rows)
-        if not rows:
-            raise ValueError(f"price path {name}: no bars")
-
-        def units(s: str) -> int:
-            return int(Decimal(s) * AMOUNT_SCALE)
-
-        return cls(name, bar_ms, tuple(r[0] for r in rows), tuple(units(r[1]) for r in rows),
-                   tuple(units(r[2]) for r in rows), tuple(units(r[3]) for r in rows),
-                   tuple(units(r[4]) for r in rows))
-
-    @property
-    def start_ms(self) -> int:
-        """Open time of the first bar."""
-        return self.open_ms[0]
-
-    @property
-    def end_ms(self) -> int:
-        """Close time of the last bar."""
-        return self.open_ms[-1] + self.bar_ms
-
-    def price_at(self, t_ms: int) -> int:
-        """Interpolated price (1e-8 units) at ``t_ms``; first open before the path, last close after."""
-        if t_ms <= self.open_ms[0]:
-            return self.open[0]
-        i = bisect_right(self.open_ms, t_ms) - 1
-        o, h, lo, c = self.open[i], self.high[i], self.low[i], self.close[i]
-        dt = t_ms - self.open_ms[i]
-        if dt >= self.bar_ms:
-            return c
-        pts = (o, lo, h, c) if c >= o else (o, h, lo, c)
-        seg = self.bar_ms / 3
-        k = min(int(dt // seg), 2)
-        frac_num = dt - k * self.bar_ms // 3
-        seg_len = self.bar_ms // 3 if k < 2 else self.bar_ms - 2 * (self.bar_ms // 3)
-        a, b = pts[k], pts[k + 1]
-        return a + (b - a) * frac_num // seg_len
 
 
 @dataclass(frozen=True)
