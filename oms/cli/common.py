@@ -33,9 +33,5 @@ def fail(message: str, code: int = 1) -> int:
     return code
 
 
-def out(text: str) -> None:
-    console.print(text, markup=False, soft_wrap=True)
-
-
 def write(text: str) -> None:
     sys.stdout.write(text + "\n")

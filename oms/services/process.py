@@ -76,6 +76,7 @@ class ManagedProcess:
         self.data_dir = Path(data_dir)
         self.state_file = self.data_dir / "run" / f"{name}.json"
         self.log_file = self.data_dir / "logs" / "services" / f"{name}.log"
+        self._popen: subprocess.Popen | None = None  # set when this object spawned the process
 
     # ------------------------------------------------------------------ state
     def state(self) -> RunState | None:
@@ -122,8 +123,7 @@ class ManagedProcess:
 
     def exited(self) -> int | None:
         """The exit code if the process we just spawned has already ended."""
-        proc = getattr(self, "_popen", None)
-        return proc.poll() if proc is not None else None
+        return self._popen.poll() if self._popen is not None else None
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the recorded process group (SIGTERM, then SIGKILL). True if something was stopped."""
@@ -144,9 +144,8 @@ class ManagedProcess:
         if self._alive(st.pid, target):
             self._signal(st.pid, target, signal.SIGKILL)
             time.sleep(0.1)
-        proc = getattr(self, "_popen", None)
-        if proc is not None:
-            proc.poll()
+        if self._popen is not None:
+            self._popen.poll()  # reap our own child so it does not linger as a zombie
         self.state_file.unlink(missing_ok=True)
         return True
 
