@@ -388,28 +388,7 @@ class Matcher:
                 self.em.emit(OrderEvent(acc.account_id, X_NEW, order.snapshot(), None, order.time_ns))
             self._finish(acc, order, EXPIRED, X_EXPIRED)
             return []
-        spec = order.spec
-        if spec is not None and not spec.is_futures and order.price and not order.quote_order_qty:
-            # ``_reserve`` of a spot order with a price, inline (the common case)
-            if order.side == BUY:
-                asset = spec.quote_asset
-                need = order.price * order.orig_qty * spec.notional_unit
-            else:
-                asset = spec.base_asset
-                need = order.orig_qty * spec.qty_unit
-            wallet = acc.spot
-            bal = wallet.get(asset)
-            if bal is None:
-                bal = wallet[asset] = Balance(asset)
-            if bal.free < need and not acc.unlimited:
-                raise E.insufficient_balance()
-            bal.free -= need
-            bal.locked += need
-            order.locked = need
-            if self.em.active:
-                self.em.touch(acc.account_id, WALLET_SPOT, asset)
-        else:
-            self._reserve(acc, order, key)
+        self._reserve(acc, order, key)
         self._register(acc, order, key)
         if self.em.active:
             self.em.emit(OrderEvent(acc.account_id, X_NEW, order.snapshot(), None, order.time_ns))
@@ -450,18 +429,8 @@ class Matcher:
             need = qty * spec.qty_unit
             opp = book.bids.prices
             crosses = bool(opp) and opp[-1] >= price
-        wallet = acc.spot
-        bal = wallet.get(asset)
-        if bal is None:
-            bal = wallet[asset] = Balance(asset)
-        if bal.free < need and not acc.unlimited:
-            raise E.insufficient_balance()
-        bal.free -= need
-        bal.locked += need
-        order.locked = need
+        self._lock_spot(acc, order, asset, need)
         em = self.em
-        if em.active:
-            em.touch(acc.account_id, WALLET_SPOT, asset)
         # _register
         oid = self.next_order_id[key]
         self.next_order_id[key] = oid + 1
@@ -550,6 +519,10 @@ class Matcher:
             if order.quote_order_qty:
                 lots = self._walk_qty_for_quote(self.books[key].bids, order.quote_order_qty, spec)
                 need = lots * spec.qty_unit
+        self._lock_spot(acc, order, asset, need)
+
+    def _lock_spot(self, acc: Account, order: Order, asset: str, need: int) -> None:
+        """Move ``need`` of ``asset`` from free to locked for ``order`` (-2010 when it is not there)."""
         bal = acc.bal(acc.spot, asset)
         if bal.free < need and not acc.unlimited:
             raise E.insufficient_balance()
