@@ -8,13 +8,14 @@ attributes formatted in ``__init__``, so each helper builds a subclass carrying 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
-from binance import AsyncClient, BinanceSocketManager, Client
+from binance import AsyncClient, BinanceSocketManager, Client, ThreadedWebsocketManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +126,50 @@ async def binance_async(base_url: str, api_key: str | None = None, secret: str |
     return await binance_async_client_class(base_url).create(api_key, secret)
 
 
-def binance_socket_manager(client: AsyncClient, base_url: str, **kwargs: Any) -> BinanceSocketManager:
-    """A python-binance ``BinanceSocketManager`` whose stream URLs point at the local exchange."""
+def binance_socket_manager_class(base_url: str) -> type[BinanceSocketManager]:
+    """A python-binance ``BinanceSocketManager`` subclass whose stream URLs point at the local exchange."""
     ws = LocalexUrls(base_url.rstrip("/")).ws
-    cls = type("LocalexSocketManager", (BinanceSocketManager,), {
+    return type("LocalexSocketManager", (BinanceSocketManager,), {
         "STREAM_URL": f"{ws}/", "FSTREAM_URL": f"{ws}/fstream/", "DSTREAM_URL": f"{ws}/dstream/",
     })
-    return cls(client, **kwargs)
+
+
+def binance_socket_manager(client: AsyncClient, base_url: str, **kwargs: Any) -> BinanceSocketManager:
+    """A python-binance ``BinanceSocketManager`` whose stream URLs point at the local exchange."""
+    return binance_socket_manager_class(base_url)(client, **kwargs)
+
+
+class _LocalexThreadedWebsocketManager(ThreadedWebsocketManager):
+    """``ThreadedWebsocketManager`` whose own client and socket manager are the local exchange's.
+
+    The library creates both inside its thread (``AsyncClient.create`` and ``BinanceSocketManager``),
+    so the two hooks that do so are replaced; everything else (threads, callbacks, stop) is the library's.
+    """
+
+    _client_cls: type[AsyncClient]
+    _bsm_cls: type[BinanceSocketManager]
+
+    async def socket_listener(self) -> None:
+        try:
+            self._client = await self._client_cls.create(loop=self._loop, **self._client_params)
+            self._bsm = self._bsm_cls(client=self._client, max_queue_size=self._max_queue_size)
+        except Exception as exc:  # the library's own behaviour: log, stop the manager
+            self._log.error("Failed to create client: %s", exc)
+            self.stop()
+        while self._running:
+            await asyncio.sleep(0.2)
+        while self._socket_running:
+            await asyncio.sleep(0.2)
+
+
+def binance_threaded_socket_manager(base_url: str, api_key: str | None = None, secret: str | None = None,
+                                    **kwargs: Any) -> ThreadedWebsocketManager:
+    """A python-binance ``ThreadedWebsocketManager`` (not started) streaming from the local exchange.
+
+    Use it as the library documents: ``twm.start()``, ``twm.start_trade_socket(callback, symbol)``, ...,
+    ``twm.stop()``.
+    """
+    cls = type("LocalexThreadedWebsocketManager", (_LocalexThreadedWebsocketManager,), {
+        "_client_cls": binance_async_client_class(base_url), "_bsm_cls": binance_socket_manager_class(base_url),
+    })
+    return cls(api_key, secret, **kwargs)
