@@ -59,6 +59,17 @@ def banned(ip: str, until_ms: int, retry_after: int) -> BinanceError:
     )
 
 
+def too_many_connection_attempts(limit: int, retry_after: int) -> BinanceError:
+    """-1034 with HTTP 429: too many WebSocket connection attempts from one IP in 5 minutes."""
+    return BinanceError(-1034, f"Too many connection attempts from IP; current limit is {limit} per '5 MINUTE'.",
+                        429, retry_after=retry_after)
+
+
+def too_many_concurrent_connections(limit: int) -> BinanceError:
+    """-1034 with HTTP 429: the server holds as many WebSocket connections as it is configured to."""
+    return BinanceError(-1034, f"Too many concurrent connections; current limit is '{limit}'.", 429)
+
+
 def too_many_orders(limit: int, interval: str, retry_after: int) -> BinanceError:
     """-1015 with HTTP 429: order rate exceeded."""
     return BinanceError(-1015, f"Too many new orders; current limit is {limit} orders per {interval}.", 429,
