@@ -18,12 +18,15 @@ class BinanceError(Exception):
     msg: str
     status: int = 400
     retry_after: int | None = None
+    data: dict[str, object] | None = None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.msg}"
 
     def body(self) -> dict[str, object]:
-        """The JSON body Binance sends for this error."""
+        """The JSON body Binance sends for this error (``data`` only where Binance adds one, e.g. -2021/-2022)."""
+        if self.data is not None:
+            return {"code": self.code, "msg": self.msg, "data": self.data}
         return {"code": self.code, "msg": self.msg}
 
 
