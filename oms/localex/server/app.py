@@ -53,7 +53,7 @@ def _ws_api_handler(state: ServerState, market: str) -> Callable[[web.Request], 
 
 async def _ticker_loop(state: ServerState, publisher: TickerPublisher) -> None:
     while True:
-        await asyncio.sleep(TICK_S)
+        await asyncio.sleep(TICK_S - time.time() % TICK_S)  # wake on 100 ms boundaries: pushes stay on time
         try:
             publisher.tick(state.exchange.now_ns() // 1_000_000)
         except Exception:  # noqa: BLE001 - tickers keep flowing after one bad step
