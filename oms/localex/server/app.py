@@ -12,34 +12,36 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from oms.localex.engine import Exchange, PricePath, Replay
 from oms.localex.server import demo, routes_admin, routes_futures, routes_market, routes_sapi, routes_spot
+from oms.localex.server.errors import BinanceError
 from oms.localex.server.events import EventRouter
-from oms.localex.server.http import json_errors, json_response, make_handler
+from oms.localex.server.http import error_response, json_errors, make_handler
 from oms.localex.server.state import STATE_KEY, ServerConfig, ServerState
 from oms.localex.server.streams import serve_stream_socket
+from oms.localex.server.tickers import TICK_S, TickerPublisher
 from oms.localex.server.ws_api import serve_ws_api
 
 log = logging.getLogger(__name__)
 REPLAY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("replay_task", asyncio.Task)
+TICKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("ticker_task", asyncio.Task)
 
 
-def _stream_handler(state: ServerState, per_ip: Counter[str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _stream_handler(state: ServerState) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         ip = request.remote or "127.0.0.1"
-        if per_ip[ip] >= state.config.rate_limits.max_ws_connections_per_ip:
-            state.counters.bad("ws_stream_too_many_connections", ip)
-            return json_response({"code": -1003, "msg": "Too many connections."}, 429)
-        per_ip[ip] += 1
+        endpoint = "fstream" if request.path.startswith("/fstream") else "stream"
         try:
-            return await serve_stream_socket(request, state.hub, state.listen_keys.by_key)
-        finally:
-            per_ip[ip] -= 1
+            state.limiter.charge_connection(ip, endpoint, time.time_ns() // 1_000_000)
+        except BinanceError as err:
+            state.counters.bad("ws_stream_connection_rate", ip)
+            state.counters.error(err.code)
+            return error_response(err)
+        return await serve_stream_socket(request, state.hub, state.listen_keys.by_key)
     return handle
 
 
@@ -47,6 +49,15 @@ def _ws_api_handler(state: ServerState, market: str) -> Callable[[web.Request], 
     async def handle(request: web.Request) -> web.StreamResponse:
         return await serve_ws_api(request, state, market)
     return handle
+
+
+async def _ticker_loop(state: ServerState, publisher: TickerPublisher) -> None:
+    while True:
+        await asyncio.sleep(TICK_S - time.time() % TICK_S)  # wake on 100 ms boundaries: pushes stay on time
+        try:
+            publisher.tick(state.exchange.now_ns() // 1_000_000)
+        except Exception:  # noqa: BLE001 - tickers keep flowing after one bad step
+            log.exception("ticker publishing failed")
 
 
 async def _replay_loop(state: ServerState, router: EventRouter) -> None:
@@ -77,8 +88,7 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
         for ep in module.ENDPOINTS:
             app.router.add_route(ep.method, ep.path, make_handler(ep, state))
     routes_admin.add_routes(app, state)
-    per_ip: Counter[str] = Counter()
-    stream = _stream_handler(state, per_ip)
+    stream = _stream_handler(state)
     for path in ("/ws", "/ws/{tail:.*}", "/stream", "/stream/{tail:.*}", "/fstream/{tail:.*}"):
         app.router.add_get(path, stream)
     app.router.add_get("/ws-api/v3", _ws_api_handler(state, "spot"))
@@ -95,13 +105,15 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
         if paths and config.replay:
             Replay(ex, paths, speed=config.speed, seed=config.seed)
         app[REPLAY_TASK] = asyncio.get_running_loop().create_task(_replay_loop(state, router))
+        app[TICKER_TASK] = asyncio.get_running_loop().create_task(_ticker_loop(state, TickerPublisher(state)))
 
     async def on_shutdown(app: web.Application) -> None:
-        task = app.get(REPLAY_TASK)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for key in (REPLAY_TASK, TICKER_TASK):
+            task = app.get(key)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for conn in list(state.hub.connections):
             await conn.outbox.ws.close(code=1001, message=b"server shutdown")
         for session in list(state.ws_api_sessions):

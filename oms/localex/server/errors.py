@@ -18,12 +18,15 @@ class BinanceError(Exception):
     msg: str
     status: int = 400
     retry_after: int | None = None
+    data: dict[str, object] | None = None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.msg}"
 
     def body(self) -> dict[str, object]:
-        """The JSON body Binance sends for this error."""
+        """The JSON body Binance sends for this error (``data`` only where Binance adds one, e.g. -2021/-2022)."""
+        if self.data is not None:
+            return {"code": self.code, "msg": self.msg, "data": self.data}
         return {"code": self.code, "msg": self.msg}
 
 
@@ -57,6 +60,17 @@ def banned(ip: str, until_ms: int, retry_after: int) -> BinanceError:
         418,
         retry_after,
     )
+
+
+def too_many_connection_attempts(limit: int, retry_after: int) -> BinanceError:
+    """-1034 with HTTP 429: too many WebSocket connection attempts from one IP in 5 minutes."""
+    return BinanceError(-1034, f"Too many connection attempts from IP; current limit is {limit} per '5 MINUTE'.",
+                        429, retry_after=retry_after)
+
+
+def too_many_concurrent_connections(limit: int) -> BinanceError:
+    """-1034 with HTTP 429: the server holds as many WebSocket connections as it is configured to."""
+    return BinanceError(-1034, f"Too many concurrent connections; current limit is '{limit}'.", 429)
 
 
 def too_many_orders(limit: int, interval: str, retry_after: int) -> BinanceError:

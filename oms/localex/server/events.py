@@ -106,10 +106,12 @@ class EventRouter:
         elif isinstance(event, AggTradeEvent):
             self._agg_trade(event)
         elif isinstance(event, BookTickerEvent):
-            stream = f"{event.symbol.lower()}@bookTicker"
-            if hub.has_subscribers(event.market, stream):
-                hub.publish(event.market, stream,
-                            wire.book_ticker_event(event, self._spec(event.market, event.symbol)))
+            streams = [s for s in (f"{event.symbol.lower()}@bookTicker", "!bookTicker")
+                       if hub.has_subscribers(event.market, s)]
+            if streams:
+                body = wire.book_ticker_event(event, self._spec(event.market, event.symbol))
+                for stream in streams:
+                    hub.publish(event.market, stream, body)
         elif isinstance(event, KlineEvent):
             stream = f"{event.symbol.lower()}@kline_{event.interval}"
             if hub.has_subscribers(event.market, stream):

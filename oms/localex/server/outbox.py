@@ -7,6 +7,7 @@ stuck reader cannot grow the server's memory or delay other subscribers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -24,6 +25,7 @@ class Outbox:
         self.name = name
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._max = max_queued
+        self._close: tuple[int, str] = (1008, "too slow")
         self._task = asyncio.get_running_loop().create_task(self._drain(), name=f"outbox:{name}")
         self.closed = False
 
@@ -33,17 +35,25 @@ class Outbox:
             return
         if self._queue.qsize() >= self._max:
             log.warning("closing slow websocket %s: %d frames queued", self.name, self._queue.qsize())
-            self.closed = True
-            self._queue.put_nowait(None)
+            self.close_with(1008, "too slow")
             return
         self._queue.put_nowait(frame)
+
+    def close_with(self, code: int, message: str) -> None:
+        """Close the connection with ``code`` once the frames queued so far are written."""
+        if self.closed:
+            return
+        self.closed = True
+        self._close = (code, message)
+        self._queue.put_nowait(None)
 
     async def _drain(self) -> None:
         try:
             while True:
                 frame = await self._queue.get()
                 if frame is None:
-                    await self.ws.close(code=1008, message=b"too slow")
+                    code, message = self._close
+                    await self.ws.close(code=code, message=message.encode())
                     return
                 await self.ws.send_str(frame)
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
@@ -51,6 +61,13 @@ class Outbox:
         except Exception:  # noqa: BLE001 - a broken socket must never take the server down
             log.exception("websocket writer %s failed", self.name)
             self.closed = True
+
+    async def finish(self, timeout: float = 1.0) -> None:
+        """Let a close requested with :meth:`close_with` go out (waiting at most ``timeout``), then stop."""
+        if self.closed and not self._task.done():
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        await self.close()
 
     async def close(self) -> None:
         """Stop the writer (frames still queued are dropped)."""

@@ -16,6 +16,7 @@ from oms.localex.server import errors
 MINUTE_MS = 60_000
 TEN_S_MS = 10_000
 DAY_MS = 86_400_000
+FIVE_MIN_MS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,18 @@ class RateLimitConfig:
     futures_orders_per_minute: int = 1200
     ban_after_violations: int = 5
     ban_seconds: int = 120
-    max_ws_connections_per_ip: int = 300
+    # WebSocket limits (Binance's "Websocket Limits"): connection attempts per IP in fixed 5-minute windows,
+    # counted separately for Spot streams, futures streams and each WebSocket API; incoming messages per
+    # second on one market-stream connection (Spot 5, USD-M futures 10); streams per connection.
+    ws_connections_per_5min: int = 300
+    spot_ws_messages_per_second: int = 5
+    futures_ws_messages_per_second: int = 10
+    ws_max_streams_per_connection: int = 1024
+    ws_api_connect_weight: int = 2
+
+    def ws_messages_per_second(self, market: str) -> int:
+        """The incoming-message limit of one market-stream connection on ``market``."""
+        return self.futures_ws_messages_per_second if market == "usdm" else self.spot_ws_messages_per_second
 
 
 @dataclass(slots=True)
@@ -66,6 +78,7 @@ class RateLimiter:
         self.config = config or RateLimitConfig()
         self._ips: dict[str, _IpState] = {}
         self._orders: dict[tuple[str, str], dict[str, _Window]] = {}
+        self._connects: dict[tuple[str, str], _Window] = {}
         self.rejections_429 = 0
         self.rejections_418 = 0
 
@@ -106,6 +119,17 @@ class RateLimiter:
             self.rejections_429 += 1
             raise errors.too_many_requests(limit, ip, retry_after=window.retry_after(now_ms))
         return window.count
+
+    def charge_connection(self, ip: str, endpoint: str, now_ms: int) -> None:
+        """Count one WebSocket connection attempt of ``ip`` to ``endpoint`` (Spot streams, futures streams, a
+        WebSocket API); raise -1034 with HTTP 429 past ``ws_connections_per_5min`` in the current 5 minutes."""
+        window = self._connects.setdefault((ip, endpoint), _Window(FIVE_MIN_MS))
+        window.roll(now_ms)
+        window.count += 1
+        if self.config.enabled and window.count > self.config.ws_connections_per_5min:
+            self.rejections_429 += 1
+            raise errors.too_many_connection_attempts(self.config.ws_connections_per_5min,
+                                                      window.retry_after(now_ms))
 
     def _order_windows(self, account: str, market: str) -> dict[str, _Window]:
         windows = self._orders.get((account, market))

@@ -93,7 +93,7 @@ class ServerState:
         self.counters = Counters()
         self.limiter = RateLimiter(config.rate_limits)
         # The engine builds market-data events only for streams somebody subscribed to.
-        self.hub = StreamHub(self.counters, on_interest=exchange.set_interest)
+        self.hub = StreamHub(self.counters, on_interest=exchange.set_interest, limits=config.rate_limits)
         self.hub.refresh_interest()
         self.keys = KeyAdapter(exchange)
         self.listen_keys = ListenKeys()

@@ -7,6 +7,7 @@ are decimal strings formatted by the symbol's spec; times are milliseconds.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from oms.localex.engine.markets import AMOUNT_SCALE, SymbolSpec, fmt_amount
 from oms.localex.engine.types import (
@@ -23,6 +24,9 @@ from oms.localex.engine.types import (
     Position,
     TradeEvent,
 )
+
+if TYPE_CHECKING:
+    from oms.localex.engine.marketdata import Ticker24h
 
 MS = 1_000_000
 
@@ -245,6 +249,38 @@ def kline_event(k: KlineEvent, spec: SymbolSpec) -> dict[str, object]:
         "h": spec.fmt_price(c.high), "l": spec.fmt_price(c.low), "v": spec.fmt_qty(c.volume), "n": c.trades,
         "x": k.closed, "q": spec.fmt_amount(c.quote_volume), "V": spec.fmt_qty(c.taker_buy_volume),
         "Q": spec.fmt_amount(c.taker_buy_quote_volume), "B": "0"}}
+
+
+def ticker_stats(t: Ticker24h, spec: SymbolSpec) -> tuple[str, str, str]:
+    """``(price change, change percent, weighted average price)`` of a 24h ticker, as GET /ticker/24hr shows them."""
+    change = spec.price_of(t.last) - spec.price_of(t.open_price)
+    pct = (change / spec.price_of(t.open_price) * 100) if t.open_price else Decimal(0)
+    avg = spec.fmt_avg_price(t.quote_volume, t.volume) if t.volume else spec.fmt_price(0)
+    return dec_str(change, 8), dec_str(pct, 3), avg
+
+
+def ticker_event(t: Ticker24h, spec: SymbolSpec, book: BookTickerEvent, last_qty: int,
+                 now_ms: int) -> dict[str, object]:
+    """``<symbol>@ticker`` / ``!ticker@arr`` payload (``24hrTicker``); futures carry no x/b/B/a/A."""
+    change, pct, avg = ticker_stats(t, spec)
+    e: dict[str, object] = {"e": "24hrTicker", "E": now_ms, "s": spec.symbol, "p": change, "P": pct, "w": avg}
+    if spec.market == "spot":
+        e["x"] = spec.fmt_price(t.prev_close)
+    e.update({"c": spec.fmt_price(t.last), "Q": spec.fmt_qty(last_qty)})
+    if spec.market == "spot":
+        e.update({"b": spec.fmt_price(book.bid_price), "B": spec.fmt_qty(book.bid_qty),
+                  "a": spec.fmt_price(book.ask_price), "A": spec.fmt_qty(book.ask_qty)})
+    e.update({"o": spec.fmt_price(t.open_price), "h": spec.fmt_price(t.high), "l": spec.fmt_price(t.low),
+              "v": spec.fmt_qty(t.volume), "q": spec.fmt_amount(t.quote_volume), "O": t.open_time_ms,
+              "C": t.close_time_ms, "F": t.first_id, "L": t.last_id, "n": t.count})
+    return e
+
+
+def mini_ticker_event(t: Ticker24h, spec: SymbolSpec, now_ms: int) -> dict[str, object]:
+    """``<symbol>@miniTicker`` / ``!miniTicker@arr`` payload (``24hrMiniTicker``, same for Spot and futures)."""
+    return {"e": "24hrMiniTicker", "E": now_ms, "s": spec.symbol, "c": spec.fmt_price(t.last),
+            "o": spec.fmt_price(t.open_price), "h": spec.fmt_price(t.high), "l": spec.fmt_price(t.low),
+            "v": spec.fmt_qty(t.volume), "q": spec.fmt_amount(t.quote_volume)}
 
 
 # ---- user data ------------------------------------------------------------------------------------------

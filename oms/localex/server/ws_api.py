@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from aiohttp import WSMsgType, web
 from oms.localex.engine.errors import ExchangeError
 from oms.localex.server import auth, errors, routes_futures, routes_market, routes_spot
 from oms.localex.server.errors import BinanceError
-from oms.localex.server.http import Call, from_engine
+from oms.localex.server.http import Call, error_response, from_engine
 from oms.localex.server.outbox import Outbox
 from oms.localex.server.params import Params
 from oms.localex.server.state import ServerState
@@ -34,10 +35,14 @@ class Method:
     """One WebSocket API method: its function, weight, whether signed, the permission, order or not."""
 
     fn: Fn
-    weight: int = 1
+    weight: int | Callable[[dict[str, object]], int] = 1
     signed: bool = False
     permission: str | None = None
     order: bool = False
+
+    def weight_of(self, params: dict[str, object]) -> int:
+        """The request weight of one call with ``params``."""
+        return self.weight(params) if callable(self.weight) else self.weight
 
 
 def _wsvalue(value: object) -> str:
@@ -59,6 +64,7 @@ class Session:
         self.ip = request.remote or "127.0.0.1"
         self._sub_ids = itertools.count(0)
         self.subscriptions: dict[int, str] = {}
+        self.return_rate_limits = request.query.get("returnRateLimits", "true").lower() != "false"
 
     def push_event(self, subscription_id: int, event: dict[str, object]) -> None:
         """Deliver one Spot user-data event."""
@@ -84,38 +90,32 @@ class Session:
                 if not subs:
                     del self.state.user_subscriptions[account_id]
 
-    def _rate_limits(self, now_ms: int) -> list[dict[str, object]]:
-        used = self.state.limiter.used_weight(self.ip, self.market, now_ms)
-        limit = self.state.limiter.exchange_info_limits(self.market)[0]["limit"]
-        return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit,
-                 "count": used}]
+    def _rate_limits(self, now_ms: int, account_id: str | None, order: bool) -> list[dict[str, object]]:
+        """The limits the request touched: order counts (order methods) then the IP's request weight."""
+        limiter = self.state.limiter
+        rows: list[dict[str, object]] = []
+        if order and account_id is not None:
+            counts = limiter.order_counts(account_id, self.market, now_ms)
+            for row in limiter.exchange_info_limits(self.market):
+                if row["rateLimitType"] != "ORDERS":
+                    continue
+                key = {"SECOND": "10S", "MINUTE": "1M", "DAY": "1D"}[str(row["interval"])]
+                rows.append({**row, "count": counts.get(key, 0)})
+        weight = limiter.exchange_info_limits(self.market)[0]
+        rows.append({**weight, "count": limiter.used_weight(self.ip, self.market, now_ms)})
+        return rows
 
     async def handle(self, text: str) -> dict[str, object]:
         """Answer one request frame (never raises)."""
         now_ms = time.time_ns() // 1_000_000
-        request_id: object = None
+        ctx = _Context(show_limits=self.return_rate_limits)
         try:
-            try:
-                message = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                self.state.counters.bad("ws_api_invalid_json")
-                raise BinanceError(-1000, "Invalid JSON: message could not be parsed.", 400) from None
-            if not isinstance(message, dict):
-                raise BinanceError(-1000, "Invalid request: expected a JSON object.", 400)
-            request_id = message.get("id")
-            if not isinstance(request_id, int | str) or isinstance(request_id, bool):
-                raise BinanceError(-1102, "Mandatory parameter 'id' was not sent, was empty/null, or malformed.")
-            method_name = message.get("method")
-            table = SPOT_METHODS if self.market == "spot" else FUTURES_METHODS
-            if not isinstance(method_name, str) or not method_name:
-                raise errors.mandatory("method")
-            if method_name not in table:
-                raise errors.unsupported()
-            raw_params = message.get("params", {})
-            if not isinstance(raw_params, dict):
-                raise errors.bad_param("params")
-            result = await self._dispatch(table[method_name], raw_params, now_ms)
-            return {"id": request_id, "status": 200, "result": result, "rateLimits": self._rate_limits(now_ms)}
+            method, raw_params = self._parse(text, ctx)
+            result = await self._dispatch(method, raw_params, now_ms, ctx)
+            body: dict[str, object] = {"id": ctx.request_id, "status": 200, "result": result}
+            if ctx.show_limits:
+                body["rateLimits"] = self._rate_limits(now_ms, ctx.account_id, ctx.order)
+            return body
         except ExchangeError as exc:
             err = from_engine(exc)
         except BinanceError as exc:
@@ -126,22 +126,58 @@ class Session:
             err = errors.unknown()
         self.state.counters.error(err.code)
         self.state.counters.bad(f"ws_api_{err.code}", err.msg)
-        body: dict[str, object] = {"id": request_id, "status": err.status, "error": err.body(),
-                                   "rateLimits": self._rate_limits(now_ms)}
+        error = err.body()
         if err.retry_after is not None:
-            body["error"] = {**err.body(), "data": {"retryAfter": now_ms + err.retry_after * 1000}}
+            error = {**error, "data": {"serverTime": now_ms, "retryAfter": now_ms + err.retry_after * 1000}}
+        body = {"id": ctx.request_id, "status": err.status, "error": error}
+        if ctx.show_limits:
+            body["rateLimits"] = self._rate_limits(now_ms, ctx.account_id, ctx.order)
         return body
 
-    async def _dispatch(self, method: Method, raw_params: dict[str, object], now_ms: int) -> object:
-        self.state.limiter.charge_weight(self.ip, self.market, method.weight, now_ms)
+    def _parse(self, text: str, ctx: _Context) -> tuple[Method, dict[str, object]]:
+        """The method and params of a request frame; raise Binance's error for a malformed one."""
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.state.counters.bad("ws_api_invalid_json")
+            raise errors.invalid_json() from None
+        if not isinstance(message, dict):
+            raise BinanceError(-1000, "Invalid request: expected a JSON object.", 400)
+        request_id = message.get("id")
+        if "id" not in message or isinstance(request_id, bool) or not (
+                request_id is None or isinstance(request_id, int | str)):
+            raise BinanceError(-1102, "Mandatory parameter 'id' was not sent, was empty/null, or malformed.")
+        ctx.request_id = request_id
+        method_name = message.get("method")
+        table = SPOT_METHODS if self.market == "spot" else FUTURES_METHODS
+        if not isinstance(method_name, str) or not method_name:
+            raise errors.mandatory("method")
+        if method_name not in table:
+            method_name = _VERSION_RE.sub("", method_name, count=1)  # "v3/order.place" is "order.place"
+        if method_name not in table:
+            raise errors.unsupported()
+        raw_params = message.get("params", {})
+        if not isinstance(raw_params, dict):
+            raise errors.bad_param("params")
+        flag = raw_params.get("returnRateLimits")
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise errors.bad_param("returnRateLimits")
+            ctx.show_limits = flag
+        return table[method_name], raw_params
+
+    async def _dispatch(self, method: Method, raw_params: dict[str, object], now_ms: int, ctx: _Context) -> object:
+        self.state.limiter.charge_weight(self.ip, self.market, method.weight_of(raw_params), now_ms)
         account_id: str | None = None
         api_key = raw_params.get("apiKey") if isinstance(raw_params.get("apiKey"), str) else None
         if method.signed:
             cred = auth.verify_ws(raw_params, self.state.keys, now_ms, method.permission)
             account_id = cred.account_id
+            ctx.account_id = account_id
         if method.order and account_id is not None:
+            ctx.order = True
             self.state.limiter.charge_order(account_id, self.market, now_ms)
-        skip = ("apiKey", "signature", "timestamp", "recvWindow")
+        skip = ("apiKey", "signature", "timestamp", "recvWindow", "returnRateLimits")
         params = Params({k: _wsvalue(v) for k, v in raw_params.items() if k not in skip})
         call = Call(self.request, params, self.state, account_id, api_key if isinstance(api_key, str) else None,
                     now_ms, self.ip)
@@ -150,6 +186,20 @@ class Session:
     def close(self) -> None:
         """Forget every subscription of this session."""
         self.unsubscribe(None)
+
+
+@dataclass(slots=True)
+class _Context:
+    """What one request turned out to be, for its ``rateLimits``: the signed account and whether it placed
+    an order."""
+
+    show_limits: bool = True
+    request_id: object = None
+    account_id: str | None = None
+    order: bool = False
+
+
+_VERSION_RE = re.compile(r"^v[0-9]+/")
 
 
 def _acct(call: Call) -> str:
@@ -205,6 +255,70 @@ async def _futures_listen_key_stop(s: Session, c: Call) -> object:
     return {}
 
 
+def _cancel_replace_params(raw: dict[str, str]) -> tuple[Params, Params]:
+    """Split ``order.cancelReplace`` params into the cancel's and the new order's."""
+    cancel = {"symbol": raw.get("symbol", ""), "orderId": raw.get("cancelOrderId", ""),
+              "origClientOrderId": raw.get("cancelOrigClientOrderId", ""),
+              "newClientOrderId": raw.get("cancelNewClientOrderId", "")}
+    own = ("cancelReplaceMode", "cancelOrderId", "cancelOrigClientOrderId", "cancelNewClientOrderId",
+           "cancelRestrictions", "orderRateLimitExceededMode")
+    return (Params({k: v for k, v in cancel.items() if v}),
+            Params({k: v for k, v in raw.items() if k not in own}))
+
+
+def _failure(exc: Exception) -> dict[str, object]:
+    if isinstance(exc, ExchangeError):
+        return from_engine(exc).body()
+    assert isinstance(exc, BinanceError)
+    return exc.body()
+
+
+async def _cancel_replace(s: Session, c: Call) -> object:
+    """``order.cancelReplace``: cancel one order, then place another (Binance's STOP_ON_FAILURE and
+    ALLOW_FAILURE modes; -2022 when nothing was placed, -2021 with status 409 when one half failed)."""
+    account_id = _acct(c)
+    mode = c.params.str("cancelReplaceMode")
+    if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
+        raise errors.bad_param("cancelReplaceMode")
+    cancel_params, new_params = _cancel_replace_params(c.params.raw())
+    if "cancelOrderId" not in c.params and "cancelOrigClientOrderId" not in c.params:
+        raise BinanceError(-1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both "
+                           "were empty/null!", 400)
+    try:
+        canceled: dict[str, object] = routes_spot.cancel(c, cancel_params, account_id)
+        cancel_ok, cancel_body = True, canceled
+    except (ExchangeError, BinanceError) as exc:
+        cancel_ok, cancel_body = False, _failure(exc)
+    if not cancel_ok and mode == "STOP_ON_FAILURE":
+        raise BinanceError(-2022, "Order cancel-replace failed.", 400, data={
+            "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED", "cancelResponse": cancel_body,
+            "newOrderResponse": None})
+    try:
+        placed: dict[str, object] = routes_spot.place(c, new_params, account_id)
+        new_ok, new_body = True, placed
+    except (ExchangeError, BinanceError) as exc:
+        new_ok, new_body = False, _failure(exc)
+    data = {"cancelResult": "SUCCESS" if cancel_ok else "FAILURE",
+            "newOrderResult": "SUCCESS" if new_ok else "FAILURE", "cancelResponse": cancel_body,
+            "newOrderResponse": new_body}
+    if cancel_ok and new_ok:
+        return data
+    if not cancel_ok and not new_ok:
+        raise BinanceError(-2022, "Order cancel-replace failed.", 400, data=data)
+    raise BinanceError(-2021, "Order cancel-replace partially failed.", 409, data=data)
+
+
+async def _order_rate_limits(s: Session, c: Call) -> object:
+    counts = s.state.limiter.order_counts(_acct(c), s.market, c.now_ms)
+    rows = [r for r in s.state.limiter.exchange_info_limits(s.market) if r["rateLimitType"] == "ORDERS"]
+    return [{**r, "count": counts.get({"SECOND": "10S", "MINUTE": "1M", "DAY": "1D"}[str(r["interval"])], 0)}
+            for r in rows]
+
+
+def _all_symbols_weight(single: int, every: int) -> Callable[[dict[str, object]], int]:
+    return lambda p: single if p.get("symbol") or p.get("symbols") else every
+
+
 SPOT_METHODS: dict[str, Method] = {
     "ping": Method(_ping),
     "time": Method(_time),
@@ -213,10 +327,12 @@ SPOT_METHODS: dict[str, Method] = {
     "trades.recent": Method(_wrap_rest(routes_market.spot_trades), 25),
     "klines": Method(_wrap_rest(routes_market.spot_klines), 2),
     "ticker.book": Method(_wrap_rest(routes_market.spot_book_ticker), 2),
-    "ticker.price": Method(_wrap_rest(routes_market.spot_price), 2),
+    "ticker.price": Method(_wrap_rest(routes_market.spot_price), _all_symbols_weight(2, 4)),
+    "ticker.24hr": Method(_wrap_rest(routes_market.spot_ticker_24h), _all_symbols_weight(2, 80)),
     "order.place": Method(lambda s, c: _async(routes_spot.place(c, c.params, _acct(c))), 1, True, "SPOT", True),
     "order.test": Method(_wrap_rest(routes_spot.test_order), 1, True, "SPOT"),
     "order.cancel": Method(lambda s, c: _async(routes_spot.cancel(c, c.params, _acct(c))), 1, True, "SPOT"),
+    "order.cancelReplace": Method(_cancel_replace, 1, True, "SPOT", True),
     "order.status": Method(lambda s, c: _async(routes_spot.query(c, c.params, _acct(c))), 4, True),
     "openOrders.status": Method(lambda s, c: _async(routes_spot.open_orders_body(c, c.params, _acct(c))), 6, True),
     "openOrders.cancelAll": Method(lambda s, c: _async(routes_spot.cancel_all_body(c, c.params, _acct(c))), 1, True,
@@ -224,6 +340,8 @@ SPOT_METHODS: dict[str, Method] = {
     "allOrders": Method(_wrap_rest(routes_spot.all_orders), 20, True),
     "myTrades": Method(_wrap_rest(routes_spot.my_trades), 20, True),
     "account.status": Method(_spot_account, 20, True),
+    "account.commission": Method(_wrap_rest(routes_spot.commission), 20, True),
+    "account.rateLimits.orders": Method(_order_rate_limits, 40, True),
     "userDataStream.subscribe.signature": Method(_subscribe_signature, 2, True),
     "userDataStream.unsubscribe": Method(_unsubscribe, 2),
 }
@@ -256,11 +374,23 @@ async def _async(value: object) -> object:
 
 
 async def serve_ws_api(request: web.Request, state: ServerState, market: str) -> web.StreamResponse:
-    """The handler of ``/ws-api/v3`` (spot) and ``/ws-fapi/v1`` (futures)."""
-    if len(state.ws_api_sessions) >= state.config.max_ws_api_connections:
-        state.counters.bad("ws_api_too_many_connections")
-        return web.Response(status=429, content_type="application/json",
-                            body=orjson.dumps({"code": -1003, "msg": "Too many connections."}))
+    """The handler of ``/ws-api/v3`` (spot) and ``/ws-fapi/v1`` (futures).
+
+    Before the upgrade: Binance's connection-attempt limit per IP (HTTP 429, -1034), and on Spot the
+    connection's own request weight (2); ``max_ws_api_connections`` caps concurrent sessions.
+    """
+    ip = request.remote or "127.0.0.1"
+    now_ms = time.time_ns() // 1_000_000
+    try:
+        if len(state.ws_api_sessions) >= state.config.max_ws_api_connections:
+            raise errors.too_many_concurrent_connections(state.config.max_ws_api_connections)
+        state.limiter.charge_connection(ip, f"ws-api:{market}", now_ms)
+        if market == "spot":
+            state.limiter.charge_weight(ip, market, state.config.rate_limits.ws_api_connect_weight, now_ms)
+    except BinanceError as err:
+        state.counters.bad("ws_api_connection_refused", err.msg)
+        state.counters.error(err.code)
+        return error_response(err)
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1 << 16)
     await ws.prepare(request)
     session = Session(state, market, Outbox(ws, f"ws-api:{market}"), request)
