@@ -85,6 +85,7 @@ async def test_order(call: Call) -> object:
     call.state.exchange.test_order(call.account_id, req)
     if call.params.opt_bool("computeCommissionRates"):
         return {"standardCommissionForOrder": {"maker": "0.00100000", "taker": "0.00100000"},
+                "specialCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
                 "taxCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
                 "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
                              "discount": "0.25000000"}}
@@ -192,7 +193,8 @@ async def commission(call: Call) -> object:
     symbol = call.params.symbol()
     call.state.exchange.spec(SPOT, symbol)
     rates = {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000"}
-    return {"symbol": symbol, "standardCommission": rates, "taxCommission": {k: "0.00000000" for k in rates},
+    zero = {k: "0.00000000" for k in rates}
+    return {"symbol": symbol, "standardCommission": rates, "specialCommission": zero, "taxCommission": zero,
             "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
                          "discount": "0.25000000"}}
 
