@@ -106,6 +106,11 @@ def too_many_parameters() -> BinanceError:
     return BinanceError(-1101, "Too many parameters sent for this endpoint.", 400)
 
 
+def too_many_parameters_expected(expected: int, received: int) -> BinanceError:
+    """-1101 TOO_MANY_PARAMETERS with the endpoint's parameter count."""
+    return BinanceError(-1101, f"Too many parameters; expected '{expected}' and received '{received}'.", 400)
+
+
 def mandatory(name: str) -> BinanceError:
     """-1102 MANDATORY_PARAM_EMPTY_OR_MALFORMED."""
     return BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.", 400)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -57,6 +57,29 @@ class Endpoint:
     security: str = NONE
     permission: str | None = None
     order: bool = False
+    params: frozenset[str] | None = None
+
+
+SIGNING_PARAMS = frozenset(("timestamp", "recvWindow", "signature"))
+
+
+def check_unread(endpoint: Endpoint, sent: Mapping[str, str]) -> None:
+    """Binance Spot's parameter accounting, before anything is read or changed.
+
+    ``endpoint.params`` lists the parameters the endpoint reads (the signing parameters are added for
+    SIGNED endpoints). More parameters than it declares: -1101 ``Too many parameters; expected 'N' and
+    received 'M'.``; a name it does not read: -1104 ``Not all sent parameters were read; read 'N'
+    parameter(s) but was sent 'M'.`` (both counts include ``signature``, as Binance's do). ``None`` means
+    the endpoint's gateway ignores unknown names (USD-M futures and SAPI, see ``routes_*``).
+    """
+    if endpoint.params is None:
+        return
+    accepted = endpoint.params | SIGNING_PARAMS if endpoint.security == SIGNED else endpoint.params
+    if len(sent) > len(accepted):
+        raise errors.too_many_parameters_expected(len(accepted), len(sent))
+    read = sum(1 for name in sent if name in accepted)
+    if read < len(sent):
+        raise errors.unread_params(read, len(sent))
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -133,6 +156,7 @@ def make_handler(endpoint: Endpoint, state: ServerState) -> Callable[[web.Reques
             elif endpoint.security == USER_STREAM:
                 cred = auth.require_api_key(api_key, state.keys, endpoint.permission)
                 account = cred.account_id
+            check_unread(endpoint, raw)
             if endpoint.order and account is not None:
                 state.limiter.charge_order(account, endpoint.market, now_ms)
             call = Call(request, params, state, account, api_key, now_ms, ip)

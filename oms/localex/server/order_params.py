@@ -12,6 +12,14 @@ SIDES = frozenset(("BUY", "SELL"))
 TIFS = frozenset(("GTC", "IOC", "FOK", "GTX", "GTD"))
 POSITION_SIDES = frozenset(("BOTH", "LONG", "SHORT"))
 WORKING_TYPES = frozenset(("CONTRACT_PRICE", "MARK_PRICE"))
+# POST /api/v3/order as documented (rest-api.md "New order (TRADE)"), less the pegged-order parameters
+# (pegPriceType, pegOffsetValue, pegOffsetType) this exchange does not implement: those are answered -1104.
+SPOT_NEW_ORDER_PARAMS = frozenset((
+    "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price", "newClientOrderId",
+    "strategyId", "strategyType", "stopPrice", "trailingDelta", "icebergQty", "newOrderRespType",
+    "selfTradePreventionMode",
+))
+SPOT_TEST_ORDER_PARAMS = SPOT_NEW_ORDER_PARAMS | {"computeCommissionRates"}
 
 
 def _dec(params: Params, name: str) -> str | None:
@@ -22,6 +30,13 @@ def _dec(params: Params, name: str) -> str | None:
 def spot_order_request(params: Params) -> OrderRequest:
     """Parse ``POST /api/v3/order`` (and ``order.place``) parameters."""
     stp = params.opt_enum("selfTradePreventionMode", STP_MODES)
+    iceberg = params.opt_decimal("icebergQty")
+    if iceberg:  # every symbol's exchangeInfo says icebergAllowed: false
+        raise errors.new_order_rejected("Iceberg orders are not supported for this symbol.")
+    params.opt_int("strategyId", 0)
+    strategy_type = params.opt_int("strategyType", 0)
+    if strategy_type is not None and strategy_type < 1_000_000:
+        raise errors.BinanceError(-1134, "strategyType was less than 1000000.", 400)
     return OrderRequest(
         market="spot", symbol=params.symbol(), side=params.enum("side", SIDES, errors.invalid_side()),
         type=params.str("type"), quantity=_dec(params, "quantity"), price=_dec(params, "price"),

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import orjson
 
+from oms.localex.engine.futures import initial_margin, maint_margin
 from oms.localex.engine.markets import fmt_amount
 from oms.localex.engine.types import OrderResult
 from oms.localex.server import errors, wire
@@ -18,18 +19,34 @@ from oms.localex.server.routes_spot import ns, order_ref
 USDM = "usdm"
 PERM = "FUTURES"
 MARGIN_TYPES = frozenset(("ISOLATED", "CROSSED"))
+RESP_TYPES = frozenset(("ACK", "RESULT"))
 SUCCESS = {"code": 200, "msg": "success"}
 
 
-def _order_body(call: Call, result: OrderResult) -> dict[str, object]:
+def _resp_type(params: Params) -> str:
+    """USD-M ``newOrderRespType``: ACK (the default) or RESULT."""
+    return params.opt_enum("newOrderRespType", RESP_TYPES, BinanceError(-1136, "Invalid newOrderRespType.", 400)) \
+        or "ACK"
+
+
+def _order_body(call: Call, result: OrderResult, resp_type: str) -> dict[str, object]:
+    """A new order's response: RESULT is the order after matching; ACK is the order as accepted (NEW, nothing
+    executed yet), which is what Binance answers by default, before the matching engine reports fills."""
     spec = call.state.exchange.spec(USDM, result.order.symbol)
-    return wire.futures_order(result.order, spec, with_time=False)
+    body = wire.futures_order(result.order, spec, with_time=False)
+    if resp_type == "ACK":
+        body.update({"status": "NEW", "avgPrice": spec.fmt_avg_price(0, 0), "executedQty": spec.fmt_qty(0),
+                     "cumQty": spec.fmt_qty(0), "cumQuote": spec.fmt_amount(0),
+                     "updateTime": wire.ms(result.order.time_ns)})
+    return body
 
 
 def place(call: Call, params: Params, account_id: str) -> dict[str, object]:
     """Place a futures order (shared with the WebSocket API)."""
-    result = call.state.exchange.place_order(account_id, futures_order_request(params))
-    return _order_body(call, result)
+    req = futures_order_request(params)
+    resp_type = _resp_type(params)
+    result = call.state.exchange.place_order(account_id, req)
+    return _order_body(call, result, resp_type)
 
 
 async def new_order(call: Call) -> object:
@@ -42,6 +59,7 @@ async def test_order(call: Call) -> object:
     """POST /fapi/v1/order/test."""
     assert call.account_id is not None
     call.state.exchange.test_order(call.account_id, futures_order_request(call.params))
+    _resp_type(call.params)
     return {}
 
 
@@ -123,14 +141,18 @@ async def batch_orders(call: Call) -> object:
         raise BinanceError(-1130, "Data sent for parameter 'batchOrders' is not valid.", 400)
     ex = call.state.exchange
     reqs = []
+    resp_types: list[str] = []
     out: list[object] = []
     bad: dict[int, dict[str, object]] = {}
     for i, item in enumerate(items):
         try:
-            reqs.append(futures_order_request(Params({k: _str(v) for k, v in item.items()})))
+            item_params = Params({k: _str(v) for k, v in item.items()})
+            reqs.append(futures_order_request(item_params))
+            resp_types.append(_resp_type(item_params))
         except BinanceError as exc:
             bad[i] = exc.body()
             reqs.append(None)
+            resp_types.append("ACK")
     valid = [r for r in reqs if r is not None]
     call.state.limiter.charge_order(call.account_id, USDM, call.now_ms, max(0, len(valid) - 1))
     results = iter(ex.batch_orders(call.account_id, valid) if valid else [])
@@ -139,7 +161,7 @@ async def batch_orders(call: Call) -> object:
             out.append(bad[i])
             continue
         res = next(results)
-        out.append(res.to_wire() if isinstance(res, Exception) else _order_body(call, res))
+        out.append(res.to_wire() if isinstance(res, Exception) else _order_body(call, res, resp_types[i]))
     return out
 
 
@@ -208,32 +230,78 @@ async def user_trades(call: Call) -> object:
     return [wire.futures_user_trade(f, spec) for f in fills]
 
 
-def _position_row(call: Call, r) -> dict[str, object]:  # noqa: ANN001 - engine PositionRisk
+def _signed_qty(spec, lots: int) -> str:  # noqa: ANN001 - SymbolSpec
+    amt = spec.fmt_qty(abs(lots))
+    return amt if lots >= 0 else "-" + amt
+
+
+def _position_margins(call: Call, r) -> tuple[str, str]:  # noqa: ANN001 - engine PositionRisk
+    """``(initialMargin, maintMargin)`` of one position row, by its leverage and the symbol's brackets."""
     spec = call.state.exchange.spec(USDM, r.symbol)
-    amt = spec.fmt_qty(abs(r.position_amt))
+    notional = abs(r.notional)
+    return fmt_amount(initial_margin(notional, max(1, r.leverage))), fmt_amount(max(0, maint_margin(spec, notional)))
+
+
+def _position_row_v2(call: Call, r) -> dict[str, object]:  # noqa: ANN001 - engine PositionRisk
+    """GET /fapi/v2/positionRisk row: Binance's documented 16 fields (USDⓈ-M "Position Information V2")."""
+    spec = call.state.exchange.spec(USDM, r.symbol)
     return {
-        "symbol": r.symbol, "positionSide": r.position_side,
-        "positionAmt": amt if r.position_amt >= 0 else "-" + amt,
+        "symbol": r.symbol, "positionAmt": _signed_qty(spec, r.position_amt),
         "entryPrice": wire.dec_str(r.entry_price, 8), "breakEvenPrice": wire.dec_str(r.entry_price, 8),
-        "markPrice": spec.fmt_price(r.mark_price), "unRealizedProfit": wire.fmt_signed(r.unrealized_pnl),
+        "markPrice": wire.dec_str(spec.price_of(r.mark_price), 8),
+        "unRealizedProfit": wire.fmt_signed(r.unrealized_pnl),
         "liquidationPrice": wire.dec_str(r.liquidation_price, 8), "leverage": str(r.leverage),
-        "maxNotionalValue": fmt_amount(r.max_notional), "marginType": r.margin_type.lower().replace("crossed", "cross"),
-        "isolatedMargin": fmt_amount(r.isolated_margin), "isAutoAddMargin": "false",
+        "maxNotionalValue": fmt_amount(r.max_notional).rstrip("0").rstrip("."),
+        "marginType": "isolated" if r.margin_type == "ISOLATED" else "cross",
+        "isolatedMargin": fmt_amount(r.isolated_margin), "isAutoAddMargin": "false", "positionSide": r.position_side,
         "notional": wire.fmt_signed(r.notional), "isolatedWallet": fmt_amount(r.isolated_wallet),
-        "updateTime": wire.ms(r.update_ns), "marginAsset": spec.margin_asset,
-        "initialMargin": fmt_amount(abs(r.notional) // max(1, r.leverage)), "maintMargin": "0",
-        "positionInitialMargin": fmt_amount(abs(r.notional) // max(1, r.leverage)),
-        "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
+        "updateTime": wire.ms(r.update_ns),
     }
 
 
+def _position_row_v3(call: Call, r) -> dict[str, object]:  # noqa: ANN001 - engine PositionRisk
+    """GET /fapi/v3/positionRisk row: the documented 20 fields (no leverage, marginType, maxNotionalValue)."""
+    spec = call.state.exchange.spec(USDM, r.symbol)
+    initial, maint = _position_margins(call, r)
+    return {
+        "symbol": r.symbol, "positionSide": r.position_side, "positionAmt": _signed_qty(spec, r.position_amt),
+        "entryPrice": wire.dec_str(r.entry_price, 8), "breakEvenPrice": wire.dec_str(r.entry_price, 8),
+        "markPrice": wire.dec_str(spec.price_of(r.mark_price), 8),
+        "unRealizedProfit": wire.fmt_signed(r.unrealized_pnl),
+        "liquidationPrice": wire.dec_str(r.liquidation_price, 8), "isolatedMargin": fmt_amount(r.isolated_margin),
+        "notional": wire.fmt_signed(r.notional), "marginAsset": spec.margin_asset,
+        "isolatedWallet": fmt_amount(r.isolated_wallet), "initialMargin": initial, "maintMargin": maint,
+        "positionInitialMargin": initial, "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0",
+        "askNotional": "0", "updateTime": wire.ms(r.update_ns),
+    }
+
+
+def _risk_rows(call: Call, account_id: str, symbol: str | None, active_only: bool) -> list[object]:
+    """Engine positionRisk rows; v3 keeps only those with a position or open orders (as Binance documents)."""
+    ex = call.state.exchange
+    rows = ex.position_risk(account_id, symbol)
+    if not active_only:
+        return list(rows)
+    working = {(o.symbol, o.position_side) for o in ex.open_orders(account_id, USDM, symbol)}
+    return [r for r in rows if r.position_amt or (r.symbol, r.position_side) in working]
+
+
 async def position_risk(call: Call) -> object:
-    """GET /fapi/v2/positionRisk and /fapi/v3/positionRisk."""
+    """GET /fapi/v2/positionRisk."""
     assert call.account_id is not None
     symbol = call.params.opt_symbol()
     if symbol is not None:
         call.state.exchange.spec(USDM, symbol)
-    return [_position_row(call, r) for r in call.state.exchange.position_risk(call.account_id, symbol)]
+    return [_position_row_v2(call, r) for r in _risk_rows(call, call.account_id, symbol, False)]
+
+
+async def position_risk_v3(call: Call) -> object:
+    """GET /fapi/v3/positionRisk."""
+    assert call.account_id is not None
+    symbol = call.params.opt_symbol()
+    if symbol is not None:
+        call.state.exchange.spec(USDM, symbol)
+    return [_position_row_v3(call, r) for r in _risk_rows(call, call.account_id, symbol, True)]
 
 
 def _asset_rows(call: Call, account_id: str) -> list[object]:
@@ -242,8 +310,8 @@ def _asset_rows(call: Call, account_id: str) -> list[object]:
     return list(rows)
 
 
-def _asset_json(a) -> dict[str, object]:  # noqa: ANN001 - engine FuturesAccountInfo
-    return {
+def _asset_json(a, version: int = 2) -> dict[str, object]:  # noqa: ANN001 - engine FuturesAccountInfo
+    row: dict[str, object] = {
         "asset": a.asset, "walletBalance": wire.fmt_signed(a.wallet_balance),
         "unrealizedProfit": wire.fmt_signed(a.unrealized_pnl), "marginBalance": wire.fmt_signed(a.margin_balance),
         "maintMargin": fmt_amount(a.maint_margin), "initialMargin": fmt_amount(a.position_initial_margin
@@ -252,8 +320,38 @@ def _asset_json(a) -> dict[str, object]:  # noqa: ANN001 - engine FuturesAccount
         "openOrderInitialMargin": fmt_amount(a.open_order_initial_margin),
         "crossWalletBalance": wire.fmt_signed(a.cross_wallet_balance),
         "crossUnPnl": wire.fmt_signed(a.cross_unrealized_pnl), "availableBalance": wire.fmt_signed(a.available_balance),
-        "maxWithdrawAmount": fmt_amount(max(0, a.max_withdraw)), "marginAvailable": True,
-        "updateTime": wire.ms(a.update_ns),
+        "maxWithdrawAmount": fmt_amount(max(0, a.max_withdraw)),
+    }
+    if version == 2:  # v3 dropped marginAvailable from its asset rows (Binance changelog 2025-08)
+        row["marginAvailable"] = True
+    row["updateTime"] = wire.ms(a.update_ns)
+    return row
+
+
+def _account_position_v2(call: Call, r) -> dict[str, object]:  # noqa: ANN001 - engine PositionRisk
+    """``positions`` row of GET /fapi/v2/account (documented: every symbol, ``isolated`` as a boolean)."""
+    spec = call.state.exchange.spec(USDM, r.symbol)
+    initial, maint = _position_margins(call, r)
+    return {
+        "symbol": r.symbol, "initialMargin": initial, "maintMargin": maint,
+        "unrealizedProfit": wire.fmt_signed(r.unrealized_pnl), "positionInitialMargin": initial,
+        "openOrderInitialMargin": "0", "leverage": str(r.leverage), "isolated": r.margin_type == "ISOLATED",
+        "entryPrice": wire.dec_str(r.entry_price, 8), "breakEvenPrice": wire.dec_str(r.entry_price, 8),
+        "maxNotional": fmt_amount(r.max_notional).rstrip("0").rstrip("."), "bidNotional": "0", "askNotional": "0",
+        "positionSide": r.position_side, "positionAmt": _signed_qty(spec, r.position_amt),
+        "updateTime": wire.ms(r.update_ns),
+    }
+
+
+def _account_position_v3(call: Call, r) -> dict[str, object]:  # noqa: ANN001 - engine PositionRisk
+    """``positions`` row of GET /fapi/v3/account (documented: only symbols with a position or open orders)."""
+    spec = call.state.exchange.spec(USDM, r.symbol)
+    initial, maint = _position_margins(call, r)
+    return {
+        "symbol": r.symbol, "positionSide": r.position_side, "positionAmt": _signed_qty(spec, r.position_amt),
+        "unrealizedProfit": wire.fmt_signed(r.unrealized_pnl), "isolatedMargin": fmt_amount(r.isolated_margin),
+        "notional": wire.fmt_signed(r.notional), "isolatedWallet": fmt_amount(r.isolated_wallet),
+        "initialMargin": initial, "maintMargin": maint, "updateTime": wire.ms(r.update_ns),
     }
 
 
@@ -261,10 +359,9 @@ def _sum(rows: list[dict[str, object]], key: str) -> str:
     return wire.dec_str(sum((Decimal(str(r[key])) for r in rows), Decimal(0)))
 
 
-def account_body(call: Call, account_id: str) -> dict[str, object]:
-    """GET /fapi/v2|v3/account body (and the WebSocket API's account.status)."""
-    assets = [_asset_json(a) for a in _asset_rows(call, account_id)]
-    positions = [_position_row(call, r) for r in call.state.exchange.position_risk(account_id, None)]
+def account_body(call: Call, account_id: str, version: int = 2) -> dict[str, object]:
+    """GET /fapi/v2/account (``version=2``) or /fapi/v3/account body (also the WebSocket API's account.status)."""
+    assets = [_asset_json(a, version) for a in _asset_rows(call, account_id)]
     total = {
         "totalInitialMargin": _sum(assets, "initialMargin"), "totalMaintMargin": _sum(assets, "maintMargin"),
         "totalWalletBalance": _sum(assets, "walletBalance"), "totalUnrealizedProfit": _sum(assets, "unrealizedProfit"),
@@ -274,15 +371,25 @@ def account_body(call: Call, account_id: str) -> dict[str, object]:
         "totalCrossWalletBalance": _sum(assets, "crossWalletBalance"), "totalCrossUnPnl": _sum(assets, "crossUnPnl"),
         "availableBalance": _sum(assets, "availableBalance"), "maxWithdrawAmount": _sum(assets, "maxWithdrawAmount"),
     }
+    if version == 3:
+        positions = [_account_position_v3(call, r) for r in _risk_rows(call, account_id, None, True)]
+        return {**total, "assets": assets, "positions": positions}
+    positions = [_account_position_v2(call, r) for r in _risk_rows(call, account_id, None, False)]
     return {"feeTier": 0, "feeBurn": False, "canTrade": True, "canDeposit": True, "canWithdraw": True,
             "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1, **total, "assets": assets,
-            "positions": [{**p, "unrealizedProfit": p["unRealizedProfit"]} for p in positions]}
+            "positions": positions}
 
 
 async def account(call: Call) -> object:
-    """GET /fapi/v2/account, /fapi/v3/account."""
+    """GET /fapi/v2/account."""
     assert call.account_id is not None
     return account_body(call, call.account_id)
+
+
+async def account_v3(call: Call) -> object:
+    """GET /fapi/v3/account."""
+    assert call.account_id is not None
+    return account_body(call, call.account_id, 3)
 
 
 def balance_body(call: Call, account_id: str) -> list[dict[str, object]]:
@@ -400,11 +507,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/fapi/v1/allOrders", USDM, all_orders, 5, SIGNED),
     Endpoint("GET", "/fapi/v1/userTrades", USDM, user_trades, 5, SIGNED),
     Endpoint("GET", "/fapi/v2/account", USDM, account, 5, SIGNED),
-    Endpoint("GET", "/fapi/v3/account", USDM, account, 5, SIGNED),
+    Endpoint("GET", "/fapi/v3/account", USDM, account_v3, 5, SIGNED),
     Endpoint("GET", "/fapi/v2/balance", USDM, balance, 5, SIGNED),
     Endpoint("GET", "/fapi/v3/balance", USDM, balance, 5, SIGNED),
     Endpoint("GET", "/fapi/v2/positionRisk", USDM, position_risk, 5, SIGNED),
-    Endpoint("GET", "/fapi/v3/positionRisk", USDM, position_risk, 5, SIGNED),
+    Endpoint("GET", "/fapi/v3/positionRisk", USDM, position_risk_v3, 5, SIGNED),
     Endpoint("POST", "/fapi/v1/leverage", USDM, leverage, 1, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/marginType", USDM, margin_type, 1, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/positionSide/dual", USDM, set_position_side, 1, SIGNED, PERM),

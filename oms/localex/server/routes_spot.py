@@ -9,12 +9,18 @@ from oms.localex.engine.types import Order
 from oms.localex.server import errors, wire
 from oms.localex.server.errors import BinanceError
 from oms.localex.server.http import SIGNED, Call, Endpoint
-from oms.localex.server.order_params import resp_type, spot_order_request
+from oms.localex.server.order_params import (
+    SPOT_NEW_ORDER_PARAMS,
+    SPOT_TEST_ORDER_PARAMS,
+    resp_type,
+    spot_order_request,
+)
 from oms.localex.server.params import Params
 
 SPOT = "spot"
 PERM_SPOT = "SPOT"
 ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+CANCEL_RESTRICTIONS = {"ONLY_NEW": "NEW", "ONLY_PARTIALLY_FILLED": "PARTIALLY_FILLED"}
 
 
 def new_client_id() -> str:
@@ -79,6 +85,7 @@ async def test_order(call: Call) -> object:
     call.state.exchange.test_order(call.account_id, req)
     if call.params.opt_bool("computeCommissionRates"):
         return {"standardCommissionForOrder": {"maker": "0.00100000", "taker": "0.00100000"},
+                "specialCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
                 "taxCommissionForOrder": {"maker": "0.00000000", "taker": "0.00000000"},
                 "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
                              "discount": "0.25000000"}}
@@ -89,9 +96,16 @@ def cancel(call: Call, params: Params, account_id: str) -> dict[str, object]:
     """Cancel one spot order (shared with the WebSocket API)."""
     symbol = params.symbol()
     order_id, client_id = order_ref(params)
-    order = call.state.exchange.cancel_order(account_id, SPOT, symbol, order_id=order_id, client_order_id=client_id)
-    spec = call.state.exchange.spec(SPOT, symbol)
     new_id = params.opt_client_id("newClientOrderId") or new_client_id()
+    restriction = params.opt_enum("cancelRestrictions", frozenset(CANCEL_RESTRICTIONS), BinanceError(
+        -1145, "cancelRestrictions has to be either ONLY_NEW or ONLY_PARTIALLY_FILLED.", 400))
+    ex = call.state.exchange
+    if restriction is not None:
+        current = ex.get_order(account_id, SPOT, symbol, order_id=order_id, client_order_id=client_id)
+        if current.status != CANCEL_RESTRICTIONS[restriction]:
+            raise BinanceError(-2011, "Order was not canceled due to cancel restrictions.", 400)
+    order = ex.cancel_order(account_id, SPOT, symbol, order_id=order_id, client_order_id=client_id)
+    spec = ex.spec(SPOT, symbol)
     return wire.spot_cancel(order, spec, order.client_order_id, new_id, call.now_ms)
 
 
@@ -179,20 +193,29 @@ async def commission(call: Call) -> object:
     symbol = call.params.symbol()
     call.state.exchange.spec(SPOT, symbol)
     rates = {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000"}
-    return {"symbol": symbol, "standardCommission": rates, "taxCommission": {k: "0.00000000" for k in rates},
+    zero = {k: "0.00000000" for k in rates}
+    return {"symbol": symbol, "standardCommission": rates, "specialCommission": zero, "taxCommission": zero,
             "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
                          "discount": "0.25000000"}}
 
 
+# Parameters per endpoint as Binance documents them (binance-spot-api-docs rest-api.md); the signing
+# parameters (timestamp, recvWindow, signature) are added by the request pipeline for SIGNED endpoints.
+SYMBOL = frozenset(("symbol",))
+ORDER_REF = frozenset(("symbol", "orderId", "origClientOrderId"))
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("GET", "/api/v3/account", SPOT, account, 20, SIGNED),
-    Endpoint("GET", "/api/v3/account/commission", SPOT, commission, 20, SIGNED),
-    Endpoint("POST", "/api/v3/order", SPOT, new_order, 1, SIGNED, PERM_SPOT, order=True),
-    Endpoint("POST", "/api/v3/order/test", SPOT, test_order, 1, SIGNED, PERM_SPOT),
-    Endpoint("DELETE", "/api/v3/order", SPOT, cancel_order, 1, SIGNED, PERM_SPOT),
-    Endpoint("GET", "/api/v3/order", SPOT, query_order, 4, SIGNED),
-    Endpoint("GET", "/api/v3/openOrders", SPOT, open_orders, lambda p: 6 if p.opt_str("symbol") else 80, SIGNED),
-    Endpoint("DELETE", "/api/v3/openOrders", SPOT, cancel_all, 1, SIGNED, PERM_SPOT),
-    Endpoint("GET", "/api/v3/allOrders", SPOT, all_orders, 20, SIGNED),
-    Endpoint("GET", "/api/v3/myTrades", SPOT, my_trades, 20, SIGNED),
+    Endpoint("GET", "/api/v3/account", SPOT, account, 20, SIGNED, params=frozenset(("omitZeroBalances",))),
+    Endpoint("GET", "/api/v3/account/commission", SPOT, commission, 20, SIGNED, params=SYMBOL),
+    Endpoint("POST", "/api/v3/order", SPOT, new_order, 1, SIGNED, PERM_SPOT, order=True, params=SPOT_NEW_ORDER_PARAMS),
+    Endpoint("POST", "/api/v3/order/test", SPOT, test_order, 1, SIGNED, PERM_SPOT, params=SPOT_TEST_ORDER_PARAMS),
+    Endpoint("DELETE", "/api/v3/order", SPOT, cancel_order, 1, SIGNED, PERM_SPOT,
+             params=ORDER_REF | {"newClientOrderId", "cancelRestrictions"}),
+    Endpoint("GET", "/api/v3/order", SPOT, query_order, 4, SIGNED, params=ORDER_REF),
+    Endpoint("GET", "/api/v3/openOrders", SPOT, open_orders, lambda p: 6 if p.opt_str("symbol") else 80, SIGNED,
+             params=SYMBOL),
+    Endpoint("DELETE", "/api/v3/openOrders", SPOT, cancel_all, 1, SIGNED, PERM_SPOT, params=SYMBOL),
+    Endpoint("GET", "/api/v3/allOrders", SPOT, all_orders, 20, SIGNED,
+             params=frozenset(("symbol", "orderId", "startTime", "endTime", "limit"))),
+    Endpoint("GET", "/api/v3/myTrades", SPOT, my_trades, 20, SIGNED,
+             params=frozenset(("symbol", "orderId", "startTime", "endTime", "fromId", "limit"))),
 ]

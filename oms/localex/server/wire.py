@@ -39,7 +39,13 @@ def ms(ns: int) -> int:
 def dec_str(d: Decimal, places: int = 8) -> str:
     """A Decimal as a fixed-point string with ``places`` decimals (truncated toward zero)."""
     q = Decimal(1).scaleb(-places)
-    return str(d.quantize(q, rounding="ROUND_DOWN")) if places > 0 else str(d.to_integral_value("ROUND_DOWN"))
+    value = d.quantize(q, rounding="ROUND_DOWN") if places > 0 else d.to_integral_value("ROUND_DOWN")
+    return f"{value:f}"  # never exponent notation ("0E-8"): Binance prints plain decimals
+
+
+def _tif(order: Order) -> str:
+    """Spot order bodies carry ``timeInForce`` even for MARKET orders, where Binance prints ``GTC``."""
+    return order.time_in_force or "GTC"
 
 
 def _working_time(order: Order) -> int:
@@ -54,7 +60,7 @@ def spot_order(order: Order, spec: SymbolSpec) -> dict[str, object]:
         "clientOrderId": order.client_order_id, "price": spec.fmt_price(order.price),
         "origQty": spec.fmt_qty(order.orig_qty), "executedQty": spec.fmt_qty(order.executed_qty),
         "cummulativeQuoteQty": spec.fmt_amount(order.cum_quote), "status": order.status,
-        "timeInForce": order.time_in_force, "type": order.type, "side": order.side,
+        "timeInForce": _tif(order), "type": order.type, "side": order.side,
         "stopPrice": spec.fmt_price(order.stop_price), "icebergQty": spec.fmt_qty(0),
         "time": ms(order.time_ns), "updateTime": ms(order.update_ns), "isWorking": order.is_working,
         "workingTime": _working_time(order), "origQuoteOrderQty": spec.fmt_amount(order.quote_order_qty),
@@ -80,7 +86,7 @@ def spot_new_order(order: Order, fills: list[Fill], spec: SymbolSpec, resp_type:
         "executedQty": spec.fmt_qty(order.executed_qty),
         "origQuoteOrderQty": spec.fmt_amount(order.quote_order_qty),
         "cummulativeQuoteQty": spec.fmt_amount(order.cum_quote), "status": order.status,
-        "timeInForce": order.time_in_force, "type": order.type, "side": order.side,
+        "timeInForce": _tif(order), "type": order.type, "side": order.side,
         "workingTime": _working_time(order), "selfTradePreventionMode": order.self_trade_prevention_mode,
     })
     if order.stop_price:
@@ -100,7 +106,7 @@ def spot_cancel(order: Order, spec: SymbolSpec, orig_client_id: str, new_client_
         "executedQty": spec.fmt_qty(order.executed_qty),
         "origQuoteOrderQty": spec.fmt_amount(order.quote_order_qty),
         "cummulativeQuoteQty": spec.fmt_amount(order.cum_quote), "status": order.status,
-        "timeInForce": order.time_in_force, "type": order.type, "side": order.side,
+        "timeInForce": _tif(order), "type": order.type, "side": order.side,
         "selfTradePreventionMode": order.self_trade_prevention_mode,
     }
 
@@ -203,8 +209,11 @@ def agg_trade_event(t: AggTradeEvent, spec: SymbolSpec) -> dict[str, object]:
 
 def agg_trade_row(t: AggTradeEvent, spec: SymbolSpec) -> dict[str, object]:
     """One row of GET /api/v3/aggTrades."""
-    return {"a": t.agg_id, "p": spec.fmt_price(t.price), "q": spec.fmt_qty(t.qty), "f": t.first_trade_id,
-            "l": t.last_trade_id, "T": ms(t.time_ns), "m": t.buyer_is_maker, "M": True}
+    row: dict[str, object] = {"a": t.agg_id, "p": spec.fmt_price(t.price), "q": spec.fmt_qty(t.qty),
+                              "f": t.first_trade_id, "l": t.last_trade_id, "T": ms(t.time_ns), "m": t.buyer_is_maker}
+    if spec.market == "spot":  # USD-M aggTrades rows have no "M" (best-match) field
+        row["M"] = True
+    return row
 
 
 def depth_event(d: DepthEvent, spec: SymbolSpec) -> dict[str, object]:
@@ -230,13 +239,12 @@ def book_ticker_event(b: BookTickerEvent, spec: SymbolSpec) -> dict[str, object]
 
 
 def book_ticker_row(b: BookTickerEvent, spec: SymbolSpec) -> dict[str, object]:
-    """GET /api/v3/ticker/bookTicker row."""
-    row: dict[str, object] = {"symbol": b.symbol, "bidPrice": spec.fmt_price(b.bid_price),
-                              "bidQty": spec.fmt_qty(b.bid_qty), "askPrice": spec.fmt_price(b.ask_price),
-                              "askQty": spec.fmt_qty(b.ask_qty)}
+    """GET /api/v3/ticker/bookTicker row (USD-M: ``lastUpdateId`` first and ``time`` last, as documented)."""
+    row: dict[str, object] = {} if spec.market == "spot" else {"lastUpdateId": b.update_id}
+    row.update({"symbol": b.symbol, "bidPrice": spec.fmt_price(b.bid_price), "bidQty": spec.fmt_qty(b.bid_qty),
+                "askPrice": spec.fmt_price(b.ask_price), "askQty": spec.fmt_qty(b.ask_qty)})
     if spec.market != "spot":
         row["time"] = ms(b.time_ns)
-        row["lastUpdateId"] = b.update_id
     return row
 
 
