@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from decimal import Decimal
 
 from oms.localex.engine.markets import SymbolSpec
 from oms.localex.server import errors, wire
@@ -320,24 +319,18 @@ def _ticker_24h(call: Call, market: str) -> object:
 
     def row(s: SymbolSpec) -> dict[str, object]:
         t = ex.ticker_24h(market, s.symbol)
-        change = s.price_of(t.last) - s.price_of(t.open_price)
-        pct = (change / s.price_of(t.open_price) * 100) if t.open_price else Decimal(0)
-        avg = s.fmt_avg_price(t.quote_volume, t.volume) if t.volume else s.fmt_price(0)
+        change, pct, avg = wire.ticker_stats(t, s)
         last_trades = ex.recent_trades(market, s.symbol, 1)
         last_qty = s.fmt_qty(last_trades[-1].qty if last_trades else 0)
-        body: dict[str, object] = {"symbol": s.symbol}
+        body: dict[str, object] = {"symbol": s.symbol, "priceChange": change, "priceChangePercent": pct,
+                                   "weightedAvgPrice": avg}
         if market == "spot":  # Binance's key order (rest-api.md "24hr ticker price change statistics")
             bt = ex.book_ticker(market, s.symbol)
-            body.update({"priceChange": wire.dec_str(change, 8), "priceChangePercent": wire.dec_str(pct, 3),
-                         "weightedAvgPrice": avg, "prevClosePrice": s.fmt_price(t.prev_close),
-                         "lastPrice": s.fmt_price(t.last), "lastQty": last_qty, "bidPrice": s.fmt_price(bt.bid_price),
-                         "bidQty": s.fmt_qty(bt.bid_qty), "askPrice": s.fmt_price(bt.ask_price),
-                         "askQty": s.fmt_qty(bt.ask_qty)})
-        else:  # USD-M prints prices at the symbol's pricePrecision
-            body.update({"priceChange": wire.dec_str(change, s.price_precision),
-                         "priceChangePercent": wire.dec_str(pct, 3),
-                         "weightedAvgPrice": wire.dec_str(Decimal(avg), s.price_precision),
-                         "lastPrice": s.fmt_price(t.last), "lastQty": last_qty})
+            body.update({"prevClosePrice": s.fmt_price(t.prev_close), "lastPrice": s.fmt_price(t.last),
+                         "lastQty": last_qty, "bidPrice": s.fmt_price(bt.bid_price), "bidQty": s.fmt_qty(bt.bid_qty),
+                         "askPrice": s.fmt_price(bt.ask_price), "askQty": s.fmt_qty(bt.ask_qty)})
+        else:
+            body.update({"lastPrice": s.fmt_price(t.last), "lastQty": last_qty})
         body.update({
             "openPrice": s.fmt_price(t.open_price), "highPrice": s.fmt_price(t.high), "lowPrice": s.fmt_price(t.low),
             "volume": s.fmt_qty(t.volume), "quoteVolume": s.fmt_amount(t.quote_volume),

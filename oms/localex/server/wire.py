@@ -260,10 +260,16 @@ def kline_event(k: KlineEvent, spec: SymbolSpec) -> dict[str, object]:
 
 
 def ticker_stats(t: Ticker24h, spec: SymbolSpec) -> tuple[str, str, str]:
-    """``(price change, change percent, weighted average price)`` of a 24h ticker, as GET /ticker/24hr shows them."""
+    """``(price change, change percent, weighted average price)`` of a 24h ticker, as GET /ticker/24hr shows them.
+
+    Spot prints the change with 8 decimals; USD-M prints prices at the symbol's pricePrecision. The REST
+    ticker and the ``@ticker`` streams both use this, so they cannot drift apart.
+    """
     change = spec.price_of(t.last) - spec.price_of(t.open_price)
     pct = (change / spec.price_of(t.open_price) * 100) if t.open_price else Decimal(0)
     avg = spec.fmt_avg_price(t.quote_volume, t.volume) if t.volume else spec.fmt_price(0)
+    if spec.is_futures:
+        return dec_str(change, spec.price_precision), dec_str(pct, 3), dec_str(Decimal(avg), spec.price_precision)
     return dec_str(change, 8), dec_str(pct, 3), avg
 
 
