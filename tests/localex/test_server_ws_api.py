@@ -186,3 +186,28 @@ async def test_futures_methods(server, account) -> None:  # noqa: ANN001
     finally:
         await api.ws.close()
         await session.close()
+
+
+async def test_unread_parameters_rejected_before_anything_changes(server, account) -> None:  # noqa: ANN001
+    """The WebSocket API keeps REST's parameter accounting: -1104 for a name the method does not read."""
+    session, api = await _open(server, account)
+    before = server.admin("GET", "/admin/v1/counters")
+    try:
+        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
+                 "price": "20000.00", "newClientOrderId": "ws-unread-1"}
+        bad = await api.call("order.place", {**order, "positionSide": "LONG"}, signed=True)
+        assert bad["status"] == 400
+        assert bad["error"] == {"code": -1104, "msg": "Not all sent parameters were read; read '10' parameter(s) "
+                                                      "but was sent '11'."}
+        missing = await api.call("order.status", {"symbol": "BTCUSDT", "origClientOrderId": "ws-unread-1"},
+                                 signed=True)
+        assert missing["error"]["code"] == -2013  # nothing was placed
+        depth = await api.call("depth", {"symbol": "BTCUSDT", "limit": 5, "bogus": 1})
+        assert depth["error"]["code"] == -1104
+        ok = await api.call("order.place", order, signed=True)
+        assert ok["status"] == 200, ok
+        assert ok["result"]["clientOrderId"] == "ws-unread-1"
+    finally:
+        await session.close()
+    after = server.admin("GET", "/admin/v1/counters")
+    assert after["errorsByCode"]["-1104"] == before["errorsByCode"].get("-1104", 0) + 2  # type: ignore[index]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -74,7 +74,12 @@ def check_unread(endpoint: Endpoint, sent: Mapping[str, str]) -> None:
     """
     if endpoint.params is None:
         return
-    accepted = endpoint.params | SIGNING_PARAMS if endpoint.security == SIGNED else endpoint.params
+    check_param_names(endpoint.params | SIGNING_PARAMS if endpoint.security == SIGNED else endpoint.params, sent)
+
+
+def check_param_names(accepted: frozenset[str], sent: Iterable[str]) -> None:
+    """-1101 when more names are sent than ``accepted`` holds, -1104 when any is not in it."""
+    sent = list(sent)
     if len(sent) > len(accepted):
         raise errors.too_many_parameters_expected(len(accepted), len(sent))
     read = sum(1 for name in sent if name in accepted)

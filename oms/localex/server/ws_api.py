@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from oms.localex.engine.errors import ExchangeError
 from oms.localex.server import auth, errors, routes_futures, routes_market, routes_spot
 from oms.localex.server.errors import BinanceError
-from oms.localex.server.http import Call, error_response, from_engine
+from oms.localex.server.http import Call, check_param_names, error_response, from_engine
 from oms.localex.server.outbox import Outbox
 from oms.localex.server.params import Params
 from oms.localex.server.state import ServerState
@@ -39,6 +39,15 @@ class Method:
     signed: bool = False
     permission: str | None = None
     order: bool = False
+    rest: str | None = None  # "GET /api/v3/order": the Spot REST endpoint whose parameters it reads
+
+    @property
+    def params(self) -> frozenset[str] | None:
+        """Every parameter name the method reads (None: unknown names are ignored, as on USD-M)."""
+        if self.rest is None:
+            return None
+        declared = _REST_PARAMS[self.rest]
+        return declared | (WS_SIGNING_PARAMS if self.signed else WS_COMMON_PARAMS)
 
     def weight_of(self, params: dict[str, object]) -> int:
         """The request weight of one call with ``params``."""
@@ -174,6 +183,9 @@ class Session:
             cred = auth.verify_ws(raw_params, self.state.keys, now_ms, method.permission)
             account_id = cred.account_id
             ctx.account_id = account_id
+        accepted = method.params
+        if accepted is not None:  # Binance's parameter accounting, before anything changes (as REST's)
+            check_param_names(accepted, raw_params)
         if method.order and account_id is not None:
             ctx.order = True
             self.state.limiter.charge_order(account_id, self.market, now_ms)
@@ -319,28 +331,39 @@ def _all_symbols_weight(single: int, every: int) -> Callable[[dict[str, object]]
     return lambda p: single if p.get("symbol") or p.get("symbols") else every
 
 
+WS_COMMON_PARAMS = frozenset(("returnRateLimits",))
+WS_SIGNING_PARAMS = WS_COMMON_PARAMS | {"apiKey", "timestamp", "recvWindow", "signature"}
+_REST_PARAMS: dict[str, frozenset[str]] = {
+    f"{e.method} {e.path}": e.params for e in routes_spot.ENDPOINTS + routes_market.ENDPOINTS if e.params is not None}
+
 SPOT_METHODS: dict[str, Method] = {
     "ping": Method(_ping),
     "time": Method(_time),
-    "exchangeInfo": Method(_wrap_rest(routes_market.spot_exchange_info), 20),
-    "depth": Method(_wrap_rest(routes_market.spot_depth), 5),
-    "trades.recent": Method(_wrap_rest(routes_market.spot_trades), 25),
-    "klines": Method(_wrap_rest(routes_market.spot_klines), 2),
-    "ticker.book": Method(_wrap_rest(routes_market.spot_book_ticker), 2),
-    "ticker.price": Method(_wrap_rest(routes_market.spot_price), _all_symbols_weight(2, 4)),
-    "ticker.24hr": Method(_wrap_rest(routes_market.spot_ticker_24h), _all_symbols_weight(2, 80)),
-    "order.place": Method(lambda s, c: _async(routes_spot.place(c, c.params, _acct(c))), 1, True, "SPOT", True),
-    "order.test": Method(_wrap_rest(routes_spot.test_order), 1, True, "SPOT"),
-    "order.cancel": Method(lambda s, c: _async(routes_spot.cancel(c, c.params, _acct(c))), 1, True, "SPOT"),
+    "exchangeInfo": Method(_wrap_rest(routes_market.spot_exchange_info), 20, rest="GET /api/v3/exchangeInfo"),
+    "depth": Method(_wrap_rest(routes_market.spot_depth), 5, rest="GET /api/v3/depth"),
+    "trades.recent": Method(_wrap_rest(routes_market.spot_trades), 25, rest="GET /api/v3/trades"),
+    "klines": Method(_wrap_rest(routes_market.spot_klines), 2, rest="GET /api/v3/klines"),
+    "ticker.book": Method(_wrap_rest(routes_market.spot_book_ticker), 2, rest="GET /api/v3/ticker/bookTicker"),
+    "ticker.price": Method(_wrap_rest(routes_market.spot_price), _all_symbols_weight(2, 4),
+                           rest="GET /api/v3/ticker/price"),
+    "ticker.24hr": Method(_wrap_rest(routes_market.spot_ticker_24h), _all_symbols_weight(2, 80),
+                          rest="GET /api/v3/ticker/24hr"),
+    "order.place": Method(lambda s, c: _async(routes_spot.place(c, c.params, _acct(c))), 1, True, "SPOT", True,
+                          rest="POST /api/v3/order"),
+    "order.test": Method(_wrap_rest(routes_spot.test_order), 1, True, "SPOT", rest="POST /api/v3/order/test"),
+    "order.cancel": Method(lambda s, c: _async(routes_spot.cancel(c, c.params, _acct(c))), 1, True, "SPOT",
+                           rest="DELETE /api/v3/order"),
     "order.cancelReplace": Method(_cancel_replace, 1, True, "SPOT", True),
-    "order.status": Method(lambda s, c: _async(routes_spot.query(c, c.params, _acct(c))), 4, True),
-    "openOrders.status": Method(lambda s, c: _async(routes_spot.open_orders_body(c, c.params, _acct(c))), 6, True),
+    "order.status": Method(lambda s, c: _async(routes_spot.query(c, c.params, _acct(c))), 4, True,
+                           rest="GET /api/v3/order"),
+    "openOrders.status": Method(lambda s, c: _async(routes_spot.open_orders_body(c, c.params, _acct(c))), 6, True,
+                                rest="GET /api/v3/openOrders"),
     "openOrders.cancelAll": Method(lambda s, c: _async(routes_spot.cancel_all_body(c, c.params, _acct(c))), 1, True,
-                                   "SPOT"),
-    "allOrders": Method(_wrap_rest(routes_spot.all_orders), 20, True),
-    "myTrades": Method(_wrap_rest(routes_spot.my_trades), 20, True),
-    "account.status": Method(_spot_account, 20, True),
-    "account.commission": Method(_wrap_rest(routes_spot.commission), 20, True),
+                                   "SPOT", rest="DELETE /api/v3/openOrders"),
+    "allOrders": Method(_wrap_rest(routes_spot.all_orders), 20, True, rest="GET /api/v3/allOrders"),
+    "myTrades": Method(_wrap_rest(routes_spot.my_trades), 20, True, rest="GET /api/v3/myTrades"),
+    "account.status": Method(_spot_account, 20, True, rest="GET /api/v3/account"),
+    "account.commission": Method(_wrap_rest(routes_spot.commission), 20, True, rest="GET /api/v3/account/commission"),
     "account.rateLimits.orders": Method(_order_rate_limits, 40, True),
     "userDataStream.subscribe.signature": Method(_subscribe_signature, 2, True),
     "userDataStream.unsubscribe": Method(_unsubscribe, 2),
