@@ -10,6 +10,10 @@ Measured three ways in the same run:
   ``set_interest(kinds=())`` (the server with user-data streams only: order and account events);
 - baseline: a naive list-scan book (best price found by scanning all resting orders), same flow, no
   accounting at all. Printed: orders/s of each and the ratio engine / baseline.
+A last, separately timed run prints the mean cost per operation kind (``per_op_costs``): resting adds,
+crossing adds, cancels, and the crossing time per trade. The exchange clock is ``itertools.count(T0,
+1000).__next__`` (1 us per read, deterministic, no Python frame per read; earlier rounds used a lambda
+around ``next`` of a range iterator, the same sequence of values).
 Each engine figure twice: with Python's default garbage collector settings, and with the settings the
 server process applies after start-up (``oms.localex.server.runner.tune_gc``: ``gc.freeze()`` and a higher
 young-generation threshold), each line labelled.
@@ -18,6 +22,7 @@ young-generation threshold), each line labelled.
 from __future__ import annotations
 
 import gc
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -71,8 +76,7 @@ def server_gc() -> Iterator[None]:
 def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool, *,
                interest: bool = False) -> tuple[float, int, int]:
     """Run ``flow`` through a fresh exchange; ``interest``: the listener wants no market data."""
-    clock = iter(range(T0, T0 + 10**15, 1000))
-    ex = Exchange(clock=lambda: next(clock))
+    ex = Exchange(clock=itertools.count(T0, 1000).__next__)  # +1 us per read, no Python frame per call
     spec = ex.spec("spot", "BTCUSDT")
     accs = []
     for _ in range(4):
@@ -117,6 +121,56 @@ def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool, *,
     assert not ex.matcher.books[("spot", "BTCUSDT")].crossed()
     trades = ex.matcher.md[("spot", "BTCUSDT")].next_trade_id - 1
     return dt, trades, events[0]
+
+
+def per_op_costs(flow: list[tuple[str, int, str, int, int]]) -> dict[str, tuple[float, int]]:
+    """Mean us per operation kind in a separate run (a timer around each call; not the headline figure).
+
+    Kinds: ``rest`` (an add that trades nothing), ``cross`` (an add that trades), ``cancel`` (a cancel call
+    that reached the engine); also ``trades``: (us of all crossing adds / trades, number of trades).
+    """
+    ex = Exchange(clock=itertools.count(T0, 1000).__next__)
+    spec = ex.spec("spot", "BTCUSDT")
+    accs = []
+    for _ in range(4):
+        a = ex.create_account().account_id
+        ex.fund(a, "USDT", "1000000000")
+        ex.fund(a, "BTC", "100000")
+        accs.append(a)
+    md = ex.matcher.md[("spot", "BTCUSDT")]
+    tot = {"rest": [0.0, 0], "cross": [0.0, 0], "cancel": [0.0, 0]}
+    open_ids: dict[str, list[int]] = {a: [] for a in accs}
+    clock = time.perf_counter
+    for kind, who, side, price, qty in flow:
+        acc = accs[who]
+        if kind == "add":
+            r = OrderRequest("spot", "BTCUSDT", side, "LIMIT", quantity=spec.fmt_qty(qty),
+                             price=spec.fmt_price(price), time_in_force="GTC")
+            tid = md.next_trade_id
+            t = clock()
+            res = ex.place_order(acc, r)
+            dt = clock() - t
+            slot = tot["cross" if md.next_trade_id != tid else "rest"]
+            if res.order.status in ("NEW", "PARTIALLY_FILLED"):
+                open_ids[acc].append(res.order.order_id)
+        else:
+            ids = open_ids[acc]
+            if not ids:
+                continue
+            oid = ids.pop(qty % len(ids))
+            t = clock()
+            try:
+                ex.cancel_order(acc, "spot", "BTCUSDT", oid)
+            except ExchangeError:
+                pass
+            dt = clock() - t
+            slot = tot["cancel"]
+        slot[0] += dt
+        slot[1] += 1
+    out = {k: (v[0] / max(v[1], 1) * 1e6, v[1]) for k, v in tot.items()}
+    trades = md.next_trade_id - 1
+    out["trades"] = (tot["cross"][0] / max(trades, 1) * 1e6, trades)
+    return out
 
 
 def run_baseline(flow: list[tuple[str, int, str, int, int]]) -> tuple[float, int]:
@@ -187,6 +241,9 @@ def test_matching_engine_orders_per_second() -> None:
         print(f"  [{label}] engine api + events (all)         : {r['events']:12,.0f} orders/s ({n_events} events)")
         print(f"  [{label}] engine api + events (no md wanted): {r['interest']:12,.0f} orders/s")
     print(f"  [default GC] engine, first {base_n} ops      : {prefix_rate:12,.0f} orders/s")
+    costs = per_op_costs(flow)
+    print("  [default GC] us per operation (separate timed run): " + ", ".join(
+        f"{k} {us:.2f} us (x{n})" for k, (us, n) in costs.items()) + "  [trades: us of crossing adds per trade]")
     print(f"  baseline naive list-scan: {base_rate:12,.0f} orders/s on the first {base_n} ops "
           f"({b_trades} trades)")
     print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix, default GC)")
