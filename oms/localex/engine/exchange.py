@@ -168,7 +168,7 @@ class Exchange:
         for _ in range(100):
             if not dirty:
                 break
-            keys = list(dirty)
+            keys = sorted(dirty)  # a fixed order: events must not depend on string hashing
             self._flush_books(keys)
             for key in keys:
                 if stops[key]:
