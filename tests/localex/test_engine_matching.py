@@ -275,3 +275,47 @@ def test_klines_same_with_and_without_listener() -> None:
         return seen
 
     assert run(False) == run(True)
+
+
+def test_open_order_limits_spot_and_futures(ex: Exchange) -> None:
+    """MAX_NUM_ORDERS (200 per account and symbol) and MAX_NUM_ALGO_ORDERS (5 spot, 10 futures), as exchangeInfo
+    advertises: the order over the limit is rejected before anything is reserved; other accounts and symbols
+    are unaffected, and closing one order makes room again."""
+    a, other = funded(ex, usdt="10000000"), funded(ex)
+    spec = ex.spec("spot", "BTCUSDT")
+    assert (spec.max_num_orders, spec.max_num_algo_orders) == (200, 5)
+    first = [ex.place_order(a, req("BUY", "0.001", f"{10000 + i}")).order for i in range(200)]
+    locked = ex.balance(a, "USDT").locked
+    with pytest.raises(ExchangeError) as err:
+        ex.place_order(a, req("BUY", "0.001", "9000"))
+    assert (err.value.code, err.value.msg) == (-1013, "Filter failure: MAX_NUM_ORDERS")
+    assert ex.balance(a, "USDT").locked == locked and len(ex.open_orders(a, "spot", "BTCUSDT")) == 200
+    ex.place_order(other, req("BUY", "0.001", "9000"))  # another account: its own count
+    ex.place_order(a, OrderRequest("spot", "ETHUSDT", "BUY", "LIMIT", quantity="0.01", price="1000",
+                                   time_in_force="GTC"))  # another symbol: its own count
+    ex.cancel_order(a, "spot", "BTCUSDT", first[0].order_id)
+    ex.place_order(a, req("BUY", "0.001", "9000"))  # room again
+    for _ in range(5):
+        ex.place_order(other, req("SELL", "0.01", "1000", "STOP_LOSS_LIMIT", stop_price="1000"))
+    with pytest.raises(ExchangeError) as err:
+        ex.place_order(other, req("SELL", "0.01", "1000", "STOP_LOSS_LIMIT", stop_price="1000"))
+    assert (err.value.code, err.value.msg) == (-1013, "Filter failure: MAX_NUM_ALGO_ORDERS")
+    ex.place_order(other, req("BUY", "0.001", "9001"))  # plain orders still fit under MAX_NUM_ORDERS
+
+    f = ex.create_account().account_id
+    ex.fund(f, "USDT", "10000000", wallet="FUTURES")
+    fut = ex.spec("usdm", "BTCUSDT")
+    assert (fut.max_num_orders, fut.max_num_algo_orders) == (200, 10)
+    for i in range(10):
+        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "SELL", "STOP_MARKET", quantity="0.2",
+                                       stop_price=f"{1000 + i}"))
+    with pytest.raises(ExchangeError) as err:
+        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "SELL", "STOP_MARKET", quantity="0.2", stop_price="999"))
+    assert (err.value.code, err.value.msg) == (-4045, "Reach max stop order limit.")
+    for i in range(190):
+        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=f"{20000 + i}",
+                                       time_in_force="GTC"))
+    with pytest.raises(ExchangeError) as err:
+        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="19000",
+                                       time_in_force="GTC"))
+    assert (err.value.code, err.value.msg) == (-2025, "Reach max open order limit.")

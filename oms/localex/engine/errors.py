@@ -130,6 +130,16 @@ def bad_param(name: str, value: object) -> ExchangeError:
     return ExchangeError(BAD_PARAM, f"Data sent for parameter '{name}' is not valid.")
 
 
+def max_open_orders(futures: bool) -> ExchangeError:
+    """Spot -1013 ``Filter failure: MAX_NUM_ORDERS``; futures -2025 ``Reach max open order limit.``"""
+    return ExchangeError(-2025, "Reach max open order limit.") if futures else filter_failure("MAX_NUM_ORDERS")
+
+
+def max_algo_orders(futures: bool) -> ExchangeError:
+    """Spot -1013 ``Filter failure: MAX_NUM_ALGO_ORDERS``; futures -4045 ``Reach max stop order limit.``"""
+    return ExchangeError(-4045, "Reach max stop order limit.") if futures else filter_failure("MAX_NUM_ALGO_ORDERS")
+
+
 def mandatory(name: str) -> ExchangeError:
     """-1102 ``Mandatory parameter 'NAME' was not sent, was empty/null, or malformed.``"""
     return ExchangeError(MANDATORY_PARAM,

@@ -3,7 +3,9 @@
 Each row mirrors Binance's exchangeInfo for the symbol (values as Binance published them; the minimum
 notional of futures BTCUSDT is 100 USDT, of spot symbols 5 USDT). Add a market by adding a row; the
 loader in ``markets.py`` checks every row (tick and step must be multiples of 1e-8, brackets ascending).
-Leverage brackets: (notional cap in quote units, max leverage, maintenance margin rate).
+Leverage brackets: (notional cap in quote units, max leverage, maintenance margin rate). Open-order
+limits default to Binance's: 200 open orders per account and symbol, of which 5 (spot) / 10 (futures) may
+be pending stop orders (``max_num_orders``, ``max_num_algo_orders``).
 """
 
 from __future__ import annotations

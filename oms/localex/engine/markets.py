@@ -101,6 +101,8 @@ class SymbolSpec:
     quote_precision: int = 8
     path: str = ""
     brackets: tuple[Bracket, ...] = ()
+    max_num_orders: int = 200  # MAX_NUM_ORDERS: open orders (resting and pending stops) per account and symbol
+    max_num_algo_orders: int = 5  # MAX_NUM_ALGO_ORDERS: pending stop/take-profit/trailing orders of those
     # derived ints, filled in __post_init__
     price_unit: int = field(default=0, repr=False)  # 1e-8 units per tick
     qty_unit: int = field(default=0, repr=False)  # 1e-8 units (of base) per lot
@@ -282,6 +284,8 @@ def spec_from_row(row: dict[str, object]) -> SymbolSpec:
         quantity_precision=int(row.get("quantity_precision", _decimals(step))),  # type: ignore[call-overload]
         path=str(row.get("path", row["symbol"])),
         brackets=_brackets(row.get("brackets", ())),  # type: ignore[arg-type]
+        max_num_orders=int(row.get("max_num_orders", 200)),  # type: ignore[call-overload]
+        max_num_algo_orders=int(row.get("max_num_algo_orders", 5 if market == SPOT else 10)),  # type: ignore[call-overload]
     )
 
 

@@ -361,6 +361,7 @@ class Matcher:
     def place(self, acc: Account, order: Order) -> list[Fill]:
         """Reserve funds, assign the id and run the order (or park it as a stop). Returns taker fills."""
         key = (order.market, order.symbol)
+        self._check_open_limits(acc, order, key)
         if order.type in TRIGGERED_TYPE:
             self._reserve(acc, order, key)
             self._register(acc, order, key)
@@ -428,6 +429,9 @@ class Matcher:
             need = qty * spec.qty_unit
             opp = book.bids.prices
             crosses = bool(opp) and opp[-1] >= price
+        bucket = acc.open_orders.get(key)  # _check_open_limits, inline (a LIMIT order is never algo)
+        if bucket is not None and len(bucket) >= spec.max_num_orders and not acc.unlimited:
+            raise E.max_open_orders(False)
         # self._lock_spot(acc, order, asset, need), inline
         bal = acc.spot.get(asset)
         if bal is None:
@@ -445,7 +449,6 @@ class Matcher:
         self.next_order_id[key] = oid + 1
         order.order_id = oid
         self.orders[key][oid] = order
-        bucket = acc.open_orders.get(key)
         if bucket is None:
             bucket = acc.open_orders[key] = {}
         bucket[oid] = order
@@ -468,6 +471,19 @@ class Matcher:
         side.changed.add(price)
         self.dirty.add(key)
         return order, fills
+
+    def _check_open_limits(self, acc: Account, order: Order, key: tuple[str, str]) -> None:
+        """MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS of the symbol, before anything is reserved."""
+        bucket = acc.open_orders.get(key)
+        if not bucket or acc.unlimited:
+            return
+        spec = order.spec
+        assert spec is not None
+        if len(bucket) >= spec.max_num_orders:
+            raise E.max_open_orders(spec.is_futures)
+        if order.type in TRIGGERED_TYPE and sum(
+                1 for o in self.stops[key] if o.account_id == acc.account_id) >= spec.max_num_algo_orders:
+            raise E.max_algo_orders(spec.is_futures)
 
     def _register(self, acc: Account, order: Order, key: tuple[str, str]) -> None:
         oid = self.next_order_id[key]
