@@ -46,6 +46,13 @@ class LocalServer:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
+    def resting_futures_price(self, symbol: str = "BTCUSDT", below: float = 0.03) -> str:
+        """A BUY limit price ``below`` (fraction) under the mark: rests on the book and stays inside USD-M's
+        PERCENT_PRICE band (mark * 0.95 .. 1.05) while the replay moves the mark a little."""
+        with urllib.request.urlopen(f"{self.url}/fapi/v1/premiumIndex?symbol={symbol}", timeout=5) as resp:
+            mark = float(json.loads(resp.read())["markPrice"])
+        return f"{mark * (1 - below):.1f}"
+
     def new_account(self, spot: dict[str, str] | None = None, futures: dict[str, str] | None = None,
                     permissions: list[str] | None = None, parent: str | None = None) -> tuple[str, str, str]:
         """Create and fund an account with one key: ``(account_id, api_key, secret)``."""

@@ -137,3 +137,24 @@ def test_hedge_mode_positions(ex: Exchange) -> None:
     with pytest.raises(ExchangeError) as e:
         ex.set_position_mode(a, False)
     assert e.value.code == -4068
+
+
+def test_percent_price_band_around_mark(ex: Exchange) -> None:
+    """USD-M PERCENT_PRICE (exchangeInfo multiplierUp 1.05 / multiplierDown 0.95): LIMIT prices outside the
+    band around the mark price are rejected with Binance's messages, at placement and on modify."""
+    a = trader(ex, "1000000")
+    ex.place_order(a, freq("BUY", "0.1", "1000"))  # no mark price yet: no band
+    ex.set_mark_price("BTCUSDT", 300000)  # 30000.0
+    with pytest.raises(ExchangeError) as e:
+        ex.place_order(a, freq("SELL", "0.1", "31500.1"))
+    assert (e.value.code, e.value.msg) == (-4016, "Limit price can't be higher than 31500.00.")
+    with pytest.raises(ExchangeError) as e:
+        ex.place_order(a, freq("BUY", "0.1", "28499.9"))
+    assert (e.value.code, e.value.msg) == (-4024, "Limit price can't be lower than 28500.00.")
+    edge = ex.place_order(a, freq("BUY", "0.1", "28500")).order  # the band's edges are inside
+    ex.place_order(a, freq("SELL", "0.1", "31500"))
+    with pytest.raises(ExchangeError) as e:
+        ex.modify_order(a, "usdm", "BTCUSDT", order_id=edge.order_id, side="BUY", quantity="0.1", price="28000")
+    assert e.value.code == -4024
+    assert ex.get_order(a, "usdm", "BTCUSDT", edge.order_id).price == 285000  # unchanged, still resting
+    ex.place_order(a, freq("SELL", "0.1", None, type_="STOP_MARKET", stop_price="25000"))  # stops: no band

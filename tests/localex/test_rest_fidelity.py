@@ -100,7 +100,8 @@ def _resting_spot(c: Ctx) -> dict:
 
 def _resting_fut(c: Ctx) -> dict:
     return c.once("fut_limit", lambda: c.sig("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="LIMIT",
-                                             timeInForce="GTC", quantity="0.05", price="3000.0"))  # type: ignore
+                                             timeInForce="GTC", quantity="0.05",
+                                             price=c.server.resting_futures_price()))  # type: ignore
 
 
 def _sub_email(c: Ctx) -> str:

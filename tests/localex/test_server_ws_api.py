@@ -165,18 +165,19 @@ async def test_cancel_replace_modes(server, account) -> None:  # noqa: ANN001
 async def test_futures_methods(server, account) -> None:  # noqa: ANN001
     session, api = await _open(server, account, "/ws-fapi/v1")
     try:
+        price, moved = server.resting_futures_price(), server.resting_futures_price(below=0.02)
         placed = await api.call("order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                "timeInForce": "GTC", "quantity": "0.05", "price": "3000.0"},
+                                                "timeInForce": "GTC", "quantity": "0.05", "price": price},
                                 signed=True)
         assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
         limits = {(r["rateLimitType"], r["interval"], r["intervalNum"]) for r in placed["rateLimits"]}
         assert ("ORDERS", "SECOND", 10) in limits and ("REQUEST_WEIGHT", "MINUTE", 1) in limits
         oid = placed["result"]["orderId"]
         modified = await api.call("order.modify", {"symbol": "BTCUSDT", "orderId": oid, "side": "BUY",
-                                                   "quantity": "0.05", "price": "3100.0"}, signed=True)
-        assert float(modified["result"]["price"]) == 3100
+                                                   "quantity": "0.05", "price": moved}, signed=True)
+        assert float(modified["result"]["price"]) == float(moved)
         assert float((await api.call("order.status", {"symbol": "BTCUSDT", "orderId": oid}, signed=True)
-                      )["result"]["price"]) == 3100
+                      )["result"]["price"]) == float(moved)
         assert (await api.call("order.cancel", {"symbol": "BTCUSDT", "orderId": oid}, signed=True)
                 )["result"]["status"] == "CANCELED"
         for method in ("account.balance", "v2/account.balance", "account.position", "v2/account.position",

@@ -509,6 +509,7 @@ class Exchange:
         spec = self.spec(market, symbol)
         new_qty = spec.parse_qty(quantity)
         new_price = spec.parse_price(price)
+        self.matcher.check_percent_price(spec, new_price)
         if new_qty <= o.executed_qty:
             raise E.ExchangeError(-4020, "Invalid quantity.")
         m = self.matcher

@@ -103,6 +103,9 @@ class SymbolSpec:
     brackets: tuple[Bracket, ...] = ()
     max_num_orders: int = 200  # MAX_NUM_ORDERS: open orders (resting and pending stops) per account and symbol
     max_num_algo_orders: int = 5  # MAX_NUM_ALGO_ORDERS: pending stop/take-profit/trailing orders of those
+    # USD-M PERCENT_PRICE: a LIMIT price must lie within [mark * down, mark * up] (basis points of 1e-4)
+    percent_up_bp: int = 10500
+    percent_down_bp: int = 9500
     # derived ints, filled in __post_init__
     price_unit: int = field(default=0, repr=False)  # 1e-8 units per tick
     qty_unit: int = field(default=0, repr=False)  # 1e-8 units (of base) per lot

@@ -162,6 +162,8 @@ class Matcher:
                       callback_rate=str(req.callback_rate or ""), activation_price=act,
                       self_trade_prevention_mode=stp, spec=spec)
         key = (req.market, req.symbol)
+        if fut and order.type == LIMIT:
+            self.check_percent_price(spec, price)
         self._check_notional(spec, order, key)
         if fut and (reduce_only or close_position):
             self._check_reduce_only(acc, order)
@@ -324,6 +326,22 @@ class Matcher:
                 raise E.min_notional_futures(format(spec.min_notional.normalize(), "f"))
         elif value < spec.min_notional_units or (spec.max_notional_units and value > spec.max_notional_units):
             raise E.filter_failure("NOTIONAL")
+
+    def check_percent_price(self, spec: SymbolSpec, price: int) -> None:
+        """USD-M PERCENT_PRICE: a LIMIT price within [mark * multiplierDown, mark * multiplierUp].
+
+        Binance's -4016 "Limit price can't be higher than X." / -4024 "Limit price can't be lower than X.";
+        no check while the symbol has no mark price yet.
+        """
+        mark = self.mark.get(spec.symbol)
+        if not mark:
+            return
+        up = mark * spec.percent_up_bp // 10000
+        if price > up:
+            raise E.ExchangeError(-4016, f"Limit price can't be higher than {spec.fmt_price(up)}.")
+        down = -(-mark * spec.percent_down_bp // 10000)
+        if price < down:
+            raise E.ExchangeError(-4024, f"Limit price can't be lower than {spec.fmt_price(down)}.")
 
     def _check_reduce_only(self, acc: Account, order: Order) -> None:
         pos = acc.positions.get((order.symbol, order.position_side))
