@@ -149,3 +149,31 @@ async def test_unknown_symbol_streams_are_accepted_and_silent(server) -> None:  
         await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["!bookTicker"], "id": 1}))
         assert await ws.receive_json(timeout=WAIT) == {"error": {"code": 2, "msg": "Invalid request: invalid stream"},
                                                        "id": 1}  # Spot retired !bookTicker
+
+
+MARK_PRICE = {"e": str, "E": int, "s": str, "p": str, "i": str, "P": str, "r": str, "T": int}
+
+
+async def test_mark_price_payloads_speeds_and_spot_refusal(server) -> None:  # noqa: ANN001
+    """``markPriceUpdate`` keys and types (prices with 8 decimals, as GET /fapi/v1/premiumIndex), the 1 s
+    variant's speed, the all-market array with every symbol, and Spot refusing the futures-only stream."""
+    names = {"btcusdt@markPrice@1s", "!markPrice@arr@1s"}
+    url = server.url.replace("http", "ws") + "/fstream/stream?streams=" + "/".join(sorted(names))
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        seen = await frames(ws, names)
+        times = [seen["btcusdt@markPrice@1s"]["E"]]  # type: ignore[index]
+        while len(times) < 4:
+            msg = await ws.receive_json(timeout=WAIT)
+            if msg["stream"] == "btcusdt@markPrice@1s":
+                times.append(msg["data"]["E"])
+    assert_shape(seen["btcusdt@markPrice@1s"], MARK_PRICE)  # type: ignore[arg-type]
+    steady = times[1:]  # the first push comes at once, the next on the period's boundaries
+    assert all(900 <= b - a <= 1300 for a, b in zip(steady, steady[1:], strict=False)), times
+    rows = seen["!markPrice@arr@1s"]
+    assert [r["s"] for r in rows] == ["BTCUSDT", "ETHUSDT"]  # type: ignore[union-attr]
+    premium = rest(server.url + "/fapi/v1/premiumIndex?symbol=BTCUSDT")
+    assert len(premium["markPrice"].split(".")[1]) == len(rows[0]["p"].split(".")[1]) == 8  # type: ignore
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url.replace("http", "ws") + "/ws") as ws:
+        await ws.send_json({"method": "SUBSCRIBE", "params": ["!markPrice@arr"], "id": 1})
+        reply = await ws.receive_json(timeout=WAIT)
+    assert reply["error"]["code"] == 2 and reply["id"] == 1

@@ -68,3 +68,27 @@ async def test_python_binance_futures_ticker_sockets(server) -> None:  # noqa: A
         assert msg["stream"] == "!bookTicker" and msg["data"]["e"] == "bookTicker"
     finally:
         await client.close_connection()
+
+
+async def test_mark_price_streams_through_clients(server) -> None:  # noqa: ANN001
+    """ccxt.pro ``watch_mark_price`` / ``watch_mark_prices`` and python-binance's mark price sockets
+    (``<symbol>@markPrice@1s``, ``!markPrice@arr@1s``), all timer-driven like Binance's."""
+    ex = clients.ccxt_pro_client(server.url, default_type="swap")
+    try:
+        one = await asyncio.wait_for(ex.watch_mark_price("BTC/USDT:USDT"), WAIT)
+        assert one["symbol"] == "BTC/USDT:USDT" and one["markPrice"] > 0 and one["info"]["e"] == "markPriceUpdate"
+        every = await asyncio.wait_for(ex.watch_mark_prices(["BTC/USDT:USDT", "ETH/USDT:USDT"]), WAIT)
+        assert set(every) <= {"BTC/USDT:USDT", "ETH/USDT:USDT"} and all(t["markPrice"] > 0 for t in every.values())
+    finally:
+        await ex.close()
+    client = await clients.binance_async(server.url)
+    try:
+        bsm = clients.binance_socket_manager(client, server.url)
+        async with fast(bsm.symbol_mark_price_socket("BTCUSDT", fast=True)) as mark:
+            msg = await asyncio.wait_for(mark.recv(), WAIT)
+        assert msg["stream"] == "btcusdt@markPrice@1s" and msg["data"]["e"] == "markPriceUpdate"
+        async with fast(bsm.all_mark_price_socket(fast=True)) as marks:
+            msg = await asyncio.wait_for(marks.recv(), WAIT)
+        assert msg["stream"] == "!markPrice@arr@1s" and {r["s"] for r in msg["data"]} == {"BTCUSDT", "ETHUSDT"}
+    finally:
+        await client.close_connection()

@@ -18,7 +18,6 @@ from oms.localex.engine.types import (
     BookTickerEvent,
     DepthEvent,
     KlineEvent,
-    MarkPriceEvent,
     OrderEvent,
     TradeEvent,
 )
@@ -116,8 +115,6 @@ class EventRouter:
             stream = f"{event.symbol.lower()}@kline_{event.interval}"
             if hub.has_subscribers(event.market, stream):
                 hub.publish(event.market, stream, wire.kline_event(event, self._spec(event.market, event.symbol)))
-        elif isinstance(event, MarkPriceEvent):
-            self._mark_price(event)
 
     def _agg_trade(self, event: AggTradeEvent) -> None:
         key = (event.market, event.symbol)
@@ -137,20 +134,6 @@ class EventRouter:
             last = 0
         for agg in self.state.exchange.agg_trades(market, symbol, from_id=last + 1, limit=1000):
             self._agg_trade(agg)
-
-    def _mark_price(self, event: MarkPriceEvent) -> None:
-        hub = self.state.hub
-        base = f"{event.symbol.lower()}@markPrice"
-        streams = [s for s in (base, base + "@1s") if hub.has_subscribers("usdm", s)]
-        if not streams:
-            return
-        spec = self._spec("usdm", event.symbol)
-        t = wire.ms(event.time_ns)
-        body = {"e": "markPriceUpdate", "E": t, "s": event.symbol, "p": spec.fmt_price(event.mark_price),
-                "ap": spec.fmt_price(event.mark_price), "P": spec.fmt_price(event.mark_price),
-                "i": spec.fmt_price(event.index_price), "r": event.funding_rate, "T": event.next_funding_ms}
-        for stream in streams:
-            hub.publish("usdm", stream, body)
 
     def _depth(self, event: DepthEvent) -> None:
         hub = self.state.hub

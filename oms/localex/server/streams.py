@@ -30,12 +30,17 @@ STREAM_RE = re.compile(
     r"depth(5|10|20)(@100ms|@250ms|@500ms)?|kline_(1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)|"
     r"ticker|miniTicker|markPrice|markPrice@1s)$"
 )
-# All-market streams: names start with "!" and are case-sensitive. ``!bookTicker`` is futures only (Spot
-# retired it); ``!miniTicker@arr@<n>ms`` is the slower variant python-binance's ``miniticker_socket`` uses.
-ALL_MARKET_RE = re.compile(r"^!(ticker@arr|miniTicker@arr(@[1-9][0-9]{3,5}ms)?|bookTicker)$")
-# Pushed on a timer, not per engine event: (market, channel) -> period in ms (Binance's update speeds).
+# All-market streams: names start with "!" and are case-sensitive. ``!bookTicker`` and ``!markPrice@arr``
+# are futures only (Spot retired the first and never had the second); ``!miniTicker@arr@<n>ms`` is the slower
+# variant python-binance's ``miniticker_socket`` uses.
+ALL_MARKET_RE = re.compile(r"^!(ticker@arr|miniTicker@arr(@[1-9][0-9]{3,5}ms)?|bookTicker|markPrice@arr(@1s)?)$")
+FUTURES_ONLY = ("!bookTicker", "!markPrice@arr", "!markPrice@arr@1s")
+# Pushed on a timer, not per engine event: (market, channel) -> period in ms (Binance's update speeds;
+# mark price every 3 s, or every second with ``@1s``).
 TICKER_PERIOD_MS = {("spot", "ticker"): 1000, ("spot", "miniTicker"): 1000,
-                    ("usdm", "ticker"): 500, ("usdm", "miniTicker"): 500}
+                    ("usdm", "ticker"): 500, ("usdm", "miniTicker"): 500,
+                    ("usdm", "markPrice"): 3000, ("usdm", "markPrice@1s"): 1000,
+                    ("usdm", "!markPrice@arr"): 3000, ("usdm", "!markPrice@arr@1s"): 1000}
 ALL_MARKET_PERIOD_MS = 1000
 CATEGORIES = ("public", "market", "private")
 
@@ -43,7 +48,7 @@ CATEGORIES = ("public", "market", "private")
 def normalise_stream(name: str, market: str = "spot") -> str | None:
     """Binance's canonical form of a stream name (symbol lower-cased), or None if it is not one."""
     if name.startswith("!"):
-        if not ALL_MARKET_RE.match(name) or (name == "!bookTicker" and market == "spot"):
+        if not ALL_MARKET_RE.match(name) or (name in FUTURES_ONLY and market == "spot"):
             return None
         return name
     if "@" not in name:
@@ -58,6 +63,8 @@ def stream_period_ms(market: str, stream: str) -> int | None:
     if stream.startswith("!"):
         if stream.startswith("!miniTicker@arr@"):
             return int(stream[len("!miniTicker@arr@"):-2])
+        if stream.startswith("!markPrice"):
+            return TICKER_PERIOD_MS[(market, stream)]
         return None if stream == "!bookTicker" else ALL_MARKET_PERIOD_MS
     return TICKER_PERIOD_MS.get((market, stream.partition("@")[2]))
 
@@ -82,7 +89,7 @@ def wanted_market_data(streams: Iterable[str]) -> tuple[set[str], set[str]]:
     """The engine event kinds and kline intervals that the given stream names need.
 
     aggTrade streams also need trades: aggregates are read from the engine after each traded call.
-    markPrice events always flow from the engine, so they need nothing here.
+    Mark price streams are timer-driven (``tickers``) and read the engine's state, so they need nothing here.
     """
     kinds: set[str] = set()
     intervals: set[str] = set()

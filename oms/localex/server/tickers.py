@@ -1,10 +1,12 @@
-"""Timer-driven market streams: 24h tickers and mini tickers, per symbol and for the whole market.
+"""Timer-driven market streams: 24h tickers, mini tickers and mark prices, per symbol and for the market.
 
 Binance pushes these on a clock, not per trade: Spot ``<symbol>@ticker`` / ``@miniTicker`` every 1000 ms,
 USD-M futures every 500 ms, the all-market arrays ``!ticker@arr`` / ``!miniTicker@arr`` every 1000 ms (and
-``!miniTicker@arr@<n>ms`` every n ms). The arrays hold only the symbols whose statistics changed since
-the previous push, and are skipped when nothing changed. The numbers come from the engine's rolling 24h
-statistics, the same source as GET ``/api/v3/ticker/24hr`` and ``/fapi/v1/ticker/24hr``.
+``!miniTicker@arr@<n>ms`` every n ms); USD-M ``<symbol>@markPrice`` and ``!markPrice@arr`` every 3 s, every
+second with ``@1s``. The ticker arrays hold only the symbols whose statistics changed since the previous
+push and are skipped when nothing changed; the mark price array always holds every symbol. The numbers
+come from the engine's state, the same source as GET ``/api/v3/ticker/24hr``, ``/fapi/v1/ticker/24hr``
+and ``/fapi/v1/premiumIndex``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from oms.localex.server import wire
 
 if TYPE_CHECKING:
     from oms.localex.engine.marketdata import Ticker24h
+    from oms.localex.engine.markets import SymbolSpec
     from oms.localex.server.state import ServerState
 
 TICK_S = 0.1  # the publisher's clock; every period is a multiple of 100 ms
@@ -68,14 +71,23 @@ class TickerPublisher:
         last = ex.recent_trades(market, symbol, 1)
         return wire.ticker_event(t, spec, ex.book_ticker(market, symbol), last[-1].qty if last else 0, now_ms)
 
+    def _mark(self, spec: SymbolSpec, now_ms: int) -> dict[str, object]:
+        ex = self.state.exchange
+        rate, next_ms = ex.funding_info(spec.symbol)
+        return wire.mark_price_event(spec, ex.mark_price(spec.symbol), rate, next_ms, now_ms)
+
     def _payload(self, market: str, stream: str, now_ms: int,
                  stats: dict[tuple[str, str], Ticker24h]) -> object | None:
         if not stream.startswith("!"):
             symbol, _, channel = stream.partition("@")
             try:
+                if channel.startswith("markPrice"):
+                    return self._mark(self.state.exchange.spec(market, symbol.upper()), now_ms)
                 return self._ticker(market, symbol.upper(), now_ms, stats, channel == "miniTicker")
             except ExchangeError:
                 return None  # Binance accepts streams of unknown symbols and never pushes on them
+        if stream.startswith("!markPrice"):  # every symbol on each push, changed or not, as Binance does
+            return [self._mark(spec, now_ms) for spec in self.state.exchange.specs(market)]
         mini = stream.startswith("!miniTicker")
         last = self._last.setdefault((market, stream), {})
         changed: list[dict[str, object]] = []

@@ -290,6 +290,15 @@ def ticker_event(t: Ticker24h, spec: SymbolSpec, book: BookTickerEvent, last_qty
     return e
 
 
+def mark_price_event(spec: SymbolSpec, mark: int, funding_rate: str, next_funding_ms: int,
+                     now_ms: int) -> dict[str, object]:
+    """``<symbol>@markPrice[@1s]`` / ``!markPrice@arr[@1s]`` payload (``markPriceUpdate``, 8 decimals as Binance
+    prints them; index and estimated settle price are the mark here, as in GET /fapi/v1/premiumIndex)."""
+    p = dec_str(spec.price_of(mark), 8)
+    return {"e": "markPriceUpdate", "E": now_ms, "s": spec.symbol, "p": p, "i": p, "P": p, "r": funding_rate,
+            "T": next_funding_ms}
+
+
 def mini_ticker_event(t: Ticker24h, spec: SymbolSpec, now_ms: int) -> dict[str, object]:
     """``<symbol>@miniTicker`` / ``!miniTicker@arr`` payload (``24hrMiniTicker``, same for Spot and futures)."""
     return {"e": "24hrMiniTicker", "E": now_ms, "s": spec.symbol, "c": spec.fmt_price(t.last),
