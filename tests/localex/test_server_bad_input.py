@@ -109,6 +109,21 @@ def test_unknown_symbol_filters_and_malformed_params(server, acct) -> None:  # n
     assert call(server.url + "/api/v3/order?" + rich, "POST", hdr)[2]["code"] == -2010
 
 
+def test_duplicate_parameters(server, acct) -> None:  # noqa: ANN001
+    """A name twice in the query (or twice in the body): -1101; once in each: the query's value wins."""
+    _, key, secret = acct
+    status, _, body = call(server.url + "/api/v3/depth?symbol=BTCUSDT&limit=5&limit=10")
+    assert (status, body) == (400, {"code": -1101, "msg": "Duplicate values for a parameter detected."})
+    hdr = {"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"}
+    order = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                  "quantity": "0.001", "price": "6000.00", "newClientOrderId": "dup-1"})
+    twice = ("quantity=0.002&" + order).encode()  # the body repeats quantity: rejected, nothing placed
+    assert call(server.url + "/api/v3/order", "POST", hdr, twice)[2]["code"] == -1101
+    lookup = signed_query(secret, {"symbol": "BTCUSDT", "origClientOrderId": "dup-1"})
+    assert call(server.url + "/api/v3/order?" + lookup, "GET", hdr)[2]["code"] == -2013
+    assert call(server.url + "/fapi/v1/depth?symbol=BTCUSDT&symbol=ETHUSDT")[2]["code"] == -1101
+
+
 def test_unknown_path_and_method_are_json_not_500(server) -> None:  # noqa: ANN001
     status, _, body = call(server.url + "/api/v3/nothing")
     assert status == 404 and body["code"] == -1000

@@ -106,6 +106,11 @@ def too_many_parameters() -> BinanceError:
     return BinanceError(-1101, "Too many parameters sent for this endpoint.", 400)
 
 
+def duplicate_params() -> BinanceError:
+    """-1101 for a parameter sent twice in the query string (or twice in the body)."""
+    return BinanceError(-1101, "Duplicate values for a parameter detected.", 400)
+
+
 def too_many_parameters_expected(expected: int, received: int) -> BinanceError:
     """-1101 TOO_MANY_PARAMETERS with the endpoint's parameter count."""
     return BinanceError(-1101, f"Too many parameters; expected '{expected}' and received '{received}'.", 400)

@@ -112,7 +112,11 @@ def client_ip(request: web.Request) -> str:
 
 
 async def read_params(request: web.Request) -> tuple[dict[str, str], str, str]:
-    """``(params, raw_query, raw_body)``; query and form body merged (query wins on duplicates)."""
+    """``(params, raw_query, raw_body)``; query and form body merged (query wins over the body, as on Binance).
+
+    A name repeated within the query string or within the body: -1101 "Duplicate values for a parameter
+    detected.".
+    """
     raw_query = request.rel_url.raw_query_string
     raw_body = ""
     if request.can_read_body:
@@ -121,14 +125,16 @@ async def read_params(request: web.Request) -> tuple[dict[str, str], str, str]:
             raw_body = body.decode()
         except UnicodeDecodeError as exc:
             raise errors.illegal_chars("body", "UTF-8 form data") from exc
-    merged: dict[str, str] = {}
     try:
-        for key, value in parse_qsl(raw_body, keep_blank_values=True):
-            merged.setdefault(key, value)
-        for key, value in parse_qsl(raw_query, keep_blank_values=True):
-            merged[key] = value
+        body_pairs = parse_qsl(raw_body, keep_blank_values=True)
+        query_pairs = parse_qsl(raw_query, keep_blank_values=True)
     except ValueError as exc:
         raise errors.illegal_chars("query", "application/x-www-form-urlencoded") from exc
+    merged = dict(body_pairs)
+    query = dict(query_pairs)
+    if len(merged) < len(body_pairs) or len(query) < len(query_pairs):
+        raise errors.duplicate_params()
+    merged.update(query)
     return merged, raw_query, raw_body
 
 
