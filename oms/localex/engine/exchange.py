@@ -54,7 +54,6 @@ from .types import (
     TradeEvent,
     Transfer,
     TransferEvent,
-    _clone_order,
 )
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
@@ -158,9 +157,7 @@ class Exchange:
                 book = m.books[key]
                 book.bids.changed.clear()
                 book.asks.changed.clear()
-                md = m.md[key]
-                if md._pending or md._pending_prices:  # flush_quiet has work (a trade or a path price)
-                    md.flush_quiet()
+                m.md[key].flush_quiet()
                 book.update_id += 1
                 if em.touched:
                     em.touched.clear()
@@ -400,7 +397,7 @@ class Exchange:
             self._end()
         st = order.status
         if st == NEW or st == PARTIALLY_FILLED:
-            order = _clone_order(order)  # order.snapshot(): still open, it changes later; the caller gets a copy
+            order = order.snapshot()  # still open: it changes later, the caller gets a copy
         return OrderResult(order, fills)
 
     def test_order(self, account_id: str, req: OrderRequest) -> None:

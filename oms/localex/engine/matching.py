@@ -450,18 +450,8 @@ class Matcher:
         bucket = acc.open_orders.get(key)  # _check_open_limits, inline (a LIMIT order is never algo)
         if bucket is not None and len(bucket) >= spec.max_num_orders and not acc.unlimited:
             raise E.max_open_orders(False)
-        # self._lock_spot(acc, order, asset, need), inline
-        bal = acc.spot.get(asset)
-        if bal is None:
-            bal = acc.spot[asset] = Balance(asset)
-        if bal.free < need and not acc.unlimited:
-            raise E.insufficient_balance()
-        bal.free -= need
-        bal.locked += need
-        order.locked = need
+        self._lock_spot(acc, order, asset, need)
         em = self.em
-        if em.active:
-            em.touch(acc.account_id, WALLET_SPOT, asset)
         # _register
         oid = self.next_order_id[key]
         self.next_order_id[key] = oid + 1
@@ -814,8 +804,8 @@ class Matcher:
             t_fill = self._settle_futures(acc, taker, price, lots, quote, tid, False, now, spec)
             m_fill = self._settle_futures(mk_acc, maker, price, lots, quote, tid, True, now, spec)
         else:
-            t_fill, m_fill = self._settle_spot_pair(acc, taker, mk_acc, maker, price, lots, quote, tid, now, spec,
-                                                    buy)
+            t_fill = self._settle_spot(acc, taker, price, lots, quote, tid, False, now, spec)
+            m_fill = self._settle_spot(mk_acc, maker, price, lots, quote, tid, True, now, spec)
         fills.append(t_fill)
         opp.qty[price] -= lots  # opp.reduce(price, lots), inline
         opp.changed.add(price)
@@ -855,104 +845,51 @@ class Matcher:
         taker.status = PARTIALLY_FILLED
         return last_agg
 
-    def _settle_spot_pair(self, acc: Account, taker: Order, mk_acc: Account, maker: Order, price: int, lots: int,
-                          quote: int, tid: int, now: int, spec: SymbolSpec, buy: bool) -> tuple[Fill, Fill]:
-        """``_settle_spot`` of the taker, then of the maker, in one frame (the same steps in the same order).
-
-        The taker pays what the maker receives and the other way round, so the assets, amounts and fee
-        formulas are worked out once.
-        """
+    def _settle_spot(self, acc: Account, order: Order, price: int, lots: int, quote: int, tid: int,
+                     maker: bool, now: int, spec: SymbolSpec) -> Fill:
         fees = self.fees
+        ppm = fees.spot_maker_ppm if maker else fees.spot_taker_ppm
         base_units = lots * spec.qty_unit
-        quote_asset = spec.quote_asset
-        base_asset = spec.base_asset
-        fee_wallet = self.fee_account.spot
-        fills = self.fills
-        market = taker.market
-        symbol = taker.symbol
-        half = PPM // 2
-        # ---- taker
-        ppm = fees.spot_taker_ppm
-        if buy:
-            pay_asset, fasset, pay_amount = quote_asset, base_asset, quote
-            fee = (base_units * ppm + half) // PPM  # fee_of
-            gain = base_units - fee
-        else:
-            pay_asset, fasset, pay_amount = base_asset, quote_asset, base_units
-            fee = (quote * ppm + half) // PPM  # fee_of
-            gain = quote - fee
         wallet = acc.spot
-        pay = wallet.get(pay_asset)
-        if pay is None:
-            pay = wallet[pay_asset] = Balance(pay_asset)
-        pay.locked -= pay_amount
-        taker.locked -= pay_amount
-        get = wallet.get(fasset)
-        if get is None:
-            get = wallet[fasset] = Balance(fasset)
-        get.free += gain
-        if fee:
-            fb = fee_wallet.get(fasset)
-            if fb is None:
-                fb = fee_wallet[fasset] = Balance(fasset)
-            fb.free += fee
-        taker.executed_qty += lots
-        taker.cum_quote += quote
-        taker.commission += fee
-        taker.update_ns = now
-        account_id = acc.account_id
-        t_fill = Fill(account_id, market, symbol, tid, taker.order_id, taker.client_order_id, taker.side, price,
-                      lots, quote, fee, fasset, False, now)
-        fk = (account_id, market, symbol)
-        lst = fills.get(fk)
-        if lst is None:
-            lst = fills[fk] = []
-        lst.append(t_fill)
-        em = self.em
-        if em.active:
-            em.touch(account_id, WALLET_SPOT, pay_asset)
-            em.touch(account_id, WALLET_SPOT, fasset)
-        # ---- maker: the other side of the same trade
-        ppm = fees.spot_maker_ppm
-        if buy:  # the maker sells
-            pay_asset, fasset, pay_amount = base_asset, quote_asset, base_units
-            fee = (quote * ppm + half) // PPM
-            gain = quote - fee
-        else:
-            pay_asset, fasset, pay_amount = quote_asset, base_asset, quote
-            fee = (base_units * ppm + half) // PPM
+        if order.side == BUY:
+            pay_asset, fasset, pay_amount = spec.quote_asset, spec.base_asset, quote
+            fee = (base_units * ppm + PPM // 2) // PPM  # fee_of
             gain = base_units - fee
-        wallet = mk_acc.spot
+        else:
+            pay_asset, fasset, pay_amount = spec.base_asset, spec.quote_asset, base_units
+            fee = (quote * ppm + PPM // 2) // PPM  # fee_of
+            gain = quote - fee
         pay = wallet.get(pay_asset)
         if pay is None:
             pay = wallet[pay_asset] = Balance(pay_asset)
         pay.locked -= pay_amount
-        maker.locked -= pay_amount
+        order.locked -= pay_amount
         get = wallet.get(fasset)
         if get is None:
             get = wallet[fasset] = Balance(fasset)
         get.free += gain
         if fee:
+            fee_wallet = self.fee_account.spot
             fb = fee_wallet.get(fasset)
             if fb is None:
                 fb = fee_wallet[fasset] = Balance(fasset)
             fb.free += fee
-        maker.executed_qty += lots
-        maker.cum_quote += quote
-        maker.commission += fee
-        maker.update_ns = now
-        account_id = mk_acc.account_id
-        m_fill = Fill(account_id, market, symbol, tid, maker.order_id, maker.client_order_id, maker.side, price,
-                      lots, quote, fee, fasset, True, now)
-        fk = (account_id, market, symbol)
-        lst = fills.get(fk)
+        order.executed_qty += lots
+        order.cum_quote += quote
+        order.commission += fee
+        order.update_ns = now
+        account_id = acc.account_id
+        fill = Fill(account_id, order.market, order.symbol, tid, order.order_id, order.client_order_id,
+                    order.side, price, lots, quote, fee, fasset, maker, now)
+        fk = (account_id, order.market, order.symbol)
+        lst = self.fills.get(fk)
         if lst is None:
-            lst = fills[fk] = []
-        lst.append(m_fill)
-        if em.active:
-            em.touch(account_id, WALLET_SPOT, pay_asset)
-            em.touch(account_id, WALLET_SPOT, fasset)
-        return t_fill, m_fill
+            lst = self.fills[fk] = []
+        lst.append(fill)
+        if self.em.active:
+            self.em.touch(account_id, WALLET_SPOT, pay_asset)
+            self.em.touch(account_id, WALLET_SPOT, fasset)
+        return fill
 
     def _settle_futures(self, acc: Account, order: Order, price: int, lots: int, quote: int, tid: int,
                         maker: bool, now: int, spec: SymbolSpec) -> Fill:
