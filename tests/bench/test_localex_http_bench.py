@@ -48,9 +48,11 @@ def _pct(samples: list[float], p: float) -> float:
 def exchange(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     data_dir = tmp_path_factory.mktemp("localex")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "oms.localex", "--port", str(port), "--data-dir", str(data_dir),
-                             "--no-replay", "--no-rate-limits"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    # the server, not its limits: no request/order rate limits, and every order may rest (thousands per key)
+    args = ["--port", str(port), "--data-dir", str(data_dir), "--no-replay", "--no-rate-limits",
+            "--max-open-orders", "1000000"]
+    proc = subprocess.Popen([sys.executable, "-m", "oms.localex", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:

@@ -168,3 +168,20 @@ def test_weight_limit_429_then_418_ban() -> None:
         status, _, body = call(srv.url + "/api/v3/ping")
         assert status == 418 and "banned until" in body["msg"]
         assert call(srv.url + "/fapi/v1/ping")[0] == 200  # futures weight is a separate budget
+
+
+def test_open_order_limit_is_advertised_enforced_and_configurable() -> None:
+    """``ServerConfig.max_open_orders`` (``--max-open-orders``) sets MAX_NUM_ORDERS: exchangeInfo shows it and
+    the order over it gets Binance's -1013 filter failure."""
+    for srv in start_server(ServerConfig(port=free_port(), replay=False, demo_accounts=False, max_open_orders=3)):
+        info = call(srv.url + "/api/v3/exchangeInfo?symbol=BTCUSDT")[2]
+        limit = next(f for f in info["symbols"][0]["filters"] if f["filterType"] == "MAX_NUM_ORDERS")
+        assert limit == {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 3}
+        _, key, secret = srv.new_account(spot={"USDT": "1000"})
+        hdr = {"X-MBX-APIKEY": key}
+        codes = []
+        for i in range(4):
+            q = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                                      "quantity": "0.001", "price": f"{6000 + i}.00"})
+            codes.append(call(srv.url + "/api/v3/order?" + q, "POST", hdr)[2].get("code"))
+        assert codes == [None, None, None, -1013]

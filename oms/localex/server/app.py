@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from oms.localex.engine import Exchange, PricePath, Replay
+from oms.localex.engine.markets import default_specs
 from oms.localex.server import demo, routes_admin, routes_futures, routes_market, routes_sapi, routes_spot
 from oms.localex.server.errors import BinanceError
 from oms.localex.server.events import EventRouter
@@ -79,7 +81,12 @@ async def _replay_loop(state: ServerState, router: EventRouter) -> None:
 def build_app(config: ServerConfig, exchange: Exchange | None = None,
               paths: dict[str, PricePath] | None = None) -> web.Application:
     """The application: routes, engine listener, demo accounts, replay timer (when ``paths`` given)."""
-    ex = exchange or Exchange(clock=time.time_ns, seed=config.seed)
+    if exchange is None:
+        specs = default_specs()
+        if config.max_open_orders is not None:
+            specs = [dataclasses.replace(s, max_num_orders=config.max_open_orders) for s in specs]
+        exchange = Exchange(clock=time.time_ns, seed=config.seed, specs=specs)
+    ex = exchange
     state = ServerState(ex, config)
     router = EventRouter(state)
     app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)

@@ -43,13 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin-token", default=None, help="require X-Admin-Token on /admin/v1")
     parser.add_argument("--no-replay", action="store_true", help="do not replay real prices (empty books)")
     parser.add_argument("--no-rate-limits", action="store_true", help="switch request/order limits off")
+    parser.add_argument("--max-open-orders", type=int, default=None, metavar="N",
+                        help="open orders per account and symbol (MAX_NUM_ORDERS; default Binance's 200)")
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """A ``ServerConfig`` from parsed options."""
     return ServerConfig(host=args.host, port=args.port, seed=args.seed, speed=args.speed, data_dir=args.data_dir,
                         admin_token=args.admin_token, replay=not args.no_replay,
-                        rate_limits=RateLimitConfig(enabled=not args.no_rate_limits))
+                        rate_limits=RateLimitConfig(enabled=not args.no_rate_limits),
+                        max_open_orders=args.max_open_orders)
 
 
 async def serve(config: ServerConfig) -> None:

@@ -30,6 +30,7 @@ class ServerConfig:
     admin_token: str | None = None
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     max_ws_api_connections: int = 300
+    max_open_orders: int | None = None  # MAX_NUM_ORDERS per account and symbol; None: Binance's (200)
 
 
 class KeyAdapter:
