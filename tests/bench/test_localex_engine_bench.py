@@ -77,23 +77,25 @@ def server_gc() -> Iterator[None]:
         gc.collect()
 
 
-def bench_exchange() -> Exchange:
-    """A fresh exchange on the deterministic clock, with the open-order limit lifted (see the docstring)."""
+def bench_exchange() -> tuple[Exchange, list[str]]:
+    """A fresh exchange on the deterministic clock, with the open-order limit lifted (see the docstring), and
+    the flow's 4 funded accounts."""
     specs = [dataclasses.replace(s, max_num_orders=1 << 30) for s in default_specs()]
-    return Exchange(clock=itertools.count(T0, 1000).__next__, specs=specs)  # +1 us per read, no frame per call
-
-
-def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool, *,
-               interest: bool = False) -> tuple[float, int, int]:
-    """Run ``flow`` through a fresh exchange; ``interest``: the listener wants no market data."""
-    ex = bench_exchange()
-    spec = ex.spec("spot", "BTCUSDT")
+    ex = Exchange(clock=itertools.count(T0, 1000).__next__, specs=specs)  # +1 us per read, no frame per call
     accs = []
     for _ in range(4):
         a = ex.create_account().account_id
         ex.fund(a, "USDT", "1000000000")
         ex.fund(a, "BTC", "100000")
         accs.append(a)
+    return ex, accs
+
+
+def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool, *,
+               interest: bool = False) -> tuple[float, int, int]:
+    """Run ``flow`` through a fresh exchange; ``interest``: the listener wants no market data."""
+    ex, accs = bench_exchange()
+    spec = ex.spec("spot", "BTCUSDT")
     events = [0]
     if listen:
         def on_event(_e: object) -> None:
@@ -139,14 +141,8 @@ def per_op_costs(flow: list[tuple[str, int, str, int, int]]) -> dict[str, tuple[
     Kinds: ``rest`` (an add that trades nothing), ``cross`` (an add that trades), ``cancel`` (a cancel call
     that reached the engine); also ``trades``: (us of all crossing adds / trades, number of trades).
     """
-    ex = bench_exchange()
+    ex, accs = bench_exchange()
     spec = ex.spec("spot", "BTCUSDT")
-    accs = []
-    for _ in range(4):
-        a = ex.create_account().account_id
-        ex.fund(a, "USDT", "1000000000")
-        ex.fund(a, "BTC", "100000")
-        accs.append(a)
     md = ex.matcher.md[("spot", "BTCUSDT")]
     tot = {"rest": [0.0, 0], "cross": [0.0, 0], "cancel": [0.0, 0]}
     open_ids: dict[str, list[int]] = {a: [] for a in accs}
