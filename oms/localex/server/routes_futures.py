@@ -277,8 +277,13 @@ def _position_row_v3(call: Call, r) -> dict[str, object]:  # noqa: ANN001 - engi
 
 
 def _risk_rows(call: Call, account_id: str, symbol: str | None, active_only: bool) -> list[object]:
-    """Engine positionRisk rows; v3 keeps only those with a position or open orders (as Binance documents)."""
+    """Engine positionRisk rows; v3 keeps only those with a position or open orders (as Binance documents).
+
+    An unknown ``symbol`` is -1121 before anything is read.
+    """
     ex = call.state.exchange
+    if symbol is not None:
+        ex.spec(USDM, symbol)
     rows = ex.position_risk(account_id, symbol)
     if not active_only:
         return list(rows)
@@ -289,19 +294,13 @@ def _risk_rows(call: Call, account_id: str, symbol: str | None, active_only: boo
 async def position_risk(call: Call) -> object:
     """GET /fapi/v2/positionRisk."""
     assert call.account_id is not None
-    symbol = call.params.opt_symbol()
-    if symbol is not None:
-        call.state.exchange.spec(USDM, symbol)
-    return [_position_row_v2(call, r) for r in _risk_rows(call, call.account_id, symbol, False)]
+    return [_position_row_v2(call, r) for r in _risk_rows(call, call.account_id, call.params.opt_symbol(), False)]
 
 
 async def position_risk_v3(call: Call) -> object:
     """GET /fapi/v3/positionRisk."""
     assert call.account_id is not None
-    symbol = call.params.opt_symbol()
-    if symbol is not None:
-        call.state.exchange.spec(USDM, symbol)
-    return [_position_row_v3(call, r) for r in _risk_rows(call, call.account_id, symbol, True)]
+    return [_position_row_v3(call, r) for r in _risk_rows(call, call.account_id, call.params.opt_symbol(), True)]
 
 
 def _asset_rows(call: Call, account_id: str) -> list[object]:
