@@ -8,6 +8,7 @@ params. ``userDataStream.subscribe.signature`` attaches the account's Spot user 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -44,10 +45,7 @@ class Method:
     @property
     def params(self) -> frozenset[str] | None:
         """Every parameter name the method reads (None: unknown names are ignored, as on USD-M)."""
-        if self.rest is None:
-            return None
-        declared = _REST_PARAMS[self.rest]
-        return declared | (WS_SIGNING_PARAMS if self.signed else WS_COMMON_PARAMS)
+        return None if self.rest is None else _accepted_params(self.rest, self.signed)
 
     def weight_of(self, params: dict[str, object]) -> int:
         """The request weight of one call with ``params``."""
@@ -335,6 +333,12 @@ WS_COMMON_PARAMS = frozenset(("returnRateLimits",))
 WS_SIGNING_PARAMS = WS_COMMON_PARAMS | {"apiKey", "timestamp", "recvWindow", "signature"}
 _REST_PARAMS: dict[str, frozenset[str]] = {
     f"{e.method} {e.path}": e.params for e in routes_spot.ENDPOINTS + routes_market.ENDPOINTS if e.params is not None}
+
+@functools.cache
+def _accepted_params(rest: str, signed: bool) -> frozenset[str]:
+    """The declared parameters of a REST endpoint plus the WebSocket API's own (built once per method)."""
+    return _REST_PARAMS[rest] | (WS_SIGNING_PARAMS if signed else WS_COMMON_PARAMS)
+
 
 SPOT_METHODS: dict[str, Method] = {
     "ping": Method(_ping),
