@@ -1,7 +1,15 @@
 """The local exchange's core: accounts, matching engine, futures, market data and price replay.
 
 I/O-free and synchronous. The server (``oms.localex.server``) drives it; see CONTRACT.md.
+Its hot modules run compiled by mypyc when a build matching the sources exists (``_native``, ``build``):
+``ENGINE`` says which implementation this process runs ("compiled" or "python") and ``ENGINE_REASON`` why.
 """
+
+from . import _native
+
+ENGINE, ENGINE_REASON = _native.install()  # before the engine's modules are imported
+
+# ruff: noqa: E402 - the imports below must come after the implementation is chosen
 
 from .accounts import Account, sign
 from .errors import ExchangeError
@@ -35,6 +43,7 @@ from .types import (
 )
 
 __all__ = [
+    "ENGINE", "ENGINE_REASON",
     "AMOUNT_SCALE", "SPOT", "USDM", "INTERVALS", "MD_KINDS", "Account", "AccountEvent", "AggTradeEvent", "ApiKey",
     "Balance", "BalanceDeltaEvent", "BookTickerEvent", "DepthEvent", "DepthSnapshot", "Exchange",
     "ExchangeError", "FeeSchedule", "Fill", "FuturesAccountInfo", "Kline", "KlineEvent", "LiquidityConfig",

@@ -117,6 +117,12 @@ class SymbolSpec:
     market_max_lots: int = field(default=0, repr=False)
     min_notional_units: int = field(default=0, repr=False)
     max_notional_units: int = field(default=0, repr=False)
+    # identity and parse caches, filled in __post_init__ (not compared, hashed, shown or accepted by __init__)
+    is_futures: bool = field(default=False, init=False, repr=False, compare=False)
+    margin_asset: str = field(default="", init=False, repr=False, compare=False)
+    key: tuple[str, str] = field(default=("", ""), init=False, repr=False, compare=False)
+    price_cache: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    qty_cache: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         def exact(name: str, d: Decimal) -> int:

@@ -198,7 +198,7 @@ class Matcher:
         else:
             self._cid_counter += 1
             cid = "x-" + str(self._cid_counter).zfill(22)
-        order: Order = new_limit_order(  # type: ignore[operator]
+        order: Order = new_limit_order(
             acc.account_id, req.market, req.symbol, cid, side, LIMIT, tif, price, qty, self.clock(),
             req.position_side or BOTH, req.working_type or "CONTRACT_PRICE", str(req.callback_rate or ""),
             stp, spec)
@@ -467,16 +467,16 @@ class Matcher:
             return order, self._execute(acc, order, key, book)
         # nothing to match: rest at the back of the level (``_execute`` + ``_conclude`` + ``BookSide.add``)
         fills: list[Fill] = []
-        side = book.bids if buy else book.asks
-        level = side.levels.get(price)
+        bside = book.bids if buy else book.asks
+        level = bside.levels.get(price)
         if level is None:
-            side.levels[price] = deque((order,))
-            side.qty[price] = qty
-            insort(side.prices, price)
+            bside.levels[price] = deque((order,))
+            bside.qty[price] = qty
+            insort(bside.prices, price)
         else:
             level.append(order)
-            side.qty[price] += qty
-        side.changed.add(price)
+            bside.qty[price] += qty
+        bside.changed.add(price)
         self.dirty.add(key)
         return order, fills
 

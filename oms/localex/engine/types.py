@@ -7,7 +7,6 @@ Time is int nanoseconds since the epoch (UTC); Binance wire fields want ms (``ns
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,7 +44,7 @@ STOP_TYPES_SPOT = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFI
 STOP_TYPES_USDM = frozenset((STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class OrderRequest:
     """A new order as the client sent it (decimal strings, Binance parameter meaning).
 
@@ -74,8 +73,33 @@ class OrderRequest:
     self_trade_prevention_mode: str | None = None
     trailing_delta: str | None = None
 
+    def __init__(self, market: str, symbol: str, side: str, type: str, quantity: str | None = None,
+                 price: str | None = None, quote_order_qty: str | None = None, time_in_force: str | None = None,
+                 stop_price: str | None = None, client_order_id: str | None = None, reduce_only: bool = False,
+                 close_position: bool = False, position_side: str = BOTH, callback_rate: str | None = None,
+                 activation_price: str | None = None, working_type: str = CONTRACT_PRICE,
+                 self_trade_prevention_mode: str | None = None, trailing_delta: str | None = None) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.side = side
+        self.type = type
+        self.quantity = quantity
+        self.price = price
+        self.quote_order_qty = quote_order_qty
+        self.time_in_force = time_in_force
+        self.stop_price = stop_price
+        self.client_order_id = client_order_id
+        self.reduce_only = reduce_only
+        self.close_position = close_position
+        self.position_side = position_side
+        self.callback_rate = callback_rate
+        self.activation_price = activation_price
+        self.working_type = working_type
+        self.self_trade_prevention_mode = self_trade_prevention_mode
+        self.trailing_delta = trailing_delta
 
-@dataclass(slots=True, eq=False)
+
+@dataclass(slots=True, eq=False, init=False)
 class Order:
     """An order as the engine keeps it (live object: copy it with ``snapshot()`` to keep a state).
 
@@ -123,6 +147,50 @@ class Order:
     commission: int = 0
     spec: SymbolSpec | None = field(default=None, repr=False, compare=False)
 
+    def __init__(self, account_id: str, market: str, symbol: str, order_id: int, client_order_id: str, side: str,
+                 type: str, time_in_force: str, price: int, orig_qty: int, stop_price: int = 0, executed_qty: int = 0,
+                 cum_quote: int = 0, status: str = NEW, time_ns: int = 0, update_ns: int = 0, working_ns: int = 0,
+                 is_working: bool = True, quote_order_qty: int = 0, orig_type: str = "", reduce_only: bool = False,
+                 close_position: bool = False, position_side: str = BOTH, working_type: str = CONTRACT_PRICE,
+                 callback_rate: str = "", activation_price: int = 0, trail_extreme: int = 0,
+                 self_trade_prevention_mode: str = STP_EXPIRE_TAKER, prevented_qty: int = 0, locked: int = 0,
+                 margin: int = 0, realized_pnl: int = 0, commission: int = 0, spec: SymbolSpec | None = None) -> None:
+        self.account_id = account_id
+        self.market = market
+        self.symbol = symbol
+        self.order_id = order_id
+        self.client_order_id = client_order_id
+        self.side = side
+        self.type = type
+        self.time_in_force = time_in_force
+        self.price = price
+        self.orig_qty = orig_qty
+        self.stop_price = stop_price
+        self.executed_qty = executed_qty
+        self.cum_quote = cum_quote
+        self.status = status
+        self.time_ns = time_ns
+        self.update_ns = update_ns
+        self.working_ns = working_ns
+        self.is_working = is_working
+        self.quote_order_qty = quote_order_qty
+        self.orig_type = orig_type
+        self.reduce_only = reduce_only
+        self.close_position = close_position
+        self.position_side = position_side
+        self.working_type = working_type
+        self.callback_rate = callback_rate
+        self.activation_price = activation_price
+        self.trail_extreme = trail_extreme
+        self.self_trade_prevention_mode = self_trade_prevention_mode
+        self.prevented_qty = prevented_qty
+        self.locked = locked
+        self.margin = margin
+        self.realized_pnl = realized_pnl
+        self.commission = commission
+        self.spec = spec
+
+
     @property
     def remaining(self) -> int:
         """Lots not yet executed."""
@@ -135,54 +203,27 @@ class Order:
 
     def snapshot(self) -> Order:
         """A shallow copy frozen at this moment (events carry snapshots)."""
-        return _clone_order(self)
+        return Order(self.account_id, self.market, self.symbol, self.order_id, self.client_order_id, self.side,
+                     self.type, self.time_in_force, self.price, self.orig_qty, self.stop_price, self.executed_qty,
+                     self.cum_quote, self.status, self.time_ns, self.update_ns, self.working_ns, self.is_working,
+                     self.quote_order_qty, self.orig_type, self.reduce_only, self.close_position, self.position_side,
+                     self.working_type, self.callback_rate, self.activation_price, self.trail_extreme,
+                     self.self_trade_prevention_mode, self.prevented_qty, self.locked, self.margin, self.realized_pnl,
+                     self.commission, self.spec)
 
 
-def _make_cloner(cls: type) -> object:
-    """A fast field-by-field copier for a slots dataclass (copy.copy goes through __reduce_ex__)."""
-    names = [f for f in cls.__slots__ if not f.startswith("__")]  # type: ignore[attr-defined]
-    body = "\n".join(f"    n.{f} = o.{f}" for f in names)
-    src = f"def clone(o):\n    n = new(cls)\n{body}\n    return n\n"
-    ns: dict[str, object] = {"new": object.__new__, "cls": cls}
-    exec(src, ns)  # noqa: S102 - generated from the class's own field names only
-    return ns["clone"]
+def new_limit_order(account_id: str, market: str, symbol: str, client_order_id: str, side: str, type: str,
+                    time_in_force: str, price: int, orig_qty: int, now: int, position_side: str,
+                    working_type: str, callback_rate: str, stp: str, spec: SymbolSpec) -> Order:
+    """An ``Order`` as ``Matcher.build`` makes a plain (non-stop, quantity-based) one, every other field at
+    its default (the fast path of spot LIMIT orders)."""
+    return Order(account_id, market, symbol, 0, client_order_id, side, type, time_in_force, price, orig_qty,
+                 time_ns=now, update_ns=now, working_ns=now, orig_type=type, position_side=position_side,
+                 working_type=working_type, callback_rate=callback_rate, self_trade_prevention_mode=stp,
+                 spec=spec)
 
 
-_clone_order = _make_cloner(Order)
-
-
-def _make_limit_ctor() -> object:
-    """``new_order(account_id, market, symbol, client_order_id, side, type, time_in_force, price, orig_qty,
-    now, position_side, working_type, callback_rate, stp, spec)``: an ``Order`` as ``Matcher.build`` makes
-    a plain (non-stop, quantity-based) one, every other field at its dataclass default, without going
-    through the keyword-argument ``__init__`` (about half the cost)."""
-    import dataclasses
-
-    given = {"account_id": "account_id", "market": "market", "symbol": "symbol", "order_id": "0",
-             "client_order_id": "client_order_id", "side": "side", "type": "type",
-             "time_in_force": "time_in_force", "price": "price", "orig_qty": "orig_qty", "time_ns": "now",
-             "update_ns": "now", "working_ns": "now", "orig_type": "type", "position_side": "position_side",
-             "working_type": "working_type", "callback_rate": "callback_rate",
-             "self_trade_prevention_mode": "stp", "spec": "spec"}
-    lines = []
-    ns: dict[str, object] = {"new": object.__new__, "cls": Order}
-    for f in dataclasses.fields(Order):
-        if f.name in given:
-            lines.append(f"    n.{f.name} = {given[f.name]}")
-        else:
-            ns[f"d_{f.name}"] = f.default
-            lines.append(f"    n.{f.name} = d_{f.name}")
-    src = ("def new_order(account_id, market, symbol, client_order_id, side, type, time_in_force, price, "
-           "orig_qty, now, position_side, working_type, callback_rate, stp, spec):\n    n = new(cls)\n"
-           + "\n".join(lines) + "\n    return n\n")
-    exec(src, ns)  # noqa: S102 - generated from the class's own field names only
-    return ns["new_order"]
-
-
-new_limit_order = _make_limit_ctor()
-
-
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Fill:
     """One side of one trade, as the account that owns ``order_id`` sees it.
 
@@ -208,16 +249,40 @@ class Fill:
     realized_pnl: int = 0
     position_side: str = BOTH
 
+    def __init__(self, account_id: str, market: str, symbol: str, trade_id: int, order_id: int, client_order_id: str,
+                 side: str, price: int, qty: int, quote_qty: int, commission: int, commission_asset: str,
+                 is_maker: bool, time_ns: int, realized_pnl: int = 0, position_side: str = BOTH) -> None:
+        self.account_id = account_id
+        self.market = market
+        self.symbol = symbol
+        self.trade_id = trade_id
+        self.order_id = order_id
+        self.client_order_id = client_order_id
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.quote_qty = quote_qty
+        self.commission = commission
+        self.commission_asset = commission_asset
+        self.is_maker = is_maker
+        self.time_ns = time_ns
+        self.realized_pnl = realized_pnl
+        self.position_side = position_side
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class OrderResult:
     """What placing an order returns: the order (snapshot after matching) and the fills it took."""
 
     order: Order
     fills: list[Fill]
 
+    def __init__(self, order: Order, fills: list[Fill]) -> None:
+        self.order = order
+        self.fills = fills
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class ApiKey:
     """An API key: ``api_key`` (public id, X-MBX-APIKEY), ``secret`` (HMAC-SHA256 key), permissions."""
 
@@ -229,8 +294,18 @@ class ApiKey:
     created_ns: int = 0
     revoked: bool = False
 
+    def __init__(self, api_key: str, secret: str, account_id: str, permissions: frozenset[str], label: str = "",
+                 created_ns: int = 0, revoked: bool = False) -> None:
+        self.api_key = api_key
+        self.secret = secret
+        self.account_id = account_id
+        self.permissions = permissions
+        self.label = label
+        self.created_ns = created_ns
+        self.revoked = revoked
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Position:
     """A futures position of one account, symbol and position side (BOTH in one-way mode).
 
@@ -247,12 +322,24 @@ class Position:
     isolated_margin: int = 0
     update_ns: int = 0
 
+    def __init__(self, account_id: str, symbol: str, position_side: str = BOTH, qty: int = 0, cost: int = 0,
+                 isolated_margin: int = 0, update_ns: int = 0) -> None:
+        self.account_id = account_id
+        self.symbol = symbol
+        self.position_side = position_side
+        self.qty = qty
+        self.cost = cost
+        self.isolated_margin = isolated_margin
+        self.update_ns = update_ns
+
+
     def snapshot(self) -> Position:
         """A copy frozen at this moment."""
-        return copy.copy(self)
+        return Position(self.account_id, self.symbol, self.position_side, self.qty, self.cost,
+                        self.isolated_margin, self.update_ns)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Balance:
     """One asset of one wallet: free and locked, 1e-8 units."""
 
@@ -260,13 +347,19 @@ class Balance:
     free: int = 0
     locked: int = 0
 
+    def __init__(self, asset: str, free: int = 0, locked: int = 0) -> None:
+        self.asset = asset
+        self.free = free
+        self.locked = locked
+
+
     @property
     def total(self) -> int:
         """free + locked."""
         return self.free + self.locked
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Transfer:
     """One executed transfer (universal transfer / futures transfer / admin funding)."""
 
@@ -281,8 +374,21 @@ class Transfer:
     type: str  # MAIN_UMFUTURE, UMFUTURE_MAIN, SUB_TO_SUB... (Binance universal-transfer names) or FUND
     status: str = "CONFIRMED"
 
+    def __init__(self, tran_id: int, asset: str, amount: int, from_account: str, to_account: str, from_wallet: str,
+                 to_wallet: str, time_ns: int, type: str, status: str = "CONFIRMED") -> None:
+        self.tran_id = tran_id
+        self.asset = asset
+        self.amount = amount
+        self.from_account = from_account
+        self.to_account = to_account
+        self.from_wallet = from_wallet
+        self.to_wallet = to_wallet
+        self.time_ns = time_ns
+        self.type = type
+        self.status = status
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Kline:
     """One candle. Prices in ticks, volume in lots, quote volume in 1e-8 units, times in ms."""
 
@@ -300,9 +406,26 @@ class Kline:
     first_trade_id: int = -1
     last_trade_id: int = -1
 
+    def __init__(self, open_time_ms: int, close_time_ms: int, open: int, high: int, low: int, close: int,
+                 volume: int = 0, quote_volume: int = 0, trades: int = 0, taker_buy_volume: int = 0,
+                 taker_buy_quote_volume: int = 0, first_trade_id: int = -1, last_trade_id: int = -1) -> None:
+        self.open_time_ms = open_time_ms
+        self.close_time_ms = close_time_ms
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.quote_volume = quote_volume
+        self.trades = trades
+        self.taker_buy_volume = taker_buy_volume
+        self.taker_buy_quote_volume = taker_buy_quote_volume
+        self.first_trade_id = first_trade_id
+        self.last_trade_id = last_trade_id
+
 
 # ---- events ----------------------------------------------------------------------------------------
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class OrderEvent:
     """An order changed (executionReport / ORDER_TRADE_UPDATE). ``order`` is a snapshot.
 
@@ -315,8 +438,15 @@ class OrderEvent:
     fill: Fill | None
     time_ns: int
 
+    def __init__(self, account_id: str, exec_type: str, order: Order, fill: Fill | None, time_ns: int) -> None:
+        self.account_id = account_id
+        self.exec_type = exec_type
+        self.order = order
+        self.fill = fill
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class AccountEvent:
     """Balances and/or positions of one account and wallet changed during one operation.
 
@@ -333,8 +463,18 @@ class AccountEvent:
     wallet_deltas: dict[str, int]
     time_ns: int
 
+    def __init__(self, account_id: str, wallet: str, reason: str, balances: list[Balance], positions: list[Position],
+                 wallet_deltas: dict[str, int], time_ns: int) -> None:
+        self.account_id = account_id
+        self.wallet = wallet
+        self.reason = reason
+        self.balances = balances
+        self.positions = positions
+        self.wallet_deltas = wallet_deltas
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class BalanceDeltaEvent:
     """Spot ``balanceUpdate``: a deposit/withdrawal/transfer changed one asset by ``delta``."""
 
@@ -344,8 +484,15 @@ class BalanceDeltaEvent:
     delta: int
     time_ns: int
 
+    def __init__(self, account_id: str, wallet: str, asset: str, delta: int, time_ns: int) -> None:
+        self.account_id = account_id
+        self.wallet = wallet
+        self.asset = asset
+        self.delta = delta
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class TradeEvent:
     """A public trade (``trade`` stream). ``buyer_is_maker`` is Binance's ``m``."""
 
@@ -359,8 +506,20 @@ class TradeEvent:
     buyer_is_maker: bool
     time_ns: int
 
+    def __init__(self, market: str, symbol: str, trade_id: int, price: int, qty: int, buyer_order_id: int,
+                 seller_order_id: int, buyer_is_maker: bool, time_ns: int) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.trade_id = trade_id
+        self.price = price
+        self.qty = qty
+        self.buyer_order_id = buyer_order_id
+        self.seller_order_id = seller_order_id
+        self.buyer_is_maker = buyer_is_maker
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class AggTradeEvent:
     """A public aggregate trade: consecutive fills of one taker at one price (``aggTrade`` stream)."""
 
@@ -374,8 +533,20 @@ class AggTradeEvent:
     buyer_is_maker: bool
     time_ns: int
 
+    def __init__(self, market: str, symbol: str, agg_id: int, price: int, qty: int, first_trade_id: int,
+                 last_trade_id: int, buyer_is_maker: bool, time_ns: int) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.agg_id = agg_id
+        self.price = price
+        self.qty = qty
+        self.first_trade_id = first_trade_id
+        self.last_trade_id = last_trade_id
+        self.buyer_is_maker = buyer_is_maker
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class DepthEvent:
     """A depth diff: levels whose total changed in one operation, with their new totals (0 = removed).
 
@@ -392,8 +563,19 @@ class DepthEvent:
     asks: list[tuple[int, int]]
     time_ns: int
 
+    def __init__(self, market: str, symbol: str, first_update_id: int, last_update_id: int, prev_last_update_id: int,
+                 bids: list[tuple[int, int]], asks: list[tuple[int, int]], time_ns: int) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.first_update_id = first_update_id
+        self.last_update_id = last_update_id
+        self.prev_last_update_id = prev_last_update_id
+        self.bids = bids
+        self.asks = asks
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class BookTickerEvent:
     """Best bid/ask changed (``bookTicker``). Price 0 and qty 0 when a side is empty."""
 
@@ -406,8 +588,19 @@ class BookTickerEvent:
     ask_qty: int
     time_ns: int
 
+    def __init__(self, market: str, symbol: str, update_id: int, bid_price: int, bid_qty: int, ask_price: int,
+                 ask_qty: int, time_ns: int) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.update_id = update_id
+        self.bid_price = bid_price
+        self.bid_qty = bid_qty
+        self.ask_price = ask_price
+        self.ask_qty = ask_qty
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class KlineEvent:
     """A candle changed (``kline_<interval>``). ``closed`` once its interval is over."""
 
@@ -418,8 +611,16 @@ class KlineEvent:
     closed: bool
     time_ns: int
 
+    def __init__(self, market: str, symbol: str, interval: str, kline: Kline, closed: bool, time_ns: int) -> None:
+        self.market = market
+        self.symbol = symbol
+        self.interval = interval
+        self.kline = kline
+        self.closed = closed
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class MarkPriceEvent:
     """Futures mark price update (``markPrice`` stream): mark/index in ticks, funding rate as string."""
 
@@ -430,9 +631,21 @@ class MarkPriceEvent:
     next_funding_ms: int
     time_ns: int
 
+    def __init__(self, symbol: str, mark_price: int, index_price: int, funding_rate: str, next_funding_ms: int,
+                 time_ns: int) -> None:
+        self.symbol = symbol
+        self.mark_price = mark_price
+        self.index_price = index_price
+        self.funding_rate = funding_rate
+        self.next_funding_ms = next_funding_ms
+        self.time_ns = time_ns
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class TransferEvent:
     """A transfer happened (server may publish it; history via ``Exchange.transfers``)."""
 
     transfer: Transfer
+
+    def __init__(self, transfer: Transfer) -> None:
+        self.transfer = transfer
