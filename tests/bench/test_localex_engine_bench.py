@@ -19,6 +19,9 @@ limit (MAX_NUM_ORDERS, 200 per account and symbol) lifted: the benchmark measure
 Each engine figure twice: with Python's default garbage collector settings, and with the settings the
 server process applies after start-up (``oms.localex.server.runner.tune_gc``: ``gc.freeze()`` and a higher
 young-generation threshold), each line labelled.
+The headline runs the engine this process loaded (``oms.localex.engine.ENGINE``: the mypyc build when one
+matches the sources, as ``make bench`` ensures); the same flow through the plain-Python engine (the
+reference) runs in a child process with ``OMS_ENGINE=python``, and the ratio compiled / Python is printed.
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
+import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from oms.localex.engine import Exchange, ExchangeError, OrderRequest
+from oms.localex.engine import ENGINE, ENGINE_REASON, Exchange, ExchangeError, OrderRequest
 from oms.localex.engine.markets import default_specs
 from oms.localex.server.runner import tune_gc
 
@@ -229,6 +237,16 @@ def engine_rates(flow: list[tuple[str, int, str, int, int]]) -> tuple[dict[str, 
     return {"api": n / e_dt, "events": n / l_dt, "interest": n / i_dt}, e_trades, n_events
 
 
+def python_engine_rates() -> dict[str, float]:
+    """orders/s of ``api`` through the plain-Python engine (child process, ``OMS_ENGINE=python``), with
+    default and server GC settings."""
+    env = dict(os.environ, OMS_ENGINE="python")
+    proc = subprocess.run([sys.executable, "-m", "tests.bench.test_localex_engine_bench"], env=env,
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=900,
+                          check=True)
+    return json.loads(proc.stdout)
+
+
 @pytest.mark.bench
 def test_matching_engine_orders_per_second() -> None:
     flow = make_flow(N_OPS)
@@ -241,7 +259,9 @@ def test_matching_engine_orders_per_second() -> None:
         srv, _, _ = engine_rates(flow)
     base_rate = base_n / b_dt
     prefix_rate = base_n / p_dt
+    py = python_engine_rates() if ENGINE == "compiled" else None
     print(f"\nlocalex engine, {N_OPS} ops (60% resting adds, 25% crossing, 15% cancels), {e_trades} trades")
+    print(f"  engine implementation: {ENGINE} ({ENGINE_REASON})")
     for label, r in (("default GC", rates), ("server GC ", srv)):
         print(f"  [{label}] engine api                        : {r['api']:12,.0f} orders/s")
         print(f"  [{label}] engine api + events (all)         : {r['events']:12,.0f} orders/s ({n_events} events)")
@@ -253,9 +273,22 @@ def test_matching_engine_orders_per_second() -> None:
     print(f"  baseline naive list-scan: {base_rate:12,.0f} orders/s on the first {base_n} ops "
           f"({b_trades} trades)")
     print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix, default GC)")
-    print("  target 200,000 orders/s on one core (headline: engine api)")
+    if py is not None:
+        for label, key, r in (("default GC", "default", rates), ("server GC ", "server", srv)):
+            print(f"  [{label}] plain-Python engine api (child process): {py[key]:12,.0f} orders/s; "
+                  f"compiled / Python {r['api'] / py[key]:.2f}x")
+    print("  target 200,000 orders/s on one core (headline: engine api, server GC)")
     try:
         with open("/proc/loadavg") as f:
             print(f"  load average: {f.read().split()[0]} (figures vary with the machine's load)")
     except OSError:
         pass
+
+
+if __name__ == "__main__":  # the child of ``python_engine_rates``: api figures of whichever engine loaded
+    _flow = make_flow(N_OPS)
+    _default = N_OPS / run_engine(_flow, listen=False)[0]
+    gc.collect()
+    with server_gc():
+        _server = N_OPS / run_engine(_flow, listen=False)[0]
+    print(json.dumps({"engine": ENGINE, "default": _default, "server": _server}))

@@ -443,22 +443,29 @@ def compute() -> dict[str, Any]:
     return {"sha256": got, "sample": sample}
 
 
-def _run_children(hash_seed: str) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+def _run_children(hash_seed: str, engine: str) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONHASHSEED=hash_seed, OMS_ENGINE=engine)
     proc = subprocess.run([sys.executable, "-m", "tests.localex.test_engine_differential"], env=env,
                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=600,
                           check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout)
+    out = json.loads(proc.stdout)
+    assert out.pop("engine") == engine
+    return out
 
 
-def test_engine_behaviour_matches_golden() -> None:
-    # The flows run in child processes under two different string-hash seeds: the log must not depend on
-    # set iteration order (an operation that changes two books publishes them in sorted key order).
-    # (seeds 0 and 1 order spot/usdm BTCUSDT differently in a set, so they catch an unsorted iteration)
-    got = _run_children("0")
-    assert _run_children("1") == got, "the engine's log depends on string hashing"
-    if os.environ.get("ENGINE_DIFF_REGEN"):
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_engine_behaviour_matches_golden(engine: str) -> None:
+    """The Python sources (the reference) and the mypyc build of them (what runs) against one golden file.
+
+    The flows run in child processes under two different string-hash seeds: the log must not depend on
+    set iteration order (an operation that changes two books publishes them in sorted key order).
+    (seeds 0 and 1 order spot/usdm BTCUSDT differently in a set, so they catch an unsorted iteration)
+    ``compiled`` needs the build (``make build-engine``; ``make test`` makes it) and fails without one.
+    """
+    got = _run_children("0", engine)
+    assert _run_children("1", engine) == got, "the engine's log depends on string hashing"
+    if os.environ.get("ENGINE_DIFF_REGEN") and engine == "python":
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(got, indent=1) + "\n")
         pytest.skip("golden regenerated")
@@ -488,4 +495,6 @@ def test_flow_is_deterministic() -> None:
 
 
 if __name__ == "__main__":
-    print(json.dumps(compute()))
+    from oms.localex.engine import ENGINE
+
+    print(json.dumps({"engine": ENGINE, **compute()}))

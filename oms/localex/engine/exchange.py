@@ -133,7 +133,7 @@ class Exchange:
         if k is not None and not k <= MD_KINDS:
             raise ValueError(f"unknown event kinds: {sorted(k - MD_KINDS)}")
         if iv is not None and not iv <= INTERVALS.keys():
-            raise ValueError(f"unknown kline intervals: {sorted(iv - INTERVALS.keys())}")
+            raise ValueError(f"unknown kline intervals: {sorted(i for i in iv if i not in INTERVALS)}")
         self.em.set_interest(k, iv)
 
     # ================================================================================ operation frame

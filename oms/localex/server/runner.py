@@ -11,6 +11,7 @@ import signal
 from aiohttp import web
 
 from oms.archive.market import load_default_paths
+from oms.localex.engine import ENGINE, ENGINE_REASON
 from oms.localex.server.app import build_app
 from oms.localex.server.ratelimit import RateLimitConfig
 from oms.localex.server.state import ServerConfig
@@ -64,6 +65,8 @@ async def serve(config: ServerConfig) -> None:
     await web.TCPSite(runner, config.host, config.port).start()
     tune_gc()
     log.info("local exchange listening on http://%s:%d", config.host, config.port)
+    log.log(logging.INFO if ENGINE == "compiled" else logging.WARNING, "matching engine: %s (%s)", ENGINE,
+            ENGINE_REASON)
     print(f"local exchange ready on http://{config.host}:{config.port} (health: /api/v3/ping)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
