@@ -100,8 +100,9 @@ def install() -> tuple[str, str]:
         if mode == "compiled":
             raise ImportError(f"OMS_ENGINE=compiled but {why}")
         return "python", why
-    assert manifest is not None
-    files = {name: BUILD_DIR / str(rel) for name, rel in manifest["files"].items()}  # type: ignore[union-attr]
+    listed = manifest["files"] if manifest is not None else None
+    assert isinstance(listed, dict)  # checked by stale_reason
+    files = {str(name): BUILD_DIR / str(rel) for name, rel in listed.items()}
     finder = _CompiledFinder(files)
     sys.meta_path.insert(0, finder)
     try:  # load them all now: a build that does not load leaves the engine in Python, not broken

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import random
 from dataclasses import dataclass, field
+from typing import Final
 
 from .errors import ExchangeError
 from .types import (
@@ -24,7 +25,7 @@ from .types import (
     Position,
 )
 
-DEFAULT_LEVERAGE = 20
+DEFAULT_LEVERAGE: Final = 20
 
 
 @dataclass(slots=True, eq=False)

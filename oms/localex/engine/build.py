@@ -24,7 +24,7 @@ from . import _native
 def _compile(work: Path) -> dict[str, str]:
     """mypyc + setuptools in ``work``; returns {module name: extension file relative to ``work/out``}."""
     from mypyc.build import mypycify  # noqa: PLC0415 - only the build needs mypy
-    from setuptools import Distribution  # noqa: PLC0415
+    from setuptools import Distribution  # type: ignore[import-untyped]  # noqa: PLC0415
 
     paths = [str(_native.SOURCE_DIR / f"{m}.py") for m in _native.COMPILED_MODULES]
     cwd = os.getcwd()

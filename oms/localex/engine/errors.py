@@ -7,6 +7,8 @@ that map messages to exception classes (ccxt) behave as against the real exchang
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class ExchangeError(Exception):
     """A rejected request: ``code`` is Binance's negative error code, ``msg`` its message text."""
@@ -24,33 +26,33 @@ class ExchangeError(Exception):
 
 
 # Codes and texts as Binance sends them (spot and USD-M futures share most of them).
-UNKNOWN = -1000
-ILLEGAL_CHARS = -1100
-MANDATORY_PARAM = -1102
-BAD_PARAM = -1130
-INVALID_TIF = -1115
-INVALID_ORDER_TYPE = -1116
-INVALID_SIDE = -1117
-BAD_SYMBOL = -1121
-FILTER = -1013
-NEW_ORDER_REJECTED = -2010
-CANCEL_REJECTED = -2011
-NO_SUCH_ORDER = -2013
-BAD_API_KEY = -2014
-REJECTED_MBX_KEY = -2015
-MARGIN_INSUFFICIENT = -2019
-IMMEDIATE_TRIGGER = -2021
-REDUCE_ONLY_REJECT = -2022
-POST_ONLY_REJECT = -5022
-FOK_REJECT = -5021
-MIN_NOTIONAL_FUTURES = -4164
-MARGIN_TYPE_NO_CHANGE = -4046
-MARGIN_TYPE_OPEN_POSITION = -4048
-POSITION_SIDE_NO_CHANGE = -4059
-POSITION_SIDE_MISMATCH = -4061
-LEVERAGE_INVALID = -4028
-TRANSFER_FAILED = -5002  # sapi: "Insufficient balance" style transfer failures
-PERMISSION_DENIED = -2015
+UNKNOWN: Final = -1000
+ILLEGAL_CHARS: Final = -1100
+MANDATORY_PARAM: Final = -1102
+BAD_PARAM: Final = -1130
+INVALID_TIF: Final = -1115
+INVALID_ORDER_TYPE: Final = -1116
+INVALID_SIDE: Final = -1117
+BAD_SYMBOL: Final = -1121
+FILTER: Final = -1013
+NEW_ORDER_REJECTED: Final = -2010
+CANCEL_REJECTED: Final = -2011
+NO_SUCH_ORDER: Final = -2013
+BAD_API_KEY: Final = -2014
+REJECTED_MBX_KEY: Final = -2015
+MARGIN_INSUFFICIENT: Final = -2019
+IMMEDIATE_TRIGGER: Final = -2021
+REDUCE_ONLY_REJECT: Final = -2022
+POST_ONLY_REJECT: Final = -5022
+FOK_REJECT: Final = -5021
+MIN_NOTIONAL_FUTURES: Final = -4164
+MARGIN_TYPE_NO_CHANGE: Final = -4046
+MARGIN_TYPE_OPEN_POSITION: Final = -4048
+POSITION_SIDE_NO_CHANGE: Final = -4059
+POSITION_SIDE_MISMATCH: Final = -4061
+LEVERAGE_INVALID: Final = -4028
+TRANSFER_FAILED: Final = -5002  # sapi: "Insufficient balance" style transfer failures
+PERMISSION_DENIED: Final = -2015
 
 
 def filter_failure(name: str) -> ExchangeError:

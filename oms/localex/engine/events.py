@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Final
 
 Listener = Callable[[object], None]
 # market-data event kinds for ``Emitter.set_interest`` (order, account and transfer events always flow)
-MD_TRADE, MD_AGG_TRADE, MD_DEPTH, MD_BOOK_TICKER, MD_KLINE = "trade", "aggTrade", "depth", "bookTicker", "kline"
-MD_KINDS = frozenset((MD_TRADE, MD_AGG_TRADE, MD_DEPTH, MD_BOOK_TICKER, MD_KLINE))
+MD_TRADE: Final = "trade"
+MD_AGG_TRADE: Final = "aggTrade"
+MD_DEPTH: Final = "depth"
+MD_BOOK_TICKER: Final = "bookTicker"
+MD_KLINE: Final = "kline"
+MD_KINDS: Final = frozenset((MD_TRADE, MD_AGG_TRADE, MD_DEPTH, MD_BOOK_TICKER, MD_KLINE))
 log = logging.getLogger("oms.localex.engine")
 
 

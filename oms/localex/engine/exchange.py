@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from . import errors as E
 from .accounts import Account, Ledger
@@ -56,8 +57,8 @@ from .types import (
     TransferEvent,
 )
 
-FUNDING_INTERVAL_MS = 8 * 3_600_000
-FUNDING_RATE = "0.00010000"
+FUNDING_INTERVAL_MS: Final = 8 * 3_600_000
+FUNDING_RATE: Final = "0.00010000"
 
 
 @dataclass(slots=True)

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from .types import AggTradeEvent, Kline, TradeEvent
 
-MS = 1_000_000  # ns per ms
-INTERVALS: dict[str, int] = {
+MS: Final = 1_000_000  # ns per ms
+INTERVALS: Final[dict[str, int]] = {
     "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
     "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
     "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
 }
-WEEK_OFFSET_MS = 345_600_000  # Binance weeks start on Monday; the epoch was a Thursday
-KEEP_BARS = 1500
-KEEP_1M = 2 * 1440 + 60
-KEEP_TRADES = 1000
+WEEK_OFFSET_MS: Final = 345_600_000  # Binance weeks start on Monday; the epoch was a Thursday
+KEEP_BARS: Final = 1500
+KEEP_1M: Final = 2 * 1440 + 60
+KEEP_TRADES: Final = 1000
 
 
 @dataclass(slots=True)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Final
 
 from .errors import ExchangeError, bad_param, filter_failure
 from .market_table import MARKETS, SPOT_ORDER_TYPES, USDM_ORDER_TYPES
 
-AMOUNT_DECIMALS = 8
-AMOUNT_SCALE = 10**AMOUNT_DECIMALS
-SPOT = "spot"
-USDM = "usdm"
-MARKET_KINDS = (SPOT, USDM)
-PARSE_CACHE_SIZE = 4096  # per symbol and kind: distinct price / quantity strings remembered
+AMOUNT_DECIMALS: Final = 8
+AMOUNT_SCALE: Final = 10**AMOUNT_DECIMALS
+SPOT: Final = "spot"
+USDM: Final = "usdm"
+MARKET_KINDS: Final = (SPOT, USDM)
+PARSE_CACHE_SIZE: Final = 4096  # per symbol and kind: distinct price / quantity strings remembered
 
 
 def fmt_scaled(value: int, decimals: int = AMOUNT_DECIMALS, shown: int | None = None) -> str:

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from . import errors as E
 from .accounts import Account, Ledger
@@ -73,17 +74,18 @@ from .types import (
     new_limit_order,
 )
 
-PPM = 1_000_000
+PPM: Final = 1_000_000
 # what a triggered stop becomes
-TRIGGERED_TYPE = {STOP_LOSS: MARKET, TAKE_PROFIT: MARKET, STOP_LOSS_LIMIT: LIMIT, TAKE_PROFIT_LIMIT: LIMIT,
-                  STOP: LIMIT, STOP_MARKET: MARKET, TAKE_PROFIT_MARKET: MARKET, TRAILING_STOP_MARKET: MARKET}
-STOP_LIKE = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, STOP, STOP_MARKET))  # buy above / sell below
-TP_LIKE = frozenset((TAKE_PROFIT, TAKE_PROFIT_LIMIT, TAKE_PROFIT_MARKET))  # buy below / sell above
-STP_MODES = frozenset((STP_NONE, STP_EXPIRE_TAKER, STP_EXPIRE_MAKER, STP_EXPIRE_BOTH))
-MAX_TRIGGER_ROUNDS = 1000
-MARKET_LIKE = frozenset((MARKET, STOP_LOSS, TAKE_PROFIT, STOP_MARKET, TAKE_PROFIT_MARKET,
-                         TRAILING_STOP_MARKET))
-MIN_CALLBACK, MAX_CALLBACK = Decimal("0.1"), Decimal("10")
+TRIGGERED_TYPE: Final = {STOP_LOSS: MARKET, TAKE_PROFIT: MARKET, STOP_LOSS_LIMIT: LIMIT, TAKE_PROFIT_LIMIT: LIMIT,
+                         STOP: LIMIT, STOP_MARKET: MARKET, TAKE_PROFIT_MARKET: MARKET, TRAILING_STOP_MARKET: MARKET}
+STOP_LIKE: Final = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, STOP, STOP_MARKET))  # buy above / sell below
+TP_LIKE: Final = frozenset((TAKE_PROFIT, TAKE_PROFIT_LIMIT, TAKE_PROFIT_MARKET))  # buy below / sell above
+STP_MODES: Final = frozenset((STP_NONE, STP_EXPIRE_TAKER, STP_EXPIRE_MAKER, STP_EXPIRE_BOTH))
+MAX_TRIGGER_ROUNDS: Final = 1000
+MARKET_LIKE: Final = frozenset((MARKET, STOP_LOSS, TAKE_PROFIT, STOP_MARKET, TAKE_PROFIT_MARKET,
+                                TRAILING_STOP_MARKET))
+MIN_CALLBACK: Final = Decimal("0.1")
+MAX_CALLBACK: Final = Decimal("10")
 
 
 @dataclass(frozen=True, slots=True)
