@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from oms.archive.market import load_default_paths
+from oms.localex.engine import Exchange
 from oms.localex.server.app import build_app
 from oms.localex.server.ratelimit import RateLimitConfig
 from oms.localex.server.state import ServerConfig
@@ -68,10 +69,10 @@ class LocalServer:
         return account_id, key["apiKey"], key["secret"]  # type: ignore[index]
 
 
-def start_server(config: ServerConfig) -> Iterator[LocalServer]:
-    """Start the app in a thread; yield it; stop it cleanly."""
+def start_server(config: ServerConfig, exchange: Exchange | None = None) -> Iterator[LocalServer]:
+    """Start the app in a thread (on ``exchange`` when given, e.g. one with a test clock); yield it; stop it."""
     loop = asyncio.new_event_loop()
-    app = build_app(config, paths=load_default_paths() if config.replay else None)
+    app = build_app(config, exchange, paths=load_default_paths() if config.replay else None)
     runner = web.AppRunner(app, handle_signals=False)
     ready = threading.Event()
 

@@ -31,6 +31,10 @@ from .types import (
     ALL_PERMISSIONS,
     BOTH,
     CROSSED,
+    INCOME_COMMISSION,
+    INCOME_FUNDING_FEE,
+    INCOME_REALIZED_PNL,
+    INCOME_TRANSFER,
     ISOLATED,
     NEW,
     PARTIALLY_FILLED,
@@ -45,6 +49,7 @@ from .types import (
     BookTickerEvent,
     DepthEvent,
     Fill,
+    Income,
     Kline,
     KlineEvent,
     MarkPriceEvent,
@@ -52,13 +57,20 @@ from .types import (
     OrderEvent,
     OrderRequest,
     OrderResult,
+    Position,
     TradeEvent,
     Transfer,
     TransferEvent,
 )
 
-FUNDING_INTERVAL_MS: Final = 8 * 3_600_000
+FUNDING_INTERVAL_MS: Final = 8 * 3_600_000  # funding at 00:00, 08:00 and 16:00 UTC
+FUNDING_INTERVAL_NS: Final = FUNDING_INTERVAL_MS * 1_000_000
 FUNDING_RATE: Final = "0.00010000"
+FUNDING_RATE_E8: Final = 10_000  # FUNDING_RATE in 1e-8 units (0.0001 * 1e8)
+RATE_SCALE: Final = 100_000_000
+# tran ids of REALIZED_PNL / COMMISSION income rows: (symbol ordinal + 1) * TRADE_TRAN_BASE + trade id, * 2 + maker
+TRADE_TRAN_BASE: Final = 10**12
+INCOME_ORDER: Final = {INCOME_TRANSFER: 0, INCOME_REALIZED_PNL: 1, INCOME_COMMISSION: 2, INCOME_FUNDING_FEE: 3}
 
 
 @dataclass(slots=True)
@@ -99,6 +111,10 @@ class Exchange:
         self._depth = 0
         self.replay: object | None = None
         self.deposits: dict[tuple[str, str], int] = {}  # (wallet, asset) -> total funded (conservation)
+        # funding: the next funding time not yet charged, and the charges made (user accounts only)
+        self.next_funding_ns: int = now - now % FUNDING_INTERVAL_NS + FUNDING_INTERVAL_NS
+        self._funding_rows: list[Income] = []
+        self._next_funding_tran = 1
 
     # ================================================================================ markets
     def spec(self, market: str, symbol: str) -> SymbolSpec:
@@ -139,6 +155,8 @@ class Exchange:
 
     # ================================================================================ operation frame
     def _begin(self) -> None:
+        if not self._depth:
+            self._settle_due()
         self._depth += 1
 
     def _end(self) -> None:
@@ -386,7 +404,9 @@ class Exchange:
         """Validate, reserve and execute a new order; returns its snapshot and its taker fills."""
         acc = self.ledger.accounts.get(account_id) or self.ledger.get(account_id)
         m = self.matcher
-        self._depth += 1  # _begin()
+        if not self._depth:  # _begin(), inline
+            self._settle_due()
+        self._depth += 1
         try:
             done = m.place_spot_limit(acc, req) if req.type == "LIMIT" else None
             if done is None:
@@ -472,7 +492,9 @@ class Exchange:
             o = self._find(acc, market, symbol, order_id, client_order_id)
         if o is None or (o.status != NEW and o.status != PARTIALLY_FILLED):
             raise E.unknown_order_cancel()
-        self._depth += 1  # _begin()
+        if not self._depth:  # _begin(), inline
+            self._settle_due()
+        self._depth += 1
         try:
             self.matcher.cancel(acc, o)
         finally:
@@ -642,10 +664,117 @@ class Exchange:
         return self.matcher.mark_of(symbol)
 
     def funding_info(self, symbol: str) -> tuple[str, int]:
-        """(funding rate string, next funding time ms). Funding is quoted, not charged."""
+        """(funding rate string, next funding time ms). Charged at each funding time (see ``advance``)."""
         self.spec(USDM, symbol)
         now_ms = self.clock() // 1_000_000
         return FUNDING_RATE, now_ms - now_ms % FUNDING_INTERVAL_MS + FUNDING_INTERVAL_MS
+
+    # ================================================================================ funding
+    def _settle_due(self) -> None:
+        """Charge every funding time the clock has passed (called at the start of each operation)."""
+        now = self.clock()
+        if now >= self.next_funding_ns:
+            self.settle_funding(now)
+
+    def settle_funding(self, now_ns: int) -> int:
+        """Charge each funding time <= ``now_ns`` not charged yet, oldest first; returns how many."""
+        n = 0
+        while self.next_funding_ns <= now_ns:
+            t = self.next_funding_ns
+            self.next_funding_ns = t + FUNDING_INTERVAL_NS
+            self._charge_funding(t)
+            n += 1
+        return n
+
+    def _charge_funding(self, t_ns: int) -> None:
+        """One funding time: every open position of every account pays or receives notional * rate.
+
+        The notional is taken at the mark price (``mark_of``): a long pays and a short receives when the rate
+        is positive. Each payment is rounded to 1e-8 towards the exchange (a payer pays the amount rounded
+        up, a receiver gets it rounded down); the liquidity account's positions are charged like anyone's,
+        so over all accounts longs and shorts cancel out exactly before rounding, and the rounding remainder
+        (>= 0, under 1e-8 per position) goes to the fee account: futures equity stays conserved.
+        Cross positions pay from the wallet; isolated ones from their isolated margin (which is part of
+        the wallet, so the wallet changes as well).
+        """
+        m = self.matcher
+        remainder = 0
+        emit = self.em.active
+        for acc in self.ledger.accounts.values():
+            if not acc.positions:
+                continue
+            total = 0
+            asset = ""
+            isolated: list[Position] = []
+            for key in sorted(acc.positions):
+                p = acc.positions[key]
+                if not p.qty:
+                    continue
+                spec = self._specs[(USDM, p.symbol)]
+                notional = m.mark_of(p.symbol) * p.qty * spec.notional_unit
+                amount = -notional * FUNDING_RATE_E8 // RATE_SCALE  # floor: towards the exchange
+                if not amount:
+                    continue
+                asset = spec.margin_asset
+                acc.bal(acc.futures, asset).free += amount
+                remainder -= amount
+                total += amount
+                if acc.margin_type_of(p.symbol) == ISOLATED:
+                    p.isolated_margin += amount
+                    isolated.append(p.snapshot())
+                if not acc.internal:
+                    self._funding_rows.append(Income(acc.account_id, INCOME_FUNDING_FEE, p.symbol, amount, asset,
+                                                     INCOME_FUNDING_FEE, t_ns, self._next_funding_tran))
+                    self._next_funding_tran += 1
+            if emit and asset and not acc.internal:
+                b = acc.futures[asset]
+                self.em.emit(AccountEvent(acc.account_id, WALLET_FUTURES, INCOME_FUNDING_FEE,
+                                          [Balance(asset, b.free, b.locked)], isolated, {asset: total}, t_ns))
+        if remainder:
+            fee = self.fee_account
+            fee.bal(fee.futures, "USDT").free += remainder
+
+    def income(self, account_id: str, symbol: str | None = None, income_type: str | None = None,
+               start_ns: int | None = None, end_ns: int | None = None) -> list[Income]:
+        """The account's USD-M income history, oldest first: TRANSFER (into / out of its futures wallet),
+        REALIZED_PNL and COMMISSION (one row per futures fill with a non-zero amount) and FUNDING_FEE rows,
+        filtered by symbol, type and time (inclusive)."""
+        acc = self.ledger.get(account_id)
+        if symbol is not None:
+            self.spec(USDM, symbol)
+        if not self._depth:
+            self._settle_due()
+        aid = acc.account_id
+        out: list[Income] = []
+        if income_type is None or income_type == INCOME_TRANSFER:
+            if symbol is None:
+                for t in self._transfers:
+                    if t.to_account == aid and t.to_wallet == WALLET_FUTURES:
+                        out.append(Income(aid, INCOME_TRANSFER, "", t.amount, t.asset, INCOME_TRANSFER, t.time_ns,
+                                          t.tran_id))
+                    elif t.from_account == aid and t.from_wallet == WALLET_FUTURES:
+                        out.append(Income(aid, INCOME_TRANSFER, "", -t.amount, t.asset, INCOME_TRANSFER, t.time_ns,
+                                          t.tran_id))
+        want_pnl = income_type is None or income_type == INCOME_REALIZED_PNL
+        want_fee = income_type is None or income_type == INCOME_COMMISSION
+        if want_pnl or want_fee:
+            for i, spec in enumerate(self.specs(USDM)):
+                if symbol is not None and spec.symbol != symbol:
+                    continue
+                for f in self.matcher.fills.get((aid, USDM, spec.symbol), []):
+                    tran = ((i + 1) * TRADE_TRAN_BASE + f.trade_id) * 2 + (1 if f.is_maker else 0)
+                    if want_pnl and f.realized_pnl:
+                        out.append(Income(aid, INCOME_REALIZED_PNL, f.symbol, f.realized_pnl, f.commission_asset,
+                                          INCOME_REALIZED_PNL, f.time_ns, tran, f.trade_id))
+                    if want_fee and f.commission:
+                        out.append(Income(aid, INCOME_COMMISSION, f.symbol, -f.commission, f.commission_asset,
+                                          INCOME_COMMISSION, f.time_ns, tran, f.trade_id))
+        if income_type is None or income_type == INCOME_FUNDING_FEE:
+            out.extend(r for r in self._funding_rows if r.account_id == aid and (symbol is None or r.symbol == symbol))
+        out = [r for r in out
+               if (start_ns is None or r.time_ns >= start_ns) and (end_ns is None or r.time_ns <= end_ns)]
+        out.sort(key=lambda r: (r.time_ns, INCOME_ORDER[r.income_type], r.tran_id))
+        return out
 
     def set_mark_price(self, symbol: str, ticks: int) -> None:
         """Set the mark price (the replay does this); triggers MARK_PRICE stops; emits MarkPriceEvent."""
@@ -664,6 +793,8 @@ class Exchange:
     def position_risk(self, account_id: str, symbol: str | None = None) -> list[PositionRisk]:
         """positionRisk rows: every listed symbol (one-way: BOTH; hedge: LONG and SHORT)."""
         acc = self.ledger.get(account_id)
+        if not self._depth:
+            self._settle_due()
         sides = ("LONG", "SHORT") if acc.dual_side else (BOTH,)
         out = [self._risk_row(acc, spec, ps) for spec in self.specs(USDM)
                if symbol is None or spec.symbol == symbol for ps in sides]
@@ -694,6 +825,8 @@ class Exchange:
     def futures_account(self, account_id: str) -> FuturesAccountInfo:
         """Totals of the USDT futures wallet."""
         acc = self.ledger.get(account_id)
+        if not self._depth:
+            self._settle_due()
         m = self.matcher
         bal = acc.futures.get("USDT")
         wallet = bal.free if bal else 0
@@ -773,9 +906,24 @@ class Exchange:
 
     # ================================================================================ replay
     def advance(self, now_ns: int | None = None) -> None:
-        """Move the attached replay to ``now_ns`` (default: the clock); no-op without a replay."""
-        if self.replay is not None:
-            self.replay.advance(now_ns)  # type: ignore[attr-defined]
+        """Move time to ``now_ns`` (default: the clock): charge the funding times passed, move the replay.
+
+        With a replay, several funding times passed in one advance are each charged at their own marks: the
+        replay is moved to each funding time, that time is charged, then the replay moves on to ``now_ns``.
+        """
+        now = self.clock() if now_ns is None else now_ns
+        replay = self.replay
+        while self.next_funding_ns <= now:
+            t = self.next_funding_ns
+            if replay is not None and not self._depth:
+                self._depth += 1  # the frame of the move, without settling (t is settled right here)
+                try:
+                    replay.advance(t)  # type: ignore[attr-defined]
+                finally:
+                    self._end()
+            self.settle_funding(t)
+        if replay is not None:
+            replay.advance(now)  # type: ignore[attr-defined]
 
     # ================================================================================ checks
     def totals(self, wallet: str = WALLET_SPOT) -> dict[str, int]:

@@ -71,6 +71,11 @@ PERM_WITHDRAW: Final = "WITHDRAW"
 ALL_PERMISSIONS: Final = frozenset((PERM_SPOT, PERM_FUTURES, PERM_TRANSFER, PERM_WITHDRAW))
 STOP_TYPES_SPOT: Final = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT))
 STOP_TYPES_USDM: Final = frozenset((STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET))
+# USD-M income types the engine produces (GET /fapi/v1/income) and the ACCOUNT_UPDATE reason of funding
+INCOME_TRANSFER: Final = "TRANSFER"
+INCOME_REALIZED_PNL: Final = "REALIZED_PNL"
+INCOME_FUNDING_FEE: Final = "FUNDING_FEE"
+INCOME_COMMISSION: Final = "COMMISSION"
 
 
 @dataclass(slots=True, init=False)
@@ -415,6 +420,39 @@ class Transfer:
         self.time_ns = time_ns
         self.type = type
         self.status = status
+
+
+@dataclass(slots=True, init=False)
+class Income:
+    """One row of the USD-M income history (GET /fapi/v1/income), as one account sees it.
+
+    ``income_type`` is Binance's: FUNDING_FEE, REALIZED_PNL, COMMISSION or TRANSFER. ``amount`` is signed
+    (1e-8 units of ``asset``; positive flows into the futures wallet). ``tran_id`` is unique per account
+    and income type (Binance's promise); ``trade_id`` is the trade's id for REALIZED_PNL / COMMISSION rows,
+    -1 otherwise; ``symbol`` is "" for TRANSFER rows.
+    """
+
+    account_id: str
+    income_type: str
+    symbol: str
+    amount: int
+    asset: str
+    info: str
+    time_ns: int
+    tran_id: int
+    trade_id: int
+
+    def __init__(self, account_id: str, income_type: str, symbol: str, amount: int, asset: str, info: str,
+                 time_ns: int, tran_id: int, trade_id: int = -1) -> None:
+        self.account_id = account_id
+        self.income_type = income_type
+        self.symbol = symbol
+        self.amount = amount
+        self.asset = asset
+        self.info = info
+        self.time_ns = time_ns
+        self.tran_id = tran_id
+        self.trade_id = trade_id
 
 
 @dataclass(slots=True, init=False)

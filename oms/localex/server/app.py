@@ -67,7 +67,7 @@ async def _replay_loop(state: ServerState, router: EventRouter) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            state.exchange.advance(time.time_ns())
+            state.exchange.advance()  # to the exchange's own clock: marks, ladder, funding times passed
             now_ms = time.time_ns() // 1_000_000
             for key in state.listen_keys.expired(now_ms):
                 account = state.listen_keys.by_key.get(key)

@@ -468,6 +468,48 @@ async def commission_rate(call: Call) -> object:
     return {"symbol": symbol, "makerCommissionRate": "0.000200", "takerCommissionRate": "0.000500"}
 
 
+INCOME_TYPES = frozenset((
+    "TRANSFER", "WELCOME_BONUS", "REALIZED_PNL", "FUNDING_FEE", "COMMISSION", "INSURANCE_CLEAR", "REFERRAL_KICKBACK",
+    "COMMISSION_REBATE", "API_REBATE", "CONTEST_REWARD", "CROSS_COLLATERAL_TRANSFER", "OPTIONS_PREMIUM_FEE",
+    "OPTIONS_SETTLE_PROFIT", "INTERNAL_TRANSFER", "AUTO_EXCHANGE", "DELIVERED_SETTELMENT", "COIN_SWAP_DEPOSIT",
+    "COIN_SWAP_WITHDRAW", "POSITION_LIMIT_INCREASE_FEE", "STRATEGY_UMFUTURES_TRANSFER", "FEE_RETURN", "BFUSD_REWARD",
+))  # Binance's documented incomeType values; the engine produces TRANSFER, REALIZED_PNL, FUNDING_FEE, COMMISSION
+INCOME_DEFAULT_WINDOW_MS = 7 * 86_400_000
+
+
+async def income(call: Call) -> object:
+    """GET /fapi/v1/income: the account's income history, oldest first.
+
+    Times are inclusive. Neither startTime nor endTime: the last 7 days. ``page`` (from 1) pages through the
+    rows oldest first, ``limit`` rows each (default 100, max 1000); without ``page`` the first ``limit`` rows
+    from startTime, or, without startTime, the newest ``limit`` rows.
+    """
+    assert call.account_id is not None
+    p = call.params
+    ex = call.state.exchange
+    symbol = p.opt_symbol()
+    if symbol is not None:
+        ex.spec(USDM, symbol)
+    income_type = p.opt_enum("incomeType", INCOME_TYPES)
+    start, end = p.opt_int("startTime", 0), p.opt_int("endTime", 0)
+    page = p.opt_int("page", 1)
+    limit = p.opt_int("limit", 1, 1000) or 100
+    if start is not None and end is not None and start > end:
+        raise BinanceError(-1128, "Combination of optional parameters invalid.", 400)
+    if start is None and end is None:
+        start = ex.now_ns() // 1_000_000 - INCOME_DEFAULT_WINDOW_MS
+    rows = ex.income(call.account_id, symbol, income_type, ns(start), None if end is None else ns(end) + 999_999)
+    if page is not None:
+        rows = rows[(page - 1) * limit: page * limit]
+    elif p.opt_str("startTime") is not None:
+        rows = rows[:limit]
+    else:
+        rows = rows[-limit:]
+    return [{"symbol": r.symbol, "incomeType": r.income_type, "income": wire.fmt_signed(r.amount), "asset": r.asset,
+             "info": r.info, "time": wire.ms(r.time_ns), "tranId": r.tran_id,
+             "tradeId": str(r.trade_id) if r.trade_id >= 0 else ""} for r in rows]
+
+
 async def listen_key_start(call: Call) -> object:
     """POST /fapi/v1/listenKey."""
     assert call.account_id is not None
@@ -517,6 +559,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/fapi/v1/positionSide/dual", USDM, get_position_side, 30, SIGNED),
     Endpoint("GET", "/fapi/v1/leverageBracket", USDM, leverage_bracket, 1, SIGNED),
     Endpoint("GET", "/fapi/v1/commissionRate", USDM, commission_rate, 20, SIGNED),
+    Endpoint("GET", "/fapi/v1/income", USDM, income, 30, SIGNED),
     Endpoint("POST", "/fapi/v1/listenKey", USDM, listen_key_start, 1, USER_STREAM),
     Endpoint("PUT", "/fapi/v1/listenKey", USDM, listen_key_keepalive, 1, USER_STREAM),
     Endpoint("DELETE", "/fapi/v1/listenKey", USDM, listen_key_close, 1, USER_STREAM),
