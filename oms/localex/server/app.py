@@ -32,6 +32,7 @@ from oms.localex.server.ws_api import serve_ws_api
 log = logging.getLogger(__name__)
 REPLAY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("replay_task", asyncio.Task)
 TICKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("ticker_task", asyncio.Task)
+DEPTH_KEY: web.AppKey[DepthPublisher] = web.AppKey("depth", DepthPublisher)
 
 
 def _stream_handler(state: ServerState) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -93,6 +94,7 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
     router = EventRouter(state, depth)
     app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
     app[STATE_KEY] = state
+    app[DEPTH_KEY] = depth
     for module in (routes_market, routes_spot, routes_futures, routes_sapi):
         for ep in module.ENDPOINTS:
             app.router.add_route(ep.method, ep.path, make_handler(ep, state))
