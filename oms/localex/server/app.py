@@ -20,6 +20,7 @@ from aiohttp import web
 from oms.localex.engine import Exchange, PricePath, Replay
 from oms.localex.engine.markets import default_specs
 from oms.localex.server import demo, routes_admin, routes_futures, routes_market, routes_sapi, routes_spot
+from oms.localex.server.depth import DepthPublisher
 from oms.localex.server.errors import BinanceError
 from oms.localex.server.events import EventRouter
 from oms.localex.server.http import error_response, json_errors, make_handler
@@ -31,6 +32,7 @@ from oms.localex.server.ws_api import serve_ws_api
 log = logging.getLogger(__name__)
 REPLAY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("replay_task", asyncio.Task)
 TICKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("ticker_task", asyncio.Task)
+DEPTH_KEY: web.AppKey[DepthPublisher] = web.AppKey("depth", DepthPublisher)
 
 
 def _stream_handler(state: ServerState) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -88,9 +90,11 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
         exchange = Exchange(clock=time.time_ns, seed=config.seed, specs=specs)
     ex = exchange
     state = ServerState(ex, config)
-    router = EventRouter(state)
+    depth = DepthPublisher(state)
+    router = EventRouter(state, depth)
     app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
     app[STATE_KEY] = state
+    app[DEPTH_KEY] = depth
     for module in (routes_market, routes_spot, routes_futures, routes_sapi):
         for ep in module.ENDPOINTS:
             app.router.add_route(ep.method, ep.path, make_handler(ep, state))
@@ -112,7 +116,7 @@ def build_app(config: ServerConfig, exchange: Exchange | None = None,
         if paths and config.replay:
             Replay(ex, paths, speed=config.speed, seed=config.seed)
         app[REPLAY_TASK] = asyncio.get_running_loop().create_task(_replay_loop(state, router))
-        app[TICKER_TASK] = asyncio.get_running_loop().create_task(_ticker_loop(state, TickerPublisher(state)))
+        app[TICKER_TASK] = asyncio.get_running_loop().create_task(_ticker_loop(state, TickerPublisher(state, depth)))
 
     async def on_shutdown(app: web.Application) -> None:
         for key in (REPLAY_TASK, TICKER_TASK):

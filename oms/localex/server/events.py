@@ -24,11 +24,10 @@ from oms.localex.engine.types import (
 from oms.localex.server import wire
 
 if TYPE_CHECKING:
+    from oms.localex.server.depth import DepthPublisher
     from oms.localex.server.state import ServerState
 
 log = logging.getLogger(__name__)
-PARTIAL_DEPTHS = (5, 10, 20)
-DEPTH_SPEEDS = ("", "@100ms", "@250ms", "@500ms")
 
 
 class UserSession(Protocol):
@@ -42,8 +41,9 @@ class UserSession(Protocol):
 class EventRouter:
     """Queues engine events and publishes them to stream and user-data subscribers."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, depth: DepthPublisher) -> None:
         self.state = state
+        self.depth = depth
         self._pending: list[object] = []
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,7 +89,7 @@ class EventRouter:
             if event.wallet == "SPOT":
                 self._spot_user(event.account_id, wire.balance_update(event.asset, event.delta, event.time_ns))
         elif isinstance(event, DepthEvent):
-            self._depth(event)
+            self.depth.on_depth(event)  # pushed on the stream's clock (``depth``), not per event
         else:
             self._market(event)
 
@@ -134,33 +134,6 @@ class EventRouter:
             last = 0
         for agg in self.state.exchange.agg_trades(market, symbol, from_id=last + 1, limit=1000):
             self._agg_trade(agg)
-
-    def _depth(self, event: DepthEvent) -> None:
-        hub = self.state.hub
-        sym = event.symbol.lower()
-        spec = None
-        for speed in DEPTH_SPEEDS:
-            stream = f"{sym}@depth{speed}"
-            if hub.has_subscribers(event.market, stream):
-                spec = spec or self._spec(event.market, event.symbol)
-                hub.publish(event.market, stream, wire.depth_event(event, spec))
-        for n in PARTIAL_DEPTHS:
-            for speed in DEPTH_SPEEDS:
-                stream = f"{sym}@depth{n}{speed}"
-                if not hub.has_subscribers(event.market, stream):
-                    continue
-                spec = spec or self._spec(event.market, event.symbol)
-                snap = self.state.exchange.depth(event.market, event.symbol, n)
-                if event.market == "spot":
-                    body: dict[str, object] = {"lastUpdateId": snap.last_update_id,
-                                               "bids": wire.levels(spec, snap.bids),
-                                               "asks": wire.levels(spec, snap.asks)}
-                else:
-                    t = wire.ms(event.time_ns)
-                    body = {"e": "depthUpdate", "E": t, "T": t, "s": event.symbol, "U": event.first_update_id,
-                            "u": event.last_update_id, "pu": event.prev_last_update_id,
-                            "b": wire.levels(spec, snap.bids), "a": wire.levels(spec, snap.asks)}
-                hub.publish(event.market, stream, body)
 
     # ---- user data -------------------------------------------------------------------------------------
     def _spot_user(self, account_id: str, payload: dict[str, object]) -> None:

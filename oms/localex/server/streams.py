@@ -42,6 +42,10 @@ TICKER_PERIOD_MS = {("spot", "ticker"): 1000, ("spot", "miniTicker"): 1000,
                     ("usdm", "markPrice"): 3000, ("usdm", "markPrice@1s"): 1000,
                     ("usdm", "!markPrice@arr"): 3000, ("usdm", "!markPrice@arr@1s"): 1000}
 ALL_MARKET_PERIOD_MS = 1000
+# Depth streams are pushed on a clock too: a speed suffix names the period, without one the market's default
+# (Spot ``@depth`` / ``@depth<N>`` every 1000 ms, USD-M every 250 ms).
+DEPTH_PERIOD_MS = {"spot": 1000, "usdm": 250}
+DEPTH_CHANNEL_RE = re.compile(r"^depth(5|10|20)?(?:@(100|250|500)ms)?$")
 CATEGORIES = ("public", "market", "private")
 
 
@@ -66,7 +70,16 @@ def stream_period_ms(market: str, stream: str) -> int | None:
         if stream.startswith("!markPrice"):
             return TICKER_PERIOD_MS[(market, stream)]
         return None if stream == "!bookTicker" else ALL_MARKET_PERIOD_MS
-    return TICKER_PERIOD_MS.get((market, stream.partition("@")[2]))
+    channel = stream.partition("@")[2]
+    depth = DEPTH_CHANNEL_RE.match(channel)
+    if depth is not None:
+        return int(depth.group(2)) if depth.group(2) else DEPTH_PERIOD_MS[market]
+    return TICKER_PERIOD_MS.get((market, channel))
+
+
+def is_diff_depth(channel: str) -> bool:
+    """True for a diff depth channel (``depth``, ``depth@100ms``...), False for partial depth and the rest."""
+    return channel == "depth" or channel.startswith("depth@")
 
 
 @dataclass(eq=False, slots=True)
@@ -89,7 +102,8 @@ def wanted_market_data(streams: Iterable[str]) -> tuple[set[str], set[str]]:
     """The engine event kinds and kline intervals that the given stream names need.
 
     aggTrade streams also need trades: aggregates are read from the engine after each traded call.
-    Mark price streams are timer-driven (``tickers``) and read the engine's state, so they need nothing here.
+    Mark price and partial depth streams are timer-driven (``tickers``) and read the engine's state, so they
+    need nothing here; diff depth streams aggregate the engine's depth events between their pushes.
     """
     kinds: set[str] = set()
     intervals: set[str] = set()
@@ -98,7 +112,7 @@ def wanted_market_data(streams: Iterable[str]) -> tuple[set[str], set[str]]:
         if channel.startswith("kline_"):
             kinds.add("kline")
             intervals.add(channel[len("kline_"):])
-        elif channel.startswith("depth"):
+        elif is_diff_depth(channel):
             kinds.add("depth")
         elif channel == "trade":
             kinds.add("trade")
@@ -114,7 +128,8 @@ class StreamHub:
 
     ``on_interest(kinds, kline_intervals)``, when set, is called whenever the set of subscribed streams
     changes, so the engine builds only the market-data events somebody will receive. ``periodic`` holds the
-    subscribed timer-driven streams (tickers) as ``(market, stream) -> period ms``.
+    subscribed timer-driven streams (tickers, depth) as ``(market, stream) -> period ms``; ``version`` grows
+    whenever a stream gains its first or loses its last subscriber (publishers cache per-symbol indexes on it).
     """
 
     def __init__(self, counters: Counters,
@@ -127,6 +142,7 @@ class StreamHub:
         self._by_listen_key: dict[str, set[StreamConnection]] = defaultdict(set)
         self.connections: set[StreamConnection] = set()
         self.periodic: dict[tuple[str, str], int] = {}
+        self.version = 0
         self._ids = itertools.count(1)
 
     def has_subscribers(self, market: str, stream: str) -> bool:
@@ -176,6 +192,7 @@ class StreamHub:
         new = key not in self._subs
         self._subs[key].add(conn)
         if new:
+            self.version += 1
             period = stream_period_ms(conn.market, stream)
             if period is not None:
                 self.periodic[key] = period
@@ -188,6 +205,7 @@ class StreamHub:
             subs.discard(conn)
             if not subs:
                 del self._subs[(conn.market, stream)]
+                self.version += 1
                 self.periodic.pop((conn.market, stream), None)
                 self.refresh_interest()
 

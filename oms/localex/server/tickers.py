@@ -6,7 +6,8 @@ USD-M futures every 500 ms, the all-market arrays ``!ticker@arr`` / ``!miniTicke
 second with ``@1s``. The ticker arrays hold only the symbols whose statistics changed since the previous
 push and are skipped when nothing changed; the mark price array always holds every symbol. The numbers
 come from the engine's state, the same source as GET ``/api/v3/ticker/24hr``, ``/fapi/v1/ticker/24hr``
-and ``/fapi/v1/premiumIndex``.
+and ``/fapi/v1/premiumIndex``. Depth streams run on the same clock; their payloads come from the
+:class:`~oms.localex.server.depth.DepthPublisher` (diff windows, partial snapshots).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from oms.localex.server import wire
 if TYPE_CHECKING:
     from oms.localex.engine.marketdata import Ticker24h
     from oms.localex.engine.markets import SymbolSpec
+    from oms.localex.server.depth import DepthPublisher
     from oms.localex.server.state import ServerState
 
 TICK_S = 0.1  # the publisher's clock; every period is a multiple of 100 ms
@@ -28,8 +30,9 @@ _VOLATILE = ("E", "O", "C")  # fields that move with the clock alone; a change e
 class TickerPublisher:
     """Publishes the subscribed timer-driven streams of ``state.hub.periodic`` when they are due."""
 
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: ServerState, depth: DepthPublisher) -> None:
         self.state = state
+        self.depth = depth
         self._due: dict[tuple[str, str], int] = {}
         self._last: dict[tuple[str, str], dict[str, dict[str, object]]] = {}
         self.published = 0
@@ -40,6 +43,7 @@ class TickerPublisher:
         for key in [k for k in self._due if k not in periodic]:  # unsubscribed since the last tick
             self._due.pop(key, None)
             self._last.pop(key, None)
+        self.depth.sync()
         stats: dict[tuple[str, str], Ticker24h] = {}
         sent = 0
         for (market, stream), period in list(periodic.items()):
@@ -80,6 +84,8 @@ class TickerPublisher:
                  stats: dict[tuple[str, str], Ticker24h]) -> object | None:
         if not stream.startswith("!"):
             symbol, _, channel = stream.partition("@")
+            if channel.startswith("depth"):
+                return self.depth.payload(market, stream, now_ms)
             try:
                 if channel.startswith("markPrice"):
                     return self._mark(self.state.exchange.spec(market, symbol.upper()), now_ms)
