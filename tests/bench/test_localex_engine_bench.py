@@ -19,9 +19,9 @@ limit (MAX_NUM_ORDERS, 200 per account and symbol) lifted: the benchmark measure
 Each engine figure twice: with Python's default garbage collector settings, and with the settings the
 server process applies after start-up (``oms.localex.server.runner.tune_gc``: ``gc.freeze()`` and a higher
 young-generation threshold), each line labelled.
-The headline runs the engine this process loaded (``oms.localex.engine.ENGINE``: the mypyc build when one
-matches the sources, as ``make bench`` ensures); the same flow through the plain-Python engine (the
-reference) runs in a child process with ``OMS_ENGINE=python``, and the ratio compiled / Python is printed.
+Every figure is measured twice, each time in a fresh child process: with the compiled engine
+(``OMS_ENGINE=compiled``: the mypyc build, which ``make bench`` makes) and with the plain-Python engine (the
+reference, ``OMS_ENGINE=python``); the ratio compiled / Python is printed. Headline: compiled, server GC.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ import itertools
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +48,7 @@ from oms.localex.engine.markets import default_specs
 from oms.localex.server.runner import tune_gc
 
 N_OPS = 60_000
+REPEATS = 5  # runs per figure; the median is printed
 T0 = 1_700_000_000_000_000_000
 
 
@@ -228,56 +231,82 @@ def run_baseline(flow: list[tuple[str, int, str, int, int]]) -> tuple[float, int
 
 
 def engine_rates(flow: list[tuple[str, int, str, int, int]]) -> tuple[dict[str, float], int, int]:
-    """orders/s of api / api+events / api+events without market-data interest, trades, events."""
+    """orders/s of api / api+events / api+events without market-data interest, trades, events.
+
+    Each figure is the median of ``REPEATS`` runs (each on a fresh exchange), interleaved so that a slow
+    spell of the machine does not hit one figure only; ``api_min`` / ``api_max`` give the spread of ``api``.
+    """
     n = len(flow)
-    e_dt, e_trades, _ = run_engine(flow, listen=False)
-    l_dt, l_trades, n_events = run_engine(flow, listen=True)
-    i_dt, i_trades, i_events = run_engine(flow, listen=True, interest=True)
-    assert e_trades == l_trades == i_trades > 0
-    return {"api": n / e_dt, "events": n / l_dt, "interest": n / i_dt}, e_trades, n_events
+    dts: dict[str, list[float]] = {"api": [], "events": [], "interest": []}
+    for _ in range(REPEATS):
+        e_dt, e_trades, _ = run_engine(flow, listen=False)
+        l_dt, l_trades, n_events = run_engine(flow, listen=True)
+        i_dt, i_trades, _ = run_engine(flow, listen=True, interest=True)
+        assert e_trades == l_trades == i_trades > 0
+        dts["api"].append(e_dt)
+        dts["events"].append(l_dt)
+        dts["interest"].append(i_dt)
+    out = {k: n / statistics.median(v) for k, v in dts.items()}
+    out["api_min"], out["api_max"] = n / max(dts["api"]), n / min(dts["api"])
+    return out, e_trades, n_events
 
 
-def python_engine_rates() -> dict[str, float]:
-    """orders/s of ``api`` through the plain-Python engine (child process, ``OMS_ENGINE=python``), with
-    default and server GC settings."""
-    env = dict(os.environ, OMS_ENGINE="python")
-    proc = subprocess.run([sys.executable, "-m", "tests.bench.test_localex_engine_bench"], env=env,
-                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=900,
-                          check=True)
-    return json.loads(proc.stdout)
-
-
-@pytest.mark.bench
-def test_matching_engine_orders_per_second() -> None:
-    flow = make_flow(N_OPS)
+def measure(flow: list[tuple[str, int, str, int, int]]) -> dict[str, object]:
+    """Every figure of the engine this process loaded (what a child prints; see ``engine_in_child``)."""
     base_n = 15_000  # the naive book is quadratic; measure it on a prefix and report per-op rates
     b_dt, b_trades = run_baseline(flow[:base_n])
-    rates, e_trades, n_events = engine_rates(flow)
+    rates, trades, n_events = engine_rates(flow)
     p_dt, _, _ = run_engine(flow[:base_n], listen=False)
     gc.collect()
     with server_gc():
         srv, _, _ = engine_rates(flow)
-    base_rate = base_n / b_dt
-    prefix_rate = base_n / p_dt
-    py = python_engine_rates() if ENGINE == "compiled" else None
-    print(f"\nlocalex engine, {N_OPS} ops (60% resting adds, 25% crossing, 15% cancels), {e_trades} trades")
-    print(f"  engine implementation: {ENGINE} ({ENGINE_REASON})")
-    for label, r in (("default GC", rates), ("server GC ", srv)):
-        print(f"  [{label}] engine api                        : {r['api']:12,.0f} orders/s")
-        print(f"  [{label}] engine api + events (all)         : {r['events']:12,.0f} orders/s ({n_events} events)")
-        print(f"  [{label}] engine api + events (no md wanted): {r['interest']:12,.0f} orders/s")
-    print(f"  [default GC] engine, first {base_n} ops      : {prefix_rate:12,.0f} orders/s")
     costs = per_op_costs(flow)
-    print("  [default GC] us per operation (separate timed run): " + ", ".join(
-        f"{k} {us:.2f} us (x{n})" for k, (us, n) in costs.items()) + "  [trades: us of crossing adds per trade]")
-    print(f"  baseline naive list-scan: {base_rate:12,.0f} orders/s on the first {base_n} ops "
-          f"({b_trades} trades)")
-    print(f"  ratio engine / baseline : {prefix_rate / base_rate:10.2f}x (same {base_n}-op prefix, default GC)")
-    if py is not None:
-        for label, key, r in (("default GC", "default", rates), ("server GC ", "server", srv)):
-            print(f"  [{label}] plain-Python engine api (child process): {py[key]:12,.0f} orders/s; "
-                  f"compiled / Python {r['api'] / py[key]:.2f}x")
-    print("  target 200,000 orders/s on one core (headline: engine api, server GC)")
+    return {"engine": ENGINE, "reason": ENGINE_REASON, "default": rates, "server": srv, "trades": trades,
+            "events": n_events, "base_n": base_n, "baseline": base_n / b_dt, "baseline_trades": b_trades,
+            "prefix": base_n / p_dt, "costs": costs}
+
+
+def engine_in_child(engine: str) -> dict[str, Any]:
+    """``measure`` in a fresh interpreter with ``OMS_ENGINE=engine``: both implementations are timed with the
+    same heap (only the engine and this module loaded), not with whatever pytest and the other benchmark
+    modules put in this process (a larger heap makes the default collector's full collections slower)."""
+    env = dict(os.environ, OMS_ENGINE=engine)
+    proc = subprocess.run([sys.executable, "-m", "tests.bench.test_localex_engine_bench"], env=env,
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=900,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out: dict[str, Any] = json.loads(proc.stdout)
+    assert out["engine"] == engine
+    return out
+
+
+@pytest.mark.bench
+def test_matching_engine_orders_per_second() -> None:
+    c = engine_in_child("compiled")  # fails with the reason when there is no usable build (make bench builds it)
+    py = engine_in_child("python")
+    print(f"\nlocalex engine, {N_OPS} ops (60% resting adds, 25% crossing, 15% cancels), {c['trades']} trades; "
+          f"each implementation in its own fresh process; medians of {REPEATS} runs")
+    print(f"  compiled: {c['reason']}")
+    for label, key in (("default GC", "default"), ("server GC ", "server")):
+        r, q = c[key], py[key]
+        print(f"  [{label}] engine api                        : {r['api']:10,.0f} orders/s compiled, "
+              f"{q['api']:10,.0f} Python ({r['api'] / q['api']:.2f}x); compiled runs "
+              f"{r['api_min']:,.0f}..{r['api_max']:,.0f}")
+        print(f"  [{label}] engine api + events (all)         : {r['events']:10,.0f} orders/s compiled, "
+              f"{q['events']:10,.0f} Python ({r['events'] / q['events']:.2f}x) ({c['events']} events)")
+        print(f"  [{label}] engine api + events (no md wanted): {r['interest']:10,.0f} orders/s compiled, "
+              f"{q['interest']:10,.0f} Python ({r['interest'] / q['interest']:.2f}x)")
+    for impl, d in (("compiled", c), ("Python  ", py)):
+        print(f"  [default GC] {impl} us per operation (separate timed run): " + ", ".join(
+            f"{k} {us:.2f} us (x{n})" for k, (us, n) in d["costs"].items()))
+    print("  (trades: us of all crossing adds / number of trades)")
+    n = c["base_n"]
+    print(f"  baseline naive list-scan: {c['baseline']:10,.0f} orders/s on the first {n} ops "
+          f"({c['baseline_trades']} trades)")
+    print(f"  engine on the same {n}-op prefix (default GC): {c['prefix']:10,.0f} orders/s compiled "
+          f"({c['prefix'] / c['baseline']:.1f}x the baseline), {py['prefix']:10,.0f} Python "
+          f"({py['prefix'] / py['baseline']:.1f}x)")
+    print("  target 200,000 orders/s on one core (headline: compiled engine api, server GC)")
     try:
         with open("/proc/loadavg") as f:
             print(f"  load average: {f.read().split()[0]} (figures vary with the machine's load)")
@@ -285,10 +314,5 @@ def test_matching_engine_orders_per_second() -> None:
         pass
 
 
-if __name__ == "__main__":  # the child of ``python_engine_rates``: api figures of whichever engine loaded
-    _flow = make_flow(N_OPS)
-    _default = N_OPS / run_engine(_flow, listen=False)[0]
-    gc.collect()
-    with server_gc():
-        _server = N_OPS / run_engine(_flow, listen=False)[0]
-    print(json.dumps({"engine": ENGINE, "default": _default, "server": _server}))
+if __name__ == "__main__":  # the child of ``engine_in_child``: every figure of whichever engine loaded
+    print(json.dumps(measure(make_flow(N_OPS))))
