@@ -20,7 +20,7 @@ install: $(STAMP)
 
 # The local exchange's engine compiled by mypyc into build/engine/ (about 25 s; a no-op when the build
 # matches the sources, which are checked by hash, not by timestamp). Without it the engine runs as plain
-# Python, about 1.5x slower.
+# Python, about half as fast.
 build-engine: $(STAMP)
 	$(BIN)/python -m oms.localex.engine.build --quiet
 
