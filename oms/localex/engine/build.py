@@ -51,8 +51,9 @@ def build(force: bool = False, quiet: bool = False) -> str:
     import mypy.version  # noqa: PLC0415
 
     target = _native.BUILD_DIR
-    if not force and _native.stale_reason(_native.read_manifest(target), target) is None \
-            and (_native.read_manifest(target) or {}).get("mypy") == mypy.version.__version__:
+    current = _native.read_manifest(target)
+    if not force and _native.stale_reason(current, target) is None \
+            and current is not None and current.get("mypy") == mypy.version.__version__:
         return f"compiled engine up to date in {target}"
     t = time.monotonic()
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -184,11 +184,20 @@ class MarketData:
             return
         self._run = None
         _, t_ms, first, hi, lo, last, vol, qv, n, tbv, tbq, first_id, last_id = run
+        self._fold(t_ms, first, hi, lo, last, vol, qv, n, tbv, tbq, first_id, last_id)
+        for interval, series in self.klines.items():
+            keep = KEEP_1M if interval == "1m" else KEEP_BARS
+            if len(series) > keep + 100:
+                del series[: len(series) - keep]
+
+    def _fold(self, t_ms: int, first: int, hi: int, lo: int, last: int, vol: int, qv: int, n: int, tbv: int,
+              tbq: int, first_id: int, last_id: int) -> None:
+        """Add a run of trades within one minute (first/high/low/last price, volumes, count, trade ids) to
+        the bar of every interval that contains ``t_ms``."""
         klines = self.klines
         bar = self._bar
         for interval, iv in INTERVALS.items():
-            series = klines[interval]
-            cur = bar(series, iv, t_ms, first)
+            cur = bar(klines[interval], iv, t_ms, first)
             if hi > cur.high:
                 cur.high = hi
             if lo < cur.low:
@@ -202,9 +211,6 @@ class MarketData:
             if cur.first_trade_id < 0:
                 cur.first_trade_id = first_id
             cur.last_trade_id = last_id
-            keep = KEEP_1M if interval == "1m" else KEEP_BARS
-            if len(series) > keep + 100:
-                del series[: len(series) - keep]
 
     def _apply_prices(self, prices: list[tuple[int, int]]) -> None:
         for p, t_ns in prices:
@@ -237,21 +243,8 @@ class MarketData:
                     if not t.buyer_is_maker:
                         tbv += t.qty
                         tbq += q
-                for interval, iv in INTERVALS.items():
-                    cur = self._bar(self.klines[interval], iv, t_ms, group[0].price)
-                    if hi > cur.high:
-                        cur.high = hi
-                    if lo < cur.low:
-                        cur.low = lo
-                    cur.close = last
-                    cur.volume += vol
-                    cur.quote_volume += qv
-                    cur.trades += len(group)
-                    cur.taker_buy_volume += tbv
-                    cur.taker_buy_quote_volume += tbq
-                    if cur.first_trade_id < 0:
-                        cur.first_trade_id = group[0].trade_id
-                    cur.last_trade_id = group[-1].trade_id
+                self._fold(t_ms, group[0].price, hi, lo, last, vol, qv, len(group), tbv, tbq, group[0].trade_id,
+                           group[-1].trade_id)
 
     @staticmethod
     def _bar(series: list[Kline], iv: int, t_ms: int, price: int) -> Kline:
