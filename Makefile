@@ -22,7 +22,7 @@ install: $(STAMP)
 # matches the sources, which are checked by hash, not by timestamp). Without it the engine runs as plain
 # Python, about half as fast.
 build-engine: $(STAMP)
-	$(BIN)/python -m oms.localex.engine.build --quiet
+	$(BIN)/python -m localex.engine.build --quiet
 
 run: build-engine
 	$(BIN)/oms up

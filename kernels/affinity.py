@@ -61,8 +61,7 @@ def _validate(cores) -> str | None:
     count = os.cpu_count() or 1
     missing = [c for c in cores if not 0 <= c < count]
     if missing:
-        return (f"core(s) {_fmt(missing)} do not exist: this machine has {count} core(s), "
-                f"numbered 0-{count - 1}")
+        return f"core(s) {_fmt(missing)} do not exist: this machine has {count} core(s), numbered 0-{count - 1}"
     return None
 
 
@@ -70,8 +69,13 @@ def _pin(tids: list[int], target: str, cores, strict: bool) -> AffinityReport:
     cores = tuple(int(c) for c in cores)
     before = _current(tids[0])
     if not hasattr(os, "sched_setaffinity"):
-        return _fail(target, cores, before, f"cannot pin {target}: CPU pinning is not supported on this "
-                     "platform (no os.sched_setaffinity)", strict)
+        return _fail(
+            target,
+            cores,
+            before,
+            f"cannot pin {target}: CPU pinning is not supported on this platform (no os.sched_setaffinity)",
+            strict,
+        )
     problem = _validate(cores)
     if problem:
         return _fail(target, cores, before, f"cannot pin {target} to {_fmt(cores)}: {problem}", strict)
@@ -84,13 +88,14 @@ def _pin(tids: list[int], target: str, cores, strict: bool) -> AffinityReport:
     except OSError as exc:
         why = {
             errno.EINVAL: "the core(s) are outside the CPUs this process may use (container cpuset "
-                          f"allows {_fmt(_allowed())})",
+            f"allows {_fmt(_allowed())})",
             errno.EPERM: "not permitted (needs CAP_SYS_NICE to pin another user's thread)",
         }.get(exc.errno, exc.strerror or str(exc))
         return _fail(target, cores, before, f"cannot pin {target} to {_fmt(cores)}: {why}", strict)
     after = _current(tids[0])
-    return AffinityReport(target, cores, before, after, True,
-                          f"pinned {target} to cores {_fmt(after)} (was {_fmt(before)})")
+    return AffinityReport(
+        target, cores, before, after, True, f"pinned {target} to cores {_fmt(after)} (was {_fmt(before)})"
+    )
 
 
 def _allowed() -> tuple[int, ...]:

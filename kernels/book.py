@@ -44,8 +44,12 @@ APPLIED = 0
 STALE = 1
 GAP = 2
 NOT_READY = 3  # no snapshot yet, or waiting for a new one after a gap
-DIFF_RESULTS = {APPLIED: "applied", STALE: "stale (already in the snapshot)", GAP: "sequence gap: resync",
-                NOT_READY: "book needs a snapshot"}
+DIFF_RESULTS = {
+    APPLIED: "applied",
+    STALE: "stale (already in the snapshot)",
+    GAP: "sequence gap: resync",
+    NOT_READY: "book needs a snapshot",
+}
 
 _LV = "int64[:, :, :, ::1]"
 _META = "int64[:, ::1]"
@@ -168,8 +172,11 @@ def apply_diff(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys):
     return APPLIED
 
 
-@njit(f"int64({_LV}, {_META}, int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], "
-      "int64[::1], int64[::1], int64[::1], int64[::1])", cache=True)
+@njit(
+    f"int64({_LV}, {_META}, int64[::1], int64[::1], int64[::1], int64[::1], int64[::1], "
+    "int64[::1], int64[::1], int64[::1], int64[::1])",
+    cache=True,
+)
 def apply_diffs(lv, meta, books, first_ids, last_ids, prev_ids, offsets, sides, prices, qtys, out):
     """Apply many events: event e is book books[e] with updates offsets[e]:offsets[e+1].
     Writes each result to out[e]; returns the number of level updates applied."""

@@ -100,8 +100,7 @@ REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
     BAD_ORDER_TYPE: ("BAD_ORDER_TYPE", "unknown order type"),
     BAD_POSITION_SIDE: (
         "BAD_POSITION_SIDE",
-        "position side does not match the account's position mode "
-        "(BOTH in netting mode, LONG or SHORT in hedge mode)",
+        "position side does not match the account's position mode (BOTH in netting mode, LONG or SHORT in hedge mode)",
     ),
     GLOBAL_HALTED: ("GLOBAL_HALTED", "trading is halted for all accounts (global kill switch)"),
     ACCOUNT_HALTED: ("ACCOUNT_HALTED", "trading is halted for this account"),
@@ -112,20 +111,12 @@ REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
     QTY_ABOVE_MAX: ("QTY_ABOVE_MAX", "quantity is above the exchange maximum (LOT_SIZE filter)"),
     PRICE_NOT_POSITIVE: ("PRICE_NOT_POSITIVE", "price must be positive"),
     PRICE_TICK: ("PRICE_TICK", "price is not a multiple of the tick size (PRICE_FILTER)"),
-    PRICE_OUT_OF_RANGE: (
-        "PRICE_OUT_OF_RANGE", "price is outside the exchange's min/max price (PRICE_FILTER)"
-    ),
+    PRICE_OUT_OF_RANGE: ("PRICE_OUT_OF_RANGE", "price is outside the exchange's min/max price (PRICE_FILTER)"),
     NO_MARK_PRICE: ("NO_MARK_PRICE", "no mark price for the instrument yet"),
     PRICE_BAND: ("PRICE_BAND", "limit price is outside the price band around the mark"),
-    NOTIONAL_BELOW_MIN: (
-        "NOTIONAL_BELOW_MIN", "order notional is below the exchange minimum (NOTIONAL filter)"
-    ),
-    NOTIONAL_ABOVE_MAX: (
-        "NOTIONAL_ABOVE_MAX", "order notional is above the exchange maximum (NOTIONAL filter)"
-    ),
-    REDUCE_ONLY_REJECTED: (
-        "REDUCE_ONLY_REJECTED", "reduce-only order would increase or flip the position"
-    ),
+    NOTIONAL_BELOW_MIN: ("NOTIONAL_BELOW_MIN", "order notional is below the exchange minimum (NOTIONAL filter)"),
+    NOTIONAL_ABOVE_MAX: ("NOTIONAL_ABOVE_MAX", "order notional is above the exchange maximum (NOTIONAL filter)"),
+    REDUCE_ONLY_REJECTED: ("REDUCE_ONLY_REJECTED", "reduce-only order would increase or flip the position"),
     GLOBAL_REDUCE_ONLY: (
         "GLOBAL_REDUCE_ONLY",
         "all accounts are reduce-only and the order would increase or flip the position",
@@ -134,37 +125,25 @@ REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
         "ACCOUNT_REDUCE_ONLY",
         "the account is reduce-only and the order would increase or flip the position",
     ),
-    MAX_ORDER_NOTIONAL: (
-        "MAX_ORDER_NOTIONAL", "order notional is above the account's max_order_notional_usdt"
-    ),
+    MAX_ORDER_NOTIONAL: ("MAX_ORDER_NOTIONAL", "order notional is above the account's max_order_notional_usdt"),
     MAX_POSITION: (
         "MAX_POSITION",
         "position, with open orders on the same side, would exceed max_position_notional_usdt",
     ),
-    MAX_ACCOUNT_EXPOSURE: (
-        "MAX_ACCOUNT_EXPOSURE", "the account's gross exposure would exceed max_gross_exposure_usdt"
-    ),
+    MAX_ACCOUNT_EXPOSURE: ("MAX_ACCOUNT_EXPOSURE", "the account's gross exposure would exceed max_gross_exposure_usdt"),
     MAX_GLOBAL_EXPOSURE: (
         "MAX_GLOBAL_EXPOSURE",
         "gross exposure across all accounts would exceed the global max_gross_exposure_usdt",
     ),
-    MAX_LEVERAGE: (
-        "MAX_LEVERAGE", "gross exposure would exceed max_leverage times the account's equity"
-    ),
-    DAILY_LOSS: (
-        "DAILY_LOSS", "the account's loss since the start of the day exceeds max_daily_loss_usdt"
-    ),
+    MAX_LEVERAGE: ("MAX_LEVERAGE", "gross exposure would exceed max_leverage times the account's equity"),
+    DAILY_LOSS: ("DAILY_LOSS", "the account's loss since the start of the day exceeds max_daily_loss_usdt"),
     GLOBAL_DAILY_LOSS: (
         "GLOBAL_DAILY_LOSS",
         "the loss across all accounts since the start of the day exceeds the global max_daily_loss_usdt",
     ),
-    MAX_DRAWDOWN: (
-        "MAX_DRAWDOWN", "the account's drawdown from its equity peak exceeds max_drawdown_pct"
-    ),
+    MAX_DRAWDOWN: ("MAX_DRAWDOWN", "the account's drawdown from its equity peak exceeds max_drawdown_pct"),
     MAX_OPEN_ORDERS: ("MAX_OPEN_ORDERS", "the account already has max_open_orders open orders"),
-    RATE_LIMIT: (
-        "RATE_LIMIT", "order rate limit reached (orders_per_second / order_burst token bucket)"
-    ),
+    RATE_LIMIT: ("RATE_LIMIT", "order rate limit reached (orders_per_second / order_burst token bucket)"),
     HEDGE_OVERCLOSE: (
         "HEDGE_OVERCLOSE",
         "fill would close more than the hedge-mode position side holds (state out of sync: reconcile)",

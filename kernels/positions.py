@@ -209,8 +209,19 @@ def apply_fills(ins, lim, acc, pos, glob, fills, out):
     """Apply fills[:, k] in order; writes each status to out[k] and returns the number applied."""
     applied = 0
     for k in range(fills.shape[1]):
-        r = _apply_fill(ins, acc, pos, glob, fills[F_ACCOUNT, k], fills[F_INSTRUMENT, k], fills[F_SIDE, k],
-                        fills[F_POS_SIDE, k], fills[F_PRICE, k], fills[F_QTY, k], fills[F_FEE, k])
+        r = _apply_fill(
+            ins,
+            acc,
+            pos,
+            glob,
+            fills[F_ACCOUNT, k],
+            fills[F_INSTRUMENT, k],
+            fills[F_SIDE, k],
+            fills[F_POS_SIDE, k],
+            fills[F_PRICE, k],
+            fills[F_QTY, k],
+            fills[F_FEE, k],
+        )
         out[k] = r
         if r == OK:
             applied += 1

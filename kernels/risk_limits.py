@@ -46,8 +46,7 @@ def _convert(value, kind: str, where: str) -> int:
         try:
             return TRADING_STATES[value]
         except KeyError:
-            raise ValueError(f"{where}: trading_state must be one of {sorted(TRADING_STATES)}, "
-                             f"not {value!r}") from None
+            raise ValueError(f"{where}: trading_state must be one of {sorted(TRADING_STATES)}, not {value!r}") from None
     if kind == "money":
         return money_to_units(str(value), where)
     if kind == "ratio":
@@ -99,8 +98,7 @@ def risk_limits(risk, accounts: list[tuple[str, str]]) -> RiskLimits:
     )
 
 
-def load_risk_limits(config_dir: str | Path | None = None,
-                     accounts: list[tuple[str, str]] | None = None) -> RiskLimits:
+def load_risk_limits(config_dir: str | Path | None = None, accounts: list[tuple[str, str]] | None = None) -> RiskLimits:
     """Load configs/ with ``oms.config.load_config`` and build the limits; ``accounts`` defaults to
     every account of accounts.yaml, in file order."""
     cfg = load_config(config_dir)

@@ -30,8 +30,12 @@ ROUTE_OK = 0
 NO_HEADROOM = 1
 NO_BALANCE = 2
 NO_LIQUIDITY = 3
-ROUTE_REASONS = {ROUTE_OK: "eligible", NO_HEADROOM: "no rate-limit headroom",
-                 NO_BALANCE: "balance too small for the order", NO_LIQUIDITY: "no liquidity within the limit"}
+ROUTE_REASONS = {
+    ROUTE_OK: "eligible",
+    NO_HEADROOM: "no rate-limit headroom",
+    NO_BALANCE: "balance too small for the order",
+    NO_LIQUIDITY: "no liquidity within the limit",
+}
 
 
 @njit(cache=True)
@@ -45,8 +49,21 @@ def fee_tier(thresholds, fees_ppm, volume):
 
 
 @njit(cache=True)
-def route_order(lv, meta, side, qty, limit_price, mult, cand_books, cand_fee_ppm, cand_available,
-                cand_headroom, out_reason, out_filled, out_money):
+def route_order(
+    lv,
+    meta,
+    side,
+    qty,
+    limit_price,
+    mult,
+    cand_books,
+    cand_fee_ppm,
+    cand_available,
+    cand_headroom,
+    out_reason,
+    out_filled,
+    out_money,
+):
     """Score every candidate (see the module doc); returns the chosen index or -1.
 
     Per candidate k: out_reason[k] (ROUTE_OK or why not), out_filled[k] (quantity the book can fill)
@@ -68,9 +85,13 @@ def route_order(lv, meta, side, qty, limit_price, mult, cand_books, cand_fee_ppm
             out_reason[k] = NO_BALANCE
         else:
             out_reason[k] = ROUTE_OK
-            if chosen < 0 or filled > out_filled[chosen] or (
-                filled == out_filled[chosen]
-                and (money < out_money[chosen] if side == BUY else money > out_money[chosen])
+            if (
+                chosen < 0
+                or filled > out_filled[chosen]
+                or (
+                    filled == out_filled[chosen]
+                    and (money < out_money[chosen] if side == BUY else money > out_money[chosen])
+                )
             ):
                 chosen = k
     return chosen

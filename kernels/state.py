@@ -170,14 +170,39 @@ class KernelState:
         self.symbols[inst.symbol] = i
         return inst
 
-    def set_raw_instrument(self, i: int, *, kind: int, mult: int, tick: int = 1, lot: int = 1,
-                           min_qty: int = 0, max_qty: int = 0, min_price: int = 0, max_price: int = 0,
-                           min_notional: int = 0, max_notional: int = 0, status: int = 1) -> None:
+    def set_raw_instrument(
+        self,
+        i: int,
+        *,
+        kind: int,
+        mult: int,
+        tick: int = 1,
+        lot: int = 1,
+        min_qty: int = 0,
+        max_qty: int = 0,
+        min_price: int = 0,
+        max_price: int = 0,
+        min_notional: int = 0,
+        max_notional: int = 0,
+        status: int = 1,
+    ) -> None:
         """Set an instrument column from unit values directly (tests and synthetic set-ups)."""
         col = self.ins[:, i]
-        col[[I_KIND, I_STATUS, I_MULT, I_TICK, I_LOT, I_MIN_QTY, I_MAX_QTY, I_MIN_PRICE, I_MAX_PRICE,
-             I_MIN_NOTIONAL, I_MAX_NOTIONAL]] = [kind, status, mult, tick, lot, min_qty, max_qty,
-                                                 min_price, max_price, min_notional, max_notional]
+        col[
+            [
+                I_KIND,
+                I_STATUS,
+                I_MULT,
+                I_TICK,
+                I_LOT,
+                I_MIN_QTY,
+                I_MAX_QTY,
+                I_MIN_PRICE,
+                I_MAX_PRICE,
+                I_MIN_NOTIONAL,
+                I_MAX_NOTIONAL,
+            ]
+        ] = [kind, status, mult, tick, lot, min_qty, max_qty, min_price, max_price, min_notional, max_notional]
 
     # --- accounts ----------------------------------------------------------------------------
     def set_limits(self, a: int, **limits: int) -> None:
@@ -186,8 +211,10 @@ class KernelState:
             if name not in LIMIT_FIELDS:
                 raise KeyError(f"unknown limit {name!r}; known: {sorted(LIMIT_FIELDS)}")
             if not 0 <= value <= UNLIMITED:
-                raise ValueError(f"limit {name}={value} for account {a} is outside 0..{UNLIMITED} (int64; "
-                                 "money is in 1e-8 USDT, so at most ~92 billion USDT); use UNLIMITED for none")
+                raise ValueError(
+                    f"limit {name}={value} for account {a} is outside 0..{UNLIMITED} (int64; "
+                    "money is in 1e-8 USDT, so at most ~92 billion USDT); use UNLIMITED for none"
+                )
             self.lim[LIMIT_FIELDS[name], a] = value
         self.refill_tokens(a)
 
@@ -220,4 +247,3 @@ class KernelState:
         s = slot_of(pos_side)
         names = ("qty", "cost", "realised", "fees", "funding", "open_buy", "open_sell")
         return {name: int(self.pos[f, a, i, s]) for f, name in enumerate(names)}
-

@@ -31,8 +31,9 @@ def warm_up() -> dict[str, float]:
     book.depth(lv, meta, 0, book.BID, 0, 0)
     book.fill_cost(lv, meta, 0, book.ASK, 1, 0)
     book.average_fill_price(lv, meta, 0, book.ASK, 1)
-    book.consolidate(lv, meta, np.arange(2, dtype=np.int64), book.BID, i64.copy(), i64.copy(),
-                     np.zeros((2, 2), dtype=np.int64))
+    book.consolidate(
+        lv, meta, np.arange(2, dtype=np.int64), book.BID, i64.copy(), i64.copy(), np.zeros((2, 2), dtype=np.int64)
+    )
     spent["book"] = time.perf_counter() - t
 
     t = time.perf_counter()

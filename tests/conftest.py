@@ -3,6 +3,7 @@
 Prefect is made hermetic before anything imports it: a temporary PREFECT_HOME, no telemetry, and no
 PREFECT_API_URL inherited from the developer's shell (the `prefect_server` fixture sets its own).
 """
+
 from __future__ import annotations
 
 import os

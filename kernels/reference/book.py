@@ -87,5 +87,4 @@ class Book:
 def consolidate(books: list[Book], side: int, max_levels: int) -> list[tuple[int, int, list[int]]]:
     """(price, total qty, qty per book) best first, at most max_levels."""
     prices = sorted({p for b in books for p in b.sides[side]}, reverse=(side == BID))[:max_levels]
-    return [(p, sum(b.sides[side].get(p, 0) for b in books), [b.sides[side].get(p, 0) for b in books])
-            for p in prices]
+    return [(p, sum(b.sides[side].get(p, 0) for b in books), [b.sides[side].get(p, 0) for b in books]) for p in prices]

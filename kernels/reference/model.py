@@ -88,8 +88,7 @@ class World:
     def value(self, a: int) -> int:
         """Sum of signed quantity x mark x mult over the account's positions."""
         acct = self.accounts[a]
-        return sum(p.qty * self.instruments[i].mark * self.instruments[i].mult
-                   for (i, _), p in acct.positions.items())
+        return sum(p.qty * self.instruments[i].mark * self.instruments[i].mult for (i, _), p in acct.positions.items())
 
     def cost_perp(self, a: int) -> int:
         acct = self.accounts[a]
@@ -97,8 +96,9 @@ class World:
 
     def gross(self, a: int) -> int:
         acct = self.accounts[a]
-        return sum(abs(p.qty) * self.instruments[i].mark * self.instruments[i].mult
-                   for (i, _), p in acct.positions.items())
+        return sum(
+            abs(p.qty) * self.instruments[i].mark * self.instruments[i].mult for (i, _), p in acct.positions.items()
+        )
 
     def equity(self, a: int) -> int:
         """Cash plus spot holdings at the mark plus unrealised PnL of perpetuals."""
@@ -114,9 +114,7 @@ class World:
     @classmethod
     def from_state(cls, st) -> World:
         ins, lim, acc, pos, glob = (st.ins, st.lim, st.acc, st.pos, st.glob)
-        instruments = [
-            Instrument(*(int(ins[f, i]) for f in range(S.I_FIELDS))) for i in range(ins.shape[1])
-        ]
+        instruments = [Instrument(*(int(ins[f, i]) for f in range(S.I_FIELDS))) for i in range(ins.shape[1])]
         accounts = []
         for a in range(acc.shape[1]):
             limits = Limits(*(int(lim[f, a]) for f in range(S.L_FIELDS)))
@@ -160,11 +158,24 @@ class World:
             mine_positions = {k: p for k, p in mine.positions.items() if p != Position()}
             if mine_positions != theirs.positions:
                 diffs.append(f"account {a} positions: reference {mine_positions} != kernel {theirs.positions}")
-            for name in ("hedge", "exchange", "cash", "realised", "fees", "funding", "day_start_equity",
-                         "peak_equity", "open_orders", "tokens", "tokens_ns", "limits"):
+            for name in (
+                "hedge",
+                "exchange",
+                "cash",
+                "realised",
+                "fees",
+                "funding",
+                "day_start_equity",
+                "peak_equity",
+                "open_orders",
+                "tokens",
+                "tokens_ns",
+                "limits",
+            ):
                 if getattr(mine, name) != getattr(theirs, name):
-                    diffs.append(f"account {a} {name}: reference {getattr(mine, name)} "
-                                 f"!= kernel {getattr(theirs, name)}")
+                    diffs.append(
+                        f"account {a} {name}: reference {getattr(mine, name)} != kernel {getattr(theirs, name)}"
+                    )
             caches = {
                 "value": (self.value(a), int(st.acc[S.A_VALUE, a])),
                 "gross": (self.gross(a), int(st.acc[S.A_GROSS, a])),
@@ -179,8 +190,7 @@ class World:
             ("cash", sum(acct.cash for acct in self.accounts), int(st.glob[S.G_CASH])),
             ("value", sum(self.value(a) for a in range(len(self.accounts))), int(st.glob[S.G_VALUE])),
             ("gross", self.total_gross(), int(st.glob[S.G_GROSS])),
-            ("cost_perp", sum(self.cost_perp(a) for a in range(len(self.accounts))),
-             int(st.glob[S.G_COST_PERP])),
+            ("cost_perp", sum(self.cost_perp(a) for a in range(len(self.accounts))), int(st.glob[S.G_COST_PERP])),
         ):
             if ref != ker:
                 diffs.append(f"global {name}: reference {ref} != kernel {ker}")

@@ -122,7 +122,8 @@ def account_summary(world: World, a: int) -> dict[str, int]:
     acct = world.accounts[a]
     unrealised = sum(
         p.qty * world.instruments[i].mark * world.instruments[i].mult - p.cost
-        for (i, _), p in acct.positions.items() if p.qty
+        for (i, _), p in acct.positions.items()
+        if p.qty
     )
     return {
         "equity": world.equity(a),

@@ -98,8 +98,9 @@ def only_reduces(world: World, a: int, i: int, side: int, qty: int, pos_side: in
     return q != 0 and (side == C.SELL) == (q > 0) and qty <= abs(q)
 
 
-def new_risk(world: World, a: int, i: int, side: int, otype: int, price: int, qty: int, reduce_only: bool,
-             pos_side: int) -> int:
+def new_risk(
+    world: World, a: int, i: int, side: int, otype: int, price: int, qty: int, reduce_only: bool, pos_side: int
+) -> int:
     """The checks for an order that does not only reduce its position."""
     acct = world.accounts[a]
     lim = acct.limits
@@ -148,8 +149,19 @@ def loss_limits(world: World, a: int, gross_after: int) -> int:
     return C.OK
 
 
-def check_order(world: World, a: int, i: int, side: int, otype: int, price: int, qty: int,
-                reduce_only: bool, pos_side: int, now_ns: int, commit: bool = True) -> int:
+def check_order(
+    world: World,
+    a: int,
+    i: int,
+    side: int,
+    otype: int,
+    price: int,
+    qty: int,
+    reduce_only: bool,
+    pos_side: int,
+    now_ns: int,
+    commit: bool = True,
+) -> int:
     """The reason code for one order; an accepted order (0) is reserved in ``world`` when commit."""
     reason = order_shape(world, a, i, side, otype, pos_side)
     if reason == C.OK:

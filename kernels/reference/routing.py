@@ -17,8 +17,9 @@ def fee_tier(thresholds: list[int], fees_ppm: list[int], volume: int) -> int:
     return eligible[-1] if eligible else fees_ppm[0]
 
 
-def route_order(books: list[Book], side: int, qty: int, limit_price: int, mult: int,
-                candidates: list[tuple[int, int, int, int]]):
+def route_order(
+    books: list[Book], side: int, qty: int, limit_price: int, mult: int, candidates: list[tuple[int, int, int, int]]
+):
     """candidates: (book index, fee ppm, available, headroom). Returns (chosen, [(reason, filled, money)])."""
     scored = []
     for book, fee_ppm, available, headroom in candidates:

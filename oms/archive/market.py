@@ -96,8 +96,17 @@ def read_coinbase(path: Path) -> tuple[list[Bar], int]:
     start = 1 if lines and not lines[0].lower().startswith("date,") else 0
     for row in csv.DictReader(lines[start:]):
         try:
-            bars.append(_bar(parse_cdd_date(row["date"]), row["open"], row["high"], row["low"], row["close"],
-                             row["volume_btc"], row.get("volume")))
+            bars.append(
+                _bar(
+                    parse_cdd_date(row["date"]),
+                    row["open"],
+                    row["high"],
+                    row["low"],
+                    row["close"],
+                    row["volume_btc"],
+                    row.get("volume"),
+                )
+            )
         except (InvalidOperation, ValueError, KeyError, TypeError, AttributeError):
             rejected += 1
             log.warning("market import: %s: rejected row %r", path.name, row)
@@ -144,8 +153,7 @@ def _dedupe(bars: list[Bar]) -> list[Bar]:
 
 def kline_path(root: Path, symbol: str, interval: str, year: int, month: int) -> Path:
     """The archive file of one symbol, interval and month."""
-    return (root / "binance" / "spot" / "klines" / symbol / interval /
-            f"{symbol}-{interval}-{year:04d}-{month:02d}.csv")
+    return root / "binance" / "spot" / "klines" / symbol / interval / f"{symbol}-{interval}-{year:04d}-{month:02d}.csv"
 
 
 def write_klines(root: Path, symbol: str, interval: str, bars: list[Bar]) -> list[Path]:
@@ -163,8 +171,22 @@ def write_klines(root: Path, symbol: str, interval: str, bars: list[Bar]) -> lis
         with tmp.open("w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
             for b in rows:
-                w.writerow([b.open_ms, b.open, b.high, b.low, b.close, b.volume, b.open_ms + iv - 1,
-                            b.quote_volume, 0, 0, 0, 0])
+                w.writerow(
+                    [
+                        b.open_ms,
+                        b.open,
+                        b.high,
+                        b.low,
+                        b.close,
+                        b.volume,
+                        b.open_ms + iv - 1,
+                        b.quote_volume,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ]
+                )
         tmp.replace(p)
         files.append(p)
     return files
@@ -206,8 +228,9 @@ def read_archive(archive: Path, symbol: str, interval: str) -> list[Bar]:
     return _dedupe(sorted(bars, key=lambda b: b.open_ms))
 
 
-def load_bars(symbol: str, interval: str | None = None, archive: Path = DEFAULT_ARCHIVE,
-              datasets: Path = DEFAULT_DATASETS) -> tuple[str, list[Bar]]:
+def load_bars(
+    symbol: str, interval: str | None = None, archive: Path = DEFAULT_ARCHIVE, datasets: Path = DEFAULT_DATASETS
+) -> tuple[str, list[Bar]]:
     """Bars of ``symbol`` from the archive, or straight from the dataset files when it is empty.
 
     ``interval`` None picks the finest available (BTCUSDT 1h, ETH/LTC 1d). Returns (interval, bars).
@@ -229,16 +252,16 @@ def load_bars(symbol: str, interval: str | None = None, archive: Path = DEFAULT_
     raise FileNotFoundError(f"no market data for {symbol} {interval or ''} in {archive} or {datasets}")
 
 
-def load_price_path(symbol: str, interval: str | None = None, archive: Path = DEFAULT_ARCHIVE,
-                    datasets: Path = DEFAULT_DATASETS) -> PricePath:
+def load_price_path(
+    symbol: str, interval: str | None = None, archive: Path = DEFAULT_ARCHIVE, datasets: Path = DEFAULT_DATASETS
+) -> PricePath:
     """A replayable ``PricePath`` for ``symbol`` (see ``load_bars``)."""
     iv, bars = load_bars(symbol, interval, archive, datasets)
     rows = [(b.open_ms, b.open, b.high, b.low, b.close) for b in bars]
     return PricePath.from_rows(symbol, INTERVAL_MS[iv], rows)
 
 
-def load_default_paths(archive: Path = DEFAULT_ARCHIVE,
-                       datasets: Path = DEFAULT_DATASETS) -> dict[str, PricePath]:
+def load_default_paths(archive: Path = DEFAULT_ARCHIVE, datasets: Path = DEFAULT_DATASETS) -> dict[str, PricePath]:
     """Paths for BTCUSDT, ETHUSDT and LTCUSDT (those that have data)."""
     out = {}
     for sym in SOURCE_PREFERENCE:

@@ -36,9 +36,15 @@ class PricePath:
         def units(s: str) -> int:
             return int(Decimal(s) * PRICE_SCALE)
 
-        return cls(name, bar_ms, tuple(r[0] for r in rows), tuple(units(r[1]) for r in rows),
-                   tuple(units(r[2]) for r in rows), tuple(units(r[3]) for r in rows),
-                   tuple(units(r[4]) for r in rows))
+        return cls(
+            name,
+            bar_ms,
+            tuple(r[0] for r in rows),
+            tuple(units(r[1]) for r in rows),
+            tuple(units(r[2]) for r in rows),
+            tuple(units(r[3]) for r in rows),
+            tuple(units(r[4]) for r in rows),
+        )
 
     @property
     def start_ms(self) -> int:

@@ -1,4 +1,5 @@
 """`oms archive import-market` and `oms archive query SQL`: the file archives, through DuckDB."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,17 +39,22 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("archive", help="import and query the file archives (DuckDB)",
-                            description="Market data in Binance's public-archive layout under data/market, "
-                                        "queried with DuckDB (view `klines`).")
+    parser = sub.add_parser(
+        "archive",
+        help="import and query the file archives (DuckDB)",
+        description="Market data in Binance's public-archive layout under data/market, "
+        "queried with DuckDB (view `klines`).",
+    )
     asub = parser.add_subparsers(dest="archive_cmd", required=True, metavar="COMMAND")
     imp = asub.add_parser("import-market", help="import datasets/market/*.csv into data/market (kline CSVs)")
     imp.add_argument("--datasets", default=str(DEFAULT_DATASETS), help="source folder")
     imp.add_argument("--archive", default=str(DEFAULT_ARCHIVE), help="archive folder")
     imp.set_defaults(func=run_import)
-    q = asub.add_parser("query", help="run SQL over the archive views (klines)",
-                        description="Example: oms archive query \"select symbol, interval, count(*) from klines "
-                                    "group by all\"")
+    q = asub.add_parser(
+        "query",
+        help="run SQL over the archive views (klines)",
+        description='Example: oms archive query "select symbol, interval, count(*) from klines group by all"',
+    )
     q.add_argument("sql")
     q.add_argument("--archive", default=str(DEFAULT_ARCHIVE), help="archive folder")
     q.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")

@@ -1,4 +1,5 @@
 """What every `oms` subcommand shares: the console, loading config, and turning errors into messages."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,9 @@ class CommandError(Exception):
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="DIR", default=None,
-                        help="configuration folder (default: the project's configs/)")
+    parser.add_argument(
+        "--config", metavar="DIR", default=None, help="configuration folder (default: the project's configs/)"
+    )
 
 
 def config_from(args: argparse.Namespace) -> Config:

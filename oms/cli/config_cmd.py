@@ -1,4 +1,5 @@
 """`oms config check [DIR]`: validate configs and summarise every account, or list every problem."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,12 +49,17 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("config", help="check the configuration files",
-                            description="Validate configs/*.yaml: types, unknown keys, references between files.")
+    parser = sub.add_parser(
+        "config",
+        help="check the configuration files",
+        description="Validate configs/*.yaml: types, unknown keys, references between files.",
+    )
     csub = parser.add_subparsers(dest="config_cmd", required=True, metavar="COMMAND")
-    check = csub.add_parser("check", help="validate and summarise each account, or list every problem",
-                            description="Print 'ok' and one line per account, or every problem as "
-                                        "'file: key.path: reason' and exit 1.")
+    check = csub.add_parser(
+        "check",
+        help="validate and summarise each account, or list every problem",
+        description="Print 'ok' and one line per account, or every problem as 'file: key.path: reason' and exit 1.",
+    )
     check.add_argument("dir", nargs="?", default=None, help="configuration folder (default: configs/)")
     check.add_argument("--config", default=None, help=argparse.SUPPRESS)
     check.set_defaults(func=run_check)

@@ -1,4 +1,5 @@
 """The `oms` command: one entry point, subcommands grouped by part of the platform."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oms",
         description="crypto-oms: multi-exchange, multi-account trading platform. "
-                    "Start with `oms up`; check configs with `oms config check`.",
+        "Start with `oms up`; check configs with `oms config check`.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
@@ -25,14 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        if not hasattr(args, "passthrough"):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.passthrough = rest
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the user sees one line; OMS_DEBUG=1 shows the traceback
+    except Exception as exc:
         if os.environ.get("OMS_DEBUG"):
             raise
         return fail(f"unexpected {type(exc).__name__}: {exc} (run with OMS_DEBUG=1 for the traceback)")

@@ -1,4 +1,5 @@
 """`oms services up|down|status` and `oms up` / `oms down`: the embedded stack."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,10 @@ def run_up(args: argparse.Namespace) -> int:
     if "openbao" in started:
         write(f"OpenBao root token: {data / 'openbao' / 'init.json'} (mode 0600, with the unseal key)")
     if "localex" in started:
-        write(f"local exchange:     {services['localex'].address} (demo API keys: "
-              f"{data / 'localex' / 'localex-demo-keys.json'})")
+        write(
+            f"local exchange:     {services['localex'].address} (demo API keys: "
+            f"{data / 'localex' / 'localex-demo-keys.json'})"
+        )
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
     return 0
 
@@ -54,16 +57,20 @@ def run_status(args: argparse.Namespace) -> int:
     for st in services.status():
         colour = {"running": "green", "stopped": "dim", "unhealthy": "red"}[st.state]
         unhealthy |= st.state == "unhealthy"
-        table.add_row(st.name, f"[{colour}]{st.state}[/]", str(st.pid or "-"), st.address, st.detail or "-",
-                      str(st.log))
+        table.add_row(
+            st.name, f"[{colour}]{st.state}[/]", str(st.pid or "-"), st.address, st.detail or "-", str(st.log)
+        )
     console.print(table)
     return 1 if unhealthy else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("services", help="start, stop and inspect the embedded services",
-                            description="nats-server (JetStream), OpenBao, the Prefect server and the local "
-                                        "exchange, on 127.0.0.1 with data and logs under data/.")
+    parser = sub.add_parser(
+        "services",
+        help="start, stop and inspect the embedded services",
+        description="nats-server (JetStream), OpenBao, the Prefect server and the local "
+        "exchange, on 127.0.0.1 with data and logs under data/.",
+    )
     ssub = parser.add_subparsers(dest="services_cmd", required=True, metavar="COMMAND")
     for name, func, text in (
         ("up", run_up, "start the services (idempotent) and wait until each is healthy"),
@@ -73,13 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = ssub.add_parser(name, help=text, description=text)
         add_config_option(p)
         if name != "status":
-            p.add_argument("names", nargs="*", metavar="SERVICE",
-                           help="only these (nats, openbao, prefect, localex); default all")
+            p.add_argument(
+                "names", nargs="*", metavar="SERVICE", help="only these (nats, openbao, prefect, localex); default all"
+            )
         p.set_defaults(func=func)
 
-    up = sub.add_parser("up", help="bring the platform up on its embedded defaults",
-                        description="Start every embedded service and print where each is (Prefect UI, NATS, "
-                                    "OpenBao, local exchange).")
+    up = sub.add_parser(
+        "up",
+        help="bring the platform up on its embedded defaults",
+        description="Start every embedded service and print where each is (Prefect UI, NATS, OpenBao, local exchange).",
+    )
     add_config_option(up)
     up.set_defaults(func=run_up, names=[])
     down = sub.add_parser("down", help="stop everything `oms up` started")

@@ -1,4 +1,5 @@
 """Checks that span fields or files: references between accounts, routing, risk, strategies, machine."""
+
 from __future__ import annotations
 
 import os
@@ -19,19 +20,29 @@ def _check_account(f: str, ex: str, name: str, acct, accounts: dict) -> list[Pro
     if acct.parent is not None:
         parent = accounts.get(acct.parent)
         if parent is None:
-            out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is not an account of {ex} "
-                                                   f"(accounts: {_names(accounts)})"))
+            out.append(
+                Problem(f, f"{key}.parent", f"'{acct.parent}' is not an account of {ex} (accounts: {_names(accounts)})")
+            )
         elif parent.type != "main":
-            out.append(Problem(f, f"{key}.parent", f"'{acct.parent}' is a {parent.type} account; "
-                                                   "the parent must be the main account"))
+            out.append(
+                Problem(
+                    f,
+                    f"{key}.parent",
+                    f"'{acct.parent}' is a {parent.type} account; the parent must be the main account",
+                )
+            )
     if not acct.futures_enabled:
-        out += [Problem(f, f"{key}.{field}", "futures setting on an account with futures_enabled: false")
-                for field in FUTURES_ONLY if getattr(acct, field) is not None]
+        out += [
+            Problem(f, f"{key}.{field}", "futures setting on an account with futures_enabled: false")
+            for field in FUTURES_ONLY
+            if getattr(acct, field) is not None
+        ]
     if acct.withdraw_enabled and acct.type != "main":
         out.append(Problem(f, f"{key}.withdraw_enabled", "withdrawal permission only on the main account"))
     if not acct.api_key_vault_path.startswith(ex + "_"):
-        out.append(Problem(f, f"{key}.api_key_vault_path",
-                           f"must start with '{ex}_' (got '{acct.api_key_vault_path}')"))
+        out.append(
+            Problem(f, f"{key}.api_key_vault_path", f"must start with '{ex}_' (got '{acct.api_key_vault_path}')")
+        )
     return out
 
 
@@ -47,18 +58,31 @@ def check_accounts(af: AccountsFile) -> list[Problem]:
             out += _check_account(f, ex, name, acct, accounts)
             stem = acct.api_key_vault_path
             if stem in seen_paths:
-                out.append(Problem(f, f"accounts.{ex}.{name}.api_key_vault_path",
-                                   f"'{stem}' is already used by {seen_paths[stem]}"))
+                out.append(
+                    Problem(
+                        f, f"accounts.{ex}.{name}.api_key_vault_path", f"'{stem}' is already used by {seen_paths[stem]}"
+                    )
+                )
             seen_paths[stem] = f"accounts.{ex}.{name}"
     all_names = {n for accts in af.accounts.values() for n in accts}
     routing = af.account_routing
     if routing.default not in all_names:
-        out.append(Problem(f, "account_routing.default", f"'{routing.default}' is not a configured account "
-                                                         f"(accounts: {_names(all_names)})"))
+        out.append(
+            Problem(
+                f,
+                "account_routing.default",
+                f"'{routing.default}' is not a configured account (accounts: {_names(all_names)})",
+            )
+        )
     for strat, acct in routing.strategies.items():
         if acct not in all_names:
-            out.append(Problem(f, f"account_routing.strategies.{strat}",
-                               f"'{acct}' is not a configured account (accounts: {_names(all_names)})"))
+            out.append(
+                Problem(
+                    f,
+                    f"account_routing.strategies.{strat}",
+                    f"'{acct}' is not a configured account (accounts: {_names(all_names)})",
+                )
+            )
     return out
 
 
@@ -66,19 +90,28 @@ def check_exchanges(af: AccountsFile, xf: ExchangesFile) -> list[Problem]:
     out = []
     for ex in af.accounts:
         if ex not in xf.exchanges:
-            out.append(Problem("exchanges.yaml", f"exchanges.{ex}",
-                               f"missing: accounts.yaml has accounts on '{ex}'"))
+            out.append(Problem("exchanges.yaml", f"exchanges.{ex}", f"missing: accounts.yaml has accounts on '{ex}'"))
     for ex, stanza in xf.exchanges.items():
         accounts = af.accounts.get(ex, {})
         for acct in stanza.rate_limits.accounts:
             if acct not in accounts:
-                out.append(Problem("exchanges.yaml", f"exchanges.{ex}.rate_limits.accounts.{acct}",
-                                   f"'{acct}' is not an account of {ex} (accounts: {_names(accounts)})"))
+                out.append(
+                    Problem(
+                        "exchanges.yaml",
+                        f"exchanges.{ex}.rate_limits.accounts.{acct}",
+                        f"'{acct}' is not an account of {ex} (accounts: {_names(accounts)})",
+                    )
+                )
         for acct_name, acct in accounts.items():
             for market in acct.markets():
                 if market not in stanza.markets:
-                    out.append(Problem("accounts.yaml", f"accounts.{ex}.{acct_name}",
-                                       f"trades {market} but exchanges.yaml has no {ex}.markets.{market}"))
+                    out.append(
+                        Problem(
+                            "accounts.yaml",
+                            f"accounts.{ex}.{acct_name}",
+                            f"trades {market} but exchanges.yaml has no {ex}.markets.{market}",
+                        )
+                    )
     return out
 
 
@@ -90,14 +123,24 @@ def check_risk(af: AccountsFile, rf: RiskConfig) -> list[Problem]:
             continue
         for acct in accounts:
             if acct not in af.accounts[ex]:
-                out.append(Problem("risk.yaml", f"accounts.{ex}.{acct}",
-                                   f"'{acct}' is not an account of {ex} (accounts: {_names(af.accounts[ex])})"))
+                out.append(
+                    Problem(
+                        "risk.yaml",
+                        f"accounts.{ex}.{acct}",
+                        f"'{acct}' is not an account of {ex} (accounts: {_names(af.accounts[ex])})",
+                    )
+                )
     for ex, accounts in af.accounts.items():
         for name, acct in accounts.items():
             if acct.max_leverage is not None and rf.limits_for(ex, name).max_leverage > acct.max_leverage:
-                out.append(Problem("risk.yaml", f"accounts.{ex}.{name}.max_leverage",
-                                   f"{rf.limits_for(ex, name).max_leverage} exceeds the account's "
-                                   f"max_leverage {acct.max_leverage} in accounts.yaml"))
+                out.append(
+                    Problem(
+                        "risk.yaml",
+                        f"accounts.{ex}.{name}.max_leverage",
+                        f"{rf.limits_for(ex, name).max_leverage} exceeds the account's "
+                        f"max_leverage {acct.max_leverage} in accounts.yaml",
+                    )
+                )
     return out
 
 
@@ -106,28 +149,48 @@ def check_strategies(af: AccountsFile, xf: ExchangesFile, sf: StrategiesFile) ->
     routing = af.account_routing
     for strat in routing.strategies:
         if strat not in sf.strategies:
-            out.append(Problem("accounts.yaml", f"account_routing.strategies.{strat}",
-                               f"'{strat}' is not defined in strategies.yaml "
-                               f"(strategies: {_names(sf.strategies)})"))
+            out.append(
+                Problem(
+                    "accounts.yaml",
+                    f"account_routing.strategies.{strat}",
+                    f"'{strat}' is not defined in strategies.yaml (strategies: {_names(sf.strategies)})",
+                )
+            )
     for ex, accounts in af.accounts.items():
         for name, acct in accounts.items():
             if acct.strategy is not None and acct.strategy not in sf.strategies:
-                out.append(Problem("accounts.yaml", f"accounts.{ex}.{name}.strategy",
-                                   f"'{acct.strategy}' is not defined in strategies.yaml"))
+                out.append(
+                    Problem(
+                        "accounts.yaml",
+                        f"accounts.{ex}.{name}.strategy",
+                        f"'{acct.strategy}' is not defined in strategies.yaml",
+                    )
+                )
     for strat, cfg in sf.strategies.items():
         key = f"strategies.{strat}"
         if cfg.exchange not in xf.exchanges:
-            out.append(Problem("strategies.yaml", f"{key}.exchange",
-                               f"'{cfg.exchange}' is not in exchanges.yaml (exchanges: {_names(xf.exchanges)})"))
+            out.append(
+                Problem(
+                    "strategies.yaml",
+                    f"{key}.exchange",
+                    f"'{cfg.exchange}' is not in exchanges.yaml (exchanges: {_names(xf.exchanges)})",
+                )
+            )
             continue
         acct_name = routing.strategies.get(strat, routing.default)
         acct = af.accounts.get(cfg.exchange, {}).get(acct_name)
         if acct is None:
-            out.append(Problem("strategies.yaml", f"{key}.exchange",
-                               f"routed to account '{acct_name}', which is not an account of {cfg.exchange}"))
+            out.append(
+                Problem(
+                    "strategies.yaml",
+                    f"{key}.exchange",
+                    f"routed to account '{acct_name}', which is not an account of {cfg.exchange}",
+                )
+            )
         elif cfg.market not in acct.markets():
-            out.append(Problem("strategies.yaml", f"{key}.market",
-                               f"{cfg.market} is not enabled on its account '{acct_name}'"))
+            out.append(
+                Problem("strategies.yaml", f"{key}.market", f"{cfg.market} is not enabled on its account '{acct_name}'")
+            )
     return out
 
 
@@ -138,8 +201,13 @@ def check_stream(sf: StreamFile, xf: ExchangesFile, cores: set[int] | None = Non
     for field in ("cpu_cores", "kernel_cores"):
         for i, core in enumerate(getattr(sf.daemon, field)):
             if core not in cores:
-                out.append(Problem("stream.yaml", f"daemon.{field}.{i}",
-                                   f"core {core} does not exist on this machine (available: {sorted(cores)})"))
+                out.append(
+                    Problem(
+                        "stream.yaml",
+                        f"daemon.{field}.{i}",
+                        f"core {core} does not exist on this machine (available: {sorted(cores)})",
+                    )
+                )
     ports = {
         "daemon.health_port": sf.daemon.health_port,
         "daemon.metrics_port": sf.daemon.metrics_port,
@@ -158,8 +226,13 @@ def check_stream(sf: StreamFile, xf: ExchangesFile, cores: set[int] | None = Non
     return out
 
 
-def cross_check(af: AccountsFile | None, xf: ExchangesFile | None, rf: RiskConfig | None,
-                sf: StrategiesFile | None, stf: StreamFile | None) -> list[Problem]:
+def cross_check(
+    af: AccountsFile | None,
+    xf: ExchangesFile | None,
+    rf: RiskConfig | None,
+    sf: StrategiesFile | None,
+    stf: StreamFile | None,
+) -> list[Problem]:
     """Every cross-field and cross-file problem among the files that parsed (None: file had errors)."""
     out: list[Problem] = []
     if af is not None:

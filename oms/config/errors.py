@@ -1,4 +1,5 @@
 """Configuration problems: each names the file, the key path and the reason."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

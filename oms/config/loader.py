@@ -1,4 +1,5 @@
 """Load `configs/*.yaml` into typed models, collecting every problem as `file: key.path: reason`."""
+
 from __future__ import annotations
 
 import os
@@ -71,7 +72,7 @@ class Config:
     def vault_path(self, exchange: str, account: str, market: str) -> str:
         """Vault KV path of an account's key for one market: `exchanges/{exchange}_{market}_{rest}`."""
         stem = self.accounts[exchange][account].api_key_vault_path
-        rest = stem[len(exchange) + 1:] if stem.startswith(exchange + "_") else stem
+        rest = stem[len(exchange) + 1 :] if stem.startswith(exchange + "_") else stem
         return f"exchanges/{exchange}_{market}_{rest}"
 
 
@@ -84,9 +85,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
@@ -100,7 +99,7 @@ def _read_yaml(path: Path, problems: list[Problem]) -> dict | None:
         problems.append(Problem(name, "", f"file not found: {path}"))
         return None
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""

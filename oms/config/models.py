@@ -2,6 +2,7 @@
 
 Each model mirrors one YAML file; cross-file checks live in `oms.config.checks`.
 """
+
 from __future__ import annotations
 
 import re

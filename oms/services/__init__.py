@@ -1,4 +1,5 @@
 """Embedded services: nats-server with JetStream, OpenBao, the Prefect server, the local exchange."""
+
 from oms.services.manager import Services, UpResult
 from oms.services.process import ServiceError, free_port
 from oms.services.settings import ServiceSettings

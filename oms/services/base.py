@@ -1,4 +1,5 @@
 """The shape every embedded service shares: start a process, wait for its health check, report status."""
+
 from __future__ import annotations
 
 import time
@@ -14,7 +15,7 @@ from oms.services.settings import ServiceSettings
 @dataclass(frozen=True)
 class Status:
     name: str
-    state: str            # running | stopped | unhealthy
+    state: str  # running | stopped | unhealthy
     pid: int | None
     address: str
     detail: str
@@ -24,7 +25,7 @@ class Status:
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
     """GET a loopback URL; (status, body), status 0 when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -74,8 +75,10 @@ class Service:
             self.proc.stop()
         busy = [p for p in self.ports() if port_in_use(p)]
         if busy:
-            raise ServiceError(f"{self.name} cannot start: port {busy[0]} on 127.0.0.1 is already in use "
-                               f"by another process (change it in configs/stream.yaml)")
+            raise ServiceError(
+                f"{self.name} cannot start: port {busy[0]} on 127.0.0.1 is already in use "
+                f"by another process (change it in configs/stream.yaml)"
+            )
         command, env = self.command()
         self.proc.spawn(command, self.address, env=env)
         self._wait_healthy()
@@ -89,8 +92,9 @@ class Service:
             code = self.proc.exited()
             if code is not None:
                 self.proc.stop()
-                raise ServiceError(f"{self.name} failed to start (exit code {code}); log: {self.log_file}\n"
-                                   f"{tail(self.log_file)}")
+                raise ServiceError(
+                    f"{self.name} failed to start (exit code {code}); log: {self.log_file}\n{tail(self.log_file)}"
+                )
             if not started:
                 started = self._answers()
                 if started:
@@ -105,8 +109,10 @@ class Service:
                     return
             time.sleep(0.1)
         self.proc.stop()
-        raise ServiceError(f"{self.name} did not become healthy within {self.start_timeout:.0f}s ({detail}); "
-                           f"log: {self.log_file}\n{tail(self.log_file)}")
+        raise ServiceError(
+            f"{self.name} did not become healthy within {self.start_timeout:.0f}s ({detail}); "
+            f"log: {self.log_file}\n{tail(self.log_file)}"
+        )
 
     def _answers(self) -> bool:
         """True once the process accepts requests (before any initialisation)."""

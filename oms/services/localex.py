@@ -1,4 +1,5 @@
 """The project's local Binance-compatible exchange, as an embedded service."""
+
 from __future__ import annotations
 
 import sys
@@ -20,8 +21,17 @@ class LocalExchangeService(Service):
     def command(self) -> tuple[list[str], dict[str, str]]:
         data = self.settings.data_dir / "localex"
         data.mkdir(parents=True, exist_ok=True)
-        return [sys.executable, "-m", "oms.localex", "--host", self.settings.host,
-                "--port", str(self.settings.localex_port), "--data-dir", str(data)], {}
+        return [
+            sys.executable,
+            "-m",
+            "localex",
+            "--host",
+            self.settings.host,
+            "--port",
+            str(self.settings.localex_port),
+            "--data-dir",
+            str(data),
+        ], {}
 
     def health(self) -> tuple[bool, str]:
         code, _ = http_get(f"{self.address}/api/v3/ping")

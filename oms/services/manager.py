@@ -1,4 +1,5 @@
 """Bring the embedded services up, down, and report their status, in dependency order."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -4,6 +4,7 @@ First start: initialise with one key share, keep the unseal key and root token i
 (`data/openbao/init.json`), unseal, wait for the raft leader and enable KV v2 at `secret/`.
 Later starts only unseal; data persists across restarts.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,14 @@ class OpenBaoService(Service):
         raft = self.home / "raft"
         raft.mkdir(parents=True, exist_ok=True)
         config = self.home / "config.hcl"
-        config.write_text(HCL.format(raft=raft, host=self.settings.host, port=self.settings.openbao_port,
-                                     cluster_port=self.settings.openbao_cluster_port))
+        config.write_text(
+            HCL.format(
+                raft=raft,
+                host=self.settings.host,
+                port=self.settings.openbao_port,
+                cluster_port=self.settings.openbao_cluster_port,
+            )
+        )
         return [binary, "server", f"-config={config}"], {"BAO_ADDR": self.address, "VAULT_ADDR": self.address}
 
     def _answers(self) -> bool:
@@ -66,7 +73,8 @@ class OpenBaoService(Service):
     def health(self) -> tuple[bool, str]:
         code, _ = http_get(f"{self.address}/v1/sys/health")
         detail = {200: "unsealed, active", 429: "standby", 501: "not initialised", 503: "sealed"}.get(
-            code, f"/v1/sys/health answered {code}" if code else "no answer")
+            code, f"/v1/sys/health answered {code}" if code else "no answer"
+        )
         return code == 200 and self._kv_ready(), detail
 
     def credentials(self) -> dict:
@@ -98,8 +106,10 @@ class OpenBaoService(Service):
         try:
             if not client.sys.is_initialized():
                 if self.init_file.exists():
-                    raise ServiceError(f"openbao: server is not initialised but {self.init_file} exists; "
-                                       f"its data folder {self.home / 'raft'} was lost or replaced")
+                    raise ServiceError(
+                        f"openbao: server is not initialised but {self.init_file} exists; "
+                        f"its data folder {self.home / 'raft'} was lost or replaced"
+                    )
                 result = client.sys.initialize(secret_shares=1, secret_threshold=1)
                 self.home.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.init_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

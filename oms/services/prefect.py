@@ -1,4 +1,5 @@
 """The Prefect server (API and UI) with its SQLite database under data/prefect."""
+
 from __future__ import annotations
 
 from oms.services.base import Service, http_get
@@ -35,14 +36,15 @@ class PrefectService(Service):
         home = self.settings.data_dir / "prefect"
         home.mkdir(parents=True, exist_ok=True)
         env = prefect_env(home)
-        env.update({
-            "PREFECT_SERVER_API_HOST": self.settings.host,
-            "PREFECT_SERVER_API_PORT": str(self.settings.prefect_port),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-            "PREFECT_UI_API_URL": f"{self.address}/api",
-        })
-        return [binary, "server", "start", "--host", self.settings.host,
-                "--port", str(self.settings.prefect_port)], env
+        env.update(
+            {
+                "PREFECT_SERVER_API_HOST": self.settings.host,
+                "PREFECT_SERVER_API_PORT": str(self.settings.prefect_port),
+                "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+                "PREFECT_UI_API_URL": f"{self.address}/api",
+            }
+        )
+        return [binary, "server", "start", "--host", self.settings.host, "--port", str(self.settings.prefect_port)], env
 
     def health(self) -> tuple[bool, str]:
         code, body = http_get(f"{self.address}/api/health")

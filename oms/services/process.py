@@ -4,6 +4,7 @@ State lives in `{data_dir}/run/{name}.json` (PID, process-group ID, start time, 
 stops exactly what `up` started, even from another shell; a PID reused by an unrelated process is
 recognised by its start time and left alone. Output goes to `{data_dir}/logs/services/{name}.log`.
 """
+
 from __future__ import annotations
 
 import json
@@ -101,18 +102,25 @@ class ManagedProcess:
         return None
 
     # ------------------------------------------------------------------ lifecycle
-    def spawn(self, command: list[str], address: str, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> RunState:
+    def spawn(
+        self, command: list[str], address: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> RunState:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
-            log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting: "
-                      f"{' '.join(command)}\n".encode())
+            log.write(
+                f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting: {' '.join(command)}\n".encode()
+            )
             log.flush()
             try:
-                proc = subprocess.Popen(  # noqa: S603 - our own binaries, argument list
-                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+                proc = subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={**os.environ, **(env or {})},
+                    cwd=cwd,
+                    start_new_session=True,
                 )
             except OSError as exc:
                 raise ServiceError(f"{self.name} failed to start: {exc}; log: {self.log_file}") from exc

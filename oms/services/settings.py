@@ -1,4 +1,5 @@
 """Where the embedded services live: data folder and loopback ports."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -92,9 +92,16 @@ def desk_state():
         update_mark(*ks.blocks, i, MARK)
     for a in range(N_ACCOUNTS):
         transfer(*ks.blocks, a, 10**7 * USDT)
-        ks.set_limits(a, max_order_notional=10**6 * USDT, max_position_notional=10**9 * USDT,
-                      max_gross_exposure=10**10 * USDT, max_leverage_ppm=50_000_000, max_daily_loss=10**6 * USDT,
-                      max_drawdown_ppm=500_000, price_band_ppm=100_000)
+        ks.set_limits(
+            a,
+            max_order_notional=10**6 * USDT,
+            max_position_notional=10**9 * USDT,
+            max_gross_exposure=10**10 * USDT,
+            max_leverage_ppm=50_000_000,
+            max_daily_loss=10**6 * USDT,
+            max_drawdown_ppm=500_000,
+            price_band_ppm=100_000,
+        )
         for k in range(4):
             apply_fill(*ks.blocks, a, (a + k * 7) % ACTIVE, C.BUY, C.POS_BOTH, MARK, 100, 0)
     return ks
@@ -114,8 +121,7 @@ def test_risk_check(capsys):
     gate = RiskGate(ks.blocks)
     rng = np.random.default_rng(1)
     a, i, s, p, q = random_orders(100_000, rng)
-    args = [(int(a[k]), int(i[k]), int(s[k]), C.LIMIT, int(p[k]), int(q[k]), 0, C.POS_BOTH, k)
-            for k in range(len(a))]
+    args = [(int(a[k]), int(i[k]), int(s[k]), C.LIMIT, int(p[k]), int(q[k]), 0, C.POS_BOTH, k) for k in range(len(a))]
     p50, p99 = latencies(gate.check, args)
     world = World.from_state(ks)
     ref_args = args[:300]
@@ -205,8 +211,11 @@ def test_book_diffs(capsys):
     ones = np.full(500, 10, dtype=np.int64)
     for b in range(n_books):
         B.apply_snapshot(lv, meta, b, snap_b, ones, snap_a, ones, 0)
-        refs[b].snapshot(list(zip(snap_b.tolist(), ones.tolist(), strict=True)),
-                         list(zip(snap_a.tolist(), ones.tolist(), strict=True)), 0)
+        refs[b].snapshot(
+            list(zip(snap_b.tolist(), ones.tolist(), strict=True)),
+            list(zip(snap_a.tolist(), ones.tolist(), strict=True)),
+            0,
+        )
     saved = (lv.copy(), meta.copy())
     books = rng.integers(0, n_books, n_events)
     last = np.zeros(n_books, dtype=np.int64)
@@ -229,14 +238,23 @@ def test_book_diffs(capsys):
     def reset():
         lv[...], meta[...] = saved
 
-    rate = best_rate(lambda: B.apply_diffs(lv, meta, books, first_ids, last_ids, prev, offsets, sides, prices,
-                                           qtys, out), n, reset=reset)
+    rate = best_rate(
+        lambda: B.apply_diffs(lv, meta, books, first_ids, last_ids, prev, offsets, sides, prices, qtys, out),
+        n,
+        reset=reset,
+    )
     assert (out == B.APPLIED).all()
     k_ref = 5_000
     t = time.perf_counter()
     for e in range(k_ref):
-        ups = list(zip(sides[offsets[e]:offsets[e + 1]].tolist(), prices[offsets[e]:offsets[e + 1]].tolist(),
-                       qtys[offsets[e]:offsets[e + 1]].tolist(), strict=True))
+        ups = list(
+            zip(
+                sides[offsets[e] : offsets[e + 1]].tolist(),
+                prices[offsets[e] : offsets[e + 1]].tolist(),
+                qtys[offsets[e] : offsets[e + 1]].tolist(),
+                strict=True,
+            )
+        )
         refs[books[e]].diff(int(first_ids[e]), int(last_ids[e]), -1, ups)
     ref_rate = k_ref * per_event / (time.perf_counter() - t)
     with capsys.disabled():
@@ -264,7 +282,9 @@ def test_account_switch(capsys):
     keys = [names.pairs[int(a)] for a in accounts[:100_000]]
     p50, p99 = latencies(names.__getitem__, [(k,) for k in keys])
     with capsys.disabled():
-        print(f"{'account switch inside a kernel':<38}  {in_kernel:7.2f} ns per switch (index into acc)"
-              f"   target: well under 1 us")
+        print(
+            f"{'account switch inside a kernel':<38}  {in_kernel:7.2f} ns per switch (index into acc)"
+            f"   target: well under 1 us"
+        )
         row("account name -> number (once, at edge)", p50, p99)
     warn_if(in_kernel > 100, f"account switch {in_kernel:.1f} ns")

@@ -17,7 +17,7 @@ around ``next`` of a range iterator, the same sequence of values).
 The flow keeps thousands of orders open per account, so the exchange is built with Binance's open-order
 limit (MAX_NUM_ORDERS, 200 per account and symbol) lifted: the benchmark measures matching, not rejections.
 Each engine figure twice: with Python's default garbage collector settings, and with the settings the
-server process applies after start-up (``oms.localex.server.runner.tune_gc``: ``gc.freeze()`` and a higher
+server process applies after start-up (``localex.server.runner.tune_gc``: ``gc.freeze()`` and a higher
 young-generation threshold), each line labelled.
 Every figure is measured twice, each time in a fresh child process: with the compiled engine
 (``OMS_ENGINE=compiled``: the mypyc build, which ``make bench`` makes) and with the plain-Python engine (the
@@ -43,9 +43,9 @@ from typing import Any
 
 import pytest
 
-from oms.localex.engine import ENGINE, ENGINE_REASON, Exchange, ExchangeError, OrderRequest
-from oms.localex.engine.markets import default_specs
-from oms.localex.server.runner import tune_gc
+from localex.engine import ENGINE, ENGINE_REASON, Exchange, ExchangeError, OrderRequest
+from localex.engine.markets import default_specs
+from localex.server.runner import tune_gc
 
 N_OPS = 60_000
 REPEATS = 5  # runs per figure; the median is printed
@@ -102,23 +102,35 @@ def bench_exchange() -> tuple[Exchange, list[str]]:
     return ex, accs
 
 
-def run_engine(flow: list[tuple[str, int, str, int, int]], listen: bool, *,
-               interest: bool = False) -> tuple[float, int, int]:
+def run_engine(
+    flow: list[tuple[str, int, str, int, int]], listen: bool, *, interest: bool = False
+) -> tuple[float, int, int]:
     """Run ``flow`` through a fresh exchange; ``interest``: the listener wants no market data."""
     ex, accs = bench_exchange()
     spec = ex.spec("spot", "BTCUSDT")
     events = [0]
     if listen:
+
         def on_event(_e: object) -> None:
             events[0] += 1
+
         ex.add_listener(on_event)
         if interest:
             ex.set_interest(kinds=())
     reqs: list[OrderRequest | tuple[str, int]] = []
     for kind, who, side, price, qty in flow:
         if kind == "add":
-            reqs.append(OrderRequest("spot", "BTCUSDT", side, "LIMIT", quantity=spec.fmt_qty(qty),
-                                     price=spec.fmt_price(price), time_in_force="GTC"))
+            reqs.append(
+                OrderRequest(
+                    "spot",
+                    "BTCUSDT",
+                    side,
+                    "LIMIT",
+                    quantity=spec.fmt_qty(qty),
+                    price=spec.fmt_price(price),
+                    time_in_force="GTC",
+                )
+            )
         else:
             reqs.append((accs[who], qty))
     open_ids: dict[str, list[int]] = {a: [] for a in accs}
@@ -161,8 +173,15 @@ def per_op_costs(flow: list[tuple[str, int, str, int, int]]) -> dict[str, tuple[
     for kind, who, side, price, qty in flow:
         acc = accs[who]
         if kind == "add":
-            r = OrderRequest("spot", "BTCUSDT", side, "LIMIT", quantity=spec.fmt_qty(qty),
-                             price=spec.fmt_price(price), time_in_force="GTC")
+            r = OrderRequest(
+                "spot",
+                "BTCUSDT",
+                side,
+                "LIMIT",
+                quantity=spec.fmt_qty(qty),
+                price=spec.fmt_price(price),
+                time_in_force="GTC",
+            )
             tid = md.next_trade_id
             t = clock()
             res = ex.place_order(acc, r)
@@ -211,8 +230,7 @@ def run_baseline(flow: list[tuple[str, int, str, int, int]]) -> tuple[float, int
         seq += 1
         opp = asks if side == "BUY" else bids
         while qty and opp:
-            best = min(opp, key=lambda o: (o[0], o[1])) if side == "BUY" else \
-                min(opp, key=lambda o: (-o[0], o[1]))
+            best = min(opp, key=lambda o: (o[0], o[1])) if side == "BUY" else min(opp, key=lambda o: (-o[0], o[1]))
             if (side == "BUY" and best[0] > price) or (side == "SELL" and best[0] < price):
                 break
             take = min(qty, best[2])
@@ -261,9 +279,19 @@ def measure(flow: list[tuple[str, int, str, int, int]]) -> dict[str, object]:
     with server_gc():
         srv, _, _ = engine_rates(flow)
     costs = per_op_costs(flow)
-    return {"engine": ENGINE, "reason": ENGINE_REASON, "default": rates, "server": srv, "trades": trades,
-            "events": n_events, "base_n": base_n, "baseline": base_n / b_dt, "baseline_trades": b_trades,
-            "prefix": base_n / p_dt, "costs": costs}
+    return {
+        "engine": ENGINE,
+        "reason": ENGINE_REASON,
+        "default": rates,
+        "server": srv,
+        "trades": trades,
+        "events": n_events,
+        "base_n": base_n,
+        "baseline": base_n / b_dt,
+        "baseline_trades": b_trades,
+        "prefix": base_n / p_dt,
+        "costs": costs,
+    }
 
 
 def engine_in_child(engine: str) -> dict[str, Any]:
@@ -271,9 +299,15 @@ def engine_in_child(engine: str) -> dict[str, Any]:
     same heap (only the engine and this module loaded), not with whatever pytest and the other benchmark
     modules put in this process (a larger heap makes the default collector's full collections slower)."""
     env = dict(os.environ, OMS_ENGINE=engine)
-    proc = subprocess.run([sys.executable, "-m", "tests.bench.test_localex_engine_bench"], env=env,
-                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=900,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.test_localex_engine_bench"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out: dict[str, Any] = json.loads(proc.stdout)
     assert out["engine"] == engine
@@ -284,28 +318,42 @@ def engine_in_child(engine: str) -> dict[str, Any]:
 def test_matching_engine_orders_per_second() -> None:
     c = engine_in_child("compiled")  # fails with the reason when there is no usable build (make bench builds it)
     py = engine_in_child("python")
-    print(f"\nlocalex engine, {N_OPS} ops (60% resting adds, 25% crossing, 15% cancels), {c['trades']} trades; "
-          f"each implementation in its own fresh process; medians of {REPEATS} runs")
+    print(
+        f"\nlocalex engine, {N_OPS} ops (60% resting adds, 25% crossing, 15% cancels), {c['trades']} trades; "
+        f"each implementation in its own fresh process; medians of {REPEATS} runs"
+    )
     print(f"  compiled: {c['reason']}")
     for label, key in (("default GC", "default"), ("server GC ", "server")):
         r, q = c[key], py[key]
-        print(f"  [{label}] engine api                        : {r['api']:10,.0f} orders/s compiled, "
-              f"{q['api']:10,.0f} Python ({r['api'] / q['api']:.2f}x); compiled runs "
-              f"{r['api_min']:,.0f}..{r['api_max']:,.0f}")
-        print(f"  [{label}] engine api + events (all)         : {r['events']:10,.0f} orders/s compiled, "
-              f"{q['events']:10,.0f} Python ({r['events'] / q['events']:.2f}x) ({c['events']} events)")
-        print(f"  [{label}] engine api + events (no md wanted): {r['interest']:10,.0f} orders/s compiled, "
-              f"{q['interest']:10,.0f} Python ({r['interest'] / q['interest']:.2f}x)")
+        print(
+            f"  [{label}] engine api                        : {r['api']:10,.0f} orders/s compiled, "
+            f"{q['api']:10,.0f} Python ({r['api'] / q['api']:.2f}x); compiled runs "
+            f"{r['api_min']:,.0f}..{r['api_max']:,.0f}"
+        )
+        print(
+            f"  [{label}] engine api + events (all)         : {r['events']:10,.0f} orders/s compiled, "
+            f"{q['events']:10,.0f} Python ({r['events'] / q['events']:.2f}x) ({c['events']} events)"
+        )
+        print(
+            f"  [{label}] engine api + events (no md wanted): {r['interest']:10,.0f} orders/s compiled, "
+            f"{q['interest']:10,.0f} Python ({r['interest'] / q['interest']:.2f}x)"
+        )
     for impl, d in (("compiled", c), ("Python  ", py)):
-        print(f"  [default GC] {impl} us per operation (separate timed run): " + ", ".join(
-            f"{k} {us:.2f} us (x{n})" for k, (us, n) in d["costs"].items()))
+        print(
+            f"  [default GC] {impl} us per operation (separate timed run): "
+            + ", ".join(f"{k} {us:.2f} us (x{n})" for k, (us, n) in d["costs"].items())
+        )
     print("  (trades: us of all crossing adds / number of trades)")
     n = c["base_n"]
-    print(f"  baseline naive list-scan: {c['baseline']:10,.0f} orders/s on the first {n} ops "
-          f"({c['baseline_trades']} trades)")
-    print(f"  engine on the same {n}-op prefix (default GC): {c['prefix']:10,.0f} orders/s compiled "
-          f"({c['prefix'] / c['baseline']:.1f}x the baseline), {py['prefix']:10,.0f} Python "
-          f"({py['prefix'] / py['baseline']:.1f}x)")
+    print(
+        f"  baseline naive list-scan: {c['baseline']:10,.0f} orders/s on the first {n} ops "
+        f"({c['baseline_trades']} trades)"
+    )
+    print(
+        f"  engine on the same {n}-op prefix (default GC): {c['prefix']:10,.0f} orders/s compiled "
+        f"({c['prefix'] / c['baseline']:.1f}x the baseline), {py['prefix']:10,.0f} Python "
+        f"({py['prefix'] / py['baseline']:.1f}x)"
+    )
     print("  target 200,000 orders/s on one core (headline: compiled engine api, server GC)")
     try:
         with open("/proc/loadavg") as f:

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from oms.localex import clients
+from localex import clients
 
 N_SEQ = 2000
 N_CONC = 4000
@@ -45,14 +45,26 @@ def _pct(samples: list[float], p: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def exchange(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def exchange(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("localex")
     port = _free_port()
     # the server, not its limits: no request/order rate limits, and every order may rest (thousands per key)
-    args = ["--port", str(port), "--data-dir", str(data_dir), "--no-replay", "--no-rate-limits",
-            "--max-open-orders", "1000000"]
-    proc = subprocess.Popen([sys.executable, "-m", "oms.localex", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    args = [
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--no-replay",
+        "--no-rate-limits",
+        "--max-open-orders",
+        "1000000",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localex", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -71,15 +83,25 @@ def exchange(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 
 def _order_body(secret: str, i: int) -> str:
-    q = urllib.parse.urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                "quantity": "0.001", "price": f"{5000 + i % 1000}.00", "newOrderRespType": "ACK",
-                                "timestamp": int(time.time() * 1000)})
+    q = urllib.parse.urlencode(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": f"{5000 + i % 1000}.00",
+            "newOrderRespType": "ACK",
+            "timestamp": int(time.time() * 1000),
+        }
+    )
     return q + "&signature=" + hmac.new(secret.encode(), q.encode(), hashlib.sha256).hexdigest()
 
 
 async def _run(url: str, key: str, secret: str) -> dict[str, float]:
     headers = {"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=IN_FLIGHT)) as s:
+
         async def ping() -> None:
             async with s.get(url + "/api/v3/ping") as r:
                 assert r.status == 200
@@ -115,27 +137,39 @@ async def _run(url: str, key: str, secret: str) -> dict[str, float]:
         async def ping_worker(count: int) -> None:
             for _ in range(count):
                 await ping()
+
         await asyncio.gather(*(ping_worker(per) for _ in range(IN_FLIGHT)))
         ping_rps = N_CONC / (time.perf_counter() - t0)
-    return {"order_p50_ms": _pct(lat_order, 0.5) * 1e3, "order_p99_ms": _pct(lat_order, 0.99) * 1e3,
-            "ping_p50_ms": _pct(lat_ping, 0.5) * 1e3, "ping_p99_ms": _pct(lat_ping, 0.99) * 1e3,
-            "order_rps": order_rps, "ping_rps": ping_rps}
+    return {
+        "order_p50_ms": _pct(lat_order, 0.5) * 1e3,
+        "order_p99_ms": _pct(lat_order, 0.99) * 1e3,
+        "ping_p50_ms": _pct(lat_ping, 0.5) * 1e3,
+        "ping_p99_ms": _pct(lat_ping, 0.99) * 1e3,
+        "order_rps": order_rps,
+        "ping_rps": ping_rps,
+    }
 
 
-def test_order_placement_over_http(exchange) -> None:  # noqa: ANN001
+def test_order_placement_over_http(exchange) -> None:
     url, key, secret = exchange
     r = asyncio.run(_run(url, key, secret))
     print(f"\nlocalex HTTP order placement ({N_SEQ} sequential, {N_CONC} with {IN_FLIGHT} in flight):")
-    print(f"  POST /api/v3/order  p50 {r['order_p50_ms']:.3f} ms  p99 {r['order_p99_ms']:.3f} ms  "
-          f"{r['order_rps']:,.0f} orders/s")
-    print(f"  GET /api/v3/ping    p50 {r['ping_p50_ms']:.3f} ms  p99 {r['ping_p99_ms']:.3f} ms  "
-          f"{r['ping_rps']:,.0f} req/s (baseline)")
-    print(f"  ratio order/ping: p50 {r['order_p50_ms'] / r['ping_p50_ms']:.2f}x, "
-          f"throughput {r['order_rps'] / r['ping_rps']:.2f}x")
+    print(
+        f"  POST /api/v3/order  p50 {r['order_p50_ms']:.3f} ms  p99 {r['order_p99_ms']:.3f} ms  "
+        f"{r['order_rps']:,.0f} orders/s"
+    )
+    print(
+        f"  GET /api/v3/ping    p50 {r['ping_p50_ms']:.3f} ms  p99 {r['ping_p99_ms']:.3f} ms  "
+        f"{r['ping_rps']:,.0f} req/s (baseline)"
+    )
+    print(
+        f"  ratio order/ping: p50 {r['order_p50_ms'] / r['ping_p50_ms']:.2f}x, "
+        f"throughput {r['order_rps'] / r['ping_rps']:.2f}x"
+    )
     assert r["order_rps"] > 0
 
 
-async def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
+async def _timed(fn, n: int) -> list[float]:
     out = []
     for i in range(n):
         t0 = time.perf_counter()
@@ -144,12 +178,13 @@ async def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
     return out
 
 
-async def _rps(fn, n: int) -> float:  # noqa: ANN001
+async def _rps(fn, n: int) -> float:
     per = n // IN_FLIGHT
 
     async def worker(start: int) -> None:
         for i in range(start, start + per):
             await fn(i)
+
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(w * per) for w in range(IN_FLIGHT)))
     return per * IN_FLIGHT / (time.perf_counter() - t0)
@@ -167,38 +202,57 @@ async def _run_clients(url: str, key: str, secret: str) -> dict[str, dict[str, f
 
         async def ccxt_ping(_i: int) -> None:
             await ex.public_get_ping()
+
         await _timed(ccxt_order, 100)
-        out["ccxt"] = _figures(await _timed(ccxt_order, n_seq), await _timed(ccxt_ping, n_seq),
-                               await _rps(ccxt_order, n_conc))
+        out["ccxt"] = _figures(
+            await _timed(ccxt_order, n_seq), await _timed(ccxt_ping, n_seq), await _rps(ccxt_order, n_conc)
+        )
     finally:
         await ex.close()
     client = await clients.binance_async(url, key, secret)
     try:
+
         async def pb_order(i: int) -> None:
-            await client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                      quantity="0.001", price=f"{5000 + i % 1000}.00")
+            await client.create_order(
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.001",
+                price=f"{5000 + i % 1000}.00",
+            )
 
         async def pb_ping(_i: int) -> None:
             await client.ping()
+
         await _timed(pb_order, 100)
-        out["python-binance"] = _figures(await _timed(pb_order, n_seq), await _timed(pb_ping, n_seq),
-                                         await _rps(pb_order, n_conc))
+        out["python-binance"] = _figures(
+            await _timed(pb_order, n_seq), await _timed(pb_ping, n_seq), await _rps(pb_order, n_conc)
+        )
     finally:
         await client.close_connection()
     return out
 
 
 def _figures(order: list[float], ping: list[float], rps: float) -> dict[str, float]:
-    return {"p50": _pct(order, 0.5) * 1e3, "p99": _pct(order, 0.99) * 1e3, "rps": rps,
-            "ping_p50": _pct(ping, 0.5) * 1e3}
+    return {
+        "p50": _pct(order, 0.5) * 1e3,
+        "p99": _pct(order, 0.99) * 1e3,
+        "rps": rps,
+        "ping_p50": _pct(ping, 0.5) * 1e3,
+    }
 
 
-def test_order_placement_through_client_libraries(exchange) -> None:  # noqa: ANN001
+def test_order_placement_through_client_libraries(exchange) -> None:
     url, key, secret = exchange
     res = asyncio.run(_run_clients(url, key, secret))
-    print(f"\nlocalex order placement through client libraries ({N_SEQ // 2} sequential, "
-          f"{N_CONC // 2} with {IN_FLIGHT} in flight, FULL/RESULT responses):")
+    print(
+        f"\nlocalex order placement through client libraries ({N_SEQ // 2} sequential, "
+        f"{N_CONC // 2} with {IN_FLIGHT} in flight, FULL/RESULT responses):"
+    )
     for name, r in res.items():
-        print(f"  {name:15s} create_order p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  {r['rps']:,.0f} orders/s"
-              f"   (its ping p50 {r['ping_p50']:.3f} ms, ratio {r['p50'] / r['ping_p50']:.2f}x)")
+        print(
+            f"  {name:15s} create_order p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  {r['rps']:,.0f} orders/s"
+            f"   (its ping p50 {r['ping_p50']:.3f} ms, ratio {r['p50'] / r['ping_p50']:.2f}x)"
+        )
     assert all(r["rps"] > 0 for r in res.values())

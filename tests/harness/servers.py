@@ -1,5 +1,6 @@
 """Fixtures that start the real nats-server, OpenBao and Prefect server through the project's own
 service classes (so the tests exercise them too), each on free 127.0.0.1 ports in a temporary folder."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,13 @@ from oms.services.prefect import PrefectService, prefect_env
 def loopback_settings(data_dir: Path, **overrides) -> ServiceSettings:
     """Service settings with every port free right now and data under `data_dir`."""
     values = dict(
-        data_dir=data_dir, nats_port=free_port(), nats_monitor_port=free_port(), openbao_port=free_port(),
-        openbao_cluster_port=free_port(), prefect_port=free_port(), localex_port=free_port(),
+        data_dir=data_dir,
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        openbao_port=free_port(),
+        openbao_cluster_port=free_port(),
+        prefect_port=free_port(),
+        localex_port=free_port(),
     )
     values.update(overrides)
     return ServiceSettings(**values)
@@ -83,8 +89,13 @@ def prefect_server(tmp_path_factory) -> Iterator[str]:
     svc = PrefectService(loopback_settings(tmp_path_factory.mktemp("prefect")))
     svc.up()
     previous = {k: os.environ.get(k) for k in ("PREFECT_API_URL",)}
-    os.environ.update({k: v for k, v in prefect_env(os.environ["PREFECT_HOME"], svc.settings.prefect_port).items()
-                       if k == "PREFECT_API_URL"})
+    os.environ.update(
+        {
+            k: v
+            for k, v in prefect_env(os.environ["PREFECT_HOME"], svc.settings.prefect_port).items()
+            if k == "PREFECT_API_URL"
+        }
+    )
     try:
         yield f"{svc.address}/api"
     finally:

@@ -1,4 +1,5 @@
 """The shared fixtures give working servers to the real client libraries (nats-py, hvac, Prefect)."""
+
 from __future__ import annotations
 
 import nats
@@ -29,8 +30,7 @@ def test_openbao_fixture_is_unsealed_with_kv_v2(openbao):
     client.secrets.kv.v2.create_or_update_secret(path="exchanges/harness", secret={"v": "1"})
     client.secrets.kv.v2.create_or_update_secret(path="exchanges/harness", secret={"v": "2"})
     latest = client.secrets.kv.v2.read_secret_version(path="exchanges/harness", raise_on_deleted_version=True)
-    first = client.secrets.kv.v2.read_secret_version(path="exchanges/harness", version=1,
-                                                     raise_on_deleted_version=True)
+    first = client.secrets.kv.v2.read_secret_version(path="exchanges/harness", version=1, raise_on_deleted_version=True)
     assert latest["data"]["data"] == {"v": "2"} and latest["data"]["metadata"]["version"] == 2
     assert first["data"]["data"] == {"v": "1"}
 

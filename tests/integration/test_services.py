@@ -1,4 +1,5 @@
 """The embedded services come up healthy, survive `up` twice, keep OpenBao data across a restart, and go down."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,11 @@ def test_stack_up_twice_restart_keeps_secrets_and_down(tmp_path):
     services = Services(loopback_settings(tmp_path / "data", localex_enabled=False))
     try:
         first = services.up()
-        assert [(r.name, r.outcome) for r in first] == [("nats", "started"), ("openbao", "started"),
-                                                        ("prefect", "started")]
+        assert [(r.name, r.outcome) for r in first] == [
+            ("nats", "started"),
+            ("openbao", "started"),
+            ("prefect", "started"),
+        ]
         status = {s.name: s for s in services.status()}
         assert status["nats"].state == "running" and status["nats"].detail == "JetStream ok"
         assert status["openbao"].state == "running" and status["openbao"].detail == "unsealed, active"
@@ -42,8 +46,9 @@ def test_stack_up_twice_restart_keeps_secrets_and_down(tmp_path):
         init_file = tmp_path / "data" / "openbao" / "init.json"
         assert init_file.stat().st_mode & 0o777 == 0o600
         client = services["openbao"].client()
-        client.secrets.kv.v2.create_or_update_secret(path="exchanges/binance_spot_main",
-                                                     secret={"api_key": "k1", "api_secret": "s1"})
+        client.secrets.kv.v2.create_or_update_secret(
+            path="exchanges/binance_spot_main", secret={"api_key": "k1", "api_secret": "s1"}
+        )
 
         assert services.down() == ["prefect", "openbao", "nats"]
         for pid in pids.values():
@@ -52,8 +57,9 @@ def test_stack_up_twice_restart_keeps_secrets_and_down(tmp_path):
 
         services.up()
         client = services["openbao"].client()
-        read = client.secrets.kv.v2.read_secret_version(path="exchanges/binance_spot_main",
-                                                        raise_on_deleted_version=True)
+        read = client.secrets.kv.v2.read_secret_version(
+            path="exchanges/binance_spot_main", raise_on_deleted_version=True
+        )
         assert read["data"]["data"] == {"api_key": "k1", "api_secret": "s1"}
     finally:
         services.down()
@@ -92,15 +98,23 @@ def test_cli_services_up_status_down(tmp_path):
     shutil.copytree(DEFAULT_CONFIG_DIR, cfg_dir)
     s = loopback_settings(tmp_path / "data")
     stream = yaml.safe_load((cfg_dir / "stream.yaml").read_text())
-    stream["services"] = {"data_dir": str(s.data_dir),
-                          "nats": {"port": s.nats_port, "monitor_port": s.nats_monitor_port},
-                          "openbao": {"port": s.openbao_port, "cluster_port": s.openbao_cluster_port},
-                          "prefect": {"port": s.prefect_port}, "local_exchange": {"enabled": False}}
+    stream["services"] = {
+        "data_dir": str(s.data_dir),
+        "nats": {"port": s.nats_port, "monitor_port": s.nats_monitor_port},
+        "openbao": {"port": s.openbao_port, "cluster_port": s.openbao_cluster_port},
+        "prefect": {"port": s.prefect_port},
+        "local_exchange": {"enabled": False},
+    }
     (cfg_dir / "stream.yaml").write_text(yaml.safe_dump(stream))
 
     def oms(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([OMS, *args, "--config", str(cfg_dir)], capture_output=True, text=True, timeout=180,
-                              env={**os.environ, "COLUMNS": "250"})
+        return subprocess.run(
+            [OMS, *args, "--config", str(cfg_dir)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, "COLUMNS": "250"},
+        )
 
     try:
         up = oms("services", "up", "nats", "openbao")
@@ -113,8 +127,9 @@ def test_cli_services_up_status_down(tmp_path):
         again = oms("services", "up", "nats")
         assert "already running" in again.stdout
         token = (s.data_dir / "openbao" / "init.json").read_text()
-        assert hvac.Client(url=f"http://127.0.0.1:{s.openbao_port}", token=yaml.safe_load(token)["root_token"]
-                           ).is_authenticated()
+        assert hvac.Client(
+            url=f"http://127.0.0.1:{s.openbao_port}", token=yaml.safe_load(token)["root_token"]
+        ).is_authenticated()
     finally:
         down = oms("services", "down")
     assert down.returncode == 0 and "stopped: openbao, nats" in down.stdout
@@ -125,8 +140,9 @@ def test_cli_reports_invalid_configuration_without_traceback(tmp_path):
     cfg_dir = tmp_path / "configs"
     shutil.copytree(DEFAULT_CONFIG_DIR, cfg_dir)
     (cfg_dir / "stream.yaml").write_text("services: {nats: {port: zero}}\n")
-    res = subprocess.run([OMS, "services", "status", "--config", str(cfg_dir)], capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        [OMS, "services", "status", "--config", str(cfg_dir)], capture_output=True, text=True, timeout=60
+    )
     assert res.returncode == 1
     assert "stream.yaml: services.nats.port: Input should be a valid integer" in res.stderr
     assert "Traceback" not in res.stderr

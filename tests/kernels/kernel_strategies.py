@@ -137,18 +137,22 @@ def orders_for(draw, ks: KernelState, extreme=False):
     tick = int(ks.ins[I_TICK, ii])
     mark = int(ks.ins[I_MARK, ii])
     max_qty = int(ks.ins[I_MAX_QTY, ii]) or QTY_MAX
-    qty = draw(st.one_of(
-        st.integers(1, 200).map(lambda k: k * lot),
-        st.sampled_from((0, -lot, lot, max_qty, max_qty + lot, lot + 1)),
-        st.integers(1, 2**62) if extreme else st.integers(1, QTY_MAX),
-    ))
+    qty = draw(
+        st.one_of(
+            st.integers(1, 200).map(lambda k: k * lot),
+            st.sampled_from((0, -lot, lot, max_qty, max_qty + lot, lot + 1)),
+            st.integers(1, 2**62) if extreme else st.integers(1, QTY_MAX),
+        )
+    )
     near_mark = max(mark, 1)
-    price = draw(st.one_of(
-        st.integers(-5, 5).map(lambda k: max(near_mark + k * tick, 0)),
-        st.integers(0, 2 * near_mark).map(lambda p: p - p % tick),
-        st.integers(1, 2**62) if extreme else st.integers(1, PRICE_MAX),
-        st.just(0),
-    ))
+    price = draw(
+        st.one_of(
+            st.integers(-5, 5).map(lambda k: max(near_mark + k * tick, 0)),
+            st.integers(0, 2 * near_mark).map(lambda p: p - p % tick),
+            st.integers(1, 2**62) if extreme else st.integers(1, PRICE_MAX),
+            st.just(0),
+        )
+    )
     hedge = bool(ks.acc[A_POS_MODE, ia])
     pos_side = side_for(hedge, draw) if draw(st.integers(0, 9)) else draw(st.integers(0, 3))
     return (
@@ -179,9 +183,15 @@ def seeded_state(seed: int, n_accounts: int, n_instruments: int, n_fills: int = 
     ks = KernelState(n_accounts, n_instruments)
     for i in range(n_instruments):
         lot = int(rng.choice((1, 10)))
-        ks.set_raw_instrument(i, kind=int(rng.integers(0, 2)), mult=int(rng.choice(MULTS)),
-                              tick=int(rng.choice((1, 5))), lot=lot, min_qty=lot,
-                              max_qty=int(rng.choice((0, 1000 * lot))))
+        ks.set_raw_instrument(
+            i,
+            kind=int(rng.integers(0, 2)),
+            mult=int(rng.choice(MULTS)),
+            tick=int(rng.choice((1, 5))),
+            lot=lot,
+            min_qty=lot,
+            max_qty=int(rng.choice((0, 1000 * lot))),
+        )
     for a in range(n_accounts):
         ks.set_position_mode(a, bool(rng.integers(0, 2)))
         ks.set_exchange(a, int(rng.integers(0, 3)))
@@ -190,9 +200,16 @@ def seeded_state(seed: int, n_accounts: int, n_instruments: int, n_fills: int = 
         a = int(rng.integers(0, n_accounts))
         hedge = bool(ks.acc[A_POS_MODE, a])
         pos_side = int(rng.choice((C.POS_LONG, C.POS_SHORT))) if hedge else C.POS_BOTH
-        apply_fill(*ks.blocks, a, int(rng.integers(0, n_instruments)), int(rng.choice((C.BUY, C.SELL))),
-                   pos_side, int(rng.integers(1, PRICE_MAX)), int(rng.integers(1, QTY_MAX)),
-                   int(rng.integers(0, 10**6)))
+        apply_fill(
+            *ks.blocks,
+            a,
+            int(rng.integers(0, n_instruments)),
+            int(rng.choice((C.BUY, C.SELL))),
+            pos_side,
+            int(rng.integers(1, PRICE_MAX)),
+            int(rng.integers(1, QTY_MAX)),
+            int(rng.integers(0, 10**6)),
+        )
     for i in range(n_instruments):
         update_mark(*ks.blocks, i, int(rng.integers(1, PRICE_MAX)))
 
@@ -200,11 +217,19 @@ def seeded_state(seed: int, n_accounts: int, n_instruments: int, n_fills: int = 
         return UNLIMITED if rng.integers(0, 4) == 0 else int(rng.integers(low, high))
 
     for a in range(n_accounts):
-        ks.set_limits(a, max_order_notional=limit(10**6, 10**14), max_position_notional=limit(10**6, 10**14),
-                      max_gross_exposure=limit(10**7, 10**15), max_leverage_ppm=limit(500_000, 20_000_000),
-                      max_open_orders=limit(0, 6), order_rate_milli=int(rng.integers(0, 100_000)),
-                      order_burst=limit(0, 5), max_daily_loss=limit(0, 10**12),
-                      max_drawdown_ppm=limit(0, 500_000), price_band_ppm=limit(0, 200_000),
-                      trading_state=int(rng.choice((C.ACTIVE,) * 6 + (C.REDUCE_ONLY, C.HALTED))))
+        ks.set_limits(
+            a,
+            max_order_notional=limit(10**6, 10**14),
+            max_position_notional=limit(10**6, 10**14),
+            max_gross_exposure=limit(10**7, 10**15),
+            max_leverage_ppm=limit(500_000, 20_000_000),
+            max_open_orders=limit(0, 6),
+            order_rate_milli=int(rng.integers(0, 100_000)),
+            order_burst=limit(0, 5),
+            max_daily_loss=limit(0, 10**12),
+            max_drawdown_ppm=limit(0, 500_000),
+            price_band_ppm=limit(0, 200_000),
+            trading_state=int(rng.choice((C.ACTIVE,) * 6 + (C.REDUCE_ONLY, C.HALTED))),
+        )
     ks.glob[G_MAX_GROSS] = limit(10**7, 10**16)
     return ks

@@ -43,8 +43,17 @@ def test_saturating(a, b, c):
 
 
 def test_binance_btcusdt_units():
-    btc = Instrument(InstrumentSpec("BTCUSDT", "spot", tick_size="0.01", step_size="0.00001",
-                                    min_qty="0.00001", max_qty="9000", min_notional="5"))
+    btc = Instrument(
+        InstrumentSpec(
+            "BTCUSDT",
+            "spot",
+            tick_size="0.01",
+            step_size="0.00001",
+            min_qty="0.00001",
+            max_qty="9000",
+            min_notional="5",
+        )
+    )
     assert btc.mult == 10  # 0.01 x 0.00001 USDT = 1e-7 = 10 money units
     assert btc.price("64250.17") == 6_425_017 and btc.qty("0.015") == 1500
     assert btc.notional(btc.price("64250.17"), btc.qty("0.015")) == money_to_units("963.75255")
@@ -58,8 +67,9 @@ def test_binance_btcusdt_units():
 
 
 def test_finer_internal_units_and_bad_units():
-    perp = Instrument(InstrumentSpec("BTCUSDT", "perp", tick_size="0.10", step_size="0.001",
-                                     price_unit="0.01", qty_unit="0.001"))
+    perp = Instrument(
+        InstrumentSpec("BTCUSDT", "perp", tick_size="0.10", step_size="0.001", price_unit="0.01", qty_unit="0.001")
+    )
     assert (perp.tick, perp.lot, perp.mult) == (10, 1, 1000)
     with pytest.raises(ValueError, match="not a whole number of money units"):
         Instrument(InstrumentSpec("X", tick_size="0.00000001", step_size="0.1"))

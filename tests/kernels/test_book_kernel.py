@@ -13,8 +13,9 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 DEPTH = 8
 
 prices = st.integers(90, 110) | st.integers(1, 2**40)
-level_updates = st.lists(st.tuples(st.sampled_from((K.BID, K.ASK)), prices,
-                                   st.integers(0, 5) | st.integers(0, 2**40)), max_size=12)
+level_updates = st.lists(
+    st.tuples(st.sampled_from((K.BID, K.ASK)), prices, st.integers(0, 5) | st.integers(0, 2**40)), max_size=12
+)
 
 
 def arrays(updates):
@@ -28,7 +29,11 @@ def assert_same(lv, meta, b, ref: Book):
         px, qt = K.levels(lv, meta, b, side)
         assert list(zip(px.tolist(), qt.tolist(), strict=True)) == ref.levels(side)
     assert (meta[b, K.M_LAST_ID], meta[b, K.M_STATE], meta[b, K.M_GAPS], meta[b, K.M_UPDATES]) == (
-        ref.last_id, ref.state, ref.gaps, ref.updates)
+        ref.last_id,
+        ref.state,
+        ref.gaps,
+        ref.updates,
+    )
     assert not K.is_crossed(lv, meta, b)
 
 
@@ -43,8 +48,9 @@ def snapshots(draw):
 def events(draw, last_id):
     """A diff event that is usually in sequence, sometimes stale or with a gap."""
     kind = draw(st.sampled_from(("next",) * 6 + ("stale", "gap", "pu", "pu_gap")))
-    first = {"next": last_id + 1, "stale": last_id - 3, "gap": last_id + 2, "pu": last_id + 1,
-             "pu_gap": last_id + 1}[kind]
+    first = {"next": last_id + 1, "stale": last_id - 3, "gap": last_id + 2, "pu": last_id + 1, "pu_gap": last_id + 1}[
+        kind
+    ]
     last = max(first, first + draw(st.integers(0, 3)))
     prev = {"pu": last_id, "pu_gap": last_id - 1}.get(kind, -1)
     return first, last, prev, draw(level_updates)
@@ -83,8 +89,15 @@ def test_batch_equals_one_by_one(data):
     twin_lv, twin_meta = lv.copy(), meta.copy()
     for b in range(3):
         for arrs in ((lv, meta), (twin_lv, twin_meta)):
-            K.apply_snapshot(*arrs, b, np.array([99], np.int64), np.array([1], np.int64),
-                             np.array([101], np.int64), np.array([1], np.int64), 10)
+            K.apply_snapshot(
+                *arrs,
+                b,
+                np.array([99], np.int64),
+                np.array([1], np.int64),
+                np.array([101], np.int64),
+                np.array([1], np.int64),
+                10,
+            )
     evs = []
     last = [10, 10, 10]
     for _ in range(data.draw(st.integers(0, 30))):

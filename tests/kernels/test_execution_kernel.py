@@ -52,8 +52,10 @@ def same_result(kernel, reference, *args):
 @given(parents(), st.integers(0, 10**7))
 def test_fixed_and_percent(parent, chunk):
     total, lot, min_qty = parent
-    for kernel, reference, size in ((K.split_fixed, ref.split_fixed, chunk),
-                                    (K.split_percent, ref.split_percent, chunk % 1_000_001)):
+    for kernel, reference, size in (
+        (K.split_fixed, ref.split_fixed, chunk),
+        (K.split_percent, ref.split_percent, chunk % 1_000_001),
+    ):
         got = same_result(kernel, reference, total, size, lot, min_qty)
         if got is not None:
             check_children(got, total, lot, min_qty)

@@ -56,26 +56,42 @@ def operations(draw, ks):
         args = list(draw(fill_args(n_acc, n_ins, hedge)))
         if draw(st.integers(0, 9)) == 0:  # occasionally an invalid fill
             k = draw(st.integers(0, 5))
-            args[k] = draw(st.sampled_from({0: (-1, n_acc), 1: (-1, n_ins), 2: (0, 2), 3: (0, 1, 2, 3),
-                                             4: (0, -1), 5: (0, -5)}[k]))
+            args[k] = draw(
+                st.sampled_from({0: (-1, n_acc), 1: (-1, n_ins), 2: (0, 2), 3: (0, 1, 2, 3), 4: (0, -1), 5: (0, -5)}[k])
+            )
         return kind, tuple(args)
     if kind == "mark":
         return kind, (draw(st.integers(0, n_ins - 1)), draw(st.integers(1, PRICE_MAX)))
     if kind == "funding":
-        return kind, (draw(st.integers(0, n_acc - 1)), draw(st.integers(0, n_ins - 1)),
-                      draw(st.sampled_from((C.POS_BOTH, C.POS_LONG, C.POS_SHORT))),
-                      draw(st.integers(-10**9, 10**9)))
+        return kind, (
+            draw(st.integers(0, n_acc - 1)),
+            draw(st.integers(0, n_ins - 1)),
+            draw(st.sampled_from((C.POS_BOTH, C.POS_LONG, C.POS_SHORT))),
+            draw(st.integers(-(10**9), 10**9)),
+        )
     if kind == "funding_rate":
         return kind, (draw(st.integers(0, n_ins - 1)), draw(st.integers(-300_000, 300_000)))
     if kind == "transfer":
-        return kind, (draw(st.integers(0, n_acc - 1)), draw(st.integers(-10**12, 10**12)))
+        return kind, (draw(st.integers(0, n_acc - 1)), draw(st.integers(-(10**12), 10**12)))
     return kind, ()
 
 
-KERNEL = {"fill": apply_fill, "mark": update_mark, "funding": apply_funding,
-          "funding_rate": apply_funding_rate, "transfer": transfer, "day": start_day}
-REFERENCE = {"fill": ref.apply_fill, "mark": ref.set_mark, "funding": ref.apply_funding,
-             "funding_rate": ref.apply_funding_rate, "transfer": ref.transfer, "day": ref.start_day}
+KERNEL = {
+    "fill": apply_fill,
+    "mark": update_mark,
+    "funding": apply_funding,
+    "funding_rate": apply_funding_rate,
+    "transfer": transfer,
+    "day": start_day,
+}
+REFERENCE = {
+    "fill": ref.apply_fill,
+    "mark": ref.set_mark,
+    "funding": ref.apply_funding,
+    "funding_rate": ref.apply_funding_rate,
+    "transfer": ref.transfer,
+    "day": ref.start_day,
+}
 
 
 @SETTINGS
@@ -125,8 +141,13 @@ def test_round_trip_realises_exactly_the_proceeds(data):
     ks.set_position_mode(0, hedge)
     pos_side = data.draw(st.sampled_from((C.POS_LONG, C.POS_SHORT))) if hedge else C.POS_BOTH
     opening = C.SELL if pos_side == C.POS_SHORT else C.BUY
-    fills = data.draw(st.lists(st.tuples(st.sampled_from((C.BUY, C.SELL)), st.integers(1, PRICE_MAX),
-                                         st.integers(1, QTY_MAX)), min_size=1, max_size=20))
+    fills = data.draw(
+        st.lists(
+            st.tuples(st.sampled_from((C.BUY, C.SELL)), st.integers(1, PRICE_MAX), st.integers(1, QTY_MAX)),
+            min_size=1,
+            max_size=20,
+        )
+    )
     proceeds = 0
     q = 0
     for side, price, qty in fills:

@@ -135,15 +135,25 @@ USDT = 10**8  # money units in one USDT
 def desk():
     """Two accounts (0 netting, 1 hedge mode) with 10,000 USDT each."""
     ks = KernelState(2, 1)
-    ks.set_raw_instrument(0, kind=C.PERP, mult=10_000, tick=5, lot=10, min_qty=10, max_qty=100 * BTC,
-                          min_notional=200 * USDT)
+    ks.set_raw_instrument(
+        0, kind=C.PERP, mult=10_000, tick=5, lot=10, min_qty=10, max_qty=100 * BTC, min_notional=200 * USDT
+    )
     ks.set_position_mode(1, hedge=True)
     for a in range(2):
         transfer(*ks.blocks, a, 10_000 * USDT)
-        ks.set_limits(a, max_order_notional=5_000 * USDT, max_position_notional=8_000 * USDT,
-                      max_gross_exposure=20_000 * USDT, max_leverage_ppm=3_000_000, max_open_orders=3,
-                      order_rate_milli=1000, order_burst=2, max_daily_loss=500 * USDT,
-                      max_drawdown_ppm=100_000, price_band_ppm=50_000)
+        ks.set_limits(
+            a,
+            max_order_notional=5_000 * USDT,
+            max_position_notional=8_000 * USDT,
+            max_gross_exposure=20_000 * USDT,
+            max_leverage_ppm=3_000_000,
+            max_open_orders=3,
+            order_rate_milli=1000,
+            order_burst=2,
+            max_daily_loss=500 * USDT,
+            max_drawdown_ppm=100_000,
+            price_band_ppm=50_000,
+        )
     update_mark(*ks.blocks, 0, MARK)
     return ks
 
@@ -176,8 +186,7 @@ def test_examples_of_position_exposure_leverage(desk):
     assert check_order(*b, 0, 0, C.BUY, C.LIMIT, MARK, 200, 0, C.POS_BOTH, 0) == C.OK
     assert would_accept(*b, 0, 0, C.BUY, C.LIMIT, MARK, 110, 0, C.POS_BOTH, 0) == C.MAX_POSITION
     # leverage: the hedge account holds 12,000 USDT long and 12,000 short: gross 24,000 on 10,000
-    desk.set_limits(1, max_gross_exposure=10**6 * USDT, max_position_notional=10**6 * USDT,
-                    max_leverage_ppm=2_000_000)
+    desk.set_limits(1, max_gross_exposure=10**6 * USDT, max_position_notional=10**6 * USDT, max_leverage_ppm=2_000_000)
     assert apply_fill(*b, 1, 0, C.BUY, C.POS_LONG, MARK, 1200, 0) == C.OK
     assert apply_fill(*b, 1, 0, C.SELL, C.POS_SHORT, MARK, 1200, 0) == C.OK
     assert would_accept(*b, 1, 0, C.BUY, C.LIMIT, MARK, 100, 0, C.POS_LONG, 0) == C.MAX_LEVERAGE

@@ -26,8 +26,12 @@ USDT = 10**8
 
 def test_limits_from_the_project_config():
     cfg = load_config(CONFIG_DIR)
-    accounts = [("binance", "main"), ("binance", "sub_futures_trend"), ("binance", "sub_market_making"),
-                ("bybit", "main")]
+    accounts = [
+        ("binance", "main"),
+        ("binance", "sub_futures_trend"),
+        ("binance", "sub_market_making"),
+        ("bybit", "main"),
+    ]
     limits = load_risk_limits(CONFIG_DIR, accounts)
     main, trend, mm, bybit = range(4)
     lim = limits.lim
@@ -49,15 +53,24 @@ def test_limits_from_the_project_config():
 
 def fake_risk(**account_fields):
     """A pydantic-free object of RiskConfig's shape."""
-    defaults = dict(max_order_notional_usdt=Decimal("50000"), max_position_notional_usdt=Decimal("100000"),
-                    max_gross_exposure_usdt=Decimal("250000"), max_leverage=Decimal("2.5"),
-                    max_open_orders=200, orders_per_second=Decimal("0.5"), order_burst=3,
-                    max_daily_loss_usdt=Decimal("10000.12345678"), max_drawdown_pct=Decimal("12.5"),
-                    price_band_pct=Decimal("0.25"), trading_state="reduce_only")
+    defaults = dict(
+        max_order_notional_usdt=Decimal("50000"),
+        max_position_notional_usdt=Decimal("100000"),
+        max_gross_exposure_usdt=Decimal("250000"),
+        max_leverage=Decimal("2.5"),
+        max_open_orders=200,
+        orders_per_second=Decimal("0.5"),
+        order_burst=3,
+        max_daily_loss_usdt=Decimal("10000.12345678"),
+        max_drawdown_pct=Decimal("12.5"),
+        price_band_pct=Decimal("0.25"),
+        trading_state="reduce_only",
+    )
     defaults.update(account_fields)
     return SimpleNamespace(
-        global_limits=SimpleNamespace(max_gross_exposure_usdt=Decimal("2e6"), max_daily_loss_usdt=Decimal(1),
-                                      trading_state="halted"),
+        global_limits=SimpleNamespace(
+            max_gross_exposure_usdt=Decimal("2e6"), max_daily_loss_usdt=Decimal(1), trading_state="halted"
+        ),
         limits_for=lambda exchange, account: SimpleNamespace(**defaults),
     )
 
@@ -79,6 +92,7 @@ def test_inexact_or_unknown_values_are_refused_with_the_account_named():
 
 
 # --- affinity ------------------------------------------------------------------------------------
+
 
 def test_pin_thread_and_restore():
     allowed = sorted(os.sched_getaffinity(0))

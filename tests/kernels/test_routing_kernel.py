@@ -40,8 +40,13 @@ def test_route_matches_reference(books, data):
     qty = data.draw(st.integers(1, 200))
     limit = data.draw(st.sampled_from((0,)) | st.integers(980, 1030))
     mult = data.draw(st.sampled_from((1, 10, 10_000)))
-    cands = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 1000),
-                                         st.integers(0, 10**10), st.integers(0, 3)), min_size=1, max_size=6))
+    cands = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, 1000), st.integers(0, 10**10), st.integers(0, 3)),
+            min_size=1,
+            max_size=6,
+        )
+    )
     cols = [np.array([c[k] for c in cands], np.int64) for k in range(4)]
     reason = np.zeros(len(cands), np.int64)
     filled = np.zeros(len(cands), np.int64)
@@ -68,7 +73,8 @@ def test_fee_tiers(thresholds, volume):
     thresholds = sorted(thresholds)
     fees = list(range(1000, 1000 - 100 * len(thresholds), -100))
     assert K.fee_tier(np.array(thresholds, np.int64), np.array(fees, np.int64), volume) == ref.fee_tier(
-        thresholds, fees, volume)
+        thresholds, fees, volume
+    )
 
 
 def test_arbitrage_example():

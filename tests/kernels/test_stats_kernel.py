@@ -37,8 +37,14 @@ def test_drawdown(equity):
 
 
 @SETTINGS
-@given(st.integers(0, 10**16), st.integers(0, 10**6), st.integers(1, 10**8), st.integers(1, 10**8),
-       st.sampled_from((1, 10, 10_000)), st.sampled_from((1, 10, 1000)))
+@given(
+    st.integers(0, 10**16),
+    st.integers(0, 10**6),
+    st.integers(1, 10**8),
+    st.integers(1, 10**8),
+    st.sampled_from((1, 10, 10_000)),
+    st.sampled_from((1, 10, 1000)),
+)
 def test_fixed_fraction_sizing(equity, risk, entry, stop, mult, lot):
     got = K.size_fixed_fraction(equity, risk, entry, stop, mult, lot)
     assert got == ref.size_fixed_fraction(equity, risk, entry, stop, mult, lot)
@@ -47,19 +53,32 @@ def test_fixed_fraction_sizing(equity, risk, entry, stop, mult, lot):
 
 
 @SETTINGS
-@given(st.integers(0, 10**16), st.floats(0, 1), st.floats(-1, 10), st.floats(0, 1), st.floats(0, 2),
-       st.floats(0, 3), st.integers(1, 10**8), st.sampled_from((1, 10, 10_000)), st.sampled_from((1, 10)))
+@given(
+    st.integers(0, 10**16),
+    st.floats(0, 1),
+    st.floats(-1, 10),
+    st.floats(0, 1),
+    st.floats(0, 2),
+    st.floats(0, 3),
+    st.integers(1, 10**8),
+    st.sampled_from((1, 10, 10_000)),
+    st.sampled_from((1, 10)),
+)
 def test_kelly_and_vol_target(equity, p, b, scale, target, vol, price, mult, lot):
     assert K.kelly_fraction(p, b, scale) == ref.kelly_fraction(p, b, scale)
-    assert K.size_kelly(equity, p, b, scale, price, mult, lot) == ref.size_kelly(
-        equity, p, b, scale, price, mult, lot)
+    assert K.size_kelly(equity, p, b, scale, price, mult, lot) == ref.size_kelly(equity, p, b, scale, price, mult, lot)
     assert K.size_vol_target(equity, target, vol, price, mult, lot) == ref.size_vol_target(
-        equity, target, vol, price, mult, lot)
+        equity, target, vol, price, mult, lot
+    )
 
 
 @SETTINGS
-@given(st.lists(st.integers(1, 10**9), min_size=1, max_size=200), st.sampled_from((BUY, SELL)),
-       st.integers(0, 500_000), st.sampled_from((1, 5, 100)))
+@given(
+    st.lists(st.integers(1, 10**9), min_size=1, max_size=200),
+    st.sampled_from((BUY, SELL)),
+    st.integers(0, 500_000),
+    st.sampled_from((1, 5, 100)),
+)
 def test_stops(prices, side, distance, tick):
     prices = [p - p % tick + tick for p in prices]
     levels, hit = K.trailing_stops(np.array(prices, dtype=np.int64), side, distance, tick)

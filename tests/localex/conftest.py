@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
+from localex.engine import Exchange
+from localex.server.app import build_app
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 from oms.archive.market import load_default_paths
-from oms.localex.engine import Exchange
-from oms.localex.server.app import build_app
-from oms.localex.server.ratelimit import RateLimitConfig
-from oms.localex.server.state import ServerConfig
 
 
 def free_port() -> int:
@@ -42,8 +42,9 @@ class LocalServer:
     def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> object:
         """Call the admin API over HTTP and return the decoded JSON."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
@@ -54,18 +55,27 @@ class LocalServer:
             mark = float(json.loads(resp.read())["markPrice"])
         return f"{mark * (1 - below):.1f}"
 
-    def new_account(self, spot: dict[str, str] | None = None, futures: dict[str, str] | None = None,
-                    permissions: list[str] | None = None, parent: str | None = None) -> tuple[str, str, str]:
+    def new_account(
+        self,
+        spot: dict[str, str] | None = None,
+        futures: dict[str, str] | None = None,
+        permissions: list[str] | None = None,
+        parent: str | None = None,
+    ) -> tuple[str, str, str]:
         """Create and fund an account with one key: ``(account_id, api_key, secret)``."""
         acct = self.admin("POST", "/admin/v1/accounts", {"parentId": parent} if parent else {})
         account_id = acct["accountId"]  # type: ignore[index]
         for asset, amount in (spot or {}).items():
             self.admin("POST", f"/admin/v1/accounts/{account_id}/fund", {"asset": asset, "amount": amount})
         for asset, amount in (futures or {}).items():
-            self.admin("POST", f"/admin/v1/accounts/{account_id}/fund",
-                       {"asset": asset, "amount": amount, "wallet": "FUTURES"})
-        key = self.admin("POST", f"/admin/v1/accounts/{account_id}/keys",
-                         {"permissions": permissions} if permissions is not None else {})
+            self.admin(
+                "POST", f"/admin/v1/accounts/{account_id}/fund", {"asset": asset, "amount": amount, "wallet": "FUTURES"}
+            )
+        key = self.admin(
+            "POST",
+            f"/admin/v1/accounts/{account_id}/keys",
+            {"permissions": permissions} if permissions is not None else {},
+        )
         return account_id, key["apiKey"], key["secret"]  # type: ignore[index]
 
 
@@ -98,8 +108,11 @@ def start_server(config: ServerConfig, exchange: Exchange | None = None) -> Iter
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalServer]:
     """A local exchange for one test module (generous rate limits so suites do not trip them)."""
-    limits = RateLimitConfig(spot_weight_per_minute=100_000, futures_weight_per_minute=100_000,
-                             spot_orders_per_10s=10_000, futures_orders_per_10s=10_000,
-                             futures_orders_per_minute=100_000)
-    yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, speed=600.0,
-                                         replay_interval_s=0.1))
+    limits = RateLimitConfig(
+        spot_weight_per_minute=100_000,
+        futures_weight_per_minute=100_000,
+        spot_orders_per_10s=10_000,
+        futures_orders_per_10s=10_000,
+        futures_orders_per_minute=100_000,
+    )
+    yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, speed=600.0, replay_interval_s=0.1))

@@ -11,12 +11,12 @@ import time
 
 from binance.ws.reconnecting_websocket import ReconnectingWebsocket
 
-from oms.localex import clients
+from localex import clients
 
 WAIT = 5.0
 
 
-def test_threaded_manager_streams_trades_and_user_events(server, monkeypatch) -> None:  # noqa: ANN001
+def test_threaded_manager_streams_trades_and_user_events(server, monkeypatch) -> None:
     # the library's read loop polls every TIMEOUT (10 s) and stop() waits for one poll: shorten it here
     monkeypatch.setattr(ReconnectingWebsocket, "TIMEOUT", 0.2)
     _, key, secret = server.new_account(spot={"USDT": "100000", "BTC": "1"})

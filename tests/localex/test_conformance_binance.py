@@ -7,25 +7,25 @@ import asyncio
 import pytest
 from binance.exceptions import BinanceAPIException
 
-from oms.localex import clients
+from localex import clients
 
 WAIT = 5.0
 POLL = 0.2  # python-binance's read loop polls every TIMEOUT s; exiting a socket waits for one poll
 
 
-def fast(sock):  # noqa: ANN001, ANN201
+def fast(sock):
     """Shorten a python-binance socket's poll interval so leaving it takes 0.2 s, not 10 s."""
     sock.TIMEOUT = POLL
     return sock
 
 
 @pytest.fixture(scope="module")
-def keys(server):  # noqa: ANN001, ANN201
+def keys(server):
     _, key, secret = server.new_account(spot={"USDT": "100000", "BTC": "1"}, futures={"USDT": "100000"})
     return key, secret
 
 
-def test_sync_rest_spot_and_futures(server, keys) -> None:  # noqa: ANN001
+def test_sync_rest_spot_and_futures(server, keys) -> None:
     client = clients.binance_sync(server.url, *keys)
     assert client.ping() == {}
     assert abs(client.get_server_time()["serverTime"] - client.get_server_time()["serverTime"]) < 5000
@@ -47,7 +47,7 @@ def test_sync_rest_spot_and_futures(server, keys) -> None:  # noqa: ANN001
     assert client.futures_leverage_bracket(symbol="BTCUSDT")["brackets"][0]["initialLeverage"] == 125
 
 
-async def test_socket_manager_trade_and_depth_streams(server, keys) -> None:  # noqa: ANN001
+async def test_socket_manager_trade_and_depth_streams(server, keys) -> None:
     client = await clients.binance_async(server.url, *keys)
     try:
         bsm = clients.binance_socket_manager(client, server.url)
@@ -68,14 +68,15 @@ async def test_socket_manager_trade_and_depth_streams(server, keys) -> None:  # 
         await client.close_connection()
 
 
-async def test_user_socket_and_ws_create_order(server, keys) -> None:  # noqa: ANN001
+async def test_user_socket_and_ws_create_order(server, keys) -> None:
     client = await clients.binance_async(server.url, *keys)
     try:
         bsm = clients.binance_socket_manager(client, server.url)
         fast(client.ws_api)
         async with fast(bsm.user_socket()) as user:
-            placed = await client.ws_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                                  quantity="0.002", price="3000.00")
+            placed = await client.ws_create_order(
+                symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.002", price="3000.00"
+            )
             assert placed["status"] == "NEW"
             events = [await asyncio.wait_for(user.recv(), WAIT) for _ in range(2)]
         kinds = {e["e"] for e in events}
@@ -90,15 +91,14 @@ async def test_user_socket_and_ws_create_order(server, keys) -> None:  # noqa: A
         await client.close_connection()
 
 
-async def test_futures_user_socket_and_ws_futures_order(server, keys) -> None:  # noqa: ANN001
+async def test_futures_user_socket_and_ws_futures_order(server, keys) -> None:
     client = await clients.binance_async(server.url, *keys)
     try:
         bsm = clients.binance_socket_manager(client, server.url)
         fast(client.ws_future)
         async with fast(bsm.futures_user_socket()) as user:
             await asyncio.sleep(0.2)
-            placed = await client.ws_futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
-                                                          quantity="0.05")
+            placed = await client.ws_futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.05")
             events = [await asyncio.wait_for(user.recv(), WAIT) for _ in range(2)]
         assert placed["orderId"] > 0
         kinds = {e["e"] for e in events}

@@ -8,13 +8,13 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from oms.localex import clients
+from localex import clients
 
 WAIT = 5.0
 
 
 @pytest.fixture(scope="module")
-def spot(server):  # noqa: ANN001, ANN201
+def spot(server):
     _, key, secret = server.new_account(spot={"USDT": "100000", "BTC": "2"})
     ex = clients.ccxt_sync(server.url, key, secret)
     ex.load_markets()
@@ -22,7 +22,7 @@ def spot(server):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="module")
-def swap(server):  # noqa: ANN001, ANN201
+def swap(server):
     _, key, secret = server.new_account(futures={"USDT": "100000"})
     ex = clients.ccxt_sync(server.url, key, secret, default_type="swap")
     ex.load_markets()
@@ -87,7 +87,7 @@ def test_futures_balance_leverage_order_and_positions(swap: ccxt.binance) -> Non
     assert trades[-1]["order"] == order["id"]
 
 
-async def test_pro_watch_trades_and_order_book(server, spot: ccxt.binance) -> None:  # noqa: ANN001
+async def test_pro_watch_trades_and_order_book(server, spot: ccxt.binance) -> None:
     pro = clients.ccxt_pro_client(server.url, spot.apiKey, spot.secret)
     try:
         await pro.load_markets()
@@ -106,7 +106,7 @@ async def test_pro_watch_trades_and_order_book(server, spot: ccxt.binance) -> No
         await pro.close()
 
 
-async def test_pro_watch_orders_and_balance_spot(server, spot: ccxt.binance) -> None:  # noqa: ANN001
+async def test_pro_watch_orders_and_balance_spot(server, spot: ccxt.binance) -> None:
     pro = clients.ccxt_pro_client(server.url, spot.apiKey, spot.secret)
     try:
         await pro.load_markets()
@@ -124,7 +124,7 @@ async def test_pro_watch_orders_and_balance_spot(server, spot: ccxt.binance) -> 
         await pro.close()
 
 
-async def test_pro_watch_orders_and_balance_futures(server, swap: ccxt.binance) -> None:  # noqa: ANN001
+async def test_pro_watch_orders_and_balance_futures(server, swap: ccxt.binance) -> None:
     pro = clients.ccxt_pro_client(server.url, swap.apiKey, swap.secret, default_type="swap")
     try:
         await pro.load_markets()
@@ -140,14 +140,15 @@ async def test_pro_watch_orders_and_balance_futures(server, swap: ccxt.binance) 
         await pro.close()
 
 
-def test_main_account_sub_accounts_universal_transfer_and_history(server) -> None:  # noqa: ANN001
+def test_main_account_sub_accounts_universal_transfer_and_history(server) -> None:
     main = server.admin("GET", "/admin/v1/demo-keys")[0]
     ex = clients.ccxt_sync(server.url, main["apiKey"], main["secret"])
     emails = [s["email"] for s in ex.sapiGetSubAccountList()["subAccounts"]]
     sub = emails[0]
     before = {b["asset"]: b["free"] for b in ex.sapiV4GetSubAccountAssets({"email": sub})["balances"]}
-    res = ex.sapiPostSubAccountUniversalTransfer({"toEmail": sub, "fromAccountType": "SPOT",
-                                                  "toAccountType": "USDT_FUTURE", "asset": "USDT", "amount": "12.5"})
+    res = ex.sapiPostSubAccountUniversalTransfer(
+        {"toEmail": sub, "fromAccountType": "SPOT", "toAccountType": "USDT_FUTURE", "asset": "USDT", "amount": "12.5"}
+    )
     assert res["tranId"] > 0
     history = ex.sapiGetSubAccountUniversalTransfer({"toEmail": sub})["result"]
     assert history[-1]["tranId"] == res["tranId"] and history[-1]["amount"] == "12.50000000"
@@ -155,5 +156,12 @@ def test_main_account_sub_accounts_universal_transfer_and_history(server) -> Non
     after = {b["asset"]: b["free"] for b in ex.sapiV4GetSubAccountAssets({"email": sub})["balances"]}
     assert after["USDT"] == before["USDT"]  # it went to the sub's futures wallet, not its spot wallet
     with pytest.raises(ccxt.ExchangeError, match="-5002"):
-        ex.sapiPostSubAccountUniversalTransfer({"toEmail": sub, "fromAccountType": "SPOT",
-                                                "toAccountType": "SPOT", "asset": "USDT", "amount": "1000000000"})
+        ex.sapiPostSubAccountUniversalTransfer(
+            {
+                "toEmail": sub,
+                "fromAccountType": "SPOT",
+                "toAccountType": "SPOT",
+                "asset": "USDT",
+                "amount": "1000000000",
+            }
+        )

@@ -33,10 +33,10 @@ from typing import Any
 
 import pytest
 
+from localex.engine import Exchange, ExchangeError, OrderRequest
+from localex.engine.liquidity import LiquidityConfig, Replay
+from localex.server import wire
 from oms.archive.pricepath import PricePath
-from oms.localex.engine import Exchange, ExchangeError, OrderRequest
-from oms.localex.engine.liquidity import LiquidityConfig, Replay
-from oms.localex.server import wire
 
 GOLDEN = Path(__file__).parent / "golden" / "engine_differential.json"
 SEEDS = (1, 2, 3, 4, 5, 6)
@@ -48,19 +48,83 @@ T0 = 1_700_000_000_000_000_000
 # attribute names read from each engine object: fixed here (not taken from the classes), so a change of
 # how a class stores them cannot silently change what is compared
 FIELDS: dict[str, tuple[str, ...]] = {
-    "Order": ("account_id", "market", "symbol", "order_id", "client_order_id", "side", "type", "time_in_force",
-              "price", "orig_qty", "stop_price", "executed_qty", "cum_quote", "status", "time_ns", "update_ns",
-              "working_ns", "is_working", "quote_order_qty", "orig_type", "reduce_only", "close_position",
-              "position_side", "working_type", "callback_rate", "activation_price", "trail_extreme",
-              "self_trade_prevention_mode", "prevented_qty", "locked", "margin", "realized_pnl", "commission",
-              "remaining", "is_open"),
-    "Fill": ("account_id", "market", "symbol", "trade_id", "order_id", "client_order_id", "side", "price", "qty",
-             "quote_qty", "commission", "commission_asset", "is_maker", "time_ns", "realized_pnl",
-             "position_side"),
-    "TradeEvent": ("market", "symbol", "trade_id", "price", "qty", "buyer_order_id", "seller_order_id",
-                   "buyer_is_maker", "time_ns"),
-    "AggTradeEvent": ("market", "symbol", "agg_id", "price", "qty", "first_trade_id", "last_trade_id",
-                      "buyer_is_maker", "time_ns"),
+    "Order": (
+        "account_id",
+        "market",
+        "symbol",
+        "order_id",
+        "client_order_id",
+        "side",
+        "type",
+        "time_in_force",
+        "price",
+        "orig_qty",
+        "stop_price",
+        "executed_qty",
+        "cum_quote",
+        "status",
+        "time_ns",
+        "update_ns",
+        "working_ns",
+        "is_working",
+        "quote_order_qty",
+        "orig_type",
+        "reduce_only",
+        "close_position",
+        "position_side",
+        "working_type",
+        "callback_rate",
+        "activation_price",
+        "trail_extreme",
+        "self_trade_prevention_mode",
+        "prevented_qty",
+        "locked",
+        "margin",
+        "realized_pnl",
+        "commission",
+        "remaining",
+        "is_open",
+    ),
+    "Fill": (
+        "account_id",
+        "market",
+        "symbol",
+        "trade_id",
+        "order_id",
+        "client_order_id",
+        "side",
+        "price",
+        "qty",
+        "quote_qty",
+        "commission",
+        "commission_asset",
+        "is_maker",
+        "time_ns",
+        "realized_pnl",
+        "position_side",
+    ),
+    "TradeEvent": (
+        "market",
+        "symbol",
+        "trade_id",
+        "price",
+        "qty",
+        "buyer_order_id",
+        "seller_order_id",
+        "buyer_is_maker",
+        "time_ns",
+    ),
+    "AggTradeEvent": (
+        "market",
+        "symbol",
+        "agg_id",
+        "price",
+        "qty",
+        "first_trade_id",
+        "last_trade_id",
+        "buyer_is_maker",
+        "time_ns",
+    ),
     "OrderEvent": ("account_id", "exec_type", "order", "fill", "time_ns"),
     "OrderResult": ("order", "fills"),
 }
@@ -151,11 +215,27 @@ class Flow:
         ex.set_margin_type(self.users[1], "BTCUSDT", "ISOLATED")
         ex.set_leverage(self.users[1], "BTCUSDT", 10)
         if self.seed % 3 == 0:
-            path = PricePath.from_rows("BTCUSDT", 60_000, [
-                (i * 60_000, str(30000 + 13 * (i % 7)), str(30050 + 13 * (i % 5)), str(29950 - 11 * (i % 3)),
-                 str(30000 + 17 * ((i * 3) % 7))) for i in range(400)])
-            self.replay = Replay(ex, {"BTCUSDT": path}, speed=60.0, start_data_ms=0,
-                                 liquidity=LiquidityConfig(levels=3, spacing_bp=1, level_notional="2000"))
+            path = PricePath.from_rows(
+                "BTCUSDT",
+                60_000,
+                [
+                    (
+                        i * 60_000,
+                        str(30000 + 13 * (i % 7)),
+                        str(30050 + 13 * (i % 5)),
+                        str(29950 - 11 * (i % 3)),
+                        str(30000 + 17 * ((i * 3) % 7)),
+                    )
+                    for i in range(400)
+                ],
+            )
+            self.replay = Replay(
+                ex,
+                {"BTCUSDT": path},
+                speed=60.0,
+                start_data_ms=0,
+                liquidity=LiquidityConfig(levels=3, spacing_bp=1, level_notional="2000"),
+            )
         else:
             # a seeded two-sided book for both markets
             for i in range(12):
@@ -168,9 +248,21 @@ class Flow:
                     if market == "usdm":
                         price //= 10
                     qty = (i + 1) * (100 if market == "spot" else 1)
-                    self.do("seed", lambda m=market, s=side, p=price, q=qty, sp=spec, uu=u: ex.place_order(
-                        uu, OrderRequest(m, "BTCUSDT", s, "LIMIT", quantity=sp.fmt_qty(q), price=sp.fmt_price(p),
-                                         time_in_force="GTC")))
+                    self.do(
+                        "seed",
+                        lambda m=market, s=side, p=price, q=qty, sp=spec, uu=u: ex.place_order(
+                            uu,
+                            OrderRequest(
+                                m,
+                                "BTCUSDT",
+                                s,
+                                "LIMIT",
+                                quantity=sp.fmt_qty(q),
+                                price=sp.fmt_price(p),
+                                time_in_force="GTC",
+                            ),
+                        ),
+                    )
         rng.random()
 
     # ---- operations
@@ -300,8 +392,9 @@ class Flow:
             side = o.side if o is not None else "BUY"
             _, p = self.price(market)
             q = self.qty(market)
-            self.do("modify", lambda: ex.modify_order(u, market, "BTCUSDT", order_id=oid, side=side,
-                                                      quantity=q, price=p))
+            self.do(
+                "modify", lambda: ex.modify_order(u, market, "BTCUSDT", order_id=oid, side=side, quantity=q, price=p)
+            )
 
     def request(self, market: str, u: str) -> OrderRequest:
         rng = self.rng
@@ -312,11 +405,17 @@ class Flow:
         spec = self.ex.spec(market, "BTCUSDT")
         kw: dict[str, Any] = {}
         if rng.random() < 0.12:
-            kw["client_order_id"] = rng.choice(self.cids) if self.cids and rng.random() < 0.4 else \
-                f"c{rng.randrange(10**6)}" if rng.random() < 0.9 else "bad id!"
+            kw["client_order_id"] = (
+                rng.choice(self.cids)
+                if self.cids and rng.random() < 0.4
+                else f"c{rng.randrange(10**6)}"
+                if rng.random() < 0.9
+                else "bad id!"
+            )
         if rng.random() < 0.15:
-            kw["self_trade_prevention_mode"] = rng.choice(["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH",
-                                                           "BOGUS"])
+            kw["self_trade_prevention_mode"] = rng.choice(
+                ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "BOGUS"]
+            )
         if not spot:
             if u == self.users[2]:
                 kw["position_side"] = rng.choice(["LONG", "SHORT", "LONG", "SHORT", "BOTH"])
@@ -329,31 +428,67 @@ class Flow:
             return OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=q, price=p, time_in_force=tif, **kw)
         if k < 0.68:
             if spot and rng.random() < 0.3:
-                return OrderRequest(market, "BTCUSDT", side, "MARKET",
-                                    quote_order_qty=rng.choice(["100", "2500.5", "1", "0"]), **kw)
+                return OrderRequest(
+                    market, "BTCUSDT", side, "MARKET", quote_order_qty=rng.choice(["100", "2500.5", "1", "0"]), **kw
+                )
             return OrderRequest(market, "BTCUSDT", side, "MARKET", quantity=q, **kw)
         if k < 0.74 and spot:
             return OrderRequest(market, "BTCUSDT", side, "LIMIT_MAKER", quantity=q, price=p, **kw)
         if k < 0.95:
-            types = ["STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"] if spot else \
-                ["STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"]
+            types = (
+                ["STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
+                if spot
+                else ["STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"]
+            )
             t = rng.choice(types)
             limit_form = t in ("STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "STOP", "TAKE_PROFIT")
             if not spot and t in ("STOP_MARKET", "TAKE_PROFIT_MARKET") and rng.random() < 0.25:
                 kw.pop("reduce_only", None)
-                return OrderRequest(market, "BTCUSDT", side, t, stop_price=stop_p, close_position=True,
-                                    working_type=rng.choice(["CONTRACT_PRICE", "MARK_PRICE"]), **kw)
+                return OrderRequest(
+                    market,
+                    "BTCUSDT",
+                    side,
+                    t,
+                    stop_price=stop_p,
+                    close_position=True,
+                    working_type=rng.choice(["CONTRACT_PRICE", "MARK_PRICE"]),
+                    **kw,
+                )
             if not spot:
                 kw["working_type"] = rng.choice(["CONTRACT_PRICE", "MARK_PRICE"])
-            return OrderRequest(market, "BTCUSDT", side, t, quantity=q, price=p if limit_form else None,
-                                stop_price=stop_p, time_in_force="GTC" if limit_form else None, **kw)
+            return OrderRequest(
+                market,
+                "BTCUSDT",
+                side,
+                t,
+                quantity=q,
+                price=p if limit_form else None,
+                stop_price=stop_p,
+                time_in_force="GTC" if limit_form else None,
+                **kw,
+            )
         if not spot:
             act = spec.fmt_price(stop_t) if rng.random() < 0.5 else None
-            return OrderRequest(market, "BTCUSDT", side, "TRAILING_STOP_MARKET", quantity=q,
-                                callback_rate=rng.choice(["0.1", "0.5", "1", "5", "20"]), activation_price=act,
-                                **kw)
-        return OrderRequest(market, "BTCUSDT", side, rng.choice(["LIMIT", "OCO", "STOP"]), quantity=q, price=p,
-                            time_in_force="GTC", **kw)
+            return OrderRequest(
+                market,
+                "BTCUSDT",
+                side,
+                "TRAILING_STOP_MARKET",
+                quantity=q,
+                callback_rate=rng.choice(["0.1", "0.5", "1", "5", "20"]),
+                activation_price=act,
+                **kw,
+            )
+        return OrderRequest(
+            market,
+            "BTCUSDT",
+            side,
+            rng.choice(["LIMIT", "OCO", "STOP"]),
+            quantity=q,
+            price=p,
+            time_in_force="GTC",
+            **kw,
+        )
 
     def queries(self, u: str, market: str) -> None:
         ex = self.ex
@@ -368,8 +503,7 @@ class Flow:
             oid = rng.choice(ids)
             self.do("my_trades", lambda: ex.my_trades(u, market, "BTCUSDT", limit=rng.choice([3, 500])))
             self.do("my_trades_oid", lambda: ex.my_trades(u, market, "BTCUSDT", order_id=oid))
-            self.do("my_trades_from", lambda: ex.my_trades(u, market, "BTCUSDT", from_id=rng.randint(1, 50),
-                                                           limit=10))
+            self.do("my_trades_from", lambda: ex.my_trades(u, market, "BTCUSDT", from_id=rng.randint(1, 50), limit=10))
         elif k == 3:
             self.do("depth", lambda: ex.depth(market, "BTCUSDT", rng.choice([5, 100])))
             self.do("book_ticker", lambda: ex.book_ticker(market, "BTCUSDT"))
@@ -391,21 +525,33 @@ class Flow:
         ex = self.ex
         for market in ("spot", "usdm"):
             self.log("depth_end", ex.depth(market, "BTCUSDT", 1000), ex.book_ticker(market, "BTCUSDT"))
-            self.log("trades_end", ex.recent_trades(market, "BTCUSDT", 1000), ex.agg_trades(market, "BTCUSDT",
-                                                                                             limit=1000))
+            self.log(
+                "trades_end", ex.recent_trades(market, "BTCUSDT", 1000), ex.agg_trades(market, "BTCUSDT", limit=1000)
+            )
             for iv in ("1m", "3m", "1h", "1d", "1w"):
                 self.log("klines_end", iv, ex.klines(market, "BTCUSDT", iv, limit=1500))
             self.log("ticker_end", ex.ticker_24h(market, "BTCUSDT"), ex.last_price(market, "BTCUSDT"))
             for u in self.users + [ex.LIQUIDITY_ACCOUNT, ex.FEE_ACCOUNT]:
-                self.log("orders_end", u, ex.all_orders(u, market, "BTCUSDT", limit=10**6),
-                         ex.open_orders(u, market))
+                self.log("orders_end", u, ex.all_orders(u, market, "BTCUSDT", limit=10**6), ex.open_orders(u, market))
                 trades = ex.my_trades(u, market, "BTCUSDT", limit=10**6)
                 self.log("fills_end", u, trades, [wire_of(ex, f) for f in trades])
         for u in self.users + [ex.LIQUIDITY_ACCOUNT, ex.FEE_ACCOUNT]:
-            self.log("wallets_end", u, ex.balances(u, "SPOT"), ex.balances(u, "FUTURES"),
-                     ex.position_risk(u), ex.futures_account(u))
-        self.log("totals_end", ex.totals("SPOT"), ex.totals("FUTURES"), ex.futures_equity_total(),
-                 sorted(ex.deposits.items()), ex.transfers(limit=10**6))
+            self.log(
+                "wallets_end",
+                u,
+                ex.balances(u, "SPOT"),
+                ex.balances(u, "FUTURES"),
+                ex.position_risk(u),
+                ex.futures_account(u),
+            )
+        self.log(
+            "totals_end",
+            ex.totals("SPOT"),
+            ex.totals("FUTURES"),
+            ex.futures_equity_total(),
+            sorted(ex.deposits.items()),
+            ex.transfers(limit=10**6),
+        )
         # every object handed out earlier, read again now: handed-out snapshots must not have changed
         self.log("held_end", self.held, self.events)
 
@@ -445,9 +591,15 @@ def compute() -> dict[str, Any]:
 
 def _run_children(hash_seed: str, engine: str) -> dict[str, Any]:
     env = dict(os.environ, PYTHONHASHSEED=hash_seed, OMS_ENGINE=engine)
-    proc = subprocess.run([sys.executable, "-m", "tests.localex.test_engine_differential"], env=env,
-                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=600,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.localex.test_engine_differential"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout)
     assert out.pop("engine") == engine
@@ -481,12 +633,27 @@ def test_flow_exercises_the_engine() -> None:
     """The flow reaches what it claims: trades, stops fired, STP expiries, errors, both markets, replay."""
     lines = run_flow(SEEDS[2], "all") + run_flow(SEEDS[0], "all")
     text = "\n".join(lines)
-    for needle in ('"exec_type":"TRADE"', '"status":"EXPIRED_IN_MATCH"', '"orig_type":"STOP_LOSS_LIMIT"',
-                   '"type":"STOP_MARKET"', '"exec_type":"TRADE_PREVENTION"', '"ERR",-2010', '"ERR",-1013',
-                   '"ERR",-2011', '"market":"usdm"', '"exec_type":"AMENDMENT"', '"_":"DepthEvent"',
-                   '"_":"AggTradeEvent"', '"_":"KlineEvent"', '"_":"AccountEvent"', '"status":"FILLED"',
-                   '"__liquidity__"', '"close_position":true', '"orig_type":"TRAILING_STOP_MARKET"',
-                   '"position_side":"LONG"'):
+    for needle in (
+        '"exec_type":"TRADE"',
+        '"status":"EXPIRED_IN_MATCH"',
+        '"orig_type":"STOP_LOSS_LIMIT"',
+        '"type":"STOP_MARKET"',
+        '"exec_type":"TRADE_PREVENTION"',
+        '"ERR",-2010',
+        '"ERR",-1013',
+        '"ERR",-2011',
+        '"market":"usdm"',
+        '"exec_type":"AMENDMENT"',
+        '"_":"DepthEvent"',
+        '"_":"AggTradeEvent"',
+        '"_":"KlineEvent"',
+        '"_":"AccountEvent"',
+        '"status":"FILLED"',
+        '"__liquidity__"',
+        '"close_position":true',
+        '"orig_type":"TRAILING_STOP_MARKET"',
+        '"position_side":"LONG"',
+    ):
         assert needle in text, needle
 
 
@@ -495,6 +662,6 @@ def test_flow_is_deterministic() -> None:
 
 
 if __name__ == "__main__":
-    from oms.localex.engine import ENGINE
+    from localex.engine import ENGINE
 
     print(json.dumps({"engine": ENGINE, **compute()}))

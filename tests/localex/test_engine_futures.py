@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from oms.localex.engine import Exchange, ExchangeError, OrderRequest
+from localex.engine import Exchange, ExchangeError, OrderRequest
 
 T0 = 1_700_000_000_000_000_000
 U = 10**8
 
 
-def freq(side: str, qty: str | None, price: str | None = None, type_: str = "LIMIT",
-         **kw: object) -> OrderRequest:
+def freq(side: str, qty: str | None, price: str | None = None, type_: str = "LIMIT", **kw: object) -> OrderRequest:
     tif = kw.pop("tif", "GTC" if price is not None else None)
     return OrderRequest("usdm", "BTCUSDT", side, type_, quantity=qty, price=price, time_in_force=tif, **kw)
 
@@ -100,11 +99,14 @@ def test_stop_market_on_mark_price_and_trailing_stop(ex: Exchange) -> None:
     ex.place_order(lp, freq("BUY", "1", "29000"))
     ex.set_mark_price("BTCUSDT", 300000)
     with pytest.raises(ExchangeError) as e:
-        ex.place_order(a, freq("SELL", None, type_="STOP_MARKET", stop_price="30100", close_position=True,
-                               working_type="MARK_PRICE"))
+        ex.place_order(
+            a,
+            freq("SELL", None, type_="STOP_MARKET", stop_price="30100", close_position=True, working_type="MARK_PRICE"),
+        )
     assert (e.value.code, e.value.msg) == (-2021, "Order would immediately trigger.")
-    stop = ex.place_order(a, freq("SELL", None, type_="STOP_MARKET", stop_price="29500", close_position=True,
-                                  working_type="MARK_PRICE")).order
+    stop = ex.place_order(
+        a, freq("SELL", None, type_="STOP_MARKET", stop_price="29500", close_position=True, working_type="MARK_PRICE")
+    ).order
     ex.set_mark_price("BTCUSDT", 294000)
     o = ex.get_order(a, "usdm", "BTCUSDT", stop.order_id)
     assert o.status == "FILLED" and o.executed_qty == 100 and o.type == "MARKET"
@@ -114,8 +116,18 @@ def test_stop_market_on_mark_price_and_trailing_stop(ex: Exchange) -> None:
     ex.cancel_all(a, "usdm", "BTCUSDT")
     ex.place_order(lp, freq("SELL", "1", "30000"))
     ex.place_order(a, freq("BUY", "0.1", None, type_="MARKET"))
-    tr = ex.place_order(a, freq("SELL", "0.1", None, type_="TRAILING_STOP_MARKET", callback_rate="1",
-                                working_type="MARK_PRICE", reduce_only=True)).order
+    tr = ex.place_order(
+        a,
+        freq(
+            "SELL",
+            "0.1",
+            None,
+            type_="TRAILING_STOP_MARKET",
+            callback_rate="1",
+            working_type="MARK_PRICE",
+            reduce_only=True,
+        ),
+    ).order
     for mark in (300000, 305000, 310000, 307000):  # high 31000; 1% below = 30690
         ex.set_mark_price("BTCUSDT", mark)
         assert ex.get_order(a, "usdm", "BTCUSDT", tr.order_id).status == "NEW"

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from oms.localex.engine import (
+from localex.engine import (
     AggTradeEvent,
     BookTickerEvent,
     DepthEvent,
@@ -19,15 +19,22 @@ from oms.localex.engine import (
 )
 
 T0 = 1_700_000_000_000_000_000
-KIND_OF = {TradeEvent: "trade", AggTradeEvent: "aggTrade", DepthEvent: "depth", BookTickerEvent: "bookTicker",
-           KlineEvent: "kline"}
+KIND_OF = {
+    TradeEvent: "trade",
+    AggTradeEvent: "aggTrade",
+    DepthEvent: "depth",
+    BookTickerEvent: "bookTicker",
+    KlineEvent: "kline",
+}
 
 
 def _norm(x: object) -> object:
     """Dataclasses as comparable tuples (``Order`` compares by identity), the spec left out."""
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return (type(x).__name__, *((f.name, _norm(getattr(x, f.name))) for f in dataclasses.fields(x)
-                                    if f.name != "spec"))
+        return (
+            type(x).__name__,
+            *((f.name, _norm(getattr(x, f.name))) for f in dataclasses.fields(x) if f.name != "spec"),
+        )
     if isinstance(x, list | tuple):
         return tuple(_norm(y) for y in x)
     return x
@@ -50,9 +57,18 @@ def _flow(ex: Exchange, seed: int, t: list[int], n: int = 300) -> list[object]:
             if r < 0.75:
                 side = rng.choice(["BUY", "SELL"])
                 price = f"{rng.randint(29_950, 30_050)}.{rng.randrange(100):02d}"
-                res = ex.place_order(acc, OrderRequest("spot", "BTCUSDT", side, "LIMIT",
-                                                       quantity=f"{rng.randint(1, 40) / 1000:.3f}", price=price,
-                                                       time_in_force="GTC"))
+                res = ex.place_order(
+                    acc,
+                    OrderRequest(
+                        "spot",
+                        "BTCUSDT",
+                        side,
+                        "LIMIT",
+                        quantity=f"{rng.randint(1, 40) / 1000:.3f}",
+                        price=price,
+                        time_in_force="GTC",
+                    ),
+                )
                 out.append((res.order.order_id, res.order.status, len(res.fills)))
             elif r < 0.95:
                 out.append(ex.cancel_order(acc, "spot", "BTCUSDT", rng.randrange(1, 200)).status)
@@ -63,8 +79,9 @@ def _flow(ex: Exchange, seed: int, t: list[int], n: int = 300) -> list[object]:
     return out
 
 
-def _run(kinds: set[str] | None, intervals: set[str] | None, seed: int) -> tuple[list[object], list[object],
-                                                                                  list[object]]:
+def _run(
+    kinds: set[str] | None, intervals: set[str] | None, seed: int
+) -> tuple[list[object], list[object], list[object]]:
     t = [T0]
 
     def clock() -> int:
@@ -77,9 +94,13 @@ def _run(kinds: set[str] | None, intervals: set[str] | None, seed: int) -> tuple
     if kinds is not None or intervals is not None:
         ex.set_interest(kinds, intervals)
     results = _flow(ex, seed, t)
-    final = [ex.depth("spot", "BTCUSDT", 1000), ex.ticker_24h("spot", "BTCUSDT"),
-             [ex.klines("spot", "BTCUSDT", iv) for iv in ("1m", "5m", "1h", "1d")], t[0],
-             ex.book_ticker("spot", "BTCUSDT")]
+    final = [
+        ex.depth("spot", "BTCUSDT", 1000),
+        ex.ticker_24h("spot", "BTCUSDT"),
+        [ex.klines("spot", "BTCUSDT", iv) for iv in ("1m", "5m", "1h", "1d")],
+        t[0],
+        ex.book_ticker("spot", "BTCUSDT"),
+    ]
     return results, log, final
 
 
@@ -92,8 +113,10 @@ def _wanted(e: object, kinds: set[str] | None, intervals: set[str] | None) -> bo
     return not (kind == "kline" and intervals is not None and e.interval not in intervals)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("kinds", "intervals"), [
-    (set(), None), ({"kline"}, {"1m", "1h"}), ({"trade", "depth"}, set()), ({"aggTrade", "bookTicker"}, None)])
+@pytest.mark.parametrize(
+    ("kinds", "intervals"),
+    [(set(), None), ({"kline"}, {"1m", "1h"}), ({"trade", "depth"}, set()), ({"aggTrade", "bookTicker"}, None)],
+)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_interest_only_drops_unwanted_events(kinds: set[str], intervals: set[str] | None, seed: int) -> None:
     all_results, all_log, all_final = _run(None, None, seed)

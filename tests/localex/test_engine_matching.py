@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from oms.localex.engine import Exchange, ExchangeError, OrderEvent, OrderRequest
+from localex.engine import Exchange, ExchangeError, OrderEvent, OrderRequest
 
 T0 = 1_700_000_000_000_000_000
 
 
-def req(side: str, qty: str | None, price: str | None = None, type_: str = "LIMIT", tif: str | None = "GTC",
-        **kw: object) -> OrderRequest:
+def req(
+    side: str, qty: str | None, price: str | None = None, type_: str = "LIMIT", tif: str | None = "GTC", **kw: object
+) -> OrderRequest:
     if type_ != "LIMIT" and "tif" not in kw and price is None:
         tif = None
     return OrderRequest("spot", "BTCUSDT", side, type_, quantity=qty, price=price, time_in_force=tif, **kw)
@@ -102,11 +103,14 @@ def test_ioc_fok_and_limit_maker(ex: Exchange) -> None:
     assert ok.order.status == "NEW"
 
 
-@pytest.mark.parametrize(("qty", "price", "msg"), [
-    ("0.1", "30000.001", "Filter failure: PRICE_FILTER"),
-    ("0.000001", "30000", "Filter failure: LOT_SIZE"),
-    ("0.0001", "30000", "Filter failure: NOTIONAL"),
-])
+@pytest.mark.parametrize(
+    ("qty", "price", "msg"),
+    [
+        ("0.1", "30000.001", "Filter failure: PRICE_FILTER"),
+        ("0.000001", "30000", "Filter failure: LOT_SIZE"),
+        ("0.0001", "30000", "Filter failure: NOTIONAL"),
+    ],
+)
 def test_filter_failures(ex: Exchange, qty: str, price: str, msg: str) -> None:
     b = funded(ex)
     with pytest.raises(ExchangeError) as e:
@@ -225,8 +229,7 @@ def test_agg_trade_spans_one_takers_fills_at_one_price(ex: Exchange) -> None:
     ex.place_order(s2, req("SELL", "0.1", "30000"))
     ex.place_order(s1, req("SELL", "0.1", "30001"))
     ex.place_order(b, req("BUY", "0.3", "30001"))
-    aggs = [(e.price, e.qty, e.first_trade_id, e.last_trade_id) for e in events
-            if type(e).__name__ == "AggTradeEvent"]
+    aggs = [(e.price, e.qty, e.first_trade_id, e.last_trade_id) for e in events if type(e).__name__ == "AggTradeEvent"]
     assert aggs == [(3000000, 20000, 1, 2), (3000100, 10000, 3, 3)]
     assert [a.agg_id for a in ex.agg_trades("spot", "BTCUSDT")] == [1, 2]
 
@@ -252,7 +255,7 @@ def test_klines_same_with_and_without_listener() -> None:
     """Without listeners same-minute trades are folded into the klines later; the candles must match."""
     import random
 
-    from oms.localex.engine import INTERVALS
+    from localex.engine import INTERVALS
 
     def run(listen: bool) -> list[object]:
         now = [T0]
@@ -291,8 +294,9 @@ def test_open_order_limits_spot_and_futures(ex: Exchange) -> None:
     assert (err.value.code, err.value.msg) == (-1013, "Filter failure: MAX_NUM_ORDERS")
     assert ex.balance(a, "USDT").locked == locked and len(ex.open_orders(a, "spot", "BTCUSDT")) == 200
     ex.place_order(other, req("BUY", "0.001", "9000"))  # another account: its own count
-    ex.place_order(a, OrderRequest("spot", "ETHUSDT", "BUY", "LIMIT", quantity="0.01", price="1000",
-                                   time_in_force="GTC"))  # another symbol: its own count
+    ex.place_order(
+        a, OrderRequest("spot", "ETHUSDT", "BUY", "LIMIT", quantity="0.01", price="1000", time_in_force="GTC")
+    )  # another symbol: its own count
     ex.cancel_order(a, "spot", "BTCUSDT", first[0].order_id)
     ex.place_order(a, req("BUY", "0.001", "9000"))  # room again
     for _ in range(5):
@@ -307,15 +311,19 @@ def test_open_order_limits_spot_and_futures(ex: Exchange) -> None:
     fut = ex.spec("usdm", "BTCUSDT")
     assert (fut.max_num_orders, fut.max_num_algo_orders) == (200, 10)
     for i in range(10):
-        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "SELL", "STOP_MARKET", quantity="0.2",
-                                       stop_price=f"{1000 + i}"))
+        ex.place_order(
+            f, OrderRequest("usdm", "BTCUSDT", "SELL", "STOP_MARKET", quantity="0.2", stop_price=f"{1000 + i}")
+        )
     with pytest.raises(ExchangeError) as err:
         ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "SELL", "STOP_MARKET", quantity="0.2", stop_price="999"))
     assert (err.value.code, err.value.msg) == (-4045, "Reach max stop order limit.")
     for i in range(190):
-        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=f"{20000 + i}",
-                                       time_in_force="GTC"))
+        ex.place_order(
+            f,
+            OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price=f"{20000 + i}", time_in_force="GTC"),
+        )
     with pytest.raises(ExchangeError) as err:
-        ex.place_order(f, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="19000",
-                                       time_in_force="GTC"))
+        ex.place_order(
+            f, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="19000", time_in_force="GTC")
+        )
     assert (err.value.code, err.value.msg) == (-2025, "Reach max open order limit.")

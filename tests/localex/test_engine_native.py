@@ -1,7 +1,7 @@
 """Which engine a process runs: the mypyc build only when it matches the sources, else the Python sources.
 
 Each case starts a fresh interpreter (the choice is made once, at import) with ``OMS_ENGINE`` and
-``OMS_ENGINE_BUILD_DIR`` set, and reads ``oms.localex.engine.ENGINE`` / ``ENGINE_REASON`` and where the
+``OMS_ENGINE_BUILD_DIR`` set, and reads ``localex.engine.ENGINE`` / ``ENGINE_REASON`` and where the
 matching module came from. The real build is the one ``make test`` makes (``make build-engine``).
 """
 
@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from oms.localex.engine import _native
+from localex.engine import _native
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = ("import json, oms.localex.engine as e, oms.localex.engine.matching as m; "
-         "print(json.dumps([e.ENGINE, e.ENGINE_REASON, m.__file__]))")
+PROBE = (
+    "import json, localex.engine as e, localex.engine.matching as m; "
+    "print(json.dumps([e.ENGINE, e.ENGINE_REASON, m.__file__]))"
+)
 
 
 def probe(build_dir: Path | None = None, mode: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,8 +32,9 @@ def probe(build_dir: Path | None = None, mode: str | None = None) -> subprocess.
         env["OMS_ENGINE"] = mode
     if build_dir is not None:
         env["OMS_ENGINE_BUILD_DIR"] = str(build_dir)
-    return subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def loaded(build_dir: Path | None = None, mode: str | None = None) -> tuple[str, str, str]:
@@ -81,7 +84,7 @@ def test_a_stale_build_is_not_used(build_copy: Path) -> None:
 
 def test_a_build_that_does_not_load_falls_back(build_copy: Path) -> None:
     manifest = json.loads((build_copy / "manifest.json").read_text())
-    (build_copy / manifest["files"]["oms.localex.engine.exchange"]).write_bytes(b"not an ELF file")
+    (build_copy / manifest["files"]["localex.engine.exchange"]).write_bytes(b"not an ELF file")
     engine, reason, path = loaded(build_copy)
     assert engine == "python" and "does not load" in reason, reason
     assert path.endswith("matching.py")  # nothing of the build stays loaded
@@ -99,7 +102,13 @@ def test_no_build_and_bad_mode(tmp_path: Path) -> None:
 
 def test_build_is_a_no_op_when_fresh(real_build: Path) -> None:
     before = (real_build / "manifest.json").read_text()
-    p = subprocess.run([sys.executable, "-m", "oms.localex.engine.build"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120, check=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "localex.engine.build"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert p.stdout.startswith("compiled engine up to date in ")
     assert (real_build / "manifest.json").read_text() == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms.localex.engine import Exchange, ExchangeError, OrderRequest
+from localex.engine import Exchange, ExchangeError, OrderRequest
 
 T0 = 1_700_000_000_000_000_000
 
@@ -54,13 +54,13 @@ def _run(ex: Exchange, users: list[str], market: str, ops: list[tuple[str, int, 
                 r = OrderRequest(market, "BTCUSDT", side, "MARKET", quantity=qty)
             elif kind == "stop":
                 t = "STOP_LOSS_LIMIT" if market == "spot" else "STOP"
-                r = OrderRequest(market, "BTCUSDT", side, t, quantity=qty, price=px, stop_price=px,
-                                 time_in_force="GTC")
+                r = OrderRequest(market, "BTCUSDT", side, t, quantity=qty, price=px, stop_price=px, time_in_force="GTC")
             elif kind == "maker":
-                r = (OrderRequest(market, "BTCUSDT", side, "LIMIT_MAKER", quantity=qty, price=px)
-                     if market == "spot" else
-                     OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=qty, price=px,
-                                  time_in_force="GTX"))
+                r = (
+                    OrderRequest(market, "BTCUSDT", side, "LIMIT_MAKER", quantity=qty, price=px)
+                    if market == "spot"
+                    else OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=qty, price=px, time_in_force="GTX")
+                )
             else:
                 tif = {"limit": "GTC", "ioc": "IOC", "fok": "FOK"}[kind]
                 r = OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=qty, price=px, time_in_force=tif)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from localex.engine import Exchange, LiquidityConfig, OrderRequest, PricePath, Replay
 from oms.archive.market import (
     import_datasets,
     kline_path,
@@ -13,7 +14,6 @@ from oms.archive.market import (
     parse_cdd_date,
     read_archive,
 )
-from oms.localex.engine import Exchange, LiquidityConfig, OrderRequest, PricePath, Replay
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets" / "market"
 T0 = 1_700_000_000_000_000_000
@@ -58,13 +58,19 @@ def _replayed(seed: int) -> tuple[Exchange, list[object]]:
     events: list[object] = []
     ex.add_listener(events.append)
     path = load_price_path("BTCUSDT", "1h", archive=Path("/nonexistent"), datasets=DATASETS)
-    Replay(ex, {"BTCUSDT": path}, speed=3600.0, start_data_ms=parse_cdd_date("2017-12-17 12-AM"),
-           liquidity=LiquidityConfig(levels=5, spacing_bp=2))
+    Replay(
+        ex,
+        {"BTCUSDT": path},
+        speed=3600.0,
+        start_data_ms=parse_cdd_date("2017-12-17 12-AM"),
+        liquidity=LiquidityConfig(levels=5, spacing_bp=2),
+    )
     a = ex.create_account().account_id
     ex.fund(a, "USDT", "100000")
     # a resting bid below the market gets filled when the replayed price falls through it
-    bid = ex.place_order(a, OrderRequest("spot", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="18500",
-                                         time_in_force="GTC")).order
+    bid = ex.place_order(
+        a, OrderRequest("spot", "BTCUSDT", "BUY", "LIMIT", quantity="0.01", price="18500", time_in_force="GTC")
+    ).order
     for _ in range(60):  # 60 s at 3600x = 60 hours of history
         now[0] += S
         ex.advance()

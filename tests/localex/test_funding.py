@@ -19,13 +19,13 @@ import pytest
 from binance.exceptions import BinanceAPIException
 from conftest import LocalServer, free_port, start_server
 
+from localex import clients
+from localex.engine import Exchange, OrderRequest
+from localex.engine.exchange import FUNDING_INTERVAL_NS
+from localex.engine.liquidity import LiquidityConfig, Replay
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 from oms.archive.pricepath import PricePath
-from oms.localex import clients
-from oms.localex.engine import Exchange, OrderRequest
-from oms.localex.engine.exchange import FUNDING_INTERVAL_NS
-from oms.localex.engine.liquidity import LiquidityConfig, Replay
-from oms.localex.server.ratelimit import RateLimitConfig
-from oms.localex.server.state import ServerConfig
 
 WAIT = 5.0
 E8 = Decimal("0.00000001")
@@ -64,22 +64,28 @@ def fsrv() -> Iterator[FundingServer]:
     clock = ShiftedClock()
     ex = Exchange(clock=clock, seed=11)
     limits = RateLimitConfig(spot_weight_per_minute=100_000, futures_weight_per_minute=100_000)
-    config = ServerConfig(port=free_port(), rate_limits=limits, replay=False, replay_interval_s=0.02,
-                          demo_accounts=False)
+    config = ServerConfig(
+        port=free_port(), rate_limits=limits, replay=False, replay_interval_s=0.02, demo_accounts=False
+    )
     for server in start_server(config, ex):
         yield FundingServer(server, ex, clock)
 
 
-def open_pair(fsrv: FundingServer, symbol: str = "BTCUSDT", qty: str = "0.123",
-              price: str = "30123.40") -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+def open_pair(
+    fsrv: FundingServer, symbol: str = "BTCUSDT", qty: str = "0.123", price: str = "30123.40"
+) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
     """A short (maker, resting SELL) and a long (taker, MARKET BUY) account, each with 10000 USDT futures."""
     short = fsrv.server.new_account(futures={"USDT": "10000"})
     long = fsrv.server.new_account(futures={"USDT": "10000"})
     s = clients.binance_sync(fsrv.server.url, short[1], short[2])
     s.futures_create_order(symbol=symbol, side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
     b = clients.binance_sync(fsrv.server.url, long[1], long[2])
-    assert b.futures_create_order(symbol=symbol, side="BUY", type="MARKET", quantity=qty,
-                                  newOrderRespType="RESULT")["status"] == "FILLED"
+    assert (
+        b.futures_create_order(symbol=symbol, side="BUY", type="MARKET", quantity=qty, newOrderRespType="RESULT")[
+            "status"
+        ]
+        == "FILLED"
+    )
     return short, long
 
 
@@ -105,8 +111,14 @@ async def test_position_across_funding_time_is_charged(fsrv: FundingServer) -> N
             (t_ms,) = await asyncio.to_thread(fsrv.pass_funding_times, 1)
             msg = orjson.loads((await asyncio.wait_for(ws.receive(), WAIT)).data)
     assert msg["e"] == "ACCOUNT_UPDATE" and msg["E"] == t_ms and msg["a"]["m"] == "FUNDING_FEE"
-    assert msg["a"]["B"] == [{"a": "USDT", "wb": str(before_long - Decimal("0.37051782")),
-                              "cw": str(before_long - Decimal("0.37051782")), "bc": "-0.37051782"}]
+    assert msg["a"]["B"] == [
+        {
+            "a": "USDT",
+            "wb": str(before_long - Decimal("0.37051782")),
+            "cw": str(before_long - Decimal("0.37051782")),
+            "bc": "-0.37051782",
+        }
+    ]
     assert msg["a"]["P"] == []  # a cross position: the balance only, as Binance sends it
     assert wallet(fsrv, long) == before_long - Decimal("0.37051782")
     assert wallet(fsrv, short) == before_short + Decimal("0.37051782")
@@ -114,13 +126,24 @@ async def test_position_across_funding_time_is_charged(fsrv: FundingServer) -> N
     ccxt_short = clients.ccxt_sync(fsrv.server.url, short[1], short[2], default_type="swap")
     history = ccxt_short.fetch_funding_history("BTC/USDT:USDT")
     assert [(h["symbol"], h["code"], h["amount"], h["timestamp"]) for h in history] == [
-        ("BTC/USDT:USDT", "USDT", 0.37051782, t_ms)]
+        ("BTC/USDT:USDT", "USDT", 0.37051782, t_ms)
+    ]
     assert history[0]["info"]["incomeType"] == "FUNDING_FEE" and history[0]["id"]
     assert ccxt_short.fetch_funding_history("BTC/USDT:USDT", since=t_ms + 1) == []
 
     rows = clients.binance_sync(fsrv.server.url, long[1], long[2]).futures_income_history(incomeType="FUNDING_FEE")
-    assert rows == [{"symbol": "BTCUSDT", "incomeType": "FUNDING_FEE", "income": "-0.37051782", "asset": "USDT",
-                     "info": "FUNDING_FEE", "time": t_ms, "tranId": rows[0]["tranId"], "tradeId": ""}]
+    assert rows == [
+        {
+            "symbol": "BTCUSDT",
+            "incomeType": "FUNDING_FEE",
+            "income": "-0.37051782",
+            "asset": "USDT",
+            "info": "FUNDING_FEE",
+            "time": t_ms,
+            "tranId": rows[0]["tranId"],
+            "tradeId": "",
+        }
+    ]
     assert isinstance(rows[0]["tranId"], int)
 
 
@@ -131,10 +154,12 @@ def test_income_history_has_every_kind_in_time_order(fsrv: FundingServer) -> Non
     (t_ms,) = fsrv.pass_funding_times(1)
     s = clients.binance_sync(fsrv.server.url, short[1], short[2])
     b = clients.binance_sync(fsrv.server.url, long[1], long[2])
-    s.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.123",
-                           price="30200.00")
-    close = b.futures_create_order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.123",
-                                   newOrderRespType="RESULT")
+    s.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.123", price="30200.00"
+    )
+    close = b.futures_create_order(
+        symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.123", newOrderRespType="RESULT"
+    )
     assert close["status"] == "FILLED"
     rows = b.futures_income_history()
     assert [(r["incomeType"], r["income"], r["symbol"]) for r in rows] == [
@@ -152,7 +177,11 @@ def test_income_history_has_every_kind_in_time_order(fsrv: FundingServer) -> Non
     assert [r["incomeType"] for r in b.futures_income_history(incomeType="COMMISSION")] == ["COMMISSION"] * 2
     assert b.futures_income_history(symbol="ETHUSDT") == []
     assert [r["incomeType"] for r in b.futures_income_history(symbol="BTCUSDT")] == [
-        "COMMISSION", "FUNDING_FEE", "REALIZED_PNL", "COMMISSION"]  # TRANSFER rows carry no symbol
+        "COMMISSION",
+        "FUNDING_FEE",
+        "REALIZED_PNL",
+        "COMMISSION",
+    ]  # TRANSFER rows carry no symbol
     assert b.futures_income_history(page=2, limit=2) == rows[2:4]
     assert b.futures_income_history(limit=2) == rows[-2:]  # no startTime: the newest rows
     assert b.futures_income_history(startTime=rows[0]["time"], limit=2) == rows[:2]
@@ -172,7 +201,8 @@ def test_several_funding_times_in_one_advance(fsrv: FundingServer) -> None:
     assert len({r["tranId"] for r in rows}) == 3
     assert wallet(fsrv, long) == before - 3 * Decimal("0.01020006")
     received = clients.binance_sync(fsrv.server.url, short[1], short[2]).futures_income_history(
-        incomeType="FUNDING_FEE")
+        incomeType="FUNDING_FEE"
+    )
     assert [r["income"] for r in received] == ["0.01020005"] * 3  # the receiver's share rounded down
 
 
@@ -180,25 +210,34 @@ def test_no_position_no_charge(fsrv: FundingServer) -> None:
     """Money in the futures wallet and a resting order, but no position: nothing is charged."""
     key = fsrv.server.new_account(futures={"USDT": "5000"})
     c = clients.binance_sync(fsrv.server.url, key[1], key[2])
-    c.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010",
-                           price="20000.00")
+    c.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price="20000.00"
+    )
     fsrv.pass_funding_times(1)
     assert c.futures_income_history(incomeType="FUNDING_FEE") == []
     assert [r["incomeType"] for r in c.futures_income_history()] == ["TRANSFER"]
     assert wallet(fsrv, key) == Decimal("5000")
 
 
-@pytest.mark.parametrize(("params", "code", "msg"), [
-    ({"limit": 0}, -1130, "Data sent for parameter 'limit' is not valid."),
-    ({"limit": 1001}, -1130, "Data sent for parameter 'limit' is not valid."),
-    ({"page": 0}, -1130, "Data sent for parameter 'page' is not valid."),
-    ({"incomeType": "BOGUS"}, -1130, "Data sent for parameter 'incomeType' is not valid."),
-    ({"symbol": "NOPEUSDT"}, -1121, "Invalid symbol."),
-    ({"startTime": 2_000, "endTime": 1_000}, -1128, "Combination of optional parameters invalid."),
-    ({"startTime": "abc"}, -1100, "Illegal characters found in parameter 'startTime'; legal range is '^[0-9]{1,20}$'."),
-])
-def test_income_bad_params_get_binance_errors(fsrv: FundingServer, params: dict[str, object], code: int,
-                                              msg: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "code", "msg"),
+    [
+        ({"limit": 0}, -1130, "Data sent for parameter 'limit' is not valid."),
+        ({"limit": 1001}, -1130, "Data sent for parameter 'limit' is not valid."),
+        ({"page": 0}, -1130, "Data sent for parameter 'page' is not valid."),
+        ({"incomeType": "BOGUS"}, -1130, "Data sent for parameter 'incomeType' is not valid."),
+        ({"symbol": "NOPEUSDT"}, -1121, "Invalid symbol."),
+        ({"startTime": 2_000, "endTime": 1_000}, -1128, "Combination of optional parameters invalid."),
+        (
+            {"startTime": "abc"},
+            -1100,
+            "Illegal characters found in parameter 'startTime'; legal range is '^[0-9]{1,20}$'.",
+        ),
+    ],
+)
+def test_income_bad_params_get_binance_errors(
+    fsrv: FundingServer, params: dict[str, object], code: int, msg: str
+) -> None:
     key = fsrv.server.new_account()
     before = fsrv.server.admin("GET", "/admin/v1/counters")["errorsByCode"].get(str(code), 0)  # type: ignore[index]
     with pytest.raises(BinanceAPIException) as err:
@@ -211,6 +250,7 @@ def test_income_bad_params_get_binance_errors(fsrv: FundingServer, params: dict[
 def test_income_unsigned_is_rejected(fsrv: FundingServer) -> None:
     import urllib.error
     import urllib.request
+
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(fsrv.server.url + "/fapi/v1/income", timeout=5)
     assert err.value.code in (400, 401)
@@ -248,8 +288,9 @@ def test_engine_isolated_position_pays_from_isolated_margin_and_equity_is_conser
     ex.set_margin_type(b, "ETHUSDT", "ISOLATED")
     for u in (a, b):
         ex.fund(u, "USDT", "10000", "FUTURES")
-    ex.place_order(a, OrderRequest("usdm", "ETHUSDT", "SELL", "LIMIT", quantity="0.051", price="2000.01",
-                                   time_in_force="GTC"))
+    ex.place_order(
+        a, OrderRequest("usdm", "ETHUSDT", "SELL", "LIMIT", quantity="0.051", price="2000.01", time_in_force="GTC")
+    )
     ex.place_order(b, OrderRequest("usdm", "ETHUSDT", "BUY", "MARKET", quantity="0.051"))
     equity = ex.futures_equity_total()
     iso_before = ex.position_risk(b, "ETHUSDT")[0].isolated_margin
@@ -263,7 +304,9 @@ def test_engine_isolated_position_pays_from_isolated_margin_and_equity_is_conser
     assert ex.futures_equity_total() == equity
     funding = [e for e in events if type(e).__name__ == "AccountEvent" and e.reason == "FUNDING_FEE"]
     assert [(e.account_id, e.wallet_deltas, [p.symbol for p in e.positions]) for e in funding] == [
-        (a, {"USDT": 1_020_005}, []), (b, {"USDT": -1_020_006}, ["ETHUSDT"])]  # isolated: the position too
+        (a, {"USDT": 1_020_005}, []),
+        (b, {"USDT": -1_020_006}, ["ETHUSDT"]),
+    ]  # isolated: the position too
     ex.advance()  # the same time again: nothing more
     assert len([e for e in events if type(e).__name__ == "AccountEvent" and e.reason == "FUNDING_FEE"]) == 2
 
@@ -274,22 +317,37 @@ def test_engine_operations_charge_before_they_act() -> None:
     ex = Exchange(clock=clock)
     a, b = _pair(ex, "BTCUSDT", "0.010", "30000.00")
     clock.t = ex.next_funding_ns + 5
-    ex.place_order(a, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.010", price="30000.00",
-                                   time_in_force="GTC"))
+    ex.place_order(
+        a, OrderRequest("usdm", "BTCUSDT", "BUY", "LIMIT", quantity="0.010", price="30000.00", time_in_force="GTC")
+    )
     ex.place_order(b, OrderRequest("usdm", "BTCUSDT", "SELL", "MARKET", quantity="0.010"))  # both flat now
     assert [(r.amount, r.time_ns) for r in ex.income(b, income_type="FUNDING_FEE")] == [
-        (-3_000_000, clock.t - 5)]  # 0.010 * 30000 * 0.0001 = 0.03 USDT
+        (-3_000_000, clock.t - 5)
+    ]  # 0.010 * 30000 * 0.0001 = 0.03 USDT
 
 
 def test_engine_replay_charges_each_funding_time_at_its_own_mark() -> None:
     t0 = 1_700_000_000_000_000_000
     clock = StepClock(t0)
     ex = Exchange(clock=clock)
-    rows = [(i * 3_600_000, str(30000 + 100 * i), str(30000 + 100 * i + 50), str(30000 + 100 * i - 50),
-             str(30000 + 100 * (i + 1))) for i in range(200)]
+    rows = [
+        (
+            i * 3_600_000,
+            str(30000 + 100 * i),
+            str(30000 + 100 * i + 50),
+            str(30000 + 100 * i - 50),
+            str(30000 + 100 * (i + 1)),
+        )
+        for i in range(200)
+    ]
     path = PricePath.from_rows("BTCUSDT", 3_600_000, rows)
-    replay = Replay(ex, {"BTCUSDT": path}, speed=1.0, start_data_ms=0,
-                    liquidity=LiquidityConfig(levels=3, spacing_bp=1, level_notional="2000"))
+    replay = Replay(
+        ex,
+        {"BTCUSDT": path},
+        speed=1.0,
+        start_data_ms=0,
+        liquidity=LiquidityConfig(levels=3, spacing_bp=1, level_notional="2000"),
+    )
     u = ex.create_account().account_id
     ex.fund(u, "USDT", "100000", "FUTURES")
     ex.place_order(u, OrderRequest("usdm", "BTCUSDT", "BUY", "MARKET", quantity="0.020"))

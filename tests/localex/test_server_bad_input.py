@@ -14,12 +14,13 @@ import aiohttp
 import pytest
 from conftest import free_port, start_server
 
-from oms.localex.server.ratelimit import RateLimitConfig
-from oms.localex.server.state import ServerConfig
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 
 
-def call(url: str, method: str = "GET", headers: dict[str, str] | None = None,
-         body: bytes | None = None) -> tuple[int, dict[str, str], object]:
+def call(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], object]:
     """One HTTP request; ``(status, headers, json)`` whatever the status."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
@@ -36,11 +37,11 @@ def signed_query(secret: str, params: dict[str, object], ts: int | None = None) 
 
 
 @pytest.fixture(scope="module")
-def acct(server):  # noqa: ANN001, ANN201
+def acct(server):
     return server.new_account(spot={"USDT": "1000"}, permissions=["SPOT"])
 
 
-def test_unsigned_missing_key_and_unknown_key(server, acct) -> None:  # noqa: ANN001
+def test_unsigned_missing_key_and_unknown_key(server, acct) -> None:
     _, key, secret = acct
     status, _, body = call(server.url + "/api/v3/account?timestamp=1")
     assert (status, body) == (401, {"code": -2014, "msg": "API-key format invalid."})
@@ -52,7 +53,7 @@ def test_unsigned_missing_key_and_unknown_key(server, acct) -> None:  # noqa: AN
     assert (status, body["code"]) == (400, -1102) and "signature" in body["msg"]
 
 
-def test_mis_signed_and_stale(server, acct) -> None:  # noqa: ANN001
+def test_mis_signed_and_stale(server, acct) -> None:
     _, key, secret = acct
     status, _, body = call(server.url + "/api/v3/account?" + signed_query("wrong", {}), headers={"X-MBX-APIKEY": key})
     assert (status, body) == (400, {"code": -1022, "msg": "Signature for this request is not valid."})
@@ -65,11 +66,20 @@ def test_mis_signed_and_stale(server, acct) -> None:  # noqa: ANN001
     assert call(server.url + "/api/v3/account?" + big_window, headers={"X-MBX-APIKEY": key})[2]["code"] == -1131
 
 
-def test_signed_post_body_and_permission(server, acct) -> None:  # noqa: ANN001
+def test_signed_post_body_and_permission(server, acct) -> None:
     _, key, secret = acct
     hdr = {"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"}
-    body = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                 "quantity": "0.001", "price": "6000.00"}).encode()
+    body = signed_query(
+        secret,
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": "6000.00",
+        },
+    ).encode()
     status, headers, order = call(server.url + "/api/v3/order", "POST", hdr, body)
     assert status == 200 and order["status"] == "NEW" and isinstance(order["price"], str)
     assert int(headers["X-MBX-USED-WEIGHT-1M"]) > 0 and headers["X-MBX-ORDER-COUNT-10S"] == "1"
@@ -78,7 +88,7 @@ def test_signed_post_body_and_permission(server, acct) -> None:  # noqa: ANN001
     assert (status, err["code"]) == (401, -2015)  # key has SPOT permission only
 
 
-def test_revoked_key_is_rejected(server) -> None:  # noqa: ANN001
+def test_revoked_key_is_rejected(server) -> None:
     _, key, secret = server.new_account()
     assert call(server.url + "/api/v3/account?" + signed_query(secret, {}), headers={"X-MBX-APIKEY": key})[0] == 200
     server.admin("DELETE", f"/admin/v1/keys/{key}")
@@ -86,7 +96,7 @@ def test_revoked_key_is_rejected(server) -> None:  # noqa: ANN001
     assert (status, body["code"]) == (401, -2015)
 
 
-def test_unknown_symbol_filters_and_malformed_params(server, acct) -> None:  # noqa: ANN001
+def test_unknown_symbol_filters_and_malformed_params(server, acct) -> None:
     _, key, secret = acct
     assert call(server.url + "/api/v3/depth?symbol=NOPEUSDT")[2] == {"code": -1121, "msg": "Invalid symbol."}
     assert call(server.url + "/api/v3/depth?symbol=btc%20usdt")[2]["code"] == -1100
@@ -94,29 +104,59 @@ def test_unknown_symbol_filters_and_malformed_params(server, acct) -> None:  # n
     assert call(server.url + "/api/v3/depth?symbol=BTCUSDT&limit=abc")[2]["code"] == -1100
     assert call(server.url + "/api/v3/klines?symbol=BTCUSDT&interval=7m")[2]["code"] == -1120
     hdr = {"X-MBX-APIKEY": key}
-    off_tick = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                     "quantity": "0.001", "price": "6000.001"})
-    assert call(server.url + "/api/v3/order?" + off_tick, "POST", hdr)[2] == {"code": -1013,
-                                                                             "msg": "Filter failure: PRICE_FILTER"}
+    off_tick = signed_query(
+        secret,
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": "6000.001",
+        },
+    )
+    assert call(server.url + "/api/v3/order?" + off_tick, "POST", hdr)[2] == {
+        "code": -1013,
+        "msg": "Filter failure: PRICE_FILTER",
+    }
     bad_qty = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "1e-3"})
     assert call(server.url + "/api/v3/order?" + bad_qty, "POST", hdr)[2]["code"] == -1100
     bad_side = signed_query(secret, {"symbol": "BTCUSDT", "side": "UP", "type": "MARKET", "quantity": "0.001"})
     assert call(server.url + "/api/v3/order?" + bad_side, "POST", hdr)[2] == {"code": -1117, "msg": "Invalid side."}
     cancel = signed_query(secret, {"symbol": "BTCUSDT", "orderId": 424242})
     assert call(server.url + "/api/v3/order?" + cancel, "DELETE", hdr)[2]["code"] == -2011
-    rich = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                 "quantity": "1000", "price": "6000.00"})
+    rich = signed_query(
+        secret,
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "1000",
+            "price": "6000.00",
+        },
+    )
     assert call(server.url + "/api/v3/order?" + rich, "POST", hdr)[2]["code"] == -2010
 
 
-def test_duplicate_parameters(server, acct) -> None:  # noqa: ANN001
+def test_duplicate_parameters(server, acct) -> None:
     """A name twice in the query (or twice in the body): -1101; once in each: the query's value wins."""
     _, key, secret = acct
     status, _, body = call(server.url + "/api/v3/depth?symbol=BTCUSDT&limit=5&limit=10")
     assert (status, body) == (400, {"code": -1101, "msg": "Duplicate values for a parameter detected."})
     hdr = {"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"}
-    order = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                  "quantity": "0.001", "price": "6000.00", "newClientOrderId": "dup-1"})
+    order = signed_query(
+        secret,
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": "6000.00",
+            "newClientOrderId": "dup-1",
+        },
+    )
     twice = ("quantity=0.002&" + order).encode()  # the body repeats quantity: rejected, nothing placed
     assert call(server.url + "/api/v3/order", "POST", hdr, twice)[2]["code"] == -1101
     lookup = signed_query(secret, {"symbol": "BTCUSDT", "origClientOrderId": "dup-1"})
@@ -124,7 +164,7 @@ def test_duplicate_parameters(server, acct) -> None:  # noqa: ANN001
     assert call(server.url + "/fapi/v1/depth?symbol=BTCUSDT&symbol=ETHUSDT")[2]["code"] == -1101
 
 
-def test_unknown_path_and_method_are_json_not_500(server) -> None:  # noqa: ANN001
+def test_unknown_path_and_method_are_json_not_500(server) -> None:
     status, _, body = call(server.url + "/api/v3/nothing")
     assert status == 404 and body["code"] == -1000
     status, _, body = call(server.url + "/api/v3/ping", "PATCH")
@@ -133,7 +173,7 @@ def test_unknown_path_and_method_are_json_not_500(server) -> None:  # noqa: ANN0
     assert counters["internalErrors"] == 0 and counters["badInput"]
 
 
-async def test_malformed_websocket_frames_keep_connections_open(server) -> None:  # noqa: ANN001
+async def test_malformed_websocket_frames_keep_connections_open(server) -> None:
     ws_url = server.url.replace("http", "ws")
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(ws_url + "/ws") as ws:
@@ -181,7 +221,16 @@ def test_open_order_limit_is_advertised_enforced_and_configurable() -> None:
         hdr = {"X-MBX-APIKEY": key}
         codes = []
         for i in range(4):
-            q = signed_query(secret, {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                      "quantity": "0.001", "price": f"{6000 + i}.00"})
+            q = signed_query(
+                secret,
+                {
+                    "symbol": "BTCUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "0.001",
+                    "price": f"{6000 + i}.00",
+                },
+            )
             codes.append(call(srv.url + "/api/v3/order?" + q, "POST", hdr)[2].get("code"))
         assert codes == [None, None, None, -1013]

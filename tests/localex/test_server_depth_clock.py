@@ -18,16 +18,21 @@ import pytest
 from binance.ws.depthcache import DepthCacheManager, FuturesDepthCacheManager
 from conftest import LocalServer, free_port, start_server
 
-from oms.localex import clients
-from oms.localex.engine import OrderRequest
-from oms.localex.engine.types import DepthEvent
-from oms.localex.server.app import DEPTH_KEY, server_state
-from oms.localex.server.ratelimit import RateLimitConfig
-from oms.localex.server.state import ServerConfig
+from localex import clients
+from localex.engine import OrderRequest
+from localex.engine.types import DepthEvent
+from localex.server.app import DEPTH_KEY, server_state
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 
 WAIT = 5.0
-PERIOD_MS = {("spot", "depth"): 1000, ("spot", "depth@100ms"): 100, ("usdm", "depth"): 250,
-             ("usdm", "depth@500ms"): 500, ("usdm", "depth@100ms"): 100}
+PERIOD_MS = {
+    ("spot", "depth"): 1000,
+    ("spot", "depth@100ms"): 100,
+    ("usdm", "depth"): 250,
+    ("usdm", "depth@500ms"): 500,
+    ("usdm", "depth@100ms"): 100,
+}
 PREFIX = {"spot": "", "usdm": "/fstream"}
 REST = {"spot": "/api/v3/depth", "usdm": "/fapi/v1/depth"}
 
@@ -35,17 +40,22 @@ REST = {"spot": "/api/v3/depth", "usdm": "/fapi/v1/depth"}
 @pytest.fixture(scope="module")
 def quiet() -> Iterator[LocalServer]:
     """A server without price replay: books change only when a test changes them."""
-    limits = RateLimitConfig(spot_weight_per_minute=100_000, futures_weight_per_minute=100_000,
-                             spot_orders_per_10s=10_000, futures_orders_per_10s=10_000,
-                             futures_orders_per_minute=100_000)
+    limits = RateLimitConfig(
+        spot_weight_per_minute=100_000,
+        futures_weight_per_minute=100_000,
+        spot_orders_per_10s=10_000,
+        futures_orders_per_10s=10_000,
+        futures_orders_per_minute=100_000,
+    )
     yield from start_server(ServerConfig(port=free_port(), replay=False, rate_limits=limits))
 
 
 @pytest.fixture(scope="module")
 def trader(quiet: LocalServer) -> str:
     """An account funded on both wallets (the engine is driven directly, in the server's loop)."""
-    account_id, _, _ = quiet.new_account(spot={"USDT": "10000000", "BTC": "100", "ETH": "1000", "LTC": "10000"},
-                                         futures={"USDT": "10000000"})
+    account_id, _, _ = quiet.new_account(
+        spot={"USDT": "10000000", "BTC": "100", "ETH": "1000", "LTC": "10000"}, futures={"USDT": "10000000"}
+    )
     return account_id
 
 
@@ -57,8 +67,10 @@ def rest(url: str) -> dict[str, object]:
 
 async def in_server(srv: LocalServer, fn: Callable[[], object]) -> object:
     """Run ``fn`` in the server's loop, in one step (no tick can fall inside it)."""
+
     async def call() -> object:
         return fn()
+
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), srv.loop))
 
 
@@ -67,8 +79,9 @@ def last_update_id(srv: LocalServer, market: str, symbol: str) -> int:
     return server_state(srv.app).exchange.depth(market, symbol, 1).last_update_id
 
 
-def burst(srv: LocalServer, account_id: str, market: str, symbol: str, bid_a: str, bid_b: str,
-          ask_c: str, qty: str = "0.010") -> tuple[int, int, int]:
+def burst(
+    srv: LocalServer, account_id: str, market: str, symbol: str, bid_a: str, bid_b: str, ask_c: str, qty: str = "0.010"
+) -> tuple[int, int, int]:
     """Many book changes in one engine step: 5 bids at ``bid_a``, 3 at ``bid_b`` then one of those cancelled,
     2 asks at ``ask_c`` both cancelled. Return (update id before, after, engine depth events)."""
     ex = server_state(srv.app).exchange
@@ -113,7 +126,7 @@ def book_side(rows: list[list[str]]) -> dict[Decimal, Decimal]:
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
-async def test_one_window_one_message_each_level_once(quiet, trader, market) -> None:  # noqa: ANN001
+async def test_one_window_one_message_each_level_once(quiet, trader, market) -> None:
     """13 engine diffs in one window -> one push: each level once with its final quantity, U/u spanning the
     window, futures pu = previous u; an idle window pushes nothing; the next window continues the ids."""
     period = PERIOD_MS[(market, "depth")]
@@ -121,7 +134,8 @@ async def test_one_window_one_message_each_level_once(quiet, trader, market) -> 
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await subscribe(ws, ["ethusdt@depth"])
         before, after, engine_events = await in_server(
-            quiet, lambda: burst(quiet, trader, market, "ETHUSDT", "3000.00", "2990.00", "3100.00"))
+            quiet, lambda: burst(quiet, trader, market, "ETHUSDT", "3000.00", "2990.00", "3100.00")
+        )
         assert engine_events == 13 and after - before >= engine_events
         msg = await ws.receive_json(timeout=WAIT)
         assert msg["e"] == "depthUpdate" and msg["s"] == "ETHUSDT"
@@ -136,7 +150,8 @@ async def test_one_window_one_message_each_level_once(quiet, trader, market) -> 
         with pytest.raises(asyncio.TimeoutError):  # idle windows: nothing
             await ws.receive_json(timeout=3 * period / 1000)
         before2, after2, _ = await in_server(
-            quiet, lambda: burst(quiet, trader, market, "ETHUSDT", "3000.00", "2980.00", "3200.00"))
+            quiet, lambda: burst(quiet, trader, market, "ETHUSDT", "3000.00", "2980.00", "3200.00")
+        )
         nxt = await ws.receive_json(timeout=WAIT)
         assert before2 == after and (nxt["U"], nxt["u"]) == (after + 1, after2)
         assert book_side(nxt["b"]) == {Decimal("3000"): Decimal("0.1"), Decimal("2980"): Decimal("0.02")}
@@ -144,7 +159,7 @@ async def test_one_window_one_message_each_level_once(quiet, trader, market) -> 
             assert nxt["pu"] == msg["u"]
 
 
-async def test_pushes_follow_the_period_not_the_events(server) -> None:  # noqa: ANN001
+async def test_pushes_follow_the_period_not_the_events(server) -> None:
     """With the replay requoting the book (tens of engine diffs every 100 ms) each diff stream pushes about
     once per period, never two pushes closer than its period allows, and every push continues the ids."""
     base = server.url.replace("http", "ws")
@@ -163,8 +178,9 @@ async def test_pushes_follow_the_period_not_the_events(server) -> None:  # noqa:
                 got[msg["stream"].partition("@")[2]].append(msg["data"])
         return got
 
-    spot, futures = await asyncio.gather(collect("spot", ["depth", "depth@100ms"], 3.5),
-                                         collect("usdm", ["depth", "depth@500ms", "depth@100ms"], 3.5))
+    spot, futures = await asyncio.gather(
+        collect("spot", ["depth", "depth@100ms"], 3.5), collect("usdm", ["depth", "depth@500ms", "depth@100ms"], 3.5)
+    )
     for market, streams in (("spot", spot), ("usdm", futures)):
         for channel, msgs in streams.items():
             period = PERIOD_MS[(market, channel)]
@@ -181,7 +197,7 @@ async def test_pushes_follow_the_period_not_the_events(server) -> None:  # noqa:
                 book_side(msg["a"])
 
 
-async def test_partial_depth_snapshots_on_their_period(quiet, trader) -> None:  # noqa: ANN001
+async def test_partial_depth_snapshots_on_their_period(quiet, trader) -> None:
     """Spot ``@depth<N>`` pushes the top N every period (1000 ms / 100 ms), busy or not; futures partial
     depth pushes a ``depthUpdate`` on its period only when the book changed, chaining U/u/pu."""
     await in_server(quiet, lambda: burst(quiet, trader, "spot", "LTCUSDT", "80.00", "79.00", "90.00", "0.100"))
@@ -210,14 +226,15 @@ async def test_partial_depth_snapshots_on_their_period(quiet, trader) -> None:  
             with pytest.raises(asyncio.TimeoutError):  # nothing changed: nothing pushed
                 await ws.receive_json(timeout=1.2)
             _, after, _ = await in_server(
-                quiet, lambda: burst(quiet, trader, "usdm", "ETHUSDT", "3001.00", "2970.00", "3300.00"))
+                quiet, lambda: burst(quiet, trader, "usdm", "ETHUSDT", "3001.00", "2970.00", "3300.00")
+            )
             nxt = await ws.receive_json(timeout=WAIT)
         snap = rest(quiet.url + "/fapi/v1/depth?symbol=ETHUSDT&limit=10")
         assert (nxt["U"], nxt["u"], nxt["pu"]) == (first["u"] + 1, after, first["u"])
         assert nxt["b"] == snap["bids"] and nxt["a"] == snap["asks"]
 
 
-async def test_no_engine_depth_events_without_a_diff_subscriber(quiet) -> None:  # noqa: ANN001
+async def test_no_engine_depth_events_without_a_diff_subscriber(quiet) -> None:
     """Partial depth reads the book when due, so only diff streams make the engine build depth events; the
     publisher keeps a window per subscribed diff stream and drops it on unsubscribe."""
     em = server_state(quiet.app).exchange.em
@@ -251,9 +268,17 @@ def churn(srv: LocalServer, account_id: str, market: str, seed: int) -> Callable
             side = rng.choice(("BUY", "SELL"))
             ticks = rng.randrange(1, 40) * (-1 if side == "BUY" else 1)
             price = f"{30000 + ticks:.2f}"
-            req = OrderRequest(market, "BTCUSDT", side, "LIMIT", quantity=f"0.00{rng.randrange(4, 10)}",
-                               price=price, time_in_force="GTC")
+            req = OrderRequest(
+                market,
+                "BTCUSDT",
+                side,
+                "LIMIT",
+                quantity=f"0.00{rng.randrange(4, 10)}",
+                price=price,
+                time_in_force="GTC",
+            )
             open_ids.append(ex.place_order(account_id, req).order.order_id)
+
     return step
 
 
@@ -266,8 +291,7 @@ async def run_churn(srv: LocalServer, step: Callable[[], None], seconds: float) 
 
 
 @pytest.mark.parametrize(("market", "default_type"), [("spot", "spot"), ("usdm", "swap")])
-async def test_ccxt_pro_book_stays_in_sync_across_busy_windows(quiet, trader, market,  # noqa: ANN001
-                                                               default_type) -> None:
+async def test_ccxt_pro_book_stays_in_sync_across_busy_windows(quiet, trader, market, default_type) -> None:
     """ccxt.pro's watch_order_book (REST snapshot + diffs, raising on a sequence gap) through several windows
     of ~100 engine diffs each ends equal to the REST book."""
     _, key, secret = quiet.new_account()
@@ -300,7 +324,7 @@ async def test_ccxt_pro_book_stays_in_sync_across_busy_windows(quiet, trader, ma
         await pro.close()
 
 
-async def test_python_binance_depth_caches_follow_the_book(quiet, trader) -> None:  # noqa: ANN001
+async def test_python_binance_depth_caches_follow_the_book(quiet, trader) -> None:
     """python-binance's DepthCacheManager (Spot diff stream, re-syncs from REST on any U gap) never needs a
     re-sync across busy windows and ends equal to the REST book; FuturesDepthCacheManager (futures partial
     ``@depth10``) ends equal to the REST top 10."""
@@ -314,13 +338,13 @@ async def test_python_binance_depth_caches_follow_the_book(quiet, trader) -> Non
             inits += 1
             await super()._init_cache()
 
-        def _get_socket(self):  # noqa: ANN202 - leaving the socket waits one poll: make it 0.2 s, not 10 s
+        def _get_socket(self):
             sock = super()._get_socket()
             sock.TIMEOUT = 0.2
             return sock
 
     class FastFuturesCache(FuturesDepthCacheManager):
-        def _get_socket(self):  # noqa: ANN202
+        def _get_socket(self):
             sock = super()._get_socket()
             sock.TIMEOUT = 0.2
             return sock
@@ -341,10 +365,10 @@ async def test_python_binance_depth_caches_follow_the_book(quiet, trader) -> Non
             await run_churn(quiet, both, 2.5)  # the sockets queue the pushes (python-binance keeps up to 100)
             await asyncio.sleep(0.6)  # the last windows are pushed
             spot_updates = fut_updates = 0
-            while spot_cache._socket._queue.qsize():  # noqa: SLF001 - apply every queued push
+            while spot_cache._socket._queue.qsize():
                 await spot_cache.recv()
                 spot_updates += 1
-            while fut_cache._socket._queue.qsize():  # noqa: SLF001
+            while fut_cache._socket._queue.qsize():
                 await fut_cache.recv()
                 fut_updates += 1
             spot_book = spot_cache.get_depth_cache()
@@ -354,6 +378,6 @@ async def test_python_binance_depth_caches_follow_the_book(quiet, trader) -> Non
         assert spot_book.get_bids() == [[float(p), float(q)] for p, q in snap["bids"]]
         assert spot_book.get_asks() == [[float(p), float(q)] for p, q in snap["asks"]]
         fsnap = rest(quiet.url + "/fapi/v1/depth?symbol=BTCUSDT&limit=10")
-        assert fut_updates >= 5 and fut_book._bids == fsnap["bids"] and fut_book._asks == fsnap["asks"]  # noqa: SLF001
+        assert fut_updates >= 5 and fut_book._bids == fsnap["bids"] and fut_book._asks == fsnap["asks"]
     finally:
         await client.close_connection()

@@ -1,8 +1,7 @@
-"""``python -m oms.localex`` as the embedded stack runs it: health check, demo keys file, clean SIGTERM."""
+"""``python -m localex`` as the embedded stack runs it: health check, demo keys file, clean SIGTERM."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import subprocess
@@ -13,15 +12,28 @@ from pathlib import Path
 
 from conftest import free_port
 
-from oms.cli.exchange_cmd import register
-from oms.localex import clients
+from localex import clients
 
 
 def test_subprocess_serves_demo_keys_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "oms.localex", "--host", "127.0.0.1", "--port", str(port),
-                             "--data-dir", str(tmp_path), "--seed", "7"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localex",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--seed",
+            "7",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -46,8 +58,31 @@ def test_subprocess_serves_demo_keys_and_stops_on_sigterm(tmp_path: Path) -> Non
         assert proc.wait(10) == 0
 
 
-def test_cli_register_adds_exchange_serve() -> None:
-    parser = argparse.ArgumentParser(prog="oms")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["exchange", "serve", "--port", "9999", "--speed", "120", "--no-replay"])
-    assert (args.port, args.speed, args.no_replay) == (9999, 120.0, True) and callable(args.func)
+def test_oms_exchange_serve_runs_the_local_exchange_as_its_own_process(tmp_path: Path) -> None:
+    port = free_port()
+    oms = Path(sys.executable).with_name("oms")
+    proc = subprocess.Popen(
+        [str(oms), "exchange", "serve", "--port", str(port), "--no-replay", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1).read() == b"{}"
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "oms exchange serve did not serve"
+                time.sleep(0.1)
+        assert (tmp_path / "localex-demo-keys.json").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_oms_refuses_unknown_options_outside_exchange_serve() -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("oms")), "config", "check", "--bogus"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "unrecognized arguments: --bogus" in out.stderr

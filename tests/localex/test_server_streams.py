@@ -8,7 +8,7 @@ import urllib.request
 
 import aiohttp
 
-from oms.localex.server.app import server_state
+from localex.server.app import server_state
 
 WAIT = 5.0
 
@@ -19,7 +19,7 @@ def rest(url: str) -> dict[str, object]:
         return json.loads(resp.read())
 
 
-async def test_spot_depth_diffs_follow_the_snapshot(server) -> None:  # noqa: ANN001
+async def test_spot_depth_diffs_follow_the_snapshot(server) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(server.url.replace("http", "ws") + "/ws/btcusdt@depth@100ms") as ws:
             first = await ws.receive_json(timeout=WAIT)
@@ -36,7 +36,7 @@ async def test_spot_depth_diffs_follow_the_snapshot(server) -> None:  # noqa: AN
                 event = nxt
 
 
-async def test_futures_depth_diffs_chain_by_pu(server) -> None:  # noqa: ANN001
+async def test_futures_depth_diffs_chain_by_pu(server) -> None:
     url = server.url.replace("http", "ws") + "/fstream/stream?streams=btcusdt@depth/btcusdt@bookTicker"
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url) as ws:
@@ -54,7 +54,7 @@ async def test_futures_depth_diffs_chain_by_pu(server) -> None:  # noqa: ANN001
             assert snap["lastUpdateId"] >= prev["u"] and {"E", "T"} <= set(snap)
 
 
-async def test_kline_stream_and_unsubscribe(server) -> None:  # noqa: ANN001
+async def test_kline_stream_and_unsubscribe(server) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(server.url.replace("http", "ws") + "/stream?streams=btcusdt@kline_1m") as ws:
             msg = await ws.receive_json(timeout=WAIT)
@@ -67,7 +67,7 @@ async def test_kline_stream_and_unsubscribe(server) -> None:  # noqa: ANN001
             assert reply == {"result": None, "id": 9}
 
 
-async def test_engine_builds_only_subscribed_market_data(server) -> None:  # noqa: ANN001
+async def test_engine_builds_only_subscribed_market_data(server) -> None:
     events = server_state(server.app).exchange.em
     ws_url = server.url.replace("http", "ws")
     async with aiohttp.ClientSession() as session:
@@ -83,4 +83,3 @@ async def test_engine_builds_only_subscribed_market_data(server) -> None:  # noq
                 break
             await asyncio.sleep(0.05)
     assert "5m" not in events.kline_intervals
-

@@ -15,16 +15,95 @@ import pytest
 WAIT = 5.0
 WEIGHT = {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1}
 ACK = ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"]
-RESULT = ACK + ["price", "origQty", "executedQty", "origQuoteOrderQty", "cummulativeQuoteQty", "status",
-                "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"]
-CANCEL = ["symbol", "origClientOrderId", "orderId", "orderListId", "clientOrderId", "transactTime", "price",
-          "origQty", "executedQty", "origQuoteOrderQty", "cummulativeQuoteQty", "status", "timeInForce", "type",
-          "side", "selfTradePreventionMode"]
-STATUS = ["symbol", "orderId", "orderListId", "clientOrderId", "price", "origQty", "executedQty",
-          "cummulativeQuoteQty", "status", "timeInForce", "type", "side", "stopPrice", "icebergQty", "time",
-          "updateTime", "isWorking", "workingTime", "origQuoteOrderQty", "selfTradePreventionMode"]
-EXECUTION_REPORT = ["e", "E", "s", "c", "S", "o", "f", "q", "p", "P", "F", "g", "C", "x", "X", "r", "i", "l", "z",
-                    "L", "n", "N", "T", "t", "I", "w", "m", "M", "O", "Z", "Y", "Q", "W", "V"]
+RESULT = ACK + [
+    "price",
+    "origQty",
+    "executedQty",
+    "origQuoteOrderQty",
+    "cummulativeQuoteQty",
+    "status",
+    "timeInForce",
+    "type",
+    "side",
+    "workingTime",
+    "selfTradePreventionMode",
+]
+CANCEL = [
+    "symbol",
+    "origClientOrderId",
+    "orderId",
+    "orderListId",
+    "clientOrderId",
+    "transactTime",
+    "price",
+    "origQty",
+    "executedQty",
+    "origQuoteOrderQty",
+    "cummulativeQuoteQty",
+    "status",
+    "timeInForce",
+    "type",
+    "side",
+    "selfTradePreventionMode",
+]
+STATUS = [
+    "symbol",
+    "orderId",
+    "orderListId",
+    "clientOrderId",
+    "price",
+    "origQty",
+    "executedQty",
+    "cummulativeQuoteQty",
+    "status",
+    "timeInForce",
+    "type",
+    "side",
+    "stopPrice",
+    "icebergQty",
+    "time",
+    "updateTime",
+    "isWorking",
+    "workingTime",
+    "origQuoteOrderQty",
+    "selfTradePreventionMode",
+]
+EXECUTION_REPORT = [
+    "e",
+    "E",
+    "s",
+    "c",
+    "S",
+    "o",
+    "f",
+    "q",
+    "p",
+    "P",
+    "F",
+    "g",
+    "C",
+    "x",
+    "X",
+    "r",
+    "i",
+    "l",
+    "z",
+    "L",
+    "n",
+    "N",
+    "T",
+    "t",
+    "I",
+    "w",
+    "m",
+    "M",
+    "O",
+    "Z",
+    "Y",
+    "Q",
+    "W",
+    "V",
+]
 
 
 class Api:
@@ -35,8 +114,9 @@ class Api:
         self.ids = itertools.count(1)
         self.events: list[dict[str, object]] = []
 
-    async def call(self, method: str, params: dict[str, object] | None = None, signed: bool = False,
-                   request_id: object = ...) -> dict[str, object]:
+    async def call(
+        self, method: str, params: dict[str, object] | None = None, signed: bool = False, request_id: object = ...
+    ) -> dict[str, object]:
         body = dict(params or {})
         if signed:
             body.update({"apiKey": self.key, "timestamp": int(time.time() * 1000)})
@@ -54,18 +134,18 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def account(server):  # noqa: ANN001, ANN201
+def account(server):
     _, key, secret = server.new_account(spot={"USDT": "100000", "BTC": "1"}, futures={"USDT": "100000"})
     return key, secret
 
 
-async def _open(server, account, path: str = "/ws-api/v3"):  # noqa: ANN001, ANN202
+async def _open(server, account, path: str = "/ws-api/v3"):
     session = aiohttp.ClientSession()
     ws = await session.ws_connect(server.url.replace("http", "ws") + path)
     return session, Api(ws, *account)
 
 
-async def test_envelopes_and_rate_limits(server, account) -> None:  # noqa: ANN001
+async def test_envelopes_and_rate_limits(server, account) -> None:
     session, api = await _open(server, account)
     try:
         ping = await api.call("ping")
@@ -82,20 +162,28 @@ async def test_envelopes_and_rate_limits(server, account) -> None:  # noqa: ANN0
     finally:
         await api.ws.close()
         await session.close()
-    async with aiohttp.ClientSession() as s2, s2.ws_connect(
-            server.url.replace("http", "ws") + "/ws-api/v3?returnRateLimits=false") as ws:
+    async with (
+        aiohttp.ClientSession() as s2,
+        s2.ws_connect(server.url.replace("http", "ws") + "/ws-api/v3?returnRateLimits=false") as ws,
+    ):
         quiet = Api(ws, *account)
         assert list(await quiet.call("ping")) == ["id", "status", "result"]
         assert "rateLimits" in await quiet.call("ping", {"returnRateLimits": True})
 
 
-async def test_order_methods_results_and_user_events(server, account) -> None:  # noqa: ANN001
+async def test_order_methods_results_and_user_events(server, account) -> None:
     session, api = await _open(server, account)
     try:
         sub = await api.call("userDataStream.subscribe.signature", signed=True)
         sub_id = sub["result"]["subscriptionId"]
-        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.002",
-                 "price": "3000.00"}
+        order = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.002",
+            "price": "3000.00",
+        }
         ack = await api.call("order.place", {**order, "newOrderRespType": "ACK"}, signed=True)
         assert list(ack["result"]) == ACK
         limits = {(r["rateLimitType"], r["interval"], r["intervalNum"]): r for r in ack["rateLimits"]}
@@ -109,8 +197,9 @@ async def test_order_methods_results_and_user_events(server, account) -> None:  
         assert list(status["result"]) == STATUS
         opened = await api.call("openOrders.status", {"symbol": "BTCUSDT"}, signed=True)
         assert {o["orderId"] for o in opened["result"]} >= {ack["result"]["orderId"], full["result"]["orderId"]}
-        canceled = await api.call("order.cancel", {"symbol": "BTCUSDT", "orderId": ack["result"]["orderId"]},
-                                  signed=True)
+        canceled = await api.call(
+            "order.cancel", {"symbol": "BTCUSDT", "orderId": ack["result"]["orderId"]}, signed=True
+        )
         assert list(canceled["result"]) == CANCEL and canceled["result"]["status"] == "CANCELED"
         counts = await api.call("account.rateLimits.orders", signed=True)
         assert [r["interval"] for r in counts["result"]] == ["SECOND", "DAY"] and counts["result"][0]["count"] >= 3
@@ -132,28 +221,42 @@ async def test_order_methods_results_and_user_events(server, account) -> None:  
         await session.close()
 
 
-async def test_cancel_replace_modes(server, account) -> None:  # noqa: ANN001
+async def test_cancel_replace_modes(server, account) -> None:
     session, api = await _open(server, account)
     try:
         order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.002"}
         placed = await api.call("order.place", {**order, "price": "3000.00"}, signed=True)
-        replaced = await api.call("order.cancelReplace", {
-            **order, "price": "3100.00", "cancelReplaceMode": "STOP_ON_FAILURE",
-            "cancelOrderId": placed["result"]["orderId"]}, signed=True)
+        replaced = await api.call(
+            "order.cancelReplace",
+            {
+                **order,
+                "price": "3100.00",
+                "cancelReplaceMode": "STOP_ON_FAILURE",
+                "cancelOrderId": placed["result"]["orderId"],
+            },
+            signed=True,
+        )
         body = replaced["result"]
         assert (body["cancelResult"], body["newOrderResult"]) == ("SUCCESS", "SUCCESS")
         assert body["cancelResponse"]["orderId"] == placed["result"]["orderId"]
         assert body["newOrderResponse"]["price"] == "3100.00000000"
-        failed = await api.call("order.cancelReplace", {
-            **order, "price": "3200.00", "cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrderId": 99999999},
-            signed=True)
+        failed = await api.call(
+            "order.cancelReplace",
+            {**order, "price": "3200.00", "cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrderId": 99999999},
+            signed=True,
+        )
         assert failed["status"] == 400 and failed["error"]["code"] == -2022
-        assert failed["error"]["data"] == {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
-                                           "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
-                                           "newOrderResponse": None}
-        partial = await api.call("order.cancelReplace", {
-            **order, "price": "3200.00", "cancelReplaceMode": "ALLOW_FAILURE", "cancelOrderId": 99999999},
-            signed=True)
+        assert failed["error"]["data"] == {
+            "cancelResult": "FAILURE",
+            "newOrderResult": "NOT_ATTEMPTED",
+            "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
+            "newOrderResponse": None,
+        }
+        partial = await api.call(
+            "order.cancelReplace",
+            {**order, "price": "3200.00", "cancelReplaceMode": "ALLOW_FAILURE", "cancelOrderId": 99999999},
+            signed=True,
+        )
         assert partial["status"] == 409 and partial["error"]["code"] == -2021
         assert partial["error"]["data"]["newOrderResult"] == "SUCCESS"
         await api.call("openOrders.cancelAll", {"symbol": "BTCUSDT"}, signed=True)
@@ -162,26 +265,46 @@ async def test_cancel_replace_modes(server, account) -> None:  # noqa: ANN001
         await session.close()
 
 
-async def test_futures_methods(server, account) -> None:  # noqa: ANN001
+async def test_futures_methods(server, account) -> None:
     session, api = await _open(server, account, "/ws-fapi/v1")
     try:
         price, moved = server.resting_futures_price(), server.resting_futures_price(below=0.02)
-        placed = await api.call("order.place", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                "timeInForce": "GTC", "quantity": "0.05", "price": price},
-                                signed=True)
+        placed = await api.call(
+            "order.place",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.05",
+                "price": price,
+            },
+            signed=True,
+        )
         assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
         limits = {(r["rateLimitType"], r["interval"], r["intervalNum"]) for r in placed["rateLimits"]}
         assert ("ORDERS", "SECOND", 10) in limits and ("REQUEST_WEIGHT", "MINUTE", 1) in limits
         oid = placed["result"]["orderId"]
-        modified = await api.call("order.modify", {"symbol": "BTCUSDT", "orderId": oid, "side": "BUY",
-                                                   "quantity": "0.05", "price": moved}, signed=True)
+        modified = await api.call(
+            "order.modify",
+            {"symbol": "BTCUSDT", "orderId": oid, "side": "BUY", "quantity": "0.05", "price": moved},
+            signed=True,
+        )
         assert float(modified["result"]["price"]) == float(moved)
-        assert float((await api.call("order.status", {"symbol": "BTCUSDT", "orderId": oid}, signed=True)
-                      )["result"]["price"]) == float(moved)
-        assert (await api.call("order.cancel", {"symbol": "BTCUSDT", "orderId": oid}, signed=True)
-                )["result"]["status"] == "CANCELED"
-        for method in ("account.balance", "v2/account.balance", "account.position", "v2/account.position",
-                       "account.status", "v2/account.status"):
+        assert float(
+            (await api.call("order.status", {"symbol": "BTCUSDT", "orderId": oid}, signed=True))["result"]["price"]
+        ) == float(moved)
+        assert (await api.call("order.cancel", {"symbol": "BTCUSDT", "orderId": oid}, signed=True))["result"][
+            "status"
+        ] == "CANCELED"
+        for method in (
+            "account.balance",
+            "v2/account.balance",
+            "account.position",
+            "v2/account.position",
+            "account.status",
+            "v2/account.status",
+        ):
             reply = await api.call(method, signed=True)
             assert reply["status"] == 200, (method, reply)
     finally:
@@ -189,19 +312,27 @@ async def test_futures_methods(server, account) -> None:  # noqa: ANN001
         await session.close()
 
 
-async def test_unread_parameters_rejected_before_anything_changes(server, account) -> None:  # noqa: ANN001
+async def test_unread_parameters_rejected_before_anything_changes(server, account) -> None:
     """The WebSocket API keeps REST's parameter accounting: -1104 for a name the method does not read."""
     session, api = await _open(server, account)
     before = server.admin("GET", "/admin/v1/counters")
     try:
-        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-                 "price": "20000.00", "newClientOrderId": "ws-unread-1"}
+        order = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.001",
+            "price": "20000.00",
+            "newClientOrderId": "ws-unread-1",
+        }
         bad = await api.call("order.place", {**order, "positionSide": "LONG"}, signed=True)
         assert bad["status"] == 400
-        assert bad["error"] == {"code": -1104, "msg": "Not all sent parameters were read; read '10' parameter(s) "
-                                                      "but was sent '11'."}
-        missing = await api.call("order.status", {"symbol": "BTCUSDT", "origClientOrderId": "ws-unread-1"},
-                                 signed=True)
+        assert bad["error"] == {
+            "code": -1104,
+            "msg": "Not all sent parameters were read; read '10' parameter(s) but was sent '11'.",
+        }
+        missing = await api.call("order.status", {"symbol": "BTCUSDT", "origClientOrderId": "ws-unread-1"}, signed=True)
         assert missing["error"]["code"] == -2013  # nothing was placed
         depth = await api.call("depth", {"symbol": "BTCUSDT", "limit": 5, "bogus": 1})
         assert depth["error"]["code"] == -1104

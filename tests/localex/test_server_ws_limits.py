@@ -15,8 +15,8 @@ import pytest
 from aiohttp import WSMsgType
 from conftest import LocalServer, free_port, start_server
 
-from oms.localex.server.ratelimit import RateLimitConfig
-from oms.localex.server.state import ServerConfig
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 
 WAIT = 5.0
 
@@ -42,7 +42,7 @@ async def _flood(url: str, count: int) -> tuple[list[dict[str, object]], int | N
         return answers, None
 
 
-async def test_message_rate_closes_the_connection_with_1008_and_others_go_on(server) -> None:  # noqa: ANN001
+async def test_message_rate_closes_the_connection_with_1008_and_others_go_on(server) -> None:
     base = server.url.replace("http", "ws")
     before = server.admin("GET", "/admin/v1/counters")["badInput"].get("ws_stream_message_rate", 0)
     answers, code = await _flood(base + "/ws", 6)  # Spot: 5 per second
@@ -59,7 +59,7 @@ async def test_message_rate_closes_the_connection_with_1008_and_others_go_on(ser
     assert after == before + 2
 
 
-async def test_streams_per_connection_limit(tight) -> None:  # noqa: ANN001
+async def test_streams_per_connection_limit(tight) -> None:
     url = tight.url.replace("http", "ws") + "/ws/btcusdt@trade"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@trade", "ltcusdt@trade"], "id": 1}))
@@ -86,8 +86,10 @@ async def _connection_attempts(tight: LocalServer) -> None:
         async with session.get(tight.url + "/ws") as resp:  # the 4th attempt is refused before the upgrade
             body = await resp.json()
             assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
-        assert body == {"code": -1034, "msg": "Too many connection attempts from IP; current limit is 3 per "
-                                              "'5 MINUTE'."}
+        assert body == {
+            "code": -1034,
+            "msg": "Too many connection attempts from IP; current limit is 3 per '5 MINUTE'.",
+        }
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await session.ws_connect(base + "/stream?streams=btcusdt@trade")
         assert refused.value.status == 429
@@ -103,12 +105,15 @@ async def _connection_attempts(tight: LocalServer) -> None:
     assert counters["errorsByCode"]["-1034"] >= 3 and counters["internalErrors"] == 0
 
 
-async def test_malformed_control_frames_get_binance_errors(server) -> None:  # noqa: ANN001
+async def test_malformed_control_frames_get_binance_errors(server) -> None:
     url = server.url.replace("http", "ws") + "/ws"
     cases = [
         ('{"method": "SUBSCRIBE", "params": [', 3, "Invalid JSON: expected value at line 1 column"),
-        ('{"method": "SUBSCRIBE", "params": [], "id": "not-alnum!"}', 2,
-         "Invalid request: request ID must be an unsigned integer"),
+        (
+            '{"method": "SUBSCRIBE", "params": [], "id": "not-alnum!"}',
+            2,
+            "Invalid request: request ID must be an unsigned integer",
+        ),
         ('{"method": "SUBSCRIBE", "params": [], "id": true}', 2, "Invalid request: request ID must be an unsigned"),
         ('{"params": [], "id": 5}', 2, "Invalid request: missing field `method`"),
         ('{"method": "subscribe", "params": [], "id": 6}', 2, "Invalid request: unknown variant `subscribe`"),
@@ -117,15 +122,18 @@ async def test_malformed_control_frames_get_binance_errors(server) -> None:  # n
         ('{"method": "SUBSCRIBE", "params": ["btcusdt@trades"], "id": 9}', 2, "Invalid request: invalid stream"),
         ('{"method": "GET_PROPERTY", "params": [1], "id": 10}', 2, "Invalid request: property name must be a string"),
         ('{"method": "GET_PROPERTY", "params": ["colour"], "id": 11}', 0, "Unknown property"),
-        ('{"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 12}', 1,
-         "Invalid value type: expected Boolean"),
+        (
+            '{"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 12}',
+            1,
+            "Invalid value type: expected Boolean",
+        ),
         ("[1, 2]", 2, "Invalid request: invalid type"),
     ]
     before = server.admin("GET", "/admin/v1/counters")["badInput"]
     async with aiohttp.ClientSession() as session:
         for start in range(0, len(cases), 4):  # stay under 5 messages per second per connection
             async with session.ws_connect(url) as ws:
-                for frame, code, msg in cases[start:start + 4]:
+                for frame, code, msg in cases[start : start + 4]:
                     await ws.send_str(frame)
                     reply = await ws.receive_json(timeout=WAIT)
                     assert set(reply) == {"error", "id"} and reply["error"]["code"] == code, (frame, reply)

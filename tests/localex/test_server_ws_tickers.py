@@ -11,14 +11,36 @@ import aiohttp
 import pytest
 from conftest import LocalServer, free_port, start_server
 
-from oms.localex import clients
-from oms.localex.server.ratelimit import RateLimitConfig
-from oms.localex.server.state import ServerConfig
+from localex import clients
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 
 WAIT = 5.0
-SPOT_TICKER = {"e": str, "E": int, "s": str, "p": str, "P": str, "w": str, "x": str, "c": str, "Q": str, "b": str,
-               "B": str, "a": str, "A": str, "o": str, "h": str, "l": str, "v": str, "q": str, "O": int, "C": int,
-               "F": int, "L": int, "n": int}
+SPOT_TICKER = {
+    "e": str,
+    "E": int,
+    "s": str,
+    "p": str,
+    "P": str,
+    "w": str,
+    "x": str,
+    "c": str,
+    "Q": str,
+    "b": str,
+    "B": str,
+    "a": str,
+    "A": str,
+    "o": str,
+    "h": str,
+    "l": str,
+    "v": str,
+    "q": str,
+    "O": int,
+    "C": int,
+    "F": int,
+    "L": int,
+    "n": int,
+}
 FUTURES_TICKER = {k: t for k, t in SPOT_TICKER.items() if k not in ("x", "b", "B", "a", "A")}
 MINI_TICKER = {"e": str, "E": int, "s": str, "c": str, "o": str, "h": str, "l": str, "v": str, "q": str}
 
@@ -48,11 +70,12 @@ async def frames(ws: aiohttp.ClientWebSocketResponse, streams: set[str]) -> dict
 @pytest.fixture(scope="module")
 def quiet() -> Iterator[LocalServer]:
     """A server without price replay: statistics move only when the test trades."""
-    yield from start_server(ServerConfig(port=free_port(), replay=False,
-                                         rate_limits=RateLimitConfig(spot_weight_per_minute=100_000)))
+    yield from start_server(
+        ServerConfig(port=free_port(), replay=False, rate_limits=RateLimitConfig(spot_weight_per_minute=100_000))
+    )
 
 
-async def test_spot_ticker_payloads_have_binance_keys_and_types(server) -> None:  # noqa: ANN001
+async def test_spot_ticker_payloads_have_binance_keys_and_types(server) -> None:
     names = {"btcusdt@ticker", "btcusdt@miniTicker", "!ticker@arr", "!miniTicker@arr"}
     url = server.url.replace("http", "ws") + "/stream?streams=" + "/".join(sorted(names))
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
@@ -68,7 +91,7 @@ async def test_spot_ticker_payloads_have_binance_keys_and_types(server) -> None:
         assert_shape(row, MINI_TICKER)
 
 
-async def test_futures_ticker_payloads_and_all_book_tickers(server) -> None:  # noqa: ANN001
+async def test_futures_ticker_payloads_and_all_book_tickers(server) -> None:
     names = {"btcusdt@ticker", "btcusdt@miniTicker", "!ticker@arr", "!bookTicker"}
     url = server.url.replace("http", "ws") + "/fstream/market/stream?streams=" + "/".join(sorted(names))
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
@@ -82,7 +105,7 @@ async def test_futures_ticker_payloads_and_all_book_tickers(server) -> None:  # 
     assert set(book) == {"e", "E", "T", "u", "s", "b", "B", "a", "A"}
 
 
-async def test_update_speeds_spot_1000ms_futures_500ms(server) -> None:  # noqa: ANN001
+async def test_update_speeds_spot_1000ms_futures_500ms(server) -> None:
     base = server.url.replace("http", "ws")
 
     async def gaps(url: str) -> list[int]:
@@ -91,8 +114,9 @@ async def test_update_speeds_spot_1000ms_futures_500ms(server) -> None:  # noqa:
             times = [(await ws.receive_json(timeout=WAIT))["E"] for _ in range(4)]
         return [b - a for a, b in zip(times, times[1:], strict=False)]
 
-    spot, futures = await asyncio.gather(gaps(base + "/ws/ethusdt@miniTicker"),
-                                         gaps(base + "/fstream/ws/ethusdt@miniTicker"))
+    spot, futures = await asyncio.gather(
+        gaps(base + "/ws/ethusdt@miniTicker"), gaps(base + "/fstream/ws/ethusdt@miniTicker")
+    )
     assert all(850 <= g <= 1150 for g in spot), spot
     assert all(350 <= g <= 650 for g in futures), futures
 
@@ -107,21 +131,33 @@ def _trade(srv: LocalServer, market: str, price: str) -> None:
     else:
         maker = clients.binance_sync(srv.url, *srv.new_account(futures={"USDT": "100000"})[1:])
         taker = clients.binance_sync(srv.url, *srv.new_account(futures={"USDT": "100000"})[1:])
-        maker.futures_create_order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
-                                   quantity="0.01", price=price)
+        maker.futures_create_order(
+            symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=price
+        )
         taker.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
 
 
 @pytest.mark.parametrize(("market", "prefix", "path"), [("spot", "", "/api/v3"), ("usdm", "/fstream", "/fapi/v1")])
-async def test_ticker_stream_agrees_with_rest_24hr(quiet, market, prefix, path) -> None:  # noqa: ANN001
+async def test_ticker_stream_agrees_with_rest_24hr(quiet, market, prefix, path) -> None:
     await asyncio.to_thread(_trade, quiet, market, "30000.00" if market == "spot" else "30000.0")
     url = quiet.url.replace("http", "ws") + prefix + "/ws/btcusdt@ticker"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         event = await ws.receive_json(timeout=WAIT)
     row = await asyncio.to_thread(rest, quiet.url + path + "/ticker/24hr?symbol=BTCUSDT")
-    pairs = {"p": "priceChange", "P": "priceChangePercent", "w": "weightedAvgPrice", "c": "lastPrice",
-             "o": "openPrice", "h": "highPrice", "l": "lowPrice", "v": "volume", "q": "quoteVolume",
-             "F": "firstId", "L": "lastId", "n": "count"}
+    pairs = {
+        "p": "priceChange",
+        "P": "priceChangePercent",
+        "w": "weightedAvgPrice",
+        "c": "lastPrice",
+        "o": "openPrice",
+        "h": "highPrice",
+        "l": "lowPrice",
+        "v": "volume",
+        "q": "quoteVolume",
+        "F": "firstId",
+        "L": "lastId",
+        "n": "count",
+    }
     if market == "spot":
         pairs.update({"x": "prevClosePrice", "b": "bidPrice", "B": "bidQty", "a": "askPrice", "A": "askQty"})
     assert {k: event[k] for k in pairs} == {k: row[v] for k, v in pairs.items()}
@@ -129,7 +165,7 @@ async def test_ticker_stream_agrees_with_rest_24hr(quiet, market, prefix, path) 
     assert abs(event["C"] - row["closeTime"]) < 5000 and event["O"] <= event["C"]
 
 
-async def test_all_market_array_holds_only_changed_symbols(quiet) -> None:  # noqa: ANN001
+async def test_all_market_array_holds_only_changed_symbols(quiet) -> None:
     url = quiet.url.replace("http", "ws") + "/ws/!miniTicker@arr"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         first = await ws.receive_json(timeout=WAIT)
@@ -141,20 +177,22 @@ async def test_all_market_array_holds_only_changed_symbols(quiet) -> None:  # no
     assert [t["s"] for t in update] == ["BTCUSDT"] and float(update[0]["c"]) == 31000
 
 
-async def test_unknown_symbol_streams_are_accepted_and_silent(server) -> None:  # noqa: ANN001
+async def test_unknown_symbol_streams_are_accepted_and_silent(server) -> None:
     url = server.url.replace("http", "ws") + "/ws/nosuchcoin@ticker"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive_json(timeout=1.5)
         await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["!bookTicker"], "id": 1}))
-        assert await ws.receive_json(timeout=WAIT) == {"error": {"code": 2, "msg": "Invalid request: invalid stream"},
-                                                       "id": 1}  # Spot retired !bookTicker
+        assert await ws.receive_json(timeout=WAIT) == {
+            "error": {"code": 2, "msg": "Invalid request: invalid stream"},
+            "id": 1,
+        }  # Spot retired !bookTicker
 
 
 MARK_PRICE = {"e": str, "E": int, "s": str, "p": str, "i": str, "P": str, "r": str, "T": int}
 
 
-async def test_mark_price_payloads_speeds_and_spot_refusal(server) -> None:  # noqa: ANN001
+async def test_mark_price_payloads_speeds_and_spot_refusal(server) -> None:
     """``markPriceUpdate`` keys and types (prices with 8 decimals, as GET /fapi/v1/premiumIndex), the 1 s
     variant's speed, the all-market array with every symbol, and Spot refusing the futures-only stream."""
     names = {"btcusdt@markPrice@1s", "!markPrice@arr@1s"}

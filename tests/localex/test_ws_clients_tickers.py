@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from oms.localex import clients
+from localex import clients
 
 WAIT = 5.0
 POLL = 0.2  # python-binance's read loop polls every TIMEOUT s; leaving a socket waits for one poll
 
 
-def fast(sock):  # noqa: ANN001, ANN201
+def fast(sock):
     """Shorten a python-binance socket's poll interval so leaving it is quick."""
     sock.TIMEOUT = POLL
     return sock
 
 
-async def test_ccxt_pro_watch_ticker_spot_and_futures(server) -> None:  # noqa: ANN001
+async def test_ccxt_pro_watch_ticker_spot_and_futures(server) -> None:
     for default_type, symbol in (("spot", "BTC/USDT"), ("swap", "BTC/USDT:USDT")):
         ex = clients.ccxt_pro_client(server.url, default_type=default_type)
         try:
@@ -33,7 +33,7 @@ async def test_ccxt_pro_watch_ticker_spot_and_futures(server) -> None:  # noqa: 
             await ex.close()
 
 
-async def test_python_binance_spot_ticker_sockets(server) -> None:  # noqa: ANN001
+async def test_python_binance_spot_ticker_sockets(server) -> None:
     client = await clients.binance_async(server.url)
     try:
         bsm = clients.binance_socket_manager(client, server.url)
@@ -53,7 +53,7 @@ async def test_python_binance_spot_ticker_sockets(server) -> None:  # noqa: ANN0
         await client.close_connection()
 
 
-async def test_python_binance_futures_ticker_sockets(server) -> None:  # noqa: ANN001
+async def test_python_binance_futures_ticker_sockets(server) -> None:
     client = await clients.binance_async(server.url)
     try:
         bsm = clients.binance_socket_manager(client, server.url)
@@ -70,7 +70,7 @@ async def test_python_binance_futures_ticker_sockets(server) -> None:  # noqa: A
         await client.close_connection()
 
 
-async def test_mark_price_streams_through_clients(server) -> None:  # noqa: ANN001
+async def test_mark_price_streams_through_clients(server) -> None:
     """ccxt.pro ``watch_mark_price`` / ``watch_mark_prices`` and python-binance's mark price sockets
     (``<symbol>@markPrice@1s``, ``!markPrice@arr@1s``), all timer-driven like Binance's."""
     ex = clients.ccxt_pro_client(server.url, default_type="swap")

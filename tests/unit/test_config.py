@@ -1,4 +1,5 @@
 """configs/*.yaml: the example loads, and each class of mistake gets a message naming file, key and reason."""
+
 from __future__ import annotations
 
 import shutil
@@ -74,8 +75,7 @@ def test_unknown_and_renamed_keys(cfg_dir):
     edit(cfg_dir / "accounts.yaml", "api_key_vault_path: binance_main,", "api_key_path: binance_main,")
     msgs = problems(cfg_dir)
     assert "accounts.yaml: accounts.binance.sub_spot_arb.colour: unknown key" in msgs
-    assert ("accounts.yaml: accounts.binance.main.api_key_path: unknown key (renamed to `api_key_vault_path`)"
-            in msgs)
+    assert "accounts.yaml: accounts.binance.main.api_key_path: unknown key (renamed to `api_key_vault_path`)" in msgs
     assert "accounts.yaml: accounts.binance.main.api_key_vault_path: required key is missing" in msgs
 
 
@@ -85,47 +85,74 @@ def test_wrong_types_and_negative_limits(cfg_dir):
     edit(cfg_dir / "stream.yaml", "health_port: 8780", "health_port: 70000")
     msgs = problems(cfg_dir)
     assert any(m.startswith("risk.yaml: defaults.max_open_orders: Input should be a valid integer") for m in msgs)
-    assert any(m.startswith("risk.yaml: defaults.max_daily_loss_usdt: Input should be greater than 0")
-               and "(got -1)" in m for m in msgs)
-    assert any(m.startswith("stream.yaml: daemon.health_port: Input should be less than or equal to 65535")
-               for m in msgs)
+    assert any(
+        m.startswith("risk.yaml: defaults.max_daily_loss_usdt: Input should be greater than 0") and "(got -1)" in m
+        for m in msgs
+    )
+    assert any(
+        m.startswith("stream.yaml: daemon.health_port: Input should be less than or equal to 65535") for m in msgs
+    )
 
 
 def test_dangling_references(cfg_dir):
-    edit(cfg_dir / "accounts.yaml", "parent: main, api_key_vault_path: binance_sub_spot_arb",
-         "parent: mian, api_key_vault_path: binance_sub_spot_arb")
+    edit(
+        cfg_dir / "accounts.yaml",
+        "parent: main, api_key_vault_path: binance_sub_spot_arb",
+        "parent: mian, api_key_vault_path: binance_sub_spot_arb",
+    )
     edit(cfg_dir / "accounts.yaml", "market_making: sub_market_making,", "market_making: sub_gone,")
     edit(cfg_dir / "risk.yaml", "    sub_market_making: {max_open_orders", "    sub_unknown: {max_open_orders")
     msgs = problems(cfg_dir)
-    assert any(m.startswith("accounts.yaml: accounts.binance.sub_spot_arb.parent: 'mian' is not an account "
-                            "of binance") for m in msgs)
-    assert any(m.startswith("accounts.yaml: account_routing.strategies.market_making: 'sub_gone' is not a "
-                            "configured account") for m in msgs)
-    assert any(m.startswith("risk.yaml: accounts.binance.sub_unknown: 'sub_unknown' is not an account of binance")
-               for m in msgs)
+    assert any(
+        m.startswith("accounts.yaml: accounts.binance.sub_spot_arb.parent: 'mian' is not an account of binance")
+        for m in msgs
+    )
+    assert any(
+        m.startswith("accounts.yaml: account_routing.strategies.market_making: 'sub_gone' is not a configured account")
+        for m in msgs
+    )
+    assert any(
+        m.startswith("risk.yaml: accounts.binance.sub_unknown: 'sub_unknown' is not an account of binance")
+        for m in msgs
+    )
 
 
 def test_routed_strategy_must_exist_and_trade_an_enabled_market(cfg_dir):
-    edit(cfg_dir / "strategies.yaml", "  trend_following:\n    exchange: binance\n    market: usdm",
-         "  trend_following:\n    exchange: binance\n    market: spot")
-    edit(cfg_dir / "strategies.yaml", "symbols: [BTC/USDT:USDT]\n    params: {fast",
-         "symbols: [BTC/USDT]\n    params: {fast")
+    edit(
+        cfg_dir / "strategies.yaml",
+        "  trend_following:\n    exchange: binance\n    market: usdm",
+        "  trend_following:\n    exchange: binance\n    market: spot",
+    )
+    edit(
+        cfg_dir / "strategies.yaml",
+        "symbols: [BTC/USDT:USDT]\n    params: {fast",
+        "symbols: [BTC/USDT]\n    params: {fast",
+    )
     edit(cfg_dir / "accounts.yaml", "basis: sub_futures_basis}", "basis: sub_futures_basis, scalping: main}")
     msgs = problems(cfg_dir)
-    assert ("strategies.yaml: strategies.trend_following.market: spot is not enabled on its account "
-            "'sub_futures_trend'") in msgs
-    assert any(m.startswith("accounts.yaml: account_routing.strategies.scalping: 'scalping' is not defined in "
-                            "strategies.yaml") for m in msgs)
+    assert (
+        "strategies.yaml: strategies.trend_following.market: spot is not enabled on its account 'sub_futures_trend'"
+    ) in msgs
+    assert any(
+        m.startswith("accounts.yaml: account_routing.strategies.scalping: 'scalping' is not defined in strategies.yaml")
+        for m in msgs
+    )
 
 
 def test_futures_settings_only_on_futures_accounts_and_withdraw_only_on_main(cfg_dir):
-    edit(cfg_dir / "accounts.yaml", "strategy: arbitrage, max_balance_usdt: 10000}",
-         "strategy: arbitrage, max_balance_usdt: 10000, max_leverage: 3, withdraw_enabled: true}")
+    edit(
+        cfg_dir / "accounts.yaml",
+        "strategy: arbitrage, max_balance_usdt: 10000}",
+        "strategy: arbitrage, max_balance_usdt: 10000, max_leverage: 3, withdraw_enabled: true}",
+    )
     msgs = problems(cfg_dir)
-    assert ("accounts.yaml: accounts.binance.sub_spot_arb.max_leverage: futures setting on an account with "
-            "futures_enabled: false") in msgs
-    assert ("accounts.yaml: accounts.binance.sub_spot_arb.withdraw_enabled: withdrawal permission only on the "
-            "main account") in msgs
+    assert (
+        "accounts.yaml: accounts.binance.sub_spot_arb.max_leverage: futures setting on an account with "
+        "futures_enabled: false"
+    ) in msgs
+    assert (
+        "accounts.yaml: accounts.binance.sub_spot_arb.withdraw_enabled: withdrawal permission only on the main account"
+    ) in msgs
 
 
 def test_symbols_must_match_the_market(cfg_dir):
@@ -138,30 +165,36 @@ def test_cores_must_exist_and_ports_must_differ(cfg_dir):
     edit(cfg_dir / "stream.yaml", "cpu_cores: [1]", "cpu_cores: [4096]")
     edit(cfg_dir / "stream.yaml", "prefect: {port: 4200}", "prefect: {port: 4222}")
     msgs = problems(cfg_dir)
-    assert any(m.startswith("stream.yaml: daemon.cpu_cores.0: core 4096 does not exist on this machine")
-               for m in msgs)
+    assert any(m.startswith("stream.yaml: daemon.cpu_cores.0: core 4096 does not exist on this machine") for m in msgs)
     assert "stream.yaml: services.prefect.port: port 4222 is also used by services.nats.port" in msgs
 
 
 def test_missing_file_and_folder(cfg_dir, tmp_path):
     (cfg_dir / "risk.yaml").unlink()
     assert problems(cfg_dir) == [f"risk.yaml: (top level): file not found: {cfg_dir / 'risk.yaml'}"]
-    assert problems(tmp_path / "nowhere") == [f"{tmp_path / 'nowhere'}: (top level): configuration folder does "
-                                              "not exist"]
+    assert problems(tmp_path / "nowhere") == [
+        f"{tmp_path / 'nowhere'}: (top level): configuration folder does not exist"
+    ]
 
 
 def test_environment_overrides_endpoints_and_secret_paths(cfg_dir):
-    env = {"OMS_BINANCE_VENUE": "live", "OMS_BINANCE_SPOT_REST_URL": "https://api1.binance.com",
-           "OMS_BINANCE_SUB_MARKET_MAKING_VAULT_PATH": "binance_mm_v2", "OMS_NATS_PORT": "4300",
-           "OMS_DATA_DIR": "/srv/oms"}
+    env = {
+        "OMS_BINANCE_VENUE": "live",
+        "OMS_BINANCE_SPOT_REST_URL": "https://api1.binance.com",
+        "OMS_BINANCE_SUB_MARKET_MAKING_VAULT_PATH": "binance_mm_v2",
+        "OMS_NATS_PORT": "4300",
+        "OMS_DATA_DIR": "/srv/oms",
+    }
     cfg = load_config(cfg_dir, env=env)
     binance = cfg.exchanges.exchanges["binance"]
     assert binance.venue == "live" and binance.markets["spot"].live.rest_url == "https://api1.binance.com"
     assert cfg.vault_path("binance", "sub_market_making", "spot") == "exchanges/binance_spot_mm_v2"
     assert cfg.stream.services.nats.port == 4300 and str(cfg.data_dir()) == "/srv/oms"
     msgs = problems(cfg_dir, env={"OMS_BINANCE_VENUE": "moon"})
-    assert msgs == ["exchanges.yaml: exchanges.binance.venue: Input should be 'local' or 'live' (got 'moon') "
-                    "(set by environment variable OMS_BINANCE_VENUE)"]
+    assert msgs == [
+        "exchanges.yaml: exchanges.binance.venue: Input should be 'local' or 'live' (got 'moon') "
+        "(set by environment variable OMS_BINANCE_VENUE)"
+    ]
 
 
 def run_oms(*args: str) -> subprocess.CompletedProcess:
@@ -174,14 +207,21 @@ def test_cli_config_check_ok_prints_one_line_per_account():
     lines = res.stdout.splitlines()
     assert lines[0].startswith("ok: ")
     assert len(lines) == 1 + 6
-    assert any(line.strip().startswith("binance/sub_futures_trend: sub, markets usdm, keys "
-                                       "secret/exchanges/binance_usdm_sub_futures_trend") for line in lines)
+    assert any(
+        line.strip().startswith(
+            "binance/sub_futures_trend: sub, markets usdm, keys secret/exchanges/binance_usdm_sub_futures_trend"
+        )
+        for line in lines
+    )
 
 
 def test_cli_config_check_lists_every_problem_without_traceback(cfg_dir):
     edit(cfg_dir / "risk.yaml", "max_open_orders: 200", "max_open_orders: -3")
-    edit(cfg_dir / "accounts.yaml", "parent: main, api_key_vault_path: binance_sub_mm",
-         "parent: nobody, api_key_vault_path: binance_sub_mm")
+    edit(
+        cfg_dir / "accounts.yaml",
+        "parent: main, api_key_vault_path: binance_sub_mm",
+        "parent: nobody, api_key_vault_path: binance_sub_mm",
+    )
     res = run_oms("config", "check", str(cfg_dir))
     assert res.returncode == 1
     assert "Traceback" not in res.stdout + res.stderr

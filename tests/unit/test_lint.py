@@ -1,4 +1,6 @@
-"""ruff (configured in pyproject.toml: pyflakes, pycodestyle, isort, bugbear, pyupgrade, complexity cap 15)."""
+"""ruff (configured in pyproject.toml: pyflakes, pycodestyle, isort, bugbear, pyupgrade, complexity cap 15,
+unused noqa) and `ruff format` for the whole tree."""
+
 from __future__ import annotations
 
 import subprocess
@@ -6,10 +8,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+RUFF = Path(sys.executable).parent / "ruff"
 
 
 def test_ruff_is_clean():
-    ruff = Path(sys.executable).parent / "ruff"
-    res = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run([str(RUFF), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ruff_format_is_clean():
+    res = subprocess.run(
+        [str(RUFF), "format", "--check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, "run `.venv/bin/ruff format .`\n" + res.stdout + res.stderr

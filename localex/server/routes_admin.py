@@ -1,0 +1,183 @@
+"""The local exchange's own admin API (``/admin/v1``), clearly not a Binance path.
+
+Creates accounts, funds them, creates and revokes API keys, and shows counters. Only loopback peers may
+call it; when the server was started with an admin token, ``X-Admin-Token`` must carry it as well.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from localex.engine.errors import ExchangeError
+from localex.engine.markets import fmt_amount
+from localex.server.http import json_response
+from localex.server.state import ServerState
+
+log = logging.getLogger(__name__)
+ALL_PERMISSIONS = ["SPOT", "FUTURES", "TRANSFER", "WITHDRAW"]
+AdminHandler = Callable[[web.Request, ServerState, dict[str, object]], object]
+
+
+def _error(status: int, msg: str) -> web.Response:
+    return json_response({"code": -1, "msg": msg}, status)
+
+
+def _loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _account_json(state: ServerState, account_id: str) -> dict[str, object]:
+    acct = state.exchange.account(account_id)
+    return {
+        "accountId": acct.account_id,
+        "email": acct.email,
+        "isSub": acct.is_sub,
+        "parentId": getattr(acct, "parent_id", None),
+        "createTime": acct.created_ns // 1_000_000,
+    }
+
+
+def _wrap(state: ServerState, fn: AdminHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        if not _loopback(request):
+            return _error(403, "admin API answers loopback peers only")
+        token = state.config.admin_token
+        if token is not None and not hmac.compare_digest(request.headers.get("X-Admin-Token", ""), token):
+            return _error(401, "missing or wrong X-Admin-Token")
+        body: dict[str, object] = {}
+        if request.can_read_body:
+            raw = await request.read()
+            if raw:
+                try:
+                    parsed = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    state.counters.bad("admin_invalid_json")
+                    return _error(400, "body is not valid JSON")
+                if not isinstance(parsed, dict):
+                    state.counters.bad("admin_invalid_json")
+                    return _error(400, "body must be a JSON object")
+                body = parsed
+        try:
+            return json_response(fn(request, state, body))
+        except ExchangeError as exc:
+            state.counters.bad("admin_rejected", exc.msg)
+            return json_response(exc.to_wire(), 400)
+        except (KeyError, TypeError, ValueError) as exc:
+            state.counters.bad("admin_bad_request", str(exc))
+            return _error(400, f"bad admin request: {exc}")
+
+    return handle
+
+
+def create_account(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """POST /admin/v1/accounts {"email"?, "parentId"?, "accountId"?}."""
+    acct = state.exchange.create_account(
+        _opt_str(body, "email"), parent_id=_opt_str(body, "parentId"), account_id=_opt_str(body, "accountId")
+    )
+    return _account_json(state, acct.account_id)
+
+
+def list_accounts(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """GET /admin/v1/accounts."""
+    return [_account_json(state, a.account_id) for a in state.exchange.accounts()]
+
+
+def fund(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """POST /admin/v1/accounts/{id}/fund {"asset", "amount", "wallet"?: SPOT|FUTURES}."""
+    account_id = request.match_info["account_id"]
+    t = state.exchange.fund(
+        account_id, str(body["asset"]).upper(), str(body["amount"]), wallet=str(body.get("wallet", "SPOT")).upper()
+    )
+    return {"tranId": t.tran_id, "asset": t.asset, "amount": fmt_amount(t.amount), "wallet": t.to_wallet}
+
+
+def balances(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """GET /admin/v1/accounts/{id}/balances?wallet=SPOT."""
+    account_id = request.match_info["account_id"]
+    wallet = request.query.get("wallet", "SPOT").upper()
+    return [
+        {"asset": b.asset, "free": fmt_amount(b.free), "locked": fmt_amount(b.locked)}
+        for b in state.exchange.balances(account_id, wallet)
+    ]
+
+
+def create_key(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """POST /admin/v1/accounts/{id}/keys {"permissions"?: [...], "label"?}: returns the secret once."""
+    account_id = request.match_info["account_id"]
+    perms = body.get("permissions", ALL_PERMISSIONS)
+    if not isinstance(perms, list) or not all(isinstance(p, str) for p in perms):
+        raise ValueError("permissions must be a list of strings")
+    key = state.exchange.create_api_key(account_id, permissions=set(perms), label=str(body.get("label", "")))
+    return {
+        "apiKey": key.api_key,
+        "secret": key.secret,
+        "accountId": key.account_id,
+        "permissions": sorted(key.permissions),
+        "label": key.label,
+    }
+
+
+def list_keys(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """GET /admin/v1/accounts/{id}/keys (never the secrets)."""
+    account_id = request.match_info["account_id"]
+    return [
+        {"apiKey": k.api_key, "permissions": sorted(k.permissions), "label": k.label, "revoked": k.revoked}
+        for k in state.exchange.api_keys(account_id)
+    ]
+
+
+def revoke_key(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """DELETE /admin/v1/keys/{api_key}."""
+    state.exchange.revoke_api_key(request.match_info["api_key"])
+    return {"revoked": request.match_info["api_key"]}
+
+
+def counters(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """GET /admin/v1/counters: rejected input, errors by code, 429/418 counts, connections."""
+    snap = state.counters.snapshot()
+    snap.update(
+        {
+            "rateLimit429": state.limiter.rejections_429,
+            "rateLimit418": state.limiter.rejections_418,
+            "streamConnections": len(state.hub.connections),
+            "wsApiSessions": len(state.ws_api_sessions),
+        }
+    )
+    return snap
+
+
+def demo_keys(request: web.Request, state: ServerState, body: dict[str, object]) -> object:
+    """GET /admin/v1/demo-keys: the deterministic LOCAL TEST keys of the demo accounts."""
+    return state.demo_keys
+
+
+def _opt_str(body: dict[str, object], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string")
+    return value
+
+
+def add_routes(app: web.Application, state: ServerState) -> None:
+    """Mount the admin API on ``app``."""
+    r = app.router
+    r.add_post("/admin/v1/accounts", _wrap(state, create_account))
+    r.add_get("/admin/v1/accounts", _wrap(state, list_accounts))
+    r.add_post("/admin/v1/accounts/{account_id}/fund", _wrap(state, fund))
+    r.add_get("/admin/v1/accounts/{account_id}/balances", _wrap(state, balances))
+    r.add_post("/admin/v1/accounts/{account_id}/keys", _wrap(state, create_key))
+    r.add_get("/admin/v1/accounts/{account_id}/keys", _wrap(state, list_keys))
+    r.add_delete("/admin/v1/keys/{api_key}", _wrap(state, revoke_key))
+    r.add_get("/admin/v1/counters", _wrap(state, counters))
+    r.add_get("/admin/v1/demo-keys", _wrap(state, demo_keys))

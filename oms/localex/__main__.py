@@ -1,5 +1,0 @@
-"""``python -m oms.localex --host 127.0.0.1 --port N [--seed S] [--speed X] [--data-dir D]``."""
-
-from oms.localex.server.runner import main
-
-raise SystemExit(main())
