@@ -14,7 +14,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from localex.engine import Exchange
+from localex.engine import Exchange, ExchangeError
 from localex.engine.accounts import KEY_ALPHABET
 from localex.server.private_files import PrivateFileError, create_private, read_private, replace_private
 
@@ -118,7 +118,7 @@ def setup_demo(exchange: Exchange, data_dir: str | None, seeded: bool) -> list[d
         write_keys(data_dir, keys)
         return keys
     if path.exists():
-        keys = create_demo_accounts(exchange, read_keys(path))
+        keys = _restore(exchange, path)
         log.info("demo keys read from %s", path)
         return keys
     proposal = [
@@ -135,4 +135,11 @@ def setup_demo(exchange: Exchange, data_dir: str | None, seeded: bool) -> list[d
     ]
     if create_private(path, _encode(proposal)):
         log.info("demo keys generated in %s (mode 0600)", path)
-    return create_demo_accounts(exchange, read_keys(path))
+    return _restore(exchange, path)
+
+
+def _restore(exchange: Exchange, path: Path) -> list[dict[str, object]]:
+    try:
+        return create_demo_accounts(exchange, read_keys(path))
+    except ExchangeError as exc:  # a key of the wrong shape: the file was edited
+        raise PrivateFileError(f"{path} holds an unusable key ({exc.msg}): delete it to generate new keys") from exc

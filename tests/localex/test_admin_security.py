@@ -161,6 +161,22 @@ def test_unsafe_token_file_refuses_to_start(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_edited_demo_keys_file_is_a_clear_error(tmp_path: Path) -> None:
+    with localex_process(tmp_path):
+        pass
+    saved = json.loads((tmp_path / "localex-demo-keys.json").read_text())
+    saved["keys"][0]["secret"] = "short"
+    (tmp_path / "localex-demo-keys.json").write_text(json.dumps(saved))  # keeps its 0600 mode
+    out = subprocess.run(
+        [sys.executable, "-m", "localex", "--port", str(free_port()), "--no-replay", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "localex-demo-keys.json holds an unusable key" in out.stderr and "delete it" in out.stderr
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
 def test_non_loopback_host_is_refused(host: str) -> None:
     out = subprocess.run(
