@@ -24,6 +24,7 @@ from localex.server import errors
 from localex.server.counters import Counters
 from localex.server.errors import BinanceError
 from localex.server.http import json_response
+from localex.server.logs import RedactingAccessLogger
 from localex.server.state import STATE_KEY
 
 log = logging.getLogger(__name__)
@@ -88,5 +89,6 @@ class LocalexRunner(web.AppRunner):
 
 
 def make_runner(app: web.Application, **kwargs: Any) -> web.AppRunner:
-    """The runner for a built app (``handle_signals`` off: the caller owns the signals)."""
-    return LocalexRunner(app, handle_signals=False, **kwargs)
+    """The runner for a built app (``handle_signals`` off: the caller owns the signals; the access log
+    redacted where each line is made)."""
+    return LocalexRunner(app, handle_signals=False, access_log_class=RedactingAccessLogger, **kwargs)

@@ -23,7 +23,7 @@ from conftest import localex_process
 
 from localex import clients
 from localex.admin_client import AdminClient, read_admin_token
-from localex.server.logs import redact
+from localex.server.logs import redact, redact_target
 
 LONG_TOKEN = re.compile(r"[A-Za-z0-9]{48,}")
 
@@ -112,6 +112,13 @@ def test_debug_level_logs_each_rejection_on_one_line(tmp_path: Path) -> None:
     text = log_text(data)
     assert "rejected input admin_rejected" in text
     assert not any(line.startswith("2026-01-01 00:00:00 INFO forged") for line in text.splitlines())
+
+
+def test_redact_target_covers_encoded_names_and_path_keys() -> None:
+    key = "f0" * 32
+    out = redact_target(f"/fstream/ws/{key}?%73ignature=abc&listenKey=k1&symbol=BTCUSDT&x={key}")
+    assert out == "/fstream/ws/<redacted>?signature=<redacted>&listenKey=<redacted>&symbol=BTCUSDT&x=<redacted>"
+    assert redact_target("/api/v3/depth?symbol=BTCUSDT&limit=5") == "/api/v3/depth?symbol=BTCUSDT&limit=5"
 
 
 def test_redact_covers_every_credential_shape() -> None:
