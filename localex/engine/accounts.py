@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -85,11 +86,24 @@ class Account:
         return p
 
 
-class Ledger:
-    """All accounts and API keys; deterministic ids and secrets from ``seed``."""
+ACCOUNT_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+EMAIL_RE: Final = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+\Z")
+MAX_EMAIL: Final = 254
+KEY_RE: Final = re.compile(r"^[A-Za-z0-9]{64}\Z")
+MAX_LABEL: Final = 128
+KEY_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = random.Random(seed)
+
+class Ledger:
+    """All accounts and API keys.
+
+    Key ids and secrets come from ``seed`` (the same seed, the same keys: for tests) or, with
+    ``random_keys``, from the operating system's generator (``random.SystemRandom``), so no two installs
+    share a key.
+    """
+
+    def __init__(self, seed: int = 0, random_keys: bool = False) -> None:
+        self._rng: random.Random = random.SystemRandom() if random_keys else random.Random(seed)
         self.accounts: dict[str, Account] = {}
         self.keys: dict[str, ApiKey] = {}
         self._next_id = 1
@@ -103,7 +117,18 @@ class Ledger:
         internal: bool = False,
         unlimited: bool = False,
     ) -> Account:
-        """Create an account; a sub-account needs an existing, non-sub parent."""
+        """Create an account; a sub-account needs an existing, non-sub parent.
+
+        ``account_id``: 1-64 letters, digits, ``_`` or ``-``; ``email``: an address of at most 254 characters.
+        """
+        if account_id is not None and not ACCOUNT_ID_RE.match(account_id):
+            raise ExchangeError(
+                -1130, "Data sent for parameter 'accountId' is not valid: 1-64 letters, digits, '_' or '-' expected."
+            )
+        if email is not None and (len(email) > MAX_EMAIL or not EMAIL_RE.match(email)):
+            raise ExchangeError(
+                -1130, f"Data sent for parameter 'email' is not valid: an address of at most {MAX_EMAIL} characters."
+            )
         if parent_id is not None:
             parent = self.get(parent_id)
             if parent.is_sub:
@@ -139,20 +164,39 @@ class Ledger:
 
     def create_key(self, account_id: str, permissions: frozenset[str], label: str, now_ns: int) -> ApiKey:
         """A new API key (64 alphanumerics) and secret (64 alphanumerics) for ``account_id``."""
+        self._check_key_request(account_id, permissions, label)
+        rng = self._rng
+        while True:
+            key = "".join(rng.choice(KEY_ALPHABET) for _ in range(64))
+            if key not in self.keys:
+                break
+        secret = "".join(rng.choice(KEY_ALPHABET) for _ in range(64))
+        k = ApiKey(key, secret, account_id, frozenset(permissions), label, now_ns)
+        self.keys[key] = k
+        return k
+
+    def restore_key(
+        self, account_id: str, api_key: str, secret: str, permissions: frozenset[str], label: str, now_ns: int
+    ) -> ApiKey:
+        """Register a key made earlier (the demo keys kept across restarts): 64 alphanumerics each, unused."""
+        self._check_key_request(account_id, permissions, label)
+        if not KEY_RE.match(api_key) or not KEY_RE.match(secret):
+            raise ExchangeError(-1130, "Data sent for parameter 'apiKey' is not valid: 64 letters or digits expected.")
+        if api_key in self.keys:
+            raise ExchangeError(-1130, "Data sent for parameter 'apiKey' is not valid: the key exists already.")
+        k = ApiKey(api_key, secret, account_id, frozenset(permissions), label, now_ns)
+        self.keys[api_key] = k
+        return k
+
+    def _check_key_request(self, account_id: str, permissions: frozenset[str], label: str) -> None:
         self.get(account_id)
         bad = set(permissions) - ALL_PERMISSIONS
         if bad:
             raise ExchangeError(-1130, f"Data sent for parameter 'permissions' is not valid: {sorted(bad)}")
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        rng = self._rng
-        while True:
-            key = "".join(rng.choice(alphabet) for _ in range(64))
-            if key not in self.keys:
-                break
-        secret = "".join(rng.choice(alphabet) for _ in range(64))
-        k = ApiKey(key, secret, account_id, frozenset(permissions), label, now_ns)
-        self.keys[key] = k
-        return k
+        if len(label) > MAX_LABEL or not label.isprintable():
+            raise ExchangeError(
+                -1130, f"Data sent for parameter 'label' is not valid: at most {MAX_LABEL} printable characters."
+            )
 
     def revoke_key(self, api_key: str) -> ApiKey:
         """Mark a key revoked; ExchangeError(-2014) if unknown."""

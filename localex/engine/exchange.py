@@ -25,7 +25,7 @@ from .futures import (
     maint_margin,
 )
 from .marketdata import INTERVALS, Ticker24h
-from .markets import SPOT, USDM, SymbolSpec, default_specs, parse_amount
+from .markets import ASSET_RE, MAX_AMOUNT_UNITS, SPOT, USDM, SymbolSpec, default_specs, parse_amount
 from .matching import FeeSchedule, Matcher
 from .types import (
     ALL_PERMISSIONS,
@@ -96,12 +96,13 @@ class Exchange:
         specs: Iterable[SymbolSpec] | None = None,
         fees: FeeSchedule | None = None,
         seed: int = 0,
+        random_keys: bool = False,
     ) -> None:
         self.clock: Callable[[], int] = clock or time.time_ns
         self.seed = seed
         spec_list = list(specs) if specs is not None else default_specs()
         self._specs: dict[tuple[str, str], SymbolSpec] = {s.key: s for s in spec_list}
-        self.ledger = Ledger(seed)
+        self.ledger = Ledger(seed, random_keys)
         self.em = Emitter()
         now = self.clock()
         self.fee_account = self.ledger.create(
@@ -306,6 +307,12 @@ class Exchange:
         """New key for the account with ``permissions`` (SPOT, FUTURES, TRANSFER, WITHDRAW)."""
         return self.ledger.create_key(account_id, frozenset(permissions), label, self.clock())
 
+    def restore_api_key(
+        self, account_id: str, api_key: str, secret: str, permissions: Iterable[str], label: str = ""
+    ) -> ApiKey:
+        """Register a key created by an earlier run (``api_key`` and ``secret``: 64 alphanumerics, unused)."""
+        return self.ledger.restore_key(account_id, api_key, secret, frozenset(permissions), label, self.clock())
+
     def revoke_api_key(self, api_key: str) -> ApiKey:
         """Revoke a key; lookups return None afterwards."""
         return self.ledger.revoke_key(api_key)
@@ -323,6 +330,11 @@ class Exchange:
         """Admin deposit of ``amount`` (decimal string) into the account's wallet."""
         acc = self.ledger.get(account_id)
         units = parse_amount("amount", amount)
+        if not ASSET_RE.match(asset):
+            raise E.bad_param("asset", asset)
+        held = acc.wallet(wallet).get(asset)  # checked before anything changes: a rejected deposit changes nothing
+        if (held.free + held.locked if held else 0) + units > MAX_AMOUNT_UNITS:
+            raise E.bad_param("amount", amount)
         self._begin()
         try:
             acc.bal(acc.wallet(wallet), asset).free += units
@@ -365,15 +377,20 @@ class Exchange:
             raise E.bad_param("amount", amount)
         if src is dst and from_wallet == to_wallet:
             raise E.ExchangeError(-1130, "Data sent for parameter 'toAccount' is not valid: same wallet.")
+        if not ASSET_RE.match(asset):
+            raise E.bad_param("asset", asset)
+        held = dst.wallet(to_wallet).get(asset)
+        if (held.free + held.locked if held else 0) + units > MAX_AMOUNT_UNITS:
+            raise E.bad_param("amount", amount)
         self._begin()
         try:
-            sb = src.bal(src.wallet(from_wallet), asset)
-            limit = sb.free
+            held = src.wallet(from_wallet).get(asset)  # read only: a refused transfer leaves no empty balance
+            limit = held.free if held else 0
             if from_wallet == WALLET_FUTURES and asset == "USDT":
                 limit = min(limit, self.matcher.available(src))
             if limit < units:
                 raise E.ExchangeError(E.TRANSFER_FAILED, "Insufficient balance")
-            dst.wallet(to_wallet)
+            sb = src.bal(src.wallet(from_wallet), asset)
             sb.free -= units
             dst.bal(dst.wallet(to_wallet), asset).free += units
             ttype = self._transfer_type(src, dst, from_wallet, to_wallet)

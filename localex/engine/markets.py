@@ -7,6 +7,7 @@ amount (balances, notionals, commissions, PnL) an int count of 1e-8 units (``AMO
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Final
@@ -20,6 +21,11 @@ SPOT: Final = "spot"
 USDM: Final = "usdm"
 MARKET_KINDS: Final = (SPOT, USDM)
 PARSE_CACHE_SIZE: Final = 4096  # per symbol and kind: distinct price / quantity strings remembered
+MAX_AMOUNT_UNITS: Final = (
+    2**63 - 1
+)  # the largest amount or balance (1e-8 units): an int64, as downstream kernels hold it
+MAX_AMOUNT: Final = Decimal(MAX_AMOUNT_UNITS) / AMOUNT_SCALE
+ASSET_RE: Final = re.compile(r"^[A-Z0-9]{1,20}\Z")  # an asset name as Binance spells them (BTC, USDT, 1000SATS)
 
 
 def fmt_scaled(value: int, decimals: int = AMOUNT_DECIMALS, shown: int | None = None) -> str:
@@ -58,8 +64,10 @@ def parse_decimal(name: str, value: str | int | float | Decimal) -> Decimal:
 
 
 def parse_amount(name: str, value: str | int | Decimal) -> int:
-    """An asset amount string -> int 1e-8 units (must have at most 8 decimals and be >= 0)."""
+    """An asset amount string -> int 1e-8 units (at most 8 decimals, 0 <= amount <= ``MAX_AMOUNT``)."""
     d = parse_decimal(name, value)
+    if d > MAX_AMOUNT:
+        raise bad_param(name, value)
     units = d * AMOUNT_SCALE
     if units != units.to_integral_value() or d < 0:
         raise bad_param(name, value)

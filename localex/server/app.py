@@ -23,7 +23,8 @@ from localex.server import demo, routes_admin, routes_futures, routes_market, ro
 from localex.server.depth import DepthPublisher
 from localex.server.errors import BinanceError
 from localex.server.events import EventRouter
-from localex.server.http import error_response, json_errors, make_handler
+from localex.server.guard import check_listen_host, host_guard
+from localex.server.http import error_response, json_errors, json_response, make_handler
 from localex.server.state import STATE_KEY, ServerConfig, ServerState
 from localex.server.streams import serve_stream_socket
 from localex.server.tickers import TICK_S, TickerPublisher
@@ -32,6 +33,7 @@ from localex.server.ws_api import serve_ws_api
 log = logging.getLogger(__name__)
 REPLAY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("replay_task", asyncio.Task)
 TICKER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("ticker_task", asyncio.Task)
+SUMMARY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("summary_task", asyncio.Task)
 DEPTH_KEY: web.AppKey[DepthPublisher] = web.AppKey("depth", DepthPublisher)
 
 
@@ -82,20 +84,47 @@ async def _replay_loop(state: ServerState, router: EventRouter) -> None:
             log.exception("replay step failed")
 
 
+async def _summary_loop(state: ServerState) -> None:
+    interval = state.config.bad_input_summary_s
+    while True:
+        await asyncio.sleep(interval)
+        state.counters.log_summary()
+
+
+def _refuse_host(state: ServerState) -> Callable[[web.Request], web.StreamResponse]:
+    def refuse(request: web.Request) -> web.StreamResponse:
+        state.counters.bad("http_bad_host", f"{request.method} {request.path} Host={request.headers.get('Host')!r}")
+        msg = "Host header must name this server on loopback (127.0.0.1, localhost or [::1] with its port)"
+        if request.path.startswith("/admin/"):
+            return json_response({"code": -1, "msg": msg}, 403)
+        state.counters.error(-1002)
+        return json_response({"code": -1002, "msg": f"You are not authorized to execute this request. {msg}."}, 403)
+
+    return refuse
+
+
 def build_app(
     config: ServerConfig, exchange: Exchange | None = None, paths: dict[str, PricePath] | None = None
 ) -> web.Application:
-    """The application: routes, engine listener, demo accounts, replay timer (when ``paths`` given)."""
+    """The application: routes, engine listener, demo accounts, replay timer (when ``paths`` given).
+
+    ValueError when ``config.host`` is not a loopback address; ``PrivateFileError`` when the install's
+    admin token or demo-keys file is unusable (the message names the file and the fix).
+    """
+    check_listen_host(config.host)
     if exchange is None:
         specs = default_specs()
         if config.max_open_orders is not None:
             specs = [dataclasses.replace(s, max_num_orders=config.max_open_orders) for s in specs]
-        exchange = Exchange(clock=time.time_ns, seed=config.seed, specs=specs)
+        # no seed: keys from the operating system's generator; liquidity is seeded either way
+        exchange = Exchange(clock=time.time_ns, seed=config.seed or 0, specs=specs, random_keys=config.seed is None)
     ex = exchange
     state = ServerState(ex, config)
     depth = DepthPublisher(state)
     router = EventRouter(state, depth)
-    app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
+    app = web.Application(
+        middlewares=[host_guard(config.host, _refuse_host(state)), json_errors], client_max_size=1 << 20
+    )
     app[STATE_KEY] = state
     app[DEPTH_KEY] = depth
     for module in (routes_market, routes_spot, routes_futures, routes_sapi):
@@ -109,9 +138,7 @@ def build_app(
     app.router.add_get("/ws-fapi/v1", _ws_api_handler(state, "usdm"))
 
     if config.demo_accounts:
-        state.demo_keys = demo.create_demo_accounts(ex)
-        if config.data_dir:
-            demo.write_keys(config.data_dir, state.demo_keys)
+        state.demo_keys = demo.setup_demo(ex, config.data_dir, seeded=config.seed is not None)
 
     async def on_startup(app: web.Application) -> None:
         router.bind(asyncio.get_running_loop())
@@ -120,9 +147,10 @@ def build_app(
             Replay(ex, paths, speed=config.speed, seed=config.seed)
         app[REPLAY_TASK] = asyncio.get_running_loop().create_task(_replay_loop(state, router))
         app[TICKER_TASK] = asyncio.get_running_loop().create_task(_ticker_loop(state, TickerPublisher(state, depth)))
+        app[SUMMARY_TASK] = asyncio.get_running_loop().create_task(_summary_loop(state))
 
     async def on_shutdown(app: web.Application) -> None:
-        for key in (REPLAY_TASK, TICKER_TASK):
+        for key in (REPLAY_TASK, TICKER_TASK, SUMMARY_TASK):
             task = app.get(key)
             if task is not None:
                 task.cancel()

@@ -22,6 +22,10 @@ API_KEY_RE = re.compile(r"^[A-Za-z0-9]{8,128}$")
 DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60000
 MAX_AHEAD_MS = 1000
+TIMESTAMP_LEGAL = "^[0-9]{1,20}$"
+TIMESTAMP_RE = re.compile(r"^[0-9]{1,20}\Z")  # ASCII digits only: int() would take "1_000" and other scripts' digits
+RECV_WINDOW_LEGAL = r"^[0-9]{1,20}(\.[0-9]{1,3})?$"
+RECV_WINDOW_RE = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,3})?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +77,15 @@ def check_timestamp(timestamp: object, recv_window: object, now_ms: int) -> None
     """Binance's timestamp rule: ``now - recvWindow <= timestamp < now + 1000``."""
     if timestamp in (None, ""):
         raise errors.mandatory("timestamp")
-    try:
-        ts = int(str(timestamp))
-    except ValueError as exc:
-        raise errors.illegal_chars("timestamp", "^[0-9]{1,20}$") from exc
-    window = DEFAULT_RECV_WINDOW
+    if isinstance(timestamp, bool) or not TIMESTAMP_RE.match(str(timestamp)):
+        raise errors.illegal_chars("timestamp", TIMESTAMP_LEGAL)
+    ts = int(str(timestamp))
+    window: float = DEFAULT_RECV_WINDOW
     if recv_window not in (None, ""):
-        try:
-            window = int(float(str(recv_window)))
-        except ValueError as exc:
-            raise errors.illegal_chars("recvWindow", "^[0-9]{1,20}$") from exc
+        # milliseconds with up to 3 decimals (Binance's microsecond precision); "inf", "1e9", "0x10": -1100
+        if isinstance(recv_window, bool) or not RECV_WINDOW_RE.match(str(recv_window)):
+            raise errors.illegal_chars("recvWindow", RECV_WINDOW_LEGAL)
+        window = float(str(recv_window))
         if window > MAX_RECV_WINDOW or window <= 0:
             raise errors.bad_recv_window()
     if ts >= now_ms + MAX_AHEAD_MS:

@@ -111,6 +111,15 @@ def too_many_parameters() -> BinanceError:
     return BinanceError(-1101, "Too many parameters sent for this endpoint.", 400)
 
 
+def request_too_large(what: str, status: int) -> BinanceError:
+    """-1101 for a request over the server's size limits (``what``: "body", "URL"; HTTP 413 / 414).
+
+    Binance's front end refuses such requests before any endpoint reads them; the closest of its own
+    codes is -1101 (ccxt maps it to BadRequest: retrying the same request cannot help).
+    """
+    return BinanceError(-1101, f"Too many parameters sent for this endpoint; the request {what} is too large.", status)
+
+
 def duplicate_params() -> BinanceError:
     """-1101 for a parameter sent twice in the query string (or twice in the body)."""
     return BinanceError(-1101, "Duplicate values for a parameter detected.", 400)

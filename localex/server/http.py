@@ -119,7 +119,10 @@ async def read_params(request: web.Request) -> tuple[dict[str, str], str, str]:
     raw_query = request.rel_url.raw_query_string
     raw_body = ""
     if request.can_read_body:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise errors.request_too_large("body", 413) from exc
         try:
             raw_body = body.decode()
         except UnicodeDecodeError as exc:

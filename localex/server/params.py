@@ -15,13 +15,13 @@ import orjson
 
 from localex.server import errors
 
-DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?\Z")
 DECIMAL_LEGAL = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
-INT_RE = re.compile(r"^-?[0-9]{1,20}$")
+INT_RE = re.compile(r"^-?[0-9]{1,20}\Z")
 INT_LEGAL = "^[0-9]{1,20}$"
-SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
+SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}\Z")
 SYMBOL_LEGAL = r"^[A-Z0-9-_.]{1,20}$"
-CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,64}$")
+CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,64}\Z")
 CLIENT_ID_LEGAL = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
 MAX_PARAMS = 64
 

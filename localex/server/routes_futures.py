@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import orjson
 
+from localex.engine.errors import ExchangeError
 from localex.engine.futures import initial_margin, maint_margin
 from localex.engine.markets import fmt_amount
 from localex.engine.types import OrderResult
@@ -13,7 +14,7 @@ from localex.server import errors, wire
 from localex.server.errors import BinanceError
 from localex.server.http import SIGNED, USER_STREAM, Call, Endpoint
 from localex.server.order_params import futures_order_request
-from localex.server.params import Params
+from localex.server.params import CLIENT_ID_RE, Params
 from localex.server.routes_spot import ns, order_ref
 
 USDM = "usdm"
@@ -191,8 +192,8 @@ async def cancel_batch(call: Call) -> object:
     assert call.account_id is not None
     p = call.params
     symbol = p.symbol()
-    ids = _json_ids(p.opt_str("orderIdList"))
-    client_ids = _json_ids(p.opt_str("origClientOrderIdList"))
+    ids = _order_ids(p.opt_str("orderIdList"))
+    client_ids = _client_ids(p.opt_str("origClientOrderIdList"))
     if not ids and not client_ids:
         raise BinanceError(
             -1102, "Param 'origClientOrderIdList' or 'orderIdList' must be sent, but both were empty/null!", 400
@@ -200,26 +201,50 @@ async def cancel_batch(call: Call) -> object:
     ex = call.state.exchange
     spec = ex.spec(USDM, symbol)
     out: list[object] = []
-    refs = [(int(i), None) for i in ids] + [(None, str(c)) for c in client_ids]
+    refs: list[tuple[int | None, str | None]] = [(i, None) for i in ids]
+    refs += [(None, c) for c in client_ids]
     for order_id, client_id in refs:
         try:
             order = ex.cancel_order(call.account_id, USDM, symbol, order_id=order_id, client_order_id=client_id)
             out.append(wire.futures_order(order, spec, with_time=False))
-        except Exception as exc:
-            out.append(exc.to_wire() if hasattr(exc, "to_wire") else errors.unknown().body())
+        except ExchangeError as exc:
+            out.append(exc.to_wire())
     return out
 
 
-def _json_ids(raw: str | None) -> list[object]:
+def _json_list(raw: str | None, name: str) -> list[object]:
+    """A JSON list of at most 10 items; -1130 for the parameter otherwise."""
     if raw is None:
         return []
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise errors.bad_param("orderIdList") from exc
+        raise errors.bad_param(name) from exc
     if not isinstance(parsed, list) or len(parsed) > 10:
-        raise errors.bad_param("orderIdList")
+        raise errors.bad_param(name)
     return parsed
+
+
+def _order_ids(raw: str | None) -> list[int]:
+    """``orderIdList``: positive integers, checked whole before any order is touched.
+
+    ``[null]``, ``["a"]``, ``[true]`` or ``[1.5]`` is -1130 for the list and cancels nothing (``true`` is not
+    order 1, as Python's ``int(True)`` would have it).
+    """
+    items = _json_list(raw, "orderIdList")
+    ids = [i for i in items if type(i) is int and 0 < i < 2**63]
+    if len(ids) < len(items):
+        raise errors.bad_param("orderIdList")
+    return ids
+
+
+def _client_ids(raw: str | None) -> list[str]:
+    """``origClientOrderIdList``: client order ids in Binance's legal range, checked whole."""
+    items = _json_list(raw, "origClientOrderIdList")
+    ids = [c for c in items if isinstance(c, str) and CLIENT_ID_RE.match(c)]
+    if len(ids) < len(items):
+        raise errors.bad_param("origClientOrderIdList")
+    return ids
 
 
 async def all_orders(call: Call) -> object:
@@ -667,28 +692,28 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/fapi/v1/order/test", USDM, test_order, 0, SIGNED, PERM),
     Endpoint("PUT", "/fapi/v1/order", USDM, modify_order, 1, SIGNED, PERM, order=True),
     Endpoint("DELETE", "/fapi/v1/order", USDM, cancel_order, 1, SIGNED, PERM),
-    Endpoint("GET", "/fapi/v1/order", USDM, query_order, 1, SIGNED),
-    Endpoint("GET", "/fapi/v1/openOrder", USDM, open_order, 1, SIGNED),
-    Endpoint("GET", "/fapi/v1/openOrders", USDM, open_orders, lambda p: 1 if p.opt_str("symbol") else 40, SIGNED),
+    Endpoint("GET", "/fapi/v1/order", USDM, query_order, 1, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/openOrder", USDM, open_order, 1, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/openOrders", USDM, open_orders, lambda p: 1 if p.opt_str("symbol") else 40, SIGNED, PERM),
     Endpoint("DELETE", "/fapi/v1/allOpenOrders", USDM, cancel_all, 1, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/batchOrders", USDM, batch_orders, 5, SIGNED, PERM, order=True),
     Endpoint("DELETE", "/fapi/v1/batchOrders", USDM, cancel_batch, 1, SIGNED, PERM),
-    Endpoint("GET", "/fapi/v1/allOrders", USDM, all_orders, 5, SIGNED),
-    Endpoint("GET", "/fapi/v1/userTrades", USDM, user_trades, 5, SIGNED),
-    Endpoint("GET", "/fapi/v2/account", USDM, account, 5, SIGNED),
-    Endpoint("GET", "/fapi/v3/account", USDM, account_v3, 5, SIGNED),
-    Endpoint("GET", "/fapi/v2/balance", USDM, balance, 5, SIGNED),
-    Endpoint("GET", "/fapi/v3/balance", USDM, balance, 5, SIGNED),
-    Endpoint("GET", "/fapi/v2/positionRisk", USDM, position_risk, 5, SIGNED),
-    Endpoint("GET", "/fapi/v3/positionRisk", USDM, position_risk_v3, 5, SIGNED),
+    Endpoint("GET", "/fapi/v1/allOrders", USDM, all_orders, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/userTrades", USDM, user_trades, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v2/account", USDM, account, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v3/account", USDM, account_v3, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v2/balance", USDM, balance, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v3/balance", USDM, balance, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v2/positionRisk", USDM, position_risk, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v3/positionRisk", USDM, position_risk_v3, 5, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/leverage", USDM, leverage, 1, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/marginType", USDM, margin_type, 1, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/positionSide/dual", USDM, set_position_side, 1, SIGNED, PERM),
-    Endpoint("GET", "/fapi/v1/positionSide/dual", USDM, get_position_side, 30, SIGNED),
-    Endpoint("GET", "/fapi/v1/leverageBracket", USDM, leverage_bracket, 1, SIGNED),
-    Endpoint("GET", "/fapi/v1/commissionRate", USDM, commission_rate, 20, SIGNED),
-    Endpoint("GET", "/fapi/v1/income", USDM, income, 30, SIGNED),
-    Endpoint("POST", "/fapi/v1/listenKey", USDM, listen_key_start, 1, USER_STREAM),
-    Endpoint("PUT", "/fapi/v1/listenKey", USDM, listen_key_keepalive, 1, USER_STREAM),
-    Endpoint("DELETE", "/fapi/v1/listenKey", USDM, listen_key_close, 1, USER_STREAM),
+    Endpoint("GET", "/fapi/v1/positionSide/dual", USDM, get_position_side, 30, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/leverageBracket", USDM, leverage_bracket, 1, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/commissionRate", USDM, commission_rate, 20, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/income", USDM, income, 30, SIGNED, PERM),
+    Endpoint("POST", "/fapi/v1/listenKey", USDM, listen_key_start, 1, USER_STREAM, PERM),
+    Endpoint("PUT", "/fapi/v1/listenKey", USDM, listen_key_keepalive, 1, USER_STREAM, PERM),
+    Endpoint("DELETE", "/fapi/v1/listenKey", USDM, listen_key_close, 1, USER_STREAM, PERM),
 ]

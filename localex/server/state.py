@@ -9,6 +9,7 @@ from aiohttp import web
 
 from localex.engine import Exchange
 from localex.server.counters import Counters
+from localex.server.guard import resolve_admin_token
 from localex.server.ratelimit import RateLimitConfig, RateLimiter
 from localex.server.streams import StreamHub
 
@@ -17,17 +18,27 @@ LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """How the server runs. ``admin_token`` None: the admin API answers loopback peers only."""
+    """How the server runs.
+
+    ``seed``: None (the default) makes API keys random and keeps the demo keys of an install in
+    ``data_dir`` across restarts; a number makes every key a function of it (tests that want fixed keys).
+    The engine's liquidity is seeded with ``seed or 0`` either way.
+    The admin API always wants a token: ``admin_token`` when given, else the one in ``admin_token_file``
+    (default ``data_dir/localex-admin-token``, generated there once, mode 0600), else a random one held
+    in memory (``ServerState.admin_token``, for in-process callers).
+    """
 
     host: str = "127.0.0.1"
     port: int = 0
-    seed: int = 0
+    seed: int | None = None
     speed: float = 60.0
     replay_interval_s: float = 0.25
     replay: bool = True
     data_dir: str | None = None
     demo_accounts: bool = True
     admin_token: str | None = None
+    admin_token_file: str | None = None
+    bad_input_summary_s: float = 60.0  # one INFO line per interval sums up the rejected input (DEBUG: each)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     max_ws_api_connections: int = 300
     max_open_orders: int | None = None  # MAX_NUM_ORDERS per account and symbol; None: Binance's (200)
@@ -102,6 +113,9 @@ class ServerState:
         self.user_subscriptions: dict[str, set[tuple[object, int]]] = {}
         self.ws_api_sessions: set[object] = set()
         self.demo_keys: list[dict[str, object]] = []
+        self.admin_token, self.admin_token_file = resolve_admin_token(
+            config.admin_token, config.admin_token_file, config.data_dir
+        )
         self.client_tran_ids: dict[int, str] = {}
 
 

@@ -250,12 +250,12 @@ def _wrap_rest(fn: Callable[[Call], Awaitable[object]]) -> Fn:
 
 
 async def _futures_listen_key_start(s: Session, c: Call) -> object:
-    cred = auth.require_api_key(c.api_key, s.state.keys)
+    cred = auth.require_api_key(c.api_key, s.state.keys, "FUTURES")
     return {"listenKey": s.state.listen_keys.start(cred.account_id, c.now_ms)}
 
 
 async def _futures_listen_key_ping(s: Session, c: Call) -> object:
-    cred = auth.require_api_key(c.api_key, s.state.keys)
+    cred = auth.require_api_key(c.api_key, s.state.keys, "FUTURES")
     key = s.state.listen_keys.keepalive(cred.account_id, c.now_ms)
     if key is None:
         raise errors.invalid_listen_key()
@@ -263,7 +263,7 @@ async def _futures_listen_key_ping(s: Session, c: Call) -> object:
 
 
 async def _futures_listen_key_stop(s: Session, c: Call) -> object:
-    cred = auth.require_api_key(c.api_key, s.state.keys)
+    cred = auth.require_api_key(c.api_key, s.state.keys, "FUTURES")
     key = s.state.listen_keys.close(cred.account_id)
     if key is not None:
         s.state.hub.close_listen_key(key)
@@ -420,14 +420,14 @@ FUTURES_METHODS: dict[str, Method] = {
     "ticker.price": Method(_wrap_rest(routes_market.futures_price), 1),
     "order.place": Method(lambda s, c: _async(routes_futures.place(c, c.params, _acct(c))), 0, True, "FUTURES", True),
     "order.cancel": Method(lambda s, c: _async(routes_futures.cancel(c, c.params, _acct(c))), 1, True, "FUTURES"),
-    "order.status": Method(lambda s, c: _async(routes_futures.query(c, c.params, _acct(c))), 1, True),
+    "order.status": Method(lambda s, c: _async(routes_futures.query(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "order.modify": Method(_wrap_rest(routes_futures.modify_order), 1, True, "FUTURES", True),
-    "account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True),
-    "v2/account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True),
-    "account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True),
-    "v2/account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True),
-    "account.position": Method(_wrap_rest(routes_futures.position_risk), 5, True),
-    "v2/account.position": Method(_wrap_rest(routes_futures.position_risk), 5, True),
+    "account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
+    "v2/account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
+    "account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True, "FUTURES"),
+    "v2/account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True, "FUTURES"),
+    "account.position": Method(_wrap_rest(routes_futures.position_risk), 5, True, "FUTURES"),
+    "v2/account.position": Method(_wrap_rest(routes_futures.position_risk), 5, True, "FUTURES"),
     "userDataStream.start": Method(_futures_listen_key_start, 1),
     "userDataStream.ping": Method(_futures_listen_key_ping, 1),
     "userDataStream.stop": Method(_futures_listen_key_stop, 1),

@@ -35,7 +35,8 @@ def run_up(args: argparse.Namespace) -> int:
     if "localex" in started:
         write(
             f"local exchange:     {services['localex'].address} (demo API keys: "
-            f"{data / 'localex' / 'localex-demo-keys.json'})"
+            f"{data / 'localex' / 'localex-demo-keys.json'}, admin token: "
+            f"{data / 'localex' / 'localex-admin-token'}, both mode 0600)"
         )
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
     return 0

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from oms.services.base import Service, http_get
+
+ADMIN_TOKEN_FILE = "localex-admin-token"  # the name the exchange uses in its data folder
 
 
 class LocalExchangeService(Service):
@@ -31,7 +34,15 @@ class LocalExchangeService(Service):
             str(self.settings.localex_port),
             "--data-dir",
             str(data),
+            # the admin API's token: generated there once (mode 0600) by the exchange, read by its callers
+            "--admin-token-file",
+            str(self.admin_token_file),
         ], {}
+
+    @property
+    def admin_token_file(self) -> Path:
+        """The file holding the token ``/admin/v1`` wants in ``X-Admin-Token`` (mode 0600)."""
+        return self.settings.data_dir / "localex" / ADMIN_TOKEN_FILE
 
     def health(self) -> tuple[bool, str]:
         code, _ = http_get(f"{self.address}/api/v3/ping")

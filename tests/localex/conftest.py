@@ -7,18 +7,27 @@ real sockets; tests read keys from its admin API like any caller would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shlex
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from localex.admin_client import AdminClient
 from localex.engine import Exchange
-from localex.server.app import build_app
+from localex.server.app import build_app, server_state
+from localex.server.protocol import make_runner
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
 from oms.archive.market import load_default_paths
@@ -39,14 +48,14 @@ class LocalServer:
     loop: asyncio.AbstractEventLoop
     app: web.Application
 
+    @property
+    def admin_token(self) -> str:
+        """The server's admin token (a fixture's server holds it in memory: no data folder)."""
+        return server_state(self.app).admin_token
+
     def admin(self, method: str, path: str, body: dict[str, object] | None = None) -> object:
-        """Call the admin API over HTTP and return the decoded JSON."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
+        """Call the admin API over HTTP with the server's token and return the decoded JSON."""
+        return AdminClient(self.url, self.admin_token).call(method, path, body)
 
     def resting_futures_price(self, symbol: str = "BTCUSDT", below: float = 0.03) -> str:
         """A BUY limit price ``below`` (fraction) under the mark: rests on the book and stays inside USD-M's
@@ -83,7 +92,7 @@ def start_server(config: ServerConfig, exchange: Exchange | None = None) -> Iter
     """Start the app in a thread (on ``exchange`` when given, e.g. one with a test clock); yield it; stop it."""
     loop = asyncio.new_event_loop()
     app = build_app(config, exchange, paths=load_default_paths() if config.replay else None)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = make_runner(app)
     ready = threading.Event()
 
     def run() -> None:
@@ -116,3 +125,37 @@ def server() -> Iterator[LocalServer]:
         futures_orders_per_minute=100_000,
     )
     yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, speed=600.0, replay_interval_s=0.1))
+
+
+@contextlib.contextmanager
+def localex_process(
+    data_dir: Path | None, *args: str, port: int | None = None, umask: int | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``python -m localex`` as its own process (``--no-replay``, a free port unless ``port``), healthy;
+    yields ``(process, url)`` and stops it with SIGTERM (asserting a clean exit)."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "localex", "--port", str(port), "--no-replay", *args]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    if umask is not None:  # through a shell: preexec_fn is unsafe in this threaded test process
+        command = ["/bin/sh", "-c", f"umask {umask:03o} && exec {shlex.join(command)}"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/api/v3/ping", timeout=1) as resp:
+                    assert resp.read() == b"{}"
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    raise AssertionError(f"local exchange exited with {proc.returncode}: {out}") from None
+                assert time.monotonic() < deadline, "local exchange did not become healthy"
+                time.sleep(0.1)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0

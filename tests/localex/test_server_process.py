@@ -13,6 +13,7 @@ from pathlib import Path
 from conftest import free_port
 
 from localex import clients
+from localex.admin_client import AdminClient
 
 
 def test_subprocess_serves_demo_keys_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ def test_subprocess_serves_demo_keys_and_stops_on_sigterm(tmp_path: Path) -> Non
                 time.sleep(0.1)
         saved = json.loads((tmp_path / "localex-demo-keys.json").read_text())
         assert "LOCAL TEST KEYS" in saved["notice"]
-        served = json.loads(urllib.request.urlopen(url + "/admin/v1/demo-keys", timeout=5).read())
+        served = AdminClient.for_install(url, tmp_path).call("GET", "/admin/v1/demo-keys")
         assert [k["apiKey"] for k in served] == [k["apiKey"] for k in saved["keys"]]
         main = saved["keys"][0]
         ex = clients.ccxt_sync(url, main["apiKey"], main["secret"])
