@@ -92,9 +92,11 @@ def _check(node: Node, path: str, on_path: set[int], done: set[int]) -> None:
                 _check(item, _join(path, str(i)), on_path, done)
         elif isinstance(node, MappingNode):
             seen: dict[str, Node] = {}
+            sources: list[MappingNode] = []
+            explicit = []
             for key_node, value_node in node.value:
                 if key_node.tag == MERGE_TAG:
-                    _check_merge(value_node, path, on_path, done)
+                    sources += _check_merge(value_node, path, on_path, done)
                     continue
                 if not (isinstance(key_node, ScalarNode) and key_node.tag == STR_TAG):
                     raise _NodeError(path, key_node, _describe_key(key_node))
@@ -104,18 +106,36 @@ def _check(node: Node, path: str, on_path: set[int], done: set[int]) -> None:
                         _join(path, key), key_node, f"duplicate key {key!r} (first at {_where(seen[key])})"
                     )
                 seen[key] = key_node
+                explicit.append((key_node, value_node))
                 _check(value_node, _join(path, key), on_path, done)
+            if sources:
+                node.value = _merged(sources, seen) + explicit
     finally:
         on_path.discard(id(node))
     done.add(id(node))
 
 
-def _check_merge(value: Node, path: str, on_path: set[int], done: set[int]) -> None:
+def _check_merge(value: Node, path: str, on_path: set[int], done: set[int]) -> list[MappingNode]:
     sources = value.value if isinstance(value, SequenceNode) else [value]
     for source in sources:
         if not isinstance(source, MappingNode):
             raise _NodeError(path, source, "a merge key `<<` takes a mapping (`<<: *anchor`) or a list of them")
-        _check(source, path, on_path, done)
+        _check(source, path, on_path, done)  # checks and flattens the source's own merges first
+    return sources
+
+
+def _merged(sources: list[MappingNode], explicit: dict[str, Node]) -> list:
+    """The pairs a merge brings in: an explicit key wins over merged ones, an earlier source over a later
+    (YAML's merge-key spec). Done here by key text: PyYAML 6.0.4's own flatten compares the keys' object
+    ids, so a later source's key could win, and the merge would depend on string interning."""
+    taken = set(explicit)
+    pairs = []
+    for source in sources:
+        for key_node, value_node in source.value:
+            if key_node.value not in taken:
+                taken.add(key_node.value)
+                pairs.append((key_node, value_node))
+    return pairs
 
 
 def _stat_problem(path: Path) -> str | None:
