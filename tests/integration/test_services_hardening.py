@@ -149,8 +149,8 @@ def test_two_oms_up_at_once_both_succeed_with_one_prefect(tmp_path):
         assert [p.returncode for p in procs] == [0, 0], outs
         lines = sorted(out.splitlines()[0].split()[1] for out, _ in outs)
         assert lines == ["already", "started"], outs
-        waited = [err for _, err in outs if "waiting for PID" in err]
-        assert len(waited) == 1 and "(`oms up`, since" in waited[0]
+        waited = [err for _, err in outs if "waiting for " in err]  # the second one said whom it waited for
+        assert len(waited) == 1 and "to finish (lock " in waited[0]
         status = Services(s)["prefect"].status()
         assert status.state == "running"
         log = (s.data_dir / "logs" / "services" / "prefect.log").read_text()
