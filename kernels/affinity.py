@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from oms.config.machine import core_problem
+
 
 class AffinityError(RuntimeError):
     """Pinning was asked with strict=True and could not be done."""
@@ -56,13 +58,9 @@ def _fail(target: str, cores, before, message: str, strict: bool) -> AffinityRep
 
 
 def _validate(cores) -> str | None:
-    if not cores:
-        return "no cores given"
-    count = os.cpu_count() or 1
-    missing = [c for c in cores if not 0 <= c < count]
-    if missing:
-        return f"core(s) {_fmt(missing)} do not exist: this machine has {count} core(s), numbered 0-{count - 1}"
-    return None
+    # The same check `oms config check` runs on daemon.cpu_cores / kernel_cores (one reason, one place);
+    # cores outside the cpuset are left to the kernel's EINVAL below, which names the allowed set too.
+    return core_problem(cores, allowed=range(os.cpu_count() or 1))
 
 
 def _pin(tids: list[int], target: str, cores, strict: bool) -> AffinityReport:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from oms.config.units import MONEY_DECIMALS  # the one definition, shared with the config checks
+
 INT64_MAX = np.int64(2**63 - 1)
-MONEY_DECIMALS = 8
 MONEY_SCALE = 10**MONEY_DECIMALS  # money units per 1 USDT
 PPM = 1_000_000  # ratios (leverage, percentages, fee rates) are int64 parts per million
 

@@ -22,34 +22,12 @@ from decimal import Decimal
 
 from kernels.codes import INSTRUMENT_HALTED, INSTRUMENT_TRADING, PERP, SPOT
 from kernels.fixed import MONEY_SCALE
+from oms.config.units import MONEY_UNIT, money_to_units, to_decimal, to_units
 
 _CTX = decimal.Context(prec=60, traps=[decimal.InvalidOperation, decimal.DivisionByZero])
-MONEY_UNIT = Decimal(1).scaleb(-8)  # 1e-8 USDT, the value of one money unit
 INSTRUMENT_KINDS = {"spot": SPOT, "perp": PERP}
-
-
-def _dec(value: str | int | Decimal, what: str) -> Decimal:
-    if isinstance(value, float):
-        raise TypeError(f"{what}: pass a decimal string, not the binary float {value!r}")
-    try:
-        d = Decimal(value) if not isinstance(value, Decimal) else value
-    except decimal.InvalidOperation as exc:
-        raise ValueError(f"{what}: {value!r} is not a decimal number") from exc
-    if not d.is_finite():
-        raise ValueError(f"{what}: {value!r} is not a finite number")
-    return d
-
-
-def to_units(value: str | int | Decimal, unit: Decimal, what: str = "value") -> int:
-    """Exact ``value / unit`` as an int; ValueError when value is not a whole number of units."""
-    d = _dec(value, what)
-    q = _CTX.divide(d, unit)
-    if q != q.to_integral_value():
-        raise ValueError(f"{what}: {d:f} is not a multiple of {unit:f}")
-    n = int(q)
-    if not -(2**63) < n < 2**63:
-        raise ValueError(f"{what}: {d:f} is out of the int64 range in units of {unit:f}")
-    return n
+# One exact conversion for configs and kernels alike: oms.config.units (``oms config check`` runs it too).
+_dec = to_decimal
 
 
 def round_to_units(value: str | int | Decimal, unit: Decimal, what: str = "value") -> int:
@@ -63,11 +41,6 @@ def from_units(n: int, unit: Decimal) -> str:
     d = _CTX.multiply(Decimal(int(n)), unit)
     text = format(d.normalize(_CTX), "f")
     return text
-
-
-def money_to_units(value: str | int | Decimal, what: str = "money") -> int:
-    """USDT as a decimal string -> int64 money units (1e-8 USDT), exactly."""
-    return to_units(value, MONEY_UNIT, what)
 
 
 def money_from_units(n: int) -> Decimal:

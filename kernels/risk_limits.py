@@ -11,33 +11,29 @@ ValueError naming the account and the field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
 from kernels import state as S
 from kernels.codes import TRADING_STATES
-from kernels.instruments import money_to_units, to_units
 from oms.config import load_config
+from oms.config.units import RISK_FIELD_UNITS, units_of
 
-_PPM_UNIT = Decimal("0.000001")  # one ppm of a ratio (leverage 5 -> 5,000,000)
-_PCT_UNIT = Decimal("0.0001")  # one ppm expressed in percent (20% -> 200,000)
-_MILLI = Decimal("0.001")
-
-# kernel limit field -> (config field, conversion)
-_CONVERSIONS = (
-    (S.L_MAX_ORDER_NOTIONAL, "max_order_notional_usdt", "money"),
-    (S.L_MAX_POSITION_NOTIONAL, "max_position_notional_usdt", "money"),
-    (S.L_MAX_GROSS, "max_gross_exposure_usdt", "money"),
-    (S.L_MAX_LEVERAGE_PPM, "max_leverage", "ratio"),
-    (S.L_MAX_OPEN_ORDERS, "max_open_orders", "count"),
-    (S.L_ORDER_RATE_MILLI, "orders_per_second", "milli"),
-    (S.L_ORDER_BURST, "order_burst", "count"),
-    (S.L_MAX_DAILY_LOSS, "max_daily_loss_usdt", "money"),
-    (S.L_MAX_DRAWDOWN_PPM, "max_drawdown_pct", "pct"),
-    (S.L_PRICE_BAND_PPM, "price_band_pct", "pct"),
-    (S.L_TRADING_STATE, "trading_state", "state"),
+# kernel limit field -> config field; the unit of each is oms.config.units.RISK_FIELD_UNITS, the table
+# `oms config check` validates risk.yaml with, so a config that checks ok converts here without error.
+_FIELDS = (
+    (S.L_MAX_ORDER_NOTIONAL, "max_order_notional_usdt"),
+    (S.L_MAX_POSITION_NOTIONAL, "max_position_notional_usdt"),
+    (S.L_MAX_GROSS, "max_gross_exposure_usdt"),
+    (S.L_MAX_LEVERAGE_PPM, "max_leverage"),
+    (S.L_MAX_OPEN_ORDERS, "max_open_orders"),
+    (S.L_ORDER_RATE_MILLI, "orders_per_second"),
+    (S.L_ORDER_BURST, "order_burst"),
+    (S.L_MAX_DAILY_LOSS, "max_daily_loss_usdt"),
+    (S.L_MAX_DRAWDOWN_PPM, "max_drawdown_pct"),
+    (S.L_PRICE_BAND_PPM, "price_band_pct"),
+    (S.L_TRADING_STATE, "trading_state"),
 )
 
 
@@ -47,15 +43,7 @@ def _convert(value, kind: str, where: str) -> int:
             return TRADING_STATES[value]
         except KeyError:
             raise ValueError(f"{where}: trading_state must be one of {sorted(TRADING_STATES)}, not {value!r}") from None
-    if kind == "money":
-        return money_to_units(str(value), where)
-    if kind == "ratio":
-        return to_units(str(value), _PPM_UNIT, where)
-    if kind == "pct":
-        return to_units(str(value), _PCT_UNIT, where)
-    if kind == "milli":
-        return to_units(str(value), _MILLI, where)
-    return to_units(str(value), Decimal(1), where)
+    return units_of(kind, value if isinstance(value, int) else str(value), where)
 
 
 @dataclass(frozen=True)
@@ -86,7 +74,8 @@ def risk_limits(risk, accounts: list[tuple[str, str]]) -> RiskLimits:
     lim = np.zeros((S.L_FIELDS, len(accounts)), dtype=np.int64)
     for a, (exchange, account) in enumerate(accounts):
         limits = risk.limits_for(exchange, account)
-        for field, name, kind in _CONVERSIONS:
+        for field, name in _FIELDS:
+            kind = RISK_FIELD_UNITS.get(name, "state")
             lim[field, a] = _convert(getattr(limits, name), kind, f"risk.yaml {exchange}/{account} {name}")
     g = risk.global_limits
     return RiskLimits(

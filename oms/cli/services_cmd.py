@@ -6,12 +6,21 @@ import argparse
 
 from rich.table import Table
 
-from oms.cli.common import CommandError, add_config_option, config_from, console, write
+from oms.cli.common import CommandError, add_config_option, config_from, console, err_console, write
 from oms.services import ServiceError, Services, ServiceSettings
+from oms.services.base import Status
+from oms.services.lock import DEFAULT_WAIT
+
+COLUMNS = ("service", "state", "pid", "address", "health", "log")
+COLOURS = {"running": "green", "stopped": "dim", "unhealthy": "red", "died": "bold red"}
 
 
 def services_from(args: argparse.Namespace) -> Services:
-    return Services(ServiceSettings.from_config(config_from(args)))
+    return Services(
+        ServiceSettings.from_config(config_from(args)),
+        lock_timeout=getattr(args, "wait", DEFAULT_WAIT),
+        on_wait=lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True),
+    )
 
 
 def _names(args: argparse.Namespace) -> list[str] | None:
@@ -39,30 +48,61 @@ def run_up(args: argparse.Namespace) -> int:
             f"{data / 'localex' / 'localex-admin-token'}, both mode 0600)"
         )
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
+    unhealthy = [r.name for r in results if not r.ok]
+    if unhealthy:
+        raise CommandError(f"running but unhealthy, left as they are: {', '.join(unhealthy)} (see above)")
     return 0
 
 
 def run_down(args: argparse.Namespace) -> int:
     services = services_from(args)
-    stopped = services.down(_names(args))
+    try:
+        results = services.stop(_names(args))
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from exc
+    stopped = [r.name for r in results if r.outcome == "stopped"]
     write(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    for r in results:
+        if r.outcome != "stopped":
+            write(f"{r.name}: {r.outcome}")
     return 0
+
+
+def _cells(st: Status) -> tuple[str, ...]:
+    return (st.name, st.state, str(st.pid or "-"), st.address, st.detail or "-", str(st.log))
+
+
+def _table_width(rows: list[tuple[str, ...]]) -> int:
+    """The width rich needs to show every cell whole (heavy-edged box: 3 per column plus 1)."""
+    widths = [max(len(c) for c in column) for column in zip(COLUMNS, *rows, strict=True)]
+    return sum(widths) + 3 * len(widths) + 1
 
 
 def run_status(args: argparse.Namespace) -> int:
     services = services_from(args)
-    table = Table(title="embedded services")
-    for col in ("service", "state", "pid", "address", "health", "log"):
-        table.add_column(col)
-    unhealthy = False
-    for st in services.status():
-        colour = {"running": "green", "stopped": "dim", "unhealthy": "red"}[st.state]
-        unhealthy |= st.state == "unhealthy"
-        table.add_row(
-            st.name, f"[{colour}]{st.state}[/]", str(st.pid or "-"), st.address, st.detail or "-", str(st.log)
-        )
-    console.print(table)
-    return 1 if unhealthy else 0
+    statuses = services.status()
+    rows = [_cells(st) for st in statuses]
+    if _table_width(rows) <= console.width:
+        table = Table(title="embedded services")
+        for col in COLUMNS:
+            table.add_column(col, no_wrap=True)
+        for st, row in zip(statuses, rows, strict=True):
+            table.add_row(row[0], f"[{COLOURS[st.state]}]{st.state}[/]", *row[2:])
+        console.print(table)
+    else:  # too narrow for the table (or not a terminal): one service a line, nothing cut
+        for row in rows:
+            name, state, pid, address, health, log = row
+            write(f"{name:8} {state:9} pid {pid:7} {address}  health: {health}  log: {log}")
+    bad = [st for st in statuses if st.state in ("unhealthy", "died")]
+    for st in bad:
+        if st.state == "died":
+            err_console.print(
+                f"{st.name} died: {st.detail} ({st.log}); `oms services up {st.name}` starts it again",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    return 1 if bad else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,6 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = ssub.add_parser(name, help=text, description=text)
         add_config_option(p)
         if name != "status":
+            _add_wait_option(p)
+        if name != "status":
             p.add_argument(
                 "names", nargs="*", metavar="SERVICE", help="only these (nats, openbao, prefect, localex); default all"
             )
@@ -92,10 +134,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Start every embedded service and print where each is (Prefect UI, NATS, OpenBao, local exchange).",
     )
     add_config_option(up)
+    _add_wait_option(up)
     up.set_defaults(func=run_up, names=[])
     down = sub.add_parser("down", help="stop everything `oms up` started")
     add_config_option(down)
+    _add_wait_option(down)
     down.set_defaults(func=run_down, names=[])
     status = sub.add_parser("status", help="status of the embedded services")
     add_config_option(status)
     status.set_defaults(func=run_status)
+
+
+def _add_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for another `oms up`/`down` on the same data folder (default {DEFAULT_WAIT:.0f})",
+    )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from oms.config.errors import Problem
+from oms.config.machine import core_problem
 from oms.config.models import AccountsFile, ExchangesFile, RiskConfig, StrategiesFile, StreamFile
 
 FUTURES_ONLY = ("max_leverage", "max_position_usdt", "margin_type", "position_mode")
@@ -195,19 +194,15 @@ def check_strategies(af: AccountsFile, xf: ExchangesFile, sf: StrategiesFile) ->
 
 
 def check_stream(sf: StreamFile, xf: ExchangesFile, cores: set[int] | None = None) -> list[Problem]:
+    """Cores as `kernels.affinity` will pin them (`core_problem`), and ports that do not clash.
+
+    ``cores``, when given, stands for both this machine's cores and the allowed set (for tests)."""
     out = []
-    if cores is None:
-        cores = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
-    for field in ("cpu_cores", "kernel_cores"):
-        for i, core in enumerate(getattr(sf.daemon, field)):
-            if core not in cores:
-                out.append(
-                    Problem(
-                        "stream.yaml",
-                        f"daemon.{field}.{i}",
-                        f"core {core} does not exist on this machine (available: {sorted(cores)})",
-                    )
-                )
+    count = None if cores is None else max(cores, default=-1) + 1
+    for name in ("cpu_cores", "kernel_cores"):
+        problem = core_problem(getattr(sf.daemon, name), count=count, allowed=cores)
+        if problem:
+            out.append(Problem("stream.yaml", f"daemon.{name}", problem))
     ports = {
         "daemon.health_port": sf.daemon.health_port,
         "daemon.metrics_port": sf.daemon.metrics_port,

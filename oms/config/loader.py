@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from oms.config.checks import cross_check
 from oms.config.errors import ConfigError, Problem
+from oms.config.machine import data_dir_problem
 from oms.config.models import (
     AccountConfig,
     AccountRouting,
@@ -22,6 +24,7 @@ from oms.config.models import (
     StrategyConfig,
     StreamFile,
 )
+from oms.config.yamlfile import read_yaml
 
 FILES: dict[str, type[BaseModel]] = {
     "accounts.yaml": AccountsFile,
@@ -42,6 +45,10 @@ MOVED_KEYS: dict[str, str] = {
     "cores": "renamed to `cpu_cores` (daemon) or `kernel_cores`",
 }
 
+# A top-level key starting with this holds YAML anchors only (`x-limits: &limits {...}`, then
+# `<<: *limits`); it is dropped before validation, as docker compose does with its extension fields.
+ANCHOR_PREFIX = "x-"
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "configs"
 
@@ -57,14 +64,21 @@ class Config:
     risk: RiskConfig
     strategies: dict[str, StrategyConfig]
     stream: StreamFile
+    overrides: dict[tuple[str, tuple[str, ...]], str] = field(default_factory=dict)
+
+    def origin(self, file: str, *path: str) -> str:
+        """Where a setting came from: its environment variable, or its file and key (for error hints)."""
+        var = self.overrides.get((file, tuple(path)))
+        if var:
+            return f"environment variable {var}"
+        return f"{self.dir / file} ({'.'.join(path)})"
 
     def account(self, exchange: str, name: str) -> AccountConfig:
         return self.accounts[exchange][name]
 
     def data_dir(self) -> Path:
         """Where services and archives keep their files (relative paths are under the project root)."""
-        path = Path(self.stream.services.data_dir)
-        return path if path.is_absolute() else (PROJECT_ROOT / path)
+        return resolve_data_dir(self.stream.services.data_dir)
 
     def account_for_strategy(self, strategy: str) -> str:
         return self.routing.strategies.get(strategy, self.routing.default)
@@ -76,45 +90,33 @@ class Config:
         return f"exchanges/{exchange}_{market}_{rest}"
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate mapping keys instead of silently keeping the last."""
+def resolve_data_dir(value: str) -> Path:
+    """The data folder a `services.data_dir` setting names (relative paths are under the project root)."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (PROJECT_ROOT / path)
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _read_yaml(path: Path, problems: list[Problem]) -> dict | None:
-    name = path.name
-    if not path.is_file():
-        problems.append(Problem(name, "", f"file not found: {path}"))
-        return None
+def _folder_problem(directory: Path) -> str | None:
+    """Why the configuration folder cannot be read, or None."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(Problem(name, where, f"malformed YAML: {reason}"))
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, "", f"cannot read: {exc}"))
-        return None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        problems.append(Problem(name, "", f"expected a mapping at the top level, got {type(data).__name__}"))
-        return None
-    return data
+        st = os.stat(directory)
+    except FileNotFoundError:
+        return "configuration folder does not exist"
+    except PermissionError:
+        return f"configuration folder cannot be reached: permission denied on {directory.parent}"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "configuration folder is a symbolic link loop"
+        return f"configuration folder cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder (give the configuration folder, e.g. configs/)"
+    try:
+        os.listdir(directory)
+    except PermissionError:
+        return "configuration folder is not readable: permission denied"
+    except OSError as exc:
+        return f"configuration folder cannot be read: {exc.strerror or exc}"
+    return None
 
 
 def _set(data: dict, path: tuple[str, ...], value: Any) -> None:
@@ -150,9 +152,9 @@ def _env_overrides(raw: dict[str, dict], env: dict[str, str]) -> dict[tuple[str,
         put("exchanges.yaml", ("exchanges", ex, "venue"), f"OMS_{ex.upper()}_VENUE")
         markets = (stanza or {}).get("markets") or {} if isinstance(stanza, dict) else {}
         for market in markets if isinstance(markets, dict) else ():
-            for field in ("rest_url", "ws_url", "ws_api_url"):
-                var = f"OMS_{ex.upper()}_{str(market).upper()}_{field.upper()}"
-                put("exchanges.yaml", ("exchanges", ex, "markets", market, "live", field), var)
+            for endpoint in ("rest_url", "ws_url", "ws_api_url"):
+                var = f"OMS_{ex.upper()}_{str(market).upper()}_{endpoint.upper()}"
+                put("exchanges.yaml", ("exchanges", ex, "markets", market, "live", endpoint), var)
     accounts = (raw.get("accounts.yaml") or {}).get("accounts") or {}
     for ex, accts in accounts.items() if isinstance(accounts, dict) else ():
         for acct in accts if isinstance(accts, dict) else ():
@@ -172,7 +174,7 @@ def _validation_problems(file: str, exc: ValidationError, applied: dict) -> list
         elif err["type"] == "missing":
             reason = "required key is missing"
         else:
-            reason = err["msg"]
+            reason = err["msg"].removeprefix("Value error, ")
             if "input" in err and not isinstance(err["input"], dict | list):
                 reason += f" (got {err['input']!r})"
         var = applied.get((file, loc))
@@ -180,6 +182,18 @@ def _validation_problems(file: str, exc: ValidationError, applied: dict) -> list
             reason += f" (set by environment variable {var})"
         out.append(Problem(file, key, reason))
     return out
+
+
+def _data_dir_problems(stream_file: StreamFile, applied: dict) -> list[Problem]:
+    """The data folder must be usable by the services: the same check `oms.services` runs at `up`."""
+    path = resolve_data_dir(stream_file.services.data_dir)
+    reason = data_dir_problem(path)
+    if reason is None:
+        return []
+    var = applied.get(("stream.yaml", ("services", "data_dir")))
+    if var:
+        reason += f" (set by environment variable {var})"
+    return [Problem("stream.yaml", "services.data_dir", reason)]
 
 
 def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Config:
@@ -190,9 +204,13 @@ def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str]
     directory = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
     env = dict(os.environ) if env is None else env
     problems: list[Problem] = []
-    if not directory.is_dir():
-        raise ConfigError([Problem(str(directory), "", "configuration folder does not exist")])
-    raw = {name: data for name in FILES if (data := _read_yaml(directory / name, problems)) is not None}
+    folder = _folder_problem(directory)
+    if folder:
+        raise ConfigError([Problem(str(directory), "", folder)])
+    raw = {name: data for name in FILES if (data := read_yaml(directory / name, problems)) is not None}
+    for data in raw.values():  # top-level `x-...` keys only hold YAML anchors for `<<: *name` merges
+        for key in [k for k in data if k.startswith(ANCHOR_PREFIX)]:
+            del data[key]
     applied = _env_overrides(raw, env)
     models: dict[str, BaseModel] = {}
     for name, model in FILES.items():
@@ -203,6 +221,9 @@ def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str]
         except ValidationError as exc:
             problems.extend(_validation_problems(name, exc, applied))
     problems.extend(cross_check(*(models.get(name) for name in FILES)))  # type: ignore[arg-type]
+    stream_file = models.get("stream.yaml")
+    if isinstance(stream_file, StreamFile):
+        problems.extend(_data_dir_problems(stream_file, applied))
     if problems:
         order = {name: i for i, name in enumerate(FILES)}
         raise ConfigError(sorted(problems, key=lambda p: order.get(p.file, -1)))
@@ -215,4 +236,5 @@ def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str]
         risk=models["risk.yaml"],  # type: ignore[arg-type]
         strategies=models["strategies.yaml"].strategies,  # type: ignore[attr-defined]
         stream=models["stream.yaml"],  # type: ignore[arg-type]
+        overrides=applied,
     )

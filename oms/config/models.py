@@ -9,11 +9,22 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NonNegDecimal = Annotated[Decimal, Field(ge=0)]
-PosDecimal = Annotated[Decimal, Field(gt=0)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+from oms.config.units import INT64_MAX, check_units
+
+# Numbers the kernels hold as int64 units (oms.config.units): each must convert exactly and fit.
+NonNegDecimal = Annotated[Decimal, Field(ge=0), AfterValidator(check_units("money"))]
+PosDecimal = Annotated[Decimal, Field(gt=0), AfterValidator(check_units("money"))]
+Leverage = Annotated[Decimal, Field(gt=0, le=125), AfterValidator(check_units("ratio"))]
+Percent = Annotated[Decimal, Field(gt=0, le=100), AfterValidator(check_units("pct"))]
+OrderRate = Annotated[Decimal, Field(gt=0), AfterValidator(check_units("milli"))]
+# Integers and booleans are strict: YAML `true` is not the number 1, and 8080.0 is not a port.
+Count = Annotated[int, Field(strict=True, ge=0, le=INT64_MAX)]
+PosCount = Annotated[int, Field(strict=True, gt=0, le=INT64_MAX)]
+Flag = Annotated[bool, Field(strict=True)]
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+Core = Annotated[int, Field(strict=True, ge=0)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Market = Literal["spot", "usdm"]
 TradingState = Literal["active", "reduce_only", "halted"]
@@ -33,12 +44,12 @@ class AccountConfig(Frozen):
         pattern=r"^[a-z][a-z0-9_]*$",
         description="stem `{exchange}_{name}`; keys live at secret/exchanges/{exchange}_{market}_{name}",
     )
-    spot_enabled: bool = True
-    futures_enabled: bool = False
-    withdraw_enabled: bool = Field(False, description="withdrawal permission: only ever on a main account")
+    spot_enabled: Flag = True
+    futures_enabled: Flag = False
+    withdraw_enabled: Flag = Field(False, description="withdrawal permission: only ever on a main account")
     strategy: str | None = Field(None, description="the strategy this account trades, if dedicated")
     max_balance_usdt: NonNegDecimal | None = Field(None, description="rebalance sweeps above this")
-    max_leverage: Annotated[int, Field(ge=1, le=125)] | None = Field(None, description="futures only")
+    max_leverage: Annotated[int, Field(strict=True, ge=1, le=125)] | None = Field(None, description="futures only")
     max_position_usdt: NonNegDecimal | None = Field(None, description="futures only")
     margin_type: Literal["isolated", "cross"] | None = Field(None, description="futures only")
     position_mode: Literal["one_way", "hedge"] | None = Field(None, description="futures only")
@@ -68,7 +79,7 @@ class BalanceRules(Frozen):
 
 
 class RebalanceSchedule(Frozen):
-    enabled: bool = True
+    enabled: Flag = True
     schedule: Literal["hourly", "daily", "weekly"] = "daily"
     time: str = Field("00:00 UTC", description='"HH:MM UTC"')
 
@@ -109,11 +120,11 @@ class MarketEndpoints(Frozen):
 
 
 class RateBudget(Frozen):
-    spot_weight_per_minute: Annotated[int, Field(gt=0)] = 1200
-    futures_weight_per_minute: Annotated[int, Field(gt=0)] = 2400
-    orders_per_10s: Annotated[int, Field(gt=0)] = 100
-    orders_per_day: Annotated[int, Field(gt=0)] = 200000
-    ws_connections: Annotated[int, Field(gt=0)] = 5
+    spot_weight_per_minute: PosCount = 1200
+    futures_weight_per_minute: PosCount = 2400
+    orders_per_10s: PosCount = 100
+    orders_per_day: PosCount = 200000
+    ws_connections: PosCount = 5
 
 
 class RateLimits(Frozen):
@@ -167,13 +178,13 @@ class AccountRiskLimits(Frozen):
     max_order_notional_usdt: PosDecimal
     max_position_notional_usdt: PosDecimal
     max_gross_exposure_usdt: PosDecimal
-    max_leverage: Annotated[Decimal, Field(gt=0, le=125)]
-    max_open_orders: Annotated[int, Field(ge=0)]
-    orders_per_second: PosDecimal = Field(description="token-bucket refill rate")
-    order_burst: Annotated[int, Field(gt=0)] = Field(description="token-bucket capacity")
+    max_leverage: Leverage
+    max_open_orders: Count
+    orders_per_second: OrderRate = Field(description="token-bucket refill rate")
+    order_burst: PosCount = Field(description="token-bucket capacity")
     max_daily_loss_usdt: PosDecimal
-    max_drawdown_pct: Annotated[Decimal, Field(gt=0, le=100)]
-    price_band_pct: Annotated[Decimal, Field(gt=0, le=100)] = Field(description="limit price vs mark")
+    max_drawdown_pct: Percent
+    price_band_pct: Percent = Field(description="limit price vs mark")
     trading_state: TradingState = "active"
 
 
@@ -183,13 +194,13 @@ class AccountRiskOverride(Frozen):
     max_order_notional_usdt: PosDecimal | None = None
     max_position_notional_usdt: PosDecimal | None = None
     max_gross_exposure_usdt: PosDecimal | None = None
-    max_leverage: Annotated[Decimal, Field(gt=0, le=125)] | None = None
-    max_open_orders: Annotated[int, Field(ge=0)] | None = None
-    orders_per_second: PosDecimal | None = None
-    order_burst: Annotated[int, Field(gt=0)] | None = None
+    max_leverage: Leverage | None = None
+    max_open_orders: Count | None = None
+    orders_per_second: OrderRate | None = None
+    order_burst: PosCount | None = None
     max_daily_loss_usdt: PosDecimal | None = None
-    max_drawdown_pct: Annotated[Decimal, Field(gt=0, le=100)] | None = None
-    price_band_pct: Annotated[Decimal, Field(gt=0, le=100)] | None = None
+    max_drawdown_pct: Percent | None = None
+    price_band_pct: Percent | None = None
     trading_state: TradingState | None = None
 
 
@@ -231,8 +242,8 @@ class StrategiesFile(Frozen):
 
 # --------------------------------------------------------------------------- stream.yaml
 class DaemonConfig(Frozen):
-    cpu_cores: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0])
-    kernel_cores: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0])
+    cpu_cores: list[Core] = Field(default_factory=lambda: [0], min_length=1, description="at least one core")
+    kernel_cores: list[Core] = Field(default_factory=lambda: [0], min_length=1, description="at least one core")
     health_port: Port = 8780
     metrics_port: Port = 8781
 
@@ -252,15 +263,26 @@ class PrefectService(Frozen):
 
 
 class LocalExchangeService(Frozen):
-    enabled: bool = True
+    enabled: Flag = True
 
 
 class ServicesConfig(Frozen):
-    data_dir: str = "data"
+    data_dir: str = Field(
+        "data", description="folder of the services' data and logs; relative paths are under the project root"
+    )
     nats: NatsService = NatsService()
     openbao: OpenBaoService = OpenBaoService()
     prefect: PrefectService = PrefectService()
     local_exchange: LocalExchangeService = LocalExchangeService()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must name a folder (an empty path would put the data in the project root)")
+        if "\x00" in v:
+            raise ValueError("contains a NUL character")
+        return v
 
 
 class StreamFile(Frozen):

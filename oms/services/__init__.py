@@ -1,7 +1,7 @@
 """Embedded services: nats-server with JetStream, OpenBao, the Prefect server, the local exchange."""
 
-from oms.services.manager import Services, UpResult
+from oms.services.manager import DownResult, Services, UpResult
 from oms.services.process import ServiceError, free_port
 from oms.services.settings import ServiceSettings
 
-__all__ = ["ServiceError", "ServiceSettings", "Services", "UpResult", "free_port"]
+__all__ = ["DownResult", "ServiceError", "ServiceSettings", "Services", "UpResult", "free_port"]

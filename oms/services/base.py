@@ -8,14 +8,16 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from oms.services.process import ManagedProcess, ServiceError, port_in_use, tail
+from oms.services.process import ManagedProcess, ServiceError, os_reason, port_in_use, tail
 from oms.services.settings import ServiceSettings
+
+UNHEALTHY = "running but unhealthy"
 
 
 @dataclass(frozen=True)
 class Status:
     name: str
-    state: str  # running | stopped | unhealthy
+    state: str  # running | stopped | unhealthy | died
     pid: int | None
     address: str
     detail: str
@@ -66,23 +68,42 @@ class Service:
         return self.proc.log_file
 
     def up(self) -> str:
-        """Start unless already running and healthy; wait for health. Returns what happened."""
-        if self.proc.running() is not None:
+        """Start unless already running; wait for health. Returns what happened.
+
+        A live server is never replaced: if the recorded PID is alive it is reported (healthy or not)
+        and left alone, and if nothing is recorded but the port answers as this service, that server is
+        reported as running too. Only then does a busy port mean another program holds it."""
+        st = self.proc.running()
+        if st is not None:
             self.after_start()
             ok, detail = self.health()
             if ok:
                 return "already running"
-            self.proc.stop()
+            return (
+                f"{UNHEALTHY} ({detail}); PID {st.pid} left alone, not replaced (its log: "
+                f"{self.log_file}; to restart it: oms services down {self.name}, then up)"
+            )
+        died = self.proc.died()
+        self.proc.clear()
         busy = [p for p in self.ports() if port_in_use(p)]
+        if busy and self.health()[0]:
+            return (
+                "already running (not started from this data folder, so its PID is unknown "
+                "and `oms down` will not stop it)"
+            )
         if busy:
             raise ServiceError(
                 f"{self.name} cannot start: port {busy[0]} on 127.0.0.1 is already in use "
-                f"by another process (change it in configs/stream.yaml)"
+                f"by another process (change it in {self.settings.port_origin(busy[0])})"
             )
-        command, env = self.command()
+        try:
+            command, env = self.command()
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise ServiceError(f"{self.name} cannot start: cannot prepare{where}: {os_reason(exc)}") from exc
         self.proc.spawn(command, self.address, env=env)
         self._wait_healthy()
-        return "started"
+        return f"started (the previous one, PID {died.pid}, had died)" if died else "started"
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -93,7 +114,8 @@ class Service:
             if code is not None:
                 self.proc.stop()
                 raise ServiceError(
-                    f"{self.name} failed to start (exit code {code}); log: {self.log_file}\n{tail(self.log_file)}"
+                    f"{self.name} failed to start (exit code {code}); log: {self.log_file}\n"
+                    f"{tail(self.log_file, since=self.proc.log_start)}"
                 )
             if not started:
                 started = self._answers()
@@ -111,7 +133,7 @@ class Service:
         self.proc.stop()
         raise ServiceError(
             f"{self.name} did not become healthy within {self.start_timeout:.0f}s ({detail}); "
-            f"log: {self.log_file}\n{tail(self.log_file)}"
+            f"log: {self.log_file}\n{tail(self.log_file, since=self.proc.log_start)}"
         )
 
     def _answers(self) -> bool:
@@ -124,6 +146,17 @@ class Service:
     def status(self) -> Status:
         st = self.proc.running()
         if st is None:
+            gone = self.proc.died()
+            if gone is not None:
+                since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.create_time))
+                return Status(
+                    self.name,
+                    "died",
+                    gone.pid,
+                    self.address,
+                    f"PID {gone.pid} (started {since}) is gone: killed or crashed; see its log",
+                    self.log_file,
+                )
             return Status(self.name, "stopped", None, self.address, "", self.log_file)
         ok, detail = self.health()
         return Status(self.name, "running" if ok else "unhealthy", st.pid, self.address, detail, self.log_file)

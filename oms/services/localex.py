@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,7 +46,18 @@ class LocalExchangeService(Service):
         return self.settings.data_dir / "localex" / ADMIN_TOKEN_FILE
 
     def health(self) -> tuple[bool, str]:
-        code, _ = http_get(f"{self.address}/api/v3/ping")
+        """Alive when a ping answers 200, or 429/418 with Binance's error body: the exchange answering
+        that this IP is over its request weight (or banned for a while) is alive and keeps its state."""
+        code, body = http_get(f"{self.address}/api/v3/ping")
         if code == 200:
             return True, "REST + WebSocket"
+        if code in (418, 429):
+            try:
+                error = json.loads(body)
+                limited = isinstance(error, dict) and isinstance(error.get("code"), int)
+            except ValueError:
+                limited = False
+            if limited:
+                kind = "IP banned for a while" if code == 418 else "IP over its request weight"
+                return True, f"alive; rate-limited ({code}, {kind}: {str(error.get('msg', ''))[:120]})"
         return False, f"/api/v3/ping answered {code}" if code else "no answer"

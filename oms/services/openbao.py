@@ -18,6 +18,8 @@ import requests
 from oms.services.base import Service, http_get
 from oms.services.process import ServiceError, find_binary
 
+READINESS_PROBE = "oms-readiness-probe"  # never written: reading it tells whether KV v2 serves requests
+
 HCL = """storage "raft" {{
   path    = "{raft}"
   node_id = "oms-node1"
@@ -98,7 +100,17 @@ class OpenBaoService(Service):
         except (hvac.exceptions.VaultError, requests.RequestException, ServiceError):
             return False
         secret = mounts.get("data", mounts).get("secret/")
-        return bool(secret) and secret.get("options", {}).get("version") == "2"
+        if not (secret and secret.get("options", {}).get("version") == "2"):
+            return False
+        # Right after `enable`, KV v2 upgrades its storage and answers 400 "Upgrading from non-versioned
+        # to versioned data" for a moment: ready only once a read of a missing secret says 404.
+        try:
+            self.client().secrets.kv.v2.read_secret_version(path=READINESS_PROBE, raise_on_deleted_version=True)
+        except hvac.exceptions.InvalidPath:
+            return True
+        except (hvac.exceptions.VaultError, requests.RequestException, ServiceError):
+            return False
+        return True
 
     def after_start(self) -> None:
         # Initialisation generates keys and writes the raft log: seconds on a busy 2-core machine.

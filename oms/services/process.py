@@ -7,8 +7,10 @@ recognised by its start time and left alone. Output goes to `{data_dir}/logs/ser
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -61,12 +63,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def tail(path: Path, lines: int = 12) -> str:
+# Lines that say why a server stopped, wherever they are in its log (a traceback's last lines often do not).
+CAUSES = re.compile(
+    r"disk is full|no space left|enospc|read-only file system|permission denied|address already in use"
+    r"|database is locked|too many open files|cannot allocate memory",
+    re.IGNORECASE,
+)
+
+
+def tail(path: Path, lines: int = 12, since: int = 0) -> str:
+    """The last ``lines`` of a log written from byte ``since`` on, led by any line naming a known cause
+    (full disk, read-only file system, permission denied, port in use) found earlier in that part."""
     try:
-        text = path.read_text(errors="replace").splitlines()
+        with open(path, "rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
-    return "\n".join(text[-lines:])
+    last = text[-lines:]
+    causes = list(dict.fromkeys(line.strip() for line in text[:-lines] if CAUSES.search(line)))[-3:]
+    return "\n".join([f"cause: {c[:300]}" for c in causes] + last)
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError as a short reason, e.g. 'No space left on device (the disk is full)'."""
+    text = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        text += " (the disk is full)"
+    elif exc.errno == errno.EROFS:
+        text += " (read-only file system)"
+    return text
 
 
 class ManagedProcess:
@@ -78,6 +104,7 @@ class ManagedProcess:
         self.state_file = self.data_dir / "run" / f"{name}.json"
         self.log_file = self.data_dir / "logs" / "services" / f"{name}.log"
         self._popen: subprocess.Popen | None = None  # set when this object spawned the process
+        self.log_start = 0  # where the current start's output begins in the log
 
     # ------------------------------------------------------------------ state
     def state(self) -> RunState | None:
@@ -88,30 +115,47 @@ class ManagedProcess:
             return None
 
     def running(self) -> RunState | None:
-        """The recorded process if it is still the one we started, else None (and the stale file goes)."""
+        """The recorded process if it is still the one we started, else None (the record stays: see died)."""
         st = self.state()
         if st is None:
             return None
-        try:
-            proc = psutil.Process(st.pid)
-            if abs(proc.create_time() - st.create_time) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE:
-                return st
-        except psutil.Error:
-            pass
+        return st if _is_alive(st) else None
+
+    def died(self) -> RunState | None:
+        """The record of a process we started that is gone (killed, crashed, or its PID reused), else None."""
+        st = self.state()
+        if st is None or _is_alive(st):
+            return None
+        return st
+
+    def clear(self) -> None:
+        """Forget the recorded process (after it stopped or died)."""
         self.state_file.unlink(missing_ok=True)
-        return None
 
     # ------------------------------------------------------------------ lifecycle
     def spawn(
         self, command: list[str], address: str, env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> RunState:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
-            log.write(
-                f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting: {' '.join(command)}\n".encode()
-            )
-            log.flush()
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_file, "ab")  # closed by the `with` below, after the child has it
+        except OSError as exc:
+            raise ServiceError(
+                f"{self.name} cannot start: cannot write its log {self.log_file}: {os_reason(exc)}"
+            ) from exc
+        with log:
+            try:
+                log.write(
+                    f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting: "
+                    f"{' '.join(command)}\n".encode()
+                )
+                log.flush()
+            except OSError as exc:
+                raise ServiceError(
+                    f"{self.name} cannot start: cannot write its log {self.log_file}: {os_reason(exc)}"
+                ) from exc
+            self.log_start = log.tell()
             try:
                 proc = subprocess.Popen(
                     command,
@@ -124,9 +168,15 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise ServiceError(f"{self.name} failed to start: {exc}; log: {self.log_file}") from exc
-        state = RunState(proc.pid, psutil.Process(proc.pid).create_time(), address, command)
-        self.state_file.write_text(json.dumps(state.__dict__))
         self._popen = proc
+        state = RunState(proc.pid, psutil.Process(proc.pid).create_time(), address, command)
+        try:
+            _write_atomic(self.state_file, json.dumps(state.__dict__))
+        except OSError as exc:  # an untracked server could never be stopped by `down`: stop it now
+            _terminate(proc)
+            raise ServiceError(
+                f"{self.name} cannot start: cannot record its PID in {self.state_file}: {os_reason(exc)}"
+            ) from exc
         return state
 
     def exited(self) -> int | None:
@@ -134,14 +184,16 @@ class ManagedProcess:
         return self._popen.poll() if self._popen is not None else None
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop the recorded process group (SIGTERM, then SIGKILL). True if something was stopped."""
+        """Stop the recorded process group (SIGTERM, then SIGKILL). True if something was stopped; the
+        record of a process that had died is cleared (``died()`` tells that case apart beforehand)."""
         st = self.running()
         if st is None:
+            self.clear()
             return False
         try:
             pgid = os.getpgid(st.pid)
         except ProcessLookupError:
-            self.state_file.unlink(missing_ok=True)
+            self.clear()
             return False
         # start_new_session made the child a group leader: the group holds only what it spawned.
         target = pgid if pgid == st.pid else None
@@ -175,6 +227,35 @@ class ManagedProcess:
             return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
             return False
+
+
+def _is_alive(st: RunState) -> bool:
+    """The recorded PID is alive and is the very process we started (same start time), not a reuse."""
+    try:
+        proc = psutil.Process(st.pid)
+        return abs(proc.create_time() - st.create_time) < 0.5 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
 
 
 def _group_has_live(pgid: int) -> bool:

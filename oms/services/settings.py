@@ -1,11 +1,21 @@
-"""Where the embedded services live: data folder and loopback ports."""
+"""Where the embedded services live: data folder and loopback ports, and where each setting came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from oms.config import Config
+from oms.config.machine import data_dir_problem
+
+PORT_FIELDS = (
+    "nats_port",
+    "nats_monitor_port",
+    "openbao_port",
+    "openbao_cluster_port",
+    "prefect_port",
+    "localex_port",
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,8 @@ class ServiceSettings:
     localex_port: int = 8765
     localex_enabled: bool = True
     host: str = "127.0.0.1"
+    # setting name -> where it was set (an environment variable, or a config file and key), for hints
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_config(cls, cfg: Config) -> ServiceSettings:
@@ -32,4 +44,30 @@ class ServiceSettings:
             prefect_port=s.prefect.port,
             localex_port=cfg.exchanges.local_exchange.port,
             localex_enabled=s.local_exchange.enabled,
+            origins={
+                "data_dir": cfg.origin("stream.yaml", "services", "data_dir"),
+                "nats_port": cfg.origin("stream.yaml", "services", "nats", "port"),
+                "nats_monitor_port": cfg.origin("stream.yaml", "services", "nats", "monitor_port"),
+                "openbao_port": cfg.origin("stream.yaml", "services", "openbao", "port"),
+                "openbao_cluster_port": cfg.origin("stream.yaml", "services", "openbao", "cluster_port"),
+                "prefect_port": cfg.origin("stream.yaml", "services", "prefect", "port"),
+                "localex_port": cfg.origin("exchanges.yaml", "local_exchange", "port"),
+            },
         )
+
+    def origin(self, name: str) -> str:
+        """Where to change setting ``name`` (e.g. 'environment variable OMS_NATS_PORT')."""
+        return self.origins.get(name, f"ServiceSettings.{name}")
+
+    def port_origin(self, port: int) -> str:
+        """Where to change the setting(s) that gave ``port``."""
+        names = [f.name for f in fields(self) if f.name in PORT_FIELDS and getattr(self, f.name) == port]
+        return " or ".join(self.origin(n) for n in names) or "the service settings"
+
+    def data_dir_problem(self) -> str | None:
+        """Why the data folder is unusable (the check `oms config check` runs too), naming its origin."""
+        reason = data_dir_problem(self.data_dir)
+        if reason is None:
+            return None
+        where = self.origins.get("data_dir")
+        return f"{reason} (data folder set by {where})" if where else reason
