@@ -16,7 +16,9 @@ Compacted, hive-partitioned Parquet (zstd), which DuckDB and Polars prune by par
     parquet/{agg_trades|market_trades}/market={spot|um}/symbol={SYMBOL}/date=YYYY-MM-DD/*.parquet
 
 ``_schema/`` holds one empty file per table so that a view over a table with no data yet is empty and
-typed instead of failing; ``oms.duckdb`` is the DuckDB database of views over all of it.
+typed instead of failing; ``oms.duckdb`` is the DuckDB database of views over all of it. ``{account}`` is the
+model's account id ``exchange/name`` (two folders: ``binance/sub_mm``); in hive paths DuckDB writes it
+URL-encoded (``account=binance%2Fsub_mm``) and every reader decodes it back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+ACCOUNT = re.compile(r"^[a-z][a-z0-9_]{0,31}/[A-Za-z0-9_\-]{1,64}$")  # the model's account id, exchange/name
 LOG_KINDS = ("trades", "orders", "funding")
 MARKET_TABLES = ("klines", "agg_trades", "market_trades")
 # hive partition keys of each compacted table, outermost first
@@ -42,10 +44,10 @@ HIVE_TYPES = {"date": "DATE", "account": "VARCHAR", "market": "VARCHAR", "symbol
 HIVE_TYPES["month"] = "VARCHAR"
 
 
-def check_account(account: str) -> str:
-    """An account name safe as one path component (letters, digits, ``_ . -``)."""
-    if not ACCOUNT_NAME.match(account) or account in (".", ".."):
-        raise ValueError(f"account {account!r} is not usable as a folder name (letters, digits, _ . -)")
+def account_path(account: str) -> str:
+    """The folders of an account: its id ``exchange/name`` itself (``binance/sub_mm``), checked."""
+    if not ACCOUNT.match(account):
+        raise ValueError(f"account {account!r} is not an account id exchange/name (e.g. binance/sub_mm)")
     return account
 
 
@@ -67,18 +69,18 @@ class Layout:
         """``logs/YYYY/MM/DD/{account}/{kind}.jsonl`` (kind: trades, orders, funding)."""
         if kind not in LOG_KINDS:
             raise ValueError(f"unknown log kind {kind!r} (one of {', '.join(LOG_KINDS)})")
-        return self.logs / f"{day:%Y/%m/%d}" / check_account(account) / f"{kind}.jsonl"
+        return self.logs / f"{day:%Y/%m/%d}" / account_path(account) / f"{kind}.jsonl"
 
     def log_glob(self, kind: str) -> str:
-        return str(self.logs / "*" / "*" / "*" / "*" / f"{kind}.jsonl")
+        return str(self.logs / "*" / "*" / "*" / "*" / "*" / f"{kind}.jsonl")
 
     def snapshot(self, hour: datetime, account: str) -> Path:
         """``snapshots/YYYY/MM/DD/HH/{account}/state.json`` for the UTC hour of ``hour``."""
         h = hour.astimezone(UTC)
-        return self.root / "snapshots" / f"{h:%Y/%m/%d/%H}" / check_account(account) / "state.json"
+        return self.root / "snapshots" / f"{h:%Y/%m/%d/%H}" / account_path(account) / "state.json"
 
     def snapshot_glob(self) -> str:
-        return str(self.root / "snapshots" / "*" / "*" / "*" / "*" / "*" / "state.json")
+        return str(self.root / "snapshots" / "*" / "*" / "*" / "*" / "*" / "*" / "state.json")
 
     def transfers(self, year: int, month: int) -> Path:
         """``transfers/YYYY/MM/transfers.jsonl``."""

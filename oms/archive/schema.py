@@ -68,7 +68,7 @@ def ensure_placeholders(layout: Layout, con: duckdb.DuckDBPyConnection | None = 
     try:
         for table in PARTITIONS:
             _write_placeholder(con, layout.placeholder(table), stored_columns(table))
-        for kind in LOG_KINDS:
+        for kind in (*LOG_KINDS, "transfers", "snapshots"):
             p = layout.log_placeholder(kind)
             if not p.exists():
                 p.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,199 @@
+"""PnL from the trade and funding logs, in DuckDB SQL: views the pnl-report flow and ad-hoc queries use.
+
+Realised PnL is FIFO per book (account, symbol, position side). In a netting book FIFO matches the k-th unit
+bought with the k-th unit sold, whichever came first, so with ``B``/``S`` the cumulative bought/sold
+quantity the matches are the segments between the merged breakpoints of ``B`` and ``S``: each segment's
+quantity times (sell price - buy price), realised when the later of its two fills happens and credited to
+that (closing) fill. That is a sort and window scans, no per-fill loop, and exact: DECIMAL throughout.
+Unrealised PnL at the end of a day is the book's mark-to-market (cash flow + position x mark) minus its
+realised PnL; the mark is the last fill price of the symbol (any account) up to that day's end. Fees are the
+fills' commissions (quote-asset commissions; others are counted in ``other_fee_fills``), funding the
+``funding`` log's signed amounts.
+
+Views: ``pnl_fills`` (each fill with its realised PnL), ``pnl_book_daily``, ``pnl_daily`` (per account and
+day: realised, unrealised, fees, funding, net, turnover, fills, closing fills, wins, win rate, equity,
+drawdown, max drawdown), ``pnl_daily_total`` (all accounts), ``pnl_monthly``, ``pnl_monthly_total`` and
+``positions`` (open quantity, FIFO entry price, mark and unrealised PnL per book).
+"""
+
+from __future__ import annotations
+
+BOOK = "account, symbol, position_side"
+D = "DECIMAL(38,12)"
+
+_FILLS = f"""
+SELECT {BOOK}, date, event_ns, trade_id, side, price, qty, commission, commission_asset,
+       row_number() OVER (PARTITION BY {BOOK} ORDER BY event_ns, trade_id) AS seq
+FROM trades WHERE qty > 0
+"""
+
+# breakpoints of cumulative bought (side 0) and sold (side 1) quantity; the segment ending at x is covered by
+# the first buy and the first sell at or after it
+_SEGMENTS = f"""
+WITH f AS ({_FILLS}),
+c AS (
+  SELECT *, sum(qty) OVER (PARTITION BY {BOOK}, side ORDER BY seq ROWS UNBOUNDED PRECEDING) AS x
+  FROM f
+),
+pts AS (
+  SELECT {BOOK}, x, CASE WHEN side = 'buy' THEN 0 ELSE 1 END AS s,
+         {{'p': price, 'ns': event_ns, 'seq': seq, 'date': date}} AS fill
+  FROM c
+),
+w AS (
+  SELECT {BOOK}, x, s,
+    x - lag(x, 1, 0::{D}) OVER (PARTITION BY {BOOK} ORDER BY x, s) AS len,
+    first_value(CASE WHEN s = 0 THEN fill END IGNORE NULLS) OVER fw AS b,
+    first_value(CASE WHEN s = 1 THEN fill END IGNORE NULLS) OVER fw AS a
+  FROM pts
+  WINDOW fw AS (PARTITION BY {BOOK} ORDER BY x, s ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+)
+SELECT {BOOK}, len, b, a FROM w WHERE len > 0
+"""
+
+PNL_FILLS = f"""
+WITH seg AS ({_SEGMENTS}),
+closes AS (
+  SELECT {BOOK}, CASE WHEN b.seq > a.seq THEN b.seq ELSE a.seq END AS seq,
+         sum(CAST(len * (a.p - b.p) AS {D})) AS realised, sum(len) AS closed_qty
+  FROM seg WHERE a IS NOT NULL AND b IS NOT NULL GROUP BY ALL
+)
+SELECT f.*, coalesce(c.realised, 0::{D}) AS realised_pnl, coalesce(c.closed_qty, 0::{D}) AS closed_qty
+FROM ({_FILLS}) f LEFT JOIN closes c USING ({BOOK}, seq)
+"""
+
+POSITIONS = f"""
+WITH seg AS ({_SEGMENTS}),
+open_lots AS (
+  SELECT {BOOK},
+         sum(CASE WHEN a IS NULL THEN len ELSE -len END) AS qty,
+         sum(CAST(len * coalesce(b.p, a.p) AS {D})) AS cost
+  FROM seg WHERE a IS NULL OR b IS NULL GROUP BY ALL
+),
+marks AS (SELECT symbol, arg_max(price, event_ns) AS mark FROM trades GROUP BY symbol)
+SELECT o.account, o.symbol, o.position_side, o.qty,
+       CAST(o.cost / abs(o.qty) AS {D}) AS entry_price, m.mark,
+       CAST(o.qty * m.mark - sign(o.qty) * o.cost AS {D}) AS unrealised_pnl
+FROM open_lots o JOIN marks m USING (symbol) WHERE o.qty <> 0
+"""
+
+PNL_BOOK_DAILY = f"""
+WITH pf AS (SELECT * FROM pnl_fills),
+day AS (
+  SELECT {BOOK}, date,
+    sum(realised_pnl) AS realised_pnl,
+    sum(CASE WHEN commission_asset = '' OR symbol LIKE '%/' || commission_asset
+             OR symbol LIKE '%:' || commission_asset THEN commission ELSE 0 END) AS fees,
+    count_if(commission <> 0 AND NOT (commission_asset = '' OR symbol LIKE '%/' || commission_asset
+             OR symbol LIKE '%:' || commission_asset)) AS other_fee_fills,
+    sum(CAST(price * qty AS {D})) AS turnover,
+    sum(CASE WHEN side = 'sell' THEN CAST(price * qty AS {D}) ELSE -CAST(price * qty AS {D}) END) AS cash,
+    sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS dqty,
+    count(*) AS fills, count_if(closed_qty > 0) AS closes, count_if(realised_pnl > 0) AS wins
+  FROM pf GROUP BY ALL
+),
+marks AS (SELECT symbol, date, arg_max(price, event_ns) AS mark FROM trades GROUP BY ALL),
+fund AS (SELECT account, symbol, date, sum(amount) AS funding FROM funding GROUP BY ALL),
+span AS (SELECT min(date) AS lo, max(date) AS hi FROM (SELECT date FROM day UNION ALL SELECT date FROM fund)),
+books AS (SELECT {BOOK}, min(date) AS first FROM day GROUP BY ALL),
+spine AS (
+  SELECT b.account, b.symbol, b.position_side, CAST(g.d AS DATE) AS date
+  FROM books b, span, generate_series(b.first, span.hi, INTERVAL 1 DAY) g(d)
+),
+filled AS (
+  SELECT s.account, s.symbol, s.position_side, s.date,
+    coalesce(d.realised_pnl, 0) AS realised_pnl, coalesce(d.fees, 0) AS fees,
+    coalesce(d.other_fee_fills, 0) AS other_fee_fills, coalesce(d.turnover, 0) AS turnover,
+    coalesce(d.fills, 0) AS fills, coalesce(d.closes, 0) AS closes, coalesce(d.wins, 0) AS wins,
+    sum(coalesce(d.cash, 0)) OVER bw AS cash_cum, sum(coalesce(d.dqty, 0)) OVER bw AS qty,
+    sum(coalesce(d.realised_pnl, 0)) OVER bw AS realised_cum
+  FROM spine s LEFT JOIN day d USING ({BOOK}, date)
+  WINDOW bw AS (PARTITION BY s.account, s.symbol, s.position_side ORDER BY s.date ROWS UNBOUNDED PRECEDING)
+),
+marked AS (
+  SELECT f.*, m.mark FROM filled f ASOF LEFT JOIN marks m ON f.symbol = m.symbol AND f.date >= m.date
+)
+SELECT account, symbol, position_side, date, realised_pnl, fees, other_fee_fills, turnover, fills, closes, wins,
+       qty, mark, CAST(cash_cum + qty * mark - realised_cum AS {D}) AS unrealised_pnl
+FROM marked
+"""
+
+_BOOK_TOTALS = """
+  SELECT account, date, sum(realised_pnl) AS realised_pnl, sum(unrealised_pnl) AS unrealised_pnl,
+         sum(fees) AS fees, sum(turnover) AS turnover, sum(fills) AS fills, sum(closes) AS closes,
+         sum(wins) AS wins, sum(other_fee_fills) AS other_fee_fills
+  FROM pnl_book_daily GROUP BY ALL
+"""
+
+
+def _daily(group: str, source: str, funding: str) -> str:
+    """Daily rows with net PnL, equity, drawdown per ``group`` (``account`` or a constant)."""
+    return f"""
+WITH b AS ({source}),
+f AS ({funding}),
+j AS (
+  SELECT coalesce(b.account, f.account) AS account, coalesce(b.date, f.date) AS date,
+    coalesce(b.realised_pnl, 0) AS realised_pnl, b.unrealised_pnl, coalesce(b.fees, 0) AS fees,
+    coalesce(f.funding, 0) AS funding, coalesce(b.turnover, 0) AS turnover, coalesce(b.fills, 0) AS fills,
+    coalesce(b.closes, 0) AS closes, coalesce(b.wins, 0) AS wins, coalesce(b.other_fee_fills, 0) AS other_fee_fills
+  FROM b FULL JOIN f USING (account, date)
+),
+u AS (
+  SELECT *, coalesce(unrealised_pnl, last_value(unrealised_pnl IGNORE NULLS) OVER aw, 0) AS unrealised
+  FROM j WINDOW aw AS (PARTITION BY {group} ORDER BY date ROWS UNBOUNDED PRECEDING)
+),
+e AS (
+  SELECT *, sum(realised_pnl - fees + funding) OVER aw + unrealised AS equity
+  FROM u WINDOW aw AS (PARTITION BY {group} ORDER BY date ROWS UNBOUNDED PRECEDING)
+),
+d AS (
+  SELECT *, greatest(0, max(equity) OVER aw) - equity AS drawdown,
+         equity - coalesce(lag(equity) OVER (PARTITION BY {group} ORDER BY date), 0) AS net_pnl
+  FROM e WINDOW aw AS (PARTITION BY {group} ORDER BY date ROWS UNBOUNDED PRECEDING)
+)
+SELECT date, account, realised_pnl, unrealised AS unrealised_pnl, fees, funding, net_pnl, turnover, fills,
+       closes, wins, CASE WHEN closes > 0 THEN wins / closes END AS win_rate, equity, drawdown,
+       max(drawdown) OVER (PARTITION BY {group} ORDER BY date ROWS UNBOUNDED PRECEDING) AS max_drawdown,
+       other_fee_fills
+FROM d
+"""
+
+
+PNL_DAILY = _daily(
+    "account", _BOOK_TOTALS, "SELECT account, date, sum(amount) AS funding FROM funding GROUP BY ALL"
+)
+PNL_DAILY_TOTAL = _daily(
+    "account",
+    "SELECT 'total' AS account, date, sum(realised_pnl) AS realised_pnl, sum(unrealised_pnl) AS unrealised_pnl, "
+    "sum(fees) AS fees, sum(turnover) AS turnover, sum(fills) AS fills, sum(closes) AS closes, sum(wins) AS wins, "
+    "sum(other_fee_fills) AS other_fee_fills FROM pnl_book_daily GROUP BY ALL",
+    "SELECT 'total' AS account, date, sum(amount) AS funding FROM funding GROUP BY ALL",
+)
+
+
+def _monthly(source: str) -> str:
+    return f"""
+WITH d AS (SELECT *, CAST(date_trunc('month', date) AS DATE) AS month FROM {source}),
+m AS (
+  SELECT *, greatest(coalesce(first_value(equity) OVER mw - first_value(net_pnl) OVER mw, 0),
+             max(equity) OVER (PARTITION BY account, month ORDER BY date ROWS UNBOUNDED PRECEDING)) - equity AS dd
+  FROM d WINDOW mw AS (PARTITION BY account, month ORDER BY date ROWS UNBOUNDED PRECEDING)
+)
+SELECT month, account, sum(realised_pnl) AS realised_pnl, last(unrealised_pnl ORDER BY date) AS unrealised_pnl,
+       sum(fees) AS fees, sum(funding) AS funding, sum(net_pnl) AS net_pnl, sum(turnover) AS turnover,
+       sum(fills) AS fills, sum(closes) AS closes, sum(wins) AS wins,
+       CASE WHEN sum(closes) > 0 THEN sum(wins) / sum(closes) END AS win_rate,
+       last(equity ORDER BY date) AS equity, max(dd) AS max_drawdown
+FROM m GROUP BY month, account
+"""
+
+
+PNL_VIEWS = {
+    "pnl_fills": PNL_FILLS,
+    "pnl_book_daily": PNL_BOOK_DAILY,
+    "pnl_daily": PNL_DAILY,
+    "pnl_daily_total": PNL_DAILY_TOTAL,
+    "pnl_monthly": _monthly("pnl_daily"),
+    "pnl_monthly_total": _monthly("pnl_daily_total"),
+    "positions": POSITIONS,
+}
