@@ -96,14 +96,21 @@ def write_snapshot(layout: Layout, hour: datetime, account: str, state: dict[str
 
 
 def read_log(path: Path, kind: str, result: FileResult | None = None) -> Iterator[msgspec.Struct]:
-    """The messages of one log file; a line that is not a valid ``kind`` message is reported (file, line)."""
+    """The messages of one log file; a line that is not a valid ``kind`` message is reported (file, line)
+    into ``result`` and skipped, or raises DecodeError naming file and line when there is no ``result``."""
+    for _, msg in iter_log(path, kind, result):
+        yield msg
+
+
+def iter_log(path: Path, kind: str, result: FileResult | None = None) -> Iterator[tuple[int, msgspec.Struct]]:
+    """(line number, message) of one log file (kind: trades, orders, funding or transfers); see ``read_log``."""
     t = LOG_TYPES[kind] if kind in LOG_TYPES else TransferEvent
     with path.open("rb") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                yield codec.decode(line, t)
+                yield number, codec.decode(line, t)
             except codec.DecodeError as exc:
                 if result is None:
                     raise codec.DecodeError(f"{path}:{number}: {exc}") from None

@@ -12,6 +12,7 @@ Timestamps are stored as int64 ns UTC (ms and µs files alike); prices DECIMAL(1
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -35,7 +36,9 @@ from oms.archive.binance_files import (
     sha256_file,
     sniff_csv,
 )
+from oms.archive.fetch import Fetched, fetch_all, is_url, read_url_list
 from oms.archive.layout import Layout
+from oms.archive.market import import_datasets, is_dataset_file
 from oms.archive.report import FileResult, Report
 from oms.archive.schema import ensure_placeholders
 
@@ -117,7 +120,9 @@ class MarketImporter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def import_paths(self, paths: Iterable[Path], market: str | None = None, progress: Progress | None = None) -> Report:
+    def import_paths(
+        self, paths: Iterable[Path], market: str | None = None, progress: Progress | None = None
+    ) -> Report:
         report = Report()
         for p in find_files(paths):
             report.files.append(self.import_file(p, market))
@@ -231,7 +236,11 @@ class MarketImporter:
         else:
             dirs = list(base.glob(f"date={bf.year:04d}-{bf.month:02d}-*"))
         return [
-            str(f) for d in dirs if d.exists() for f in sorted(d.glob("*.parquet")) if not f.name.startswith(bf.stem + "_")
+            str(f)
+            for d in dirs
+            if d.exists()
+            for f in sorted(d.glob("*.parquet"))
+            if not f.name.startswith(bf.stem + "_")
         ]
 
     def _symbol_dir(self, bf: BinanceFile) -> Path:
@@ -260,7 +269,9 @@ class MarketImporter:
                 if others
                 else ""
             )
-        dup_reason = "WHEN d.dk IS NOT NULL THEN 'duplicate of a row already imported from another file' " if others else ""
+        dup_reason = (
+            "WHEN d.dk IS NOT NULL THEN 'duplicate of a row already imported from another file' " if others else ""
+        )
         problem = _row_problem(bf.kind).replace("CASE ", "CASE " + dup_reason, 1)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE judged AS SELECT s.*, {problem} AS problem FROM ("
@@ -335,3 +346,63 @@ def _reason_kind(problem: str) -> str:
         if kind in problem:
             return kind
     return problem
+
+
+def expand_sources(sources: Iterable[str]) -> list[str]:
+    """Paths and URLs, with URL-list files (``*.txt`` / ``*.list``, one URL or path a line) opened."""
+    out: list[str] = []
+    for s in sources:
+        p = Path(s)
+        if not is_url(s) and p.is_file() and p.suffix in (".txt", ".list", ".urls"):
+            out += read_url_list(p)
+        else:
+            out.append(s)
+    return out
+
+
+def import_market_data(
+    sources: Iterable[str],
+    layout: Layout,
+    market: str | None = None,
+    now_ns: int | None = None,
+    on_fetched: Callable[[Fetched], None] | None = None,
+    on_file: Progress | None = None,
+    on_plan: Callable[[list[Path]], None] | None = None,
+) -> Report:
+    """``oms data import``: fetch URLs, turn ``datasets/market`` files into kline CSVs, import all to Parquet.
+
+    ``on_plan`` gets the local files about to be imported (for a progress total), ``on_file`` each file done.
+    """
+    report = Report()
+    fetched = asyncio.run(fetch_all(expand_sources(sources), layout.market_raw, on_done=on_fetched))
+    locals_: list[Path] = []
+    for f in fetched:
+        if f.path is None:
+            res = FileResult(f.source, "?")
+            res.reject(None, f.error or "download failed", "download failed")
+            report.files.append(res)
+            continue
+        if not f.path.exists():
+            res = FileResult(f.source, "?")
+            res.reject(None, "no such file or folder", "missing")
+            report.files.append(res)
+            continue
+        locals_.append(f.path)
+    files: list[Path] = []
+    dataset_dirs: set[Path] = set()
+    for p in find_files(locals_):
+        if is_dataset_file(p):
+            dataset_dirs.add(p.parent)
+        else:
+            files.append(p)
+    for d in sorted(dataset_dirs):
+        rep = import_datasets(d, layout.root / "market")
+        files += rep.files
+    if on_plan:
+        on_plan(files)
+    with MarketImporter(layout, now_ns) as imp:
+        for p in files:
+            report.files.append(imp.import_file(p, market))
+            if on_file:
+                on_file(p, p.stat().st_size)
+    return report

@@ -159,9 +159,7 @@ FROM d
 """
 
 
-PNL_DAILY = _daily(
-    "account", _BOOK_TOTALS, "SELECT account, date, sum(amount) AS funding FROM funding GROUP BY ALL"
-)
+PNL_DAILY = _daily("account", _BOOK_TOTALS, "SELECT account, date, sum(amount) AS funding FROM funding GROUP BY ALL")
 PNL_DAILY_TOTAL = _daily(
     "account",
     "SELECT 'total' AS account, date, sum(realised_pnl) AS realised_pnl, sum(unrealised_pnl) AS unrealised_pnl, "
