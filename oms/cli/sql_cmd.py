@@ -49,15 +49,15 @@ def run_sql(args: argparse.Namespace) -> int:
             n = con.execute(f"SELECT count(*) FROM read_parquet('{Path(args.output)}')").fetchone()[0]
             sys.stderr.write(f"{n} rows written to {args.output}\n")
             return 0
-        rel = con.sql(args.sql)
-        if rel is None:
-            return 0
         if args.format == "table":
-            _print_table(rel, args.limit)
+            rel = con.sql(args.sql)
+            if rel is not None:
+                _print_table(rel, args.limit)
         else:
+            cur = con.execute(args.sql)
             out = Path(args.output).open("w", newline="") if args.output else sys.stdout
             try:
-                _write_rows(rel, args.format, out)
+                _write_rows(cur, args.format, out)
             finally:
                 if args.output:
                     out.close()
@@ -81,8 +81,8 @@ def _print_table(rel: duckdb.DuckDBPyRelation, limit: int) -> None:
         console.print(f"(first {limit} rows; --limit N for more, --format csv for all)")
 
 
-def _write_rows(rel: duckdb.DuckDBPyRelation, fmt: str, out: Any) -> None:
-    cols = rel.columns
+def _write_rows(rel: duckdb.DuckDBPyConnection, fmt: str, out: Any) -> None:
+    cols = [d[0] for d in rel.description or ()]
     if fmt == "csv":
         w = csv.writer(out, lineterminator="\n")
         w.writerow(cols)
