@@ -11,14 +11,13 @@ Raw records, as written::
 
 Compacted, hive-partitioned Parquet (zstd), which DuckDB and Polars prune by partition::
 
-    parquet/{trades|orders|funding}/date=YYYY-MM-DD/account={account}/*.parquet
+    parquet/{trades|orders|funding}/date=YYYY-MM-DD/part-0.parquet   (every account; sorted by account)
     parquet/klines/market={spot|um}/symbol={SYMBOL}/interval={iv}/month=YYYY-MM/*.parquet
     parquet/{agg_trades|market_trades}/market={spot|um}/symbol={SYMBOL}/date=YYYY-MM-DD/*.parquet
 
 ``_schema/`` holds one empty file per table so that a view over a table with no data yet is empty and
 typed instead of failing; ``oms.duckdb`` is the DuckDB database of views over all of it. ``{account}`` is the
-model's account id ``exchange/name`` (two folders: ``binance/sub_mm``); in hive paths DuckDB writes it
-URL-encoded (``account=binance%2Fsub_mm``) and every reader decodes it back.
+model's account id ``exchange/name`` (two folders: ``binance/sub_mm``).
 """
 
 from __future__ import annotations
@@ -33,9 +32,9 @@ LOG_KINDS = ("trades", "orders", "funding")
 MARKET_TABLES = ("klines", "agg_trades", "market_trades")
 # hive partition keys of each compacted table, outermost first
 PARTITIONS: dict[str, tuple[str, ...]] = {
-    "trades": ("date", "account"),
-    "orders": ("date", "account"),
-    "funding": ("date", "account"),
+    "trades": ("date",),
+    "orders": ("date",),
+    "funding": ("date",),
     "klines": ("market", "symbol", "interval", "month"),
     "agg_trades": ("market", "symbol", "date"),
     "market_trades": ("market", "symbol", "date"),

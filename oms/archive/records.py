@@ -113,9 +113,9 @@ def struct_columns(struct: type[msgspec.Struct]) -> list[Column]:
 
 
 LOG_COLUMN_DEFS: dict[str, list[Column]] = {kind: struct_columns(t) for kind, t in LOG_TYPES.items()}
-# stored columns of each compacted log table (the hive keys date/account are the path; account is kept too)
+# stored columns of each compacted log table (the hive key `date` is the path)
 LOG_COLUMNS: dict[str, dict[str, str]] = {
-    kind: {c.name: c.sql_type for c in cols if c.name != "account"} for kind, cols in LOG_COLUMN_DEFS.items()
+    kind: {c.name: c.sql_type for c in cols} for kind, cols in LOG_COLUMN_DEFS.items()
 }
 TRANSFER_COLUMNS = struct_columns(TransferEvent)
 

@@ -65,7 +65,7 @@ def log_view_sql(layout: Layout, kind: str, through: str | None) -> str:
     )
     if through:
         raw = f"SELECT * FROM ({raw}) WHERE date > DATE {_q(through)}"
-    compacted = f"SELECT date, account, {names} FROM {_parquet(layout, kind)}"
+    compacted = f"SELECT date, account, {names} FROM {_parquet(layout, kind)}"  # account: a column, sorted
     return (
         f"SELECT *, make_timestamptz(event_ns // 1000) AS ts FROM ({compacted} UNION ALL "
         f"SELECT date, account, {names} FROM ({raw}))"
