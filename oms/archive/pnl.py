@@ -21,54 +21,63 @@ from __future__ import annotations
 BOOK = "account, symbol, position_side"
 D = "DECIMAL(38,12)"
 
+# One sort per book (by time): the sequence number, and per side the cumulative quantity x and ordinal k.
 _FILLS = f"""
-SELECT {BOOK}, date, event_ns, trade_id, side, price, qty, commission, commission_asset,
-       row_number() OVER (PARTITION BY {BOOK} ORDER BY event_ns, trade_id) AS seq
-FROM trades WHERE qty > 0
+SELECT {BOOK}, book, date, event_ns, trade_id, side, price, qty, commission, commission_asset, seq,
+       CASE WHEN side = 'buy' THEN xb ELSE xs END AS x, CASE WHEN side = 'buy' THEN kb ELSE ks END AS k
+FROM (
+  SELECT *,
+    row_number() OVER w AS seq,
+    sum(CASE WHEN side = 'buy' THEN qty ELSE 0 END) OVER w AS xb,
+    sum(CASE WHEN side = 'sell' THEN qty ELSE 0 END) OVER w AS xs,
+    sum(CASE WHEN side = 'buy' THEN 1 ELSE 0 END) OVER w AS kb,
+    sum(CASE WHEN side = 'sell' THEN 1 ELSE 0 END) OVER w AS ks
+  FROM (SELECT *, hash(account, symbol, position_side) AS book FROM trades WHERE qty > 0)
+  WINDOW w AS (PARTITION BY book ORDER BY event_ns, trade_id ROWS UNBOUNDED PRECEDING)
+)
 """
 
-# breakpoints of cumulative bought (side 0) and sold (side 1) quantity; the segment ending at x is covered by
-# the first buy and the first sell at or after it
-_SEGMENTS = f"""
-WITH f AS ({_FILLS}),
-c AS (
-  SELECT *, sum(qty) OVER (PARTITION BY {BOOK}, side ORDER BY seq ROWS UNBOUNDED PRECEDING) AS x
+# The merged breakpoints in order of x (a second sort): the segment ending at a row is covered by buy number
+# cb (+1 after a sell) and sell number cs (+1 after a buy); both looked up by (book, k).
+_SEGMENTS = """
+WITH f AS (SELECT book, side, x, k, seq, price FROM pnl_fill_seq),
+m AS (
+  SELECT book, x, side = 'sell' AS s,
+    x - coalesce(lag(x) OVER w, 0) AS len,
+    sum(CASE WHEN side = 'buy' THEN 1 ELSE 0 END) OVER wc AS cb,
+    sum(CASE WHEN side = 'sell' THEN 1 ELSE 0 END) OVER wc AS cs
   FROM f
-),
-pts AS (
-  SELECT {BOOK}, x, CASE WHEN side = 'buy' THEN 0 ELSE 1 END AS s,
-         {{'p': price, 'ns': event_ns, 'seq': seq, 'date': date}} AS fill
-  FROM c
-),
-w AS (
-  SELECT {BOOK}, x, s,
-    x - lag(x, 1, 0::{D}) OVER (PARTITION BY {BOOK} ORDER BY x, s) AS len,
-    first_value(CASE WHEN s = 0 THEN fill END IGNORE NULLS) OVER fw AS b,
-    first_value(CASE WHEN s = 1 THEN fill END IGNORE NULLS) OVER fw AS a
-  FROM pts
-  WINDOW fw AS (PARTITION BY {BOOK} ORDER BY x, s ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
+  WINDOW w AS (PARTITION BY book ORDER BY x, side = 'sell'),
+         wc AS (PARTITION BY book ORDER BY x, side = 'sell' ROWS UNBOUNDED PRECEDING)
 )
-SELECT {BOOK}, len, b, a FROM w WHERE len > 0
+SELECT m.book, m.len, b.seq AS b_seq, b.price AS b_price, a.seq AS a_seq, a.price AS a_price
+FROM m
+LEFT JOIN (SELECT book, k, seq, price FROM f WHERE side = 'buy') b
+  ON b.book = m.book AND b.k = m.cb + CASE WHEN m.s THEN 1 ELSE 0 END
+LEFT JOIN (SELECT book, k, seq, price FROM f WHERE side = 'sell') a
+  ON a.book = m.book AND a.k = m.cs + CASE WHEN m.s THEN 0 ELSE 1 END
+WHERE m.len > 0
 """
 
 PNL_FILLS = f"""
-WITH seg AS ({_SEGMENTS}),
+WITH seg AS (SELECT * FROM pnl_segments),
 closes AS (
-  SELECT {BOOK}, CASE WHEN b.seq > a.seq THEN b.seq ELSE a.seq END AS seq,
-         sum(CAST(len * (a.p - b.p) AS {D})) AS realised, sum(len) AS closed_qty
-  FROM seg WHERE a IS NOT NULL AND b IS NOT NULL GROUP BY ALL
+  SELECT book, greatest(b_seq, a_seq) AS seq,
+         sum(CAST(len * (a_price - b_price) AS {D})) AS realised, sum(len) AS closed_qty
+  FROM seg WHERE a_seq IS NOT NULL AND b_seq IS NOT NULL GROUP BY ALL
 )
-SELECT f.*, coalesce(c.realised, 0::{D}) AS realised_pnl, coalesce(c.closed_qty, 0::{D}) AS closed_qty
-FROM ({_FILLS}) f LEFT JOIN closes c USING ({BOOK}, seq)
+SELECT f.* EXCLUDE (x, k), coalesce(c.realised, 0::{D}) AS realised_pnl, coalesce(c.closed_qty, 0::{D}) AS closed_qty
+FROM pnl_fill_seq f LEFT JOIN closes c USING (book, seq)
 """
 
 POSITIONS = f"""
-WITH seg AS ({_SEGMENTS}),
+WITH seg AS (SELECT * FROM pnl_segments),
+books AS (SELECT DISTINCT book, {BOOK} FROM pnl_fill_seq),
 open_lots AS (
-  SELECT {BOOK},
-         sum(CASE WHEN a IS NULL THEN len ELSE -len END) AS qty,
-         sum(CAST(len * coalesce(b.p, a.p) AS {D})) AS cost
-  FROM seg WHERE a IS NULL OR b IS NULL GROUP BY ALL
+  SELECT k.account, k.symbol, k.position_side,
+         sum(CASE WHEN a_seq IS NULL THEN len ELSE -len END) AS qty,
+         sum(CAST(len * coalesce(b_price, a_price) AS {D})) AS cost
+  FROM seg JOIN books k USING (book) WHERE a_seq IS NULL OR b_seq IS NULL GROUP BY ALL
 ),
 marks AS (SELECT symbol, arg_max(price, event_ns) AS mark FROM trades GROUP BY symbol)
 SELECT o.account, o.symbol, o.position_side, o.qty,
@@ -186,7 +195,20 @@ FROM m GROUP BY month, account
 """
 
 
+# the views whose results the others reuse: ``materialize`` computes each once per connection
+MATERIALIZED = ("pnl_fill_seq", "pnl_segments", "pnl_fills", "pnl_book_daily")
+
+
+def materialize(con) -> None:  # type: ignore[no-untyped-def]
+    """Compute the PnL stages once into temporary tables of the same names, which the views then read
+    (DuckDB looks names up in the temp schema first): a report's many queries stop recomputing them."""
+    for name in MATERIALIZED:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {PNL_VIEWS[name]}")
+
+
 PNL_VIEWS = {
+    "pnl_fill_seq": _FILLS,
+    "pnl_segments": _SEGMENTS,
     "pnl_fills": PNL_FILLS,
     "pnl_book_daily": PNL_BOOK_DAILY,
     "pnl_daily": PNL_DAILY,

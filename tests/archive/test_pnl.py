@@ -121,3 +121,16 @@ def test_total_monthly_and_positions(con) -> None:
     ]
     pos = con.execute("SELECT account, symbol, qty, entry_price, mark, unrealised_pnl FROM positions").fetchall()
     assert pos == [("binance/sub_b", PERP, D(1), D(95), D(80), D(-15))]
+
+
+def test_materialized_stages_give_the_same_report(con) -> None:
+    from oms.archive.pnl import materialize
+
+    q = "SELECT * FROM pnl_daily ORDER BY account, date"
+    before = con.execute(q).fetchall()
+    materialize(con)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'pnl_fills'").fetchone()[
+        0
+    ]
+    assert con.execute(q).fetchall() == before
+    assert con.execute("SELECT count(*) FROM positions").fetchone()[0] == 1

@@ -7,8 +7,9 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from oms.archive.market import import_datasets
 from oms.archive.query import connect
+
+from oms.archive.market import import_datasets
 
 OMS = str(Path(sys.executable).parent / "oms")
 
