@@ -21,9 +21,15 @@ from __future__ import annotations
 BOOK = "account, symbol, position_side"
 D = "DECIMAL(38,12)"
 
-# One sort per book (by time): the sequence number, and per side the cumulative quantity x and ordinal k.
+_QUOTE_FEE = "(commission_asset = '' OR symbol LIKE '%/' || commission_asset OR symbol LIKE '%:' || commission_asset)"
+
+# The books (account, symbol, position side) by their hash: the heavy stages carry only the hash.
+_BOOKS = f"SELECT DISTINCT hash({BOOK}) AS book, {BOOK} FROM trades"
+
+# One sort per book (by time) over narrow rows: the sequence number, and per side the cumulative quantity x
+# and ordinal k.
 _FILLS = f"""
-SELECT {BOOK}, book, date, event_ns, trade_id, side, price, qty, commission, commission_asset, seq,
+SELECT book, date, event_ns, trade_id, side, price, qty, commission, quote_fee, seq,
        CASE WHEN side = 'buy' THEN xb ELSE xs END AS x, CASE WHEN side = 'buy' THEN kb ELSE ks END AS k
 FROM (
   SELECT *,
@@ -32,7 +38,11 @@ FROM (
     sum(CASE WHEN side = 'sell' THEN qty ELSE 0 END) OVER w AS xs,
     sum(CASE WHEN side = 'buy' THEN 1 ELSE 0 END) OVER w AS kb,
     sum(CASE WHEN side = 'sell' THEN 1 ELSE 0 END) OVER w AS ks
-  FROM (SELECT *, hash(account, symbol, position_side) AS book FROM trades WHERE qty > 0)
+  FROM (
+    SELECT hash({BOOK}) AS book, date, event_ns, trade_id, side, price, qty, commission,
+           {_QUOTE_FEE} AS quote_fee
+    FROM trades WHERE qty > 0
+  )
   WINDOW w AS (PARTITION BY book ORDER BY event_ns, trade_id ROWS UNBOUNDED PRECEDING)
 )
 """
@@ -59,25 +69,29 @@ LEFT JOIN (SELECT book, k, seq, price FROM f WHERE side = 'sell') a
 WHERE m.len > 0
 """
 
-PNL_FILLS = f"""
-WITH seg AS (SELECT * FROM pnl_segments),
-closes AS (
+# each fill with the realised PnL of the quantity it closed (the later fill of each matched pair)
+_FILL_REALISED = f"""
+WITH closes AS (
   SELECT book, greatest(b_seq, a_seq) AS seq,
          sum(CAST(len * (a_price - b_price) AS {D})) AS realised, sum(len) AS closed_qty
-  FROM seg WHERE a_seq IS NOT NULL AND b_seq IS NOT NULL GROUP BY ALL
+  FROM pnl_segments WHERE a_seq IS NOT NULL AND b_seq IS NOT NULL GROUP BY ALL
 )
 SELECT f.* EXCLUDE (x, k), coalesce(c.realised, 0::{D}) AS realised_pnl, coalesce(c.closed_qty, 0::{D}) AS closed_qty
 FROM pnl_fill_seq f LEFT JOIN closes c USING (book, seq)
 """
 
+PNL_FILLS = """
+SELECT b.account, b.symbol, b.position_side, f.* EXCLUDE (book, quote_fee)
+FROM pnl_fill_realised f JOIN pnl_books b USING (book)
+"""
+
 POSITIONS = f"""
 WITH seg AS (SELECT * FROM pnl_segments),
-books AS (SELECT DISTINCT book, {BOOK} FROM pnl_fill_seq),
 open_lots AS (
   SELECT k.account, k.symbol, k.position_side,
          sum(CASE WHEN a_seq IS NULL THEN len ELSE -len END) AS qty,
          sum(CAST(len * coalesce(b_price, a_price) AS {D})) AS cost
-  FROM seg JOIN books k USING (book) WHERE a_seq IS NULL OR b_seq IS NULL GROUP BY ALL
+  FROM seg JOIN pnl_books k USING (book) WHERE a_seq IS NULL OR b_seq IS NULL GROUP BY ALL
 ),
 marks AS (SELECT symbol, arg_max(price, event_ns) AS mark FROM trades GROUP BY symbol)
 SELECT o.account, o.symbol, o.position_side, o.qty,
@@ -87,40 +101,38 @@ FROM open_lots o JOIN marks m USING (symbol) WHERE o.qty <> 0
 """
 
 PNL_BOOK_DAILY = f"""
-WITH pf AS (SELECT * FROM pnl_fills),
-day AS (
-  SELECT {BOOK}, date,
+WITH day AS (
+  SELECT book, date,
     sum(realised_pnl) AS realised_pnl,
-    sum(CASE WHEN commission_asset = '' OR symbol LIKE '%/' || commission_asset
-             OR symbol LIKE '%:' || commission_asset THEN commission ELSE 0 END) AS fees,
-    count_if(commission <> 0 AND NOT (commission_asset = '' OR symbol LIKE '%/' || commission_asset
-             OR symbol LIKE '%:' || commission_asset)) AS other_fee_fills,
+    sum(CASE WHEN quote_fee THEN commission ELSE 0 END) AS fees,
+    count_if(commission <> 0 AND NOT quote_fee) AS other_fee_fills,
     sum(CAST(price * qty AS {D})) AS turnover,
     sum(CASE WHEN side = 'sell' THEN CAST(price * qty AS {D}) ELSE -CAST(price * qty AS {D}) END) AS cash,
     sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS dqty,
     count(*) AS fills, count_if(closed_qty > 0) AS closes, count_if(realised_pnl > 0) AS wins
-  FROM pf GROUP BY ALL
+  FROM pnl_fill_realised GROUP BY ALL
 ),
 marks AS (SELECT symbol, date, arg_max(price, event_ns) AS mark FROM trades GROUP BY ALL),
-fund AS (SELECT account, symbol, date, sum(amount) AS funding FROM funding GROUP BY ALL),
-span AS (SELECT min(date) AS lo, max(date) AS hi FROM (SELECT date FROM day UNION ALL SELECT date FROM fund)),
-books AS (SELECT {BOOK}, min(date) AS first FROM day GROUP BY ALL),
+fund AS (SELECT date FROM funding),
+span AS (SELECT max(date) AS hi FROM (SELECT date FROM day UNION ALL SELECT date FROM fund)),
+firsts AS (SELECT book, min(date) AS first FROM day GROUP BY ALL),
 spine AS (
-  SELECT b.account, b.symbol, b.position_side, CAST(g.d AS DATE) AS date
-  FROM books b, span, generate_series(b.first, span.hi, INTERVAL 1 DAY) g(d)
+  SELECT b.book, CAST(g.d AS DATE) AS date
+  FROM firsts b, span, generate_series(b.first, span.hi, INTERVAL 1 DAY) g(d)
 ),
 filled AS (
-  SELECT s.account, s.symbol, s.position_side, s.date,
+  SELECT s.book, s.date,
     coalesce(d.realised_pnl, 0) AS realised_pnl, coalesce(d.fees, 0) AS fees,
     coalesce(d.other_fee_fills, 0) AS other_fee_fills, coalesce(d.turnover, 0) AS turnover,
     coalesce(d.fills, 0) AS fills, coalesce(d.closes, 0) AS closes, coalesce(d.wins, 0) AS wins,
     sum(coalesce(d.cash, 0)) OVER bw AS cash_cum, sum(coalesce(d.dqty, 0)) OVER bw AS qty,
     sum(coalesce(d.realised_pnl, 0)) OVER bw AS realised_cum
-  FROM spine s LEFT JOIN day d USING ({BOOK}, date)
-  WINDOW bw AS (PARTITION BY s.account, s.symbol, s.position_side ORDER BY s.date ROWS UNBOUNDED PRECEDING)
+  FROM spine s LEFT JOIN day d USING (book, date)
+  WINDOW bw AS (PARTITION BY s.book ORDER BY s.date ROWS UNBOUNDED PRECEDING)
 ),
+named AS (SELECT k.account, k.symbol, k.position_side, f.* FROM filled f JOIN pnl_books k USING (book)),
 marked AS (
-  SELECT f.*, m.mark FROM filled f ASOF LEFT JOIN marks m ON f.symbol = m.symbol AND f.date >= m.date
+  SELECT f.*, m.mark FROM named f ASOF LEFT JOIN marks m ON f.symbol = m.symbol AND f.date >= m.date
 )
 SELECT account, symbol, position_side, date, realised_pnl, fees, other_fee_fills, turnover, fills, closes, wins,
        qty, mark, CAST(cash_cum + qty * mark - realised_cum AS {D}) AS unrealised_pnl
@@ -196,7 +208,7 @@ FROM m GROUP BY month, account
 
 
 # the views whose results the others reuse: ``materialize`` computes each once per connection
-MATERIALIZED = ("pnl_fill_seq", "pnl_segments", "pnl_fills", "pnl_book_daily")
+MATERIALIZED = ("pnl_books", "pnl_fill_seq", "pnl_segments", "pnl_fill_realised", "pnl_book_daily")
 
 
 def materialize(con) -> None:  # type: ignore[no-untyped-def]
@@ -207,8 +219,10 @@ def materialize(con) -> None:  # type: ignore[no-untyped-def]
 
 
 PNL_VIEWS = {
+    "pnl_books": _BOOKS,
     "pnl_fill_seq": _FILLS,
     "pnl_segments": _SEGMENTS,
+    "pnl_fill_realised": _FILL_REALISED,
     "pnl_fills": PNL_FILLS,
     "pnl_book_daily": PNL_BOOK_DAILY,
     "pnl_daily": PNL_DAILY,

@@ -129,8 +129,8 @@ def test_materialized_stages_give_the_same_report(con) -> None:
     q = "SELECT * FROM pnl_daily ORDER BY account, date"
     before = con.execute(q).fetchall()
     materialize(con)
-    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'pnl_fills'").fetchone()[
-        0
-    ]
+    assert con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'pnl_fill_realised'"
+    ).fetchone()[0]
     assert con.execute(q).fetchall() == before
     assert con.execute("SELECT count(*) FROM positions").fetchone()[0] == 1
