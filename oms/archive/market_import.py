@@ -261,18 +261,12 @@ class MarketImporter:
         key = KEY_COLUMN[bf.kind]
         lo, hi = bf.period_ns()
         src = f"read_parquet({_sql_str(staged)}, file_row_number=true)"
-        dup_join = ""
-        if others:
+        dup_join, problem = "", _row_problem(bf.kind)
+        if others:  # rows another source file (the month's, a day's) already put in these partitions
             files = "[" + ", ".join(_sql_str(o) for o in others) + "]"
-            dup_join = (
-                f"LEFT JOIN (SELECT DISTINCT {key} AS dk FROM read_parquet({files})) d ON d.dk = s.{key} "
-                if others
-                else ""
-            )
-        dup_reason = (
-            "WHEN d.dk IS NOT NULL THEN 'duplicate of a row already imported from another file' " if others else ""
-        )
-        problem = _row_problem(bf.kind).replace("CASE ", "CASE " + dup_reason, 1)
+            dup_join = f"LEFT JOIN (SELECT DISTINCT {key} AS dk FROM read_parquet({files})) d ON d.dk = s.{key} "
+            dup = "WHEN d.dk IS NOT NULL THEN 'duplicate of a row already imported from another file' "
+            problem = problem.replace("CASE ", "CASE " + dup, 1)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE judged AS SELECT s.*, {problem} AS problem FROM ("
             f"SELECT *, max({key}) OVER (ORDER BY file_row_number ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "

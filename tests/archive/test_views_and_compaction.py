@@ -246,3 +246,19 @@ def test_database_file_and_oms_sql_formats(layout: Layout, tmp_path: Path) -> No
         timeout=120,
     )
     assert old.returncode == 0 and "36" in old.stdout
+
+
+def test_cli_compact_and_views(layout: Layout) -> None:
+    run = subprocess.run(
+        [OMS, "archive", "compact", "--data", str(layout.root), "--raw-days", "-1", "--grace-hours", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "compacted 18 file(s)" in run.stdout and "0 row(s) rejected" in run.stdout
+    assert (layout.table_dir("trades") / "date=2026-11-03" / "part-0.parquet").exists()
+    layout.database.unlink()
+    views = subprocess.run([OMS, "archive", "views", "--data", str(layout.root)], capture_output=True, text=True)
+    assert views.returncode == 0 and layout.database.exists()
+    assert layout.log("trades", date(2026, 11, 1), "binance/main").exists()  # --raw-days -1: kept
