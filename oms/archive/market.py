@@ -1,7 +1,7 @@
 """Market-data archive: import CryptoDataDownload CSVs into Binance's public-archive kline layout, load paths.
 
 Layout (as Binance's public data archive):
-``data/market/binance/spot/klines/{SYMBOL}/{interval}/{SYMBOL}-{interval}-{YYYY-MM}.csv`` with the
+``data/market/binance/spot/monthly/klines/{SYMBOL}/{interval}/{SYMBOL}-{interval}-{YYYY-MM}.csv`` with the
 columns open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,
 taker_buy_quote_volume,ignore (ms timestamps, no header, like Binance's files).
 
@@ -151,9 +151,19 @@ def _dedupe(bars: list[Bar]) -> list[Bar]:
     return out
 
 
+def is_dataset_file(path: Path) -> bool:
+    """One of the CryptoDataDownload files of ``datasets/market`` (not a Binance archive file)."""
+    return path.name in COINBASE_FILES or path.name == BITSTAMP_FILE
+
+
 def kline_path(root: Path, symbol: str, interval: str, year: int, month: int) -> Path:
     """The archive file of one symbol, interval and month."""
-    return root / "binance" / "spot" / "klines" / symbol / interval / f"{symbol}-{interval}-{year:04d}-{month:02d}.csv"
+    return kline_dir(root, symbol, interval) / f"{symbol}-{interval}-{year:04d}-{month:02d}.csv"
+
+
+def kline_dir(root: Path, symbol: str, interval: str) -> Path:
+    """The folder of a symbol's monthly kline files, as in Binance's archive (``spot/monthly/klines/...``)."""
+    return root / "binance" / "spot" / "monthly" / "klines" / symbol / interval
 
 
 def write_klines(root: Path, symbol: str, interval: str, bars: list[Bar]) -> list[Path]:
@@ -218,7 +228,7 @@ def import_datasets(datasets: Path = DEFAULT_DATASETS, archive: Path = DEFAULT_A
 
 def read_archive(archive: Path, symbol: str, interval: str) -> list[Bar]:
     """All archived bars of a symbol and interval, oldest first (empty if none)."""
-    d = archive / "binance" / "spot" / "klines" / symbol / interval
+    d = kline_dir(archive, symbol, interval)
     bars: list[Bar] = []
     for f in sorted(d.glob(f"{symbol}-{interval}-*.csv")):
         with f.open(newline="") as fh:

@@ -1,61 +1,81 @@
-"""`oms archive import-market` and `oms archive query SQL`: the file archives, through DuckDB."""
+"""`oms archive ...`: the file archives. `query` is `oms sql`, `import-market` is `oms data import` of
+datasets/market (both kept under their old names); `compact` and `views` maintain the archive."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from datetime import timedelta
 
-import duckdb
-from rich.table import Table
-
-from oms.archive.market import DEFAULT_ARCHIVE, DEFAULT_DATASETS, import_datasets
-from oms.archive.query import connect
-from oms.cli.common import CommandError, console, write
-
-
-def run_import(args: argparse.Namespace) -> int:
-    report = import_datasets(Path(args.datasets), Path(args.archive))
-    for (symbol, interval), count in sorted(report.bars.items()):
-        write(f"{symbol} {interval}: {count} bars")
-    write(f"{len(report.files)} files under {args.archive}; {report.rejected} malformed rows skipped")
-    return 0
+from oms.archive.compact import Retention, compact
+from oms.archive.layout import Layout
+from oms.archive.market import DEFAULT_DATASETS
+from oms.archive.views import DatabaseLocked, write_database
+from oms.cli import data_cmd, sql_cmd
+from oms.cli.common import CommandError, data_dir_from, write
 
 
-def run_query(args: argparse.Namespace) -> int:
-    con = connect(Path(args.archive))
+def run_import_market(args: argparse.Namespace) -> int:
+    args.sources = [args.datasets]
+    args.market = None
+    return data_cmd.run_import(args)
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    layout = Layout(data_dir_from(args))
     try:
-        rel = con.sql(args.sql)
-    except duckdb.Error as exc:
-        raise CommandError(f"query failed: {exc}") from exc
-    if rel is None:
-        return 0
-    table = Table()
-    for col in rel.columns:
-        table.add_column(col)
-    for row in rel.limit(args.limit).fetchall():
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+        retention = Retention(
+            raw_days=None if args.raw_days < 0 else args.raw_days,
+            parquet_days=None if args.parquet_days < 0 else args.parquet_days,
+            grace=timedelta(hours=args.grace_hours),
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    result = compact(layout, retention)
+    status = data_cmd.print_report(result.report)
+    write(f"compacted {len(result.compacted)} file(s); through {result.through or 'nothing yet'}")
+    write(
+        f"retention: {len(result.deleted_raw)} raw file(s), {len(result.deleted_parquet)} Parquet partition(s) deleted"
+    )
+    _views(layout)
+    return status
+
+
+def _views(layout: Layout) -> None:
+    try:
+        write(f"views: {write_database(layout)}")
+    except DatabaseLocked as exc:
+        raise CommandError(f"{exc} (close the other DuckDB session and retry)") from exc
+
+
+def run_views(args: argparse.Namespace) -> int:
+    _views(Layout(data_dir_from(args)))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "archive",
-        help="import and query the file archives (DuckDB)",
-        description="Market data in Binance's public-archive layout under data/market, "
-        "queried with DuckDB (view `klines`).",
+        help="the file archives: compact, views, query, import-market",
+        description="Trade/order/funding logs, snapshots, transfers and market data under data/ "
+        "(see data/README.md), queried with DuckDB.",
     )
     asub = parser.add_subparsers(dest="archive_cmd", required=True, metavar="COMMAND")
-    imp = asub.add_parser("import-market", help="import datasets/market/*.csv into data/market (kline CSVs)")
+    imp = asub.add_parser("import-market", help="import datasets/market (same as `oms data import`)")
     imp.add_argument("--datasets", default=str(DEFAULT_DATASETS), help="source folder")
-    imp.add_argument("--archive", default=str(DEFAULT_ARCHIVE), help="archive folder")
-    imp.set_defaults(func=run_import)
-    q = asub.add_parser(
-        "query",
-        help="run SQL over the archive views (klines)",
-        description='Example: oms archive query "select symbol, interval, count(*) from klines group by all"',
+    imp.add_argument("--data", metavar="DIR", help="data folder (default: the configured one)")
+    imp.set_defaults(func=run_import_market)
+    q = asub.add_parser("query", help="run SQL over the archive views (same as `oms sql`)")
+    sql_cmd.add_sql_arguments(q)
+    q.set_defaults(func=sql_cmd.run_sql)
+    c = asub.add_parser(
+        "compact",
+        help="compact raw JSONL logs into Parquet, check row counts, apply retention",
     )
-    q.add_argument("sql")
-    q.add_argument("--archive", default=str(DEFAULT_ARCHIVE), help="archive folder")
-    q.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
-    q.set_defaults(func=run_query)
+    c.add_argument("--raw-days", type=int, default=7, help="keep raw JSONL this many days (-1: forever)")
+    c.add_argument("--parquet-days", type=int, default=-1, help="keep Parquet this many days (-1: forever)")
+    c.add_argument("--grace-hours", type=float, default=1.0, help="compact a day this long after it ended")
+    c.add_argument("--data", metavar="DIR", help="data folder (default: the configured one)")
+    c.set_defaults(func=run_compact)
+    v = asub.add_parser("views", help="(re)write data/oms.duckdb with every view, for `duckdb data/oms.duckdb`")
+    v.add_argument("--data", metavar="DIR", help="data folder (default: the configured one)")
+    v.set_defaults(func=run_views)

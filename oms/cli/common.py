@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -28,6 +29,13 @@ def config_from(args: argparse.Namespace) -> Config:
         return load_config(getattr(args, "config", None))
     except ConfigError as exc:
         raise CommandError("configuration is invalid:\n" + "\n".join(f"  {p}" for p in exc.problems)) from exc
+
+
+def data_dir_from(args: argparse.Namespace) -> Path:
+    """The data folder: ``--data DIR`` if given, else the configured one (``OMS_DATA_DIR``, stream.yaml)."""
+    if getattr(args, "data", None):
+        return Path(args.data)
+    return config_from(args).data_dir()
 
 
 def fail(message: str, code: int = 1) -> int:

@@ -1,4 +1,5 @@
-"""The market archive imported from the real datasets, queried through DuckDB's `klines` view and the CLI."""
+"""The real datasets imported (`oms data import`, and the old `oms archive import-market`) and queried through
+DuckDB's `klines` view (`oms sql`, and the old `oms archive query`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from oms.archive.market import import_datasets
-from oms.archive.query import connect
+from oms.archive.layout import Layout
+from oms.archive.market import DEFAULT_DATASETS
+from oms.archive.market_import import import_market_data
+from oms.archive.views import connect
 
 OMS = str(Path(sys.executable).parent / "oms")
 
 
-def test_klines_view_over_imported_archive(tmp_path):
-    report = import_datasets(archive=tmp_path)
-    assert report.bars[("BTCUSDT", "1h")] == 20111
-    con = connect(tmp_path)
+def test_klines_view_over_imported_datasets(tmp_path):
+    layout = Layout(tmp_path)
+    report = import_market_data([str(DEFAULT_DATASETS)], layout)
+    assert report.clean and report.rows_by_table() == {"klines": 20111 + 1770 + 788 + 925}
+    con = connect(layout)
     rows = con.sql("select symbol, interval, count(*), max(high) from klines group by all order by all").fetchall()
     assert rows[1] == ("BTCUSDT", "1h", 20111, Decimal("19891.99"))  # the 2017-12-17 all-time high
     day = con.execute(
@@ -29,26 +33,19 @@ def test_empty_archive_gives_an_empty_view(tmp_path):
     assert connect(tmp_path).execute("select count(*) from klines").fetchone() == (0,)
 
 
-def test_cli_query_prints_rows_and_explains_bad_sql(tmp_path):
-    import_datasets(archive=tmp_path)
+def test_old_command_names_still_work(tmp_path):
+    imp = subprocess.run(
+        [OMS, "archive", "import-market", "--data", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert imp.returncode == 0, imp.stderr
     ok = subprocess.run(
-        [
-            OMS,
-            "archive",
-            "query",
-            "--archive",
-            str(tmp_path),
-            "select count(*) as n from klines where symbol = 'ETHUSDT'",
-        ],
+        [OMS, "archive", "query", "--data", str(tmp_path), "select count(*) as n from klines where symbol = 'ETHUSDT'"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert ok.returncode == 0 and "788" in ok.stdout
     bad = subprocess.run(
-        [OMS, "archive", "query", "--archive", str(tmp_path), "select nope from klines"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [OMS, "sql", "--data", str(tmp_path), "select nope from klines"], capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 1 and "query failed: Binder Error" in bad.stderr and "Traceback" not in bad.stderr
