@@ -2,10 +2,23 @@
 
 Kernels see only these ints (module-level ints are compile-time constants in Numba). Python code
 turns a reason code into a sentence with ``reason_message`` and into a stable name with
-``reason_name``.
+``reason_name``. The ``*_CODES`` dicts at the end map each ``oms.model`` enum member to its code (and the
+``*_MEMBERS`` dicts back): the one place where the model's names become kernel ints.
 """
 
 from __future__ import annotations
+
+from oms.model.enums import (
+    InstrumentKind,
+    MarginType,
+    OrderStatus,
+    OrderType,
+    PositionMode,
+    PositionSide,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 
 # Sides are signed so that a signed quantity is ``side * qty``.
 BUY = 1
@@ -29,7 +42,8 @@ STOP_MARKET = 4
 TAKE_PROFIT_LIMIT = 5
 TAKE_PROFIT_MARKET = 6
 LIMIT_MAKER = 7
-MAX_ORDER_TYPE = 7
+MAX_ORDER_TYPE = 7  # the highest type the risk kernel gates; trailing stops are not gated yet (BAD_ORDER_TYPE)
+TRAILING_STOP_MARKET = 8
 ORDER_TYPES = {
     "LIMIT": LIMIT,
     "MARKET": MARKET,
@@ -38,7 +52,30 @@ ORDER_TYPES = {
     "TAKE_PROFIT_LIMIT": TAKE_PROFIT_LIMIT,
     "TAKE_PROFIT_MARKET": TAKE_PROFIT_MARKET,
     "LIMIT_MAKER": LIMIT_MAKER,
+    "TRAILING_STOP_MARKET": TRAILING_STOP_MARKET,
 }
+
+# Time in force.
+GTC = 1
+IOC = 2
+FOK = 3
+GTX = 4  # post-only
+GTD = 5
+
+# Margin type of a futures position.
+CROSS = 0
+ISOLATED = 1
+
+# Order status (oms.model.status holds the transitions).
+ST_PENDING_NEW = 0
+ST_NEW = 1
+ST_PARTIALLY_FILLED = 2
+ST_FILLED = 3
+ST_PENDING_CANCEL = 4
+ST_CANCELED = 5
+ST_REJECTED = 6
+ST_EXPIRED = 7
+ST_UNKNOWN = 8
 
 # Trading state, per account and global (the kill switch).
 ACTIVE = 0
@@ -164,3 +201,55 @@ def reason_message(code: int) -> str:
 def reason_name(code: int) -> str:
     """The constant's name for a risk reason code, e.g. 'MAX_LEVERAGE'."""
     return REASON_NAMES.get(int(code), f"UNKNOWN_{code}")
+
+
+# --- the model's enums <-> these codes -----------------------------------------------------------------
+SIDE_CODES = {Side.BUY: BUY, Side.SELL: SELL}
+POSITION_SIDE_CODES = {PositionSide.BOTH: POS_BOTH, PositionSide.LONG: POS_LONG, PositionSide.SHORT: POS_SHORT}
+POSITION_MODE_CODES = {PositionMode.ONE_WAY: NETTING, PositionMode.HEDGE: HEDGE}
+ORDER_TYPE_CODES = {OrderType(name.lower()): code for name, code in ORDER_TYPES.items()}
+TIME_IN_FORCE_CODES = {TimeInForce.GTC: GTC, TimeInForce.IOC: IOC, TimeInForce.FOK: FOK, TimeInForce.GTX: GTX,
+                       TimeInForce.GTD: GTD}  # fmt: skip
+MARGIN_TYPE_CODES = {MarginType.CROSS: CROSS, MarginType.ISOLATED: ISOLATED}
+TRADING_STATE_CODES = {TradingState(name): code for name, code in TRADING_STATES.items()}
+INSTRUMENT_KIND_CODES = {InstrumentKind.SPOT: SPOT, InstrumentKind.PERP: PERP}
+ORDER_STATUS_CODES = {
+    OrderStatus.PENDING_NEW: ST_PENDING_NEW,
+    OrderStatus.NEW: ST_NEW,
+    OrderStatus.PARTIALLY_FILLED: ST_PARTIALLY_FILLED,
+    OrderStatus.FILLED: ST_FILLED,
+    OrderStatus.PENDING_CANCEL: ST_PENDING_CANCEL,
+    OrderStatus.CANCELED: ST_CANCELED,
+    OrderStatus.REJECTED: ST_REJECTED,
+    OrderStatus.EXPIRED: ST_EXPIRED,
+    OrderStatus.UNKNOWN: ST_UNKNOWN,
+}
+ENUM_CODES = {
+    Side: SIDE_CODES,
+    PositionSide: POSITION_SIDE_CODES,
+    PositionMode: POSITION_MODE_CODES,
+    OrderType: ORDER_TYPE_CODES,
+    TimeInForce: TIME_IN_FORCE_CODES,
+    MarginType: MARGIN_TYPE_CODES,
+    TradingState: TRADING_STATE_CODES,
+    InstrumentKind: INSTRUMENT_KIND_CODES,
+    OrderStatus: ORDER_STATUS_CODES,
+}
+# code -> member, per enum (e.g. ENUM_MEMBERS[Side][-1] is Side.SELL)
+ENUM_MEMBERS = {enum: {code: member for member, code in codes.items()} for enum, codes in ENUM_CODES.items()}
+
+
+def code_of(member) -> int:
+    """The kernel code of a model enum member (KeyError naming it if it has none)."""
+    try:
+        return ENUM_CODES[type(member)][member]
+    except KeyError:
+        raise KeyError(f"no kernel code for {type(member).__name__}.{getattr(member, 'name', member)}") from None
+
+
+def member_of(enum, code: int):
+    """The model enum member of a kernel code (KeyError naming the enum and code if none)."""
+    try:
+        return ENUM_MEMBERS[enum][int(code)]
+    except KeyError:
+        raise KeyError(f"no {enum.__name__} member for kernel code {code}") from None

@@ -1,0 +1,167 @@
+"""Identifiers: exchange, account (exchange + name), instrument (unified symbol), client order id.
+
+* ``ExchangeId``: a lower-case name (``binance``, ``bybit``), safe as a NATS subject token.
+* ``AccountId``: exchange + account name, written ``binance/sub_mm`` (the form every message carries).
+* ``InstrumentId``: base, quote and settle asset, written the ccxt way: ``BTC/USDT`` for Spot,
+  ``BTC/USDT:USDT`` for a USD-M (linear) perpetual. It converts both ways to Binance's ``BTCUSDT`` + market;
+  the exact symbol map of an exchange comes from its markets (``oms.venues.InstrumentProvider``), and
+  ``from_binance`` splits a bare symbol by known quote assets only where no markets are at hand.
+* ``ClientOrderId``: derived deterministically from a command's content (``derive``), so the same command
+  retried or replayed after a restart carries the same id and can never be placed twice. It fits Binance's
+  alphabet ``^[\\.A-Z\\:/a-z0-9_-]{1,36}$``, which ccxt's other exchanges accept as well.
+
+Every parser raises ``ValueError`` naming the text and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import msgspec
+
+from oms.model.enums import Market
+
+_EXCHANGE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_ASSET = re.compile(r"^[^/:\s.*>]{1,32}$")
+CLIENT_ORDER_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9]{1,9}$")
+
+# Quote assets of Binance symbols, tried longest first when a bare symbol must be split without markets.
+BINANCE_QUOTES = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "AEUR", "EURI", "BIDR", "USD1",
+    "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY", "GBP", "AUD", "RUB", "UAH", "ZAR", "IDR", "PLN", "RON",
+    "ARS", "MXN", "COP", "CZK", "DAI", "XRP", "DOGE", "DOT", "TRX",
+)  # fmt: skip
+
+
+class ExchangeId(msgspec.Struct, frozen=True):
+    name: str
+
+    def __post_init__(self) -> None:
+        if not _EXCHANGE.match(self.name):
+            raise ValueError(f"exchange id {self.name!r}: must be lower-case letters, digits or _ (e.g. 'binance')")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccountId(msgspec.Struct, frozen=True):
+    """An account of one exchange: ``AccountId("binance", "sub_mm")``, written ``binance/sub_mm``."""
+
+    exchange: str
+    name: str
+
+    def __post_init__(self) -> None:
+        ExchangeId(self.exchange)
+        if not _ACCOUNT_NAME.match(self.name):
+            raise ValueError(
+                f"account name {self.name!r} on {self.exchange}: must be 1-64 letters, digits, _ or - "
+                "(it is a NATS subject token)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> AccountId:
+        exchange, sep, name = text.partition("/")
+        if not sep:
+            raise ValueError(f"account id {text!r}: expected 'exchange/name', e.g. 'binance/sub_mm'")
+        return cls(exchange, name)
+
+    def __str__(self) -> str:
+        return f"{self.exchange}/{self.name}"
+
+
+class InstrumentId(msgspec.Struct, frozen=True):
+    """``base/quote`` (Spot) or ``base/quote:settle`` (USD-M perpetual; ``settle`` is the margin asset)."""
+
+    base: str
+    quote: str
+    settle: str = ""
+
+    def __post_init__(self) -> None:
+        for what, asset in (("base", self.base), ("quote", self.quote)):
+            if not _ASSET.match(asset):
+                raise ValueError(f"instrument {self.base}/{self.quote}: bad {what} asset {asset!r}")
+        if self.settle and self.settle != self.quote:
+            raise ValueError(
+                f"instrument {self}: settle asset {self.settle} differs from the quote {self.quote} "
+                "(inverse/coin-margined contracts are not supported)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> InstrumentId:
+        """From the unified symbol: ``BTC/USDT`` or ``BTC/USDT:USDT``."""
+        pair, colon, settle = text.partition(":")
+        base, slash, quote = pair.partition("/")
+        if not slash or not base or not quote or (colon and not settle):
+            raise ValueError(f"symbol {text!r}: expected BASE/QUOTE (spot) or BASE/QUOTE:SETTLE (perpetual)")
+        if "-" in settle:
+            raise ValueError(f"symbol {text!r}: dated futures are not supported, only perpetuals")
+        return cls(base, quote, settle)
+
+    @classmethod
+    def from_binance(cls, symbol: str, market: Market | str, quotes: tuple[str, ...] = BINANCE_QUOTES) -> InstrumentId:
+        """From Binance's ``BTCUSDT`` and its market (``spot``: BTC/USDT, ``usdm``: BTC/USDT:USDT)."""
+        market = Market(market)
+        if "_" in symbol:
+            raise ValueError(f"binance symbol {symbol!r}: dated futures are not supported, only perpetuals")
+        for quote in sorted(quotes, key=len, reverse=True):
+            if symbol.endswith(quote) and len(symbol) > len(quote):
+                base = symbol[: -len(quote)]
+                return cls(base, quote, quote if market is Market.USDM else "")
+        raise ValueError(f"binance symbol {symbol!r}: no known quote asset at its end ({', '.join(quotes)})")
+
+    @property
+    def market(self) -> Market:
+        return Market.USDM if self.settle else Market.SPOT
+
+    @property
+    def symbol(self) -> str:
+        """The unified symbol (``BTC/USDT``, ``BTC/USDT:USDT``)."""
+        return f"{self.base}/{self.quote}:{self.settle}" if self.settle else f"{self.base}/{self.quote}"
+
+    @property
+    def binance_symbol(self) -> str:
+        return self.base + self.quote
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class ClientOrderId:
+    """Client order ids: ``PREFIX-`` + 26 base32 characters of a BLAKE2b-128 digest of the command.
+
+    The digest covers the command's wire form (defaults omitted, keys sorted) without its
+    ``client_order_id``, so equal commands get equal ids, and a field added to the struct later leaves the
+    ids of commands that do not set it unchanged. A command that must be placed twice with equal content
+    carries a distinct ``intent`` (the strategy's sequence number or signal id): that, not the clock, is what
+    makes an order new.
+    """
+
+    DIGEST_CHARS = 26
+
+    @staticmethod
+    def derive(command: msgspec.Struct, prefix: str = "oms") -> str:
+        if not _PREFIX.match(prefix):
+            raise ValueError(f"client order id prefix {prefix!r}: 1-9 letters or digits")
+        if "client_order_id" in command.__struct_fields__:
+            command = msgspec.structs.replace(command, client_order_id=None)
+        # The wire form (defaults omitted, so a field added later does not change old ids), keys sorted.
+        content = msgspec.json.decode(msgspec.json.encode(command))
+        if not isinstance(content, dict):
+            raise TypeError(f"client order id: {type(command).__name__} is not a struct encoded as an object")
+        content.setdefault("type", type(command).__name__)
+        digest = hashlib.blake2b(msgspec.json.encode(content, order="sorted"), digest_size=16).digest()
+        text = base64.b32encode(digest).decode().rstrip("=").lower()
+        return f"{prefix}-{text}"
+
+    @staticmethod
+    def validate(text: str) -> str:
+        """``text`` if it is a valid client order id, else ValueError saying why."""
+        if not isinstance(text, str) or not CLIENT_ORDER_ID_RE.match(text):
+            raise ValueError(
+                f"client order id {text!r}: must be 1-36 characters of A-Z a-z 0-9 . : / _ - (Binance's alphabet)"
+            )
+        return text

@@ -1,0 +1,176 @@
+"""Instruments: an exchange's filters as decimal strings (``InstrumentSpec``) and their int64 units
+(``Instrument``), the one conversion between the edges and the kernels.
+
+Inside the kernels a price is an int64 count of *price units*, a quantity an int64 count of *quantity
+units*, and money an int64 count of 1e-8 of the quote currency (``units.MONEY_UNIT``). The units default to
+the exchange's tick size and lot step, so every exchange-valid price or quantity converts exactly; a finer
+unit can be chosen (``price_unit``/``qty_unit``) when marks or market orders need more decimals, and the
+tick and lot filters are then checked by the risk kernel.
+
+``mult`` is the number of money units in one price unit times one quantity unit times the contract size:
+notional = price_units * qty_units * mult. It must be a whole number, which holds for USDT-quoted Binance
+markets (BTCUSDT: 0.01 * 0.00001 = 1e-7 USDT = 10 money units; SHIBUSDT: 1e-8 * 1 = 1). Conversions raise
+``ValueError`` naming the symbol, the value and the unit whenever they would not be exact; nothing is
+silently rounded except marks, on purpose (``mark_to_units``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+
+from oms.model.enums import InstrumentKind, Market
+from oms.model.ids import InstrumentId
+from oms.model.units import (
+    CTX,
+    MONEY_SCALE,
+    MONEY_UNIT,
+    Number,
+    canonical,
+    from_units,
+    money_from_units,
+    money_to_units,
+    round_to_units,
+    to_decimal,
+    to_units,
+)
+
+
+class InstrumentSpec(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An instrument as its exchange describes it (Binance's exchangeInfo filters, ccxt's market limits).
+
+    ``symbol`` is the unified symbol (``BTC/USDT``, ``BTC/USDT:USDT``; kernels' synthetic set-ups may use any
+    name), ``venue_symbol`` the exchange's own (``BTCUSDT``). Zero for ``max_qty``, ``max_price``,
+    ``min_price``, ``min_notional`` or ``max_notional`` means the exchange sets no such bound.
+    """
+
+    symbol: str
+    kind: InstrumentKind = InstrumentKind.SPOT
+    tick_size: str = "0.01"  # PRICE_FILTER tickSize
+    step_size: str = "0.00001"  # LOT_SIZE stepSize
+    min_qty: str = "0"
+    max_qty: str = "0"
+    min_price: str = "0"
+    max_price: str = "0"
+    min_notional: str = "0"  # NOTIONAL / MIN_NOTIONAL filter, in the quote currency
+    max_notional: str = "0"
+    contract_size: str = "1"  # base units per quantity unit of 1 (1 on Binance Spot and USD-M)
+    price_unit: str | None = None  # internal price unit; defaults to tick_size
+    qty_unit: str | None = None  # internal quantity unit; defaults to step_size
+    trading: bool = True
+    exchange: str = ""
+    venue_symbol: str = ""
+    base_asset: str = ""
+    quote_asset: str = ""
+    settle_asset: str = ""  # the margin asset of a perpetual; "" on Spot
+
+
+class Instrument:
+    """A resolved instrument: its units and the int64 values the kernels hold for it."""
+
+    __slots__ = (
+        "spec", "symbol", "kind", "trading", "tick_size", "step_size", "contract_size", "price_unit", "qty_unit",
+        "tick", "lot", "mult", "min_qty", "max_qty", "min_price", "max_price", "min_notional", "max_notional",
+    )  # fmt: skip
+
+    def __init__(self, spec: InstrumentSpec):
+        name = spec.symbol
+        try:
+            self.kind = InstrumentKind(spec.kind)
+        except ValueError:
+            kinds = sorted(k.value for k in InstrumentKind)
+            raise ValueError(f"{name}: kind must be one of {kinds}, not {spec.kind!r}") from None
+        self.spec = spec
+        self.symbol = name
+        self.trading = bool(spec.trading)
+        self.tick_size = _positive(spec.tick_size, f"{name} tick_size")
+        self.step_size = _positive(spec.step_size, f"{name} step_size")
+        self.contract_size = _positive(spec.contract_size, f"{name} contract_size")
+        self.price_unit = _positive(spec.price_unit or spec.tick_size, f"{name} price_unit")
+        self.qty_unit = _positive(spec.qty_unit or spec.step_size, f"{name} qty_unit")
+        self.tick = to_units(self.tick_size, self.price_unit, f"{name} tick_size in price units")
+        self.lot = to_units(self.step_size, self.qty_unit, f"{name} step_size in quantity units")
+        mult = CTX.multiply(CTX.multiply(CTX.multiply(self.price_unit, self.qty_unit), self.contract_size), MONEY_SCALE)
+        if mult != mult.to_integral_value():
+            raise ValueError(
+                f"{name}: price unit {self.price_unit} x quantity unit {self.qty_unit} x contract size "
+                f"{self.contract_size} is not a whole number of money units ({MONEY_UNIT} of the quote); "
+                "choose coarser units"
+            )
+        self.mult = int(mult)
+        self.min_qty = self.qty(spec.min_qty, "min_qty")
+        self.max_qty = self.qty(spec.max_qty, "max_qty")
+        self.min_price = self.price(spec.min_price, "min_price")
+        self.max_price = self.price(spec.max_price, "max_price")
+        self.min_notional = money_to_units(spec.min_notional, f"{name} min_notional")
+        self.max_notional = money_to_units(spec.max_notional, f"{name} max_notional")
+
+    @property
+    def id(self) -> InstrumentId:
+        """The unified id parsed from ``symbol`` (ValueError for a synthetic name)."""
+        return InstrumentId.parse(self.symbol)
+
+    @property
+    def market(self) -> Market:
+        return Market.USDM if self.kind is InstrumentKind.PERP else Market.SPOT
+
+    # --- decimal string -> units ---------------------------------------------------------------------
+    def price(self, value: Number, what: str = "price") -> int:
+        """A price string -> price units, exactly (ValueError if not a multiple of the unit)."""
+        return to_units(value, self.price_unit, f"{self.symbol} {what}")
+
+    def qty(self, value: Number, what: str = "quantity") -> int:
+        """A quantity string -> quantity units, exactly (ValueError if not a multiple of the unit)."""
+        return to_units(value, self.qty_unit, f"{self.symbol} {what}")
+
+    def mark_to_units(self, value: Number) -> int:
+        """A mark or index price -> price units, rounded half-to-even (marks may carry more decimals)."""
+        return round_to_units(value, self.price_unit, f"{self.symbol} mark")
+
+    # --- units -> decimal string ---------------------------------------------------------------------
+    def price_str(self, units: int) -> str:
+        return from_units(units, self.price_unit)
+
+    def qty_str(self, units: int) -> str:
+        return from_units(units, self.qty_unit)
+
+    def notional(self, price_units: int, qty_units: int) -> int:
+        """Notional in money units (Python ints, exact)."""
+        return price_units * qty_units * self.mult
+
+    def notional_str(self, price: Number, qty: Number) -> str:
+        """The exact notional of a price and quantity given as decimal strings."""
+        return canonical(money_from_units(self.notional(self.price(price), self.qty(qty))))
+
+    # --- filters on decimal strings ------------------------------------------------------------------
+    def check_order(self, price: Number | None, qty: Number) -> None:
+        """ValueError naming the filter an order's price/quantity breaks (tick, lot, min/max, notional)."""
+        q = self.qty(qty)
+        if q <= 0 or q % self.lot:
+            raise ValueError(f"{self.symbol} quantity {qty}: must be a positive multiple of {self.step_size:f}")
+        if q < self.min_qty or (self.max_qty and q > self.max_qty):
+            raise ValueError(f"{self.symbol} quantity {qty}: outside [{self.spec.min_qty}, {self.spec.max_qty}]")
+        if price is None:
+            return
+        p = self.price(price)
+        if p <= 0 or p % self.tick:
+            raise ValueError(f"{self.symbol} price {price}: must be a positive multiple of {self.tick_size:f}")
+        if p < self.min_price or (self.max_price and p > self.max_price):
+            raise ValueError(f"{self.symbol} price {price}: outside [{self.spec.min_price}, {self.spec.max_price}]")
+        n = self.notional(p, q)
+        if n < self.min_notional or (self.max_notional and n > self.max_notional):
+            raise ValueError(
+                f"{self.symbol} notional {self.notional_str(price, qty)}: outside "
+                f"[{self.spec.min_notional}, {self.spec.max_notional}]"
+            )
+
+    def __repr__(self) -> str:
+        return f"Instrument({self.symbol!r}, price_unit={self.price_unit}, qty_unit={self.qty_unit}, mult={self.mult})"
+
+
+def _positive(value: str, what: str) -> Decimal:
+    d = to_decimal(value, what)
+    if d <= 0:
+        raise ValueError(f"{what} must be positive, not {value}")
+    return d
