@@ -32,7 +32,9 @@ FUTURES_TYPE = {
     "LIQUIDATION": OrderType.MARKET,
 }
 TYPE_BY_MARKET = {Market.SPOT: SPOT_TYPE, Market.USDM: FUTURES_TYPE}
-TYPE_TO_BINANCE = {market: {v: k for k, v in table.items() if k != "LIQUIDATION"} for market, table in TYPE_BY_MARKET.items()}
+TYPE_TO_BINANCE = {
+    market: {v: k for k, v in table.items() if k != "LIQUIDATION"} for market, table in TYPE_BY_MARKET.items()
+}
 
 TIF = {
     "GTC": TimeInForce.GTC,

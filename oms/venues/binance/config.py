@@ -43,7 +43,9 @@ class BinanceEndpoints:
 
 
 LIVE = BinanceEndpoints(
-    spot=MarketUrls("https://api.binance.com", "wss://stream.binance.com:9443", "wss://ws-api.binance.com:443/ws-api/v3"),
+    spot=MarketUrls(
+        "https://api.binance.com", "wss://stream.binance.com:9443", "wss://ws-api.binance.com:443/ws-api/v3"
+    ),
     usdm=MarketUrls("https://fapi.binance.com", "wss://fstream.binance.com", "wss://ws-fapi.binance.com/ws-fapi/v1"),
 )
 

@@ -178,9 +178,7 @@ def parse_to_futures_account_events(
     """USD-M ``ACCOUNT_UPDATE`` -> its balances (wallet balance as ``free``) and its positions."""
     t = ev.E * MS
     a = ev.a
-    balances = tuple(
-        Balance(account=account, market=Market.USDM, asset=b.a, free=b.wb, event_ns=t) for b in a.B
-    )
+    balances = tuple(Balance(account=account, market=Market.USDM, asset=b.a, free=b.wb, event_ns=t) for b in a.B)
     positions = tuple(
         Position(
             account=account,
@@ -210,10 +208,12 @@ def parse_to_order(o: wr.SpotOrder | wr.FuturesOrder, account: str, symbols: Sym
     avg = None
     if futures:
         avg = _price(o.avgPrice)
+    # a Spot cancel answer's clientOrderId is the cancel request's own id; the order is origClientOrderId
+    coid = o.origClientOrderId if not futures and o.origClientOrderId else o.clientOrderId  # type: ignore[union-attr]
     return Order(
         account=account,
         symbol=symbol,
-        client_order_id=o.clientOrderId,
+        client_order_id=coid,
         venue_order_id=str(o.orderId),
         side=codes.SIDE[o.side] if o.side else Side.BUY,
         order_type=table.get(o.type, table["LIMIT"]),

@@ -86,9 +86,14 @@ class SymbolTable:
         self.to_venue: dict[str, str] = {}
         self.price_places: dict[str, int] = {}  # by Binance symbol
         self.qty_places: dict[str, int] = {}
+        self.specs: dict[str, InstrumentSpec] = {}
+        self.unusable: dict[str, str] = {}  # unified symbol -> why the model cannot hold it in int64 units
         for spec in specs:
-            inst = Instrument(spec)
-            self.instruments[spec.symbol] = inst
+            self.specs[spec.symbol] = spec
+            try:
+                self.instruments[spec.symbol] = Instrument(spec)
+            except ValueError as exc:  # e.g. ETH/BTC: 1e-8 tick x 1e-4 lot is below the model's money unit
+                self.unusable[spec.symbol] = str(exc)
             self.to_unified[spec.venue_symbol] = spec.symbol
             self.to_venue[spec.symbol] = spec.venue_symbol
             self.price_places[spec.venue_symbol] = decimals(spec.tick_size)
@@ -119,10 +124,14 @@ class SymbolTable:
             raise UnknownSymbol(unified, self.market.value) from None
 
     def instrument(self, unified: str) -> Instrument:
-        try:
-            return self.instruments[unified]
-        except KeyError:
-            raise UnknownSymbol(unified, self.market.value) from None
+        """The model Instrument of a symbol; ``UnknownSymbol``, or ``ValueError`` for one the model's units
+        cannot represent (its events still parse: the symbol map and precision do not need units)."""
+        inst = self.instruments.get(unified)
+        if inst is not None:
+            return inst
+        if unified in self.unusable:
+            raise ValueError(f"{self.market.value} {unified}: {self.unusable[unified]}")
+        raise UnknownSymbol(unified, self.market.value)
 
 
 def check_decimal(value: str, places: int, what: str) -> str:

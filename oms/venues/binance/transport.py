@@ -229,7 +229,9 @@ class Transport:
             await asyncio.wait_for(method(), max(self.ws_timeout_s * 2, 1.0))
         except Exception as exc:
             self._ws_failed_at = time.monotonic()
-            self.log.add(RequestRecord(self.market, "connect", WS, "ws", time.perf_counter_ns() - t0, type(exc).__name__))
+            self.log.add(
+                RequestRecord(self.market, "connect", WS, "ws", time.perf_counter_ns() - t0, type(exc).__name__)
+            )
             return False
         self._ws_failed_at = -1e18
         self.log.add(RequestRecord(self.market, "connect", WS, "ws", time.perf_counter_ns() - t0, "ok"))
@@ -263,7 +265,7 @@ class Transport:
         except BinanceAPIException as exc:
             self._record(op, WS, "ws", t0, f"error {exc.code}", coid)
             raise venue_answer(exc, WS) from exc
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+        except TimeoutError as exc:
             self._ws_failed_at = time.monotonic()
             self._record(op, WS, "ws", t0, "no answer", coid)
             raise _WsFailed(f"no answer within {self.ws_timeout_s:g} s", sent_ms) from exc
