@@ -14,6 +14,7 @@ needs and nothing patched in the library.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -21,18 +22,19 @@ import aiohttp
 from binance import AsyncClient, BinanceSocketManager
 from binance.ws.websocket_api import WebsocketAPI
 
-from oms.venues.binance.config import BinanceEndpoints, BinanceSettings
+from oms.model import Market
+from oms.venues.binance.config import BinanceSettings, client_attrs, socket_attrs
+from oms.venues.interface import Endpoints
 
-HeaderSink = Callable[[str, int, Any], None]  # (market, http status, headers)
-LimitsSink = Callable[[str, list[dict[str, Any]]], None]  # (market, rateLimits rows)
+HeaderSink = Callable[[Any], None]  # the response headers of one REST answer
+LimitsSink = Callable[[list[dict[str, Any]]], None]  # the rateLimits rows of one WebSocket-API answer
 
 
 class RateLimitedWebsocketAPI(WebsocketAPI):
-    """python-binance's WebSocket API, reporting every answer's ``rateLimits`` (and error ``retryAfter``)."""
+    """python-binance's WebSocket API, reporting every answer's ``rateLimits``."""
 
-    def __init__(self, url: str, market: str, on_limits: LimitsSink, timeout_s: float) -> None:
+    def __init__(self, url: str, on_limits: LimitsSink, timeout_s: float) -> None:
         super().__init__(url=url)
-        self.market = market
         self._on_limits = on_limits
         self.TIMEOUT = timeout_s  # the library's own per-request wait; the connector's is shorter
 
@@ -42,50 +44,60 @@ class RateLimitedWebsocketAPI(WebsocketAPI):
             limits = parsed.get("rateLimits")
             if limits:
                 try:
-                    self._on_limits(self.market, limits)
+                    self._on_limits(limits)
                 except Exception:  # a limiter problem must not break the socket's read loop
                     self._log.exception("rateLimits sink failed")
         return parsed
 
 
-def _url_class(base: type, attrs: dict[str, str], name: str) -> type:
-    return type(name, (base,), attrs)
-
-
 def build_client(
-    endpoints: BinanceEndpoints,
+    endpoints: Endpoints,
+    market: Market,
     settings: BinanceSettings,
-    api_key: str,
-    secret: str,
+    api_key: str | None,
+    secret: str | None,
     on_headers: HeaderSink,
     on_limits: LimitsSink,
 ) -> AsyncClient:
-    """An ``AsyncClient`` for one account (not yet connected: call ``ping``/``get_server_time`` to start).
+    """An ``AsyncClient`` for one account on one market (connects lazily).
 
-    Must run inside the event loop that will use it (python-binance binds its session to the loop).
+    Must be built inside the event loop that will use it (python-binance binds its session to the loop).
     """
     trace = aiohttp.TraceConfig()
 
     async def on_request_end(session: Any, ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
-        path = params.url.path
-        market = "usdm" if path.startswith("/fapi") else "spot"
-        on_headers(market, params.response.status, params.response.headers)
+        on_headers(params.response.headers)
 
     trace.on_request_end.append(on_request_end)
-    cls = _url_class(AsyncClient, endpoints.client_attrs(), "ConfiguredAsyncClient")
+    cls = type("ConfiguredAsyncClient", (AsyncClient,), client_attrs(endpoints, market))
     client: AsyncClient = cls(api_key, secret, session_params={"trace_configs": [trace]})
     client.REQUEST_TIMEOUT = settings.rest_timeout_s
     client.REQUEST_RECVWINDOW = settings.recv_window_ms
-    library_timeout = max(settings.ws_timeout_s * 4, 10.0)
-    client.ws_api = RateLimitedWebsocketAPI(endpoints.spot.ws_api_url, "spot", on_limits, library_timeout)
-    client.ws_future = RateLimitedWebsocketAPI(endpoints.usdm.ws_api_url, "usdm", on_limits, library_timeout)
+    library_timeout = max(settings.ws_api_timeout_s * 4, 10.0)
+    if endpoints.ws_api_url:
+        api = RateLimitedWebsocketAPI(endpoints.ws_api_url, on_limits, library_timeout)
+        if market is Market.SPOT:
+            client.ws_api = api
+        else:
+            client.ws_future = api
     return client
+
+
+async def close_client(client: AsyncClient) -> None:
+    """Close both WebSocket APIs and the REST session (python-binance's ``close_connection`` leaves the
+    futures one open)."""
+    for api in (client.ws_api, client.ws_future):
+        try:
+            await asyncio.wait_for(api.close(), 2.0)
+        except Exception:  # a socket that is already gone
+            pass
+    await client.session.close()
 
 
 def set_client_key(client: AsyncClient, api_key: str, secret: str) -> None:
     """Switch a live client to another key: the REST signer and header, and the WebSocket-API signer.
 
-    python-binance signs each request when it is made (``API_KEY``/``API_SECRET``) and puts the key in the
+    python-binance signs each request when it is made (``API_KEY``/``API_SECRET``) and put the key into the
     session's default headers once, so both are replaced; open sockets stay open.
     """
     client.API_KEY = api_key
@@ -93,10 +105,12 @@ def set_client_key(client: AsyncClient, api_key: str, secret: str) -> None:
     client.session.headers["X-MBX-APIKEY"] = api_key
 
 
-def socket_manager(client: AsyncClient, endpoints: BinanceEndpoints, user_timeout_s: float) -> BinanceSocketManager:
-    """A ``BinanceSocketManager`` for the configured stream URLs (``user_timeout_s``: listenKey keep-alive)."""
-    cls = _url_class(BinanceSocketManager, endpoints.socket_attrs(), "ConfiguredSocketManager")
-    return cls(client, user_timeout=user_timeout_s, max_queue_size=10_000)
+def socket_manager(
+    client: AsyncClient, endpoints: Endpoints, market: Market, keepalive_s: float
+) -> BinanceSocketManager:
+    """A ``BinanceSocketManager`` for the configured stream URLs (``keepalive_s``: listenKey keep-alive)."""
+    cls = type("ConfiguredSocketManager", (BinanceSocketManager,), socket_attrs(endpoints, market))
+    return cls(client, user_timeout=keepalive_s, max_queue_size=10_000)
 
 
 def _identity(msg: Any) -> Any:

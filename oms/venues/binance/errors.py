@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from oms.venues.binance.transport import NotSent, SentNoAnswer, VenueAnswer
 from oms.venues.errors import (
     AuthError,
     ClockSkew,
@@ -15,8 +16,6 @@ from oms.venues.errors import (
     UnknownOutcome,
     VenueError,
 )
-
-from oms.venues.binance.transport import NotSent, SentNoAnswer, VenueAnswer
 
 AUTH_CODES = frozenset({-1002, -1022, -2014, -2015, -2008})
 NOT_FOUND_CODES = frozenset({-2013, -2011})

@@ -1,9 +1,11 @@
-"""One account on one Binance market: its python-binance client, transport, symbols, clock and orders.
+"""One account (or the public side) on one Binance market: client, transport, symbols, clock, orders.
 
-``MarketSession.request`` is the one door every call goes through: it waits for rate-limit budget, takes
-the WebSocket-API-first path (``transport``), feeds the venue's answers to the limiter, resyncs the server
-time on -1021 (and retries only idempotent calls), and turns failures into the interface's typed errors,
-named with the account, the action and the order.
+``MarketSession.request`` is the one door every call goes through: it waits for budget
+(``ctx.limiter.acquire``), signs with the shared clock's server time, takes the WebSocket-API-first path
+(``transport``), feeds the venue's answers back to the limiter (headers, ``rateLimits``, 429/418), resyncs the
+clock on -1021 and retries only idempotent calls, and turns failures into the interface's typed errors named
+with the account, the action and the order. The python-binance client is built lazily, on the first call,
+inside the loop that makes it.
 """
 
 from __future__ import annotations
@@ -11,136 +13,101 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
 
-from oms.model import Market
-from oms.venues.binance.client import build_client, set_client_key
-from oms.venues.binance.config import BinanceEndpoints, BinanceSettings
+from oms.venues.binance.client import build_client, close_client, set_client_key
+from oms.venues.binance.config import BinanceSettings
 from oms.venues.binance.errors import CLOCK_SKEW, to_venue_error
 from oms.venues.binance.symbols import SymbolTable
 from oms.venues.binance.tracker import OrderTracker
 from oms.venues.binance.transport import NotSent, RequestLog, SentNoAnswer, Transport, VenueAnswer, venue_answer
-from oms.venues.binance.wire_rest import ExchangeInfo, convert
+from oms.venues.interface import VenueContext
 
 log = logging.getLogger(__name__)
 
-# (market, weight, is_order) -> waits until the budget allows the request
-Acquire = Callable[[str, int, bool], Awaitable[None]]
-# (market, http status, headers-like) / (market, rateLimits rows) / (market, status, retry-after s)
-HeadersSink = Callable[[str, int, Any], None]
-LimitsSink = Callable[[str, list[dict[str, Any]]], None]
-BackoffSink = Callable[[str, int, float], None]
-
-
-async def _no_wait(market: str, weight: int, order: bool) -> None:
-    return None
-
-
-def _ignore(*args: Any) -> None:
-    return None
-
 
 class MarketSession:
-    """Everything one account needs on one market; ``start()`` inside the loop that will use it."""
+    """Everything one account needs on one market. ``symbols`` comes from the instrument provider."""
 
-    def __init__(
-        self,
-        account: str,
-        market: Market,
-        api_key: str,
-        secret: str,
-        endpoints: BinanceEndpoints,
-        settings: BinanceSettings,
-        *,
-        acquire: Acquire = _no_wait,
-        on_headers: HeadersSink = _ignore,
-        on_limits: LimitsSink = _ignore,
-        on_backoff: BackoffSink = _ignore,
-        symbols: SymbolTable | None = None,
-    ) -> None:
-        self.account = account
-        self.market = market
-        self.endpoints = endpoints
+    def __init__(self, ctx: VenueContext, settings: BinanceSettings, symbols: SymbolTable | None = None) -> None:
+        self.ctx = ctx
+        self.account = str(ctx.account)
+        self.market = ctx.market
         self.settings = settings
-        self._api_key = api_key
-        self._secret = secret
-        self._acquire = acquire
-        self._on_headers = on_headers
-        self._on_limits = on_limits
-        self._on_backoff = on_backoff
         self.symbols = symbols
+        creds = ctx.credentials
+        self._api_key = creds.api_key if creds is not None else None
+        self._secret = creds.secret if creds is not None else None
         self.log = RequestLog()
-        self.tracker = OrderTracker(account, settings.untracked_events)
+        self.tracker = OrderTracker(self.account, settings.untracked_events)
         self.client: AsyncClient | None = None
         self.transport: Transport | None = None
-        self.resyncs = 0
+        self._lock = asyncio.Lock()
         self.key_version = 0
 
     # ---- life ------------------------------------------------------------------------------------------------
-    async def start(self, connect_ws: bool = True) -> None:
-        """Build the client, measure the server-time offset, load the symbols, open the WebSocket API."""
-        self.client = build_client(
-            self.endpoints, self.settings, self._api_key, self._secret, self._on_headers, self._on_limits
-        )
-        self.transport = Transport(
-            self.client,
-            self.market.value,
-            self._acquire,
-            self.log,
-            self.settings.ws_timeout_s,
-            self.settings.ws_cooldown_s,
-            self.server_ms,
-        )
-        await self.resync_clock()
-        if self.symbols is None:
-            body = await self.request("exchange_info", {}, action="load markets")
-            self.symbols = SymbolTable.from_exchange_info(
-                convert(body, ExchangeInfo), self.market, self.settings.exchange
+    async def ensure_started(self) -> None:
+        """Build the client and open the WebSocket API once (REST works while that fails)."""
+        if self.transport is not None:
+            return
+        async with self._lock:
+            if self.transport is not None:
+                return
+            limiter = self.ctx.limiter
+            self.client = build_client(
+                self.ctx.endpoints,
+                self.market,
+                self.settings,
+                self._api_key,
+                self._secret,
+                limiter.observe_headers,
+                limiter.observe_rate_limits,
             )
-        if connect_ws:
+            transport = Transport(
+                self.client,
+                self.market.value,
+                self._acquire,
+                self.log,
+                self.settings.ws_api_timeout_s,
+                self.settings.ws_cooldown_s,
+                self.server_ms,
+            )
+            if self.ctx.endpoints.ws_api_url is None:
+                transport.ws_enabled = False
+            self.transport = transport
+        if self.transport.ws_enabled and self._api_key is not None:
             await self.transport.connect_ws()
 
+    async def _acquire(self, endpoint: str, orders: int) -> None:
+        await self.ctx.limiter.acquire(endpoint, orders=orders)
+
     async def close(self) -> None:
-        client = self.client
-        if client is None:
-            return
-        self.client = None
-        for api in (client.ws_api, client.ws_future):
-            try:
-                await asyncio.wait_for(api.close(), 2.0)
-            except Exception:
-                log.debug("closing a WebSocket API of %s", self.account, exc_info=True)
-        await client.session.close()
+        client, self.client, self.transport = self.client, None, None
+        if client is not None:
+            await close_client(client)
 
     @property
     def symbol_table(self) -> SymbolTable:
-        assert self.symbols is not None, "session not started"
+        if self.symbols is None:
+            raise RuntimeError(f"{self.account} {self.market.value}: instruments are not loaded")
         return self.symbols
 
     # ---- time ----------------------------------------------------------------------------------------------
     def server_ms(self) -> int:
-        """The venue's clock as this session knows it (local clock plus the measured offset)."""
-        offset = self.client.timestamp_offset if self.client is not None else 0
-        return int(time.time() * 1000) + offset
+        """The venue's clock (the shared ``ctx.clock``)."""
+        return self.ctx.clock.server_time_ms()
 
-    async def resync_clock(self) -> int:
-        """Measure the server-time offset again (half the round trip corrects the answer); returns it in ms."""
-        assert self.client is not None
-        method = self.client.get_server_time if self.market is Market.SPOT else self.client.futures_time
-        t0 = time.time()
-        try:
-            body = await method()
-        except Exception as exc:
-            raise to_venue_error(_as_transport_error(exc), account=self.account, action="sync the clock") from exc
-        t1 = time.time()
-        offset = int(body["serverTime"] - (t0 + t1) / 2 * 1000)
-        self.client.timestamp_offset = offset
-        self.resyncs += 1
-        return offset
+    def _sign_with_clock(self) -> None:
+        if self.client is not None:
+            self.client.timestamp_offset = self.ctx.clock.server_time_ms() - int(time.time() * 1000)
+
+    async def fetch_server_time_ms(self) -> int:
+        """``GET /api/v3/time`` (``/fapi/v1/time``) over REST: the clock's time source."""
+        body = await self.request("time", {}, action="read the server time", sign=False)
+        return int(body["serverTime"])
 
     # ---- keys ----------------------------------------------------------------------------------------------
     def set_key(self, api_key: str, secret: str) -> None:
@@ -151,27 +118,29 @@ class MarketSession:
             set_client_key(self.client, api_key, secret)
 
     # ---- the one door -------------------------------------------------------------------------------------
-    async def request(self, op: str, params: dict[str, Any], *, action: str, coid: str | None = None) -> Any:
+    async def request(
+        self, op: str, params: dict[str, Any], *, action: str, coid: str | None = None, sign: bool = True
+    ) -> Any:
         """Run ``op`` (see ``transport.OPS``); typed errors name ``action``, ``coid`` and the account."""
-        assert self.transport is not None, "session not started"
-        idempotent = self.transport.ops[op].idempotent
+        await self.ensure_started()
+        transport = self.transport
+        assert transport is not None
+        idempotent = transport.ops[op].idempotent
         for attempt in (1, 2):
+            if sign:
+                self._sign_with_clock()
             try:
-                return await self.transport.call(op, params, coid or "")
+                return await transport.call(op, params, coid or "")
             except VenueAnswer as answer:
                 if answer.status in (418, 429):
-                    self._on_backoff(self.market.value, answer.status, answer.retry_after_s or 1.0)
-                if answer.code == CLOCK_SKEW:
-                    await self.resync_clock()
+                    self.ctx.limiter.on_rate_limited(answer.status, answer.retry_after_s or 1.0)
+                if answer.code == CLOCK_SKEW and sign:
+                    await self.ctx.clock.resync()
                     if idempotent and attempt == 1:
                         continue
                 raise to_venue_error(answer, account=self.account, action=action, order=coid) from answer
             except (SentNoAnswer, NotSent) as exc:
                 raise to_venue_error(exc, account=self.account, action=action, order=coid) from exc
+            except BinanceAPIException as exc:  # raised outside the transport's own handling
+                raise to_venue_error(venue_answer(exc, "rest"), account=self.account, action=action) from exc
         raise AssertionError("unreachable")
-
-
-def _as_transport_error(exc: Exception) -> Exception:
-    if isinstance(exc, BinanceAPIException):
-        return venue_answer(exc, "rest")
-    return NotSent(str(exc))

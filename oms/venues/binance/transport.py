@@ -37,14 +37,16 @@ REST = "rest"
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One operation: its python-binance methods (``ws`` None: REST only), idempotence and weight."""
+    """One operation: its python-binance methods (``ws`` None: REST only), endpoints (the limiter's keys, see
+    ``metadata``), idempotence, and whether it places orders."""
 
     name: str
     rest: str
+    rest_endpoint: str
     ws: str | None = None
+    ws_endpoint: str = ""
     idempotent: bool = True
     order: bool = False  # counts against the order-rate limits
-    weight: int = 1
 
 
 def _ops(*ops: Op) -> dict[str, Op]:
@@ -53,42 +55,63 @@ def _ops(*ops: Op) -> dict[str, Op]:
 
 OPS: dict[str, dict[str, Op]] = {
     "spot": _ops(
-        Op("place", "create_order", "ws_create_order", idempotent=False, order=True),
-        Op("cancel", "cancel_order", "ws_cancel_order"),
-        Op("query", "get_order", "ws_get_order", weight=4),
-        Op("open_orders", "get_open_orders", "ws_get_open_orders", weight=6),
-        Op("cancel_all", "cancel_all_open_orders", "ws_cancel_all_open_orders"),
-        Op("account", "get_account", "ws_get_account", weight=20),
-        Op("trades", "get_my_trades", "ws_get_my_trades", weight=20),
-        Op("all_orders", "get_all_orders", "ws_get_all_orders", weight=20),
-        Op("time", "get_server_time", "ws_get_time"),
-        Op("exchange_info", "get_exchange_info", None, weight=20),
-        Op("depth", "get_order_book", None, weight=5),
-        Op("sub_transfer", "make_subaccount_universal_transfer", None, idempotent=False),
-        Op("transfer", "universal_transfer", None, idempotent=False),
+        Op("place", "create_order", "POST /api/v3/order", "ws_create_order", "order.place", False, True),
+        Op("cancel", "cancel_order", "DELETE /api/v3/order", "ws_cancel_order", "order.cancel"),
+        Op("query", "get_order", "GET /api/v3/order", "ws_get_order", "order.status"),
+        Op("open_orders", "get_open_orders", "GET /api/v3/openOrders", "ws_get_open_orders", "openOrders.status"),
+        Op(
+            "cancel_all",
+            "cancel_all_open_orders",
+            "DELETE /api/v3/openOrders",
+            "ws_cancel_all_open_orders",
+            "openOrders.cancelAll",
+        ),
+        Op("account", "get_account", "GET /api/v3/account", "ws_get_account", "account.status"),
+        Op("trades", "get_my_trades", "GET /api/v3/myTrades", "ws_get_my_trades", "myTrades"),
+        Op("time", "get_server_time", "GET /api/v3/time"),
+        Op("exchange_info", "get_exchange_info", "GET /api/v3/exchangeInfo"),
+        Op("depth", "get_order_book", "GET /api/v3/depth"),
+        Op(
+            "sub_transfer",
+            "make_subaccount_universal_transfer",
+            "POST /sapi/v1/sub-account/universalTransfer",
+            idempotent=False,
+        ),
+        Op("transfer", "universal_transfer", "POST /sapi/v1/asset/transfer", idempotent=False),
     ),
     "usdm": _ops(
-        Op("place", "futures_create_order", "ws_futures_create_order", idempotent=False, order=True, weight=0),
-        Op("cancel", "futures_cancel_order", "ws_futures_cancel_order"),
-        Op("query", "futures_get_order", "ws_futures_get_order"),
-        Op("amend", "futures_modify_order", "ws_futures_edit_order", idempotent=False, order=True),
-        Op("open_orders", "futures_get_open_orders", None),
-        Op("cancel_all", "futures_cancel_all_open_orders", None),
-        Op("batch", "futures_place_batch_order", None, idempotent=False, order=True, weight=5),
-        Op("balances", "futures_account_balance", "ws_futures_account_balance", weight=5),
-        Op("positions", "futures_position_information", "ws_futures_v2_account_position", weight=5),
-        Op("trades", "futures_account_trades", None, weight=5),
-        Op("all_orders", "futures_get_all_orders", None, weight=5),
-        Op("time", "futures_time", None),
-        Op("exchange_info", "futures_exchange_info", None),
-        Op("depth", "futures_order_book", None, weight=5),
-        Op("leverage", "futures_change_leverage", None),
-        Op("margin_type", "futures_change_margin_type", None),
-        Op("position_mode", "futures_change_position_mode", None),
-        Op("get_position_mode", "futures_get_position_mode", None, weight=30),
-        Op("listen_key", "futures_stream_get_listen_key", None),
-        Op("listen_key_keepalive", "futures_stream_keepalive", None),
-        Op("listen_key_close", "futures_stream_close", None),
+        Op(
+            "place",
+            "futures_create_order",
+            "POST /fapi/v1/order",
+            "ws_futures_create_order",
+            "order.place",
+            False,
+            True,
+        ),
+        Op("cancel", "futures_cancel_order", "DELETE /fapi/v1/order", "ws_futures_cancel_order", "order.cancel"),
+        Op("query", "futures_get_order", "GET /fapi/v1/order", "ws_futures_get_order", "order.status"),
+        Op("amend", "futures_modify_order", "PUT /fapi/v1/order", "ws_futures_edit_order", "order.modify", False, True),
+        Op("open_orders", "futures_get_open_orders", "GET /fapi/v1/openOrders"),
+        Op("cancel_all", "futures_cancel_all_open_orders", "DELETE /fapi/v1/allOpenOrders"),
+        Op("batch", "futures_place_batch_order", "POST /fapi/v1/batchOrders", idempotent=False, order=True),
+        Op(
+            "balances",
+            "futures_account_balance",
+            "GET /fapi/v3/balance",
+            "ws_futures_account_balance",
+            "account.balance",
+        ),
+        Op("positions", "futures_position_information", "GET /fapi/v3/positionRisk"),
+        Op("trades", "futures_account_trades", "GET /fapi/v1/userTrades"),
+        Op("time", "futures_time", "GET /fapi/v1/time"),
+        Op("exchange_info", "futures_exchange_info", "GET /fapi/v1/exchangeInfo"),
+        Op("depth", "futures_order_book", "GET /fapi/v1/depth"),
+        Op("leverage", "futures_change_leverage", "POST /fapi/v1/leverage"),
+        Op("margin_type", "futures_change_margin_type", "POST /fapi/v1/marginType"),
+        Op("position_mode", "futures_change_position_mode", "POST /fapi/v1/positionSide/dual"),
+        Op("get_position_mode", "futures_get_position_mode", "GET /fapi/v1/positionSide/dual"),
+        Op("listen_key", "futures_stream_get_listen_key", "POST /fapi/v1/listenKey"),
     ),
 }
 
@@ -149,7 +172,7 @@ class RequestLog:
         return [r.latency_ns for r in self.records if r.op == op and r.path == path and r.outcome == "ok"]
 
 
-Acquire = Callable[[str, int, bool], Awaitable[None]]  # (market, weight, is_order) -> waits for budget
+Acquire = Callable[[str, int], Awaitable[None]]  # (endpoint, orders placed) -> waits for budget
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError, BinanceRequestException)
 
 
@@ -244,8 +267,9 @@ class Transport:
         ``NotSent`` (never left this process).
         """
         op = self.ops[name]
-        await self._acquire(self.market, op.weight, op.order)
         path, reason = self._route(op)
+        orders = (len(params.get("batchOrders", ())) or 1) if op.order else 0
+        await self._acquire(op.ws_endpoint if path == WS else op.rest_endpoint, orders)
         if path == WS:
             try:
                 return await self._ws(op, params, coid)
@@ -253,6 +277,7 @@ class Transport:
                 if not op.idempotent:
                     raise SentNoAnswer(op.name, WS, failed.why, failed.sent_ms) from failed.__cause__
                 reason = f"ws failed: {failed.why}"
+                await self._acquire(op.rest_endpoint, orders)
         return await self._rest(op, params, coid, reason)
 
     async def _ws(self, op: Op, params: dict[str, Any], coid: str) -> Any:
