@@ -31,6 +31,7 @@ class Tracked:
     status: OrderStatus
     venue_order_id: str | None = None
     filled_qty: Decimal = Decimal(0)
+    seen_qty: Decimal = Decimal(0)  # the quantity of the fills (trades) seen: less than filled_qty = fills missing
     trade_ids: set[str] = field(default_factory=set)
 
     @property
@@ -53,6 +54,11 @@ class OrderTracker:
     def open_orders(self) -> list[Tracked]:
         return [t for t in self.orders.values() if t.status.is_open]
 
+    def missing_fills(self) -> list[Tracked]:
+        """Orders whose filled quantity is more than their fills seen (an answer said filled, the stream has
+        not delivered the trades yet, or lost them)."""
+        return [t for t in self.orders.values() if t.filled_qty > t.seen_qty]
+
     def has_open(self) -> bool:
         return any(t.status.is_open for t in self.orders.values())
 
@@ -74,6 +80,7 @@ class OrderTracker:
         t.status = order.status
         t.venue_order_id = order.venue_order_id
         t.filled_qty = Decimal(order.filled_qty)
+        t.seen_qty = max(t.seen_qty, t.filled_qty)  # loaded at start: its earlier fills are history, not news
         self._retire(t)
 
     def mark(self, coid: str, kind: OrderEventKind) -> OrderStatus:
@@ -101,6 +108,7 @@ class OrderTracker:
         filled = Decimal(ev.filled_qty) if ev.filled_qty else t.filled_qty
         if fill is not None:
             t.trade_ids.add(fill.trade_id)
+            t.seen_qty += Decimal(fill.qty)
         elif status is t.status and filled <= t.filled_qty:
             return self._drop("duplicate" if ev.status is t.status else "stale", ev)
         t.status = status

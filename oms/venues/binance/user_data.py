@@ -270,7 +270,9 @@ class BinanceUserData:
         """Bring the emitted state up to date from REST after a gap that started at ``since_ms``."""
         self.notices["reconciled"] += 1
         fills: dict[str, list[Fill]] = {}
-        for t in self.s.tracker.open_orders():
+        tracker = self.s.tracker
+        todo = {t.client_order_id: t for t in (*tracker.open_orders(), *tracker.missing_fills())}
+        for t in todo.values():
             try:
                 order = await self._query(t.symbol, t.client_order_id)
             except Exception as exc:  # one order that cannot be read now: the next gap (or a query) covers it

@@ -1,0 +1,154 @@
+"""A loopback TCP proxy in front of the local exchange that cuts a WebSocket connection at an order frame.
+
+The local exchange has no hook to drop a connection between an order and its answer, so tests put this
+proxy between the client and the server. It forwards bytes both ways; once ``arm(mode)`` is called, the first
+client frame whose (unmasked) payload contains ``trigger`` decides the cut:
+
+* ``drop_answer``: the frame is forwarded (the venue executes the order), then nothing more reaches the
+  client and both connections are reset: the answer never comes.
+* ``hold``: the frame is not forwarded, and both connections are reset: the order never reaches the venue.
+
+Connections made after the cut are forwarded normally (the client reconnects through the proxy). The
+upgrade request loses its ``Sec-WebSocket-Extensions`` header, so no compression is negotiated and the
+proxy can read the frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+
+
+def take_frame(buf: bytearray) -> tuple[bytes, bytes] | None:
+    """The next complete client frame in ``buf`` as (raw bytes, unmasked payload), removed from ``buf``."""
+    if len(buf) < 2:
+        return None
+    length = buf[1] & 0x7F
+    masked = buf[1] & 0x80
+    pos = 2
+    if length == 126:
+        if len(buf) < 4:
+            return None
+        (length,) = struct.unpack(">H", buf[2:4])
+        pos = 4
+    elif length == 127:
+        if len(buf) < 10:
+            return None
+        (length,) = struct.unpack(">Q", buf[2:10])
+        pos = 10
+    mask = b""
+    if masked:
+        if len(buf) < pos + 4:
+            return None
+        mask = bytes(buf[pos : pos + 4])
+        pos += 4
+    if len(buf) < pos + length:
+        return None
+    raw = bytes(buf[: pos + length])
+    payload = bytes(buf[pos : pos + length])
+    if masked:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    del buf[: pos + length]
+    return raw, payload
+
+
+class CuttingProxy:
+    def __init__(self, target_port: int, trigger: bytes = b'"order.place"') -> None:
+        self.target_port = target_port
+        self.trigger = trigger
+        self.mode: str | None = None
+        self.cut = asyncio.Event()
+        self.forwarded_trigger = False
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def arm(self, mode: str) -> None:
+        assert mode in ("drop_answer", "hold")
+        self.mode = mode
+        self.cut.clear()
+
+    async def start(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._writers):
+            w.transport.abort()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers.update((writer, up_writer))
+        state = {"cut": False}
+
+        def reset() -> None:
+            state["cut"] = True
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+        async def client_to_server() -> None:
+            buf = bytearray()
+            upgraded = False
+            while data := await reader.read(65536):
+                buf += data
+                if not upgraded:
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        continue
+                    head = b"\r\n".join(
+                        line
+                        for line in bytes(buf[:end]).split(b"\r\n")
+                        if not line.lower().startswith(b"sec-websocket-extensions")
+                    )  # no permessage-deflate: frames stay readable
+                    up_writer.write(head + b"\r\n\r\n")
+                    del buf[: end + 4]
+                    upgraded = True
+                while (frame := take_frame(buf)) is not None:
+                    raw, payload = frame
+                    if self.mode is not None and self.trigger in payload:
+                        mode, self.mode = self.mode, None
+                        if mode == "drop_answer":
+                            state["cut"] = True  # from now on the server's bytes go nowhere
+                            up_writer.write(raw)
+                            await up_writer.drain()
+                            self.forwarded_trigger = True
+                            await asyncio.sleep(0.3)  # the venue executes and answers into the void
+                        reset()
+                        self.cut.set()
+                        return
+                    up_writer.write(raw)
+                await up_writer.drain()
+
+        async def server_to_client() -> None:
+            while data := await up_reader.read(65536):
+                if state["cut"]:
+                    continue
+                writer.write(data)
+                await writer.drain()
+
+        async def quietly(coro) -> None:
+            with contextlib.suppress(ConnectionError, OSError, asyncio.IncompleteReadError):
+                await coro
+
+        tasks = [asyncio.create_task(quietly(client_to_server())), asyncio.create_task(quietly(server_to_client()))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except Exception:
+            pass
+        finally:
+            for t in tasks:
+                t.cancel()
+            for w in (writer, up_writer):
+                self._writers.discard(w)
+                w.transport.abort()
