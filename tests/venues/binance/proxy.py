@@ -53,6 +53,17 @@ def take_frame(buf: bytearray) -> tuple[bytes, bytes] | None:
     return raw, payload
 
 
+def take_upgrade(buf: bytearray) -> bytes | None:
+    """The client's HTTP upgrade request, once complete, without ``Sec-WebSocket-Extensions`` (so no
+    permessage-deflate is negotiated and the frames stay readable); removed from ``buf``."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = [ln for ln in bytes(buf[:end]).split(b"\r\n") if not ln.lower().startswith(b"sec-websocket-extensions")]
+    del buf[: end + 4]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
 class CuttingProxy:
     def __init__(self, target_port: int, trigger: bytes = b'"order.place"') -> None:
         self.target_port = target_port
@@ -103,16 +114,10 @@ class CuttingProxy:
             while data := await reader.read(65536):
                 buf += data
                 if not upgraded:
-                    end = buf.find(b"\r\n\r\n")
-                    if end < 0:
+                    head = take_upgrade(buf)
+                    if head is None:
                         continue
-                    head = b"\r\n".join(
-                        line
-                        for line in bytes(buf[:end]).split(b"\r\n")
-                        if not line.lower().startswith(b"sec-websocket-extensions")
-                    )  # no permessage-deflate: frames stay readable
-                    up_writer.write(head + b"\r\n\r\n")
-                    del buf[: end + 4]
+                    up_writer.write(head)
                     upgraded = True
                 while (frame := take_frame(buf)) is not None:
                     raw, payload = frame
