@@ -101,59 +101,73 @@ class CuttingProxy:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self._writers.update((writer, up_writer))
-        state = {"cut": False}
-
-        def reset() -> None:
-            state["cut"] = True
-            writer.transport.abort()
-            up_writer.transport.abort()
-
-        async def client_to_server() -> None:
-            buf = bytearray()
-            upgraded = False
-            while data := await reader.read(65536):
-                buf += data
-                if not upgraded:
-                    head = take_upgrade(buf)
-                    if head is None:
-                        continue
-                    up_writer.write(head)
-                    upgraded = True
-                while (frame := take_frame(buf)) is not None:
-                    raw, payload = frame
-                    if self.mode is not None and self.trigger in payload:
-                        mode, self.mode = self.mode, None
-                        if mode == "drop_answer":
-                            state["cut"] = True  # from now on the server's bytes go nowhere
-                            up_writer.write(raw)
-                            await up_writer.drain()
-                            self.forwarded_trigger = True
-                            await asyncio.sleep(0.3)  # the venue executes and answers into the void
-                        reset()
-                        self.cut.set()
-                        return
-                    up_writer.write(raw)
-                await up_writer.drain()
-
-        async def server_to_client() -> None:
-            while data := await up_reader.read(65536):
-                if state["cut"]:
-                    continue
-                writer.write(data)
-                await writer.drain()
-
-        async def quietly(coro) -> None:
-            with contextlib.suppress(ConnectionError, OSError, asyncio.IncompleteReadError):
-                await coro
-
-        tasks = [asyncio.create_task(quietly(client_to_server())), asyncio.create_task(quietly(server_to_client()))]
+        link = _Link(writer, up_writer)
+        tasks = [
+            asyncio.create_task(_quietly(self._client_to_server(reader, link))),
+            asyncio.create_task(_quietly(_server_to_client(up_reader, link))),
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except Exception:
-            pass
         finally:
             for t in tasks:
                 t.cancel()
             for w in (writer, up_writer):
                 self._writers.discard(w)
                 w.transport.abort()
+
+    async def _client_to_server(self, reader: asyncio.StreamReader, link: _Link) -> None:
+        buf = bytearray()
+        upgraded = False
+        while data := await reader.read(65536):
+            buf += data
+            if not upgraded:
+                head = take_upgrade(buf)
+                if head is None:
+                    continue
+                link.up.write(head)
+                upgraded = True
+            while (frame := take_frame(buf)) is not None:
+                raw, payload = frame
+                if self.mode is not None and self.trigger in payload:
+                    await self._cut(link, raw)
+                    return
+                link.up.write(raw)
+            await link.up.drain()
+
+    async def _cut(self, link: _Link, raw: bytes) -> None:
+        mode, self.mode = self.mode, None
+        if mode == "drop_answer":
+            link.cut = True  # from now on the server's bytes go nowhere
+            link.up.write(raw)
+            await link.up.drain()
+            self.forwarded_trigger = True
+            await asyncio.sleep(0.3)  # the venue executes and answers into the void
+        link.reset()
+        self.cut.set()
+
+
+class _Link:
+    """One proxied connection: the client side, the server side, and whether it has been cut."""
+
+    def __init__(self, down: asyncio.StreamWriter, up: asyncio.StreamWriter) -> None:
+        self.down = down
+        self.up = up
+        self.cut = False
+
+    def reset(self) -> None:
+        self.cut = True
+        self.down.transport.abort()
+        self.up.transport.abort()
+
+
+async def _server_to_client(up_reader: asyncio.StreamReader, link: _Link) -> None:
+    while data := await up_reader.read(65536):
+        if link.cut:
+            continue
+        link.down.write(data)
+        await link.down.drain()
+
+
+async def _quietly(coro) -> None:
+    with contextlib.suppress(ConnectionError, OSError, asyncio.IncompleteReadError):
+        await coro
