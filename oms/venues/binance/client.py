@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from binance import AsyncClient, BinanceSocketManager
+from binance.ws.constants import WSListenerState
 from binance.ws.websocket_api import WebsocketAPI
 
 from oms.model import Market
@@ -85,9 +86,13 @@ def build_client(
 
 async def close_client(client: AsyncClient) -> None:
     """Close both WebSocket APIs and the REST session (python-binance's ``close_connection`` leaves the
-    futures one open)."""
+    futures one open). The socket is closed before the library's own close, whose read loop would otherwise
+    notice the exit only when its next ``recv`` times out."""
     for api in (client.ws_api, client.ws_future):
         try:
+            api.ws_state = WSListenerState.EXITING
+            if api.ws is not None:
+                await asyncio.wait_for(api.ws.close(), 1.0)
             await asyncio.wait_for(api.close(), 2.0)
         except Exception:  # a socket that is already gone
             pass

@@ -46,6 +46,7 @@ class MarketSession:
         self.client: AsyncClient | None = None
         self.transport: Transport | None = None
         self._lock = asyncio.Lock()
+        self._slot: Any = None
         self.key_version = 0
 
     # ---- life ------------------------------------------------------------------------------------------------
@@ -79,6 +80,10 @@ class MarketSession:
                 transport.ws_enabled = False
             self.transport = transport
         if self.transport.ws_enabled and self._api_key is not None:
+            if self._slot is None:  # the WebSocket API is one of the account's connections while it lives
+                slot = self.ctx.limiter.connection()
+                await slot.__aenter__()
+                self._slot = slot
             await self.transport.connect_ws()
 
     async def _acquire(self, endpoint: str, orders: int) -> None:
@@ -88,6 +93,9 @@ class MarketSession:
         client, self.client, self.transport = self.client, None, None
         if client is not None:
             await close_client(client)
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await slot.__aexit__(None, None, None)
 
     @property
     def symbol_table(self) -> SymbolTable:

@@ -85,6 +85,7 @@ class BinanceUserData:
         self._last_ms = 0
         self._sub_ms = 0
         self._gap_since_ms: int | None = None
+        self._slot: Any = None
 
     # ---- interface -----------------------------------------------------------------------------------------
     def events(self) -> UserEventStream:
@@ -135,7 +136,7 @@ class BinanceUserData:
             try:
                 new = await self._open()
                 if sock is not None:  # a rotation: the old subscription ends after the new one is up
-                    await _close(sock)
+                    await _close(sock)  # (Spot only: its subscription holds no connection slot)
                 sock = new
                 self._sub_ms = self.s.server_ms()
                 self.notices["subscribed"] += 1
@@ -150,7 +151,7 @@ class BinanceUserData:
                 reason = await self._pump(sock)
             except asyncio.CancelledError:
                 if sock is not None:
-                    await _close(sock)
+                    await self._close(sock)
                 raise
             except Exception as exc:  # refused or failed: try again after a while
                 reason = f"{type(exc).__name__}: {exc}"
@@ -163,7 +164,7 @@ class BinanceUserData:
                 continue
             self.reconciled.clear()
             if sock is not None:
-                await _close(sock)
+                await self._close(sock)
                 sock = None
             self._status("gap", reason)
             if self._gap_since_ms is None:
@@ -183,13 +184,26 @@ class BinanceUserData:
         self._rotate.clear()
         timeout = max(5.0, self.s.settings.ws_api_timeout_s * 3)
         try:
-            if self.s.market is Market.USDM:  # a connection of its own: one of the account's slots
+            if self.s.market is Market.USDM:  # a connection of its own: it holds one of the account's slots
                 await self.s.ctx.limiter.acquire("POST /fapi/v1/listenKey")
+                await self._hold_slot()
             await asyncio.wait_for(sock.__aenter__(), timeout)
         except BaseException:
-            await _close(sock)
+            await self._close(sock)
             raise
         return sock
+
+    async def _hold_slot(self) -> None:
+        if self._slot is None:
+            slot = self.s.ctx.limiter.connection()
+            await slot.__aenter__()
+            self._slot = slot
+
+    async def _close(self, sock: Any) -> None:
+        await _close(sock)
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await slot.__aexit__(None, None, None)
 
     async def _pump(self, sock: Any) -> str:
         silence = self.s.settings.silence_s

@@ -126,20 +126,23 @@ class Harness:
         return clients
 
     async def close(self) -> None:
-        for c in self.opened:
+        async def close_one(c: Clients) -> None:
             await c.user.close()
             await c.execution.close()
 
+        await asyncio.gather(*(close_one(c) for c in self.opened))
+
 
 def server_config(**limits: Any) -> ServerConfig:
-    rl = RateLimitConfig(
-        spot_weight_per_minute=100_000,
-        futures_weight_per_minute=100_000,
-        spot_orders_per_10s=10_000,
-        futures_orders_per_10s=10_000,
-        futures_orders_per_minute=100_000,
-        **limits,
-    )
+    """A local exchange with generous limits (``limits`` overrides ``RateLimitConfig`` fields)."""
+    generous: dict[str, Any] = {
+        "spot_weight_per_minute": 100_000,
+        "futures_weight_per_minute": 100_000,
+        "spot_orders_per_10s": 10_000,
+        "futures_orders_per_10s": 10_000,
+        "futures_orders_per_minute": 100_000,
+    }
+    rl = RateLimitConfig(**{**generous, **limits})
     return ServerConfig(port=free_port(), rate_limits=rl, speed=600.0, replay_interval_s=0.1)
 
 
