@@ -13,6 +13,8 @@ zero ``l``) report a status, not a fill.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from oms.model import (
     Balance,
     BalanceEvent,
@@ -175,7 +177,8 @@ def parse_to_spot_balance_event(ev: wu.OutboundAccountPosition, account: str, re
 def parse_to_futures_account_events(
     ev: wu.AccountUpdate, account: str, symbols: SymbolTable, recv_ns: int = 0
 ) -> tuple[BalanceEvent, PositionEvent]:
-    """USD-M ``ACCOUNT_UPDATE`` -> its balances (wallet balance as ``free``) and its positions."""
+    """USD-M ``ACCOUNT_UPDATE`` -> its balances and its positions. The event carries no available balance:
+    ``free`` is the wallet balance there (the REST snapshot splits it into available and margin in use)."""
     t = ev.E * MS
     a = ev.a
     balances = tuple(Balance(account=account, market=Market.USDM, asset=b.a, free=b.wb, event_ns=t) for b in a.B)
@@ -260,16 +263,27 @@ def parse_to_fill(row: wr.SpotTrade | wr.FuturesTrade, account: str, symbols: Sy
 
 
 def parse_to_balances(body: wr.SpotAccount | list[wr.FuturesBalance], account: str, now_ns: int) -> list[Balance]:
-    """``GET /api/v3/account`` balances, or ``GET /fapi/v2/balance`` rows (``free``: available balance)."""
+    """``GET /api/v3/account`` balances, or ``GET /fapi/v3/balance`` rows: on USD-M ``free`` is the available
+    balance and ``locked`` the wallet balance minus it (the margin in use), as the model defines them."""
     if isinstance(body, wr.SpotAccount):
         return [
             Balance(account=account, market=Market.SPOT, asset=b.asset, free=b.free, locked=b.locked, event_ns=now_ns)
             for b in body.balances
         ]
-    return [
-        Balance(account=account, market=Market.USDM, asset=b.asset, free=b.availableBalance, event_ns=now_ns)
-        for b in body
-    ]
+    out = []
+    for b in body:
+        locked = Decimal(b.balance) - Decimal(b.availableBalance)
+        out.append(
+            Balance(
+                account=account,
+                market=Market.USDM,
+                asset=b.asset,
+                free=b.availableBalance,
+                locked=format(locked, "f") if locked else "0",
+                event_ns=now_ns,
+            )
+        )
+    return out
 
 
 def parse_to_position(row: wr.FuturesPosition, account: str, symbols: SymbolTable) -> Position:
