@@ -9,11 +9,14 @@ they are ``Unsupported`` here, and the capability flags say so.
 
 from __future__ import annotations
 
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from oms.model import AmendOrder, Market, OrderType, PlaceOrder, PositionSide, Side, TimeInForce
 from oms.venues.binance import codes
 from oms.venues.binance.symbols import BadDecimal, SymbolTable, check_decimal
+
+E = TypeVar("E", bound=Enum)
 
 SPOT_TYPES = frozenset(
     {
@@ -34,6 +37,10 @@ class OrderNotExpressible(ValueError):
     """The command cannot be sent to this market as it is (type, flag or precision)."""
 
 
+def _enum(kind: type[E], value: object) -> E:
+    return value if type(value) is kind else kind(value)  # type: ignore[return-value]
+
+
 def _dec(symbols: SymbolTable, venue: str, value: str, price: bool, what: str) -> str:
     places = symbols.price_places[venue] if price else symbols.qty_places[venue]
     try:
@@ -44,10 +51,11 @@ def _dec(symbols: SymbolTable, venue: str, value: str, price: bool, what: str) -
 
 def place_params(cmd: PlaceOrder, market: Market, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
     """The parameters of ``order.place`` / ``POST .../order`` for ``cmd`` (its client order id must be set)."""
-    order_type = OrderType(cmd.order_type)  # commands built in Python carry whatever was passed: normalise
-    side = Side(cmd.side)
-    position_side = PositionSide(cmd.position_side)
-    tif_asked = TimeInForce(cmd.time_in_force) if cmd.time_in_force is not None else None
+    # commands built in Python (not decoded) carry whatever was passed: normalise to the enums
+    order_type = _enum(OrderType, cmd.order_type)
+    side = _enum(Side, cmd.side)
+    position_side = _enum(PositionSide, cmd.position_side)
+    tif_asked = _enum(TimeInForce, cmd.time_in_force) if cmd.time_in_force is not None else None
     if order_type not in TYPES[market]:
         raise OrderNotExpressible(f"{order_type.value} orders are not supported on Binance {market.value} here")
     venue = symbols.venue(cmd.symbol)

@@ -21,6 +21,7 @@ from binance.exceptions import BinanceAPIException
 from oms.venues.binance.client import build_client, close_client, set_client_key
 from oms.venues.binance.config import BinanceSettings
 from oms.venues.binance.errors import CLOCK_SKEW, to_venue_error
+from oms.venues.binance.signing import WsSigner
 from oms.venues.binance.symbols import SymbolTable
 from oms.venues.binance.tracker import OrderTracker
 from oms.venues.binance.transport import NotSent, RequestLog, SentNoAnswer, Transport, VenueAnswer, venue_answer
@@ -75,6 +76,7 @@ class MarketSession:
                 self.settings.ws_api_timeout_s,
                 self.settings.ws_cooldown_s,
                 self.server_ms,
+                WsSigner(self._api_key, self._secret) if self._api_key and self._secret else None,
             )
             if self.ctx.endpoints.ws_api_url is None:
                 transport.ws_enabled = False
@@ -124,6 +126,8 @@ class MarketSession:
         self.key_version += 1
         if self.client is not None:
             set_client_key(self.client, api_key, secret)
+        if self.transport is not None:
+            self.transport.signer = WsSigner(api_key, secret)
 
     # ---- the one door -------------------------------------------------------------------------------------
     async def request(

@@ -31,6 +31,8 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException, Bin
 from binance.ws.constants import WSListenerState
 from websockets.exceptions import ConnectionClosed
 
+from oms.venues.binance.signing import WsSigner
+
 WS = "ws"
 REST = "rest"
 
@@ -47,6 +49,7 @@ class Op:
     ws_endpoint: str = ""
     idempotent: bool = True
     order: bool = False  # counts against the order-rate limits
+    signed: bool = True  # signed on the WebSocket API (the connector signs; python-binance passes it on)
 
 
 def _ops(*ops: Op) -> dict[str, Op]:
@@ -208,8 +211,10 @@ class Transport:
         ws_timeout_s: float,
         ws_cooldown_s: float,
         server_ms: Callable[[], int],
+        signer: WsSigner | None = None,
     ) -> None:
         self.client = client
+        self.signer = signer
         self.market = market
         self.ops = OPS[market]
         self._acquire = acquire
@@ -285,8 +290,11 @@ class Transport:
         method = getattr(self.client, op.ws)
         sent_ms = self._server_ms()
         t0 = time.perf_counter_ns()
+        args = dict(params)
+        if op.signed and self.signer is not None:
+            self.signer.sign(args, sent_ms)
         try:
-            result = await asyncio.wait_for(method(**dict(params)), self.ws_timeout_s)
+            result = await asyncio.wait_for(method(**args), self.ws_timeout_s)
         except BinanceAPIException as exc:
             self._record(op, WS, "ws", t0, f"error {exc.code}", coid)
             raise venue_answer(exc, WS) from exc
