@@ -7,6 +7,8 @@ client frame whose (unmasked) payload contains ``trigger`` decides the cut:
 * ``drop_answer``: the frame is forwarded (the venue executes the order), then nothing more reaches the
   client and both connections are reset: the answer never comes.
 * ``hold``: the frame is not forwarded, and both connections are reset: the order never reaches the venue.
+* ``swallow``: the frame is not forwarded and the connection stays up: that one request is never answered
+  (a WebSocket API slower than the client's timeout).
 
 Connections made after the cut are forwarded normally (the client reconnects through the proxy). The
 upgrade request loses its ``Sec-WebSocket-Extensions`` header, so no compression is negotiated and the
@@ -75,8 +77,10 @@ class CuttingProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    def arm(self, mode: str) -> None:
-        assert mode in ("drop_answer", "hold")
+    def arm(self, mode: str, trigger: bytes | None = None) -> None:
+        assert mode in ("drop_answer", "hold", "swallow")
+        if trigger is not None:
+            self.trigger = trigger
         self.mode = mode
         self.cut.clear()
 
@@ -129,13 +133,18 @@ class CuttingProxy:
             while (frame := take_frame(buf)) is not None:
                 raw, payload = frame
                 if self.mode is not None and self.trigger in payload:
-                    await self._cut(link, raw)
-                    return
+                    if await self._cut(link, raw):
+                        return
+                    continue
                 link.up.write(raw)
             await link.up.drain()
 
-    async def _cut(self, link: _Link, raw: bytes) -> None:
+    async def _cut(self, link: _Link, raw: bytes) -> bool:
+        """Apply the armed mode to the trigger frame; True when the connection is gone."""
         mode, self.mode = self.mode, None
+        if mode == "swallow":  # the venue never sees this one request; the connection lives on
+            self.cut.set()
+            return False
         if mode == "drop_answer":
             link.cut = True  # from now on the server's bytes go nowhere
             link.up.write(raw)
@@ -144,6 +153,7 @@ class CuttingProxy:
             await asyncio.sleep(0.3)  # the venue executes and answers into the void
         link.reset()
         self.cut.set()
+        return True
 
 
 class _Link:

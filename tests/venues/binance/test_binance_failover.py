@@ -136,6 +136,21 @@ async def test_order_frame_lost_before_the_venue_resolves_to_never_placed(harnes
     assert await c.execution.open_orders("BTC/USDT") == []
 
 
+async def test_ws_api_slower_than_the_timeout_repeats_idempotent_calls_over_rest(harness: Harness, proxy: CuttingProxy):
+    c = await harness.account(Market.SPOT, ws_api_url=f"{proxy.ws_url}/ws-api/v3")
+    acct = str(c.ctx.account)
+    placed = await c.execution.place(cmd(acct, "BTC/USDT", "buy", "limit", "0.01", await low_spot_price(harness)))
+    proxy.arm("swallow", b'"order.status"')
+    order = await c.execution.query_order("BTC/USDT", placed.client_order_id)  # no WS answer within 1 s
+    assert order.status is OrderStatus.NEW
+    log = c.execution.session.log.records
+    queries = [(r.path, r.reason.split(":")[0], r.outcome) for r in log if r.op == "query"]
+    assert queries[-2:] == [("ws", "ws", "no answer"), ("rest", "ws failed", "ok")]
+    assert c.execution.session.transport.ws_up()  # the socket itself is fine...
+    await c.execution.cancel(CancelOrder(account=acct, symbol="BTC/USDT", client_order_id=placed.client_order_id))
+    assert (log[-1].path, log[-1].reason) == ("rest", "cooldown")  # ...but is given a rest
+
+
 async def test_listen_key_expiry_with_a_fill_in_the_gap_is_recovered_once(harness: Harness):
     c = await harness.account(Market.USDM)
     stream = c.user.events()
@@ -186,6 +201,19 @@ async def test_listen_key_expiry_with_a_fill_in_the_gap_is_recovered_once(harnes
     assert c.user.notices["recovered fills"] == len(fills)
     await c.execution.place(cmd(acct, "BTC/USDT:USDT", "sell", "market", qty))
     await next_event(stream, lambda e: isinstance(e, Fill) and e.side == "sell")  # the new listenKey streams
+
+
+async def test_silent_stream_while_orders_are_open_is_resubscribed_and_reconciled(harness: Harness):
+    c = await harness.account(Market.USDM, options={"silence_s": 1.0})
+    stream = c.user.events()
+    await stream.ready()
+    acct = str(c.ctx.account)
+    price = harness.server.resting_futures_price(below=0.04)
+    await c.execution.place(cmd(acct, "BTC/USDT:USDT", "buy", "limit", f"{200 / float(price):.3f}", price))
+    gap = await next_event(stream, lambda e: isinstance(e, StreamStatus) and e.kind == "gap", 15)
+    assert gap.reason == "silent while orders are open"
+    await next_event(stream, lambda e: isinstance(e, StreamStatus) and e.kind == "resynced", 15)
+    assert c.user.notices["reconciled"] >= 1
 
 
 async def test_spot_subscription_cut_with_a_fill_in_the_gap_is_recovered(harness: Harness):
