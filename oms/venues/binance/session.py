@@ -92,6 +92,8 @@ class MarketSession:
         await self.ctx.limiter.acquire(endpoint, orders=orders)
 
     async def close(self) -> None:
+        if self.transport is not None and self.transport._reviving is not None:
+            self.transport._reviving.cancel()
         client, self.client, self.transport = self.client, None, None
         if client is not None:
             await close_client(client)

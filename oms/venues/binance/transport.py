@@ -223,6 +223,7 @@ class Transport:
         self.ws_cooldown_s = ws_cooldown_s
         self._server_ms = server_ms
         self._ws_failed_at = -1e18
+        self._reviving: asyncio.Task[bool] | None = None
         self.ws_enabled = True
 
     @property
@@ -240,10 +241,24 @@ class Transport:
         if not self.ws_enabled:
             return REST, "ws disabled"
         if not self.ws_up():
+            self._revive()
             return REST, "socket down"
         if time.monotonic() - self._ws_failed_at < self.ws_cooldown_s:
             return REST, "cooldown"
         return WS, "ws"
+
+    def _revive(self) -> None:
+        """Reopen a WebSocket API whose python-binance read loop gave up (after its own reconnects), at most
+        once per cooldown; while the library is still reconnecting by itself, leave it to that."""
+        api = self.ws_api
+        if getattr(api, "_handle_read_loop", None) is not None or api.ws_state == WSListenerState.EXITING:
+            return  # the library's loop is alive (reconnecting) or the client is closing
+        now = time.monotonic()
+        if self._reviving is not None and not self._reviving.done():
+            return
+        if now - self._ws_failed_at < self.ws_cooldown_s and self._reviving is not None:
+            return
+        self._reviving = asyncio.get_running_loop().create_task(self.connect_ws())
 
     async def connect_ws(self) -> bool:
         """Open (or re-open) the WebSocket API with a cheap public request; False when it cannot be reached
