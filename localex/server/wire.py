@@ -489,7 +489,7 @@ def execution_report(ev: OrderEvent, spec: SymbolSpec) -> dict[str, object]:
         "c": o.client_order_id,
         "S": o.side,
         "o": o.type,
-        "f": _tif(o),  # Binance prints GTC for MARKET orders here too, as in REST bodies
+        "f": o.time_in_force,
         "q": spec.fmt_qty(o.orig_qty),
         "p": spec.fmt_price(o.price),
         "P": spec.fmt_price(o.stop_price),

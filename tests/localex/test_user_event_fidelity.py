@@ -1,6 +1,5 @@
-"""User-data events as Binance documents them, seen through the unmodified python-binance client: a MARKET
-order's ``executionReport`` carries ``"f": "GTC"`` (as its REST bodies do), and ``listenKeyExpired`` carries
-its event time (USD-M documents ``E`` as a string of ms), not 0."""
+"""User-data events as Binance documents them, seen through the unmodified python-binance client:
+``listenKeyExpired`` carries its event time (USD-M documents ``E`` as a string of ms), not 0."""
 
 from __future__ import annotations
 
@@ -10,22 +9,6 @@ import time
 from localex.clients import binance_async, binance_socket_manager
 from localex.server.app import server_state
 from tests.localex.conftest import LocalServer
-
-
-async def test_market_execution_report_time_in_force_is_gtc(server: LocalServer):
-    _, key, secret = server.new_account(spot={"USDT": "100000"})
-    client = await binance_async(server.url, key, secret)
-    try:
-        async with binance_socket_manager(client, server.url).user_socket() as us:
-            await client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002")
-            report = None
-            while report is None:
-                msg = await asyncio.wait_for(us.recv(), 10)
-                if msg.get("e") == "executionReport":
-                    report = msg
-            assert (report["o"], report["f"]) == ("MARKET", "GTC")
-    finally:
-        await client.close_connection()
 
 
 async def test_listen_key_expired_carries_its_event_time(server: LocalServer):
