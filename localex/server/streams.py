@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import re
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -191,9 +192,11 @@ class StreamHub:
         return sent
 
     def close_listen_key(self, listen_key: str) -> None:
-        """Forget a listenKey's connections (the key expired or was closed)."""
+        """Forget a listenKey's connections (the key expired or was closed), telling them with
+        ``listenKeyExpired``; ``E`` is the event time in ms as a string, as Binance's USD-M documents it."""
+        event_ms = str(time.time_ns() // 1_000_000)
         for conn in self._by_listen_key.pop(listen_key, set()):
-            conn.outbox.send(orjson.dumps({"e": "listenKeyExpired", "E": 0, "listenKey": listen_key}).decode())
+            conn.outbox.send(orjson.dumps({"e": "listenKeyExpired", "E": event_ms, "listenKey": listen_key}).decode())
 
     def _subscribe(self, conn: StreamConnection, stream: str) -> None:
         conn.streams.add(stream)

@@ -1,0 +1,108 @@
+"""Model order commands -> Binance request parameters (Spot and USD-M spell order types differently).
+
+Quantities and prices go out as the command's decimal strings, after a check that they carry no more
+decimals than the instrument allows (an over-precise command is refused here, naming the field, instead of
+being rounded or refused by the venue). USD-M conditional orders (stop, take-profit, trailing) moved to
+Binance's Algo Order API, which python-binance 1.0.37 routes them to and the local exchange does not serve:
+they are ``Unsupported`` here, and the capability flags say so.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, TypeVar
+
+from oms.model import AmendOrder, Market, OrderType, PlaceOrder, PositionSide, Side, TimeInForce
+from oms.venues.binance import codes
+from oms.venues.binance.symbols import BadDecimal, SymbolTable, check_decimal
+
+E = TypeVar("E", bound=Enum)
+
+SPOT_TYPES = frozenset(
+    {
+        OrderType.LIMIT,
+        OrderType.MARKET,
+        OrderType.LIMIT_MAKER,
+        OrderType.STOP_MARKET,
+        OrderType.STOP_LIMIT,
+        OrderType.TAKE_PROFIT_MARKET,
+        OrderType.TAKE_PROFIT_LIMIT,
+    }
+)
+USDM_TYPES = frozenset({OrderType.LIMIT, OrderType.MARKET})
+TYPES = {Market.SPOT: SPOT_TYPES, Market.USDM: USDM_TYPES}
+
+
+class OrderNotExpressible(ValueError):
+    """The command cannot be sent to this market as it is (type, flag or precision)."""
+
+
+def _enum(kind: type[E], value: object) -> E:
+    return value if type(value) is kind else kind(value)  # type: ignore[return-value]
+
+
+def _dec(symbols: SymbolTable, venue: str, value: str, price: bool, what: str) -> str:
+    places = symbols.price_places[venue] if price else symbols.qty_places[venue]
+    try:
+        return check_decimal(value, places, what)
+    except BadDecimal as exc:
+        raise OrderNotExpressible(str(exc)) from None
+
+
+def place_params(cmd: PlaceOrder, market: Market, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
+    """The parameters of ``order.place`` / ``POST .../order`` for ``cmd`` (its client order id must be set)."""
+    # commands built in Python (not decoded) carry whatever was passed: normalise to the enums
+    order_type = _enum(OrderType, cmd.order_type)
+    side = _enum(Side, cmd.side)
+    position_side = _enum(PositionSide, cmd.position_side)
+    tif_asked = _enum(TimeInForce, cmd.time_in_force) if cmd.time_in_force is not None else None
+    if order_type not in TYPES[market]:
+        raise OrderNotExpressible(f"{order_type.value} orders are not supported on Binance {market.value} here")
+    venue = symbols.venue(cmd.symbol)
+    if cmd.post_only and order_type is OrderType.LIMIT and market is Market.SPOT:
+        order_type = OrderType.LIMIT_MAKER
+    p: dict[str, Any] = {
+        "symbol": venue,
+        "side": codes.SIDE_TO_BINANCE[side],
+        "type": codes.TYPE_TO_BINANCE[market][order_type],
+        "quantity": _dec(symbols, venue, cmd.qty, False, "qty"),
+        "newClientOrderId": cmd.client_order_id,
+        "newOrderRespType": "RESULT",
+        "recvWindow": recv_window_ms,
+    }
+    if order_type.has_limit_price:
+        if cmd.price is None:
+            raise OrderNotExpressible(f"{order_type.value} order needs a price")
+        p["price"] = _dec(symbols, venue, cmd.price, True, "price")
+        if order_type is not OrderType.LIMIT_MAKER:
+            tif = tif_asked or TimeInForce.GTC
+            if cmd.post_only and market is Market.USDM:
+                tif = TimeInForce.GTX
+            p["timeInForce"] = codes.TIF_TO_BINANCE[tif]
+    elif tif_asked is not None and order_type is not OrderType.MARKET:
+        p["timeInForce"] = codes.TIF_TO_BINANCE[tif_asked]
+    if order_type.has_trigger:
+        if cmd.stop_price is None:
+            raise OrderNotExpressible(f"{order_type.value} order needs a stop price")
+        p["stopPrice"] = _dec(symbols, venue, cmd.stop_price, True, "stop_price")
+    if market is Market.USDM:
+        if position_side is not PositionSide.BOTH:
+            p["positionSide"] = codes.POSITION_SIDE_TO_BINANCE[position_side]
+        elif cmd.reduce_only:
+            p["reduceOnly"] = "true"  # hedge mode expresses reduce-only by the position side instead
+    elif cmd.reduce_only:
+        raise OrderNotExpressible("reduce-only orders exist on USD-M futures, not on Spot")
+    return p
+
+
+def amend_params(cmd: AmendOrder, symbols: SymbolTable, qty: str, price: str, recv_window_ms: int) -> dict[str, Any]:
+    """``order.modify`` / ``PUT /fapi/v1/order``: USD-M wants side, quantity and price every time."""
+    venue = symbols.venue(cmd.symbol)
+    return {
+        "symbol": venue,
+        "origClientOrderId": cmd.client_order_id,
+        "side": codes.SIDE_TO_BINANCE[Side(cmd.side)],
+        "quantity": _dec(symbols, venue, qty, False, "qty"),
+        "price": _dec(symbols, venue, price, True, "price"),
+        "recvWindow": recv_window_ms,
+    }
