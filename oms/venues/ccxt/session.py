@@ -1,32 +1,31 @@
-"""One ccxt.pro exchange instance per account, with the three hooks the connector puts into ccxt.
+"""One ccxt.pro exchange instance, with the hooks the connector puts into ccxt.
 
 * **Rate limits.** ccxt prices every REST call in its own cost units (``calculate_rate_limiter_cost`` from
-  the endpoint table; for Binance 1 unit = 1 request weight) and, with ``enableRateLimit``, awaits
-  ``throttle(cost)`` before sending. ccxt's own throttler is a per-instance token bucket that knows nothing
-  of the other accounts on the same IP or of the venue's answers, so the connector keeps ccxt's pricing and
-  replaces its bucket: ``throttle`` awaits the shared limiter's budget for this account instead. ccxt's
-  ``rateLimit`` (ms per unit) converts the units to a per-minute budget where the venue publishes none.
+  its endpoint table; on Binance 1 unit = 1 request weight) and, with ``enableRateLimit``, awaits
+  ``throttle(cost)`` before sending. ccxt's throttler is a token bucket per instance that knows nothing of
+  the other accounts on the IP or of the venue's answers, so the session keeps ccxt's prices and replaces
+  the bucket: ``throttle`` awaits the shared ``RequestBudget`` of the account (``acquire("POST
+  /api/v3/order", weight=cost, orders=1)``); every answer's headers go to ``observe_headers`` and a 429/418
+  to ``on_rate_limited`` with its ``Retry-After``.
+* **Clock.** ccxt signs with ``nonce()``; the session makes that the shared ``TimeSync``'s server time, so
+  every client of the account signs on the same measured offset.
 * **Bad frames.** ccxt.pro decodes and dispatches each WebSocket frame inside an event-loop callback; a
   frame that fails there (garbage, truncated JSON, a shape ccxt does not expect) raises out of the callback
-  and the connection's receive loop is never rescheduled: the stream goes silent. The guard wraps each
-  client's ``handle_message`` so such a frame is counted, logged and dropped, and the loop carries on.
-* **Keys.** ``set_credentials`` swaps the key of a live instance: REST signs with it from the next call;
-  authenticated streams are closed so they re-subscribe with the new key.
+  and the connection's receive loop is never rescheduled: the stream goes silent for good. The guard wraps
+  each client's ``handle_message`` so such a frame is counted, logged and dropped, and the loop carries on.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt.pro as ccxt_pro
 
 log = logging.getLogger(__name__)
-
-Acquire = Callable[[float], Awaitable[None]]
-"""Awaits budget for a request of this many ccxt cost units (the shared limiter's, for this account)."""
 
 
 class FrameGuard:
@@ -64,38 +63,39 @@ class FrameGuard:
         client._oms_guarded = True
 
 
-def new_exchange(ccxt_id: str, config: dict[str, Any]) -> ccxt_pro.Exchange:
+def new_exchange(ccxt_id: str, config: dict[str, Any]) -> Any:
     """A ``ccxt.pro`` exchange by id (``binance``, ``bybit``, ...) built from its constructor dict."""
-    try:
-        cls = getattr(ccxt_pro, ccxt_id)
-    except AttributeError:
-        raise ValueError(f"ccxt.pro has no exchange {ccxt_id!r}") from None
+    cls = getattr(ccxt_pro, ccxt_id, None)
+    if cls is None or not isinstance(cls, type):
+        raise ValueError(f"ccxt.pro has no exchange {ccxt_id!r}")
     return cls(config)
 
 
-class Session:
-    """A ccxt.pro instance wired to the shared limiter and the frame guard, for one account."""
+def _orders_in(method: str, path: str, params: Any) -> int:
+    """How many orders a request places (for the order-rate limits): 0 unless it creates or changes one."""
+    if method not in ("POST", "PUT") or "order" not in path.lower() or "cancel" in path.lower():
+        return 0
+    batch = params.get("batchOrders") if isinstance(params, dict) else None
+    if isinstance(batch, list | str):
+        return len(batch) if isinstance(batch, list) else max(1, batch.count("{"))
+    return 1
 
-    def __init__(
-        self,
-        exchange: ccxt_pro.Exchange,
-        name: str,
-        acquire: Acquire | None = None,
-    ) -> None:
+
+class Session:
+    """A ccxt.pro instance wired to the shared limiter, the shared clock and the frame guard."""
+
+    def __init__(self, exchange: Any, name: str, limiter: Any = None, clock: Any = None) -> None:
         self.exchange = exchange
         self.name = name  # "exchange/account", for messages
         self.guard = FrameGuard(name)
-        self.weight_spent = 0.0
-        exchange.enableLastResponseHeaders = True  # Retry-After and the venue's used-weight headers
-        if acquire is not None:
-            exchange.enableRateLimit = True
-
-            async def throttle(cost: float | None = None) -> None:
-                units = 1.0 if cost is None else float(cost)
-                self.weight_spent += units
-                await acquire(units)
-
-            exchange.throttle = throttle
+        self.limiter = limiter
+        self.units_spent = 0.0
+        exchange.enableLastResponseHeaders = True
+        self._pending: tuple[str, int] = ("", 0)
+        if limiter is not None:
+            self._hook_limiter(limiter)
+        if clock is not None:
+            exchange.nonce = clock.server_time_ms
         original_client = exchange.client
 
         def client(url: str) -> Any:
@@ -105,20 +105,63 @@ class Session:
 
         exchange.client = client
 
+    def _hook_limiter(self, limiter: Any) -> None:
+        ex = self.exchange
+        ex.enableRateLimit = True
+        calculate = ex.calculate_rate_limiter_cost
+        on_response = ex.on_rest_response
+
+        def calculate_cost(api: Any, method: str, path: str, params: Any, config: Any = None) -> Any:
+            cost = calculate(api, method, path, params, config or {})
+            self._pending = (self.endpoint(api, method, path), _orders_in(method, path, params))
+            return cost
+
+        async def throttle(cost: float | None = None) -> None:
+            endpoint, orders = self._pending
+            self._pending = ("", 0)
+            units = 1.0 if cost is None else float(cost)
+            self.units_spent += units
+            await limiter.acquire(endpoint or "REST", weight=max(1, math.ceil(units)), orders=orders)
+
+        def on_rest_response(code: Any, reason: Any, url: Any, method: Any, headers: Any, body: Any, *rest: Any) -> Any:
+            try:
+                limiter.observe_headers(headers or {})
+                if code in (418, 429):
+                    retry = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+                    limiter.on_rate_limited(int(code), float(retry) if retry else 60.0)
+            except Exception as exc:  # the limiter's bookkeeping must never break a request
+                log.warning("%s: rate-limit bookkeeping failed: %s", self.name, exc)
+            return on_response(code, reason, url, method, headers, body, *rest)
+
+        ex.calculate_rate_limiter_cost = calculate_cost
+        ex.throttle = throttle
+        ex.on_rest_response = on_rest_response
+
+    def endpoint(self, api: Any, method: str, path: str) -> str:
+        """``"POST /api/v3/order"``: the request's method and URL path, the key of ``VenueMetadata.weights``."""
+        key = api[0] if isinstance(api, list | tuple) and api else api
+        base = self.exchange.urls.get("api", {})
+        url = base.get(key) if isinstance(base, dict) and isinstance(key, str) else None
+        prefix = urlsplit(url).path.rstrip("/") if isinstance(url, str) else ""
+        return f"{method} {prefix}/{path}"
+
     @property
     def units_per_minute(self) -> float:
         """ccxt's own budget for this venue in its cost units per minute (``60000 / rateLimit``)."""
         return 60_000.0 / float(self.exchange.rateLimit or 1)
 
-    async def set_credentials(self, api_key: str, secret: str, password: str | None = None) -> None:
-        """Switch the key live: REST uses it from the next request; private streams re-subscribe with it."""
+    def set_credentials(self, api_key: str, secret: str, password: str | None = None) -> None:
+        """REST signs with the new key from the next request."""
         ex = self.exchange
         ex.apiKey = api_key
         ex.secret = secret
         if password is not None:
             ex.password = password
-        clients = dict(getattr(ex, "clients", None) or {})
-        for url, client in clients.items():
+
+    async def close_private_streams(self) -> None:
+        """Close the connections that carry authenticated subscriptions (they re-subscribe on the next watch)."""
+        ex = self.exchange
+        for url, client in list((getattr(ex, "clients", None) or {}).items()):
             if _is_private(client):
                 await client.close()
                 ex.clients.pop(url, None)
@@ -130,5 +173,5 @@ class Session:
 def _is_private(client: Any) -> bool:
     subs = getattr(client, "subscriptions", None) or {}
     url = str(getattr(client, "url", ""))
-    private_hashes = ("orders", "myTrades", "balance", "positions", "userData", "authenticated")
+    private_hashes = ("orders", "myTrades", "balance", "positions", "userData", "authenticated", "listenKey")
     return "listenKey" in url or any(any(p in str(k) for p in private_hashes) for k in subs)

@@ -1,0 +1,114 @@
+"""ccxt's exception hierarchy, sorted into what a caller can do about it.
+
+ccxt raises one tree of classes for every exchange (``ccxt.base.errors``). The connector needs a coarser,
+actionable split, decided here once:
+
+* ``UNKNOWN``: a state-changing request was sent and no answer came (timeout, connection dropped after the
+  request left, an unparsable or 5xx answer). It is never "failed" and never blindly re-sent: it is
+  resolved by querying the order's client order id.
+* ``NETWORK``: the request never reached the venue (connect refused, DNS) or a read failed; safe to retry.
+* ``RATE_LIMITED``: 429/418 (``RateLimitExceeded``, ``DDoSProtection``): back off for ``Retry-After``.
+* ``CLOCK``: the venue rejected our timestamp (``InvalidNonce``, Binance -1021): resync the offset, retry
+  idempotent calls.
+* ``AUTH``: bad or revoked key, missing permission.
+* ``NOT_FOUND``: the order does not exist (``OrderNotFound``).
+* ``NOT_SUPPORTED``: the venue or ccxt cannot do it (``NotSupported``).
+* ``REJECTED``: every other answer of the venue (invalid order, insufficient funds, bad symbol, ...), with
+  the venue's own code and message when its answer carried them.
+
+The venue's code and message are read from the JSON body ccxt puts in the exception text (ccxt's convention
+for every exchange: ``"<id> <body>"``), whatever the key names (``code``/``msg`` on Binance, ``retCode``/
+``retMsg`` on Bybit, ``sCode``/``sMsg`` on OKX, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from dataclasses import dataclass
+
+import aiohttp
+import ccxt
+
+
+class Kind(enum.Enum):
+    UNKNOWN = "unknown"
+    NETWORK = "network"
+    RATE_LIMITED = "rate_limited"
+    CLOCK = "clock"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    NOT_SUPPORTED = "not_supported"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    kind: Kind
+    code: str | None  # the venue's error code, as text, when its answer had one
+    message: str  # the venue's message, or ccxt's text
+
+
+_CODE_KEYS = ("code", "retCode", "sCode", "error_code", "errorCode", "status")
+_MSG_KEYS = ("msg", "retMsg", "sMsg", "message", "error_message", "errorMessage", "error")
+
+
+def venue_code_and_message(exc: BaseException) -> tuple[str | None, str]:
+    """The venue's error code and message from ccxt's exception text (``"<exchange id> <JSON body>"``)."""
+    text = str(exc)
+    start = text.find("{")
+    if start >= 0:
+        try:
+            body = json.loads(text[start:])
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            data = body.get("data")
+            if isinstance(data, list) and data and isinstance(data[0], dict):  # OKX puts sCode in data[0]
+                body = {**body, **data[0]}
+            code = next((body[k] for k in _CODE_KEYS if k in body and body[k] not in (None, "", 0, "0")), None)
+            msg = next((body[k] for k in _MSG_KEYS if k in body and body[k]), None)
+            if code is not None or msg is not None:
+                return (None if code is None else str(code)), str(msg if msg is not None else text)
+    return None, text
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when the transport failed before the request left (connect refused, DNS): nothing happened."""
+    cause = exc.__cause__
+    return isinstance(cause, aiohttp.ClientConnectorError | OSError) and not isinstance(
+        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+    )
+
+
+_TRANSPORT = (ccxt.NetworkError, ccxt.BadResponse, asyncio.TimeoutError, ConnectionError)
+
+
+def classify(exc: BaseException, *, state_changing: bool) -> Classified:
+    """Sort a ccxt (or transport) exception; ``state_changing`` marks place/amend/cancel/transfer requests."""
+    code, message = venue_code_and_message(exc)
+    if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+        kind = Kind.RATE_LIMITED
+    elif isinstance(exc, ccxt.InvalidNonce):
+        kind = Kind.CLOCK
+    elif isinstance(exc, ccxt.AuthenticationError):
+        kind = Kind.AUTH
+    elif isinstance(exc, ccxt.OrderNotFound):
+        kind = Kind.NOT_FOUND
+    elif isinstance(exc, ccxt.NotSupported):
+        kind = Kind.NOT_SUPPORTED
+    elif isinstance(exc, _TRANSPORT):
+        # RequestTimeout, ExchangeNotAvailable (dropped connection or a 5xx), bare NetworkError, a garbled answer
+        if isinstance(exc, ccxt.ExchangeNotAvailable) and _not_sent(exc):
+            kind = Kind.NETWORK
+        else:
+            kind = Kind.UNKNOWN if state_changing else Kind.NETWORK
+    elif isinstance(exc, ccxt.ExchangeError):
+        transport = exc.__cause__ is not None and isinstance(exc.__cause__, aiohttp.ClientError)
+        kind = (Kind.UNKNOWN if state_changing else Kind.NETWORK) if transport else Kind.REJECTED
+    elif isinstance(exc, ccxt.BaseError):
+        kind = Kind.REJECTED
+    else:  # a transport exception ccxt did not wrap
+        kind = Kind.UNKNOWN if state_changing else Kind.NETWORK
+    return Classified(kind, code, message)
