@@ -1,2 +1,5 @@
-"""The ccxt connector: every exchange ccxt supports (and Binance as a second path), through ccxt's unified
-async REST API and ccxt.pro streams, answered in ``oms.model`` types."""
+"""The ccxt connector (registers ``CcxtConnector`` for ``library: ccxt``); see ``connector``."""
+
+from oms.venues.ccxt.connector import CcxtConnector
+
+__all__ = ["CcxtConnector"]

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import aiohttp
 import ccxt
 
+from oms.venues import errors
+
 
 class Kind(enum.Enum):
     UNKNOWN = "unknown"
@@ -112,3 +114,43 @@ def classify(exc: BaseException, *, state_changing: bool) -> Classified:
     else:  # a transport exception ccxt did not wrap
         kind = Kind.UNKNOWN if state_changing else Kind.NETWORK
     return Classified(kind, code, message)
+
+
+def _int_code(code: str | None) -> int | None:
+    try:
+        return None if code is None else int(code)
+    except ValueError:
+        return None
+
+
+def to_venue_error(
+    exc: BaseException,
+    *,
+    state_changing: bool,
+    action: str,
+    account: str,
+    order: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> errors.VenueError:
+    """The interface's typed error for a ccxt exception, naming the action, the order and the account."""
+    c = classify(exc, state_changing=state_changing)
+    kw: dict[str, object] = {"account": account, "action": action, "order": order}
+    code = _int_code(c.code)
+    if c.kind is Kind.UNKNOWN:
+        return errors.UnknownOutcome(f"sent, but no answer came ({type(exc).__name__}: {c.message})", **kw)
+    if c.kind is Kind.NETWORK:
+        return errors.NetworkError(f"not sent ({type(exc).__name__}: {c.message})", **kw)
+    if c.kind is Kind.RATE_LIMITED:
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        retry = h.get("retry-after")
+        status = 418 if "418" in c.message or "banned" in c.message.lower() else 429
+        return errors.RateLimited(c.message, retry_after_s=float(retry) if retry else 60.0, status=status, **kw)
+    if c.kind is Kind.CLOCK:
+        return errors.ClockSkew(code, c.message, **kw)
+    if c.kind is Kind.AUTH:
+        return errors.AuthError(f"key refused ({c.code}): {c.message}" if c.code else f"key refused: {c.message}", **kw)
+    if c.kind is Kind.NOT_FOUND:
+        return errors.OrderNotFound(code, c.message, **kw)
+    if c.kind is Kind.NOT_SUPPORTED:
+        return errors.Unsupported(c.message, **kw)
+    return errors.Rejected(code, c.message, **kw)

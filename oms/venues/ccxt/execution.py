@@ -1,13 +1,13 @@
-"""Order entry and account queries over ccxt's unified REST API, answered in model types.
+"""``ExecutionClient`` over ccxt's unified REST API: orders, queries, account state, settings, transfers.
 
 Every call goes through ``_call``: ccxt's exception becomes the interface's typed error naming the action,
-the order and the account (``failed to cancel order X for bybit/sub_mm: ...``); a state-changing request
-whose answer never came becomes ``UNKNOWN`` (never "failed", never re-sent) and ``resolve`` settles it by
-the client order id; a rejected timestamp (``InvalidNonce``) resyncs ccxt's clock offset and retries the
-call once when it is idempotent (queries, cancels).
+the order and the account (``failed to cancel order X for bybit/sub_mm: ...``). A state-changing request
+whose answer never came raises ``UnknownOutcome`` (never "failed", never re-sent); ``query_order`` settles
+it by the client order id. A rejected timestamp (``ClockSkew``, Binance -1021) resyncs the shared clock and
+retries the call once when it is idempotent (queries, cancels, settings), never a placement.
 
-ccxt's trades carry the venue's order id but no client order id, so the client remembers the mapping from
-every order it has seen (placed, queried, streamed) and asks the venue for an order it has not.
+ccxt's trades carry the venue's order id but no client order id, so the client remembers the mapping of
+every order it has seen (placed, queried, streamed) and asks the venue for one it has not.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ccxt
 
+from oms.keys.provider import Credentials
 from oms.model import (
     AccountSettings,
     AmendOrder,
@@ -30,6 +31,8 @@ from oms.model import (
     MarginType,
     Market,
     Order,
+    OrderEvent,
+    OrderEventKind,
     PlaceOrder,
     Position,
     PositionMode,
@@ -39,180 +42,189 @@ from oms.model import (
     TransferStatus,
 )
 from oms.venues.ccxt import parse
-from oms.venues.ccxt.capabilities import native
-from oms.venues.ccxt.errors import Kind, classify
-from oms.venues.ccxt.errors_map import venue_error
+from oms.venues.ccxt.errors import to_venue_error
 from oms.venues.ccxt.instruments import CcxtInstruments
+from oms.venues.ccxt.session import Session
+from oms.venues.errors import ClockSkew, OrderNotFound, Rejected, UnknownOutcome, Unsupported, VenueError
+from oms.venues.interface import VenueContext
+from oms.venues.metadata import Capabilities, VenueMetadata
 
 log = logging.getLogger(__name__)
 
-_CCXT_ACCOUNT = {Market.SPOT: "spot", Market.USDM: "swap"}
+_WALLET = {Market.SPOT: "spot", Market.USDM: "swap"}
+DAY_MS = 86_400_000
 
 
 class CcxtExecution:
-    def __init__(self, exchange: Any, account: str, market: Market, instruments: CcxtInstruments) -> None:
-        self.exchange = exchange
-        self.account = account  # "exchange/name"
-        self.market = market
+    """One account's trading on one market through one ccxt.pro instance (shared with its user stream)."""
+
+    def __init__(
+        self,
+        ctx: VenueContext,
+        session: Session,
+        instruments: CcxtInstruments,
+        capabilities: Capabilities,
+        metadata: VenueMetadata,
+    ) -> None:
+        self.context = ctx
+        self.capabilities = capabilities
+        self.metadata = metadata
+        self.session = session
+        self.exchange = session.exchange
+        self.account = str(ctx.account)
+        self.market = ctx.market
         self.instruments = instruments
         self.hedge_mode = False
         self._cid_by_venue_id: dict[str, str] = {}
         self._symbol_by_cid: dict[str, str] = {}
-        self.clock_resyncs = 0
+        self.user_stream: Any = None  # the user stream, told about orders placed here (set by the connector)
 
     # --- plumbing ----------------------------------------------------------------------------------
 
     async def _call(
         self,
         action: str,
-        target: str,
+        order: str | None,
         fn: Callable[..., Awaitable[Any]],
         *args: Any,
         state_changing: bool,
         idempotent: bool,
-        **kwargs: Any,
     ) -> Any:
         for attempt in (0, 1):
             try:
-                return await fn(*args, **kwargs)
+                return await fn(*args)
             except (TimeoutError, ccxt.BaseError, ConnectionError) as exc:
-                c = classify(exc, state_changing=state_changing)
-                if c.kind is Kind.CLOCK and attempt == 0:
-                    await self._resync_clock()
-                    if idempotent:
-                        continue
-                raise venue_error(c, action=action, target=target, account=self.account, cause=exc) from exc
+                err = to_venue_error(
+                    exc,
+                    state_changing=state_changing,
+                    action=action,
+                    account=self.account,
+                    order=order,
+                    headers=getattr(self.exchange, "last_response_headers", None),
+                )
+            if isinstance(err, ClockSkew) and attempt == 0:
+                await self.context.clock.resync()
+                if idempotent:
+                    continue
+            raise err
         raise AssertionError("unreachable")
-
-    async def _resync_clock(self) -> None:
-        """Measure the venue's clock again (ccxt's ``load_time_difference``) and sign with the offset."""
-        self.clock_resyncs += 1
-        try:
-            await self.exchange.load_time_difference()
-            self.exchange.options["adjustForTimeDifference"] = True
-        except ccxt.BaseError as exc:
-            log.warning("%s: clock resync failed: %s", self.account, exc)
 
     def remember(self, order: Order) -> Order:
         if order.venue_order_id:
             self._cid_by_venue_id[order.venue_order_id] = order.client_order_id
         self._symbol_by_cid[order.client_order_id] = order.symbol
+        if self.user_stream is not None:
+            self.user_stream.track(order)
         return order
 
-    def _order(self, o: Any, strategy: str = "") -> Order:
+    def _order(self, o: Any, cid: str | None = None, symbol: str | None = None, strategy: str = "") -> Order:
+        o = dict(o)
+        if not o.get("clientOrderId") and cid:
+            o["clientOrderId"] = cid
+        if not o.get("symbol") and symbol:
+            o["symbol"] = symbol
         return self.remember(parse.order(self.account, o, strategy))
 
-    def client_order_id_of(self, venue_order_id: str) -> str | None:
-        return self._cid_by_venue_id.get(venue_order_id)
+    def _event(self, order: Order, kind: OrderEventKind | None = None) -> OrderEvent:
+        return parse.order_event(
+            order, kind or parse.event_kind(None, order) or OrderEventKind.ACCEPTED, time.time_ns()
+        )
 
     # --- orders ------------------------------------------------------------------------------------
 
-    async def place(self, cmd: PlaceOrder) -> Order:
-        cmd = cmd.with_client_order_id()
+    async def place(self, cmd: PlaceOrder) -> OrderEvent:
         cid = cmd.client_order_id
-        assert cid is not None
-        self.instruments.get(cmd.symbol).check_order(cmd.price if cmd.order_type.has_limit_price else None, cmd.qty)
+        if cid is None:
+            raise ValueError(f"place order for {self.account}: no client order id (use with_client_order_id())")
+        if not self.capabilities.supports(cmd.order_type):
+            raise Unsupported(
+                f"{self.exchange.id} {self.market} has no {cmd.order_type} orders", account=self.account,
+                action="place", order=cid,
+            )  # fmt: skip
         symbol, typ, side, amount, price, params = parse.create_order_args(cmd, self.hedge_mode)
         self._symbol_by_cid[cid] = cmd.symbol
         o = await self._call(
-            "place",
-            f"order {cid}",
-            self.exchange.create_order,
-            symbol,
-            typ,
-            side,
-            amount,
-            price,
-            params,
-            state_changing=True,
-            idempotent=False,
-        )
-        o = dict(o)
-        o.setdefault("clientOrderId", cid)
-        if not o.get("clientOrderId"):
-            o["clientOrderId"] = cid
-        if not o.get("symbol"):
-            o["symbol"] = cmd.symbol
+            "place", cid, self.exchange.create_order, symbol, typ, side, amount, price, params,
+            state_changing=True, idempotent=False,
+        )  # fmt: skip
         if o.get("amount") is None or o.get("status") is None:  # a venue that answers only the id
-            return await self.query(cmd.symbol, cid) or self._order({**o, "amount": amount, "status": "open"})
-        return self._order(o, cmd.strategy)
+            order = await self.query_order(cmd.symbol, cid)
+        else:
+            order = self._order(o, cid, cmd.symbol, cmd.strategy)
+        return self._event(order)
 
-    async def place_batch(self, cmds: list[PlaceOrder]) -> list[Order | Exception]:
-        """Place several orders: one native batch request where the venue has one for this market (ccxt
-        ``createOrders``), else concurrently one by one. Each result is the ``Order`` or its typed error."""
-        cmds = [c.with_client_order_id() for c in cmds]
-        if native(self.exchange.has, "createOrders") and self.market is Market.USDM and len(cmds) > 1:
-            batch = []
-            for cmd in cmds:
-                symbol, typ, side, amount, price, params = parse.create_order_args(cmd, self.hedge_mode)
-                batch.append(
-                    {"symbol": symbol, "type": typ, "side": side, "amount": amount, "price": price, "params": params}
+    async def place_batch(self, cmds: Sequence[PlaceOrder]) -> list[OrderEvent | VenueError]:
+        """One ``createOrders`` request per ``max_batch`` commands where the market has it, else one by one
+        (concurrently). Each result is the event or the typed error of that order (not raised)."""
+        if not (self.capabilities.batch_orders and len(cmds) > 1):
+            results = await asyncio.gather(*(self.place(c) for c in cmds), return_exceptions=True)
+            return [r if isinstance(r, OrderEvent | VenueError) else _as_error(r, self.account) for r in results]
+        out: list[OrderEvent | VenueError] = []
+        size = max(1, self.capabilities.max_batch)
+        for start in range(0, len(cmds), size):
+            chunk = list(cmds[start : start + size])
+            out.extend(await self._batch(chunk))
+        return out
+
+    async def _batch(self, cmds: list[PlaceOrder]) -> list[OrderEvent | VenueError]:
+        batch = []
+        for cmd in cmds:
+            symbol, typ, side, amount, price, params = parse.create_order_args(cmd, self.hedge_mode)
+            batch.append(
+                {"symbol": symbol, "type": typ, "side": side, "amount": amount, "price": price, "params": params}
+            )
+            self._symbol_by_cid[str(cmd.client_order_id)] = cmd.symbol
+        ids = ", ".join(str(c.client_order_id) for c in cmds)
+        answers = await self._call(
+            "place", ids, self.exchange.create_orders, batch, state_changing=True, idempotent=False
+        )
+        out: list[OrderEvent | VenueError] = []
+        for cmd, o in zip(cmds, answers, strict=False):
+            try:
+                out.append(self._event(self._order(o, cmd.client_order_id, cmd.symbol, cmd.strategy)))
+            except parse.BadValue:  # ccxt puts a refused order of a batch as a structure without an id
+                text = f"{self.exchange.id} {parse.raw_info(o)}"
+                out.append(
+                    to_venue_error(
+                        ccxt.InvalidOrder(text),
+                        state_changing=True,
+                        action="place",
+                        account=self.account,
+                        order=cmd.client_order_id,
+                    )  # fmt: skip
                 )
-                self._symbol_by_cid[str(cmd.client_order_id)] = cmd.symbol
-            ids = ", ".join(str(c.client_order_id) for c in cmds)
-            answers = await self._call(
-                "place", f"orders {ids}", self.exchange.create_orders, batch, state_changing=True, idempotent=False
-            )
-            out: list[Order | Exception] = []
-            for cmd, o in zip(cmds, answers, strict=False):
-                try:
-                    out.append(self._order(o, cmd.strategy))
-                except parse.BadValue:
-                    c = classify(ccxt.InvalidOrder(f"{self.exchange.id} {o.get('info')}"), state_changing=True)
-                    out.append(
-                        venue_error(c, action="place", target=f"order {cmd.client_order_id}", account=self.account)
-                    )
-            return out
-        results = await asyncio.gather(*(self.place(c) for c in cmds), return_exceptions=True)
-        return [r if isinstance(r, Order | Exception) else RuntimeError(str(r)) for r in results]
+        return out
 
-    async def amend(self, cmd: AmendOrder) -> Order:
+    async def amend(self, cmd: AmendOrder) -> OrderEvent:
         """Change price and/or quantity in place (ccxt ``editOrder``)."""
-        current = await self.query(cmd.symbol, cmd.client_order_id)
-        if current is None:
-            c = classify(
-                ccxt.OrderNotFound(f"{self.exchange.id} no open order {cmd.client_order_id}"), state_changing=False
-            )
-            raise venue_error(c, action="amend", target=f"order {cmd.client_order_id}", account=self.account)
+        if not self.capabilities.amend:
+            raise Unsupported(
+                f"{self.exchange.id} {self.market} cannot amend in place", account=self.account, action="amend",
+                order=cmd.client_order_id,
+            )  # fmt: skip
+        current = await self.query_order(cmd.symbol, cmd.client_order_id)
         typ = "limit" if current.order_type.has_limit_price else "market"
         amount = float(cmd.qty or current.qty)
-        price = float(cmd.price or current.price) if (cmd.price or current.price) else None
+        price_text = cmd.price or current.price
         o = await self._call(
-            "amend",
-            f"order {cmd.client_order_id}",
-            self.exchange.edit_order,
-            current.venue_order_id,
-            cmd.symbol,
-            typ,
-            cmd.side.value,
-            amount,
-            price,
-            {"clientOrderId": cmd.client_order_id},
-            state_changing=True,
-            idempotent=False,
-        )
-        o = dict(o)
-        o["clientOrderId"] = o.get("clientOrderId") or cmd.client_order_id
-        return self._order(o)
+            "amend", cmd.client_order_id, self.exchange.edit_order, current.venue_order_id, cmd.symbol, typ,
+            cmd.side.value, amount, float(price_text) if price_text else None, {"clientOrderId": cmd.client_order_id},
+            state_changing=True, idempotent=False,
+        )  # fmt: skip
+        order = self._order(o, cmd.client_order_id, cmd.symbol)
+        return self._event(order, OrderEventKind.AMENDED if order.status.is_open else None)
 
-    async def cancel(self, cmd: CancelOrder) -> Order:
+    async def cancel(self, cmd: CancelOrder) -> OrderEvent:
         vid = cmd.venue_order_id or self._venue_id_of(cmd.client_order_id)
         o = await self._call(
-            "cancel",
-            f"order {cmd.client_order_id}",
-            self.exchange.cancel_order,
-            vid,
-            cmd.symbol,
-            {"clientOrderId": cmd.client_order_id},
-            state_changing=True,
-            idempotent=True,
-        )
-        o = dict(o)
-        o["clientOrderId"] = o.get("clientOrderId") or cmd.client_order_id
-        o["symbol"] = o.get("symbol") or cmd.symbol
+            "cancel", cmd.client_order_id, self.exchange.cancel_order, vid, cmd.symbol,
+            {"clientOrderId": cmd.client_order_id}, state_changing=True, idempotent=True,
+        )  # fmt: skip
         if o.get("amount") is None or o.get("status") is None:
-            return await self.query(cmd.symbol, cmd.client_order_id) or self._order(o)
-        return self._order(o)
+            order = await self.query_order(cmd.symbol, cmd.client_order_id)
+        else:
+            order = self._order(o, cmd.client_order_id, cmd.symbol)
+        return self._event(order)
 
     def _venue_id_of(self, cid: str) -> str | None:
         for vid, c in self._cid_by_venue_id.items():
@@ -220,131 +232,136 @@ class CcxtExecution:
                 return vid
         return None
 
-    async def cancel_all(self, cmd: CancelAll) -> list[Order]:
-        """Cancel every open order on a symbol (or on all symbols the account has open orders on)."""
-        symbols = [cmd.symbol] if cmd.symbol else sorted({o.symbol for o in await self.open_orders()})
-        out: list[Order] = []
+    async def cancel_all(self, cmd: CancelAll) -> list[OrderEvent]:
+        """One ``cancelAllOrders`` per symbol (every symbol with open orders when ``cmd.symbol`` is None), or a
+        loop of cancels where the venue has no such call."""
+        open_orders = await self.open_orders(cmd.symbol)
+        symbols = [cmd.symbol] if cmd.symbol else sorted({o.symbol for o in open_orders})
+        out: list[OrderEvent] = []
         for symbol in symbols:
-            before = await self.open_orders(symbol)
+            mine = [o for o in open_orders if o.symbol == symbol]
+            if not self.capabilities.cancel_all:
+                for o in mine:
+                    out.append(
+                        await self.cancel(
+                            CancelOrder(account=self.account, symbol=symbol, client_order_id=o.client_order_id)
+                        )
+                    )
+                continue
             answer = await self._call(
-                "cancel all orders", f"on {symbol}", self.exchange.cancel_all_orders, symbol,
+                "cancel all orders on", symbol, self.exchange.cancel_all_orders, symbol,
                 state_changing=True, idempotent=True,
             )  # fmt: skip
-            parsed = []
+            parsed = {}
             for o in answer if isinstance(answer, list) else ():
                 try:
-                    parsed.append(self._order(o))
+                    order = self._order(o, symbol=symbol)
                 except parse.BadValue:
                     continue
-            if not parsed:  # the venue answered without the orders: read what became of each
-                for b in before:
-                    after = await self.query(symbol, b.client_order_id)
-                    if after is not None:
-                        parsed.append(after)
-            out.extend(parsed)
+                parsed[order.client_order_id] = order
+            for o in mine:  # the venue answered without (some of) the orders: read what became of each
+                if o.client_order_id not in parsed:
+                    parsed[o.client_order_id] = await self.query_order(symbol, o.client_order_id)
+            out.extend(self._event(o) for o in parsed.values())
         return out
 
-    async def query(self, symbol: str, client_order_id: str) -> Order | None:
-        """The order by its client order id; None when the venue has no such order."""
-        try:
-            o = await self._call(
-                "query",
-                f"order {client_order_id}",
-                self.exchange.fetch_order,
-                None,
-                symbol,
-                {"clientOrderId": client_order_id},
-                state_changing=False,
-                idempotent=True,
-            )
-        except Exception as exc:
-            if getattr(exc, "kind", None) == "not_found" or isinstance(exc.__cause__, ccxt.OrderNotFound):
-                return None
-            raise
-        o = dict(o)
-        o["clientOrderId"] = o.get("clientOrderId") or client_order_id
-        return self._order(o)
-
-    async def resolve(self, symbol: str, client_order_id: str, attempts: int = 3) -> Order | None:
-        """Settle an UNKNOWN outcome: the order's true state by its client order id (None: it never reached
-        the venue). Network errors during the query are retried ``attempts`` times."""
-        for i in range(attempts):
-            try:
-                return await self.query(symbol, client_order_id)
-            except Exception as exc:
-                if i == attempts - 1 or getattr(exc, "kind", None) not in ("network", "unknown", "rate_limited"):
-                    raise
-                await asyncio.sleep(0.1 * (i + 1))
-        return None
+    async def query_order(self, symbol: str, client_order_id: str) -> Order:
+        """The order as the venue has it now, by client order id; ``OrderNotFound`` when it has none."""
+        o = await self._call(
+            "query", client_order_id, self.exchange.fetch_order, None, symbol, {"clientOrderId": client_order_id},
+            state_changing=False, idempotent=True,
+        )  # fmt: skip
+        return self._order(o, client_order_id, symbol)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         answer = await self._call(
-            "list open orders", f"on {symbol or 'all symbols'}", self.exchange.fetch_open_orders, symbol,
-            state_changing=False, idempotent=True,
-        )  # fmt: skip
+            "list open orders", None, self.exchange.fetch_open_orders, symbol, state_changing=False, idempotent=True
+        )
         return [self._order(o) for o in answer if o.get("clientOrderId")]
 
-    async def fills_since(self, since_ns: int, symbol: str | None = None) -> list[Fill]:
-        """Our fills at or after ``since_ns`` (oldest first), each with its order's client order id."""
-        symbols = [symbol] if symbol else sorted(set(self._symbol_by_cid.values()))
+    async def fills(self, symbol: str, since_ns: int, until_ns: int | None = None) -> list[Fill]:
+        """Our fills on ``symbol`` in ``[since_ns, until_ns)``, oldest first, every page (windows of the
+        venue's ``untilDays`` and pages of its ``limit``, from ccxt's ``features``)."""
+        feature = self._features().get("fetchMyTrades") or {}
+        window_ms = int((feature.get("untilDays") or 7) * DAY_MS)
+        limit = int(feature.get("limit") or 500)
+        start = since_ns // parse.MS
+        end = (until_ns if until_ns is not None else time.time_ns()) // parse.MS
+        seen: set[str] = set()
         fills: list[Fill] = []
-        for s in symbols:
+        while start < end:
+            stop = min(end, start + window_ms)
             trades = await self._call(
-                "list fills", f"on {s}", self.exchange.fetch_my_trades, s, since_ns // parse.MS,
+                "list fills on", symbol, self.exchange.fetch_my_trades, symbol, start, limit, {"until": stop - 1},
                 state_changing=False, idempotent=True,
             )  # fmt: skip
             for t in trades:
-                cid = await self.client_order_id_for(s, str(t.get("order")))
-                if cid is None:
+                ts = t.get("timestamp") or 0
+                if str(t.get("id")) in seen or not start <= ts < stop:
                     continue
-                fills.append(parse.fill(self.account, t, cid))
+                seen.add(str(t.get("id")))
+                cid = await self.client_order_id_for(symbol, str(t.get("order")))
+                if cid is not None:
+                    fills.append(parse.fill(self.account, t, cid))
+            if len(trades) >= limit:  # a full page: go on from its last trade
+                start = max(start + 1, int(max(t.get("timestamp") or 0 for t in trades)))
+            else:
+                start = stop
         fills.sort(key=lambda f: (f.event_ns, f.trade_id))
         return fills
 
+    def _features(self) -> dict[str, Any]:
+        features = getattr(self.exchange, "features", None) or {}
+        if self.market is Market.SPOT:
+            return features.get("spot") or {}
+        return (features.get("swap") or {}).get("linear") or {}
+
     async def client_order_id_for(self, symbol: str, venue_order_id: str) -> str | None:
+        """The client order id of a venue order id (remembered, else asked of the venue; None if unknown)."""
         cid = self._cid_by_venue_id.get(venue_order_id)
         if cid is not None:
             return cid
         try:
             o = await self._call(
-                "query", f"order id {venue_order_id}", self.exchange.fetch_order, venue_order_id, symbol,
+                "query", f"id {venue_order_id}", self.exchange.fetch_order, venue_order_id, symbol,
                 state_changing=False, idempotent=True,
             )  # fmt: skip
-        except Exception as exc:
-            log.warning("%s: cannot learn the client order id of venue order %s: %s", self.account, venue_order_id, exc)
+        except OrderNotFound:
             return None
         if not o.get("clientOrderId"):
             return None
-        return self._order(o).client_order_id
+        return self._order(o, symbol=symbol).client_order_id
 
     # --- account -----------------------------------------------------------------------------------
 
     async def balances(self) -> list[Balance]:
-        b = await self._call("read balances", "", self.exchange.fetch_balance, state_changing=False, idempotent=True)
+        b = await self._call("read balances", None, self.exchange.fetch_balance, state_changing=False, idempotent=True)
         return list(parse.balances(self.account, self.market, b, time.time_ns()))
 
-    async def positions(self, symbols: list[str] | None = None) -> list[Position]:
+    async def positions(self, symbol: str | None = None) -> list[Position]:
         if self.market is not Market.USDM:
             return []
+        symbols = [symbol] if symbol else None
         rows = await self._call(
-            "read positions", "", self.exchange.fetch_positions, symbols, state_changing=False, idempotent=True
+            "read positions", None, self.exchange.fetch_positions, symbols, state_changing=False, idempotent=True
         )
         return [parse.position(self.account, p) for p in rows if p.get("contracts")]
 
     async def set_leverage(self, symbol: str, leverage: int) -> AccountSettings:
-        await self._call(
-            "set leverage", f"on {symbol}", self.exchange.set_leverage, leverage, symbol,
+        answer = await self._call(
+            f"set leverage {leverage} on", symbol, self.exchange.set_leverage, leverage, symbol,
             state_changing=True, idempotent=True,
         )  # fmt: skip
-        return AccountSettings(account=self.account, symbol=symbol, leverage=leverage, event_ns=time.time_ns())
+        got = (answer or {}).get("leverage") or (answer or {}).get("longLeverage") or leverage
+        return AccountSettings(account=self.account, symbol=symbol, leverage=int(got), event_ns=time.time_ns())
 
     async def set_margin_type(self, symbol: str, margin_type: MarginType) -> AccountSettings:
         try:
             await self._call(
-                "set margin type", f"on {symbol}", self.exchange.set_margin_mode, margin_type.value, symbol,
+                f"set margin type {margin_type} on", symbol, self.exchange.set_margin_mode, margin_type.value, symbol,
                 state_changing=True, idempotent=True,
             )  # fmt: skip
-        except Exception as exc:
+        except Rejected as exc:
             if not isinstance(exc.__cause__, ccxt.NoChange):  # already so: the goal holds
                 raise
         return AccountSettings(account=self.account, symbol=symbol, margin_type=margin_type, event_ns=time.time_ns())
@@ -352,37 +369,69 @@ class CcxtExecution:
     async def set_position_mode(self, mode: PositionMode) -> AccountSettings:
         try:
             await self._call(
-                "set position mode", mode.value, self.exchange.set_position_mode, mode is PositionMode.HEDGE,
+                f"set position mode {mode}", None, self.exchange.set_position_mode, mode is PositionMode.HEDGE,
                 state_changing=True, idempotent=True,
             )  # fmt: skip
-        except Exception as exc:
-            if not isinstance(exc.__cause__, ccxt.NoChange):
+        except Rejected as exc:
+            if not isinstance(exc.__cause__, ccxt.NoChange) and "No need to change" not in exc.venue_message:
                 raise
         self.hedge_mode = mode is PositionMode.HEDGE
         return AccountSettings(account=self.account, position_mode=mode, event_ns=time.time_ns())
 
-    async def transfer(self, t: Transfer) -> TransferEvent:
+    async def position_mode(self) -> PositionMode:
+        if self.market is not Market.USDM:
+            return PositionMode.ONE_WAY
+        if getattr(self.exchange, "has", {}).get("fetchPositionMode") is not True:
+            return PositionMode.HEDGE if self.hedge_mode else PositionMode.ONE_WAY
+        answer = await self._call(
+            "read position mode", None, self.exchange.fetch_position_mode, None, state_changing=False, idempotent=True
+        )
+        self.hedge_mode = bool((answer or {}).get("hedged"))
+        return PositionMode.HEDGE if self.hedge_mode else PositionMode.ONE_WAY
+
+    async def transfer(self, transfer: Transfer) -> TransferEvent:
         """Move an asset between this account's markets (ccxt's unified ``transfer``). Transfers between
-        accounts (main <-> sub) are not part of ccxt's unified API: they raise the not-supported error."""
+        accounts (main <-> sub) are not in ccxt's unified API: ``Unsupported``."""
+        t = transfer
         if t.kind is not TransferKind.MARKET or t.from_account != t.to_account:
-            c = classify(
-                ccxt.NotSupported(f"{self.exchange.id} sub-account transfers are not in ccxt's unified API"),
-                state_changing=False,
-            )
-            raise venue_error(c, action="transfer", target=f"transfer {t.transfer_id}", account=self.account)
+            raise Unsupported(
+                "transfers between accounts are not part of ccxt's unified API", account=self.account,
+                action=f"transfer {t.transfer_id}",
+            )  # fmt: skip
         try:
             answer = await self._call(
-                "transfer", f"transfer {t.transfer_id}", self.exchange.transfer, t.asset, float(t.amount),
-                _CCXT_ACCOUNT[t.from_market], _CCXT_ACCOUNT[t.to_market], state_changing=True, idempotent=False,
+                f"transfer {t.transfer_id}", None, self.exchange.transfer, t.asset, float(t.amount),
+                _WALLET[t.from_market], _WALLET[t.to_market], state_changing=True, idempotent=False,
             )  # fmt: skip
-        except Exception as exc:
-            if getattr(exc, "kind", None) != "unknown":
-                raise
+        except UnknownOutcome as exc:
             return TransferEvent(transfer=t, status=TransferStatus.UNKNOWN, reason=str(exc), event_ns=time.time_ns())
-        vid = answer.get("id")
+        vid = (answer or {}).get("id")
         return TransferEvent(
-            transfer=t,
-            status=TransferStatus.DONE,
-            venue_transfer_id=None if vid is None else str(vid),
+            transfer=t, status=TransferStatus.DONE, venue_transfer_id=None if vid is None else str(vid),
             event_ns=time.time_ns(),
-        )
+        )  # fmt: skip
+
+    async def server_time_ns(self) -> int:
+        ms = await self._call("read server time", None, self.exchange.fetch_time, state_changing=False, idempotent=True)
+        return int(ms) * parse.MS
+
+    async def set_credentials(self, creds: Credentials) -> None:
+        """Sign with the new key from the next request; private streams re-subscribe with it. The old key is
+        unused once this returns: ``AuthError`` (old key restored) if the venue refuses the new one."""
+        old = (self.exchange.apiKey, self.exchange.secret)
+        self.session.set_credentials(creds.api_key, creds.secret)
+        try:
+            await self._call(
+                "check the new key", None, self.exchange.fetch_balance, state_changing=False, idempotent=True
+            )
+        except VenueError:
+            self.session.set_credentials(*old)
+            raise
+        await self.session.close_private_streams()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def _as_error(exc: BaseException, account: str) -> VenueError:
+    return VenueError(f"{type(exc).__name__}: {exc}", account=account, action="place")

@@ -27,14 +27,16 @@ class UnknownSymbol(KeyError):
 class CcxtInstruments:
     """The instrument provider of one ccxt exchange instance."""
 
-    def __init__(self, exchange: Any, exchange_name: str) -> None:
+    def __init__(self, exchange: Any, exchange_name: str, market: Market | None = None) -> None:
         self.exchange = exchange
         self.exchange_name = exchange_name
+        self.market = market  # None: both markets (a Spot and a USD-M instrument may share a venue id)
         self._by_symbol: dict[str, Instrument] = {}
         self._by_venue: dict[tuple[str, Market], str] = {}
         self.skipped: dict[str, str] = {}  # symbol -> why
 
-    async def load(self, reload: bool = False) -> list[Instrument]:
+    async def load(self, reload: bool = False) -> dict[str, Instrument]:
+        """Unified symbol -> Instrument for every market of this provider's market (Spot or USD-M)."""
         markets = await self.exchange.load_markets(reload)
         by_symbol: dict[str, Instrument] = {}
         by_venue: dict[tuple[str, Market], str] = {}
@@ -45,6 +47,8 @@ class CcxtInstruments:
                 inst = Instrument(instrument_spec(self.exchange_name, market, mode))
             except (BadValue, ValueError) as exc:
                 skipped[symbol] = str(exc)
+                continue
+            if self.market is not None and inst.market is not self.market:
                 continue
             by_symbol[symbol] = inst
             by_venue[(str(market["id"]), inst.market)] = symbol
@@ -61,7 +65,7 @@ class CcxtInstruments:
     def instruments(self) -> list[Instrument]:
         return list(self._by_symbol.values())
 
-    def get(self, symbol: str) -> Instrument:
+    def instrument(self, symbol: str) -> Instrument:
         try:
             return self._by_symbol[symbol]
         except KeyError:
@@ -74,10 +78,14 @@ class CcxtInstruments:
 
     def to_venue(self, symbol: str) -> str:
         """Unified symbol -> the exchange's own (``BTC/USDT:USDT`` -> ``BTCUSDT``)."""
-        return self.get(symbol).spec.venue_symbol
+        return self.instrument(symbol).spec.venue_symbol
 
-    def from_venue(self, venue_symbol: str, market: Market | str) -> str:
-        """The exchange's symbol on a market -> unified (``BTCUSDT``, usdm -> ``BTC/USDT:USDT``)."""
+    def from_venue(self, venue_symbol: str, market: Market | str | None = None) -> str:
+        """The exchange's symbol -> unified (``BTCUSDT`` on usdm -> ``BTC/USDT:USDT``); ``market`` defaults to
+        the provider's own."""
+        market = market if market is not None else self.market
+        if market is None:
+            raise UnknownSymbol(f"{self.exchange_name} {venue_symbol!r}: say which market (spot or usdm)")
         try:
             return self._by_venue[(venue_symbol, Market(market))]
         except KeyError:

@@ -32,8 +32,8 @@ from typing import Any
 
 from oms.model import BookSnapshot, DepthDiff, Kline, MarkPrice, Quote, Trade
 from oms.venues.ccxt import parse
-from oms.venues.ccxt.capabilities import native
 from oms.venues.ccxt.instruments import CcxtInstruments
+from oms.venues.ccxt.metadata import native
 from oms.venues.ccxt.session import Session
 from oms.venues.ccxt.stream import WatchStream
 from oms.venues.ccxt.streams import GAP, RECONNECTABLE, Backoff
@@ -121,7 +121,9 @@ class CcxtMarketData:
             for item in items:
                 yield item
 
-    def _stream(self, name: str, symbols: Sequence[str], topics: Sequence[str], make: Callable[..., Any]) -> WatchStream:
+    def _stream(
+        self, name: str, symbols: Sequence[str], topics: Sequence[str], make: Callable[..., Any]
+    ) -> WatchStream:
         dropped: Counter[str] = Counter()
         insts = [self.instruments.instrument(s) for s in symbols]  # KeyError for an unknown symbol, now
 

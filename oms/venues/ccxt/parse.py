@@ -527,3 +527,8 @@ def create_order_args(cmd: PlaceOrder, hedge_mode: bool) -> tuple[str, str, str,
         params["reduceOnly"] = True
     price = float(cmd.price) if limit_priced and cmd.price is not None else None
     return cmd.symbol, ccxt_type, cmd.side.value, float(cmd.qty), price, params
+
+
+def raw_info(o: Any) -> Any:
+    """The venue's raw answer inside a ccxt structure (for error messages only)."""
+    return o.get("info") if isinstance(o, Mapping) else o

@@ -17,50 +17,56 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from oms.model import BalanceEvent, Fill, Market, Order, OrderEvent, PositionEvent
+from oms.keys.provider import Credentials
+from oms.model import BalanceEvent, Market, Order, PositionEvent
 from oms.venues.ccxt import parse
 from oms.venues.ccxt.execution import CcxtExecution
-from oms.venues.ccxt.streams import GAP, RECONNECTABLE, Backoff, StreamStats
+from oms.venues.ccxt.stream import WatchStream
+from oms.venues.ccxt.streams import GAP, RECONNECTABLE, Backoff
+from oms.venues.errors import OrderNotFound
+from oms.venues.interface import StreamStatus, UserEvent
 
 log = logging.getLogger(__name__)
 
-UserEvent = OrderEvent | Fill | BalanceEvent | PositionEvent
+TOPICS = ("orders", "mytrades", "balance", "positions", "user", "account", "execution", "wallet")
 
 
 class CcxtUserStream:
-    def __init__(
-        self,
-        exchange: Any,
-        account: str,
-        market: Market,
-        execution: CcxtExecution,
-        stats: StreamStats,
-        silence_s: float = 30.0,
-    ) -> None:
-        self.exchange = exchange
-        self.account = account
-        self.market = market
+    """``UserDataStream`` of one account and market, on its execution client's ccxt.pro instance."""
+
+    def __init__(self, execution: CcxtExecution, silence_s: float = 30.0) -> None:
         self.execution = execution
-        self.stats = stats
+        self.exchange = execution.exchange
+        self.account = execution.account
+        self.market: Market = execution.market
         self.silence_s = silence_s
-        self.orders: dict[str, Order] = {}
+        self.dropped: Counter[str] = Counter()
+        self.gaps: Counter[str] = Counter()
+        self.reconnects: Counter[str] = Counter()
+        self.orders: dict[str, Order] = {}  # the last state this stream yielded, per client order id
+        self.known: dict[str, str] = {}  # client order id -> symbol of orders placed/queried over REST
         self.fill_keys: set[tuple[str, str]] = set()
         self.last_fill_ns = 0
         self.reconciles = 0
         self._queue: asyncio.Queue[UserEvent] = asyncio.Queue()
         self._need_reconcile = asyncio.Event()
+        self._in_gap = False
         self._last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
-        self.subscribed = asyncio.Event()  # set once every watcher has had its first subscription attempt
+        execution.user_stream = self
 
     # --- public ------------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[UserEvent]:
-        """Model events until the consumer stops; starts the watchers on first use."""
+    def events(self) -> WatchStream[UserEvent]:
+        """The account's events (see ``UserDataStream``); the watchers start with the stream."""
+        return WatchStream("user data", self.execution.session, self._source, TOPICS, self.dropped)
+
+    async def _source(self) -> AsyncIterator[UserEvent]:
         if not self._tasks:
             self.start()
         try:
@@ -68,6 +74,16 @@ class CcxtUserStream:
                 yield await self._queue.get()
         finally:
             await self.stop()
+
+    async def set_credentials(self, creds: Credentials) -> None:
+        """The execution client switches the key (and closes the private connections); the watchers then
+        re-subscribe with it and a REST snapshot covers the switch."""
+        if (self.exchange.apiKey, self.exchange.secret) != (creds.api_key, creds.secret):
+            await self.execution.set_credentials(creds)
+        self._need_reconcile.set()
+
+    async def close(self) -> None:
+        await self.stop()
 
     def start(self) -> None:
         watchers: list[tuple[str, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]]] = [
@@ -87,10 +103,10 @@ class CcxtUserStream:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def track(self, order: Order) -> None:
-        """Tell the stream about an order we placed or queried (so a gap's reconciliation looks it up)."""
-        prev = self.orders.get(order.client_order_id)
-        if prev is None or Decimal(order.filled_qty) >= Decimal(prev.filled_qty):
-            self.orders[order.client_order_id] = order
+        """Tell the stream about an order placed or queried over REST, so a gap's reconciliation looks it up
+        (the stream still reports the order's own updates: its de-duplication covers only what it yielded)."""
+        if order.status.is_open:
+            self.known[order.client_order_id] = order.symbol
 
     # --- watchers ----------------------------------------------------------------------------------
 
@@ -103,14 +119,14 @@ class CcxtUserStream:
             try:
                 got = await call()
             except GAP as exc:
-                self.stats.gaps[stream] += 1
+                self.gaps[stream] += 1
                 log.warning("%s %s: gap (%s): reconciling over REST", self.account, stream, exc)
-                self._need_reconcile.set()
+                self._gap(f"{stream}: {exc}")
                 continue
             except RECONNECTABLE as exc:
-                self.stats.reconnects[stream] += 1
+                self.reconnects[stream] += 1
                 log.warning("%s %s: %s: re-subscribing, then reconciling over REST", self.account, stream, exc)
-                self._need_reconcile.set()
+                self._gap(f"{stream}: {exc}")
                 await backoff.wait()
                 continue
             backoff.reset()
@@ -118,21 +134,30 @@ class CcxtUserStream:
             try:
                 await handle(got)
             except Exception as exc:  # one bad structure must not end the stream
-                self.stats.drop(self.account, stream, exc)
+                self._drop("bad_value", stream, exc)
+
+    def _drop(self, reason: str, stream: str, exc: BaseException | str) -> None:
+        self.dropped[reason] += 1
+        log.warning("%s %s: dropped (%s): %s", self.account, stream, reason, exc)
 
     def _emit(self, event: UserEvent, stream: str) -> None:
-        self.stats.events[stream] += 1
         self._queue.put_nowait(event)
+
+    def _gap(self, reason: str) -> None:
+        if not self._in_gap:
+            self._in_gap = True
+            self._queue.put_nowait(StreamStatus("gap", reason, time.time_ns()))
+        self._need_reconcile.set()
 
     def _apply_order(self, now: Order, stream: str) -> None:
         prev = self.orders.get(now.client_order_id)
         if prev is not None and Decimal(now.filled_qty) < Decimal(prev.filled_qty):
-            self.stats.dropped[f"{stream}: stale"] += 1  # an older state arriving late
+            self.dropped["stale"] += 1  # an older state arriving late
             return
         kind = parse.event_kind(prev, now)
         self.orders[now.client_order_id] = now
         if kind is None:
-            self.stats.dropped[f"{stream}: duplicate"] += 1
+            self.dropped["duplicate"] += 1
             return
         self._emit(parse.order_event(now, kind, time.time_ns()), stream)
 
@@ -141,19 +166,18 @@ class CcxtUserStream:
             try:
                 now = self.execution._order(o)
             except parse.BadValue as exc:
-                self.stats.drop(self.account, "user orders", exc)
+                self._drop("bad_value", "user orders", exc)
                 continue
             self._apply_order(now, "user orders")
 
     async def _apply_trade(self, t: Any, stream: str) -> None:
         key = (str(t.get("symbol")), str(t.get("id")))
         if key in self.fill_keys:
-            self.stats.dropped[f"{stream}: duplicate"] += 1
+            self.dropped["duplicate"] += 1
             return
         cid = await self.execution.client_order_id_for(str(t.get("symbol")), str(t.get("order")))
         if cid is None:
-            self.stats.dropped[f"{stream}: unknown order"] += 1
-            log.warning("%s %s: fill %s of an order the venue does not name", self.account, stream, key)
+            self._drop("unknown_order", stream, f"fill {key} of an order the venue does not name")
             return
         fill = parse.fill(self.account, t, cid, time.time_ns())
         self.fill_keys.add(key)
@@ -165,7 +189,7 @@ class CcxtUserStream:
             try:
                 await self._apply_trade(t, "user fills")
             except parse.BadValue as exc:
-                self.stats.drop(self.account, "user fills", exc)
+                self._drop("bad_value", "user fills", exc)
 
     async def _on_balance(self, b: Any) -> None:
         now = time.time_ns()
@@ -203,15 +227,22 @@ class CcxtUserStream:
                 silent = time.monotonic() - self._last_event >= self.silence_s
                 if not (silent and any(o.status.is_open for o in self.orders.values())):
                     continue
-                self.stats.gaps["user silent"] += 1
+                self.gaps["user silent"] += 1
+                self._gap("silent while orders are open")
             self._need_reconcile.clear()
             await self._connected()
+            if self._in_gap:
+                self._queue.put_nowait(StreamStatus("connected", "re-subscribed", time.time_ns()))
             try:
                 await self.reconcile()
             except Exception as exc:
                 log.warning("%s: REST reconciliation failed (%s); retrying", self.account, exc)
                 await asyncio.sleep(0.5)
                 self._need_reconcile.set()
+                continue
+            if self._in_gap:
+                self._in_gap = False
+                self._queue.put_nowait(StreamStatus("resynced", "REST snapshot applied", time.time_ns()))
 
     async def reconcile(self) -> None:
         """The REST snapshot: every change since the stream last spoke becomes an event."""
@@ -220,12 +251,18 @@ class CcxtUserStream:
         open_now = {o.client_order_id: o for o in await self.execution.open_orders()}
         for o in open_now.values():
             self._apply_order(o, stream)
-        for cid, known in list(self.orders.items()):
-            if known.status.is_open and cid not in open_now:
-                after = await self.execution.query(known.symbol, cid)
-                if after is not None:
-                    self._apply_order(after, stream)
-        symbols = sorted({o.symbol for o in self.orders.values()})
+        believed_open = {cid: o.symbol for cid, o in self.orders.items() if o.status.is_open}
+        believed_open.update({cid: s for cid, s in self.known.items() if cid not in self.orders})
+        for cid, symbol in believed_open.items():
+            if cid not in open_now:
+                try:
+                    after = await self.execution.query_order(symbol, cid)
+                except OrderNotFound:
+                    self.known.pop(cid, None)
+                    continue
+                self._apply_order(after, stream)
+        self.known = {cid: s for cid, s in self.known.items() if cid in open_now}
+        symbols = sorted({o.symbol for o in self.orders.values()} | set(believed_open.values()))
         since = max(0, self.last_fill_ns - 60_000_000_000) if self.last_fill_ns else 0
         for symbol in symbols:
             for t in await self.exchange.fetch_my_trades(symbol, since // parse.MS if since else None):
