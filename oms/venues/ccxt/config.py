@@ -11,6 +11,10 @@ Options: a local venue serves Spot and linear markets only and no currency or ma
 ``LOCAL_OPTIONS`` keeps ccxt away from what it would otherwise load; ``ctx.options["ccxt_options"]`` merges
 anything else into ccxt's options and ``ctx.options["ccxt_config"]`` into the constructor dict.
 ``set_sandbox_mode`` is never used (it swaps in URL sets that lack endpoints).
+
+The local exchange serves Spot market streams at its root and under ``/stream`` alike; ccxt.pro's binance
+tells a Spot connection from a futures one by ``/stream`` in its URL, so a Spot ``ws_url`` without a path is
+used as ``<ws_url>/stream`` (``LOCAL_SPOT_WS_PREFIX``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import ccxt.pro as ccxt_pro
 from oms.model import Market
 
 DEFAULT_TYPE = {Market.SPOT: "spot", Market.USDM: "swap"}
+LOCAL_SPOT_WS_PREFIX = "/stream"
 LOCAL_OPTIONS: dict[str, Any] = {
     "fetchMarkets": {"types": ["spot", "linear"]},
     "fetchCurrencies": False,
@@ -52,7 +57,7 @@ def move_urls(api: Any, rest_url: str, ws_url: str | None, ws_api_url: str | Non
 
 def exchange_config(
     ccxt_id: str,
-    market: Market,
+    market: Market | str,
     venue: str,
     rest_url: str,
     ws_url: str | None = None,
@@ -62,10 +67,13 @@ def exchange_config(
     secret: str | None = None,
 ) -> dict[str, Any]:
     """The ``ccxt.pro.<ccxt_id>(config)`` dict for one market of one account."""
+    market = Market(market)
     opts = dict(options or {})
     ccxt_options: dict[str, Any] = {"defaultType": DEFAULT_TYPE[market], "adjustForTimeDifference": False}
     config: dict[str, Any] = {"enableRateLimit": False, "timeout": int(opts.get("timeout_ms", 10_000))}
     if venue == "local":
+        if market is Market.SPOT and ws_url and not urlsplit(ws_url).path.strip("/"):
+            ws_url = ws_url.rstrip("/") + LOCAL_SPOT_WS_PREFIX
         cls = getattr(ccxt_pro, ccxt_id)
         api = copy.deepcopy(cls().urls["api"])
         config["urls"] = {"api": move_urls(api, rest_url, ws_url, ws_api_url)}

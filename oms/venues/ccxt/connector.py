@@ -75,6 +75,7 @@ class CcxtConnector(Connector):
         session = new_session(ctx, private=False)
         provider = CcxtInstruments(session.exchange, ctx.exchange, ctx.market)
         provider.session = session  # type: ignore[attr-defined]
+        provider.close_after_load = True  # market data reopens it on first use (ccxt reconnects lazily)
         return provider
 
     def market_data_client(self, ctx: VenueContext, instruments: InstrumentProvider) -> MarketDataClient:

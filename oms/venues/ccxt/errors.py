@@ -23,6 +23,7 @@ for every exchange: ``"<id> <body>"``), whatever the key names (``code``/``msg``
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import enum
 import json
@@ -56,23 +57,36 @@ _CODE_KEYS = ("code", "retCode", "sCode", "error_code", "errorCode", "status")
 _MSG_KEYS = ("msg", "retMsg", "sMsg", "message", "error_message", "errorMessage", "error")
 
 
-def venue_code_and_message(exc: BaseException) -> tuple[str | None, str]:
-    """The venue's error code and message from ccxt's exception text (``"<exchange id> <JSON body>"``)."""
+def _code_msg(body: object) -> tuple[object, object]:
+    if not isinstance(body, dict):
+        return None, None
+    data = body.get("data")
+    if isinstance(data, list) and data and isinstance(data[0], dict):  # OKX puts sCode in data[0]
+        body = {**body, **data[0]}
+    code = next((body[k] for k in _CODE_KEYS if k in body and body[k] not in (None, "", 0, "0")), None)
+    msg = next((body[k] for k in _MSG_KEYS if k in body and body[k]), None)
+    return code, msg
+
+
+def venue_code_and_message(exc: BaseException, answer: object = None) -> tuple[str | None, str]:
+    """The venue's error code and message: from ccxt's exception text (``"<exchange id> <JSON body>"``), or
+    from the venue's decoded answer (``answer``: ccxt's ``last_json_response``, read as the exception is
+    caught) when ccxt put only the message in the text and that message is the answer's."""
     text = str(exc)
     start = text.find("{")
     if start >= 0:
         try:
-            body = json.loads(text[start:])
+            code, msg = _code_msg(json.loads(text[start:]))
         except ValueError:
-            body = None
-        if isinstance(body, dict):
-            data = body.get("data")
-            if isinstance(data, list) and data and isinstance(data[0], dict):  # OKX puts sCode in data[0]
-                body = {**body, **data[0]}
-            code = next((body[k] for k in _CODE_KEYS if k in body and body[k] not in (None, "", 0, "0")), None)
-            msg = next((body[k] for k in _MSG_KEYS if k in body and body[k]), None)
-            if code is not None or msg is not None:
-                return (None if code is None else str(code)), str(msg if msg is not None else text)
+            try:  # ccxt formats some answers as a Python dict
+                code, msg = _code_msg(ast.literal_eval(text[start:]))
+            except (ValueError, SyntaxError):
+                code, msg = None, None
+        if code is not None or msg is not None:
+            return (None if code is None else str(code)), str(msg if msg is not None else text)
+    code, msg = _code_msg(answer)
+    if code is not None and msg is not None and str(msg) in text:
+        return str(code), str(msg)
     return None, text
 
 
@@ -87,9 +101,9 @@ def _not_sent(exc: BaseException) -> bool:
 _TRANSPORT = (ccxt.NetworkError, ccxt.BadResponse, asyncio.TimeoutError, ConnectionError)
 
 
-def classify(exc: BaseException, *, state_changing: bool) -> Classified:
+def classify(exc: BaseException, *, state_changing: bool, answer: object = None) -> Classified:
     """Sort a ccxt (or transport) exception; ``state_changing`` marks place/amend/cancel/transfer requests."""
-    code, message = venue_code_and_message(exc)
+    code, message = venue_code_and_message(exc, answer)
     if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         kind = Kind.RATE_LIMITED
     elif isinstance(exc, ccxt.InvalidNonce):
@@ -131,9 +145,10 @@ def to_venue_error(
     account: str,
     order: str | None = None,
     headers: dict[str, str] | None = None,
+    answer: object = None,
 ) -> errors.VenueError:
     """The interface's typed error for a ccxt exception, naming the action, the order and the account."""
-    c = classify(exc, state_changing=state_changing)
+    c = classify(exc, state_changing=state_changing, answer=answer)
     kw: dict[str, object] = {"account": account, "action": action, "order": order}
     code = _int_code(c.code)
     if c.kind is Kind.UNKNOWN:

@@ -94,6 +94,7 @@ class CcxtExecution:
             try:
                 return await fn(*args)
             except (TimeoutError, ccxt.BaseError, ConnectionError) as exc:
+                cause = exc
                 err = to_venue_error(
                     exc,
                     state_changing=state_changing,
@@ -101,12 +102,13 @@ class CcxtExecution:
                     account=self.account,
                     order=order,
                     headers=getattr(self.exchange, "last_response_headers", None),
+                    answer=getattr(self.exchange, "last_json_response", None),
                 )
             if isinstance(err, ClockSkew) and attempt == 0:
                 await self.context.clock.resync()
                 if idempotent:
                     continue
-            raise err
+            raise err from cause
         raise AssertionError("unreachable")
 
     def remember(self, order: Order) -> Order:
@@ -119,8 +121,12 @@ class CcxtExecution:
 
     def _order(self, o: Any, cid: str | None = None, symbol: str | None = None, strategy: str = "") -> Order:
         o = dict(o)
-        if not o.get("clientOrderId") and cid:
-            o["clientOrderId"] = cid
+        # An order keeps the client order id it was placed with. ccxt reports the one of the request it
+        # answers, which for a cancel is the cancel's own on some venues (Binance Spot's DELETE answer): the id
+        # remembered for the venue order id wins, then the id the request named.
+        known = self._cid_by_venue_id.get(str(o.get("id"))) if o.get("id") is not None else None
+        if known or cid:
+            o["clientOrderId"] = known or cid
         if not o.get("symbol") and symbol:
             o["symbol"] = symbol
         return self.remember(parse.order(self.account, o, strategy))
@@ -178,21 +184,22 @@ class CcxtExecution:
         answers = await self._call(
             "place", ids, self.exchange.create_orders, batch, state_changing=True, idempotent=False
         )
+        # ccxt sorts a batch's answers by time (a refused order, without one, comes first): match them to the
+        # commands by client order id, and the refused ones to the remaining commands in their order
+        by_cid = {str(o.get("clientOrderId")): o for o in answers if o.get("id") is not None}
+        refused = iter([o for o in answers if o.get("id") is None])
         out: list[OrderEvent | VenueError] = []
-        for cmd, o in zip(cmds, answers, strict=False):
-            try:
+        for cmd in cmds:
+            o = by_cid.get(str(cmd.client_order_id))
+            if o is not None:
                 out.append(self._event(self._order(o, cmd.client_order_id, cmd.symbol, cmd.strategy)))
-            except parse.BadValue:  # ccxt puts a refused order of a batch as a structure without an id
-                text = f"{self.exchange.id} {parse.raw_info(o)}"
-                out.append(
-                    to_venue_error(
-                        ccxt.InvalidOrder(text),
-                        state_changing=True,
-                        action="place",
-                        account=self.account,
-                        order=cmd.client_order_id,
-                    )  # fmt: skip
-                )
+                continue
+            text = f"{self.exchange.id} {parse.raw_info(next(refused, {}))}"
+            err = to_venue_error(
+                ccxt.InvalidOrder(text), state_changing=True, action="place", account=self.account,
+                order=cmd.client_order_id,
+            )  # fmt: skip
+            out.append(err)
         return out
 
     async def amend(self, cmd: AmendOrder) -> OrderEvent:
@@ -249,7 +256,7 @@ class CcxtExecution:
                     )
                 continue
             answer = await self._call(
-                "cancel all orders on", symbol, self.exchange.cancel_all_orders, symbol,
+                f"cancel all orders on {symbol}", None, self.exchange.cancel_all_orders, symbol,
                 state_changing=True, idempotent=True,
             )  # fmt: skip
             parsed = {}
@@ -286,14 +293,15 @@ class CcxtExecution:
         window_ms = int((feature.get("untilDays") or 7) * DAY_MS)
         limit = int(feature.get("limit") or 500)
         start = since_ns // parse.MS
-        end = (until_ns if until_ns is not None else time.time_ns()) // parse.MS
+        # "now" on the venue's clock, with a second of slack for the offset's error (no fill is in the future)
+        end = until_ns // parse.MS if until_ns is not None else self.context.clock.server_time_ms() + 1000
         seen: set[str] = set()
         fills: list[Fill] = []
         while start < end:
             stop = min(end, start + window_ms)
             trades = await self._call(
-                "list fills on", symbol, self.exchange.fetch_my_trades, symbol, start, limit, {"until": stop - 1},
-                state_changing=False, idempotent=True,
+                f"list fills on {symbol}", None, self.exchange.fetch_my_trades, symbol, start, limit,
+                {"until": stop - 1}, state_changing=False, idempotent=True,
             )  # fmt: skip
             for t in trades:
                 ts = t.get("timestamp") or 0
@@ -349,7 +357,7 @@ class CcxtExecution:
 
     async def set_leverage(self, symbol: str, leverage: int) -> AccountSettings:
         answer = await self._call(
-            f"set leverage {leverage} on", symbol, self.exchange.set_leverage, leverage, symbol,
+            f"set leverage {leverage} on {symbol}", None, self.exchange.set_leverage, leverage, symbol,
             state_changing=True, idempotent=True,
         )  # fmt: skip
         got = (answer or {}).get("leverage") or (answer or {}).get("longLeverage") or leverage
@@ -358,8 +366,8 @@ class CcxtExecution:
     async def set_margin_type(self, symbol: str, margin_type: MarginType) -> AccountSettings:
         try:
             await self._call(
-                f"set margin type {margin_type} on", symbol, self.exchange.set_margin_mode, margin_type.value, symbol,
-                state_changing=True, idempotent=True,
+                f"set margin type {margin_type} on {symbol}", None, self.exchange.set_margin_mode,
+                margin_type.value, symbol, state_changing=True, idempotent=True,
             )  # fmt: skip
         except Rejected as exc:
             if not isinstance(exc.__cause__, ccxt.NoChange):  # already so: the goal holds
@@ -372,9 +380,11 @@ class CcxtExecution:
                 f"set position mode {mode}", None, self.exchange.set_position_mode, mode is PositionMode.HEDGE,
                 state_changing=True, idempotent=True,
             )  # fmt: skip
-        except Rejected as exc:
-            if not isinstance(exc.__cause__, ccxt.NoChange) and "No need to change" not in exc.venue_message:
-                raise
+        except Rejected as exc:  # refused: success if the account is in that mode already (ccxt's NoChange, or
+            if not isinstance(exc.__cause__, ccxt.NoChange):  # a venue code ccxt does not map: ask the venue)
+                self.hedge_mode = mode is not PositionMode.HEDGE
+                if await self.position_mode() is not mode:
+                    raise
         self.hedge_mode = mode is PositionMode.HEDGE
         return AccountSettings(account=self.account, position_mode=mode, event_ns=time.time_ns())
 

@@ -34,6 +34,7 @@ class CcxtInstruments:
         self._by_symbol: dict[str, Instrument] = {}
         self._by_venue: dict[tuple[str, Market], str] = {}
         self.skipped: dict[str, str] = {}  # symbol -> why
+        self.close_after_load = False
 
     async def load(self, reload: bool = False) -> dict[str, Instrument]:
         """Unified symbol -> Instrument for every market of this provider's market (Spot or USD-M)."""

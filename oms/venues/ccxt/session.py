@@ -90,7 +90,8 @@ class Session:
         self.guard = FrameGuard(name)
         self.limiter = limiter
         self.units_spent = 0.0
-        exchange.enableLastResponseHeaders = True
+        exchange.enableLastResponseHeaders = True  # Retry-After and the venue's used-weight headers
+        exchange.enableLastJsonResponse = True  # the venue's error code where ccxt keeps only its message
         self._pending: tuple[str, int] = ("", 0)
         if limiter is not None:
             self._hook_limiter(limiter)
