@@ -1,9 +1,9 @@
 """The ccxt connector: every exchange ccxt supports (and Binance as a second path) through ccxt's unified
 async REST API and ccxt.pro streams, in ``oms.model`` types.
 
-One ccxt.pro instance per facet that needs its own state: the instrument provider's (public, shared with
-market data), and one per account for execution and its user stream (they share the instance, so the user
-stream sees every order execution placed and reuses its markets). ``ctx.options``:
+One ccxt.pro instance per facet that holds connections: the instrument provider loads the markets with its
+own and closes it; market data (public) and each account's execution client (shared with its user stream,
+so the stream knows every order execution placed) get their own, with the provider's markets. ``ctx.options``:
 
 * ``ccxt_id``: the ccxt exchange id (default: the account's exchange name);
 * ``ccxt_options`` / ``ccxt_config``: merged into ccxt's options / constructor dict (see ``config``);
@@ -74,13 +74,14 @@ class CcxtConnector(Connector):
     def instrument_provider(self, ctx: VenueContext) -> InstrumentProvider:
         session = new_session(ctx, private=False)
         provider = CcxtInstruments(session.exchange, ctx.exchange, ctx.market)
-        provider.session = session  # type: ignore[attr-defined]
-        provider.close_after_load = True  # market data reopens it on first use (ccxt reconnects lazily)
+        provider.close_after_load = True  # it only loads markets; the other facets get them from it
         return provider
 
     def market_data_client(self, ctx: VenueContext, instruments: InstrumentProvider) -> MarketDataClient:
         inst = _ccxt_instruments(instruments)
-        session = getattr(inst, "session", None) or new_session(ctx, private=False)
+        session = new_session(ctx, private=False)
+        if inst.exchange.markets:
+            session.exchange.set_markets(inst.exchange.markets, inst.exchange.currencies)
         depth = int(ctx.options.get("depth_levels", 100))
         return CcxtMarketData(session, ctx.exchange, inst, depth)
 

@@ -61,7 +61,9 @@ class CcxtInstruments:
                 next(iter(skipped.values())),
             )
         self._by_symbol, self._by_venue, self.skipped = by_symbol, by_venue, skipped
-        return list(by_symbol.values())
+        if self.close_after_load:  # its own REST session is not needed until the next load
+            await self.exchange.close()
+        return dict(by_symbol)
 
     def instruments(self) -> list[Instrument]:
         return list(self._by_symbol.values())
