@@ -69,7 +69,12 @@ def exchange_config(
     """The ``ccxt.pro.<ccxt_id>(config)`` dict for one market of one account."""
     market = Market(market)
     opts = dict(options or {})
-    ccxt_options: dict[str, Any] = {"defaultType": DEFAULT_TYPE[market], "adjustForTimeDifference": False}
+    ccxt_options: dict[str, Any] = {
+        "defaultType": DEFAULT_TYPE[market],
+        "adjustForTimeDifference": False,  # the shared clock signs (``Session``)
+        # open orders of every symbol (the user stream's reconciliation) is a deliberate, priced call
+        "warnOnFetchOpenOrdersWithoutSymbol": False,
+    }
     config: dict[str, Any] = {"enableRateLimit": False, "timeout": int(opts.get("timeout_ms", 10_000))}
     if venue == "local":
         if market is Market.SPOT and ws_url and not urlsplit(ws_url).path.strip("/"):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ccxt.base.decimal_to_precision import TICK_SIZE
+
 from oms.model import Market
 from oms.venues.ccxt.config import exchange_config
 from oms.venues.ccxt.execution import CcxtExecution
@@ -58,7 +60,7 @@ def new_session(ctx: VenueContext, *, private: bool) -> Session:
         creds.api_key if creds else None,
         creds.secret if creds else None,
     )
-    return Session(new_exchange(ccxt_id_of(ctx), config), str(ctx.account), ctx.limiter, ctx.clock)
+    return Session(new_exchange(ccxt_id_of(ctx), config), str(ctx.account), ctx.limiter, ctx.clock, config)
 
 
 @register
@@ -89,7 +91,7 @@ class CcxtConnector(Connector):
         inst = _ccxt_instruments(instruments)
         session = new_session(ctx, private=True)
         if inst.exchange.markets:  # reuse the provider's markets instead of loading them again
-            session.exchange.set_markets(inst.exchange.markets, inst.exchange.currencies)
+            session.exchange.set_markets(exact_markets(inst.exchange), inst.exchange.currencies)
         own = CcxtInstruments(session.exchange, ctx.exchange, ctx.market)
         own._by_symbol, own._by_venue = inst._by_symbol, inst._by_venue
         meta = metadata_for(ccxt_id_of(ctx), ctx.exchange, ctx.market)
@@ -101,6 +103,23 @@ class CcxtConnector(Connector):
         if not isinstance(execution, CcxtExecution):
             raise TypeError(f"the ccxt user stream needs the ccxt execution client, not {type(execution).__name__}")
         return CcxtUserStream(execution, float(ctx.options.get("user_silence_s", 30.0)))
+
+
+def exact_markets(exchange: Any) -> dict[str, Any]:
+    """The markets with the finest precision, so ccxt sends prices and quantities exactly as given.
+
+    ccxt rounds every amount and price to the market's precision before sending (and refuses one that
+    rounds to 0 without asking the venue). The interface wants them sent as the caller gave them (the caller
+    checked them against the Instrument; a connector does not round), and the venue's own answer to a bad
+    one, with its code: so the execution client's markets carry a precision ccxt never rounds to.
+    """
+    finest = 1e-18 if exchange.precisionMode == TICK_SIZE else 18
+    out = {}
+    for symbol, m in exchange.markets.items():
+        precision = dict(m.get("precision") or {})
+        precision["amount"] = precision["price"] = finest
+        out[symbol] = {**m, "precision": precision}
+    return out
 
 
 def _ccxt_instruments(instruments: Any) -> CcxtInstruments:

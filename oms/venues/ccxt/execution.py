@@ -70,7 +70,6 @@ class CcxtExecution:
         self.capabilities = capabilities
         self.metadata = metadata
         self.session = session
-        self.exchange = session.exchange
         self.account = str(ctx.account)
         self.market = ctx.market
         self.instruments = instruments
@@ -78,6 +77,11 @@ class CcxtExecution:
         self._cid_by_venue_id: dict[str, str] = {}
         self._symbol_by_cid: dict[str, str] = {}
         self.user_stream: Any = None  # the user stream, told about orders placed here (set by the connector)
+
+    @property
+    def exchange(self) -> Any:
+        """The session's current ccxt instance (a key switch replaces it)."""
+        return self.session.exchange
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -426,18 +430,24 @@ class CcxtExecution:
         return int(ms) * parse.MS
 
     async def set_credentials(self, creds: Credentials) -> None:
-        """Sign with the new key from the next request; private streams re-subscribe with it. The old key is
-        unused once this returns: ``AuthError`` (old key restored) if the venue refuses the new one."""
-        old = (self.exchange.apiKey, self.exchange.secret)
-        self.session.set_credentials(creds.api_key, creds.secret)
+        """Sign with the new key from the next request: a new ccxt instance with the key replaces the current
+        one (its private streams re-subscribe with it). The old key is unused once this returns; ``AuthError``
+        (the old instance kept) if the venue refuses the new key."""
+        if (self.exchange.apiKey, self.exchange.secret) == (creds.api_key, creds.secret):
+            return
+        old = self.session.exchange
+        await self.session.switch_key(creds.api_key, creds.secret)
         try:
             await self._call(
                 "check the new key", None, self.exchange.fetch_balance, state_changing=False, idempotent=True
             )
         except VenueError:
-            self.session.set_credentials(*old)
+            new, self.session.exchange = self.session.exchange, old
+            await new.close()
             raise
-        await self.session.close_private_streams()
+        if self.user_stream is not None:  # its watchers wait on the old instance: move them to the new one
+            await self.user_stream.restart()
+        await old.close()
 
     async def close(self) -> None:
         await self.session.close()

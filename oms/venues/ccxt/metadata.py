@@ -8,7 +8,8 @@
   ``"METHOD /path"`` like every connector's; ``rate_limits`` from ccxt's ``rateLimit`` (ms per cost unit:
   ``60000 / rateLimit`` units per minute); ``fee_tiers`` from ``exchange.fees['trading']``.
 
-Sub-account transfers are not in ccxt's unified API, so ``sub_account_transfer`` is False for every exchange.
+Sub-account transfers are not in ccxt's unified API, so ``sub_account_transfer`` is False for every exchange;
+``amend`` is declared on USD-M only (ccxt's Spot ``editOrder`` is a cancel-replace on several exchanges).
 """
 
 from __future__ import annotations
@@ -51,11 +52,17 @@ def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], marke
     f = market_features(features, market)
     create = f.get("createOrder") or {}
     types = {OrderType.LIMIT, OrderType.MARKET}
-    if create.get("triggerPrice") or create.get("stopLossPrice"):
+    # Trigger orders are declared only where ccxt queries and cancels them as plain orders: a market whose
+    # fetchOrder feature says ``trigger`` keeps them in a separate book (Binance USD-M's algo orders) that
+    # needs per-call ``trigger`` flags this connector does not send.
+    separate_book = bool((f.get("fetchOrder") or {}).get("trigger"))
+    if separate_book:
+        pass
+    elif create.get("triggerPrice") or create.get("stopLossPrice"):
         types |= {OrderType.STOP_LIMIT, OrderType.STOP_MARKET}
-    if create.get("takeProfitPrice"):
+    if create.get("takeProfitPrice") and not separate_book:
         types |= {OrderType.TAKE_PROFIT_LIMIT, OrderType.TAKE_PROFIT_MARKET}
-    if create.get("trailing"):
+    if create.get("trailing") and not separate_book:
         types.add(OrderType.TRAILING_STOP_MARKET)
     tif_flags = create.get("timeInForce") or {}
     tifs = frozenset(_TIF[k] for k, v in tif_flags.items() if v and k in _TIF) or frozenset(
@@ -70,7 +77,9 @@ def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], marke
         market=market,
         order_types=frozenset(types),
         time_in_force=tifs,
-        amend=has.get("editOrder") is True,
+        # ccxt's editOrder on a Spot market is a cancel-replace on several exchanges (Binance: a new order
+        # with a new id), not an amend in place: declared on USD-M only, the daemon emulates it on Spot
+        amend=futures and has.get("editOrder") is True,
         batch_orders=has.get("createOrders") is True and bool(batch),
         max_batch=int(batch.get("max") or 1) if batch else 1,
         cancel_all=has.get("cancelAllOrders") is True,

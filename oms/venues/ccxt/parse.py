@@ -293,8 +293,8 @@ def order_type(o: Mapping[str, Any]) -> OrderType:
     has_price = bool(o.get("price")) and "market" not in t
     if "trailing" in t:
         return OrderType.TRAILING_STOP_MARKET
-    if t == "limit_maker" or (t == "limit" and o.get("postOnly") and ":" not in str(o.get("symbol") or "")):
-        return OrderType.LIMIT_MAKER  # Spot's post-only type (futures say post-only by time in force GTX)
+    if t == "limit_maker" or (t == "limit" and o.get("postOnly")):
+        return OrderType.LIMIT_MAKER  # post-only (Spot's LIMIT_MAKER, futures' time in force GTX)
     take = "take_profit" in t or (o.get("takeProfitPrice") and not o.get("stopLossPrice"))
     stop = "stop" in t or o.get("stopLossPrice") or o.get("triggerPrice")
     if take:

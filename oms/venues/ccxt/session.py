@@ -84,19 +84,26 @@ def _orders_in(method: str, path: str, params: Any) -> int:
 class Session:
     """A ccxt.pro instance wired to the shared limiter, the shared clock and the frame guard."""
 
-    def __init__(self, exchange: Any, name: str, limiter: Any = None, clock: Any = None) -> None:
-        self.exchange = exchange
+    def __init__(
+        self, exchange: Any, name: str, limiter: Any = None, clock: Any = None, config: dict[str, Any] | None = None
+    ) -> None:
         self.name = name  # "exchange/account", for messages
         self.guard = FrameGuard(name)
         self.limiter = limiter
+        self.clock = clock
+        self.config = config or {}
         self.units_spent = 0.0
+        self._pending: tuple[str, int] = ("", 0)
+        self.exchange = exchange
+        self._install(exchange)
+
+    def _install(self, exchange: Any) -> None:
         exchange.enableLastResponseHeaders = True  # Retry-After and the venue's used-weight headers
         exchange.enableLastJsonResponse = True  # the venue's error code where ccxt keeps only its message
-        self._pending: tuple[str, int] = ("", 0)
-        if limiter is not None:
-            self._hook_limiter(limiter)
-        if clock is not None:
-            exchange.nonce = clock.server_time_ms
+        if self.limiter is not None:
+            self._hook_limiter(exchange, self.limiter)
+        if self.clock is not None:
+            exchange.nonce = self.clock.server_time_ms
         original_client = exchange.client
 
         def client(url: str) -> Any:
@@ -106,8 +113,18 @@ class Session:
 
         exchange.client = client
 
-    def _hook_limiter(self, limiter: Any) -> None:
-        ex = self.exchange
+    async def switch_key(self, api_key: str, secret: str) -> None:
+        """A new ccxt instance signing with the new key (same config, markets and hooks) replaces the current
+        one, so nothing of the old key survives (ccxt caches per-key state such as Binance's listenKey); the
+        caller closes the old instance once it has checked the new key."""
+        old = self.exchange
+        new = type(old)({**self.config, "apiKey": api_key, "secret": secret})
+        if old.markets:
+            new.set_markets(old.markets, old.currencies)
+        self._install(new)
+        self.exchange = new
+
+    def _hook_limiter(self, ex: Any, limiter: Any) -> None:
         ex.enableRateLimit = True
         calculate = ex.calculate_rate_limiter_cost
         on_response = ex.on_rest_response
@@ -151,28 +168,5 @@ class Session:
         """ccxt's own budget for this venue in its cost units per minute (``60000 / rateLimit``)."""
         return 60_000.0 / float(self.exchange.rateLimit or 1)
 
-    def set_credentials(self, api_key: str, secret: str, password: str | None = None) -> None:
-        """REST signs with the new key from the next request."""
-        ex = self.exchange
-        ex.apiKey = api_key
-        ex.secret = secret
-        if password is not None:
-            ex.password = password
-
-    async def close_private_streams(self) -> None:
-        """Close the connections that carry authenticated subscriptions (they re-subscribe on the next watch)."""
-        ex = self.exchange
-        for url, client in list((getattr(ex, "clients", None) or {}).items()):
-            if _is_private(client):
-                await client.close()
-                ex.clients.pop(url, None)
-
     async def close(self) -> None:
         await self.exchange.close()
-
-
-def _is_private(client: Any) -> bool:
-    subs = getattr(client, "subscriptions", None) or {}
-    url = str(getattr(client, "url", ""))
-    private_hashes = ("orders", "myTrades", "balance", "positions", "userData", "authenticated", "listenKey")
-    return "listenKey" in url or any(any(p in str(k) for p in private_hashes) for k in subs)

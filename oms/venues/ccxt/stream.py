@@ -41,6 +41,7 @@ class WatchStream(Generic[T]):
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._first = asyncio.Event()
+        self._before: set[tuple[str, str]] = set()
         self.timeout_s = timeout_s
 
     # --- Stream protocol ---------------------------------------------------------------------------
@@ -92,7 +93,15 @@ class WatchStream(Generic[T]):
 
     def _start(self) -> None:
         if self._task is None and not self._closed:
+            self._before = self._keys()
             self._task = asyncio.ensure_future(self._pump())
+
+    def _clients(self) -> list[Any]:
+        clients = (getattr(self.session.exchange, "clients", None) or {}).values()
+        return [c for c in clients if hasattr(c, "connected") and hasattr(c, "subscriptions")]
+
+    def _keys(self) -> set[tuple[str, str]]:
+        return {(str(c.url), str(k)) for c in self._clients() for k in list(c.subscriptions)}
 
     async def _pump(self) -> None:
         try:
@@ -107,11 +116,16 @@ class WatchStream(Generic[T]):
             self._queue.put_nowait(exc)
 
     def _subscribed_client(self) -> Any:
-        for client in list((getattr(self.session.exchange, "clients", None) or {}).values()):
+        """A connected client with a subscription for the topics, or (no topics: a private stream, whose keys
+        are venue-specific) one with a subscription that was not there before the stream started."""
+        for client in self._clients():
             if not client.connected.done() or client.closed():
                 continue
-            keys = " ".join(str(k) for k in client.subscriptions).lower()
-            if any(t in keys for t in self._topics):
+            keys = [str(k) for k in list(client.subscriptions)]
+            if self._topics:
+                if any(t in " ".join(keys).lower() for t in self._topics):
+                    return client
+            elif any((str(client.url), k) not in self._before for k in keys):
                 return client
         return None
 

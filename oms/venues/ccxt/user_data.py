@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import ccxt
+
 from oms.keys.provider import Credentials
 from oms.model import BalanceEvent, Market, Order, PositionEvent
 from oms.venues.ccxt import parse
@@ -33,15 +35,12 @@ from oms.venues.interface import StreamStatus, UserEvent
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("orders", "mytrades", "balance", "positions", "user", "account", "execution", "wallet")
-
 
 class CcxtUserStream:
     """``UserDataStream`` of one account and market, on its execution client's ccxt.pro instance."""
 
     def __init__(self, execution: CcxtExecution, silence_s: float = 30.0) -> None:
         self.execution = execution
-        self.exchange = execution.exchange
         self.account = execution.account
         self.market: Market = execution.market
         self.silence_s = silence_s
@@ -50,6 +49,7 @@ class CcxtUserStream:
         self.reconnects: Counter[str] = Counter()
         self.orders: dict[str, Order] = {}  # the last state this stream yielded, per client order id
         self.known: dict[str, str] = {}  # client order id -> symbol of orders placed/queried over REST
+        self.symbols: set[str] = set()  # every symbol the account traded on (its fills are reconciled)
         self.fill_keys: set[tuple[str, str]] = set()
         self.last_fill_ns = 0
         self.reconciles = 0
@@ -60,11 +60,15 @@ class CcxtUserStream:
         self._tasks: list[asyncio.Task[None]] = []
         execution.user_stream = self
 
+    @property
+    def exchange(self) -> Any:
+        return self.execution.session.exchange
+
     # --- public ------------------------------------------------------------------------------------
 
     def events(self) -> WatchStream[UserEvent]:
         """The account's events (see ``UserDataStream``); the watchers start with the stream."""
-        return WatchStream("user data", self.execution.session, self._source, TOPICS, self.dropped)
+        return WatchStream("user data", self.execution.session, self._source, (), self.dropped)
 
     async def _source(self) -> AsyncIterator[UserEvent]:
         if not self._tasks:
@@ -78,23 +82,30 @@ class CcxtUserStream:
     async def set_credentials(self, creds: Credentials) -> None:
         """The execution client switches the key (and closes the private connections); the watchers then
         re-subscribe with it and a REST snapshot covers the switch."""
-        if (self.exchange.apiKey, self.exchange.secret) != (creds.api_key, creds.secret):
-            await self.execution.set_credentials(creds)
-        self._need_reconcile.set()
+        await self.execution.set_credentials(creds)  # a no-op when the execution client has switched already
 
     async def close(self) -> None:
         await self.stop()
 
     def start(self) -> None:
         watchers: list[tuple[str, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]]] = [
-            ("orders", self.exchange.watch_orders, self._on_orders),
-            ("fills", self.exchange.watch_my_trades, self._on_trades),
-            ("balance", self.exchange.watch_balance, self._on_balance),
+            ("orders", lambda: self.exchange.watch_orders(), self._on_orders),
+            ("fills", lambda: self.exchange.watch_my_trades(), self._on_trades),
+            ("balance", lambda: self.exchange.watch_balance(), self._on_balance),
         ]
         if self.market is Market.USDM:
-            watchers.append(("positions", self.exchange.watch_positions, self._on_positions))
+            watchers.append(("positions", lambda: self.exchange.watch_positions(), self._on_positions))
         self._tasks = [asyncio.ensure_future(self._watch(*w)) for w in watchers]
         self._tasks.append(asyncio.ensure_future(self._reconciler()))
+
+    async def restart(self) -> None:
+        """Start the watchers again on the session's current ccxt instance (after a key switch), then
+        reconcile over REST what happened meanwhile."""
+        if not self._tasks:
+            return
+        await self.stop()
+        self.start()
+        self._gap("key switch: re-subscribing with the new key")
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -105,6 +116,7 @@ class CcxtUserStream:
     def track(self, order: Order) -> None:
         """Tell the stream about an order placed or queried over REST, so a gap's reconciliation looks it up
         (the stream still reports the order's own updates: its de-duplication covers only what it yielded)."""
+        self.symbols.add(order.symbol)
         if order.status.is_open:
             self.known[order.client_order_id] = order.symbol
 
@@ -123,7 +135,7 @@ class CcxtUserStream:
                 log.warning("%s %s: gap (%s): reconciling over REST", self.account, stream, exc)
                 self._gap(f"{stream}: {exc}")
                 continue
-            except RECONNECTABLE as exc:
+            except (*RECONNECTABLE, ccxt.ExchangeClosedByUser) as exc:  # closed: a key switch replaced it
                 self.reconnects[stream] += 1
                 log.warning("%s %s: %s: re-subscribing, then reconciling over REST", self.account, stream, exc)
                 self._gap(f"{stream}: {exc}")
@@ -171,6 +183,9 @@ class CcxtUserStream:
             self._apply_order(now, "user orders")
 
     async def _apply_trade(self, t: Any, stream: str) -> None:
+        if not t.get("amount"):  # an execution report without a trade (ccxt parses some as zero-size trades)
+            self.dropped["empty_fill"] += 1
+            return
         key = (str(t.get("symbol")), str(t.get("id")))
         if key in self.fill_keys:
             self.dropped["duplicate"] += 1
@@ -179,7 +194,7 @@ class CcxtUserStream:
         if cid is None:
             self._drop("unknown_order", stream, f"fill {key} of an order the venue does not name")
             return
-        fill = parse.fill(self.account, t, cid, time.time_ns())
+        fill = parse.fill(self.account, t, cid)  # no receive time: a fill is the venue's fact, equal to REST's
         self.fill_keys.add(key)
         self.last_fill_ns = max(self.last_fill_ns, fill.event_ns)
         self._emit(fill, stream)
@@ -213,7 +228,7 @@ class CcxtUserStream:
         """Wait until every ccxt.pro connection of this exchange is open again (or ``timeout``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            clients = list((getattr(self.exchange, "clients", None) or {}).values())
+            clients = [c for c in (getattr(self.exchange, "clients", None) or {}).values() if hasattr(c, "connected")]
             pending = [c for c in clients if not c.connected.done() or c.closed()]
             if clients and not pending:
                 return
@@ -262,7 +277,7 @@ class CcxtUserStream:
                     continue
                 self._apply_order(after, stream)
         self.known = {cid: s for cid, s in self.known.items() if cid in open_now}
-        symbols = sorted({o.symbol for o in self.orders.values()} | set(believed_open.values()))
+        symbols = sorted({o.symbol for o in self.orders.values()} | set(believed_open.values()) | self.symbols)
         since = max(0, self.last_fill_ns - 60_000_000_000) if self.last_fill_ns else 0
         for symbol in symbols:
             for t in await self.exchange.fetch_my_trades(symbol, since // parse.MS if since else None):
