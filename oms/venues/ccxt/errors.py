@@ -93,9 +93,9 @@ def venue_code_and_message(exc: BaseException, answer: object = None) -> tuple[s
 def _not_sent(exc: BaseException) -> bool:
     """True when the transport failed before the request left (connect refused, DNS): nothing happened."""
     cause = exc.__cause__
-    return isinstance(cause, aiohttp.ClientConnectorError | OSError) and not isinstance(
-        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
-    )
+    if isinstance(cause, aiohttp.ClientConnectorError):  # connecting failed (a ClientOSError, but before sending)
+        return True
+    return isinstance(cause, OSError) and not isinstance(cause, aiohttp.ClientOSError | aiohttp.ServerDisconnectedError)
 
 
 _TRANSPORT = (ccxt.NetworkError, ccxt.BadResponse, asyncio.TimeoutError, ConnectionError)

@@ -6,7 +6,10 @@
   ``createOrders.max``).
 * ``VenueMetadata.weights`` from ccxt's endpoint table (``exchange.api``: cost per method and path), keyed
   ``"METHOD /path"`` like every connector's; ``rate_limits`` from ccxt's ``rateLimit`` (ms per cost unit:
-  ``60000 / rateLimit`` units per minute); ``fee_tiers`` from ``exchange.fees['trading']``.
+  ``60000 / rateLimit`` units per minute); ``fee_tiers`` from ``exchange.fees['trading']``. The weights are in
+  ccxt's cost units, normalised by ccxt to its ``rateLimit`` (Binance: a unit is 5 request weights, 1200 units
+  per minute = Binance's 6000 weight/min), so a ccxt exchange's budget in ``configs/exchanges.yaml`` is
+  counted in those units.
 
 Sub-account transfers are not in ccxt's unified API, so ``sub_account_transfer`` is False for every exchange;
 ``amend`` is declared on USD-M only (ccxt's Spot ``editOrder`` is a cancel-replace on several exchanges).

@@ -48,6 +48,7 @@ from oms.model import (
 from oms.model.units import canonical
 
 MS = 1_000_000  # ns per ms
+_INF = float("inf")
 
 _STATUS = {
     "open": OrderStatus.NEW,
@@ -75,10 +76,21 @@ class BadValue(ValueError):
 
 def dec(value: Any, what: str) -> str:
     """A ccxt number (float, int or numeric string) as its canonical decimal string."""
+    if isinstance(value, float):
+        if value != value or value in (_INF, -_INF):
+            raise BadValue(f"{what}: {value!r} is not a finite number")
+        text = repr(value)  # the shortest string that reads back as this float: the venue's decimals
+        if "e" in text:
+            return canonical(Decimal(text))
+        if text.endswith(".0"):
+            text = text[:-2]
+        return "0" if text == "-0" else text
     if value is None or isinstance(value, bool):
         raise BadValue(f"{what}: missing (got {value!r})")
+    if isinstance(value, int):
+        return str(value)
     try:
-        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+        d = Decimal(str(value))
     except ArithmeticError:
         raise BadValue(f"{what}: {value!r} is not a number") from None
     if not d.is_finite():
