@@ -86,7 +86,7 @@ def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], marke
         batch_orders=has.get("createOrders") is True and bool(batch),
         max_batch=int(batch.get("max") or 1) if batch else 1,
         cancel_all=has.get("cancelAllOrders") is True,
-        ws_api_orders=has.get("createOrderWs") is True,
+        ws_api_orders=False,  # this connector places orders over REST (ccxt's *Ws order calls are not used)
         user_stream=has.get("watchOrders") is True,
         reduce_only=futures and has.get("createReduceOnlyOrder") is not False,
         post_only=post_only,

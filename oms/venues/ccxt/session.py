@@ -163,10 +163,5 @@ class Session:
         prefix = urlsplit(url).path.rstrip("/") if isinstance(url, str) else ""
         return f"{method} {prefix}/{path}"
 
-    @property
-    def units_per_minute(self) -> float:
-        """ccxt's own budget for this venue in its cost units per minute (``60000 / rateLimit``)."""
-        return 60_000.0 / float(self.exchange.rateLimit or 1)
-
     async def close(self) -> None:
         await self.exchange.close()

@@ -10,26 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from dataclasses import dataclass, field
 
 import ccxt
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StreamStats:
-    """Counters of one connector's streams (all of them; keyed by reason where it helps)."""
-
-    dropped: Counter[str] = field(default_factory=Counter)  # reason -> structures dropped
-    gaps: Counter[str] = field(default_factory=Counter)  # stream -> sequence gaps / resyncs
-    reconnects: Counter[str] = field(default_factory=Counter)  # stream -> connection errors survived
-    events: Counter[str] = field(default_factory=Counter)  # stream -> events delivered
-
-    def drop(self, venue: str, stream: str, exc: BaseException) -> None:
-        self.dropped[f"{stream}: {type(exc).__name__}"] += 1
-        log.warning("%s %s: dropped a structure: %s", venue, stream, exc)
 
 
 class Backoff:

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import pytest
 
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 from oms.model import (
     AmendOrder,
     CancelAll,
@@ -31,10 +33,10 @@ from oms.model import (
     TransferStatus,
 )
 from oms.model.units import canonical
-from oms.venues import AuthError, ClockSkew, OrderNotFound, Rejected, UnknownOutcome, Unsupported
+from oms.venues import AuthError, ClockSkew, OrderNotFound, RateLimited, Rejected, UnknownOutcome, Unsupported
 from oms.venues.clock import ServerClock
 from oms.venues.factory import AccountClients
-from tests.localex.conftest import LocalServer
+from tests.localex.conftest import LocalServer, free_port, start_server
 from tests.venues.ccxt.conftest import Venue
 from tests.venues.ccxt.faultproxy import FaultProxy
 
@@ -258,3 +260,24 @@ async def test_wallet_transfer_and_key_switch(server: LocalServer, venue: Venue)
     await spot.set_credentials(creds)
     server.admin("DELETE", f"/admin/v1/keys/{old_key}")
     assert {b.asset: b.free for b in await ex.balances()}["USDT"] == "750"
+
+
+async def test_requests_are_charged_to_the_shared_budget_and_a_429_backs_off_the_ip(ccxt_config) -> None:
+    """The venue's limit is tighter than our budget: its 429 arrives as ``RateLimited`` with its Retry-After,
+    and every account on the IP is made to wait; requests before it were charged to the shared budget."""
+    limits = RateLimitConfig(spot_weight_per_minute=60)
+    for srv in start_server(ServerConfig(port=free_port(), replay=False, rate_limits=limits)):
+        v = Venue(srv, ccxt_config)
+        try:
+            v.fund("main", "spot", USDT="1000")
+            ex = (await v.clients("main", "spot")).execution
+            budget = ex.context.limiter
+            with pytest.raises(RateLimited) as info:
+                for _ in range(20):
+                    await ex.balances()
+            assert info.value.status == 429 and info.value.retry_after_s > 0
+            assert "failed to read balances for binance/main" in str(info.value)
+            assert budget.ip.backoffs >= 1 and budget.ip.backoff_until_ns > time.time_ns()
+            assert any(count > 0 for count in budget.used().values())
+        finally:
+            await v.close()
