@@ -1,10 +1,12 @@
 """``Stream`` over ccxt.pro watch loops: a pump task, a queue, a subscription handshake, drop counters.
 
 The pump runs the stream's async generator (one ``watch_*`` call after another) and queues what it yields;
-it starts on the first ``ready()`` or iteration. ``ready()`` returns once the subscription is on the wire and
-the venue has processed it: a ccxt.pro connection is open with a subscription for the stream's topic, and a
-WebSocket ping sent after it has been answered (a server handles a connection's frames in order, so the
-pong comes after the SUBSCRIBE was read). Nothing here is exchange-specific.
+it starts when the stream is made (or, made outside a running loop, on the first ``ready()`` or iteration),
+so events after ``ready()`` are delivered however late the consumer starts iterating. ``ready()`` returns
+once the subscription is on the wire and the venue has processed it: a ccxt.pro connection is open with a
+subscription for the stream's topic, and a WebSocket ping sent after it has been answered (a server handles
+a connection's frames in order, so the pong comes after the SUBSCRIBE was read). Nothing here is
+exchange-specific.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class WatchStream(Generic[T]):
         self._first = asyncio.Event()
         self._before: set[tuple[str, str]] = set()
         self.timeout_s = timeout_s
+        try:  # the subscription starts now (the interface's rule), when there is a loop to run it on
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._start()
 
     # --- Stream protocol ---------------------------------------------------------------------------
 
