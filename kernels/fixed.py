@@ -20,6 +20,8 @@ import numpy as np
 from numba import njit
 
 INT64_MAX = np.int64(2**63 - 1)
+MONEY_DECIMALS = 8
+MONEY_SCALE = 10**MONEY_DECIMALS  # money units per 1 USDT
 PPM = 1_000_000  # ratios (leverage, percentages, fee rates) are int64 parts per million
 
 # A float product below this bound is certainly below 2**63 for the exact integer product: doubles

@@ -1,8 +1,8 @@
 """Instruments for the kernels: the model's one implementation (``oms.model.instrument``), re-exported.
 
 The exact decimal-string <-> int64 conversion lives in ``oms.model`` so that venues, the daemon and the
-kernels share it; ``KernelState.set_instrument`` turns an ``Instrument`` into its column of integer codes
-(``kernels.codes.INSTRUMENT_KIND_CODES``).
+kernels share it. An ``Instrument``'s ``kind`` and ``status`` are the kernel codes of ``kernels.codes``
+(``SPOT``/``PERP``, ``INSTRUMENT_TRADING``/``INSTRUMENT_HALTED``), which ``KernelState.set_instrument`` stores.
 """
 
 from __future__ import annotations

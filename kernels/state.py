@@ -37,16 +37,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from kernels.codes import (
-    ACTIVE,
-    HEDGE,
-    INSTRUMENT_HALTED,
-    INSTRUMENT_KIND_CODES,
-    INSTRUMENT_TRADING,
-    NETTING,
-    POS_BOTH,
-    POS_SHORT,
-)
+from kernels.codes import ACTIVE, HEDGE, NETTING, POS_BOTH, POS_SHORT
 from kernels.fixed import INT64_MAX
 from kernels.instruments import Instrument, InstrumentSpec
 
@@ -164,8 +155,8 @@ class KernelState:
     def set_instrument(self, i: int, spec: InstrumentSpec | Instrument) -> Instrument:
         inst = spec if isinstance(spec, Instrument) else Instrument(spec)
         col = self.ins[:, i]
-        col[I_KIND] = INSTRUMENT_KIND_CODES[inst.kind]
-        col[I_STATUS] = INSTRUMENT_TRADING if inst.trading else INSTRUMENT_HALTED
+        col[I_KIND] = inst.kind
+        col[I_STATUS] = inst.status
         col[I_MULT] = inst.mult
         col[I_TICK] = inst.tick
         col[I_LOT] = inst.lot

@@ -15,6 +15,10 @@ from oms.model.ids import AccountId
 
 
 class Balance(Msg, tag="balance", kw_only=True):
+    """One asset of one market's wallet. Spot: ``free`` and ``locked`` (in open orders) as the venue says.
+    USD-M: ``free`` is the available balance and ``locked`` the wallet balance minus it (margin in use), so
+    ``free + locked`` is the wallet balance (unrealised PnL is the positions', not the balance's)."""
+
     account: AccountStr
     market: Market
     asset: AssetStr
@@ -24,7 +28,8 @@ class Balance(Msg, tag="balance", kw_only=True):
 
 
 class Position(Msg, tag="position", kw_only=True):
-    """``qty`` is signed in one-way mode (negative: short) and non-negative per side in hedge mode."""
+    """``qty`` is signed: negative for a short, in one-way mode and on the ``short`` side in hedge mode alike
+    (as Binance's ``positionAmt`` and the kernels' position slots)."""
 
     account: AccountStr
     symbol: SymbolStr

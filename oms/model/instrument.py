@@ -66,24 +66,38 @@ class InstrumentSpec(msgspec.Struct, frozen=True, omit_defaults=True):
     settle_asset: str = ""  # the margin asset of a perpetual; "" on Spot
 
 
+# The kernels' integer codes of the instrument kind and status (kernels.codes SPOT/PERP and
+# INSTRUMENT_TRADING/INSTRUMENT_HALTED; tests/model/test_kernel_codes.py checks that they agree). ``Instrument``
+# carries them as ``kind`` and ``status`` because the kernels' state columns hold exactly these ints.
+KIND_CODES = {InstrumentKind.SPOT: 0, InstrumentKind.PERP: 1}
+STATUS_TRADING, STATUS_HALTED = 1, 0
+
+
 class Instrument:
-    """A resolved instrument: its units and the int64 values the kernels hold for it."""
+    """A resolved instrument: its units and the int64 values the kernels hold for it.
+
+    ``instrument_kind`` is the model's enum, ``kind`` its kernel code (``kernels.codes.SPOT``/``PERP``);
+    ``trading`` is a bool, ``status`` its kernel code (``INSTRUMENT_TRADING``/``INSTRUMENT_HALTED``).
+    """
 
     __slots__ = (
-        "spec", "symbol", "kind", "trading", "tick_size", "step_size", "contract_size", "price_unit", "qty_unit",
-        "tick", "lot", "mult", "min_qty", "max_qty", "min_price", "max_price", "min_notional", "max_notional",
+        "spec", "symbol", "instrument_kind", "kind", "trading", "status", "tick_size", "step_size",
+        "contract_size", "price_unit", "qty_unit", "tick", "lot", "mult", "min_qty", "max_qty", "min_price",
+        "max_price", "min_notional", "max_notional",
     )  # fmt: skip
 
     def __init__(self, spec: InstrumentSpec):
         name = spec.symbol
         try:
-            self.kind = InstrumentKind(spec.kind)
+            self.instrument_kind = InstrumentKind(spec.kind)
         except ValueError:
             kinds = sorted(k.value for k in InstrumentKind)
             raise ValueError(f"{name}: kind must be one of {kinds}, not {spec.kind!r}") from None
         self.spec = spec
         self.symbol = name
+        self.kind = KIND_CODES[self.instrument_kind]
         self.trading = bool(spec.trading)
+        self.status = STATUS_TRADING if self.trading else STATUS_HALTED
         self.tick_size = _positive(spec.tick_size, f"{name} tick_size")
         self.step_size = _positive(spec.step_size, f"{name} step_size")
         self.contract_size = _positive(spec.contract_size, f"{name} contract_size")
@@ -113,7 +127,7 @@ class Instrument:
 
     @property
     def market(self) -> Market:
-        return Market.USDM if self.kind is InstrumentKind.PERP else Market.SPOT
+        return Market.USDM if self.instrument_kind is InstrumentKind.PERP else Market.SPOT
 
     # --- decimal string -> units ---------------------------------------------------------------------
     def price(self, value: Number, what: str = "price") -> int:

@@ -3,7 +3,8 @@
 ``ServerClock`` implements ``oms.venues.TimeSync``. ``resync()`` asks the venue for its time a few times
 (``samples``) and keeps the sample with the shortest round trip: offset = server time - the midpoint of the
 request. ``server_time_ms()`` is the local clock plus that offset (what a connector signs as ``timestamp``);
-``ensure_fresh()`` resyncs when the last measurement is older than ``refresh_s``. ``with_resync`` is the -1021
+``ensure_fresh()`` resyncs when the last measurement is older than ``refresh_s``, and ``refresh_forever()``
+(a task) keeps it measured in the background. ``with_resync`` is the -1021
 rule: on ``ClockSkew`` the clock resyncs, and only an idempotent call is retried (once); a placement is not.
 
 One clock serves every account of an exchange market (the factory shares it). ``fetch`` is the venue's
@@ -44,6 +45,7 @@ class ServerClock:
         self.rtt_ns = 0
         self.measured_ns = 0  # local time of the last measurement (0: never)
         self.resyncs = 0
+        self.failures = 0
         self._lock = asyncio.Lock()
 
     def bind(self, fetch: Fetch) -> None:
@@ -80,6 +82,23 @@ class ServerClock:
     async def ensure_fresh(self) -> None:
         if self.stale:
             await self.resync()
+
+    async def refresh_forever(self, *, retry_s: float = 5.0) -> None:
+        """Resync every ``refresh_s`` until cancelled (run it as a task); a failed measurement is logged and
+        retried after ``retry_s`` while the last offset stays in use."""
+        while True:
+            age_s = (self.now_ns() - self.measured_ns) / 1e9
+            due = 0.0 if self.measured_ns == 0 else max(0.0, self.refresh_s - age_s)
+            await asyncio.sleep(due)
+            try:
+                await self.resync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the venue is unreachable now: keep the old offset, try again soon
+                self.failures += 1
+                log.warning("server clock %s: resync failed (%r); keeping offset %.3f ms", self.name, exc,
+                            self.offset_ns / 1e6)  # fmt: skip
+                await asyncio.sleep(retry_s)
 
     async def with_resync(self, call: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
         """``await call()``; on ``ClockSkew`` resync, then retry once if ``idempotent``, else re-raise."""

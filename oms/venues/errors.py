@@ -10,7 +10,8 @@ The classes say what a caller may do next:
   sending). The order may or may not exist: resolve it by ``ExecutionClient.query_order`` on its client
   order id; never re-send it blindly.
 * ``RateLimited``: the venue said 429 (slow down) or 418 (IP banned); ``retry_after_s`` is the venue's
-  ``Retry-After``. The limiter has already made every account on that IP back off.
+  ``Retry-After``, and the limiter has already made every account on that IP back off. ``status`` 0: the
+  account's own budget would have had to wait longer than its ``max_wait_s``.
 * ``AuthError``: bad or revoked key, missing permission, bad signature (Binance -2014, -2015, -1022, 401).
 * ``NetworkError``: the request certainly did not reach the venue (connect refused, DNS, TLS, socket closed
   before sending): safe to retry, also for non-idempotent calls.
@@ -78,7 +79,8 @@ class RateLimited(VenueError):
     def __init__(self, reason: str, *, retry_after_s: float, status: int = 429, **kw):
         self.retry_after_s = float(retry_after_s)
         self.status = status
-        super().__init__(f"{reason} (HTTP {status}, retry after {self.retry_after_s:g} s)", **kw)
+        http = f"HTTP {status}, " if status else ""  # 0: our own budget refused to wait that long
+        super().__init__(f"{reason} ({http}retry after {self.retry_after_s:g} s)", **kw)
 
 
 class UnknownOutcome(VenueError):

@@ -176,8 +176,10 @@ class StreamStatus:
 class Stream(Protocol[T_co]):
     """An async iterator of events with a subscription handshake and drop counters.
 
-    ``async for ev in stream`` yields events in the venue's order. ``await stream.ready()`` returns once the
-    venue has acknowledged the subscription (events published after that are delivered). ``close()`` ends
+    The subscription starts when the method that returns the stream is called (a background reader owns the
+    connection), not on the first iteration: ``await stream.ready()`` returns once the venue has acknowledged
+    it, and every event published after that is delivered, even if the consumer starts iterating later.
+    ``async for ev in stream`` yields events in the venue's order. ``close()`` ends
     the iteration and releases the connection. Iteration raises only when the stream is closed for good
     (``AuthError`` after the key was revoked, ``VenueError`` after reconnects were given up).
     """

@@ -49,3 +49,15 @@ def test_the_codes_kernels_use():
         C.member_of(Side, 0)
     with pytest.raises(KeyError, match="no kernel code for str"):
         C.code_of("buy")
+
+
+def test_instrument_carries_the_kernel_codes():
+    from kernels.fixed import MONEY_DECIMALS, MONEY_SCALE
+    from oms.model import Instrument, InstrumentSpec, units
+
+    for kind in InstrumentKind:
+        for trading in (True, False):
+            inst = Instrument(InstrumentSpec("X/USDT", kind.value, trading=trading))
+            assert inst.instrument_kind is kind and inst.kind == C.INSTRUMENT_KIND_CODES[kind]
+            assert inst.status == (C.INSTRUMENT_TRADING if trading else C.INSTRUMENT_HALTED)
+    assert (units.MONEY_DECIMALS, units.MONEY_SCALE) == (MONEY_DECIMALS, MONEY_SCALE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -88,3 +89,37 @@ async def test_unbound_clock_and_measure(venue):
     async with aiohttp.ClientSession() as http:
         clock = await measure(lambda: _server_time(http, server.url))
         assert abs(clock.offset_ns) < 2 * 10**9
+
+
+async def test_refresh_forever_keeps_measuring_and_survives_failures(venue):
+    server, _, _ = venue
+    async with aiohttp.ClientSession() as http:
+        broken = {"on": False}
+
+        async def fetch():
+            if broken["on"]:
+                raise ConnectionError("venue unreachable")
+            return await _server_time(http, server.url)
+
+        clock = ServerClock(fetch, refresh_s=0.05, samples=1)
+        task = asyncio.create_task(clock.refresh_forever(retry_s=0.01))
+        try:
+            await _until(lambda: clock.resyncs >= 3)
+            broken["on"] = True
+            offset = clock.offset_ns
+            await _until(lambda: clock.failures >= 2)
+            assert clock.offset_ns == offset  # the last measurement stays in use
+            broken["on"] = False
+            seen = clock.resyncs
+            await _until(lambda: clock.resyncs > seen)
+        finally:
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def _until(cond, wait=10.0):
+    deadline = asyncio.get_running_loop().time() + wait
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.01)

@@ -115,8 +115,13 @@ async def test_max_wait_raises_rate_limited(clock):
     hub = RateLimits(now_ns=clock.now, sleep=clock.sleep, max_wait_s=5)
     b = hub.account("binance/a", "spot", LIMITS, META)
     b.on_rate_limited(418, 120)
-    with pytest.raises(RateLimited, match=r"failed to call for binance/a: GET /api/v3/time would wait 120.0 s"):
+    with pytest.raises(RateLimited) as err:
         await b.acquire("GET /api/v3/time")
+    assert str(err.value) == (
+        "failed to call for binance/a: GET /api/v3/time would wait 120.0 s for budget (more than 5 s) "
+        "(retry after 120 s)"
+    )
+    assert err.value.status == 0 and err.value.retry_after_s == pytest.approx(120)
 
 
 async def test_concurrent_callers_never_exceed_a_window(hub, clock):
