@@ -472,7 +472,7 @@ def balances(account: str, market: Market, b: Mapping[str, Any], event_ns: int =
 
 
 def position(account: str, p: Mapping[str, Any]) -> Position:
-    """A ccxt position structure -> ``Position`` (signed ``qty`` in one-way mode, per side in hedge mode)."""
+    """A ccxt position structure -> ``Position`` (``qty`` negative for a short, one-way and hedge mode alike)."""
     symbol = p.get("symbol")
     what = f"position {symbol} of {account}"
     contracts = Decimal(dec(p.get("contracts") or 0, f"{what} contracts"))
@@ -480,10 +480,9 @@ def position(account: str, p: Mapping[str, Any]) -> Position:
     hedged = bool(p.get("hedged"))
     if hedged:
         pos_side = PositionSide.LONG if side == "long" else PositionSide.SHORT
-        qty = contracts
     else:
         pos_side = PositionSide.BOTH
-        qty = -contracts if side == "short" else contracts
+    qty = -contracts if side == "short" else contracts  # signed: negative for a short, in either mode
     mode = p.get("marginMode")
     leverage = p.get("leverage")
     return Position(

@@ -234,7 +234,7 @@ async def test_futures_settings_positions_amend_batch_and_cancel_all(server: Loc
     short = await ex.place(order(acct, PERP, Side.SELL, "0.03", position_side=PositionSide.SHORT))
     assert short.status is OrderStatus.FILLED
     sides = {p.position_side: p.qty for p in await ex.positions(PERP)}
-    assert sides[PositionSide.SHORT] == "0.03"
+    assert sides[PositionSide.SHORT] == "-0.03"
 
 
 async def test_wallet_transfer_and_key_switch(server: LocalServer, venue: Venue) -> None:

@@ -84,12 +84,12 @@ async def test_instruments_match_exchange_info_and_map_symbols_both_ways(server:
         perp = g.instruments.instrument(PERP)
         info = {s["symbol"]: s for s in rest(server, "/api/v3/exchangeInfo")["symbols"]}["BTCUSDT"]
         filters = {x["filterType"]: x for x in info["filters"]}
-        assert spot.kind is InstrumentKind.SPOT and perp.kind is InstrumentKind.PERP
+        assert spot.instrument_kind is InstrumentKind.SPOT and perp.instrument_kind is InstrumentKind.PERP
         assert spot.tick_size == Decimal(filters["PRICE_FILTER"]["tickSize"])
         assert spot.step_size == Decimal(filters["LOT_SIZE"]["stepSize"])
         assert spot.spec.min_notional == canonical(filters["NOTIONAL"]["minNotional"])
         assert perp.spec.settle_asset == "USDT" and perp.spec.venue_symbol == "BTCUSDT"
-        assert all(i.kind is InstrumentKind.SPOT for i in (await f.instruments.load()).values())
+        assert all(i.instrument_kind is InstrumentKind.SPOT for i in (await f.instruments.load()).values())
         assert g.instruments.to_venue(PERP) == "BTCUSDT" and f.instruments.to_venue(SPOT) == "BTCUSDT"
         assert f.instruments.from_venue("BTCUSDT") == SPOT and g.instruments.from_venue("BTCUSDT") == PERP
         with pytest.raises(UnknownSymbol, match="no instrument 'DOGE/USDT'"):
