@@ -144,7 +144,9 @@ def run_stage(args: argparse.Namespace) -> int:
 def _table(rows: list[tuple[str, str, KeyInfo | None, str]], title: str) -> Table:
     table = Table(title=title)
     for col in ("account", "market", "type", "fingerprint", "version", "age", "permissions", "expires", "state"):
-        table.add_column(col)
+        table.add_column(
+            col, no_wrap=col in ("fingerprint", "permissions"), min_width=12 if col == "fingerprint" else None
+        )
     for account, market, info, kind in rows:
         if info is None:
             table.add_row(account, market, kind, "-", "-", "-", "-", "-", "[red]no key[/]")
