@@ -98,10 +98,11 @@ async def registered_holders(nc: NATS, exchange: str, account: str) -> set[str]:
     """The holders of ``exchange``/``account`` whose registration is alive."""
     kv = await holders_bucket(nc)
     try:
-        keys = await kv.keys(filters=[f"{exchange}.{account}.*"])
+        keys = await kv.keys()  # nats-py's `filters` match substrings, not subjects: select here
     except nats.js.errors.NoKeysError:
         return set()
-    return {k.rsplit(".", 1)[1] for k in keys}
+    prefix = f"{exchange}.{account}."
+    return {k[len(prefix) :] for k in keys if k.startswith(prefix) and "." not in k[len(prefix) :]}
 
 
 @dataclass
