@@ -1,5 +1,27 @@
-"""API keys: the key-provider interface the connectors use, and the stores behind it."""
+"""API keys: the key-provider interface the connectors use, and the stores behind it.
 
-from oms.keys.provider import Credentials, KeyNotFound, KeyProvider, KeyStoreError, fingerprint, vault_path
+The Vault/OpenBao key store is ``oms.keys.store.VaultKeyStore`` (open one with ``oms.keys.factory.open_store``);
+live rotation over NATS is ``oms.keys.rotation``; log redaction is ``oms.keys.redact``.
+"""
 
-__all__ = ["Credentials", "KeyNotFound", "KeyProvider", "KeyStoreError", "fingerprint", "vault_path"]
+from oms.keys.provider import (
+    Credentials,
+    KeyNotFound,
+    KeyProvider,
+    KeyRevoked,
+    KeyStoreError,
+    WithdrawalPermissionRefused,
+    fingerprint,
+    vault_path,
+)
+
+__all__ = [
+    "Credentials",
+    "KeyNotFound",
+    "KeyProvider",
+    "KeyRevoked",
+    "KeyStoreError",
+    "WithdrawalPermissionRefused",
+    "fingerprint",
+    "vault_path",
+]

@@ -116,15 +116,18 @@ class VaultKeyStore:
         cache: EncryptedKeyCache | None = None,
         ttl_s: float = 60.0,
         warn_every_s: float = 60.0,
+        retry_s: float = 5.0,
     ):
         self.settings = settings
         self.catalog = catalog
         self.cache = cache
         self.ttl_s = ttl_s
         self.warn_every_s = warn_every_s
+        self.retry_s = retry_s  # while Vault is unreachable, `get` serves the cached key this long between tries
         self.metrics = KeyStoreMetrics()
         self._lock = threading.RLock()
         self._held: dict[str, _Held] = {}
+        self._by_account: dict[tuple[str, str, str], _Held] = {}  # (exchange, market, account): the hot lookup
         self._disk: dict[str, Credentials] | None = None
         self._last_warn = 0.0
         self._client = hvac.Client(
@@ -174,12 +177,15 @@ class VaultKeyStore:
     # ---------------------------------------------------------------- reading
     def get(self, exchange: str, market: Market, account: str) -> Credentials:
         """The current key (KeyProvider): memory within ``ttl_s``, else Vault, else the cache."""
-        path = self.path(exchange, market, account)
-        with self._lock:
-            held = self._held.get(path)
-            if held is not None and time.monotonic() - held.read_at < self.ttl_s:
-                return held.creds
+        held = self._by_account.get((exchange, market, account))  # one dict read: no path, no lock
+        if held is not None and time.monotonic() - held.read_at < self.ttl_s:
+            return held.creds
         return self.refresh(exchange, market, account)
+
+    def _hold(self, path: str, creds: Credentials) -> None:
+        held = _Held(creds, time.monotonic())
+        self._held[path] = held
+        self._by_account[(creds.exchange, creds.market, creds.account)] = held
 
     def refresh(self, exchange: str, market: Market, account: str, min_version: int = 0) -> Credentials:
         """Read the key from Vault now (cache fallback when unreachable); at least ``min_version``."""
@@ -191,7 +197,7 @@ class VaultKeyStore:
         if creds.version < min_version:
             raise KeyStoreError(f"{self.full_path(path)}: Vault serves version {creds.version}, expected {min_version}")
         with self._lock:
-            self._held[path] = _Held(creds, time.monotonic())
+            self._hold(path, creds)
             if self.metrics.degraded:
                 log.warning("vault %s answers again; keys are read from it", self.settings.address)
                 self.metrics.degraded = 0
@@ -286,6 +292,9 @@ class VaultKeyStore:
             ) from None
         self.metrics.served_from_cache += 1
         self.metrics.degraded = 1
+        with self._lock:  # serve it from memory until the next try, so an outage costs one attempt per retry_s
+            self._hold(path, creds)
+            self._held[path].read_at -= max(0.0, self.ttl_s - self.retry_s)
         now = time.monotonic()
         if now - self._last_warn >= self.warn_every_s:
             self._last_warn = now
@@ -401,7 +410,7 @@ class VaultKeyStore:
         )
         creds = Credentials(exchange, market, account, api_key, secret, perms, version, now, expires_ns, venue_account)
         with self._lock:
-            self._held[path] = _Held(creds, time.monotonic())
+            self._hold(path, creds)
             self._save_cache()
         return creds
 
@@ -446,6 +455,7 @@ class VaultKeyStore:
         )
         with self._lock:
             self._held.pop(path, None)
+            self._by_account.pop((exchange, market, account), None)
 
     # ---------------------------------------------------------------- staging (venues without a key API)
     def staging_path(self, exchange: str, market: str, account: str) -> str:

@@ -422,6 +422,17 @@ def test_daemon_restarted_during_a_vault_outage_trades_from_the_cache_and_recove
         vault.service.up()
 
 
+def test_cli_rotate_runs_the_flow(stack, main_account, capsys):
+    vault, lx, _ = stack
+    old = current(vault)
+    assert vault.oms("keys", "rotate", "binance", "main", "--market", "spot") == 0
+    new = current(vault)
+    out = capsys.readouterr().out
+    assert f"rotated binance/main spot: {old.fingerprint} v{old.version} -> {new.fingerprint} v{new.version}" in out
+    assert signed_get(lx.url, old)[0] == 401 and signed_get(lx.url, new)[0] == 200
+    assert all(secret not in out for secret in lx.all_secrets())
+
+
 def test_nothing_written_holds_a_secret(stack, tmp_path_factory):
     """Logs (with DEBUG urllib3 lines), data dirs, the key cache, the audit log, JetStream, Prefect's DB."""
     vault, lx, _ = stack

@@ -174,6 +174,8 @@ def test_restarting_reader_serves_from_the_encrypted_cache_while_vault_is_down(v
             creds = restarted.get("binance", "spot", "main")
         assert creds.secret == MAIN_SECRET and creds.version == 1
         assert restarted.metrics.served_from_cache == 1 and restarted.metrics.degraded == 1
+        assert restarted.get("binance", "spot", "main").secret == MAIN_SECRET
+        assert restarted.metrics.vault_unreachable == 1  # no new attempt within retry_s
         assert 'oms_keys_degraded{component="daemon"} 1' in restarted.metrics.prometheus_text("daemon")
         assert any("unreachable or sealed" in r.getMessage() and "binance_spot_main" in r.getMessage()
                    for r in caplog.records)  # fmt: skip
