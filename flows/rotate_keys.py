@@ -147,6 +147,7 @@ def write(t: Target, creds: Credentials, cas: int, drill: str = "") -> Credentia
         expires_ns=creds.expires_ns,
         venue_account=creds.venue_account,
         cas=cas,
+        created_ns=creds.created_ns,  # 0 for a new key (now); the old key's own time when restored
     )
 
 
@@ -293,15 +294,17 @@ def rotate_market(t: Target, opts: dict, rec: Record) -> None:
 
 
 def _rollback(t, old, new, written, rotation_id, timeout_s, rec: Record) -> list[str]:
-    """Back to the old key: rewrite and announce it if the new one was written, revoke the new one."""
+    """Back to the old key: if Vault's current key is not the old one (the new one was written, or a write
+    failed half-way), write the old key back as a newer version and announce it; revoke the new key."""
     problems: list[str] = []
-    if written is not None:
-        try:
-            restored = _timed(rec, "rollback-write", write.fn, t, old, written.version)
+    try:
+        now = t.store.refresh(t.exchange, t.market, t.account)
+        if written is not None or now.fingerprint != old.fingerprint:
+            restored = _timed(rec, "rollback-write", write.fn, t, old, now.version)
             rec.new_version = restored.version
             _timed(rec, "rollback-switch", switch.fn, t, restored, rotation_id, "rollback", timeout_s)
-        except Exception as exc:
-            problems.append(redact(f"restoring the old key in Vault/holders: {exc}"))
+    except Exception as exc:
+        problems.append(redact(f"restoring the old key in Vault/holders: {exc}"))
     if new is not None:
         if t.venue == "live":
             problems.append(f"revoke the new key {new.fingerprint} on the venue by hand (it was never used)")
@@ -358,7 +361,13 @@ def rotate_keys(
     component: str = "rotation",
     drill: Drill = "",
 ) -> list[str]:
-    """Rotate the API key of ``exchange``/``account`` for each market (all of the account's by default)."""
+    """Rotate the API key of ``exchange``/``account`` for each market (all of the account's by default).
+
+    ``confirm_timeout_s``: how long to wait for every holder's confirmation; ``revoke_grace_s``: the pause
+    between the last confirmation and revoking the old key; ``retries``: per step, with exponential back-off
+    (1, 2, 4... s, at most 30 s); ``component``: the AppRole the flow uses (``rotation``); ``drill``: fail on
+    purpose at this step to check the rollback. Returns one line per market: old -> new fingerprint, versions.
+    """
     install_redaction()
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     cfg = load_config(config_dir)

@@ -365,13 +365,17 @@ class VaultKeyStore:
         expires_ns: int = 0,
         venue_account: str = "",
         cas: int | None = None,
+        created_ns: int = 0,
     ) -> Credentials:
-        """Write a new version (check-and-set against ``cas`` when given); returns what was written."""
+        """Write a new version (check-and-set against ``cas`` when given); returns what was written.
+
+        ``created_ns`` keeps a key's creation time when it is written again (a rollback); default now.
+        """
         path = self.path(exchange, market, account)
         where = self.full_path(path)
         register_secret(secret)
         perms = tuple(sorted({p.lower() for p in permissions}))
-        now = time.time_ns()
+        now = created_ns or time.time_ns()
         draft = Credentials(exchange, market, account, api_key, secret, perms, 0, now, expires_ns, venue_account)
         self._guard(draft, where)
         data = {

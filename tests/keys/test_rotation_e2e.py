@@ -321,7 +321,7 @@ def test_a_failure_at_any_step_leaves_the_old_key_working(stack, main_account, s
                 refusing.__exit__(None, None, None)
     alert_thread.join(30)
     now = current(vault)
-    assert now.fingerprint == old.fingerprint and now.secret == old.secret
+    assert now.fingerprint == old.fingerprint and now.secret == old.secret and now.created_ns == old.created_ns
     assert now.version == (old.version + 2 if step in ("switch", "revoke") else old.version)
     assert signed_get(lx.url, old)[0] == 200
     assert lx.active_keys(main_account) == {old.api_key}  # a new key, if made, was revoked again
