@@ -6,7 +6,6 @@ import inspect
 from pathlib import Path
 
 import yaml
-from prefect.client.schemas.schedules import CronSchedule
 
 from oms.config import load_config
 
@@ -14,6 +13,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_every_account_has_its_own_rotate_keys_deployment():
+    # prefect is imported inside tests only: its settings freeze at import, before prefect_server sets the API URL
+    from prefect.client.schemas.schedules import CronSchedule
+
     from flows.rotate_keys import rotate_keys
 
     doc = yaml.safe_load((PROJECT / "prefect.yaml").read_text())
