@@ -246,7 +246,13 @@ def rotate_market(t: Target, opts: dict, rec: Record) -> None:
     def with_retries(tk):
         return tk.with_options(retries=retries, retry_delay_seconds=_backoff(retries))
 
-    old = _timed(rec, "read", with_retries(read_current), t)
+    try:
+        old = _timed(rec, "read", with_retries(read_current), t)
+    except Exception as exc:  # nothing changed yet: alert and stop
+        error = redact(f"{type(exc).__name__}: {exc}")
+        rec.outcome = "failed at read, nothing changed"
+        _alert(t, rotation_id, "read", error, True)
+        raise RotationFailed(f"rotation of {t.exchange}/{t.account}/{t.market} failed at read: {error}") from None
     rec.old, rec.old_version = old.fingerprint, old.version
     new = written = None
     step = "create"
