@@ -123,7 +123,8 @@ def initialise(
     except hvac.exceptions.Forbidden as exc:
         raise KeyStoreError(
             "`oms keys init` needs a privileged token (policies, auth methods, audit): the root token was already "
-            "revoked by an earlier init; generate one with `bao operator generate-root` and pass it as OMS_VAULT_TOKEN"
+            "revoked by an earlier init; pass a token with sudo as OMS_VAULT_TOKEN (OpenBao >= 2.6: "
+            "sys/generate-root-token with the unseal key), or run the first init with --keep-root"
         ) from exc
     except hvac.exceptions.VaultError as exc:
         raise KeyStoreError(f"`oms keys init` failed: {exc}") from exc

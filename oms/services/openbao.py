@@ -104,7 +104,8 @@ class OpenBaoService(Service):
         if "root_token" not in creds:
             raise ServiceError(
                 f"openbao: the root token was revoked by `oms keys init` (see {self.init_file}); components log in "
-                "with their AppRoles, and `bao operator generate-root` makes a new root token when one is needed"
+                "with their AppRoles; a privileged token for administration comes from OpenBao's authenticated "
+                "root-token generation (sys/generate-root-token, with the unseal key)"
             )
         return creds["root_token"]
 
