@@ -12,8 +12,9 @@ from oms.config import load_config
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def test_every_account_has_its_own_rotate_keys_deployment():
-    # prefect is imported inside tests only: its settings freeze at import, before prefect_server sets the API URL
+def test_every_account_has_its_own_rotate_keys_deployment(prefect_server):
+    # prefect is imported inside tests that use prefect_server: its settings freeze at the first import, so
+    # PREFECT_API_URL must be set by then (or every later flow in this process runs on an ephemeral server)
     from prefect.client.schemas.schedules import CronSchedule
 
     from flows.rotate_keys import rotate_keys
