@@ -1,7 +1,21 @@
-"""API keys: the key-provider interface the connectors use, and the stores behind it."""
+"""API keys: the key-provider interface the connectors use, and the stores behind it.
+
+The Vault/OpenBao key store is ``oms.keys.store.VaultKeyStore`` (open one with ``oms.keys.factory.open_store``);
+the local exchange's demo-keys file and environment variables are ``oms.keys.local``; live rotation over NATS
+is ``oms.keys.rotation``; log redaction is ``oms.keys.redact``.
+"""
 
 from oms.keys.local import DemoKeysFile, EnvKeys
-from oms.keys.provider import Credentials, KeyNotFound, KeyProvider, KeyStoreError, fingerprint, vault_path
+from oms.keys.provider import (
+    Credentials,
+    KeyNotFound,
+    KeyProvider,
+    KeyRevoked,
+    KeyStoreError,
+    WithdrawalPermissionRefused,
+    fingerprint,
+    vault_path,
+)
 
 __all__ = [
     "Credentials",
@@ -9,7 +23,9 @@ __all__ = [
     "EnvKeys",
     "KeyNotFound",
     "KeyProvider",
+    "KeyRevoked",
     "KeyStoreError",
+    "WithdrawalPermissionRefused",
     "fingerprint",
     "vault_path",
 ]

@@ -36,6 +36,7 @@ class Credentials:
     version: int = 0  # the key store's version of this secret (0 where the source has no versions)
     created_ns: int = 0
     expires_ns: int = 0  # 0: no expiry
+    venue_account: str = ""  # the venue's own id of the account (sub-account email, local exchange account id)
 
     @property
     def fingerprint(self) -> str:
@@ -55,6 +56,14 @@ class KeyStoreError(Exception):
 
 class KeyNotFound(KeyStoreError):
     """No key for this account and market at its path."""
+
+
+class KeyRevoked(KeyNotFound):
+    """The key at the path was revoked (its current version deleted)."""
+
+
+class WithdrawalPermissionRefused(KeyStoreError):
+    """A key of a sub or strategy account carries withdrawal permission: refused at load time."""
 
 
 def vault_path(exchange: str, market: str, account_stem: str) -> str:

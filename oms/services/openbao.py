@@ -32,6 +32,16 @@ listener "tcp" {{
 api_addr     = "http://{host}:{port}"
 cluster_addr = "http://{host}:{cluster_port}"
 ui           = false
+
+# The file audit device (OpenBao allows only declarative ones): every request and response, with every
+# secret value HMAC'd, one JSON line each.
+audit "file" "oms-file" {{
+  description = "crypto-oms audit log"
+  options {{
+    file_path = "{audit}"
+    mode      = "0600"
+  }}
+}}
 """
 
 
@@ -48,6 +58,10 @@ class OpenBaoService(Service):
         return self.home / "init.json"
 
     @property
+    def audit_file(self) -> Path:
+        return self.home / "audit.log"
+
+    @property
     def address(self) -> str:
         return f"http://{self.settings.host}:{self.settings.openbao_port}"
 
@@ -62,6 +76,7 @@ class OpenBaoService(Service):
         config.write_text(
             HCL.format(
                 raft=raft,
+                audit=self.audit_file,
                 host=self.settings.host,
                 port=self.settings.openbao_port,
                 cluster_port=self.settings.openbao_cluster_port,
@@ -87,7 +102,18 @@ class OpenBaoService(Service):
             raise ServiceError(f"openbao: cannot read its init file {self.init_file}: {exc}") from exc
 
     def root_token(self) -> str:
-        return self.credentials()["root_token"]
+        creds = self.credentials()
+        if "root_token" not in creds:
+            raise ServiceError(
+                f"openbao: the root token was revoked by `oms keys init` (see {self.init_file}); components log in "
+                "with their AppRoles; a privileged token for administration comes from OpenBao's authenticated "
+                "root-token generation (sys/generate-root-token, with the unseal key)"
+            )
+        return creds["root_token"]
+
+    def root_revoked(self) -> bool:
+        """True once `oms keys init` revoked the root token (KV v2 was enabled before that)."""
+        return self.init_file.exists() and "root_token" not in self.credentials()
 
     def client(self) -> hvac.Client:
         return hvac.Client(url=self.address, token=self.root_token(), timeout=30)
@@ -95,6 +121,8 @@ class OpenBaoService(Service):
     def _kv_ready(self) -> bool:
         if not self.init_file.exists():
             return False
+        if self.root_revoked():
+            return True
         try:
             mounts = self.client().sys.list_mounted_secrets_engines()
         except (hvac.exceptions.VaultError, requests.RequestException, ServiceError):
@@ -130,7 +158,8 @@ class OpenBaoService(Service):
             if client.sys.is_sealed():
                 client.sys.submit_unseal_key(self.credentials()["unseal_key"])
             self._wait_active()
-            self._enable_kv()
+            if not self.root_revoked():
+                self._enable_kv()
         except (hvac.exceptions.VaultError, requests.RequestException) as exc:
             raise ServiceError(f"openbao: initialise/unseal failed: {exc}; log: {self.log_file}") from exc
 

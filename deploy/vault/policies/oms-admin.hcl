@@ -1,0 +1,23 @@
+# The `oms keys` command (put, show, list, revoke, stage): manages the keys of every account path,
+# without access to Vault's own configuration (policies, auth methods, audit devices).
+path "{mount}/data/exchanges/*" {
+  capabilities = ["create", "update", "read"]
+}
+path "{mount}/metadata/exchanges/*" {
+  capabilities = ["create", "update", "read", "list"]
+}
+path "{mount}/metadata/exchanges" {
+  capabilities = ["list"]
+}
+path "{mount}/delete/exchanges/*" {
+  capabilities = ["update"]
+}
+path "{mount}/undelete/exchanges/*" {
+  capabilities = ["update"]
+}
+path "{mount}/data/staging/exchanges/*" {
+  capabilities = ["create", "update", "read"]
+}
+path "{mount}/metadata/staging/exchanges/*" {
+  capabilities = ["read", "delete"]
+}
