@@ -57,6 +57,11 @@ _STOP_PRICED = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 _LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 
 
+class _Refusal(Exception):
+    def __init__(self, code: str, reason: str):
+        self.code, self.reason = code, reason
+
+
 @dataclass(slots=True)
 class Decision:
     """The gateway's answer to one command: the reply, the events to publish, what to send to the venue."""
@@ -89,6 +94,7 @@ class OrderGateway:
         self.rejections: Counter[str] = Counter()  # by code: metrics read it
         self.dropped: Counter[str] = Counter()  # venue events not applied, by reason
         self.accepted = 0
+        self._routes: dict[tuple[str, str], tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ commands
     def place(self, cmd: PlaceOrder) -> Decision:
@@ -97,15 +103,14 @@ class OrderGateway:
         known = self.orders.get(coid)
         if known is not None:  # a retry or a replay: answer, never send twice
             return Decision(CommandResult(ok=True, client_order_id=coid, status=known.status))
-        try:
-            acc = AccountId.parse(cmd.account)
-            a = self.accounts[acc.exchange, acc.name]
-        except (KeyError, ValueError):
-            return self._refuse(cmd, "unknown_account", f"{cmd.account} is not an account of this daemon")
-        try:
-            i, ins = self.instruments.lookup(acc.exchange, cmd.symbol)
-        except UnknownInstrument as exc:
-            return self._refuse(cmd, "unknown_symbol", str(exc))
+        route = self._routes.get((cmd.account, cmd.symbol))
+        if route is None:
+            try:
+                route = self._route(cmd.account, cmd.symbol)
+            except _Refusal as r:
+                return self._refuse(cmd, r.code, r.reason)
+        a, i = route
+        ins = self.instruments.instrument(i)[1]  # by number: filters updated later are seen
         otype = C.ORDER_TYPE_CODES.get(cmd.order_type)
         if otype is None or otype > C.MAX_ORDER_TYPE:
             return self._refuse(cmd, "unsupported_order_type", f"{cmd.order_type.value} orders are not gated yet")
@@ -224,6 +229,20 @@ class OrderGateway:
         return [ev] if change.changed else []
 
     # ------------------------------------------------------------------ helpers
+    def _route(self, account: str, symbol: str) -> tuple[int, int]:
+        """Kernel account and instrument numbers of (account, symbol), remembered: they never change."""
+        try:
+            acc = AccountId.parse(account)
+            a = self.accounts[acc.exchange, acc.name]
+        except (KeyError, ValueError):
+            raise _Refusal("unknown_account", f"{account} is not an account of this daemon") from None
+        try:
+            i, _ = self.instruments.lookup(acc.exchange, symbol)
+        except UnknownInstrument as exc:
+            raise _Refusal("unknown_symbol", str(exc)) from None
+        route = self._routes[(account, symbol)] = (a, i)
+        return route
+
     def _units(self, cmd: PlaceOrder, ins: Instrument) -> tuple[int, int]:
         qty = ins.qty(cmd.qty)
         if cmd.order_type in _LIMIT_PRICED:
