@@ -20,6 +20,7 @@ from pathlib import Path
 import msgspec
 
 from oms.model.codec import MESSAGE_TYPES, Message
+from oms.model.commands import COMMAND_VERSION, CommandReply, CommandRequest
 from oms.model.instrument import InstrumentSpec
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
@@ -38,6 +39,12 @@ def schemas() -> dict[str, str]:
         tag = t.__struct_config__.tag
         out[f"{tag}.schema.json"] = _document(t, f"crypto-oms {tag}")
     out["instrument_spec.schema.json"] = _document(InstrumentSpec, "crypto-oms instrument_spec")
+    out["command_request.schema.json"] = _document(
+        CommandRequest, f"crypto-oms order command request (cmd.order.*.*), version {COMMAND_VERSION}"
+    )
+    out["command_reply.schema.json"] = _document(
+        CommandReply, f"crypto-oms order command reply, version {COMMAND_VERSION}"
+    )
     return out
 
 

@@ -1,0 +1,55 @@
+"""The daemon's instrument table: (exchange, unified symbol) <-> kernel instrument number and ``Instrument``.
+
+The kernels know instruments by number; the edges speak ``binance`` + ``BTC/USDT:USDT``. The same symbol on
+two exchanges is two instruments (their filters, books and marks differ). Numbers are given once, when the
+venue's markets are loaded, and written into the kernel state's instrument block.
+"""
+
+from __future__ import annotations
+
+from kernels.state import KernelState
+from oms.model import Instrument
+
+
+class UnknownInstrument(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InstrumentTable:
+    """Instruments of every exchange the daemon trades, numbered for one ``KernelState``."""
+
+    def __init__(self, state: KernelState):
+        self.state = state
+        self._index: dict[tuple[str, str], int] = {}
+        self._by_number: list[tuple[str, Instrument]] = []
+
+    def add(self, exchange: str, instrument: Instrument) -> int:
+        """Number ``instrument`` of ``exchange`` (again: the same number, with its filters updated)."""
+        key = (exchange, instrument.symbol)
+        i = self._index.get(key)
+        if i is None:
+            i = len(self._by_number)
+            if i >= self.state.n_instruments:
+                raise ValueError(f"instrument table full: the kernel state holds {self.state.n_instruments}")
+            self._index[key] = i
+            self._by_number.append((exchange, instrument))
+        else:
+            self._by_number[i] = (exchange, instrument)
+        self.state.set_instrument(i, instrument)
+        return i
+
+    def lookup(self, exchange: str, symbol: str) -> tuple[int, Instrument]:
+        i = self._index.get((exchange, symbol))
+        if i is None:
+            known = sorted(s for e, s in self._index if e == exchange)[:8]
+            raise UnknownInstrument(
+                f"{symbol} is not an instrument of {exchange} (known: {', '.join(known) or 'none'})"
+            )
+        return i, self._by_number[i][1]
+
+    def instrument(self, i: int) -> tuple[str, Instrument]:
+        return self._by_number[i]
+
+    def __len__(self) -> int:
+        return len(self._by_number)

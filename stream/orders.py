@@ -1,0 +1,103 @@
+"""The daemon's orders: every order it placed or adopted, keyed by client order id, folded from events.
+
+An ``OrderRecord`` is the live view of one order: its command, kernel numbers (account, instrument, side,
+position side, in units), status, cumulative fill, and the trade ids already applied (so a fill reported
+twice, by the stream and by REST, counts once). ``OrderTracker.apply`` runs one venue event through the
+model's status machine (``oms.model.status``): it returns what changed (the new status, the new fill if any),
+or raises ``IllegalTransition`` leaving the record as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from oms.model import Fill, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder, next_status
+
+TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL})
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    cmd: PlaceOrder
+    account: int  # kernel account number
+    instrument: int  # kernel instrument number
+    side: int  # kernel side code
+    pos_side: int  # kernel position-side code
+    qty: int  # quantity units
+    status: OrderStatus = OrderStatus.PENDING_NEW
+    filled: int = 0  # quantity units filled so far
+    reserved: bool = True  # holds a risk reservation (open-order slot and open quantity)
+    venue_order_id: str | None = None
+    trade_ids: set[str] = field(default_factory=set)
+    updated_ns: int = 0
+
+    @property
+    def client_order_id(self) -> str:
+        return self.cmd.client_order_id or ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL
+
+
+@dataclass(slots=True)
+class Change:
+    """What one event did to a record."""
+
+    before: OrderStatus
+    after: OrderStatus
+    new_fill: Fill | None  # a fill not seen before (to apply to positions), else None
+
+    @property
+    def changed(self) -> bool:
+        return self.before is not self.after or self.new_fill is not None
+
+
+class OrderTracker:
+    """Orders by client order id, with the open ones indexed per account for cancel-all."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, OrderRecord] = {}
+        self._open_by_account: dict[int, set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def get(self, client_order_id: str) -> OrderRecord | None:
+        return self._orders.get(client_order_id)
+
+    def add(self, rec: OrderRecord) -> None:
+        self._orders[rec.client_order_id] = rec
+        self._open_by_account.setdefault(rec.account, set()).add(rec.client_order_id)
+
+    def open_orders(self, account: int) -> list[OrderRecord]:
+        return [self._orders[c] for c in sorted(self._open_by_account.get(account, ()))]
+
+    def mark(self, rec: OrderRecord, kind: OrderEventKind, now_ns: int) -> Change:
+        """One event of ours (``cancel_sent``, ``outcome_unknown``) applied to ``rec``."""
+        before = rec.status
+        rec.status = next_status(before, kind, filled=rec.filled > 0, order=rec.client_order_id)
+        rec.updated_ns = now_ns
+        self._reindex(rec)
+        return Change(before, rec.status, None)
+
+    def apply(self, rec: OrderRecord, ev: OrderEvent, fill_units: int) -> Change:
+        """Fold a venue event into ``rec``. ``fill_units`` is ``ev.fill.qty`` in quantity units (0 if none)."""
+        before = rec.status
+        after = next_status(before, ev.kind, filled=rec.filled > 0 or ev.fill is not None, order=rec.client_order_id)
+        new_fill = None
+        if ev.fill is not None and ev.fill.trade_id not in rec.trade_ids:
+            rec.trade_ids.add(ev.fill.trade_id)
+            rec.filled += fill_units
+            new_fill = ev.fill
+        rec.status = after
+        if ev.venue_order_id and rec.venue_order_id is None:
+            rec.venue_order_id = ev.venue_order_id
+        rec.updated_ns = ev.event_ns
+        self._reindex(rec)
+        return Change(before, after, new_fill)
+
+    def _reindex(self, rec: OrderRecord) -> None:
+        if not rec.is_open:
+            self._open_by_account.get(rec.account, set()).discard(rec.client_order_id)

@@ -1,0 +1,130 @@
+"""Events reach JetStream once and in order, through NATS outages, restarts and replays (real nats-server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from nats.js.api import StreamConfig
+
+from oms.bus import (
+    BusSettings,
+    EventPublisher,
+    Outbox,
+    OutboxRecord,
+    ensure_streams,
+    msg_id,
+    stream_configs,
+    subject_of,
+)
+from oms.model import Fill
+from oms.model.codec import decode, encode
+from tests.bus.conftest import connect, fill, order_event
+
+
+async def trade_ids(js, stream: str = "TRADES") -> list[str]:
+    """Every message in ``stream``, in stream order, as trade ids (read with an ordered consumer)."""
+    info = await js.stream_info(stream)
+    n = info.state.messages
+    if n == 0:
+        return []
+    sub = await js.subscribe(f"{stream.lower()}.>", ordered_consumer=True, deliver_policy="all")
+    out = []
+    try:
+        while len(out) < n:
+            msg = await sub.next_msg(timeout=5)
+            out.append(decode(msg.data, Fill).trade_id)
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+async def test_streams_are_created_once_with_30_day_file_retention(nc):
+    js = nc.jetstream()
+    settings = BusSettings(duplicate_window_s=120)
+    first = await ensure_streams(js, settings)
+    assert set(first) == {"ORDERS", "TRADES", "POSITIONS", "BALANCES", "TRANSFERS", "RISK"}
+    again = await ensure_streams(js, settings)
+    assert set(again.values()) == {"ok"}
+    info = await js.stream_info("TRADES")
+    assert info.config.max_age == pytest.approx(30 * 86400) and info.config.storage == "file"
+    assert info.config.subjects == ["trades.>"]
+    changed = await ensure_streams(js, BusSettings(duplicate_window_s=60))
+    assert set(changed.values()) == {"updated"}
+    with pytest.raises(ValueError, match="storage"):
+        await ensure_streams(js, BusSettings(duplicate_window_s=60, storage="memory"))
+
+
+def test_bad_bus_settings_name_the_setting():
+    with pytest.raises(ValueError, match="retention_days"):
+        BusSettings(retention_days=0)
+    with pytest.raises(ValueError, match="duplicate_window_s"):
+        BusSettings(duplicate_window_s=0)
+    assert all(isinstance(c, StreamConfig) for c in stream_configs())
+
+
+async def test_publish_in_windows_and_replays_are_stored_once(own_nats, tmp_path: Path):
+    nc = await connect(own_nats.address)
+    try:
+        await ensure_streams(nc.jetstream())
+        async with EventPublisher(nc, Outbox(tmp_path / "outbox"), window=64) as pub:
+            for n in range(500):
+                await pub.publish(fill(n))
+            await pub.publish(order_event(1))
+            assert await pub.flush()
+            for n in range(500):  # a replay after a restart: the same events again
+                await pub.publish(fill(n))
+            assert await pub.flush()
+        assert pub.stats.acked == 1001 and pub.stats.duplicates == 500 and pub.stats.to_outbox == 0
+        assert await trade_ids(nc.jetstream()) == [str(n) for n in range(500)]
+        assert (await nc.jetstream().stream_info("ORDERS")).state.messages == 1
+    finally:
+        await nc.close()
+
+
+async def test_nats_down_mid_run_loses_nothing_and_keeps_order(own_nats, tmp_path: Path):
+    nc = await connect(own_nats.address)
+    try:
+        await ensure_streams(nc.jetstream())
+        pub = EventPublisher(nc, Outbox(tmp_path / "outbox"), window=50, ack_timeout_s=0.5, retry_s=0.05)
+        pub.start()
+        for n in range(300):
+            await pub.publish(fill(n))
+        own_nats.down()  # nats-server stopped mid-run
+        for n in range(300, 700):
+            await pub.publish(fill(n))
+        assert pub.stats.to_outbox > 0 and len(pub.outbox) > 0
+        own_nats.up()  # same port, same store: JetStream keeps what it had
+        assert await pub.flush(timeout_s=30), f"outbox not drained: {pub.stats}"
+        await pub.close()
+        ids = await trade_ids(nc.jetstream())
+        assert sorted(ids, key=int) == [str(n) for n in range(700)], "every event exactly once"
+        assert len(set(ids)) == 700
+        assert list(Path(tmp_path / "outbox").glob("outbox.*.sealed.jsonl")) == []
+    finally:
+        await nc.close()
+
+
+async def test_outbox_left_by_a_crashed_run_is_delivered_by_the_next(own_nats, tmp_path: Path, caplog):
+    outdir = tmp_path / "outbox"
+    # A run that could not reach NATS wrote 40 events to its outbox and died mid-append of the 41st.
+    crashed = Outbox(outdir)
+    crashed.append([OutboxRecord(subject_of(e), msg_id(e), msgspec.Raw(encode(e))) for e in map(fill, range(40))])
+    crashed.close()
+    with open(outdir / "outbox.jsonl", "ab") as fh:
+        fh.write(b'{"s":"trades.binance.sub_mm.spot.BTC-USDT","i":"fill:x","d":{"type":"fi')  # torn line
+    nc = await connect(own_nats.address)
+    try:
+        await ensure_streams(nc.jetstream())
+        nxt = EventPublisher(nc, Outbox(outdir), window=10, retry_s=0.05)
+        assert nxt.backlog == 41
+        nxt.start()
+        await nxt.publish(fill(40))  # queues behind the old run's events
+        assert await nxt.flush(timeout_s=30)
+        await nxt.close()
+        assert await trade_ids(nc.jetstream()) == [str(n) for n in range(41)]
+        assert nxt.outbox.bad_lines == 1 and nxt.backlog == 0
+        assert "line 41 skipped" in caplog.text
+    finally:
+        await nc.close()

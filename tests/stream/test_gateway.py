@@ -1,0 +1,202 @@
+"""The order gateway through its real parts: model commands and events, the risk and positions kernels,
+the status machine. Every refusal leaves the kernel state as it was, array for array."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels import codes as C
+from kernels.positions import transfer, update_mark
+from kernels.state import A_CASH, A_FEES, A_OPEN_ORDERS, AccountIndex, KernelState
+from oms.model import (
+    CancelAll,
+    CancelOrder,
+    Fill,
+    Instrument,
+    InstrumentKind,
+    InstrumentSpec,
+    OrderEvent,
+    OrderEventKind,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+)
+from oms.model.commands import CommandRequest, encode_request
+from oms.model.units import money_to_units
+from stream.gateway import OrderGateway
+from stream.instruments import InstrumentTable
+
+ACC = "binance/sub_mm"
+T0 = 1_700_000_000_000_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        self.now += 1_000_000
+        return self.now
+
+
+@pytest.fixture
+def gw() -> OrderGateway:
+    state = KernelState(n_accounts=4, n_instruments=4)
+    accounts = AccountIndex([("binance", "sub_mm"), ("binance", "main")])
+    table = InstrumentTable(state)
+    spec = InstrumentSpec(
+        symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001", min_qty="0.00001",
+        max_qty="9000", min_notional="5",
+    )  # fmt: skip
+    i = table.add("binance", Instrument(spec))
+    state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=3)
+    b = tuple(state.blocks)
+    transfer(*b, 0, money_to_units("100000"))
+    update_mark(*b, i, table.lookup("binance", "BTC/USDT")[1].mark_to_units("60000"))
+    return OrderGateway(state, accounts, table, clock=Clock())
+
+
+def place(qty: str = "0.01", price: str = "60000", intent: str = "1", **kw) -> PlaceOrder:
+    return PlaceOrder(
+        account=kw.pop("account", ACC), symbol=kw.pop("symbol", "BTC/USDT"), side=kw.pop("side", Side.BUY),
+        order_type=kw.pop("order_type", OrderType.LIMIT), qty=qty, price=price, intent=intent, **kw,
+    )  # fmt: skip
+
+
+def snapshot(gw: OrderGateway) -> list[np.ndarray]:
+    return [a.copy() for a in gw.state.blocks]
+
+
+def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def venue(gw, coid, kind, status, fill=None, n=0):
+    return OrderEvent(
+        account=ACC, symbol="BTC/USDT", client_order_id=coid, venue_order_id="77", kind=kind, status=status,
+        fill=fill, event_ns=T0 + 10**9 + n,
+    )  # fmt: skip
+
+
+def fill(coid, trade_id, qty, price="60000", commission="0.06", asset="USDT"):
+    return Fill(
+        account=ACC, symbol="BTC/USDT", client_order_id=coid, venue_order_id="77", trade_id=trade_id, side=Side.BUY,
+        price=price, qty=qty, commission=commission, commission_asset=asset, event_ns=T0 + 10**9,
+    )  # fmt: skip
+
+
+def open_orders(gw) -> int:
+    return int(gw.state.acc[A_OPEN_ORDERS, 0])
+
+
+def test_accepted_order_is_reserved_and_sent_once(gw):
+    d = gw.place(place())
+    assert d.result.ok and d.result.status is OrderStatus.PENDING_NEW and len(d.send) == 1
+    coid = d.result.client_order_id
+    assert coid == place().with_client_order_id().client_order_id  # deterministic
+    assert open_orders(gw) == 1
+    again = gw.place(place())  # a retry, or the same command after a restart
+    assert again.result.ok and again.result.client_order_id == coid and again.send == [] and open_orders(gw) == 1
+
+
+@pytest.mark.parametrize(
+    "cmd, code",
+    [
+        (place(qty="1"), "risk:MAX_ORDER_NOTIONAL"),  # 60,000 USDT > 5,000
+        (place(qty="0.000001"), "bad_number"),  # finer than the lot step
+        (place(price="60000.001"), "bad_number"),  # finer than the tick
+        (place(account="binance/other"), "unknown_account"),
+        (place(symbol="ETH/USDT"), "unknown_symbol"),
+        (place(order_type=OrderType.TRAILING_STOP_MARKET, price=None), "unsupported_order_type"),
+    ],
+)
+def test_refusals_name_the_reason_and_change_nothing(gw, cmd, code):
+    before = snapshot(gw)
+    d = gw.place(cmd)
+    assert not d.result.ok and d.result.code == code and d.send == []
+    assert d.events[0].kind is OrderEventKind.REJECTED and d.events[0].reason.startswith(code)
+    assert same(before, snapshot(gw)) and gw.rejections[code] == 1 and len(gw.orders) == 0
+    if code.startswith("risk:"):
+        assert d.events[0].code == C.MAX_ORDER_NOTIONAL
+
+
+def test_open_order_limit_from_the_kernel(gw):
+    for n in range(3):
+        assert gw.place(place(intent=str(n))).result.ok
+    d = gw.place(place(intent="3"))
+    assert d.result.code == "risk:MAX_OPEN_ORDERS"
+
+
+def test_lifecycle_fills_positions_once_and_frees_the_reservation(gw):
+    coid = gw.place(place(qty="0.02")).result.client_order_id
+    assert gw.on_order_event(venue(gw, coid, OrderEventKind.ACCEPTED, OrderStatus.NEW))
+    part = venue(gw, coid, OrderEventKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, fill(coid, "t1", "0.01"))
+    assert gw.on_order_event(part)
+    assert gw.on_order_event(part) == []  # the same fill again (stream and REST both report it)
+    pos = gw.state.position(0, 0)
+    assert pos["qty"] == 1000  # 0.01 BTC in 1e-5 lots, applied once
+    done = venue(gw, coid, OrderEventKind.FILL, OrderStatus.FILLED, fill(coid, "t2", "0.01"), n=1)
+    assert gw.on_order_event(done)
+    assert gw.state.position(0, 0)["qty"] == 2000 and open_orders(gw) == 0
+    assert gw.orders.get(coid).status is OrderStatus.FILLED
+    # 100,000 - 2 x 600 (0.01 BTC at 60,000) - 2 x 0.06 commission, exactly
+    assert int(gw.state.acc[A_CASH, 0]) == money_to_units("98799.88")
+    assert int(gw.state.acc[A_FEES, 0]) == money_to_units("0.12")
+
+
+def test_a_cancel_racing_a_fill_ends_filled(gw):
+    coid = gw.place(place()).result.client_order_id
+    gw.on_order_event(venue(gw, coid, OrderEventKind.ACCEPTED, OrderStatus.NEW))
+    c = gw.cancel(CancelOrder(account=ACC, symbol="BTC/USDT", client_order_id=coid))
+    assert c.result.status is OrderStatus.PENDING_CANCEL and c.send[0].venue_order_id == "77"
+    gw.on_order_event(venue(gw, coid, OrderEventKind.FILL, OrderStatus.FILLED, fill(coid, "t9", "0.01")))
+    # The venue answers the cancel: unknown order (it had filled). The order stays FILLED with its fill.
+    assert gw.on_order_event(venue(gw, coid, OrderEventKind.CANCEL_REJECTED, OrderStatus.FILLED, n=2)) == []
+    assert gw.orders.get(coid).status is OrderStatus.FILLED and gw.state.position(0, 0)["qty"] == 1000
+    assert open_orders(gw) == 0
+
+
+def test_filled_before_new_and_late_events(gw, caplog):
+    coid = gw.place(place()).result.client_order_id
+    gw.on_order_event(venue(gw, coid, OrderEventKind.FILL, OrderStatus.FILLED, fill(coid, "t1", "0.01")))
+    assert gw.on_order_event(venue(gw, coid, OrderEventKind.ACCEPTED, OrderStatus.NEW)) == []  # late NEW
+    assert gw.on_order_event(venue(gw, coid, OrderEventKind.CANCELED, OrderStatus.CANCELED)) == []  # illegal
+    assert gw.dropped["illegal_transition"] == 1 and gw.orders.get(coid).status is OrderStatus.FILLED
+    assert gw.on_order_event(venue(gw, "oms-nobody", OrderEventKind.ACCEPTED, OrderStatus.NEW)) == []
+    assert gw.dropped["unknown_order"] == 1 and "dropped (unknown_order" in caplog.text
+    bad = venue(gw, coid, OrderEventKind.FILL, OrderStatus.FILLED, fill(coid, "t2", "0.000001"))
+    assert gw.on_order_event(bad) == [] and gw.dropped["bad_fill"] == 1
+
+
+def test_base_asset_commission_is_valued_at_the_fill_price(gw):
+    coid = gw.place(place()).result.client_order_id
+    gw.on_order_event(
+        venue(
+            gw,
+            coid,
+            OrderEventKind.FILL,
+            OrderStatus.FILLED,
+            fill(coid, "t1", "0.01", commission="0.00001", asset="BTC"),
+        )
+    )
+    assert int(gw.state.acc[A_FEES, 0]) == money_to_units("0.6")  # 0.00001 BTC x 60,000
+
+
+def test_cancel_all_and_unknown_cancels(gw):
+    coids = [gw.place(place(intent=str(n))).result.client_order_id for n in range(2)]
+    d = gw.cancel_all(CancelAll(account=ACC))
+    assert sorted(c.client_order_id for c in d.send) == sorted(coids)
+    assert {gw.orders.get(c).status for c in coids} == {OrderStatus.PENDING_CANCEL}
+    u = gw.cancel(CancelOrder(account=ACC, symbol="BTC/USDT", client_order_id="oms-none"))
+    assert not u.result.ok and u.result.code == "unknown_order"
+
+
+def test_nats_request_in_reply_out(gw):
+    req = CommandRequest(request_id="r1", commands=(place(intent="a"), place(qty="5", intent="b")))
+    reply, d = gw.handle_request(encode_request(req), ACC)
+    assert reply.request_id == "r1" and [r.ok for r in reply.results] == [True, False]
+    assert reply.results[1].code == "risk:MAX_ORDER_NOTIONAL" and len(d.send) == 1 and len(d.events) == 1
+    bad, _ = gw.handle_request(b"{", ACC)
+    assert bad.code == "malformed" and gw.rejections["malformed"] == 1
