@@ -98,9 +98,10 @@ def run_events(  # noqa: C901 (one flat loop: a call per step costs more than th
     counters,
     err,
     start,
+    end,
 ):
-    """Replay events ``start..`` of the (EV_FIELDS, n) columns; returns the first event not processed."""
-    n = events.shape[1]
+    """Replay events ``start..end`` of the (EV_FIELDS, n) columns; returns the first event not processed."""
+    n = min(end, events.shape[1])
     timer_ns = cfg[C_TIMER_NS]
     record = cfg[C_RECORD]
     n_acc = acc.shape[0]

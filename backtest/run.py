@@ -9,6 +9,7 @@ a ``BacktestError`` naming the strategy, the event (index and time) and the inte
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -157,6 +158,7 @@ def run(
     log_intents: bool = False,
     fills_capacity: int | None = None,
     order_capacity: int = 256,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Result:
     """Replay ``tape`` through one strategy instance trading ``accounts`` (engine indices 0..n-1)."""
     label = name or strategy.kind
@@ -179,6 +181,8 @@ def run(
     cap = fills_capacity or max(1024, n_ev // 8)
     log_cap = max(1024, n_ev // 4) if log_intents else 0
     s0 = s.copy()
+    cols = tape.columns
+    inst = tape.inst
     while True:
         s = s0.copy()
         a = acc.copy()
@@ -197,10 +201,18 @@ def run(
         counters = np.zeros(K_FIELDS, dtype=np.int64)
         err = np.zeros(ERR_FIELDS, dtype=np.int64)
         eq_arg = equity if record_equity else np.zeros((1, n_acc), dtype=np.int64)
-        done = run_events(
-            strategy.on_market, strategy.on_fill, strategy.on_timer, p, s, tape.columns, tape.inst, cfg, tiers,
-            a, pos, cost, last, orders, fills, eq_arg, log, out, rt, vol, tier, counters, err, 0,
-        )  # fmt: skip
+        done = 0
+        step = max(n_ev // 100, 100_000) if progress else n_ev
+        while True:  # in chunks only to report progress: the engine state carries over exactly
+            done = run_events(
+                strategy.on_market, strategy.on_fill, strategy.on_timer, p, s, cols, inst, cfg, tiers,
+                a, pos, cost, last, orders, fills, eq_arg, log, out, rt, vol, tier, counters, err, done,
+                min(done + step, n_ev),
+            )  # fmt: skip
+            if err[ERR_CODE] != 0 or done >= n_ev:
+                break
+            if progress:
+                progress(done, n_ev)
         if err[ERR_CODE] == FILLS_FULL:
             cap *= 4
             log_cap = log_cap * 4 if log_intents else 0
@@ -216,7 +228,8 @@ def run(
             f"strategy {label!r} wrote an invalid intent at event {k} ({_when(int(tape.events[k, EV_TS]))}, "
             f"{tape.where(k)}): row {row} {intent}: {what}"
         )
-    assert done == n_ev
+    if progress:
+        progress(n_ev, n_ev)
     return Result(
         strategy=label,
         accounts=tuple(x.name for x in accounts),

@@ -149,7 +149,8 @@ def test_funding_is_paid_by_longs_at_a_positive_rate():
 
 def test_leverage_bounds_the_position_and_liquidation_happens_at_the_adverse_extreme():
     rows = [("100", "100", "100", "100", "100"), ("100", "100", "100", "100", "100"),
-            ("100", "100", "90", "95", "100"), ("95", "95", "89", "92", "100"), ("92", "92", "92", "92", "100")]  # fmt: skip
+            ("100", "100", "90", "95", "100"), ("95", "95", "89", "92", "100"),
+            ("92", "92", "92", "92", "100")]  # fmt: skip
     tape = perp_tape(rows)
     res = run(SCRIPT, script(buy(0, "11", inst=PERP, tag=1), buy(0, "9", inst=PERP, tag=2)), tape,
               [Account("a", "100")])  # fmt: skip
