@@ -30,20 +30,14 @@ run: build-engine
 test: build-engine
 	$(BIN)/python -m pytest -q tests
 
-# The benchmark-only extra (backtesting.py, vectorbt, nautilus_trader), re-installed when pyproject changes.
+# The benchmark-only extra (backtesting.py, vectorbt), re-installed when pyproject changes.
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): pyproject.toml | $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-NAUTILUS_STAMP := .venv-nautilus/.installed
-$(NAUTILUS_STAMP): pyproject.toml
-	$(PYTHON) -m venv .venv-nautilus
-	.venv-nautilus/bin/python -m pip install --quiet --disable-pip-version-check 'nautilus_trader>=1.221,<1.222'
-	touch $(NAUTILUS_STAMP)
-
-bench: build-engine $(BENCH_STAMP) $(NAUTILUS_STAMP)
+bench: build-engine $(BENCH_STAMP)
 	$(BIN)/python -m pytest -q -s tests/bench
 
 clean-venv:
-	rm -rf $(VENV) .venv-nautilus
+	rm -rf $(VENV)

@@ -34,6 +34,7 @@ def kernel(fn=None, **options):
     with NRT, 850 M without). The price: no array may be allocated inside (Numba refuses to compile it).
     """
     options.setdefault("cache", True)
+    options.setdefault("nogil", True)  # sweeps run backtests on several threads at once
     options["_nrt"] = False
     if fn is None:
         return njit(**options)
