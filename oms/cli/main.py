@@ -6,10 +6,10 @@ import argparse
 import os
 import sys
 
-from oms.cli import archive_cmd, config_cmd, exchange_cmd, services_cmd
+from oms.cli import archive_cmd, backtest_cmd, config_cmd, exchange_cmd, services_cmd
 from oms.cli.common import CommandError, fail
 
-COMMAND_MODULES = [config_cmd, services_cmd, exchange_cmd, archive_cmd]
+COMMAND_MODULES = [config_cmd, services_cmd, exchange_cmd, archive_cmd, backtest_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -118,8 +118,10 @@ def vectorbt_pf(df: pd.DataFrame, entries, exits):
 
     e = pd.Series(entries, index=df.index).shift(1, fill_value=False)
     x = pd.Series(exits, index=df.index).shift(1, fill_value=False)
-    return vbt.Portfolio.from_signals(df["Close"], e, x, price=df["Open"], size=np.inf, fees=FEE, init_cash=CASH,
-                                      size_granularity=1e-5, freq="1h")  # fmt: skip
+    # prices per 0.00001 BTC lot and whole-lot sizes (as FractionalBacktest does): a float granularity of
+    # 1e-5 BTC floors 38.07473 to 38.07472 on the exit and leaves a lot behind
+    return vbt.Portfolio.from_signals(df["Close"] * 1e-5, e, x, price=df["Open"] * 1e-5, size=np.inf, fees=FEE,
+                                      init_cash=CASH, size_granularity=1, freq="1h")  # fmt: skip
 
 
 def mirrored(t: Tape, copies: int = 100) -> Tape:
@@ -145,7 +147,9 @@ def bare_loop(opn, close, fast, slow, cash, fee_ppm, mult):
         if pending != 0:
             p = opn[k] * mult
             if pending > 0:
-                q = cash * 1_000_000 // (p * (1_000_000 + fee_ppm))
+                q = cash // (p + p * fee_ppm // 1_000_000 + 1)  # cash * 1e6 would overflow int64
+                while (q + 1) * p + ((q + 1) * p * fee_ppm + 999_999) // 1_000_000 <= cash:
+                    q += 1
                 while q > 0 and q * p + (q * p * fee_ppm + 999_999) // 1_000_000 > cash:
                     q -= 1
                 cash -= q * p + (q * p * fee_ppm + 999_999) // 1_000_000
@@ -196,11 +200,11 @@ def test_same_trades_and_speed_side_by_side(tape):
     assert np.allclose(bt_trades["EntryPrice"].to_numpy() * 1e5, buys[:, F_PRICE] / 100 * 1e5, atol=1e-6)
     assert np.all(np.abs(bt_trades["Size"].to_numpy() * 1e5 - buys[:, F_QTY]) <= 1.0001)  # reported in BTC
     assert abs(eq_bt - eq_ours) < 0.01, (eq_bt, eq_ours)
-    # vectorbt: the same orders
+    # vectorbt: the same orders (sizes in lots)
     orders = pf.orders.records_readable
     assert len(orders) == len(fills)
-    assert np.allclose(orders["Price"].to_numpy(), fills[:, F_PRICE] / 100)
-    assert np.all(np.abs(orders["Size"].to_numpy() * 1e5 - fills[:, F_QTY]) <= 1.0001)
+    assert np.allclose(orders["Price"].to_numpy() * 1e5, fills[:, F_PRICE] / 100)
+    assert np.all(np.abs(orders["Size"].to_numpy() - fills[:, F_QTY]) <= 1.0001)
     assert abs(eq_vbt - eq_ours) < 0.01, (eq_vbt, eq_ours)
 
     # --- speed on the 2M-bar tape
