@@ -169,9 +169,10 @@ def run(
     bi = bind_instruments if bind_instruments is not None else tuple(range(len(tape.instruments)))
     binding = Binding(ba, tuple((i, tape.instruments[i]) for i in bi))
     try:
+        binding.check(len(accounts), len(tape.instruments), label)
         p, s = strategy.arrays(params, binding)
     except ValueError as exc:
-        raise BacktestError(f"strategy {label!r}: bad parameters: {exc}") from exc
+        raise BacktestError(f"bad strategy settings: {exc}") from exc
     n_acc = len(accounts)
     n_ev = len(tape.events)
     acc = np.zeros((n_acc, A_FIELDS), dtype=np.int64)

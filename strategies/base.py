@@ -33,6 +33,17 @@ class Binding:
     accounts: tuple[int, ...]
     instruments: tuple[tuple[int, Instrument], ...]
 
+    def check(self, n_accounts: int, n_instruments: int, strategy: str) -> None:
+        """ValueError unless every index is in range (a compiled strategy does not check its indices)."""
+        for a in self.accounts:
+            if not 0 <= a < n_accounts:
+                raise ValueError(
+                    f"strategy {strategy!r}: bound to account {a}, but the run has {n_accounts} account(s)"
+                )
+        for i, _ in self.instruments:
+            if not 0 <= i < n_instruments:
+                raise ValueError(f"strategy {strategy!r}: bound to instrument {i}, but there are {n_instruments}")
+
     def account(self, k: int, strategy: str) -> int:
         if k >= len(self.accounts):
             raise ValueError(f"strategy {strategy!r} needs {k + 1} account(s), bound to {len(self.accounts)}")

@@ -74,6 +74,7 @@ class StrategyHost:
     ):
         self.strategy = strategy
         self.name = name or strategy.kind
+        binding.check(n_accounts, len(instruments), self.name)
         self.params, self.state = strategy.arrays(params, binding)
         self.acc = np.zeros((n_accounts, A_FIELDS), dtype=np.int64)
         self.pos = np.zeros((n_accounts, len(instruments)), dtype=np.int64)

@@ -16,6 +16,7 @@ from strategies.base import Binding
 from strategies.host import IntentError, StrategyHost
 from strategies.market_making import STRATEGY as MM
 from strategies.sma_cross import STRATEGY as SMA
+from tests.backtest.scripted import SCRIPT
 
 
 def drive(strategy, params, tape, result):
@@ -58,9 +59,10 @@ def test_market_making_quotes_match_too(btc_hourly):
 
 
 def test_the_host_rejects_an_invalid_intent_naming_the_strategy(btc_hourly):
-    host = StrategyHost(SMA, {"fast_window": 2, "slow_window": 3}, Binding((5,), ((0, btc_hourly.instruments[0]),)),
-                        1, btc_hourly.instruments, name="trend")  # fmt: skip
-    host.acc[0, A_EQUITY] = 10**12
-    with pytest.raises(IntentError, match="strategy 'trend' wrote an invalid intent .*account index out of range"):
-        for k in range(200):
-            host.on_market(btc_hourly.events[k])
+    ins = btc_hourly.instruments
+    host = StrategyHost(SCRIPT, {"rows": [[0, 0, 0, 3, 2, 0, 100, 0, 1]]}, Binding((0,), ((0, ins[0]),)), 1, ins,
+                        name="trend")  # fmt: skip
+    with pytest.raises(IntentError, match=r"strategy 'trend' wrote an invalid intent .*side is not BUY"):
+        host.on_market(btc_hourly.events[0])
+    with pytest.raises(ValueError, match="bound to account 5, but the run has 1 account"):
+        StrategyHost(SMA, {}, Binding((5,), ((0, ins[0]),)), 1, ins)
