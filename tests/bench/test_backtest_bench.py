@@ -178,6 +178,7 @@ def bare_loop(opn, close, fast, slow, cash, fee_ppm, mult):
     return trades, cash + held * close[-1] * mult
 
 
+@pytest.mark.timeout(1800)  # several engines, a 2M-bar tape and a 1,000-point sweep
 def test_same_trades_and_speed_side_by_side(tape):
     # --- correctness on the real history
     ours(tape)  # compile
