@@ -30,7 +30,13 @@ run: build-engine
 test: build-engine
 	$(BIN)/python -m pytest -q tests
 
-bench: build-engine
+# The benchmark-only extra (backtesting.py, vectorbt), re-installed when pyproject changes.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: build-engine $(BENCH_STAMP)
 	$(BIN)/python -m pytest -q -s tests/bench
 
 clean-venv:

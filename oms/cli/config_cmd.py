@@ -6,6 +6,7 @@ import argparse
 
 from oms.cli.common import write
 from oms.config import Config, ConfigError, load_config
+from strategies.registry import configured
 
 
 def summary_lines(cfg: Config) -> list[str]:
@@ -41,6 +42,12 @@ def run_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             write(str(problem))
         write(f"{len(exc.problems)} problem(s) found")
+        return 1
+    _, problems = configured(cfg)  # strategy parameters, checked against each built-in's model
+    if problems:
+        for problem in problems:
+            write(str(problem))
+        write(f"{len(problems)} problem(s) found")
         return 1
     write(f"ok: {cfg.dir}")
     for line in summary_lines(cfg):

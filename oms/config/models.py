@@ -221,6 +221,7 @@ class RiskConfig(Frozen):
 
 # --------------------------------------------------------------------------- strategies.yaml
 class StrategyConfig(Frozen):
+    kind: Name | None = Field(None, description="built-in strategy kind (strategies.registry); default: the name")
     exchange: str
     market: Market
     symbols: list[str] = Field(min_length=1)

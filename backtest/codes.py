@@ -1,0 +1,107 @@
+"""Integer layouts of the engine's arrays and its reason codes (module ints are Numba constants)."""
+
+from __future__ import annotations
+
+# ------------------------------------------------------------------ instruments: (n, I_FIELDS) int64
+I_KIND = 0  # kernels.codes SPOT or PERP
+I_MULT = 1  # money units per price unit x quantity unit
+I_TICK = 2  # price units per tick
+I_LOT = 3  # quantity units per lot step
+I_LEVERAGE = 4  # perps: leverage (initial margin = notional / leverage)
+I_MAINT_PPM = 5  # perps: maintenance margin rate
+I_LIQ_FEE_PPM = 6  # perps: liquidation fee on the liquidated notional
+I_FIELDS = 7
+
+# ------------------------------------------------------------------ run settings: (C_FIELDS,) int64
+C_LATENCY_NS = 0  # decision -> order at the venue
+C_SLIP_FIXED_PPM = 1  # taker fills: this much worse than the next price
+C_SLIP_IMPACT_PPM = 2  # plus this much per 100% of the event's volume taken (linear impact)
+C_PARTICIPATION_PPM = 3  # at most this share of an event's volume fills per order (0: no limit)
+C_QUEUE = 4  # QUEUE_CONSERVATIVE or QUEUE_OPTIMISTIC
+C_TIMER_NS = 5  # on_timer period in market time (0: never)
+C_RECORD = 6  # 1: record every account's equity after every event
+C_FIELDS = 7
+
+QUEUE_CONSERVATIVE = 0  # a resting limit fills only when the price trades through it
+QUEUE_OPTIMISTIC = 1  # a resting limit fills when the price touches it
+
+# fee tiers: (n, T_FIELDS) int64, ascending thresholds, the first 0
+T_VOLUME = 0  # 30-day traded notional (money units) from which the tier applies
+T_MAKER_PPM = 1
+T_TAKER_PPM = 2
+T_FIELDS = 3
+
+# ------------------------------------------------------------------ the order table: (cap, O_FIELDS)
+O_ACTIVE = 0
+O_ACCOUNT = 1
+O_INST = 2
+O_SIDE = 3
+O_TYPE = 4
+O_PRICE = 5
+O_QTY = 6  # remaining quantity units (money budget while QUOTE_QTY is unsized)
+O_FLAGS = 7
+O_TAG = 8
+O_ARRIVE = 9  # ns: eligible against events whose open time is at or after this
+O_RESTING = 10  # a limit seen not marketable on arrival rests (fills as maker)
+O_FIELDS = 11
+
+# ------------------------------------------------------------------ counters: (K_FIELDS,) int64
+K_EVENTS = 0
+K_INTENTS = 1
+K_ORDERS = 2
+K_FILLS = 3
+K_REJECTS = 4
+K_CANCELS = 5
+K_LIQUIDATIONS = 6
+K_FUNDING_EVENTS = 7
+K_FIELDS = 8
+
+# ------------------------------------------------------------------ errors: (E_FIELDS,) int64
+ERR_CODE = 0
+ERR_EVENT = 1
+ERR_ROW = 2  # intent row within the call
+ERR_FIELDS = 3
+
+# Invalid intents (the strategy's bug: the run stops and reports it).
+BAD_ACCOUNT = 1
+BAD_INSTRUMENT = 2
+BAD_SIDE = 3
+BAD_TYPE = 4
+BAD_QTY = 5
+BAD_PRICE = 6
+BAD_FLAGS = 7
+BAD_TAG = 8
+TOO_MANY_INTENTS = 9
+FILLS_FULL = 10  # not the strategy's fault: the fills buffer is full (the runner grows it and reruns)
+INVALID_INTENT = {
+    BAD_ACCOUNT: "account index out of range",
+    BAD_INSTRUMENT: "instrument index out of range",
+    BAD_SIDE: "side is not BUY (1) or SELL (-1)",
+    BAD_TYPE: "type is not LIMIT, MARKET, CANCEL or CANCEL_ALL",
+    BAD_QTY: "quantity is not a positive whole number of lots",
+    BAD_PRICE: "limit price is not a positive whole number of ticks",
+    BAD_FLAGS: "unknown flag bits, or QUOTE_QTY with CLOSE or on a limit",
+    BAD_TAG: "tag is negative",
+    TOO_MANY_INTENTS: "more intents than rows of `out`",
+    FILLS_FULL: "fills buffer full",
+}
+
+# Venue rejections (reported as REJECTED fills, F_FEE = reason; the run goes on).
+R_CASH = 1  # spot buy without the cash for notional + fee
+R_POSITION = 2  # spot sell of more than is held
+R_MARGIN = 3  # perp order whose initial margin exceeds the equity
+R_POST_ONLY = 4  # post-only limit that would take liquidity
+R_REDUCE_ONLY = 5  # reduce-only (or CLOSE) order with nothing to reduce
+R_ORDERS_FULL = 6  # the order table is full
+R_QTY_ZERO = 7  # a QUOTE_QTY budget below one lot at the fill price
+R_LIQUIDATED = 8  # the account was liquidated: its open orders are cancelled
+REJECT_REASON = {
+    R_CASH: "insufficient cash",
+    R_POSITION: "insufficient position to sell (spot)",
+    R_MARGIN: "insufficient margin",
+    R_POST_ONLY: "post-only order would take liquidity",
+    R_REDUCE_ONLY: "reduce-only order would not reduce",
+    R_ORDERS_FULL: "order table full",
+    R_QTY_ZERO: "budget below one lot",
+    R_LIQUIDATED: "cancelled by liquidation",
+}

@@ -1,0 +1,167 @@
+"""The event-driven core: one compiled loop that replays market events through a strategy.
+
+Per event, in this order:
+1. the timer (``on_timer`` once per ``timer_ns`` boundary crossed) and the day roll (fee tiers);
+2. orders of the event's instrument that have arrived by its open time trade against it
+   (``backtest.matching``); each fill and rejection is delivered to ``on_fill`` at once;
+3. funding events charge or pay every open perp position (``pos * mark * mult * rate / 1e8``);
+4. the mark moves to the close; equity follows; perp accounts below maintenance margin at the event's
+   adverse extreme (low for longs, high for shorts) are liquidated there;
+5. equity is recorded, then ``on_market`` sees the event; its intents become orders that arrive at
+   ``ts + latency`` (so a bar's decision trades at the next bar's open at the earliest).
+The same inputs give the same outputs bit for bit: no clocks, no randomness, integer arithmetic only.
+"""
+
+from __future__ import annotations
+
+from backtest.book import (
+    DAY_NS,
+    RT_DAY,
+    RT_DELIVERED,
+    RT_NEXT_TIMER,
+    RT_NFILLS,
+    RT_NOPEN,
+    RT_PERPS,
+    roll_day,
+)
+from backtest.codes import (
+    C_RECORD,
+    C_TIMER_NS,
+    ERR_CODE,
+    FILLS_FULL,
+    I_KIND,
+    I_MULT,
+    K_EVENTS,
+    K_FUNDING_EVENTS,
+)
+from backtest.matching import add_intents, check_liquidation, match_instrument
+from kernels.codes import PERP
+from kernels.fixed import mul_div_floor
+from strategies.api import (
+    A_CASH,
+    A_EQUITY,
+    A_FUNDING,
+    EV_AUX,
+    EV_CLOSE,
+    EV_INST,
+    EV_KIND,
+    EV_TS,
+    FUNDING,
+    TRADE,
+    kernel,
+)
+
+FUNDING_SCALE = 100_000_000
+
+
+@kernel
+def _funding(events, k, inst, acc, pos, cost, last):
+    i = events[EV_INST, k]
+    if inst[i, I_KIND] != PERP:
+        return
+    mark = events[EV_CLOSE, k]
+    rate = events[EV_AUX, k]
+    for a in range(pos.shape[0]):
+        q = pos[a, i]
+        if q == 0:
+            continue
+        # longs pay a positive rate; floor toward the payer so the venue never pays out a fraction it lacks
+        amount = -mul_div_floor(q * mark * inst[i, I_MULT], rate, FUNDING_SCALE)
+        acc[a, A_CASH] += amount
+        acc[a, A_FUNDING] += amount
+        acc[a, A_EQUITY] += amount
+
+
+@kernel(cache=False)
+def run_events(  # noqa: C901 (one flat loop: a call per step costs more than the step)
+    on_market,
+    on_fill,
+    on_timer,
+    params,
+    state,
+    events,
+    inst,
+    cfg,
+    tiers,
+    acc,
+    pos,
+    cost,
+    last,
+    orders,
+    fills,
+    equity,
+    log,
+    out,
+    rt,
+    vol,
+    tier,
+    counters,
+    err,
+    start,
+    end,
+):
+    """Replay events ``start..end`` of the (EV_FIELDS, n) columns; returns the first event not processed."""
+    n = min(end, events.shape[1])
+    timer_ns = cfg[C_TIMER_NS]
+    record = cfg[C_RECORD]
+    n_acc = acc.shape[0]
+    day_end = (rt[RT_DAY] + 1) * DAY_NS if rt[RT_DAY] >= 0 else -1
+    for k in range(start, n):
+        ts = events[EV_TS, k]
+        if ts >= day_end:
+            day = ts // DAY_NS
+            roll_day(rt, vol, tier, tiers, day)
+            day_end = (day + 1) * DAY_NS
+        if timer_ns > 0:
+            if rt[RT_NEXT_TIMER] == 0:
+                rt[RT_NEXT_TIMER] = (ts // timer_ns + 1) * timer_ns
+            elif ts >= rt[RT_NEXT_TIMER]:
+                now = rt[RT_NEXT_TIMER]
+                rt[RT_NEXT_TIMER] = (ts // timer_ns + 1) * timer_ns
+                m = on_timer(params, state, now, acc, pos, out)
+                if not add_intents(out, m, k, now, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                    return k
+        kind = events[EV_KIND, k]
+        if kind == FUNDING:
+            counters[K_FUNDING_EVENTS] += 1
+            _funding(events, k, inst, acc, pos, cost, last)
+        elif rt[RT_NOPEN] > 0:
+            match_instrument(k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters)
+        # the mark moves to the close; equity follows (inlined: a call here costs more than the work)
+        mi = events[EV_INST, k]
+        new = events[EV_CLOSE, k]
+        old = last[mi]
+        if old != new:
+            step = (new - old) * inst[mi, I_MULT]
+            for a in range(n_acc):
+                q = pos[a, mi]
+                if q != 0:
+                    acc[a, A_EQUITY] += q * step
+            last[mi] = new
+        if rt[RT_PERPS] > 0 and kind <= TRADE and inst[events[EV_INST, k], I_KIND] == PERP:
+            check_liquidation(k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters)
+        # deliver fills and rejections to the strategy (its answers may be rejected in turn: loop)
+        while rt[RT_DELIVERED] < rt[RT_NFILLS]:
+            f = rt[RT_DELIVERED]
+            rt[RT_DELIVERED] = f + 1
+            m = on_fill(params, state, fills[f], acc, pos, out)
+            if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                return k
+        if rt[RT_NFILLS] >= fills.shape[0]:
+            err[ERR_CODE] = FILLS_FULL
+            return k
+        if record:
+            for a in range(n_acc):
+                equity[k, a] = acc[a, A_EQUITY]
+        m = on_market(params, state, events, k, acc, pos, out)
+        if m != 0:
+            if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                return k
+            while rt[RT_DELIVERED] < rt[RT_NFILLS]:
+                f = rt[RT_DELIVERED]
+                rt[RT_DELIVERED] = f + 1
+                m = on_fill(params, state, fills[f], acc, pos, out)
+                if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                    return k
+        counters[K_EVENTS] += 1
+    return n
