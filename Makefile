@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-failover bench install build-engine clean-venv
+.PHONY: run test test-scenarios test-failover bench install build-engine clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ run: build-engine
 # or stall after the merge with the hardened local exchange. Run them with `make test-failover`.
 FAILOVER := tests/venues/binance/test_binance_failover.py
 
+# `make test` is the fast suite (under 15 minutes); `make test-scenarios` the long fault and whole-platform
+# scenarios (tests marked `scenario`, mostly under tests/scenarios/). CI (.ci/run) runs both.
 test: build-engine
-	$(BIN)/python -m pytest -q tests --ignore=$(FAILOVER)
+	$(BIN)/python -m pytest -q tests -m "not scenario" --ignore=$(FAILOVER)
+
+test-scenarios: build-engine
+	$(BIN)/python -m pytest -q tests -m scenario --ignore=$(FAILOVER) || [ $$? -eq 5 ]  # 5: none collected
 
 test-failover: build-engine
 	$(BIN)/python -m pytest -q $(FAILOVER)
