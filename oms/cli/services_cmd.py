@@ -68,6 +68,20 @@ def run_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_foreground_service(args: argparse.Namespace) -> int:
+    from oms.services.foreground import run_foreground
+
+    services = services_from(args)
+    try:
+        service = services[args.name]
+    except KeyError:
+        raise CommandError(f"unknown service {args.name!r}; known: {', '.join(services.all)}") from None
+    try:
+        return run_foreground(service, report=write)
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _cells(st: Status) -> tuple[str, ...]:
     return (st.name, st.state, str(st.pid or "-"), st.address, st.detail or "-", str(st.log))
 
@@ -127,6 +141,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "names", nargs="*", metavar="SERVICE", help="only these (nats, openbao, prefect, localex); default all"
             )
         p.set_defaults(func=func)
+
+    run = ssub.add_parser(
+        "run",
+        help="run one service in the foreground (for systemd: `oms deploy systemd`)",
+        description="Start one service as `up` does, report readiness to systemd (sd_notify), and stay in the "
+        "foreground until SIGTERM, which stops it; exits with the server's code if it dies on its own.",
+    )
+    add_config_option(run)
+    run.add_argument("name", metavar="SERVICE", help="nats, openbao, prefect or localex")
+    run.set_defaults(func=run_foreground_service)
 
     up = sub.add_parser(
         "up",

@@ -146,6 +146,8 @@ def _env_overrides(raw: dict[str, dict], env: dict[str, str]) -> dict[tuple[str,
     put("stream.yaml", ("services", "data_dir"), "OMS_DATA_DIR")
     for svc in ("nats", "openbao", "prefect"):
         put("stream.yaml", ("services", svc, "port"), f"OMS_{svc.upper()}_PORT", int)
+    put("stream.yaml", ("services", "nats", "monitor_port"), "OMS_NATS_MONITOR_PORT", int)
+    put("stream.yaml", ("services", "openbao", "cluster_port"), "OMS_OPENBAO_CLUSTER_PORT", int)
     put("exchanges.yaml", ("local_exchange", "port"), "OMS_LOCAL_EXCHANGE_PORT", int)
     exchanges = (raw.get("exchanges.yaml") or {}).get("exchanges") or {}
     for ex, stanza in exchanges.items() if isinstance(exchanges, dict) else ():
