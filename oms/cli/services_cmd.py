@@ -39,6 +39,10 @@ def run_up(args: argparse.Namespace) -> int:
     data = services.settings.data_dir
     if "prefect" in started:
         write(f"Prefect UI:         {services['prefect'].address}")
+        from oms.services.prefect import auth_string_file, needs_auth
+
+        if needs_auth(services.settings):
+            write(f"Prefect login:      {auth_string_file(services.settings)} (user:password, mode 0600)")
     if "openbao" in started:
         write(f"OpenBao root token: {data / 'openbao' / 'init.json'} (mode 0600, with the unseal key)")
     if "localex" in started:

@@ -147,6 +147,7 @@ def _env_overrides(raw: dict[str, dict], env: dict[str, str]) -> dict[tuple[str,
     for svc in ("nats", "openbao", "prefect"):
         put("stream.yaml", ("services", svc, "port"), f"OMS_{svc.upper()}_PORT", int)
     put("stream.yaml", ("services", "nats", "monitor_port"), "OMS_NATS_MONITOR_PORT", int)
+    put("stream.yaml", ("services", "prefect", "host"), "OMS_PREFECT_HOST")
     put("stream.yaml", ("services", "openbao", "cluster_port"), "OMS_OPENBAO_CLUSTER_PORT", int)
     put("exchanges.yaml", ("local_exchange", "port"), "OMS_LOCAL_EXCHANGE_PORT", int)
     exchanges = (raw.get("exchanges.yaml") or {}).get("exchanges") or {}

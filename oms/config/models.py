@@ -261,6 +261,24 @@ class OpenBaoService(Frozen):
 
 class PrefectService(Frozen):
     port: Port = 4200
+    host: str = Field(
+        "127.0.0.1",
+        description="address the server and UI listen on; anything but loopback turns the API auth string on",
+    )
+    api_auth: Literal["auto", "always"] = Field(
+        "auto", description="auto: an API auth string when the host is not loopback; always: also on loopback"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f"must be an IP address to listen on (e.g. 127.0.0.1 or 0.0.0.0), not {v!r}") from None
+        return v
 
 
 class LocalExchangeService(Frozen):

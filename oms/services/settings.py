@@ -29,6 +29,8 @@ class ServiceSettings:
     localex_port: int = 8765
     localex_enabled: bool = True
     host: str = "127.0.0.1"
+    prefect_host: str = "127.0.0.1"  # the Prefect UI may listen beyond loopback (then behind its auth string)
+    prefect_api_auth: str = "auto"  # "auto": an auth string when prefect_host is not loopback; "always"
     # setting name -> where it was set (an environment variable, or a config file and key), for hints
     origins: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -44,6 +46,8 @@ class ServiceSettings:
             prefect_port=s.prefect.port,
             localex_port=cfg.exchanges.local_exchange.port,
             localex_enabled=s.local_exchange.enabled,
+            prefect_host=s.prefect.host,
+            prefect_api_auth=s.prefect.api_auth,
             origins={
                 "data_dir": cfg.origin("stream.yaml", "services", "data_dir"),
                 "nats_port": cfg.origin("stream.yaml", "services", "nats", "port"),
