@@ -227,6 +227,29 @@ async def futures_transfer(call: Call) -> object:
     return {"tranId": t.tran_id}
 
 
+async def api_restrictions(call: Call) -> object:
+    """GET /sapi/v1/account/apiRestrictions: what the calling key may do, as Binance reports it."""
+    assert call.api_key is not None
+    key = call.state.exchange.lookup_api_key(call.api_key)
+    assert key is not None  # the signature was verified against it
+    perms = frozenset(key.permissions)
+    return {
+        "ipRestrict": False,
+        "createTime": wire.ms(key.created_ns),
+        "enableReading": True,
+        "enableSpotAndMarginTrading": "SPOT" in perms,
+        "enableWithdrawals": "WITHDRAW" in perms,
+        "enableInternalTransfer": "TRANSFER" in perms,
+        "enableMargin": False,
+        "enableFutures": "FUTURES" in perms,
+        "permitsUniversalTransfer": "TRANSFER" in perms,
+        "enableVanillaOptions": False,
+        "enableFixApiTrade": False,
+        "enableFixReadOnly": False,
+        "enablePortfolioMarginTrading": False,
+    }
+
+
 async def system_status(call: Call) -> object:
     """GET /sapi/v1/system/status."""
     return {"status": 0, "msg": "normal"}
@@ -234,6 +257,7 @@ async def system_status(call: Call) -> object:
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/sapi/v1/system/status", SPOT, system_status, 1),
+    Endpoint("GET", "/sapi/v1/account/apiRestrictions", SPOT, api_restrictions, 1, SIGNED),
     Endpoint("GET", "/sapi/v1/sub-account/list", SPOT, sub_account_list, 1, SIGNED),
     Endpoint("POST", "/sapi/v1/sub-account/virtualSubAccount", SPOT, create_virtual_sub_account, 1, SIGNED),
     Endpoint("GET", "/sapi/v3/sub-account/assets", SPOT, sub_account_assets_v3, 60, SIGNED),

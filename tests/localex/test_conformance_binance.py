@@ -105,3 +105,17 @@ async def test_futures_user_socket_and_ws_futures_order(server, keys) -> None:
         assert kinds <= {"ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE"} and "ORDER_TRADE_UPDATE" in kinds
     finally:
         await client.close_connection()
+
+
+def test_api_restrictions_report_what_the_key_may_do(server) -> None:
+    """GET /sapi/v1/account/apiRestrictions (python-binance get_account_api_permissions), as Binance
+    documents it: the live preflight refuses sub-account keys that report enableWithdrawals."""
+    main_id, key, secret = server.new_account(permissions=["SPOT", "FUTURES", "TRANSFER", "WITHDRAW"])
+    full = clients.binance_sync(server.url, key, secret).get_account_api_permissions()
+    assert full["enableWithdrawals"] is True and full["enableFutures"] is True
+    assert full["enableSpotAndMarginTrading"] is True and full["enableReading"] is True
+    assert isinstance(full["createTime"], int) and full["ipRestrict"] is False
+    _, sub_key, sub_secret = server.new_account(permissions=["SPOT"], parent=main_id)
+    narrow = clients.binance_sync(server.url, sub_key, sub_secret).get_account_api_permissions()
+    assert narrow["enableWithdrawals"] is False and narrow["enableFutures"] is False
+    assert narrow["permitsUniversalTransfer"] is False
