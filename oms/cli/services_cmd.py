@@ -27,7 +27,32 @@ def _names(args: argparse.Namespace) -> list[str] | None:
     return args.names or None
 
 
+def live_preflight(args: argparse.Namespace) -> None:
+    """`oms up --live`: every check of oms.services.live, before anything starts; refuses with each reason."""
+    from oms.config import ConfigError
+    from oms.services.live import preflight
+
+    try:
+        result = preflight(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise CommandError("configuration is invalid:\n" + "\n".join(f"  {p}" for p in exc.problems)) from exc
+    for note in result.notes:
+        err_console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    if not result.ok:
+        lines = "\n".join(f"  {p}" for p in result.problems)
+        raise CommandError(f"refusing to start live ({len(result.problems)} problem(s)):\n{lines}")
+    write(f"live preflight passed: {result.checked_keys} keys, every account with its own risk limits")
+
+
 def run_up(args: argparse.Namespace) -> int:
+    if getattr(args, "live", False):
+        live_preflight(args)
+        if args.check:
+            return 0
+        raise CommandError(
+            "live trading is not wired into `oms up` yet: the preflight passed; start the stream daemon with "
+            "the live endpoints (OMS_<EXCHANGE>_VENUE=live) and your Vault (VAULT_ADDR) yourself"
+        )
     services = services_from(args)
     try:
         results = services.up(_names(args))
@@ -163,6 +188,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_config_option(up)
     _add_wait_option(up)
+    up.add_argument(
+        "--live",
+        action="store_true",
+        help="trade on the real exchanges with keys from a real Vault (VAULT_ADDR); refuses to start when a "
+        "sub-account key can withdraw or an account lacks its own limits in risk.yaml",
+    )
+    up.add_argument("--check", action="store_true", help="with --live: run the live preflight only, start nothing")
     up.set_defaults(func=run_up, names=[])
     down = sub.add_parser("down", help="stop everything `oms up` started")
     add_config_option(down)

@@ -73,15 +73,33 @@ def revoke_key(base_url: str, api_key: str, token: str | None) -> None:
     admin_call(base_url, "DELETE", f"/admin/v1/keys/{api_key}", None, token)
 
 
-def signed_read(rest_url: str, creds: Credentials, timeout: float = 10.0) -> None:
-    """A signed account read with ``creds``; raises ``VenueError`` (naming the key's fingerprint) if refused."""
+def _signed_get(rest_url: str, path: str, creds: Credentials, what: str, timeout: float) -> requests.Response:
     query = urlencode({"timestamp": int(time.time() * 1000), "recvWindow": 10000})
     signature = hmac.new(creds.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
-    url = f"{rest_url.rstrip('/')}{READ_PATHS[creds.market]}?{query}&signature={signature}"
-    what = f"signed read of {creds.exchange}/{creds.account}/{creds.market} with key {creds.fingerprint}"
+    url = f"{rest_url.rstrip('/')}{path}?{query}&signature={signature}"
     try:
         resp = requests.get(url, headers={"X-MBX-APIKEY": creds.api_key}, timeout=timeout)
     except requests.RequestException as exc:
         raise VenueError(f"{what} failed: {type(exc).__name__}") from None
     if resp.status_code != 200:
         raise VenueError(f"{what} refused: HTTP {resp.status_code} {resp.text[:200]}")
+    return resp
+
+
+def api_restrictions(spot_rest_url: str, creds: Credentials, timeout: float = 10.0) -> dict:
+    """What Binance says the key may do (``GET /sapi/v1/account/apiRestrictions``: enableWithdrawals, ...)."""
+    what = f"permission check of {creds.exchange}/{creds.account} key {creds.fingerprint}"
+    resp = _signed_get(spot_rest_url, "/sapi/v1/account/apiRestrictions", creds, what, timeout)
+    try:
+        doc = resp.json()
+    except ValueError:
+        raise VenueError(f"{what}: the answer is not JSON: {resp.text[:200]}") from None
+    if not isinstance(doc, dict) or "enableWithdrawals" not in doc:
+        raise VenueError(f"{what}: the answer lacks enableWithdrawals: {resp.text[:200]}")
+    return doc
+
+
+def signed_read(rest_url: str, creds: Credentials, timeout: float = 10.0) -> None:
+    """A signed account read with ``creds``; raises ``VenueError`` (naming the key's fingerprint) if refused."""
+    what = f"signed read of {creds.exchange}/{creds.account}/{creds.market} with key {creds.fingerprint}"
+    _signed_get(rest_url, READ_PATHS[creds.market], creds, what, timeout)
