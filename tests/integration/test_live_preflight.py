@@ -63,9 +63,7 @@ def _configs(tmp_path: Path, risk_accounts: str) -> Path:
     return d
 
 
-EXPLICIT = "\n".join(
-    f"{acct}: {{{', '.join(f'{f}: 1000' for f in REQUIRED_LIMITS)}}}" for acct in ("main", "sub_arb")
-)
+EXPLICIT = "\n".join(f"{acct}: {{{', '.join(f'{f}: 1000' for f in REQUIRED_LIMITS)}}}" for acct in ("main", "sub_arb"))
 
 
 def test_the_shipped_configs_would_be_refused_for_missing_per_account_limits():
