@@ -6,7 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-scenarios test-failover bench install build-engine clean-venv
+# `make test` is the fast suite (under 15 minutes); `make test-scenarios` the long fault and whole-platform
+# scenarios (tests marked `scenario`, mostly under tests/scenarios/). CI (.ci/run) runs both.
+test: build-engine
+	$(BIN)/python -m pytest -q tests -m "not scenario"
+
+test-scenarios: build-engine
+	$(BIN)/python -m pytest -q tests -m scenario || [ $$? -eq 5 ]  # 5: none collected
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +33,7 @@ build-engine: $(STAMP)
 run: build-engine
 	$(BIN)/oms up
 
+<<<<<<< HEAD
 # KNOWN FAILING, kept out of `make test` until fixed (issue 9's note): the Binance connector's failover
 # scenarios (a loopback proxy cutting sockets mid-request) pass in the branch that wrote them but 3 of 7 fail
 # or stall after the merge with the hardened local exchange. Run them with `make test-failover`.
@@ -42,6 +49,10 @@ test-scenarios: build-engine
 
 test-failover: build-engine
 	$(BIN)/python -m pytest -q $(FAILOVER)
+=======
+test: build-engine
+	$(BIN)/python -m pytest -q tests
+>>>>>>> venues-fix
 
 # The benchmark-only extra (backtesting.py, vectorbt), re-installed when pyproject changes.
 BENCH_STAMP := $(VENV)/.bench-installed

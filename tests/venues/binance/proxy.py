@@ -12,7 +12,9 @@ client frame whose (unmasked) payload contains ``trigger`` decides the cut:
 
 Connections made after the cut are forwarded normally (the client reconnects through the proxy). The
 upgrade request loses its ``Sec-WebSocket-Extensions`` header, so no compression is negotiated and the
-proxy can read the frames.
+proxy can read the frames, and its ``Host`` names the server behind the proxy, as a reverse proxy's does:
+the local exchange refuses a ``Host`` that is not its own loopback address and port (its DNS-rebinding
+guard), so the client's ``127.0.0.1:<proxy port>`` would get 403 on the upgrade.
 """
 
 from __future__ import annotations
@@ -55,13 +57,19 @@ def take_frame(buf: bytearray) -> tuple[bytes, bytes] | None:
     return raw, payload
 
 
-def take_upgrade(buf: bytearray) -> bytes | None:
+def take_upgrade(buf: bytearray, host: bytes) -> bytes | None:
     """The client's HTTP upgrade request, once complete, without ``Sec-WebSocket-Extensions`` (so no
-    permessage-deflate is negotiated and the frames stay readable); removed from ``buf``."""
+    permessage-deflate is negotiated and the frames stay readable) and with ``Host: host`` (the server's own
+    address, as a reverse proxy forwards it); removed from ``buf``."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return None
-    lines = [ln for ln in bytes(buf[:end]).split(b"\r\n") if not ln.lower().startswith(b"sec-websocket-extensions")]
+    lines = []
+    for ln in bytes(buf[:end]).split(b"\r\n"):
+        name = ln.split(b":", 1)[0].strip().lower()
+        if name == b"sec-websocket-extensions":
+            continue
+        lines.append(b"Host: " + host if name == b"host" else ln)
     del buf[: end + 4]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
@@ -125,7 +133,7 @@ class CuttingProxy:
         while data := await reader.read(65536):
             buf += data
             if not upgraded:
-                head = take_upgrade(buf)
+                head = take_upgrade(buf, f"127.0.0.1:{self.target_port}".encode())
                 if head is None:
                     continue
                 link.up.write(head)
