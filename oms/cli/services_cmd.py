@@ -54,8 +54,13 @@ def run_up(args: argparse.Namespace) -> int:
             "the live endpoints (OMS_<EXCHANGE>_VENUE=live) and your Vault (VAULT_ADDR) yourself"
         )
     services = services_from(args)
+    hook = None
+    if not _names(args):  # the whole platform: Vault initialised and keys provisioned between services
+        from oms.cli.platform_keys import KeyProvisioning
+
+        hook = KeyProvisioning(config_from(args), services, write)
     try:
-        results = services.up(_names(args))
+        results = services.up(_names(args), on_started=hook)
     except ServiceError as exc:
         raise CommandError(str(exc)) from exc
     for r in results:

@@ -72,12 +72,14 @@ class Services:
             raise ServiceError(f"the services cannot use their data folder: {problem}")
         return ServiceLock(self.settings.data_dir, purpose, timeout=self.lock_timeout, on_wait=self.on_wait)
 
-    def up(self, names: Iterable[str] | None = None) -> list[UpResult]:
+    def up(self, names: Iterable[str] | None = None, on_started: Callable[[str], None] | None = None) -> list[UpResult]:
         """Start the selected services (all by default) in order; idempotent.
 
         One `up` or `down` at a time per data folder (a lock; a second one waits). If a service cannot
         start, the ones this call started are stopped again, so a failed `up` leaves things as they were,
-        and the error names the service, the reason and its log."""
+        and the error names the service, the reason and its log. ``on_started(name)`` runs once each service
+        is healthy, before the next one starts (`oms up` initialises Vault and provisions keys there); what it
+        raises as ``ServiceError`` undoes the start like a failed service."""
         selected = self._select(names)
         results: list[UpResult] = []
         with self._lock("oms up"):
@@ -85,16 +87,23 @@ class Services:
                 try:
                     outcome = service.up()
                 except ServiceError as exc:
-                    undone = [r.name for r in reversed(results) if r.outcome.startswith("started")]
-                    for name in undone:
-                        self.all[name].down()
-                    if undone:
-                        raise ServiceError(
-                            f"{exc}\n(stopped {', '.join(undone)} again, which this `up` had started)"
-                        ) from exc
-                    raise
+                    self._undo(results, exc)
                 results.append(UpResult(service.name, outcome, service.address))
+                if on_started is not None:
+                    try:
+                        on_started(service.name)
+                    except ServiceError as exc:
+                        self._undo(results, exc)
         return results
+
+    def _undo(self, results: list[UpResult], exc: ServiceError) -> None:
+        """Stop what this `up` started, newest first, and raise ``exc`` saying so."""
+        undone = [r.name for r in reversed(results) if r.outcome.startswith("started")]
+        for name in undone:
+            self.all[name].down()
+        if undone:
+            raise ServiceError(f"{exc}\n(stopped {', '.join(undone)} again, which this `up` had started)") from exc
+        raise exc
 
     def stop(self, names: Iterable[str] | None = None) -> list[DownResult]:
         """Stop what `up` started, in reverse order; also clears the records of services that died."""
