@@ -25,7 +25,7 @@ build-engine: $(STAMP)
 	$(BIN)/python -m localex.engine.build --quiet
 
 run: build-engine
-	$(BIN)/oms up
+	$(BIN)/oms run
 
 # `make test` is the fast suite (under 15 minutes); `make test-scenarios` the long fault and whole-platform
 # scenarios (tests marked `scenario`, mostly under tests/scenarios/). CI (.ci/run) runs both.

@@ -74,7 +74,10 @@ def run_up(args: argparse.Namespace) -> int:
         if needs_auth(services.settings):
             write(f"Prefect login:      {auth_string_file(services.settings)} (user:password, mode 0600)")
     if "openbao" in started:
-        write(f"OpenBao root token: {data / 'openbao' / 'init.json'} (mode 0600, with the unseal key)")
+        init = data / "openbao" / "init.json"
+        revoked = services["openbao"].root_revoked()
+        what = "the unseal key; the root token was revoked by `oms keys init`" if revoked else "unseal key, root token"
+        write(f"OpenBao:            {init} (mode 0600: {what})")
     if "localex" in started:
         write(
             f"local exchange:     {services['localex'].address} (demo API keys: "
@@ -86,6 +89,36 @@ def run_up(args: argparse.Namespace) -> int:
     if unhealthy:
         raise CommandError(f"running but unhealthy, left as they are: {', '.join(unhealthy)} (see above)")
     return 0
+
+
+def run_platform(args: argparse.Namespace) -> int:
+    """`oms run` (what `make run` runs): `up`, then stay in the foreground until Ctrl-C or SIGTERM, then `down`.
+
+    A service that dies meanwhile is reported once (with its log) and the others keep running."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        run_up(args)
+        write("running; Ctrl-C stops everything (`oms down` from another terminal does too)")
+        services = services_from(args)
+        reported: set[str] = set()
+        while not stop.wait(2.0):
+            statuses = services.status()
+            if all(st.state == "stopped" for st in statuses):
+                write("every service was stopped from elsewhere; leaving")
+                return 0
+            for st in statuses:
+                if st.state == "died" and st.name not in reported:
+                    reported.add(st.name)
+                    err_console.print(f"{st.name} died: {st.detail} ({st.log})", markup=False, highlight=False)
+        write("stopping ...")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return run_down(args)
 
 
 def run_down(args: argparse.Namespace) -> int:
@@ -201,6 +234,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     up.add_argument("--check", action="store_true", help="with --live: run the live preflight only, start nothing")
     up.set_defaults(func=run_up, names=[])
+    run_all = sub.add_parser(
+        "run",
+        help="the platform in the foreground (`make run`): `up`, then Ctrl-C stops everything",
+        description="Start every service as `oms up` does, stay in the foreground, and stop them all on Ctrl-C or "
+        "SIGTERM (the daemon flushes its events first).",
+    )
+    add_config_option(run_all)
+    _add_wait_option(run_all)
+    run_all.set_defaults(func=run_platform, names=[], live=False)
     down = sub.add_parser("down", help="stop everything `oms up` started")
     add_config_option(down)
     _add_wait_option(down)
