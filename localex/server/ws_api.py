@@ -20,7 +20,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from localex.engine.errors import ExchangeError
-from localex.server import auth, errors, routes_futures, routes_market, routes_spot
+from localex.server import auth, errors, routes_algo, routes_futures, routes_market, routes_spot
 from localex.server.errors import BinanceError
 from localex.server.http import Call, check_param_names, error_response, from_engine
 from localex.server.outbox import Outbox
@@ -422,6 +422,8 @@ FUTURES_METHODS: dict[str, Method] = {
     "order.cancel": Method(lambda s, c: _async(routes_futures.cancel(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "order.status": Method(lambda s, c: _async(routes_futures.query(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "order.modify": Method(_wrap_rest(routes_futures.modify_order), 1, True, "FUTURES", True),
+    "algoOrder.place": Method(lambda s, c: _async(routes_algo.place(c, c.params, _acct(c))), 0, True, "FUTURES", True),
+    "algoOrder.cancel": Method(lambda s, c: _async(routes_algo.cancel(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
     "v2/account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
     "account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True, "FUTURES"),

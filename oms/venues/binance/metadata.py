@@ -100,6 +100,13 @@ USDM_WEIGHTS = {
     "POST /fapi/v1/marginType": EndpointWeight(1),
     "POST /fapi/v1/positionSide/dual": EndpointWeight(1),
     "GET /fapi/v1/positionSide/dual": EndpointWeight(30),
+    "POST /fapi/v1/algoOrder": EndpointWeight(0, orders=True),
+    "algoOrder.place": EndpointWeight(0, orders=True),
+    "DELETE /fapi/v1/algoOrder": EndpointWeight(1),
+    "algoOrder.cancel": EndpointWeight(1),
+    "GET /fapi/v1/algoOrder": EndpointWeight(1),
+    "GET /fapi/v1/openAlgoOrders": EndpointWeight(1),  # 40 without a symbol
+    "DELETE /fapi/v1/algoOpenOrders": EndpointWeight(1),
     "POST /fapi/v1/listenKey": EndpointWeight(1),
     "PUT /fapi/v1/listenKey": EndpointWeight(1),
     "DELETE /fapi/v1/listenKey": EndpointWeight(1),

@@ -115,6 +115,26 @@ OPS: dict[str, dict[str, Op]] = {
         Op("position_mode", "futures_change_position_mode", "POST /fapi/v1/positionSide/dual"),
         Op("get_position_mode", "futures_get_position_mode", "GET /fapi/v1/positionSide/dual"),
         Op("listen_key", "futures_stream_get_listen_key", "POST /fapi/v1/listenKey"),
+        # conditional orders (stop, take-profit, trailing): Binance's Algo Order API
+        Op(
+            "algo_place",
+            "futures_create_algo_order",
+            "POST /fapi/v1/algoOrder",
+            "ws_futures_create_algo_order",
+            "algoOrder.place",
+            False,
+            True,
+        ),
+        Op(
+            "algo_cancel",
+            "futures_cancel_algo_order",
+            "DELETE /fapi/v1/algoOrder",
+            "ws_futures_cancel_algo_order",
+            "algoOrder.cancel",
+        ),
+        Op("algo_query", "futures_get_algo_order", "GET /fapi/v1/algoOrder"),
+        Op("algo_open_orders", "futures_get_open_algo_orders", "GET /fapi/v1/openAlgoOrders"),
+        Op("algo_cancel_all", "futures_cancel_all_algo_open_orders", "DELETE /fapi/v1/algoOpenOrders"),
     ),
 }
 
