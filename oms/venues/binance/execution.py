@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -52,7 +53,14 @@ from oms.venues.binance import wire_rest as wr
 from oms.venues.binance.config import BinanceSettings
 from oms.venues.binance.instruments import BinanceInstruments
 from oms.venues.binance.metadata import METADATA
-from oms.venues.binance.orders import OrderNotExpressible, algo_params, amend_params, is_conditional, place_params
+from oms.venues.binance.orders import (
+    OrderNotExpressible,
+    algo_params,
+    amend_params,
+    is_conditional,
+    place_params,
+    spot_amend_params,
+)
 from oms.venues.binance.session import MarketSession
 from oms.venues.errors import AuthError, OrderNotFound, Rejected, UnknownOutcome, Unsupported, VenueError
 from oms.venues.interface import VenueContext
@@ -248,10 +256,8 @@ class BinanceExecution:
         )
 
     async def amend(self, cmd: AmendOrder) -> OrderEvent:
-        if self.market is not Market.USDM:
-            raise Unsupported(
-                "Binance Spot has no in-place amend", account=self.account, action="amend", order=cmd.client_order_id
-            )
+        if self.market is Market.SPOT:
+            return await self._amend_spot(cmd)
         s = await self._ready()
         current = await self.query_order(cmd.symbol, cmd.client_order_id)
         price = cmd.price or current.price
@@ -265,6 +271,33 @@ class BinanceExecution:
             raise Unsupported(str(exc), account=self.account, action="amend", order=cmd.client_order_id) from None
         body = await s.request("amend", params, action="amend", coid=cmd.client_order_id)
         return self._answer(self._order(body), OrderEventKind.AMENDED)
+
+    async def _amend_spot(self, cmd: AmendOrder) -> OrderEvent:
+        """Binance Spot amends in place only a lower quantity (``order.amend.keepPriority``: same order id, same
+        place in the queue); a new price is a new order (cancel-replace), which this call does not do."""
+        s = await self._ready()
+        coid = cmd.client_order_id
+        current = await self.query_order(cmd.symbol, coid)
+        if cmd.price is not None and current.price is not None and Decimal(cmd.price) != Decimal(current.price):
+            raise Unsupported(
+                "Binance Spot amends only the quantity in place (a new price is a cancel-replace: a new order)",
+                account=self.account,
+                action="amend",
+                order=coid,
+            )
+        if cmd.qty is None:
+            raise Unsupported("a Spot amend needs the new quantity", account=self.account, action="amend", order=coid)
+        try:
+            params = spot_amend_params(cmd, s.symbol_table, self.settings.recv_window_ms)
+        except OrderNotExpressible as exc:
+            raise Unsupported(str(exc), account=self.account, action="amend", order=coid) from None
+        body = await s.request("amend", params, action="amend", coid=coid)
+        row = dict(body["amendedOrder"])
+        row["origQty"] = row.pop("qty")
+        row["cummulativeQuoteQty"] = row.pop("cumulativeQuoteQty", "0")
+        row["updateTime"] = body.get("transactTime", 0)
+        row.pop("origClientOrderId", None)  # the order before the amend; ``clientOrderId`` names it now
+        return self._answer(self._order(row), OrderEventKind.AMENDED)
 
     async def cancel(self, cmd: CancelOrder) -> OrderEvent:
         s = await self._ready()

@@ -164,3 +164,17 @@ def algo_params(cmd: PlaceOrder, symbols: SymbolTable, recv_window_ms: int) -> d
     elif cmd.reduce_only:
         p["reduceOnly"] = "true"
     return p
+
+
+def spot_amend_params(cmd: AmendOrder, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
+    """``order.amend.keepPriority`` / ``PUT /api/v3/order/amend/keepPriority``: the order and its new (lower)
+    quantity; the client order id stays."""
+    venue = symbols.venue(cmd.symbol)
+    if cmd.qty is None:
+        raise OrderNotExpressible("a Spot amend needs the new quantity")
+    return {
+        "symbol": venue,
+        "origClientOrderId": cmd.client_order_id,
+        "newQty": _dec(symbols, venue, cmd.qty, False, "qty"),
+        "recvWindow": recv_window_ms,
+    }
