@@ -23,6 +23,7 @@ from localex.engine.types import (
     TradeEvent,
 )
 from localex.server import routes_algo, wire
+from localex.server.routes_spot import new_client_id
 
 if TYPE_CHECKING:
     from localex.server.depth import DepthPublisher
@@ -152,8 +153,13 @@ class EventRouter:
         order = event.order
         spec = self._spec(order.market, order.symbol)
         if order.market == "spot":
+            cancel_id = None
+            if event.exec_type == "CANCELED":  # the cancel request's own id (``routes_spot.cancel``), or a new one
+                cancel_id = self.state.cancel_client_ids.pop((event.account_id, order.order_id), None)
             if event.account_id in self.state.user_subscriptions:
-                self._spot_user(event.account_id, wire.execution_report(event, spec))
+                if event.exec_type == "CANCELED" and cancel_id is None:
+                    cancel_id = new_client_id()
+                self._spot_user(event.account_id, wire.execution_report(event, spec, cancel_id))
         elif event.account_id in self.state.listen_keys.by_account:
             if routes_algo.is_algo(order):
                 self._algo(event, spec)

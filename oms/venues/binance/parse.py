@@ -7,8 +7,9 @@ An unknown symbol raises ``UnknownSymbol``, a bad or over-precise decimal ``BadD
 count those and drop the event.
 
 Client order ids: on a Spot cancel, ``executionReport.c`` is the cancel request's id and ``C`` the order's
-original one, so the order is named by ``C`` when it is set. ``TRADE`` events without a trade (``t`` < 1 or a
-zero ``l``) report a status, not a fill.
+original one, so the order is named by ``C`` when it is set. Binance's ``TRADE`` always carries its trade (the
+last one of an order says FILLED): one without (``t`` < 1 or a zero ``l``) is bad input, refused with
+``ValueError`` (the stream counts and drops it).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def _trade_kind(status: OrderStatus) -> OrderEventKind:
 
 def _event_kind(exec_type: str, status: OrderStatus, has_trade: bool) -> OrderEventKind:
     if exec_type in codes.TRADE_EXEC:
-        return _trade_kind(status) if has_trade else codes.STATUS_KIND.get(status, _PARTIAL)
+        if not has_trade:
+            raise ValueError(f"{exec_type} event without a trade (no trade id or a zero quantity)")
+        return _trade_kind(status)
     kind = codes.EXEC_KIND.get(exec_type)
     if kind is None:
         raise ValueError(f"unknown execution type {exec_type!r}")
