@@ -139,6 +139,9 @@ class Matcher:
         self.mark: dict[str, int] = {}
         self.dirty: set[tuple[str, str]] = set()
         self._cid_counter = 0
+        # a quote-quantity taker's latest TRADE event, held until the next trade or the end of its matching:
+        # only then is it known whether that trade filled it (Binance's last TRADE says FILLED; no extra event)
+        self._held: OrderEvent | None = None
 
     # ================================================================================ validation
     def spec(self, market: str, symbol: str) -> SymbolSpec:
@@ -761,7 +764,7 @@ class Matcher:
             last_agg = self._trade(acc, order, maker, best, lots, opp, fills, last_agg)
         if last_agg is not None and self.em.want_agg:
             self.em.emit(last_agg)
-        self._conclude(acc, order, key, book, expired_in_match)
+        self._conclude(acc, order, key, book, expired_in_match, bool(fills))
         return fills
 
     @staticmethod
@@ -810,8 +813,24 @@ class Matcher:
             lots = min(lots, msize)
         return lots
 
-    def _conclude(self, acc: Account, order: Order, key: tuple[str, str], book: Book, expired_in_match: bool) -> None:
-        """After matching: expire (STP, IOC/FOK/MARKET), fill, or rest the remainder in the book."""
+    def _conclude(
+        self, acc: Account, order: Order, key: tuple[str, str], book: Book, expired_in_match: bool, traded: bool
+    ) -> None:
+        """After matching: expire (STP, IOC/FOK/MARKET), fill, or rest the remainder in the book.
+
+        An order filled by this matching is closed without another event: its last TRADE event already said
+        FILLED, as Binance's does."""
+        held, self._held = self._held, None
+        if order.quote_order_qty and order.executed_qty and not expired_in_match:
+            order.orig_qty = order.executed_qty
+            if held is not None:  # the last trade filled it: that event says so
+                held.order.status = FILLED
+                held.order.orig_qty = order.executed_qty
+                self.em.emit(held)
+            self._finish(acc, order, FILLED, None, emit=held is None)
+            return
+        if held is not None:
+            self.em.emit(held)
         if expired_in_match:
             order.prevented_qty += order.orig_qty - order.executed_qty
             self._finish(acc, order, EXPIRED_IN_MATCH, X_TRADE_PREVENTION if order.market == SPOT else X_EXPIRED)
@@ -824,7 +843,7 @@ class Matcher:
             return
         remaining = order.orig_qty - order.executed_qty
         if remaining <= 0:
-            self._finish(acc, order, FILLED, None)
+            self._finish(acc, order, FILLED, None, emit=not traded)
             return
         if order.type == MARKET or order.time_in_force in (IOC, FOK):
             self._finish(acc, order, EXPIRED, X_EXPIRED)
@@ -906,7 +925,13 @@ class Matcher:
             taker.status = (
                 FILLED if taker.executed_qty >= taker.orig_qty and not taker.quote_order_qty else PARTIALLY_FILLED
             )
-            em.emit(OrderEvent(acc.account_id, X_TRADE, taker.snapshot(), t_fill, now))
+            taker_event = OrderEvent(acc.account_id, X_TRADE, taker.snapshot(), t_fill, now)
+            if taker.quote_order_qty:  # filled or not is known after its matching (``_conclude``)
+                if self._held is not None:
+                    em.emit(self._held)
+                self._held = taker_event
+            else:
+                em.emit(taker_event)
         if maker_done:
             self._finish(mk_acc, maker, FILLED, None, m_fill)
         else:
@@ -1057,14 +1082,23 @@ class Matcher:
             )
         return fill
 
-    def _finish(self, acc: Account, order: Order, status: str, exec_type: str | None, fill: Fill | None = None) -> None:
-        """Close an order: release what it holds, drop it from the open index, emit the event."""
+    def _finish(
+        self,
+        acc: Account,
+        order: Order,
+        status: str,
+        exec_type: str | None,
+        fill: Fill | None = None,
+        emit: bool = True,
+    ) -> None:
+        """Close an order: release what it holds, drop it from the open index, emit the event (unless ``emit`` is
+        False: an event already told it)."""
         order.status = status
         order.update_ns = self.clock()
         if order.locked or order.margin:
             self._release(acc, order)
         self._unregister(acc, order)
-        if self.em.active:
+        if emit and self.em.active:
             # a closed order never changes again: the event carries it without a copy
             self.em.emit(OrderEvent(acc.account_id, exec_type or X_TRADE, order, fill, order.update_ns))
 

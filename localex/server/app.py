@@ -19,7 +19,16 @@ from aiohttp import web
 
 from localex.engine import Exchange, PricePath, Replay
 from localex.engine.markets import default_specs
-from localex.server import demo, routes_admin, routes_futures, routes_market, routes_sapi, routes_spot
+from localex.server import (
+    demo,
+    routes_admin,
+    routes_algo,
+    routes_amend,
+    routes_futures,
+    routes_market,
+    routes_sapi,
+    routes_spot,
+)
 from localex.server.depth import DepthPublisher
 from localex.server.errors import BinanceError
 from localex.server.events import EventRouter
@@ -127,7 +136,7 @@ def build_app(
     )
     app[STATE_KEY] = state
     app[DEPTH_KEY] = depth
-    for module in (routes_market, routes_spot, routes_futures, routes_sapi):
+    for module in (routes_market, routes_spot, routes_amend, routes_futures, routes_algo, routes_sapi):
         for ep in module.ENDPOINTS:
             app.router.add_route(ep.method, ep.path, make_handler(ep, state))
     routes_admin.add_routes(app, state)

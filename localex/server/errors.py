@@ -240,3 +240,11 @@ def rejected_mbx_key() -> BinanceError:
 def not_found() -> BinanceError:
     """An unknown path: Binance answers 404 with an HTML page; we answer its closest JSON shape."""
     return BinanceError(-1000, "Not Found: unknown endpoint.", 404)
+
+
+def switch_to_algo() -> BinanceError:
+    """``POST /fapi/v1/order`` (``order.place``, ``batchOrders``) with a conditional type: Binance moved those to
+    the Algo Order API (``POST /fapi/v1/algoOrder``)."""
+    return BinanceError(
+        -4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.", 400
+    )

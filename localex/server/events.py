@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from localex.engine.markets import SymbolSpec
 from localex.engine.types import (
     AccountEvent,
     AggTradeEvent,
@@ -21,7 +22,8 @@ from localex.engine.types import (
     OrderEvent,
     TradeEvent,
 )
-from localex.server import wire
+from localex.server import routes_algo, wire
+from localex.server.routes_spot import new_client_id
 
 if TYPE_CHECKING:
     from localex.server.depth import DepthPublisher
@@ -151,10 +153,32 @@ class EventRouter:
         order = event.order
         spec = self._spec(order.market, order.symbol)
         if order.market == "spot":
+            cancel_id = None
+            if event.exec_type == "CANCELED":  # the cancel request's own id (``routes_spot.cancel``), or a new one
+                cancel_id = self.state.cancel_client_ids.pop((event.account_id, order.order_id), None)
             if event.account_id in self.state.user_subscriptions:
-                self._spot_user(event.account_id, wire.execution_report(event, spec))
+                if event.exec_type == "CANCELED" and cancel_id is None:
+                    cancel_id = new_client_id()
+                self._spot_user(event.account_id, wire.execution_report(event, spec, cancel_id))
         elif event.account_id in self.state.listen_keys.by_account:
-            self._futures_user(event.account_id, wire.order_trade_update(event, spec))
+            if routes_algo.is_algo(order):
+                self._algo(event, spec)
+            else:
+                self._futures_user(event.account_id, wire.order_trade_update(event, spec))
+
+    def _algo(self, event: OrderEvent, spec: SymbolSpec) -> None:
+        """An algo order's events: ``ALGO_UPDATE`` while it waits (NEW, CANCELED, EXPIRED); once triggered
+        (the engine's NEW of the working order) ``ALGO_UPDATE`` TRIGGERED, then its order's
+        ``ORDER_TRADE_UPDATE``s, and ``ALGO_UPDATE`` FINISHED after the one that closes it."""
+        order, account = event.order, event.account_id
+        if not order.is_working:
+            self._futures_user(account, routes_algo.algo_update(order, event.time_ns, spec))
+            return
+        if event.exec_type == "NEW":
+            self._futures_user(account, routes_algo.algo_update(order, event.time_ns, spec))
+        self._futures_user(account, wire.order_trade_update(event, spec))
+        if routes_algo.algo_status(order) == "FINISHED":
+            self._futures_user(account, routes_algo.algo_update(order, event.time_ns, spec))
 
     def _account(self, event: AccountEvent) -> None:
         if event.wallet == "SPOT":

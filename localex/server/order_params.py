@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from localex.engine.types import OrderRequest
+from localex.engine.types import STOP_TYPES_USDM, OrderRequest
 from localex.server import errors
 from localex.server.params import Params
 
@@ -36,7 +36,8 @@ SPOT_NEW_ORDER_PARAMS = frozenset(
 SPOT_TEST_ORDER_PARAMS = SPOT_NEW_ORDER_PARAMS | {"computeCommissionRates"}
 
 
-def _dec(params: Params, name: str) -> str | None:
+def dec_param(params: Params, name: str) -> str | None:
+    """An optional decimal parameter as sent (checked to be a decimal)."""
     value = params.opt_decimal(name)
     return None if value is None else params.str(name)
 
@@ -56,11 +57,11 @@ def spot_order_request(params: Params) -> OrderRequest:
         symbol=params.symbol(),
         side=params.enum("side", SIDES, errors.invalid_side()),
         type=params.str("type"),
-        quantity=_dec(params, "quantity"),
-        price=_dec(params, "price"),
-        quote_order_qty=_dec(params, "quoteOrderQty"),
+        quantity=dec_param(params, "quantity"),
+        price=dec_param(params, "price"),
+        quote_order_qty=dec_param(params, "quoteOrderQty"),
         time_in_force=params.opt_enum("timeInForce", TIFS, errors.invalid_tif()),
-        stop_price=_dec(params, "stopPrice"),
+        stop_price=dec_param(params, "stopPrice"),
         client_order_id=params.opt_client_id("newClientOrderId"),
         self_trade_prevention_mode=stp,
         trailing_delta=params.opt_str("trailingDelta"),
@@ -68,22 +69,26 @@ def spot_order_request(params: Params) -> OrderRequest:
 
 
 def futures_order_request(params: Params) -> OrderRequest:
-    """Parse ``POST /fapi/v1/order`` (and futures ``order.place``) parameters."""
+    """Parse ``POST /fapi/v1/order`` (and futures ``order.place``) parameters. Conditional types get -4120: they
+    go to the Algo Order API (``localex.server.routes_algo``), as on Binance."""
+    order_type = params.str("type")
+    if order_type in STOP_TYPES_USDM:
+        raise errors.switch_to_algo()
     return OrderRequest(
         market="usdm",
         symbol=params.symbol(),
         side=params.enum("side", SIDES, errors.invalid_side()),
-        type=params.str("type"),
-        quantity=_dec(params, "quantity"),
-        price=_dec(params, "price"),
+        type=order_type,
+        quantity=dec_param(params, "quantity"),
+        price=dec_param(params, "price"),
         time_in_force=params.opt_enum("timeInForce", TIFS, errors.invalid_tif()),
-        stop_price=_dec(params, "stopPrice"),
+        stop_price=dec_param(params, "stopPrice"),
         client_order_id=params.opt_client_id("newClientOrderId"),
         reduce_only=bool(params.opt_bool("reduceOnly")),
         close_position=bool(params.opt_bool("closePosition")),
         position_side=params.opt_enum("positionSide", POSITION_SIDES) or "BOTH",
-        callback_rate=_dec(params, "callbackRate"),
-        activation_price=_dec(params, "activationPrice"),
+        callback_rate=dec_param(params, "callbackRate"),
+        activation_price=dec_param(params, "activationPrice"),
         working_type=params.opt_enum("workingType", WORKING_TYPES) or "CONTRACT_PRICE",
         self_trade_prevention_mode=params.opt_enum("selfTradePreventionMode", STP_MODES),
     )

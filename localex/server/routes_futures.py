@@ -15,6 +15,7 @@ from localex.server.errors import BinanceError
 from localex.server.http import SIGNED, USER_STREAM, Call, Endpoint
 from localex.server.order_params import futures_order_request
 from localex.server.params import CLIENT_ID_RE, Params
+from localex.server.routes_algo import is_pending_algo
 from localex.server.routes_spot import ns, order_ref
 
 USDM = "usdm"
@@ -72,10 +73,22 @@ async def test_order(call: Call) -> object:
     return {}
 
 
+def _refuse_pending_algo(call: Call, account_id: str, symbol: str, order_id: int | None, client_id: str | None) -> None:
+    """-2011 for an algo order still waiting for its trigger: it is not an order of the matching engine yet
+    (``DELETE /fapi/v1/algoOrder`` cancels it)."""
+    try:
+        order = call.state.exchange.get_order(account_id, USDM, symbol, order_id=order_id, client_order_id=client_id)
+    except ExchangeError:
+        return  # unknown: the cancel itself answers
+    if is_pending_algo(order):
+        raise errors.cancel_rejected()
+
+
 def cancel(call: Call, params: Params, account_id: str) -> dict[str, object]:
     """Cancel one futures order (shared with the WebSocket API)."""
     symbol = params.symbol()
     order_id, client_id = order_ref(params)
+    _refuse_pending_algo(call, account_id, symbol, order_id, client_id)
     order = call.state.exchange.cancel_order(account_id, USDM, symbol, order_id=order_id, client_order_id=client_id)
     return wire.futures_order(order, call.state.exchange.spec(USDM, symbol), with_time=False)
 
@@ -91,6 +104,8 @@ def query(call: Call, params: Params, account_id: str) -> dict[str, object]:
     symbol = params.symbol()
     order_id, client_id = order_ref(params)
     order = call.state.exchange.get_order(account_id, USDM, symbol, order_id=order_id, client_order_id=client_id)
+    if is_pending_algo(order):  # waiting for its trigger: only GET /fapi/v1/algoOrder knows it
+        raise errors.no_such_order()
     return wire.futures_order(order, call.state.exchange.spec(USDM, symbol))
 
 
@@ -135,15 +150,27 @@ async def open_orders(call: Call) -> object:
     ex = call.state.exchange
     if symbol is not None:
         ex.spec(USDM, symbol)
-    return [wire.futures_order(o, ex.spec(USDM, o.symbol)) for o in ex.open_orders(call.account_id, USDM, symbol)]
+    return [
+        wire.futures_order(o, ex.spec(USDM, o.symbol))
+        for o in ex.open_orders(call.account_id, USDM, symbol)
+        if not is_pending_algo(o)
+    ]
 
 
 async def cancel_all(call: Call) -> object:
-    """DELETE /fapi/v1/allOpenOrders."""
+    """DELETE /fapi/v1/allOpenOrders (algo orders waiting for their trigger stay: ``DELETE
+    /fapi/v1/algoOpenOrders`` cancels those)."""
     assert call.account_id is not None
     symbol = call.params.symbol()
-    call.state.exchange.spec(USDM, symbol)
-    call.state.exchange.cancel_all(call.account_id, USDM, symbol)
+    ex = call.state.exchange
+    ex.spec(USDM, symbol)
+    open_now = ex.open_orders(call.account_id, USDM, symbol)
+    if not any(is_pending_algo(o) for o in open_now):
+        ex.cancel_all(call.account_id, USDM, symbol)
+    else:
+        for o in open_now:
+            if not is_pending_algo(o):
+                ex.cancel_order(call.account_id, USDM, symbol, order_id=o.order_id)
     return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
@@ -205,8 +232,11 @@ async def cancel_batch(call: Call) -> object:
     refs += [(None, c) for c in client_ids]
     for order_id, client_id in refs:
         try:
+            _refuse_pending_algo(call, call.account_id, symbol, order_id, client_id)
             order = ex.cancel_order(call.account_id, USDM, symbol, order_id=order_id, client_order_id=client_id)
             out.append(wire.futures_order(order, spec, with_time=False))
+        except BinanceError as exc:
+            out.append(exc.body())
         except ExchangeError as exc:
             out.append(exc.to_wire())
     return out
@@ -262,7 +292,7 @@ async def all_orders(call: Call) -> object:
         end_ns=ns(p.opt_int("endTime", 0)),
         limit=p.opt_int("limit", 1, 1000) or 500,
     )
-    return [wire.futures_order(o, spec) for o in orders]
+    return [wire.futures_order(o, spec) for o in orders if not is_pending_algo(o)]
 
 
 async def user_trades(call: Call) -> object:

@@ -129,6 +129,7 @@ def cancel(call: Call, params: Params, account_id: str) -> dict[str, object]:
         if current.status != CANCEL_RESTRICTIONS[restriction]:
             raise BinanceError(-2011, "Order was not canceled due to cancel restrictions.", 400)
     order = ex.cancel_order(account_id, SPOT, symbol, order_id=order_id, client_order_id=client_id)
+    call.state.cancel_client_ids[(account_id, order.order_id)] = new_id  # its executionReport's ``c``
     spec = ex.spec(SPOT, symbol)
     return wire.spot_cancel(order, spec, order.client_order_id, new_id, call.now_ms)
 
@@ -179,7 +180,12 @@ def cancel_all_body(call: Call, params: Params, account_id: str) -> list[dict[st
     canceled = call.state.exchange.cancel_all(account_id, SPOT, symbol)
     if not canceled:
         raise errors.cancel_rejected()
-    return [wire.spot_cancel(o, spec, o.client_order_id, new_client_id(), call.now_ms) for o in canceled]
+    rows = []
+    for o in canceled:
+        new_id = new_client_id()
+        call.state.cancel_client_ids[(account_id, o.order_id)] = new_id
+        rows.append(wire.spot_cancel(o, spec, o.client_order_id, new_id, call.now_ms))
+    return rows
 
 
 async def cancel_all(call: Call) -> object:

@@ -117,6 +117,9 @@ class ServerState:
             config.admin_token, config.admin_token_file, config.data_dir
         )
         self.client_tran_ids: dict[int, str] = {}
+        # (account, Spot order id) -> the client order id of the request that cancelled it, until its
+        # executionReport is written (``c`` of a cancel is the cancel's own id, ``C`` the order's)
+        self.cancel_client_ids: dict[tuple[str, int], str] = {}
 
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("localex_state", ServerState)

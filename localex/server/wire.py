@@ -479,23 +479,26 @@ def mini_ticker_event(t: Ticker24h, spec: SymbolSpec, now_ms: int) -> dict[str, 
 
 
 # ---- user data ------------------------------------------------------------------------------------------
-def execution_report(ev: OrderEvent, spec: SymbolSpec) -> dict[str, object]:
-    """Spot ``executionReport``."""
+def execution_report(ev: OrderEvent, spec: SymbolSpec, cancel_client_id: str | None = None) -> dict[str, object]:
+    """Spot ``executionReport``. A cancel's ``c`` is the cancel request's own client order id
+    (``cancel_client_id``: its ``newClientOrderId`` or a generated one) and ``C`` the order's, as on Binance;
+    ``f`` is GTC for a MARKET order, as Binance prints it."""
     o, f = ev.order, ev.fill
+    cancelled = cancel_client_id is not None
     return {
         "e": "executionReport",
         "E": ms(ev.time_ns),
         "s": o.symbol,
-        "c": o.client_order_id,
+        "c": cancel_client_id if cancelled else o.client_order_id,
         "S": o.side,
         "o": o.type,
-        "f": o.time_in_force,
+        "f": _tif(o),
         "q": spec.fmt_qty(o.orig_qty),
         "p": spec.fmt_price(o.price),
         "P": spec.fmt_price(o.stop_price),
         "F": spec.fmt_qty(0),
         "g": -1,
-        "C": "",
+        "C": o.client_order_id if cancelled else "",
         "x": ev.exec_type,
         "X": o.status,
         "r": "NONE",
@@ -533,7 +536,7 @@ def order_trade_update(ev: OrderEvent, spec: SymbolSpec) -> dict[str, object]:
             "c": o.client_order_id,
             "S": o.side,
             "o": o.type,
-            "f": o.time_in_force,
+            "f": _tif(o),
             "q": spec.fmt_qty(o.orig_qty),
             "p": spec.fmt_price(o.price),
             "ap": spec.fmt_avg_price(o.cum_quote, o.executed_qty),

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from localex.engine.errors import ExchangeError
-from localex.server import auth, errors, routes_futures, routes_market, routes_spot
+from localex.server import auth, errors, routes_algo, routes_amend, routes_futures, routes_market, routes_spot
 from localex.server.errors import BinanceError
 from localex.server.http import Call, check_param_names, error_response, from_engine
 from localex.server.outbox import Outbox
@@ -270,79 +270,6 @@ async def _futures_listen_key_stop(s: Session, c: Call) -> object:
     return {}
 
 
-def _cancel_replace_params(raw: dict[str, str]) -> tuple[Params, Params]:
-    """Split ``order.cancelReplace`` params into the cancel's and the new order's."""
-    cancel = {
-        "symbol": raw.get("symbol", ""),
-        "orderId": raw.get("cancelOrderId", ""),
-        "origClientOrderId": raw.get("cancelOrigClientOrderId", ""),
-        "newClientOrderId": raw.get("cancelNewClientOrderId", ""),
-    }
-    own = (
-        "cancelReplaceMode",
-        "cancelOrderId",
-        "cancelOrigClientOrderId",
-        "cancelNewClientOrderId",
-        "cancelRestrictions",
-        "orderRateLimitExceededMode",
-    )
-    return (Params({k: v for k, v in cancel.items() if v}), Params({k: v for k, v in raw.items() if k not in own}))
-
-
-def _failure(exc: Exception) -> dict[str, object]:
-    if isinstance(exc, ExchangeError):
-        return from_engine(exc).body()
-    assert isinstance(exc, BinanceError)
-    return exc.body()
-
-
-async def _cancel_replace(s: Session, c: Call) -> object:
-    """``order.cancelReplace``: cancel one order, then place another (Binance's STOP_ON_FAILURE and
-    ALLOW_FAILURE modes; -2022 when nothing was placed, -2021 with status 409 when one half failed)."""
-    account_id = _acct(c)
-    mode = c.params.str("cancelReplaceMode")
-    if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
-        raise errors.bad_param("cancelReplaceMode")
-    cancel_params, new_params = _cancel_replace_params(c.params.raw())
-    if "cancelOrderId" not in c.params and "cancelOrigClientOrderId" not in c.params:
-        raise BinanceError(
-            -1102, "Param 'cancelOrigClientOrderId' or 'cancelOrderId' must be sent, but both were empty/null!", 400
-        )
-    try:
-        canceled: dict[str, object] = routes_spot.cancel(c, cancel_params, account_id)
-        cancel_ok, cancel_body = True, canceled
-    except (ExchangeError, BinanceError) as exc:
-        cancel_ok, cancel_body = False, _failure(exc)
-    if not cancel_ok and mode == "STOP_ON_FAILURE":
-        raise BinanceError(
-            -2022,
-            "Order cancel-replace failed.",
-            400,
-            data={
-                "cancelResult": "FAILURE",
-                "newOrderResult": "NOT_ATTEMPTED",
-                "cancelResponse": cancel_body,
-                "newOrderResponse": None,
-            },
-        )
-    try:
-        placed: dict[str, object] = routes_spot.place(c, new_params, account_id)
-        new_ok, new_body = True, placed
-    except (ExchangeError, BinanceError) as exc:
-        new_ok, new_body = False, _failure(exc)
-    data = {
-        "cancelResult": "SUCCESS" if cancel_ok else "FAILURE",
-        "newOrderResult": "SUCCESS" if new_ok else "FAILURE",
-        "cancelResponse": cancel_body,
-        "newOrderResponse": new_body,
-    }
-    if cancel_ok and new_ok:
-        return data
-    if not cancel_ok and not new_ok:
-        raise BinanceError(-2022, "Order cancel-replace failed.", 400, data=data)
-    raise BinanceError(-2021, "Order cancel-replace partially failed.", 409, data=data)
-
-
 async def _order_rate_limits(s: Session, c: Call) -> object:
     counts = s.state.limiter.order_counts(_acct(c), s.market, c.now_ms)
     rows = [r for r in s.state.limiter.exchange_info_limits(s.market) if r["rateLimitType"] == "ORDERS"]
@@ -358,7 +285,9 @@ def _all_symbols_weight(single: int, every: int) -> Callable[[dict[str, object]]
 WS_COMMON_PARAMS = frozenset(("returnRateLimits",))
 WS_SIGNING_PARAMS = WS_COMMON_PARAMS | {"apiKey", "timestamp", "recvWindow", "signature"}
 _REST_PARAMS: dict[str, frozenset[str]] = {
-    f"{e.method} {e.path}": e.params for e in routes_spot.ENDPOINTS + routes_market.ENDPOINTS if e.params is not None
+    f"{e.method} {e.path}": e.params
+    for e in routes_spot.ENDPOINTS + routes_amend.ENDPOINTS + routes_market.ENDPOINTS
+    if e.params is not None
 }
 
 
@@ -389,7 +318,17 @@ SPOT_METHODS: dict[str, Method] = {
     "order.cancel": Method(
         lambda s, c: _async(routes_spot.cancel(c, c.params, _acct(c))), 1, True, "SPOT", rest="DELETE /api/v3/order"
     ),
-    "order.cancelReplace": Method(_cancel_replace, 1, True, "SPOT", True),
+    "order.cancelReplace": Method(
+        lambda s, c: _async(routes_amend.cancel_replace(c, c.params, _acct(c))), 1, True, "SPOT", True
+    ),
+    "order.amend.keepPriority": Method(
+        lambda s, c: _async(routes_amend.amend(c, c.params, _acct(c))),
+        4,
+        True,
+        "SPOT",
+        True,
+        rest="PUT /api/v3/order/amend/keepPriority",
+    ),
     "order.status": Method(
         lambda s, c: _async(routes_spot.query(c, c.params, _acct(c))), 4, True, rest="GET /api/v3/order"
     ),
@@ -422,6 +361,8 @@ FUTURES_METHODS: dict[str, Method] = {
     "order.cancel": Method(lambda s, c: _async(routes_futures.cancel(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "order.status": Method(lambda s, c: _async(routes_futures.query(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "order.modify": Method(_wrap_rest(routes_futures.modify_order), 1, True, "FUTURES", True),
+    "algoOrder.place": Method(lambda s, c: _async(routes_algo.place(c, c.params, _acct(c))), 0, True, "FUTURES", True),
+    "algoOrder.cancel": Method(lambda s, c: _async(routes_algo.cancel(c, c.params, _acct(c))), 1, True, "FUTURES"),
     "account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
     "v2/account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
     "account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True, "FUTURES"),

@@ -51,6 +51,18 @@ class RateLimitedWebsocketAPI(WebsocketAPI):
         return parsed
 
 
+class SpotAmendCalls:
+    """Binance Spot's amend keep priority, which python-binance 1.0.37 does not wrap: ``PUT
+    /api/v3/order/amend/keepPriority`` and the WebSocket API's ``order.amend.keepPriority``, sent through the
+    library's own request helpers (same URLs, signing, timeouts and answer handling as its other calls)."""
+
+    async def amend_keep_priority_order(self, **params: Any) -> Any:
+        return await self._put("order/amend/keepPriority", True, data=params)  # type: ignore[attr-defined]
+
+    async def ws_amend_keep_priority_order(self, **params: Any) -> Any:
+        return await self._ws_api_request("order.amend.keepPriority", True, params)  # type: ignore[attr-defined]
+
+
 def build_client(
     endpoints: Endpoints,
     market: Market,
@@ -70,7 +82,7 @@ def build_client(
         on_headers(params.response.headers)
 
     trace.on_request_end.append(on_request_end)
-    cls = type("ConfiguredAsyncClient", (AsyncClient,), client_attrs(endpoints, market))
+    cls = type("ConfiguredAsyncClient", (SpotAmendCalls, AsyncClient), client_attrs(endpoints, market))
     client: AsyncClient = cls(api_key, secret, session_params={"trace_configs": [trace]})
     client.REQUEST_TIMEOUT = settings.rest_timeout_s
     client.REQUEST_RECVWINDOW = settings.recv_window_ms

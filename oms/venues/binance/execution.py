@@ -8,6 +8,11 @@ A placement whose answer never came raises ``UnknownOutcome`` after the order is
 background task resolves it by its client order id (``resolve``): a venue status settles it, and "no such
 order" once its ``recvWindow`` has passed means it never reached the book (``not_found`` -> ``rejected``).
 Nothing is re-sent.
+
+USD-M conditional orders (stop, take-profit, trailing stop) go through Binance's Algo Order API
+(``algo_place``/``algo_cancel``/``algo_query``/...): named by ``clientAlgoId`` = the model's client order id,
+which the order their trigger creates carries too. Until the trigger they are known to the algo endpoints
+only; after it, the ordinary order endpoints tell their state and fills (``fetch_order``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -47,7 +53,14 @@ from oms.venues.binance import wire_rest as wr
 from oms.venues.binance.config import BinanceSettings
 from oms.venues.binance.instruments import BinanceInstruments
 from oms.venues.binance.metadata import METADATA
-from oms.venues.binance.orders import OrderNotExpressible, amend_params, place_params
+from oms.venues.binance.orders import (
+    OrderNotExpressible,
+    algo_params,
+    amend_params,
+    is_conditional,
+    place_params,
+    spot_amend_params,
+)
 from oms.venues.binance.session import MarketSession
 from oms.venues.errors import AuthError, OrderNotFound, Rejected, UnknownOutcome, Unsupported, VenueError
 from oms.venues.interface import VenueContext
@@ -95,6 +108,7 @@ class BinanceExecution:
         self.session = MarketSession(ctx, self.settings)
         self.sinks: list[Sink] = []
         self.resolving: dict[str, asyncio.Task[Order | None]] = {}
+        self.algo: set[str] = set()  # client order ids of conditional orders (the Algo Order API's)
         if getattr(ctx.clock, "fetch", True) is None:  # a clock nobody feeds yet: this client is its source
             ctx.clock.bind(self.server_time_ns)  # type: ignore[attr-defined]
 
@@ -122,6 +136,11 @@ class BinanceExecution:
     def _order(self, body: Any, strategy: str = "") -> Order:
         kind = wr.FuturesOrder if self.market is Market.USDM else wr.SpotOrder
         return parse.parse_to_order(wr.convert(body, kind), self.account, self.session.symbol_table, strategy)
+
+    def _algo_order(self, body: Any, strategy: str = "") -> Order:
+        algo = wr.convert(body, wr.AlgoOrder)
+        self.algo.add(algo.clientAlgoId)
+        return parse.parse_algo_to_order(algo, self.account, self.session.symbol_table, strategy)
 
     def _answer(self, order: Order, kind: OrderEventKind | None = None) -> OrderEvent:
         """The answer as an event: through the tracker (published if new), with the machine's status."""
@@ -160,13 +179,19 @@ class BinanceExecution:
         coid = cmd.client_order_id
         if coid is None:
             raise ValueError("place: the command has no client order id (use PlaceOrder.with_client_order_id())")
+        conditional = is_conditional(cmd, self.market)
         try:
-            params = place_params(cmd, self.market, s.symbol_table, self.settings.recv_window_ms)
+            if conditional:
+                params = algo_params(cmd, s.symbol_table, self.settings.recv_window_ms)
+            else:
+                params = place_params(cmd, self.market, s.symbol_table, self.settings.recv_window_ms)
         except (OrderNotExpressible, KeyError, ValueError) as exc:
             raise Unsupported(str(exc), account=self.account, action="place", order=coid) from None
         s.tracker.expect(coid, cmd.symbol)
+        if conditional:
+            self.algo.add(coid)
         try:
-            body = await s.request("place", params, action="place", coid=coid)
+            body = await s.request("algo_place" if conditional else "place", params, action="place", coid=coid)
         except UnknownOutcome:
             self._own(cmd, OrderEventKind.OUTCOME_UNKNOWN, reason="sent, no answer")
             self._start_resolve(cmd.symbol, coid)
@@ -177,6 +202,8 @@ class BinanceExecution:
         except (AuthError, VenueError):
             s.tracker.orders.pop(coid, None)  # not placed (rate limit, auth, not sent): forget it
             raise
+        if conditional:
+            return self._answer(self._algo_order(body, cmd.strategy))
         return self._answer(self._order(body, cmd.strategy))
 
     def _start_resolve(self, symbol: str, coid: str) -> None:
@@ -229,10 +256,8 @@ class BinanceExecution:
         )
 
     async def amend(self, cmd: AmendOrder) -> OrderEvent:
-        if self.market is not Market.USDM:
-            raise Unsupported(
-                "Binance Spot has no in-place amend", account=self.account, action="amend", order=cmd.client_order_id
-            )
+        if self.market is Market.SPOT:
+            return await self._amend_spot(cmd)
         s = await self._ready()
         current = await self.query_order(cmd.symbol, cmd.client_order_id)
         price = cmd.price or current.price
@@ -247,6 +272,33 @@ class BinanceExecution:
         body = await s.request("amend", params, action="amend", coid=cmd.client_order_id)
         return self._answer(self._order(body), OrderEventKind.AMENDED)
 
+    async def _amend_spot(self, cmd: AmendOrder) -> OrderEvent:
+        """Binance Spot amends in place only a lower quantity (``order.amend.keepPriority``: same order id, same
+        place in the queue); a new price is a new order (cancel-replace), which this call does not do."""
+        s = await self._ready()
+        coid = cmd.client_order_id
+        current = await self.query_order(cmd.symbol, coid)
+        if cmd.price is not None and current.price is not None and Decimal(cmd.price) != Decimal(current.price):
+            raise Unsupported(
+                "Binance Spot amends only the quantity in place (a new price is a cancel-replace: a new order)",
+                account=self.account,
+                action="amend",
+                order=coid,
+            )
+        if cmd.qty is None:
+            raise Unsupported("a Spot amend needs the new quantity", account=self.account, action="amend", order=coid)
+        try:
+            params = spot_amend_params(cmd, s.symbol_table, self.settings.recv_window_ms)
+        except OrderNotExpressible as exc:
+            raise Unsupported(str(exc), account=self.account, action="amend", order=coid) from None
+        body = await s.request("amend", params, action="amend", coid=coid)
+        row = dict(body["amendedOrder"])
+        row["origQty"] = row.pop("qty")
+        row["cummulativeQuoteQty"] = row.pop("cumulativeQuoteQty", "0")
+        row["updateTime"] = body.get("transactTime", 0)
+        row.pop("origClientOrderId", None)  # the order before the amend; ``clientOrderId`` names it now
+        return self._answer(self._order(row), OrderEventKind.AMENDED)
+
     async def cancel(self, cmd: CancelOrder) -> OrderEvent:
         s = await self._ready()
         coid = cmd.client_order_id
@@ -255,6 +307,10 @@ class BinanceExecution:
         if t is not None and t.status.is_open:
             s.tracker.mark(coid, OrderEventKind.CANCEL_SENT)
         try:
+            if coid in self.algo:
+                cancelled = await self._cancel_algo(s, params["symbol"], coid)
+                if cancelled is not None:
+                    return self._answer(cancelled)
             body = await s.request("cancel", params, action="cancel", coid=coid)
         except Rejected:
             t = s.tracker.get(coid)
@@ -262,6 +318,21 @@ class BinanceExecution:
                 s.tracker.mark(coid, OrderEventKind.CANCEL_REJECTED)
             raise
         return self._answer(self._order(body))
+
+    async def _cancel_algo(self, s: MarketSession, venue: str, coid: str) -> Order | None:
+        """Cancel a conditional order waiting for its trigger; None when it has triggered (its order is then
+        cancelled as an ordinary one). The answer names the order only: its state is read back."""
+        try:
+            await s.request("algo_cancel", {"symbol": venue, "clientAlgoId": coid}, action="cancel", coid=coid)
+        except (Rejected, OrderNotFound):
+            algo = wr.convert(
+                await s.request("algo_query", {"clientAlgoId": coid}, action="cancel", coid=coid), wr.AlgoOrder
+            )
+            if parse.algo_triggered(algo):
+                return None
+            raise
+        algo = await s.request("algo_query", {"clientAlgoId": coid}, action="cancel", coid=coid)
+        return self._algo_order(algo)
 
     async def cancel_all(self, cmd: CancelAll) -> list[OrderEvent]:
         s = await self._ready()
@@ -273,7 +344,14 @@ class BinanceExecution:
                 t = s.tracker.get(o.client_order_id)
                 if t is not None and t.status.is_open:
                     s.tracker.mark(o.client_order_id, OrderEventKind.CANCEL_SENT)
-            body = await s.request("cancel_all", {"symbol": s.symbol_table.venue(symbol)}, action="cancel all orders")
+            venue = s.symbol_table.venue(symbol)
+            regular = [o for o in before if o.client_order_id not in self.algo]
+            if regular or self.market is Market.SPOT:
+                body = await s.request("cancel_all", {"symbol": venue}, action="cancel all orders")
+            else:
+                body = {}
+            if any(o.client_order_id in self.algo for o in before):
+                await s.request("algo_cancel_all", {"symbol": venue}, action="cancel all conditional orders")
             if isinstance(body, list):  # Spot: the cancelled orders
                 out.extend(self._answer(self._order(row)) for row in body if "clientOrderId" in row)
             else:  # USD-M answers {"code": 200, "msg": ...}: what was open is cancelled now
@@ -333,10 +411,32 @@ class BinanceExecution:
         return out
 
     # ---- queries ----------------------------------------------------------------------------------------------
+    async def fetch_order(self, symbol: str, client_order_id: str, action: str = "query") -> Order:
+        """The venue's state of one order by client order id (the tracker untouched). A conditional order is
+        read from the Algo Order API until its trigger, then as the ordinary order it became; an id this
+        client did not place is looked for among both."""
+        s = await self._ready()
+        coid = client_order_id
+        venue = s.symbol_table.venue(symbol)
+        params = {"symbol": venue, "origClientOrderId": coid}
+        known = s.tracker.get(coid) is not None
+        if self.market is Market.USDM and coid in self.algo:
+            body = await s.request("algo_query", {"clientAlgoId": coid}, action=action, coid=coid)
+            algo = wr.convert(body, wr.AlgoOrder)
+            if not parse.algo_triggered(algo):
+                return self._algo_order(body)
+            return self._order(await s.request("query", params, action=action, coid=coid))
+        try:
+            return self._order(await s.request("query", params, action=action, coid=coid))
+        except OrderNotFound:
+            if self.market is not Market.USDM or known:
+                raise
+        body = await s.request("algo_query", {"clientAlgoId": coid}, action=action, coid=coid)
+        return self._algo_order(body)
+
     async def query_order(self, symbol: str, client_order_id: str) -> Order:
         s = await self._ready()
-        params = {"symbol": s.symbol_table.venue(symbol), "origClientOrderId": client_order_id}
-        order = self._order(await s.request("query", params, action="query", coid=client_order_id))
+        order = await self.fetch_order(symbol, client_order_id)
         if s.tracker.get(client_order_id) is not None:
             ev = self._answer(order)
             if ev.status is not order.status:
@@ -347,7 +447,11 @@ class BinanceExecution:
         s = await self._ready()
         params = {"symbol": s.symbol_table.venue(symbol)} if symbol else {}
         body = await s.request("open_orders", params, action="list open orders")
-        return [self._order(row) for row in body if row.get("symbol") in s.symbol_table.to_unified]
+        out = [self._order(row) for row in body if row.get("symbol") in s.symbol_table.to_unified]
+        if self.market is Market.USDM:  # conditional orders waiting for their trigger
+            rows = await s.request("algo_open_orders", params, action="list open conditional orders")
+            out += [self._algo_order(row) for row in rows if row.get("symbol") in s.symbol_table.to_unified]
+        return out
 
     async def load_open_orders(self) -> list[Order]:
         """Every open order into the tracker (at start), so that their events are recognised."""

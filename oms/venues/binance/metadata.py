@@ -16,7 +16,8 @@ SPOT_CAPABILITIES = Capabilities(
     market=Market.SPOT,
     order_types=SPOT_TYPES,
     time_in_force=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),
-    amend=False,  # Spot has cancel-replace (a new order) and a quantity-down amend; not price amends
+    amend=True,  # order.amend.keepPriority: the quantity goes down in place (a price change is a new order)
+    amend_qty_only=True,
     batch_orders=False,
     cancel_all=True,
     ws_api_orders=True,
@@ -54,6 +55,8 @@ _ORDER = EndpointWeight(1, orders=True)
 SPOT_WEIGHTS = {
     "POST /api/v3/order": _ORDER,
     "order.place": _ORDER,
+    "PUT /api/v3/order/amend/keepPriority": EndpointWeight(4, orders=True),
+    "order.amend.keepPriority": EndpointWeight(4, orders=True),
     "DELETE /api/v3/order": EndpointWeight(1),
     "order.cancel": EndpointWeight(1),
     "GET /api/v3/order": EndpointWeight(4),
@@ -100,6 +103,13 @@ USDM_WEIGHTS = {
     "POST /fapi/v1/marginType": EndpointWeight(1),
     "POST /fapi/v1/positionSide/dual": EndpointWeight(1),
     "GET /fapi/v1/positionSide/dual": EndpointWeight(30),
+    "POST /fapi/v1/algoOrder": EndpointWeight(0, orders=True),
+    "algoOrder.place": EndpointWeight(0, orders=True),
+    "DELETE /fapi/v1/algoOrder": EndpointWeight(1),
+    "algoOrder.cancel": EndpointWeight(1),
+    "GET /fapi/v1/algoOrder": EndpointWeight(1),
+    "GET /fapi/v1/openAlgoOrders": EndpointWeight(1),  # 40 without a symbol
+    "DELETE /fapi/v1/algoOpenOrders": EndpointWeight(1),
     "POST /fapi/v1/listenKey": EndpointWeight(1),
     "PUT /fapi/v1/listenKey": EndpointWeight(1),
     "DELETE /fapi/v1/listenKey": EndpointWeight(1),

@@ -2,9 +2,10 @@
 
 Quantities and prices go out as the command's decimal strings, after a check that they carry no more
 decimals than the instrument allows (an over-precise command is refused here, naming the field, instead of
-being rounded or refused by the venue). USD-M conditional orders (stop, take-profit, trailing) moved to
-Binance's Algo Order API, which python-binance 1.0.37 routes them to and the local exchange does not serve:
-they are ``Unsupported`` here, and the capability flags say so.
+being rounded or refused by the venue). USD-M conditional orders (stop, take-profit, trailing) go to Binance's
+Algo Order API (``algo_params``: ``POST /fapi/v1/algoOrder`` / ``algoOrder.place``), which names the trigger
+``triggerPrice``, the trailing activation ``activatePrice`` and the client id ``clientAlgoId``; the order the
+trigger creates carries that client id, so the model's client order id names it throughout.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ SPOT_TYPES = frozenset(
         OrderType.TAKE_PROFIT_LIMIT,
     }
 )
-USDM_TYPES = frozenset({OrderType.LIMIT, OrderType.MARKET})
+USDM_CONDITIONAL = frozenset(
+    {
+        OrderType.STOP_MARKET,
+        OrderType.STOP_LIMIT,
+        OrderType.TAKE_PROFIT_MARKET,
+        OrderType.TAKE_PROFIT_LIMIT,
+        OrderType.TRAILING_STOP_MARKET,
+    }
+)
+USDM_TYPES = frozenset({OrderType.LIMIT, OrderType.MARKET}) | USDM_CONDITIONAL
 TYPES = {Market.SPOT: SPOT_TYPES, Market.USDM: USDM_TYPES}
 
 
@@ -58,6 +68,8 @@ def place_params(cmd: PlaceOrder, market: Market, symbols: SymbolTable, recv_win
     tif_asked = _enum(TimeInForce, cmd.time_in_force) if cmd.time_in_force is not None else None
     if order_type not in TYPES[market]:
         raise OrderNotExpressible(f"{order_type.value} orders are not supported on Binance {market.value} here")
+    if market is Market.USDM and order_type in USDM_CONDITIONAL:
+        raise OrderNotExpressible(f"{order_type.value} orders go to the Algo Order API (algo_params), not order.place")
     venue = symbols.venue(cmd.symbol)
     if cmd.post_only and order_type is OrderType.LIMIT and market is Market.SPOT:
         order_type = OrderType.LIMIT_MAKER
@@ -104,5 +116,65 @@ def amend_params(cmd: AmendOrder, symbols: SymbolTable, qty: str, price: str, re
         "side": codes.SIDE_TO_BINANCE[Side(cmd.side)],
         "quantity": _dec(symbols, venue, qty, False, "qty"),
         "price": _dec(symbols, venue, price, True, "price"),
+        "recvWindow": recv_window_ms,
+    }
+
+
+def is_conditional(cmd: PlaceOrder, market: Market) -> bool:
+    """A USD-M stop, take-profit or trailing stop: placed through the Algo Order API."""
+    return market is Market.USDM and _enum(OrderType, cmd.order_type) in USDM_CONDITIONAL
+
+
+def algo_params(cmd: PlaceOrder, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
+    """The parameters of ``algoOrder.place`` / ``POST /fapi/v1/algoOrder`` for a USD-M conditional ``cmd``."""
+    order_type = _enum(OrderType, cmd.order_type)
+    if order_type not in USDM_CONDITIONAL:
+        raise OrderNotExpressible(f"{order_type.value} is not a conditional order type")
+    side = _enum(Side, cmd.side)
+    position_side = _enum(PositionSide, cmd.position_side)
+    venue = symbols.venue(cmd.symbol)
+    p: dict[str, Any] = {
+        "algoType": "CONDITIONAL",
+        "symbol": venue,
+        "side": codes.SIDE_TO_BINANCE[side],
+        "type": codes.TYPE_TO_BINANCE[Market.USDM][order_type],
+        "quantity": _dec(symbols, venue, cmd.qty, False, "qty"),
+        "clientAlgoId": cmd.client_order_id,
+        "newOrderRespType": "RESULT",
+        "recvWindow": recv_window_ms,
+    }
+    if order_type is OrderType.TRAILING_STOP_MARKET:
+        if not cmd.callback_rate:
+            raise OrderNotExpressible("trailing_stop_market order needs a callback rate (percent)")
+        p["callbackRate"] = cmd.callback_rate
+        if cmd.stop_price is not None:
+            p["activatePrice"] = _dec(symbols, venue, cmd.stop_price, True, "stop_price (activation price)")
+    else:
+        if cmd.stop_price is None:
+            raise OrderNotExpressible(f"{order_type.value} order needs a stop price")
+        p["triggerPrice"] = _dec(symbols, venue, cmd.stop_price, True, "stop_price")
+    if order_type.has_limit_price:
+        if cmd.price is None:
+            raise OrderNotExpressible(f"{order_type.value} order needs a price")
+        p["price"] = _dec(symbols, venue, cmd.price, True, "price")
+        tif = _enum(TimeInForce, cmd.time_in_force) if cmd.time_in_force is not None else TimeInForce.GTC
+        p["timeInForce"] = codes.TIF_TO_BINANCE[tif]
+    if position_side is not PositionSide.BOTH:
+        p["positionSide"] = codes.POSITION_SIDE_TO_BINANCE[position_side]
+    elif cmd.reduce_only:
+        p["reduceOnly"] = "true"
+    return p
+
+
+def spot_amend_params(cmd: AmendOrder, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
+    """``order.amend.keepPriority`` / ``PUT /api/v3/order/amend/keepPriority``: the order and its new (lower)
+    quantity; the client order id stays."""
+    venue = symbols.venue(cmd.symbol)
+    if cmd.qty is None:
+        raise OrderNotExpressible("a Spot amend needs the new quantity")
+    return {
+        "symbol": venue,
+        "origClientOrderId": cmd.client_order_id,
+        "newQty": _dec(symbols, venue, cmd.qty, False, "qty"),
         "recvWindow": recv_window_ms,
     }

@@ -7,8 +7,9 @@ An unknown symbol raises ``UnknownSymbol``, a bad or over-precise decimal ``BadD
 count those and drop the event.
 
 Client order ids: on a Spot cancel, ``executionReport.c`` is the cancel request's id and ``C`` the order's
-original one, so the order is named by ``C`` when it is set. ``TRADE`` events without a trade (``t`` < 1 or a
-zero ``l``) report a status, not a fill.
+original one, so the order is named by ``C`` when it is set. Binance's ``TRADE`` always carries its trade (the
+last one of an order says FILLED): one without (``t`` < 1 or a zero ``l``) is bad input, refused with
+``ValueError`` (the stream counts and drops it).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def _trade_kind(status: OrderStatus) -> OrderEventKind:
 
 def _event_kind(exec_type: str, status: OrderStatus, has_trade: bool) -> OrderEventKind:
     if exec_type in codes.TRADE_EXEC:
-        return _trade_kind(status) if has_trade else codes.STATUS_KIND.get(status, _PARTIAL)
+        if not has_trade:
+            raise ValueError(f"{exec_type} event without a trade (no trade id or a zero quantity)")
+        return _trade_kind(status)
     kind = codes.EXEC_KIND.get(exec_type)
     if kind is None:
         raise ValueError(f"unknown execution type {exec_type!r}")
@@ -219,7 +222,8 @@ def parse_to_order(o: wr.SpotOrder | wr.FuturesOrder, account: str, symbols: Sym
         client_order_id=coid,
         venue_order_id=str(o.orderId),
         side=codes.SIDE[o.side] if o.side else Side.BUY,
-        order_type=table.get(o.type, table["LIMIT"]),
+        # a triggered conditional order's type is what it became (MARKET, LIMIT); origType what was placed
+        order_type=table.get((o.origType or o.type) if futures else o.type, table["LIMIT"]),  # type: ignore[union-attr]
         qty=o.origQty,
         price=_price(o.price),
         stop_price=_price(o.stopPrice),
@@ -232,6 +236,83 @@ def parse_to_order(o: wr.SpotOrder | wr.FuturesOrder, account: str, symbols: Sym
         created_ns=(o.time or (0 if futures else o.transactTime)) * MS,
         updated_ns=t,
         strategy=strategy,
+    )
+
+
+ALGO_STATUS = {
+    "NEW": OrderStatus.NEW,
+    "TRIGGERING": OrderStatus.NEW,
+    "TRIGGERED": OrderStatus.NEW,  # its order is in the matching engine: query that for fills
+    "CANCELED": OrderStatus.CANCELED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+
+
+def algo_triggered(o: wr.AlgoOrder) -> bool:
+    """The conditional order has become an order of the matching engine (which tells its true state)."""
+    return o.algoStatus in ("TRIGGERED", "FINISHED") or (o.algoStatus == "TRIGGERING" and bool(o.actualOrderId))
+
+
+def parse_algo_to_order(o: wr.AlgoOrder, account: str, symbols: SymbolTable, strategy: str = "") -> Order:
+    """An Algo Order API body -> ``Order`` (named by its ``clientAlgoId``; the status of an order still waiting
+    for its trigger, or closed before it). A triggered one's fills are its matching-engine order's."""
+    status = ALGO_STATUS.get(o.algoStatus)
+    if status is None:
+        raise ValueError(f"algo order {o.clientAlgoId}: unknown algoStatus {o.algoStatus!r}")
+    trailing = o.orderType == "TRAILING_STOP_MARKET"
+    return Order(
+        account=account,
+        symbol=symbols.unified(o.symbol),
+        client_order_id=o.clientAlgoId,
+        venue_order_id=str(o.algoId),
+        side=codes.SIDE[o.side],
+        order_type=codes.FUTURES_TYPE[o.orderType],
+        qty=o.quantity,
+        price=_price(o.price),
+        stop_price=_price(o.activatePrice or "0") if trailing else _price(o.triggerPrice),
+        time_in_force=codes.TIF.get(o.timeInForce),
+        reduce_only=o.reduceOnly,
+        position_side=codes.POSITION_SIDE[o.positionSide],
+        status=status,
+        filled_qty="0",
+        created_ns=o.createTime * MS,
+        updated_ns=(o.updateTime or o.createTime) * MS,
+        strategy=strategy,
+    )
+
+
+def parse_algo_update(ev: wu.AlgoUpdate, account: str, symbols: SymbolTable, recv_ns: int = 0) -> OrderEvent | None:
+    """USD-M ``ALGO_UPDATE`` -> the ``OrderEvent`` of a conditional order that is waiting or closed before its
+    trigger (NEW, CANCELED, EXPIRED, REJECTED); None once triggered: its order's ``ORDER_TRADE_UPDATE``s
+    (same client order id) carry it from there."""
+    o = ev.o
+    status = ALGO_STATUS.get(o.X)
+    if status is None or o.X in ("TRIGGERING", "TRIGGERED"):
+        return None
+    kind = {
+        OrderStatus.NEW: OrderEventKind.ACCEPTED,
+        OrderStatus.CANCELED: OrderEventKind.CANCELED,
+        OrderStatus.EXPIRED: OrderEventKind.EXPIRED,
+        OrderStatus.REJECTED: OrderEventKind.REJECTED,
+    }[status]
+    qp = symbols.qty_places[o.s]
+    pp = symbols.price_places[o.s]
+    return OrderEvent(
+        account=account,
+        symbol=symbols.unified(o.s),
+        client_order_id=o.caid,
+        venue_order_id=str(o.aid),
+        kind=kind,
+        status=status,
+        side=codes.SIDE[o.S],
+        order_type=codes.FUTURES_TYPE.get(o.o),
+        qty=check_decimal(o.q, qp, "ALGO_UPDATE o.q (quantity)"),
+        price=_price(check_decimal(o.p, pp, "ALGO_UPDATE o.p (price)")),
+        filled_qty="0",
+        reason=o.rm,
+        event_ns=ev.E * MS,
+        recv_ns=recv_ns,
     )
 
 

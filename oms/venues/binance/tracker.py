@@ -33,6 +33,8 @@ class Tracked:
     filled_qty: Decimal = Decimal(0)
     seen_qty: Decimal = Decimal(0)  # the quantity of the fills (trades) seen: less than filled_qty = fills missing
     trade_ids: set[str] = field(default_factory=set)
+    qty: str = ""  # the order's quantity and price as last reported (an amend changes them)
+    price: str | None = None
 
     @property
     def has_fill(self) -> bool:
@@ -81,6 +83,7 @@ class OrderTracker:
         t.venue_order_id = order.venue_order_id
         t.filled_qty = Decimal(order.filled_qty)
         t.seen_qty = max(t.seen_qty, t.filled_qty)  # loaded at start: its earlier fills are history, not news
+        t.qty, t.price = order.qty, order.price
         self._retire(t)
 
     def mark(self, coid: str, kind: OrderEventKind) -> OrderStatus:
@@ -109,9 +112,11 @@ class OrderTracker:
         if fill is not None:
             t.trade_ids.add(fill.trade_id)
             t.seen_qty += Decimal(fill.qty)
-        elif status is t.status and filled <= t.filled_qty:
+        elif status is t.status and filled <= t.filled_qty and not _amends(ev, t):
             return self._drop("duplicate" if ev.status is t.status else "stale", ev)
         t.status = status
+        if ev.qty:
+            t.qty, t.price = ev.qty, ev.price
         if filled > t.filled_qty:
             t.filled_qty = filled
         if ev.venue_order_id:
@@ -144,3 +149,16 @@ class OrderTracker:
         while len(self._closed) > self.keep_closed:
             old, _ = self._closed.popitem(last=False)
             self.orders.pop(old, None)
+
+
+def _dec_or_none(value: str | None) -> Decimal | None:
+    return Decimal(value) if value else None
+
+
+def _amends(ev: OrderEvent, t: Tracked) -> bool:
+    """An amend that changes the order's quantity or price (the first report of it; its echo is a duplicate)."""
+    if ev.kind is not OrderEventKind.AMENDED or not ev.qty:
+        return False
+    if not t.qty:
+        return True
+    return Decimal(ev.qty) != Decimal(t.qty) or _dec_or_none(ev.price) != _dec_or_none(t.price)

@@ -69,6 +69,15 @@ OPS: dict[str, dict[str, Op]] = {
             "ws_cancel_all_open_orders",
             "openOrders.cancelAll",
         ),
+        Op(
+            "amend",
+            "amend_keep_priority_order",
+            "PUT /api/v3/order/amend/keepPriority",
+            "ws_amend_keep_priority_order",
+            "order.amend.keepPriority",
+            False,
+            True,
+        ),
         Op("account", "get_account", "GET /api/v3/account", "ws_get_account", "account.status"),
         Op("trades", "get_my_trades", "GET /api/v3/myTrades", "ws_get_my_trades", "myTrades"),
         Op("time", "get_server_time", "GET /api/v3/time"),
@@ -115,6 +124,26 @@ OPS: dict[str, dict[str, Op]] = {
         Op("position_mode", "futures_change_position_mode", "POST /fapi/v1/positionSide/dual"),
         Op("get_position_mode", "futures_get_position_mode", "GET /fapi/v1/positionSide/dual"),
         Op("listen_key", "futures_stream_get_listen_key", "POST /fapi/v1/listenKey"),
+        # conditional orders (stop, take-profit, trailing): Binance's Algo Order API
+        Op(
+            "algo_place",
+            "futures_create_algo_order",
+            "POST /fapi/v1/algoOrder",
+            "ws_futures_create_algo_order",
+            "algoOrder.place",
+            False,
+            True,
+        ),
+        Op(
+            "algo_cancel",
+            "futures_cancel_algo_order",
+            "DELETE /fapi/v1/algoOrder",
+            "ws_futures_cancel_algo_order",
+            "algoOrder.cancel",
+        ),
+        Op("algo_query", "futures_get_algo_order", "GET /fapi/v1/algoOrder"),
+        Op("algo_open_orders", "futures_get_open_algo_orders", "GET /fapi/v1/openAlgoOrders"),
+        Op("algo_cancel_all", "futures_cancel_all_algo_open_orders", "DELETE /fapi/v1/algoOpenOrders"),
     ),
 }
 

@@ -259,6 +259,12 @@ class BinanceUserData:
         elif isinstance(ev, wu.AccountUpdate):
             for e in parse.parse_to_futures_account_events(ev, s.account, s.symbol_table, recv_ns):
                 self._emit(e)
+        elif isinstance(ev, wu.AlgoUpdate):  # a conditional order; once triggered, ORDER_TRADE_UPDATE takes over
+            algo = parse.parse_algo_update(ev, s.account, s.symbol_table, recv_ns)
+            if algo is not None:
+                self._order(algo)
+            else:
+                self.notices[f"algo {ev.o.X.lower()}"] += 1
         elif isinstance(ev, wu.ListenKeyExpired):
             return "listenKey expired"
         elif isinstance(ev, wu.EventStreamTerminated):
@@ -312,8 +318,7 @@ class BinanceUserData:
             )
 
     async def _query(self, symbol: str, coid: str) -> Order:
-        params = {"symbol": self.s.symbol_table.venue(symbol), "origClientOrderId": coid}
-        return self.ex._order(await self.s.request("query", params, action="reconcile", coid=coid))
+        return await self.ex.fetch_order(symbol, coid, action="reconcile")
 
     def _missed_fills(self, order: Order, fills: list[Fill]) -> None:
         t = self.s.tracker.get(order.client_order_id)

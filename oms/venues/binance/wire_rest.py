@@ -71,6 +71,32 @@ class FuturesOrder(msgspec.Struct, frozen=True):
     time: int = 0
 
 
+class AlgoOrder(msgspec.Struct, frozen=True):
+    """A USD-M conditional order of the Algo Order API: ``POST``/``GET /fapi/v1/algoOrder``, ``openAlgoOrders``
+    rows. ``algoStatus``: NEW (waiting for its trigger), CANCELED, EXPIRED, REJECTED, TRIGGERING, TRIGGERED (its
+    order, ``actualOrderId``, is in the matching engine), FINISHED (that order is closed)."""
+
+    algoId: int
+    clientAlgoId: str
+    orderType: str
+    symbol: str
+    side: str
+    algoStatus: str
+    quantity: str = "0"
+    price: str = "0"
+    triggerPrice: str = "0"
+    timeInForce: str = "GTC"
+    positionSide: str = "BOTH"
+    reduceOnly: bool = False
+    closePosition: bool = False
+    activatePrice: str = ""
+    callbackRate: str = ""
+    createTime: int = 0
+    updateTime: int = 0
+    triggerTime: int = 0
+    actualOrderId: str = ""
+
+
 class BatchError(msgspec.Struct, frozen=True):
     """A failed row of ``POST /fapi/v1/batchOrders`` (the row is an error object, not an order)."""
 

@@ -194,8 +194,34 @@ class AccountConfigUpdate(msgspec.Struct, tag_field="e", tag="ACCOUNT_CONFIG_UPD
     T: int
 
 
+class AlgoOrderUpdate(msgspec.Struct, frozen=True):
+    """The ``o`` object of USD-M ``ALGO_UPDATE`` (a conditional order of the Algo Order API)."""
+
+    caid: str  # client algo id (the model's client order id)
+    aid: int  # algo id
+    o: str  # order type: STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET
+    s: str  # symbol
+    S: str  # side
+    X: str  # algo status: NEW, CANCELED, TRIGGERING, TRIGGERED, FINISHED, REJECTED, EXPIRED
+    q: str = "0"  # quantity
+    p: str = "0"  # limit price
+    tp: str = "0"  # trigger price
+    ps: str = "BOTH"  # position side
+    f: str = "GTC"  # time in force
+    ai: str = ""  # the triggered order's id in the matching engine
+    rm: str = ""  # reject reason
+
+
+class AlgoUpdate(msgspec.Struct, tag_field="e", tag="ALGO_UPDATE", frozen=True):
+    """USD-M ``ALGO_UPDATE``: a conditional order was placed, cancelled, triggered, finished or rejected."""
+
+    E: int
+    T: int
+    o: AlgoOrderUpdate
+
+
 SpotUserEvent = ExecutionReport | OutboundAccountPosition | BalanceUpdate | ListenKeyExpired | EventStreamTerminated
-FuturesUserEvent = OrderTradeUpdate | AccountUpdate | ListenKeyExpired | TradeLite | AccountConfigUpdate
+FuturesUserEvent = OrderTradeUpdate | AccountUpdate | ListenKeyExpired | TradeLite | AccountConfigUpdate | AlgoUpdate
 
 SPOT_USER_DECODER = msgspec.json.Decoder(SpotUserEvent)
 FUTURES_USER_DECODER = msgspec.json.Decoder(FuturesUserEvent)

@@ -8,6 +8,10 @@ retries the call once when it is idempotent (queries, cancels, settings), never 
 
 ccxt's trades carry the venue's order id but no client order id, so the client remembers the mapping of
 every order it has seen (placed, queried, streamed) and asks the venue for one it has not.
+
+Where ccxt keeps trigger orders in a book of their own (``metadata.trigger_book``: Binance USD-M's Algo Order
+API), the client remembers which of its orders are trigger orders and passes ccxt's ``trigger`` flag to query,
+cancel and list them; once triggered, such an order is the ordinary order it became (same client order id).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ccxt
+import msgspec
 
 from oms.keys.provider import Credentials
 from oms.model import (
@@ -33,6 +38,7 @@ from oms.model import (
     Order,
     OrderEvent,
     OrderEventKind,
+    OrderType,
     PlaceOrder,
     Position,
     PositionMode,
@@ -44,6 +50,7 @@ from oms.model import (
 from oms.venues.ccxt import parse
 from oms.venues.ccxt.errors import to_venue_error
 from oms.venues.ccxt.instruments import CcxtInstruments
+from oms.venues.ccxt.metadata import trigger_book
 from oms.venues.ccxt.session import Session
 from oms.venues.errors import ClockSkew, OrderNotFound, Rejected, UnknownOutcome, Unsupported, VenueError
 from oms.venues.interface import VenueContext
@@ -76,6 +83,9 @@ class CcxtExecution:
         self.hedge_mode = False
         self._cid_by_venue_id: dict[str, str] = {}
         self._symbol_by_cid: dict[str, str] = {}
+        # trigger orders in a separate book, by client order id -> the type placed (ccxt's unified order shows a
+        # trailing stop as "market", and the order a trigger became as its new type)
+        self._trigger_cids: dict[str, OrderType] = {}
         self.user_stream: Any = None  # the user stream, told about orders placed here (set by the connector)
 
     @property
@@ -133,12 +143,30 @@ class CcxtExecution:
             o["clientOrderId"] = known or cid
         if not o.get("symbol") and symbol:
             o["symbol"] = symbol
-        return self.remember(parse.order(self.account, o, strategy))
+        order = parse.order(self.account, o, strategy)
+        placed = self._trigger_cids.get(order.client_order_id)
+        if placed is not None and order.order_type is not placed:
+            order = msgspec.structs.replace(order, order_type=placed)
+        return self.remember(order)
 
     def _event(self, order: Order, kind: OrderEventKind | None = None) -> OrderEvent:
         return parse.order_event(
             order, kind or parse.event_kind(None, order) or OrderEventKind.ACCEPTED, time.time_ns()
         )
+
+    @property
+    def trigger_book(self) -> bool:
+        return trigger_book(getattr(self.exchange, "features", None) or {}, self.market)
+
+    def _is_trigger(self, cmd: PlaceOrder) -> bool:
+        t = cmd.order_type
+        return self.trigger_book and (t.has_trigger or t is OrderType.TRAILING_STOP_MARKET)
+
+    @staticmethod
+    def _triggered(o: Any) -> bool:
+        """A trigger order of the separate book that has become an ordinary order."""
+        info = o.get("info") if isinstance(o, dict) else None
+        return isinstance(info, dict) and info.get("algoStatus") in ("TRIGGERING", "TRIGGERED", "FINISHED")
 
     # --- orders ------------------------------------------------------------------------------------
 
@@ -153,6 +181,8 @@ class CcxtExecution:
             )  # fmt: skip
         symbol, typ, side, amount, price, params = parse.create_order_args(cmd, self.hedge_mode)
         self._symbol_by_cid[cid] = cmd.symbol
+        if self._is_trigger(cmd):
+            self._trigger_cids[cid] = cmd.order_type
         o = await self._call(
             "place", cid, self.exchange.create_order, symbol, typ, side, amount, price, params,
             state_changing=True, idempotent=False,
@@ -226,6 +256,10 @@ class CcxtExecution:
         return self._event(order, OrderEventKind.AMENDED if order.status.is_open else None)
 
     async def cancel(self, cmd: CancelOrder) -> OrderEvent:
+        if cmd.client_order_id in self._trigger_cids:
+            cancelled = await self._cancel_trigger(cmd)
+            if cancelled is not None:
+                return cancelled
         vid = cmd.venue_order_id or self._venue_id_of(cmd.client_order_id)
         o = await self._call(
             "cancel", cmd.client_order_id, self.exchange.cancel_order, vid, cmd.symbol,
@@ -236,6 +270,26 @@ class CcxtExecution:
         else:
             order = self._order(o, cmd.client_order_id, cmd.symbol)
         return self._event(order)
+
+    async def _cancel_trigger(self, cmd: CancelOrder) -> OrderEvent | None:
+        """Cancel a trigger order waiting in its book; None when it has triggered (cancel it as an order)."""
+        cid = cmd.client_order_id
+        try:
+            await self._call(
+                "cancel", cid, self.exchange.cancel_order, None, cmd.symbol, {"clientOrderId": cid, "trigger": True},
+                state_changing=True, idempotent=True,
+            )  # fmt: skip
+        except (OrderNotFound, Rejected):
+            if self._triggered(await self._fetch_trigger(cmd.symbol, cid)):
+                return None
+            raise
+        return self._event(await self.query_order(cmd.symbol, cid))
+
+    async def _fetch_trigger(self, symbol: str, cid: str) -> Any:
+        return await self._call(
+            "query", cid, self.exchange.fetch_order, None, symbol, {"clientOrderId": cid, "trigger": True},
+            state_changing=False, idempotent=True,
+        )  # fmt: skip
 
     def _venue_id_of(self, cid: str) -> str | None:
         for vid, c in self._cid_by_venue_id.items():
@@ -263,6 +317,11 @@ class CcxtExecution:
                 f"cancel all orders on {symbol}", None, self.exchange.cancel_all_orders, symbol,
                 state_changing=True, idempotent=True,
             )  # fmt: skip
+            if any(o.client_order_id in self._trigger_cids for o in mine):
+                await self._call(
+                    f"cancel all trigger orders on {symbol}", None, self.exchange.cancel_all_orders, symbol,
+                    {"trigger": True}, state_changing=True, idempotent=True,
+                )  # fmt: skip
             parsed = {}
             for o in answer if isinstance(answer, list) else ():
                 try:
@@ -277,17 +336,41 @@ class CcxtExecution:
         return out
 
     async def query_order(self, symbol: str, client_order_id: str) -> Order:
-        """The order as the venue has it now, by client order id; ``OrderNotFound`` when it has none."""
-        o = await self._call(
-            "query", client_order_id, self.exchange.fetch_order, None, symbol, {"clientOrderId": client_order_id},
-            state_changing=False, idempotent=True,
-        )  # fmt: skip
-        return self._order(o, client_order_id, symbol)
+        """The order as the venue has it now, by client order id; ``OrderNotFound`` when it has none. A trigger
+        order of a separate book is read there until it triggers, then as the order it became."""
+        cid = client_order_id
+        if cid in self._trigger_cids:
+            o = await self._fetch_trigger(symbol, cid)
+            if not self._triggered(o):
+                return self._order(o, cid, symbol)
+        try:
+            o = await self._call(
+                "query", cid, self.exchange.fetch_order, None, symbol, {"clientOrderId": cid},
+                state_changing=False, idempotent=True,
+            )  # fmt: skip
+        except OrderNotFound:
+            if not self.trigger_book or cid in self._trigger_cids or cid in self._symbol_by_cid:
+                raise
+            o = await self._fetch_trigger(symbol, cid)  # an order this client did not place: maybe a trigger one
+            self._trigger_cids[cid] = parse.order_type(o)
+            if self._triggered(o):
+                return await self.query_order(symbol, cid)
+            return self._order(o, cid, symbol)
+        return self._order(o, cid, symbol)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         answer = await self._call(
             "list open orders", None, self.exchange.fetch_open_orders, symbol, state_changing=False, idempotent=True
         )
+        if self.trigger_book:
+            waiting = await self._call(
+                "list open trigger orders", None, self.exchange.fetch_open_orders, symbol, None, None,
+                {"trigger": True}, state_changing=False, idempotent=True,
+            )  # fmt: skip
+            for o in waiting:
+                if o.get("clientOrderId"):
+                    self._trigger_cids.setdefault(str(o["clientOrderId"]), parse.order_type(o))
+            answer = [*answer, *waiting]
         return [self._order(o) for o in answer if o.get("clientOrderId")]
 
     async def fills(self, symbol: str, since_ns: int, until_ns: int | None = None) -> list[Fill]:

@@ -51,21 +51,23 @@ def market_features(features: Mapping[str, Any], market: Market) -> Mapping[str,
     return (features.get("swap") or {}).get("linear") or {}
 
 
+def trigger_book(features: Mapping[str, Any], market: Market) -> bool:
+    """Trigger orders kept apart from the order book (queried, cancelled and listed with ccxt's ``trigger``
+    flag): Binance USD-M's Algo Order API."""
+    return bool((market_features(features, market).get("fetchOrder") or {}).get("trigger"))
+
+
 def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], market: Market) -> Capabilities:
     f = market_features(features, market)
     create = f.get("createOrder") or {}
     types = {OrderType.LIMIT, OrderType.MARKET}
-    # Trigger orders are declared only where ccxt queries and cancels them as plain orders: a market whose
-    # fetchOrder feature says ``trigger`` keeps them in a separate book (Binance USD-M's algo orders) that
-    # needs per-call ``trigger`` flags this connector does not send.
-    separate_book = bool((f.get("fetchOrder") or {}).get("trigger"))
-    if separate_book:
-        pass
-    elif create.get("triggerPrice") or create.get("stopLossPrice"):
+    # Trigger orders: where ccxt's fetchOrder feature says ``trigger`` they live in a separate book (Binance
+    # USD-M's Algo Order API) that the execution client reaches with ccxt's ``trigger`` flag (``trigger_book``)
+    if create.get("triggerPrice") or create.get("stopLossPrice"):
         types |= {OrderType.STOP_LIMIT, OrderType.STOP_MARKET}
-    if create.get("takeProfitPrice") and not separate_book:
+    if create.get("takeProfitPrice"):
         types |= {OrderType.TAKE_PROFIT_LIMIT, OrderType.TAKE_PROFIT_MARKET}
-    if create.get("trailing") and not separate_book:
+    if create.get("trailing"):
         types.add(OrderType.TRAILING_STOP_MARKET)
     tif_flags = create.get("timeInForce") or {}
     tifs = frozenset(_TIF[k] for k, v in tif_flags.items() if v and k in _TIF) or frozenset(

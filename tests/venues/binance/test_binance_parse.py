@@ -90,10 +90,16 @@ def test_execution_reports_become_valid_order_events_with_their_fills():
     fills = [e for e in events if e.fill is not None]
     assert fills and all(e.kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL) for e in fills)
     assert fills[0].fill.price == "7343.45000000" and fills[0].fill.trade_id == "1"
-    # localex reports the order's completion a second time as TRADE without a trade: a status, not a fill
-    status_only = [e for e in events if e.kind is OrderEventKind.FILL and e.fill is None]
-    assert status_only and status_only[0].status is OrderStatus.FILLED
+    # the last TRADE of an order says FILLED and carries its trade; nothing reports the fill a second time
+    assert any(e.kind is OrderEventKind.FILL and e.status is OrderStatus.FILLED for e in fills)
+    assert not [e for e in events if e.kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL) and e.fill is None]
     assert any(e.kind is OrderEventKind.CANCELED for e in events)
+
+
+def test_a_trade_event_without_a_trade_is_refused():
+    frame = {**frames("executionReport")[0], "x": "TRADE", "X": "FILLED", "t": -1, "l": "0.00000000"}
+    with pytest.raises(ValueError, match="without a trade"):
+        parse.parse_to_order_event(wu.decode_spot_user(raw(frame)), ACCOUNT, SPOT)
 
 
 def test_spot_cancel_names_the_original_client_order_id():
@@ -234,7 +240,7 @@ def test_over_precise_and_non_numeric_decimals_are_refused():
 
 def test_order_events_in_any_order_are_valid_structs_the_state_machine_judges():
     """FILLED before NEW and duplicates parse fine: the status machine (not the parser) decides."""
-    rows = frames("executionReport")[1:4]
+    rows = frames("executionReport")[1:3]  # a market order: NEW, then its TRADE that fills it
     events = [parse.parse_to_order_event(wu.decode_spot_user(raw(f)), ACCOUNT, SPOT) for f in reversed(rows)]
     assert [e.status for e in events][0] is OrderStatus.FILLED
     assert all(isinstance(e, OrderEvent) for e in events)

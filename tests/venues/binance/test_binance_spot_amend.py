@@ -1,0 +1,58 @@
+"""Binance Spot amend through the connector (``order.amend.keepPriority``, REST when the socket is down): the
+quantity goes down in place under the same client and venue order ids, the user stream reports it once, and a
+price change or a larger quantity is refused with a typed error naming the order."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from oms.model import AmendOrder, Market, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder, Side
+from oms.venues import Rejected, Unsupported
+from tests.venues.binance.conftest import Harness, next_event
+from tests.venues.binance.test_binance_failover import cut_ws_api_sessions, low_spot_price, wait_until
+
+
+async def test_spot_amend_lowers_the_quantity_in_place(harness: Harness):
+    c = await harness.account(Market.SPOT)
+    stream = c.user.events()
+    await stream.ready()
+    acct = str(c.ctx.account)
+    price = await low_spot_price(harness)
+    placed = await c.execution.place(
+        PlaceOrder(
+            account=acct, symbol="BTC/USDT", side="buy", order_type="limit", qty="0.04", price=price,
+            intent=str(time.time_ns()),
+        ).with_client_order_id()
+    )  # fmt: skip
+    coid = placed.client_order_id
+    amend = AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=coid, side=Side.BUY, qty="0.03", price=price)
+    ev = await c.execution.amend(amend)
+    assert (ev.kind, ev.status, Decimal(ev.qty), ev.venue_order_id) == (
+        OrderEventKind.AMENDED, OrderStatus.NEW, Decimal("0.03"), placed.venue_order_id,
+    )  # fmt: skip
+    assert c.execution.session.log.records[-1].path == "ws"  # order.amend.keepPriority
+    streamed = await next_event(
+        stream, lambda e: isinstance(e, OrderEvent) and e.client_order_id == coid and e.kind is OrderEventKind.AMENDED
+    )
+    assert Decimal(streamed.qty) == Decimal("0.03")
+    with pytest.raises(Unsupported, match=coid):
+        await c.execution.amend(AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=coid, side=Side.BUY,
+                                           qty="0.03", price=str(Decimal(price) - 1)))  # fmt: skip
+    with pytest.raises(Rejected, match=coid) as err:
+        await c.execution.amend(
+            AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=coid, side=Side.BUY, qty="0.05")
+        )
+    assert err.value.code == -2038
+    assert cut_ws_api_sessions(harness.server) >= 1
+    await wait_until(lambda: not c.execution.session.transport.ws_up())
+    ev = await c.execution.amend(
+        AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=coid, side=Side.BUY, qty="0.02")
+    )
+    assert (c.execution.session.log.records[-1].path, Decimal(ev.qty)) == ("rest", Decimal("0.02"))
+    order = await c.execution.query_order("BTC/USDT", coid)
+    assert (order.status, Decimal(order.qty), order.venue_order_id) == (
+        OrderStatus.NEW, Decimal("0.02"), placed.venue_order_id,
+    )  # fmt: skip
