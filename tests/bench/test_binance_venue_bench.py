@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,7 @@ from oms.venues.binance.symbols import SymbolTable
 from oms.venues.clock import ServerClock
 from oms.venues.interface import Endpoints, VenueContext
 from oms.venues.ratelimit import AccountLimits, RateLimits
+from tests.bench.timing import free_port, pct, per_call_us
 
 pytestmark = pytest.mark.bench
 PAYLOADS = Path(__file__).resolve().parents[1] / "venues" / "payloads" / "binance"
@@ -74,20 +74,6 @@ SPOT_SPEC = _spec("BTC/USDT", "0.01", "0.00001", False)
 USDM_SPEC = _spec("BTC/USDT:USDT", "0.10", "0.001", True)
 SPOT = SymbolTable(Market.SPOT, [SPOT_SPEC])
 USDM = SymbolTable(Market.USDM, [USDM_SPEC])
-
-
-def per_call_us(fn, batch: int = BATCH, rounds: int = ROUNDS) -> tuple[float, float]:
-    """(p50, p99) of the per-call time in us, from ``rounds`` batches of ``batch`` calls."""
-    for _ in range(batch):
-        fn()
-    means = []
-    for _ in range(rounds):
-        t0 = time.perf_counter_ns()
-        for _ in range(batch):
-            fn()
-        means.append((time.perf_counter_ns() - t0) / batch / 1000)
-    means.sort()
-    return means[len(means) // 2], means[min(len(means) - 1, int(len(means) * 0.99))]
 
 
 def report(title: str, rows: list[tuple[str, tuple[float, float]]], baseline: tuple[float, float]) -> None:
@@ -241,16 +227,10 @@ def test_encode_and_sign_an_order() -> None:
 
 
 # ---- round trips ------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("localex")
-    port = _free_port()
+    port = free_port()
     args = [
         "--port",
         str(port),
@@ -328,9 +308,6 @@ async def _round_trips(url: str, key: str, secret: str) -> dict[str, list[float]
 def test_order_round_trip_ws_api_versus_rest(exchange) -> None:
     url, key, secret = exchange
     lat = asyncio.run(_round_trips(url, key, secret))
-
-    def pct(xs: list[float], p: float) -> float:
-        return xs[min(len(xs) - 1, int(len(xs) * p))]
 
     print(f"\nBinance connector order round trip to the local exchange ({N_ROUND_TRIPS} sequential LIMIT orders each):")
     for path, name in (("ws", "WebSocket API (order.place)"), ("rest", "REST (POST /api/v3/order), baseline")):
