@@ -31,6 +31,7 @@ from oms.model.units import (
     from_units,
     money_from_units,
     money_to_units,
+    plain_text,
     plain_units,
     round_to_units,
     to_decimal,
@@ -165,9 +166,13 @@ class Instrument:
 
     # --- units -> decimal string ---------------------------------------------------------------------
     def price_str(self, units: int) -> str:
+        if self._pplaces >= 0:
+            return plain_text(units, self._pplaces)
         return from_units(units, self.price_unit)
 
     def qty_str(self, units: int) -> str:
+        if self._qplaces >= 0:
+            return plain_text(units, self._qplaces)
         return from_units(units, self.qty_unit)
 
     def notional(self, price_units: int, qty_units: int) -> int:

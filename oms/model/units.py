@@ -102,6 +102,18 @@ def plain_units(value: object, places: int) -> int | None:
 _POW10 = tuple(10**k for k in range(40))
 
 
+def plain_text(n: int, places: int) -> str:
+    """``from_units(n, 10**-places)`` without Decimal: no exponent, no trailing zeros (``"0"`` for zero)."""
+    n = int(n)
+    if not places or not n:
+        return str(n)
+    sign, digits = ("-", str(-n)) if n < 0 else ("", str(n))
+    if len(digits) <= places:
+        digits = "0" * (places - len(digits) + 1) + digits
+    whole, frac = digits[:-places], digits[-places:].rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
 def round_to_units(value: Number, unit: Decimal, what: str = "value") -> int:
     """``value / unit`` rounded half-to-even (for marks and other reference prices only)."""
     d = to_decimal(value, what)

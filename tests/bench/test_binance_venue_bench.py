@@ -49,6 +49,7 @@ from oms.venues.binance.symbols import SymbolTable
 from oms.venues.clock import ServerClock
 from oms.venues.interface import Endpoints, VenueContext
 from oms.venues.ratelimit import AccountLimits, RateLimits
+from stream.depth import BookFeed
 from tests.bench.timing import free_port, pct, per_call_us
 
 pytestmark = pytest.mark.bench
@@ -132,7 +133,7 @@ def test_depth_diff_frame_into_the_book_kernel() -> None:
         0,
     )
     frames = []
-    for k in range(1, ROUNDS * BATCH + BATCH + 2):  # contiguous ids: every diff applies
+    for k in range(1, 2 * (ROUNDS * BATCH + BATCH) + 4):  # contiguous ids: every diff applies
         frames.append(orjson.dumps({**frame, "U": k, "u": k}))
     it = iter(frames)
 
@@ -170,7 +171,17 @@ def test_depth_diff_frame_into_the_book_kernel() -> None:
         d = json.loads(raw)
         return [(p, q) for p, q in d["b"]] + [(p, q) for p, q in d["a"]]
 
+    lv3, meta3 = kbook.new_books(1, 4096)
+    kbook.apply_snapshot(
+        lv3, meta3, 0, first.prices[:20].copy(), first.qtys[:20].copy(), first.prices[20:].copy(),
+        first.qtys[20:].copy(), 0,
+    )  # fmt: skip
+    feed = BookFeed(units, lv3, meta3, 0)
+    feed_frames = iter(frames)
+    assert feed.apply(next(feed_frames)) == kbook.APPLIED
+    feed_r = per_call_us(lambda: feed.apply(next(feed_frames)))
     rows = [
+        ("depth frame -> stream.depth.BookFeed (scan + apply, one call)", feed_r),
         ("depth frame -> DepthUnits -> kernels.book.apply_diff", fast_r),
         ("model path: DepthDiff strings -> Instrument -> kernel", model_r),
     ]

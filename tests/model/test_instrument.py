@@ -88,3 +88,10 @@ def test_the_fast_conversion_answers_as_the_decimal_one(value, unit):
         assert _outcome(inst.price, value) == _outcome(lambda v: to_units(v, Decimal(unit), "X/USDT price"), value)
         assert _outcome(inst.qty, value) == _outcome(lambda v: to_units(v, Decimal(unit), "X/USDT quantity"), value)
     assert _outcome(money_to_units, value) == _outcome(lambda v: to_units(v, Decimal("1e-8"), "money"), value)
+
+
+@given(st.integers(-(2**63), 2**63 - 1), st.sampled_from(["0.01", "0.00001", "1", "0.10", "0.00000001", "10"]))
+def test_units_back_to_text_as_the_decimal_path(n, unit):
+    by_price = Instrument(InstrumentSpec(symbol="X/USDT", tick_size=unit, step_size="1"))
+    by_qty = Instrument(InstrumentSpec(symbol="X/USDT", tick_size="1", step_size=unit))
+    assert by_price.price_str(n) == from_units(n, Decimal(unit)) == by_qty.qty_str(n)

@@ -14,14 +14,6 @@ import hmac
 from typing import Any
 
 
-def _text(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
-
-
 class WsSigner:
     """Signs WebSocket-API params for one API key."""
 
@@ -32,8 +24,13 @@ class WsSigner:
         self._mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
     def payload(self, params: dict[str, Any]) -> str:
-        """The string Binance verifies: params but ``signature``, sorted by name, ``k=v`` joined by ``&``."""
-        return "&".join([f"{k}={_text(params[k])}" for k in sorted(params) if k != "signature"])
+        """The string Binance verifies: params but ``signature``, sorted by name, ``k=v`` joined by ``&``
+        (booleans written ``true``/``false``)."""
+        return "&".join([
+            f"{k}={v}" if type(v) is not bool else f"{k}={'true' if v else 'false'}"
+            for k, v in sorted(params.items())
+            if k != "signature"
+        ])  # fmt: skip
 
     def sign(self, params: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
         """``params`` with ``apiKey``, ``timestamp`` and ``signature`` set (the dict itself, changed)."""
