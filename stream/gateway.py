@@ -117,6 +117,7 @@ class OrderGateway:
         self.dropped: Counter[str] = Counter()  # venue events not applied, by reason
         self.accepted = 0
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
+        self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
 
     # ------------------------------------------------------------------ commands
     def place(self, cmd: PlaceOrder) -> Decision:
@@ -233,10 +234,14 @@ class OrderGateway:
         )  # fmt: skip
 
     def cancel_all(self, cmd: CancelAll) -> Decision:
-        try:
-            acc = AccountId.parse(cmd.account)
-            a = self.accounts[acc.exchange, acc.name]
-        except (KeyError, ValueError):
+        a = self._account_numbers.get(cmd.account)
+        if a is None:
+            try:
+                acc = AccountId.parse(cmd.account)
+                a = self._account_numbers[cmd.account] = self.accounts[acc.exchange, acc.name]
+            except (KeyError, ValueError):
+                a = None
+        if a is None:
             self.rejections["unknown_account"] += 1
             return Decision(CommandResult(ok=False, code="unknown_account", reason=f"{cmd.account} is not traded here"))
         out = Decision(CommandResult(ok=True))
