@@ -25,18 +25,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
 
 from kernels import codes as C
 from kernels.positions import apply_fill
-from kernels.risk import RiskGate
+from kernels.risk import O_FIELDS, RiskGate, check_orders
 from kernels.state import AccountIndex, KernelState
 from oms.model import (
     AccountId,
     AmendOrder,
     CancelAll,
     CancelOrder,
+    ClientOrderId,
     Fill,
     IllegalTransition,
     Instrument,
@@ -53,8 +57,26 @@ from stream.orders import OrderRecord, OrderTracker
 
 log = logging.getLogger("stream.gateway")
 
-_STOP_PRICED = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
-_LIMIT_PRICED = frozenset({OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+_STOP_CODES = frozenset(C.ORDER_TYPE_CODES[t] for t in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET))
+_LIMIT_CODES = frozenset(
+    C.ORDER_TYPE_CODES[t]
+    for t in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+)
+# Kernel codes of the gated order types (a StrEnum member hashes as its value: a command built in Python with
+# plain strings finds its codes too).
+_ORDER_TYPE = {t: c for t, c in C.ORDER_TYPE_CODES.items() if c <= C.MAX_ORDER_TYPE}
+_SIDE = C.SIDE_CODES
+_POS_SIDE = C.POSITION_SIDE_CODES
+_PENDING_NEW = OrderStatus.PENDING_NEW
+_READY = object()  # _prepare: the order goes on to the risk kernel
+_replace = msgspec.structs.replace
+# What placing one command came to: (the reply's result, the command to send or None, the event or None).
+_Outcome = tuple[CommandResult, PlaceOrder | None, OrderEvent | None]
+
+
+def _decision(outcome: _Outcome) -> Decision:
+    result, send, event = outcome
+    return Decision(result, [] if event is None else [event], [] if send is None else [send])
 
 
 class _Refusal(Exception):
@@ -95,14 +117,57 @@ class OrderGateway:
         self.dropped: Counter[str] = Counter()  # venue events not applied, by reason
         self.accepted = 0
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
+        self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
 
     # ------------------------------------------------------------------ commands
     def place(self, cmd: PlaceOrder) -> Decision:
-        cmd = cmd.with_client_order_id(self.id_prefix)
-        coid = cmd.client_order_id or ""
+        return _decision(self._place_run((cmd,))[0])
+
+    def place_batch(self, cmds: Sequence[PlaceOrder]) -> list[Decision]:
+        """Several placements, in order, with one risk-kernel call (``check_orders``) for all of them.
+
+        The same decisions as ``place`` one by one: the kernel checks the orders in sequence, each accepted
+        one reserving before the next is checked, and a command whose id repeats one earlier in the batch is
+        answered as that known order."""
+        return [_decision(o) for o in self._place_run(cmds)]
+
+    def _place_run(self, cmds: Sequence[PlaceOrder]) -> list[_Outcome]:
+        """The outcomes of placing ``cmds`` in order: everything before the kernel per command, then one kernel
+        call for those still standing (split where an id repeats one pending in the same call)."""
+        out: list = [None] * len(cmds)
+        pending: list = []  # (k, (cmd, coid, a, i, side, pos_side, qty)) of the orders in ``flat``
+        flat: list[int] = []  # their kernel fields, O_FIELDS each
+        ids: set[str] = set()
+        now = self.clock()
+        for k, cmd in enumerate(cmds):
+            p = self._prepare(cmd, now, flat)
+            if p[0] is _READY:
+                if p[2] in ids:  # the same id twice in one batch: decide the first ones before looking again
+                    del flat[-O_FIELDS:]
+                    self._check(pending, flat, out, now)
+                    ids.clear()
+                    p = self._prepare(cmd, now, flat)
+                    if p[0] is not _READY:
+                        out[k] = p
+                        continue
+                pending.append((k, p))
+                ids.add(p[2])
+            else:
+                out[k] = p
+        self._check(pending, flat, out, now)
+        return out
+
+    def _prepare(self, cmd: PlaceOrder, now: int, flat: list[int]) -> tuple:
+        """Everything before the risk kernel: the id, idempotency, route, order type and units. Returns an
+        outcome (a refusal, or the answer for a known order), or ``(_READY, cmd, coid, a, i, side, pos_side,
+        qty)`` with the order's kernel fields appended to ``flat``."""
+        coid = cmd.client_order_id
+        if coid is None:
+            coid = ClientOrderId.derive(cmd, self.id_prefix)
+            cmd = _replace(cmd, client_order_id=coid)
         known = self.orders.get(coid)
         if known is not None:  # a retry or a replay: answer, never send twice
-            return Decision(CommandResult(ok=True, client_order_id=coid, status=known.status))
+            return (CommandResult(ok=True, client_order_id=coid, status=known.status), None, None)
         route = self._routes.get((cmd.account, cmd.symbol))
         if route is None:
             try:
@@ -111,22 +176,41 @@ class OrderGateway:
                 return self._refuse(cmd, r.code, r.reason)
         a, i = route
         ins = self.instruments.instrument(i)[1]  # by number: filters updated later are seen
-        otype = C.ORDER_TYPE_CODES.get(cmd.order_type)
-        if otype is None or otype > C.MAX_ORDER_TYPE:
-            return self._refuse(cmd, "unsupported_order_type", f"{cmd.order_type.value} orders are not gated yet")
+        ot = cmd.order_type
+        otype = _ORDER_TYPE.get(ot)
+        if otype is None:
+            return self._refuse(cmd, "unsupported_order_type", f"{ot} orders are not gated yet")
         try:
-            qty, price = self._units(cmd, ins)
+            qty = ins.qty(cmd.qty)
+            price = self._price(cmd, ins, otype)
         except ValueError as exc:
             return self._refuse(cmd, "bad_number", str(exc))
-        side = C.SIDE_CODES[cmd.side]
-        pos_side = C.POSITION_SIDE_CODES[cmd.position_side]
-        reason = self.gate.check(a, i, side, otype, price, qty, int(cmd.reduce_only), pos_side, self.clock())
-        if reason != C.OK:
-            name = C.reason_name(reason)
-            return self._refuse(cmd, f"risk:{name}", C.reason_message(reason), risk_code=reason)
-        self.orders.add(OrderRecord(cmd, a, i, side, pos_side, qty, updated_ns=self.clock()))
-        self.accepted += 1
-        return Decision(CommandResult(ok=True, client_order_id=coid, status=OrderStatus.PENDING_NEW), send=[cmd])
+        side, ps = _SIDE[cmd.side], _POS_SIDE[cmd.position_side]
+        flat += (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
+        return (_READY, cmd, coid, a, i, side, ps, qty)
+
+    def _check(self, pending: list, flat: list[int], out: list, now: int) -> None:
+        """The risk kernel over the prepared orders (one call), their outcomes into ``out``."""
+        n = len(pending)
+        if not n:
+            return
+        if n == 1:
+            reasons = [self.gate.check(*flat)]
+        else:
+            orders = np.array(flat, dtype=np.int64).reshape(n, O_FIELDS).T.copy()
+            res = np.empty(n, dtype=np.int64)
+            check_orders(*self._blocks, orders, res)
+            reasons = res.tolist()
+        add = self.orders.add
+        for (k, (_, cmd, coid, a, i, side, ps, qty)), reason in zip(pending, reasons, strict=True):
+            if reason:
+                out[k] = self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)
+            else:
+                add(OrderRecord(cmd, a, i, side, ps, qty, updated_ns=now))
+                out[k] = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW), cmd, None)
+        self.accepted += reasons.count(C.OK)
+        pending.clear()
+        flat.clear()
 
     def cancel(self, cmd: CancelOrder) -> Decision:
         rec = self.orders.get(cmd.client_order_id)
@@ -150,10 +234,14 @@ class OrderGateway:
         )  # fmt: skip
 
     def cancel_all(self, cmd: CancelAll) -> Decision:
-        try:
-            acc = AccountId.parse(cmd.account)
-            a = self.accounts[acc.exchange, acc.name]
-        except (KeyError, ValueError):
+        a = self._account_numbers.get(cmd.account)
+        if a is None:
+            try:
+                acc = AccountId.parse(cmd.account)
+                a = self._account_numbers[cmd.account] = self.accounts[acc.exchange, acc.name]
+            except (KeyError, ValueError):
+                a = None
+        if a is None:
             self.rejections["unknown_account"] += 1
             return Decision(CommandResult(ok=False, code="unknown_account", reason=f"{cmd.account} is not traded here"))
         out = Decision(CommandResult(ok=True))
@@ -173,25 +261,39 @@ class OrderGateway:
             self.rejections[exc.code] += 1
             return exc.reply(), Decision(CommandResult(ok=False, code=exc.code, reason=str(exc)))
         total = Decision(CommandResult(ok=True))
-        results = []
-        for cmd in req.commands:
-            if isinstance(cmd, PlaceOrder):
-                d = self.place(cmd)
-            elif isinstance(cmd, CancelOrder):
-                d = self.cancel(cmd)
-            elif isinstance(cmd, CancelAll):
-                d = self.cancel_all(cmd)
-            else:  # AmendOrder: in-place amend is not gated by the risk kernel yet
-                assert isinstance(cmd, AmendOrder)
-                self.rejections["unsupported"] += 1
-                why = "amend is not supported by this daemon yet; cancel and place"
-                d = Decision(
-                    CommandResult(ok=False, client_order_id=cmd.client_order_id, code="unsupported", reason=why)
-                )
-            results.append(d.result)
-            total.events.extend(d.events)
-            total.send.extend(d.send)
+        results: list[CommandResult] = []
+        cmds = req.commands
+        n, k = len(cmds), 0
+        while k < n:
+            cmd = cmds[k]
+            if type(cmd) is PlaceOrder:  # a run of placements: one risk-kernel call
+                j = k + 1
+                while j < n and type(cmds[j]) is PlaceOrder:
+                    j += 1
+                for result, send, event in self._place_run(cmds[k:j]):  # type: ignore[arg-type]
+                    results.append(result)
+                    if send is not None:
+                        total.send.append(send)
+                    if event is not None:
+                        total.events.append(event)
+                k = j
+            else:
+                d = self._other(cmd)
+                results.append(d.result)
+                total.events.extend(d.events)
+                total.send.extend(d.send)
+                k += 1
         return CommandReply(request_id=req.request_id, results=tuple(results)), total
+
+    def _other(self, cmd: CancelOrder | CancelAll | AmendOrder) -> Decision:
+        if isinstance(cmd, CancelOrder):
+            return self.cancel(cmd)
+        if isinstance(cmd, CancelAll):
+            return self.cancel_all(cmd)
+        assert isinstance(cmd, AmendOrder)  # in-place amend is not gated by the risk kernel yet
+        self.rejections["unsupported"] += 1
+        why = "amend is not supported by this daemon yet; cancel and place"
+        return Decision(CommandResult(ok=False, client_order_id=cmd.client_order_id, code="unsupported", reason=why))
 
     # ------------------------------------------------------------------ venue events
     def on_order_event(self, ev: OrderEvent) -> list[OrderEvent]:
@@ -243,17 +345,18 @@ class OrderGateway:
         route = self._routes[(account, symbol)] = (a, i)
         return route
 
-    def _units(self, cmd: PlaceOrder, ins: Instrument) -> tuple[int, int]:
-        qty = ins.qty(cmd.qty)
-        if cmd.order_type in _LIMIT_PRICED:
+    @staticmethod
+    def _price(cmd: PlaceOrder, ins: Instrument, otype: int) -> int:
+        """The price the risk kernel gates: the limit price, a stop's trigger, or 0 (market)."""
+        if otype in _LIMIT_CODES:
             if cmd.price is None:
-                raise ValueError(f"{cmd.order_type.value} order needs a price")
-            return qty, ins.price(cmd.price)
-        if cmd.order_type in _STOP_PRICED:
+                raise ValueError(f"{cmd.order_type} order needs a price")
+            return ins.price(cmd.price)
+        if otype in _STOP_CODES:
             if cmd.stop_price is None:
-                raise ValueError(f"{cmd.order_type.value} order needs a stop_price")
-            return qty, ins.price(cmd.stop_price, "stop price")
-        return qty, 0
+                raise ValueError(f"{cmd.order_type} order needs a stop_price")
+            return ins.price(cmd.stop_price, "stop price")
+        return 0
 
     def _fee_units(self, fill: Fill, rec: OrderRecord, price_units: int) -> int:
         """The fill's commission in money units (quote currency). A commission in the base asset is valued at
@@ -269,7 +372,7 @@ class OrderGateway:
         self.dropped["fee_asset_not_converted"] += 1
         return 0
 
-    def _refuse(self, cmd: PlaceOrder, code: str, reason: str, risk_code: int | None = None) -> Decision:
+    def _refuse(self, cmd: PlaceOrder, code: str, reason: str, risk_code: int | None = None) -> _Outcome:
         self.rejections[code] += 1
         ev = OrderEvent(
             account=cmd.account,
@@ -287,7 +390,7 @@ class OrderGateway:
         )
         result = CommandResult(ok=False, client_order_id=cmd.client_order_id, status=OrderStatus.REJECTED,
                                code=code, reason=reason)  # fmt: skip
-        return Decision(result, events=[ev])
+        return (result, None, ev)
 
     def _drop(self, reason: str, ev: OrderEvent, detail: str) -> None:
         n = self.dropped[reason] = self.dropped[reason] + 1

@@ -68,8 +68,12 @@ class OrderTracker:
         return self._orders.get(client_order_id)
 
     def add(self, rec: OrderRecord) -> None:
-        self._orders[rec.client_order_id] = rec
-        self._open_by_account.setdefault(rec.account, set()).add(rec.client_order_id)
+        coid = rec.cmd.client_order_id or ""
+        self._orders[coid] = rec
+        open_ids = self._open_by_account.get(rec.account)
+        if open_ids is None:
+            open_ids = self._open_by_account[rec.account] = set()
+        open_ids.add(coid)
 
     def open_orders(self, account: int) -> list[OrderRecord]:
         return [self._orders[c] for c in sorted(self._open_by_account.get(account, ()))]

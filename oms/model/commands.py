@@ -91,22 +91,25 @@ def _version_of(data: bytes) -> tuple[int | None, str]:
 
 
 def parse_request(data: bytes, account: AccountId | str) -> CommandRequest:
-    """The request in ``data`` for ``account`` (the subject's), validated; raises ``CommandError``."""
-    acc = str(account)
+    """The request in ``data`` for ``account`` (the subject's), validated; raises ``CommandError``.
+
+    The typed decoder runs first (one pass over the bytes on the common path); only a request it refuses is
+    read again as plain JSON, to tell an unsupported version from a malformed request."""
+    acc = account if type(account) is str else str(account)
     if len(data) > MAX_REQUEST_BYTES:
         raise CommandError("malformed", f"command request of {len(data)} bytes exceeds {MAX_REQUEST_BYTES}")
-    v, rid = _version_of(data)
-    if v is not None and v not in SUPPORTED_VERSIONS:
-        raise CommandError(
-            "version", f"command version {v} is not supported (this daemon speaks {sorted(SUPPORTED_VERSIONS)})", rid
-        )
     try:
         req = _decoder.decode(data)
-    except msgspec.ValidationError as exc:
-        code = "batch" if "length" in str(exc) and "commands" in str(exc) else "malformed"
-        raise CommandError(code, f"bad command request: {exc}", rid) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        v, rid = _version_of(data)
+        if v is not None and v not in SUPPORTED_VERSIONS:
+            raise _version_error(v, rid) from None
+        if isinstance(exc, msgspec.ValidationError):
+            code = "batch" if "length" in str(exc) and "commands" in str(exc) else "malformed"
+            raise CommandError(code, f"bad command request: {exc}", rid) from None
         raise CommandError("malformed", f"command request is not JSON: {exc}", rid) from None
+    if req.v not in SUPPORTED_VERSIONS:
+        raise _version_error(req.v, req.request_id)
     for i, cmd in enumerate(req.commands):
         if cmd.account != acc:
             raise CommandError(
@@ -115,6 +118,12 @@ def parse_request(data: bytes, account: AccountId | str) -> CommandRequest:
                 req.request_id,
             )
     return req
+
+
+def _version_error(v: int, rid: str) -> CommandError:
+    return CommandError(
+        "version", f"command version {v} is not supported (this daemon speaks {sorted(SUPPORTED_VERSIONS)})", rid
+    )
 
 
 def encode_request(req: CommandRequest) -> bytes:

@@ -31,9 +31,12 @@ from oms.model.units import (
     from_units,
     money_from_units,
     money_to_units,
+    plain_text,
+    plain_units,
     round_to_units,
     to_decimal,
     to_units,
+    unit_places,
 )
 
 
@@ -83,7 +86,7 @@ class Instrument:
     __slots__ = (
         "spec", "symbol", "instrument_kind", "kind", "trading", "status", "tick_size", "step_size",
         "contract_size", "price_unit", "qty_unit", "tick", "lot", "mult", "min_qty", "max_qty", "min_price",
-        "max_price", "min_notional", "max_notional",
+        "max_price", "min_notional", "max_notional", "_pplaces", "_qplaces", "_pcache", "_qcache",
     )  # fmt: skip
 
     def __init__(self, spec: InstrumentSpec):
@@ -103,6 +106,13 @@ class Instrument:
         self.contract_size = _positive(spec.contract_size, f"{name} contract_size")
         self.price_unit = _positive(spec.price_unit or spec.tick_size, f"{name} price_unit")
         self.qty_unit = _positive(spec.qty_unit or spec.step_size, f"{name} qty_unit")
+        # a power-of-ten unit converts without Decimal (units.plain_units); -1: always the Decimal path
+        pp, qp = unit_places(self.price_unit), unit_places(self.qty_unit)
+        self._pplaces = -1 if pp is None else pp
+        self._qplaces = -1 if qp is None else qp
+        # decimal string -> units of the values seen lately (orders quote the same few prices and sizes)
+        self._pcache: dict[str, int] = {}
+        self._qcache: dict[str, int] = {}
         self.tick = to_units(self.tick_size, self.price_unit, f"{name} tick_size in price units")
         self.lot = to_units(self.step_size, self.qty_unit, f"{name} step_size in quantity units")
         mult = CTX.multiply(CTX.multiply(CTX.multiply(self.price_unit, self.qty_unit), self.contract_size), MONEY_SCALE)
@@ -132,11 +142,23 @@ class Instrument:
     # --- decimal string -> units ---------------------------------------------------------------------
     def price(self, value: Number, what: str = "price") -> int:
         """A price string -> price units, exactly (ValueError if not a multiple of the unit)."""
-        return to_units(value, self.price_unit, f"{self.symbol} {what}")
+        n = self._pcache.get(value) if type(value) is str else None  # type: ignore[arg-type]
+        if n is None:
+            n = plain_units(value, self._pplaces) if self._pplaces >= 0 else None
+            if n is None:
+                return to_units(value, self.price_unit, f"{self.symbol} {what}")
+            _remember(self._pcache, value, n)  # type: ignore[arg-type]
+        return n
 
     def qty(self, value: Number, what: str = "quantity") -> int:
         """A quantity string -> quantity units, exactly (ValueError if not a multiple of the unit)."""
-        return to_units(value, self.qty_unit, f"{self.symbol} {what}")
+        n = self._qcache.get(value) if type(value) is str else None  # type: ignore[arg-type]
+        if n is None:
+            n = plain_units(value, self._qplaces) if self._qplaces >= 0 else None
+            if n is None:
+                return to_units(value, self.qty_unit, f"{self.symbol} {what}")
+            _remember(self._qcache, value, n)  # type: ignore[arg-type]
+        return n
 
     def mark_to_units(self, value: Number) -> int:
         """A mark or index price -> price units, rounded half-to-even (marks may carry more decimals)."""
@@ -144,9 +166,13 @@ class Instrument:
 
     # --- units -> decimal string ---------------------------------------------------------------------
     def price_str(self, units: int) -> str:
+        if self._pplaces >= 0:
+            return plain_text(units, self._pplaces)
         return from_units(units, self.price_unit)
 
     def qty_str(self, units: int) -> str:
+        if self._qplaces >= 0:
+            return plain_text(units, self._qplaces)
         return from_units(units, self.qty_unit)
 
     def notional(self, price_units: int, qty_units: int) -> int:
@@ -181,6 +207,15 @@ class Instrument:
 
     def __repr__(self) -> str:
         return f"Instrument({self.symbol!r}, price_unit={self.price_unit}, qty_unit={self.qty_unit}, mult={self.mult})"
+
+
+_CACHE_MAX = 8192
+
+
+def _remember(cache: dict[str, int], value: str, n: int) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[value] = n
 
 
 def _positive(value: str, what: str) -> Decimal:

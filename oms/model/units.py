@@ -69,6 +69,51 @@ def to_units(value: Number, unit: Decimal, what: str = "value") -> int:
     return n
 
 
+def unit_places(unit: Decimal) -> int | None:
+    """``k`` when ``unit`` is exactly 10**-k (k >= 0: ``0.01`` -> 2, ``1`` -> 0), else None (``0.05``, ``10``)."""
+    t = unit.normalize().as_tuple()
+    if t.digits != (1,) or not isinstance(t.exponent, int) or not -len(_POW10) < t.exponent <= 0:
+        return None
+    return -t.exponent
+
+
+def plain_units(value: object, places: int) -> int | None:
+    """The int64 count of 10**-places units in ``value`` when it is a plain ``digits[.digits]`` string that
+    converts exactly and in range, else None: then ``to_units`` gives the answer or the error. No Decimal is
+    built: this is the edge's hot path (every price and quantity of every order)."""
+    if type(value) is not str:
+        return None
+    whole, dot, frac = value.partition(".")
+    if not (whole.isdigit() and whole.isascii()):
+        return None
+    if dot:
+        if not (frac.isdigit() and frac.isascii()):
+            return None
+        if len(frac) > places:
+            if frac[places:].strip("0"):
+                return None  # not a whole number of units
+            frac = frac[:places]
+        n = int(whole + frac) * _POW10[places - len(frac)]
+    else:
+        n = int(whole) * _POW10[places]
+    return n if n <= INT64_MAX else None
+
+
+_POW10 = tuple(10**k for k in range(40))
+
+
+def plain_text(n: int, places: int) -> str:
+    """``from_units(n, 10**-places)`` without Decimal: no exponent, no trailing zeros (``"0"`` for zero)."""
+    n = int(n)
+    if not places or not n:
+        return str(n)
+    sign, digits = ("-", str(-n)) if n < 0 else ("", str(n))
+    if len(digits) <= places:
+        digits = "0" * (places - len(digits) + 1) + digits
+    whole, frac = digits[:-places], digits[-places:].rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
 def round_to_units(value: Number, unit: Decimal, what: str = "value") -> int:
     """``value / unit`` rounded half-to-even (for marks and other reference prices only)."""
     d = to_decimal(value, what)
@@ -93,7 +138,8 @@ def canonical(value: Number) -> str:
 
 def money_to_units(value: Number, what: str = "money") -> int:
     """Money as a decimal string -> int64 money units (1e-8), exactly."""
-    return to_units(value, MONEY_UNIT, what)
+    n = plain_units(value, MONEY_DECIMALS)
+    return to_units(value, MONEY_UNIT, what) if n is None else n
 
 
 def money_from_units(n: int) -> Decimal:

@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -50,6 +49,8 @@ from oms.venues.binance.symbols import SymbolTable
 from oms.venues.clock import ServerClock
 from oms.venues.interface import Endpoints, VenueContext
 from oms.venues.ratelimit import AccountLimits, RateLimits
+from stream.depth import BookFeed
+from tests.bench.timing import free_port, pct, per_call_us
 
 pytestmark = pytest.mark.bench
 PAYLOADS = Path(__file__).resolve().parents[1] / "venues" / "payloads" / "binance"
@@ -74,20 +75,6 @@ SPOT_SPEC = _spec("BTC/USDT", "0.01", "0.00001", False)
 USDM_SPEC = _spec("BTC/USDT:USDT", "0.10", "0.001", True)
 SPOT = SymbolTable(Market.SPOT, [SPOT_SPEC])
 USDM = SymbolTable(Market.USDM, [USDM_SPEC])
-
-
-def per_call_us(fn, batch: int = BATCH, rounds: int = ROUNDS) -> tuple[float, float]:
-    """(p50, p99) of the per-call time in us, from ``rounds`` batches of ``batch`` calls."""
-    for _ in range(batch):
-        fn()
-    means = []
-    for _ in range(rounds):
-        t0 = time.perf_counter_ns()
-        for _ in range(batch):
-            fn()
-        means.append((time.perf_counter_ns() - t0) / batch / 1000)
-    means.sort()
-    return means[len(means) // 2], means[min(len(means) - 1, int(len(means) * 0.99))]
 
 
 def report(title: str, rows: list[tuple[str, tuple[float, float]]], baseline: tuple[float, float]) -> None:
@@ -146,7 +133,7 @@ def test_depth_diff_frame_into_the_book_kernel() -> None:
         0,
     )
     frames = []
-    for k in range(1, ROUNDS * BATCH + BATCH + 2):  # contiguous ids: every diff applies
+    for k in range(1, 2 * (ROUNDS * BATCH + BATCH) + 4):  # contiguous ids: every diff applies
         frames.append(orjson.dumps({**frame, "U": k, "u": k}))
     it = iter(frames)
 
@@ -184,7 +171,17 @@ def test_depth_diff_frame_into_the_book_kernel() -> None:
         d = json.loads(raw)
         return [(p, q) for p, q in d["b"]] + [(p, q) for p, q in d["a"]]
 
+    lv3, meta3 = kbook.new_books(1, 4096)
+    kbook.apply_snapshot(
+        lv3, meta3, 0, first.prices[:20].copy(), first.qtys[:20].copy(), first.prices[20:].copy(),
+        first.qtys[20:].copy(), 0,
+    )  # fmt: skip
+    feed = BookFeed(units, lv3, meta3, 0)
+    feed_frames = iter(frames)
+    assert feed.apply(next(feed_frames)) == kbook.APPLIED
+    feed_r = per_call_us(lambda: feed.apply(next(feed_frames)))
     rows = [
+        ("depth frame -> stream.depth.BookFeed (scan + apply, one call)", feed_r),
         ("depth frame -> DepthUnits -> kernels.book.apply_diff", fast_r),
         ("model path: DepthDiff strings -> Instrument -> kernel", model_r),
     ]
@@ -241,16 +238,10 @@ def test_encode_and_sign_an_order() -> None:
 
 
 # ---- round trips ------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("localex")
-    port = _free_port()
+    port = free_port()
     args = [
         "--port",
         str(port),
@@ -328,9 +319,6 @@ async def _round_trips(url: str, key: str, secret: str) -> dict[str, list[float]
 def test_order_round_trip_ws_api_versus_rest(exchange) -> None:
     url, key, secret = exchange
     lat = asyncio.run(_round_trips(url, key, secret))
-
-    def pct(xs: list[float], p: float) -> float:
-        return xs[min(len(xs) - 1, int(len(xs) * p))]
 
     print(f"\nBinance connector order round trip to the local exchange ({N_ROUND_TRIPS} sequential LIMIT orders each):")
     for path, name in (("ws", "WebSocket API (order.place)"), ("rest", "REST (POST /api/v3/order), baseline")):

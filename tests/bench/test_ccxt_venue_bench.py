@@ -16,7 +16,6 @@ import hmac
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from oms.keys import EnvKeys
 from oms.model import Instrument, OrderType, PlaceOrder, Side
 from oms.venues.ccxt import parse
 from oms.venues.factory import VenueFactory
+from tests.bench.timing import atimed, free_port, pct
 
 pytestmark = pytest.mark.bench
 
@@ -41,21 +41,10 @@ N_ORDERS = 1000
 N_PARSE = 20000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("localex")
-    port = _free_port()
+    port = free_port()
     args = ["--port", str(port), "--data-dir", str(data_dir), "--no-replay", "--no-rate-limits"]
     args += ["--max-open-orders", "1000000"]
     proc = subprocess.Popen(
@@ -113,15 +102,6 @@ def _signed_order(secret: str, i: int) -> str:
     return q + "&signature=" + hmac.new(secret.encode(), q.encode(), hashlib.sha256).hexdigest()
 
 
-async def _timed(fn, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        await fn(i)
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 async def _round_trips(url: str, key: str, secret: str, config) -> dict[str, list[float]]:
     env = {"OMS_KEY_BINANCE_SPOT_MAIN_API_KEY": key, "OMS_KEY_BINANCE_SPOT_MAIN_SECRET": secret}
     factory = VenueFactory(config, EnvKeys(env), local_url=url)
@@ -148,12 +128,12 @@ async def _round_trips(url: str, key: str, secret: str, config) -> dict[str, lis
                 await execution.place(cmd.with_client_order_id())
 
             for fn in (raw, plain_ccxt, connector):  # warm-up
-                await _timed(fn, 50)
+                await atimed(fn, 50)
             out: dict[str, list[float]] = {"raw": [], "ccxt": [], "connector": []}
             for _ in range(4):  # interleaved rounds so drift hits all three alike
-                out["raw"] += await _timed(raw, N_ORDERS // 4)
-                out["ccxt"] += await _timed(plain_ccxt, N_ORDERS // 4)
-                out["connector"] += await _timed(connector, N_ORDERS // 4)
+                out["raw"] += await atimed(raw, N_ORDERS // 4)
+                out["ccxt"] += await atimed(plain_ccxt, N_ORDERS // 4)
+                out["connector"] += await atimed(connector, N_ORDERS // 4)
             return out
     finally:
         await ex.close()
@@ -169,12 +149,12 @@ def test_order_round_trip_over_ccxt_rest(exchange, config) -> None:
         ("ccxt", "ccxt create_order"),
         ("connector", "ExecutionClient.place (ccxt)"),
     ):
-        p50, p99 = _pct(r[name], 0.5) * 1e3, _pct(r[name], 0.99) * 1e3
+        p50, p99 = pct(r[name], 0.5) * 1e3, pct(r[name], 0.99) * 1e3
         print(f"  {label:<36} p50 {p50:7.3f} ms   p99 {p99:7.3f} ms")
-    base = _pct(r["raw"], 0.5)
+    base = pct(r["raw"], 0.5)
     print(
-        f"  ratio to the baseline (p50): ccxt {_pct(r['ccxt'], 0.5) / base:.2f}x, "
-        f"connector {_pct(r['connector'], 0.5) / base:.2f}x"
+        f"  ratio to the baseline (p50): ccxt {pct(r['ccxt'], 0.5) / base:.2f}x, "
+        f"connector {pct(r['connector'], 0.5) / base:.2f}x"
     )
     assert r["connector"]
 

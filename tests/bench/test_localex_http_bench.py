@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,27 +26,17 @@ import aiohttp
 import pytest
 
 from localex import clients
+from tests.bench.timing import atimed, free_port, pct
 
 N_SEQ = 2000
 N_CONC = 4000
 IN_FLIGHT = 8
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
 @pytest.fixture(scope="module")
 def exchange(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("localex")
-    port = _free_port()
+    port = free_port()
     # the server, not its limits: no request/order rate limits, and every order may rest (thousands per key)
     args = [
         "--port",
@@ -141,10 +130,10 @@ async def _run(url: str, key: str, secret: str) -> dict[str, float]:
         await asyncio.gather(*(ping_worker(per) for _ in range(IN_FLIGHT)))
         ping_rps = N_CONC / (time.perf_counter() - t0)
     return {
-        "order_p50_ms": _pct(lat_order, 0.5) * 1e3,
-        "order_p99_ms": _pct(lat_order, 0.99) * 1e3,
-        "ping_p50_ms": _pct(lat_ping, 0.5) * 1e3,
-        "ping_p99_ms": _pct(lat_ping, 0.99) * 1e3,
+        "order_p50_ms": pct(lat_order, 0.5) * 1e3,
+        "order_p99_ms": pct(lat_order, 0.99) * 1e3,
+        "ping_p50_ms": pct(lat_ping, 0.5) * 1e3,
+        "ping_p99_ms": pct(lat_ping, 0.99) * 1e3,
         "order_rps": order_rps,
         "ping_rps": ping_rps,
     }
@@ -167,15 +156,6 @@ def test_order_placement_over_http(exchange) -> None:
         f"throughput {r['order_rps'] / r['ping_rps']:.2f}x"
     )
     assert r["order_rps"] > 0
-
-
-async def _timed(fn, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        await fn(i)
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 async def _rps(fn, n: int) -> float:
@@ -203,9 +183,9 @@ async def _run_clients(url: str, key: str, secret: str) -> dict[str, dict[str, f
         async def ccxt_ping(_i: int) -> None:
             await ex.public_get_ping()
 
-        await _timed(ccxt_order, 100)
+        await atimed(ccxt_order, 100)
         out["ccxt"] = _figures(
-            await _timed(ccxt_order, n_seq), await _timed(ccxt_ping, n_seq), await _rps(ccxt_order, n_conc)
+            await atimed(ccxt_order, n_seq), await atimed(ccxt_ping, n_seq), await _rps(ccxt_order, n_conc)
         )
     finally:
         await ex.close()
@@ -225,9 +205,9 @@ async def _run_clients(url: str, key: str, secret: str) -> dict[str, dict[str, f
         async def pb_ping(_i: int) -> None:
             await client.ping()
 
-        await _timed(pb_order, 100)
+        await atimed(pb_order, 100)
         out["python-binance"] = _figures(
-            await _timed(pb_order, n_seq), await _timed(pb_ping, n_seq), await _rps(pb_order, n_conc)
+            await atimed(pb_order, n_seq), await atimed(pb_ping, n_seq), await _rps(pb_order, n_conc)
         )
     finally:
         await client.close_connection()
@@ -236,10 +216,10 @@ async def _run_clients(url: str, key: str, secret: str) -> dict[str, dict[str, f
 
 def _figures(order: list[float], ping: list[float], rps: float) -> dict[str, float]:
     return {
-        "p50": _pct(order, 0.5) * 1e3,
-        "p99": _pct(order, 0.99) * 1e3,
+        "p50": pct(order, 0.5) * 1e3,
+        "p99": pct(order, 0.99) * 1e3,
         "rps": rps,
-        "ping_p50": _pct(ping, 0.5) * 1e3,
+        "ping_p50": pct(ping, 0.5) * 1e3,
     }
 
 

@@ -59,3 +59,39 @@ def test_round_trip(n, unit):
     text = from_units(n, u)
     assert to_units(text, u) == n and canonical(text) == text
     assert money_to_units(from_units(n, Decimal("1e-8"))) == n
+
+
+_NUMBERS = st.one_of(
+    st.from_regex(r"\A-?[0-9]{1,22}(\.[0-9]{0,14})?\Z"),
+    st.sampled_from(["1e3", "1E-2", " 1.5", "+2", "1_000", ".5", "5.", "0x10", "nan", "inf", "", "٣", "1.0\n"]),
+    st.text(max_size=8),
+)
+
+
+def _outcome(fn, value):
+    try:
+        return fn(value)
+    except (ValueError, TypeError) as exc:
+        return type(exc), str(exc)
+
+
+@given(_NUMBERS, st.sampled_from(["0.01", "0.00001", "1", "0.05", "10", "0.00000001"]))
+def test_the_fast_conversion_answers_as_the_decimal_one(value, unit):
+    # Instrument.price/qty and money_to_units skip Decimal for plain strings (and remember what they saw):
+    # the answer, or the error and its message, is the exact conversion's.
+    spec = InstrumentSpec(symbol="X/USDT", tick_size=unit, step_size=unit, price_unit=unit, qty_unit=unit)
+    try:
+        inst = Instrument(spec)
+    except ValueError:  # units too fine for whole money units
+        return
+    for _ in range(2):  # the second time from the cache
+        assert _outcome(inst.price, value) == _outcome(lambda v: to_units(v, Decimal(unit), "X/USDT price"), value)
+        assert _outcome(inst.qty, value) == _outcome(lambda v: to_units(v, Decimal(unit), "X/USDT quantity"), value)
+    assert _outcome(money_to_units, value) == _outcome(lambda v: to_units(v, Decimal("1e-8"), "money"), value)
+
+
+@given(st.integers(-(2**63), 2**63 - 1), st.sampled_from(["0.01", "0.00001", "1", "0.10", "0.00000001", "10"]))
+def test_units_back_to_text_as_the_decimal_path(n, unit):
+    by_price = Instrument(InstrumentSpec(symbol="X/USDT", tick_size=unit, step_size="1"))
+    by_qty = Instrument(InstrumentSpec(symbol="X/USDT", tick_size="1", step_size=unit))
+    assert by_price.price_str(n) == from_units(n, Decimal(unit)) == by_qty.qty_str(n)

@@ -8,7 +8,7 @@ import pytest
 
 from kernels import codes as C
 from kernels.positions import transfer, update_mark
-from kernels.state import A_CASH, A_FEES, A_OPEN_ORDERS, AccountIndex, KernelState
+from kernels.state import A_CASH, A_FEES, A_OPEN_ORDERS, A_TOKENS_NS, AccountIndex, KernelState
 from oms.model import (
     CancelAll,
     CancelOrder,
@@ -200,3 +200,70 @@ def test_nats_request_in_reply_out(gw):
     assert reply.results[1].code == "risk:MAX_ORDER_NOTIONAL" and len(d.send) == 1 and len(d.events) == 1
     bad, _ = gw.handle_request(b"{", ACC)
     assert bad.code == "malformed" and gw.rejections["malformed"] == 1
+
+
+def _fresh_gateway() -> OrderGateway:
+    state = KernelState(n_accounts=4, n_instruments=4)
+    table = InstrumentTable(state)
+    spec = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
+                          min_qty="0.00001", max_qty="9000", min_notional="5")  # fmt: skip
+    i = table.add("binance", Instrument(spec))
+    state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=4)
+    transfer(*state.blocks, 0, money_to_units("100000"))
+    update_mark(*state.blocks, i, Instrument(spec).mark_to_units("60000"))
+    return OrderGateway(state, AccountIndex([("binance", "sub_mm")]), table, clock=Clock())
+
+
+def _batch() -> list[PlaceOrder]:
+    return [
+        place(intent="1"),
+        place(qty="1", intent="2"),  # risk: notional
+        place(intent="1"),  # the first one again, in the same batch: known, not sent twice
+        place(price="60000.001", intent="3"),  # bad number
+        place(symbol="ETH/USDT", intent="4"),  # unknown symbol
+        place(intent="5"),
+        place(intent="6", client_order_id="mine-1"),
+        place(intent="7"),  # the 4th open order: the limit is 4
+        place(intent="8"),  # risk: open orders
+    ]
+
+
+def test_a_batch_decides_as_the_same_commands_one_by_one():
+    one, batch = _fresh_gateway(), _fresh_gateway()
+    singles = [one.place(c) for c in _batch()]
+    batched = batch.place_batch(_batch())
+    assert [d.result for d in batched] == [d.result for d in singles]
+    assert [d.send for d in batched] == [d.send for d in singles]
+    assert [[(e.kind, e.reason, e.code) for e in d.events] for d in batched] == [
+        [(e.kind, e.reason, e.code) for e in d.events] for d in singles
+    ]
+    assert [d.result.code for d in batched] == [
+        "", "risk:MAX_ORDER_NOTIONAL", "", "bad_number", "unknown_symbol", "", "", "", "risk:MAX_OPEN_ORDERS"
+    ]  # fmt: skip
+    assert batched[2].send == [] and batched[2].result.client_order_id == batched[0].result.client_order_id
+    # the same state, but for when the token bucket last counted (one clock reading per batch)
+    for s in (one, batch):
+        s.state.acc[A_TOKENS_NS] = 0
+    assert same(snapshot(one), snapshot(batch)) and batch.accepted == one.accepted == 4
+    assert batch.rejections == one.rejections
+
+
+def test_a_request_keeps_the_order_of_its_commands(gw):
+    first = place(intent="a").with_client_order_id()
+    req = CommandRequest(
+        request_id="r2",
+        commands=(
+            first,
+            place(intent="b"),
+            CancelOrder(account=ACC, symbol="BTC/USDT", client_order_id=first.client_order_id),
+            place(intent="c"),
+            place(intent="d"),  # the 4th open order: over the limit of 3 (the cancel is only sent)
+        ),
+    )
+    reply, d = gw.handle_request(encode_request(req), ACC)
+    assert [r.status for r in reply.results] == [
+        OrderStatus.PENDING_NEW, OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_NEW,
+        OrderStatus.REJECTED,
+    ]  # fmt: skip
+    assert [type(c).__name__ for c in d.send] == ["PlaceOrder", "PlaceOrder", "CancelOrder", "PlaceOrder"]
+    assert reply.results[4].code == "risk:MAX_OPEN_ORDERS" and len(d.events) == 1

@@ -178,16 +178,27 @@ class DepthUnits:
         self.venue_symbol = venue_symbol
         self.pplaces = _power_of_ten_places(inst.price_unit, f"{inst.symbol} price unit")
         self.qplaces = _power_of_ten_places(inst.qty_unit, f"{inst.symbol} quantity unit")
+        self.max_levels = max_levels
         self._sides = np.zeros(max_levels, dtype=np.int64)
         self._prices = np.zeros(max_levels, dtype=np.int64)
         self._qtys = np.zeros(max_levels, dtype=np.int64)
 
-    def decode(self, frame: bytes | str) -> DepthFrame:
-        """A bare ``depthUpdate`` or a combined-stream frame carrying one."""
+    def envelope(self, frame: bytes | str) -> DepthUpdateRaw:
+        """The frame's ``depthUpdate`` with its levels still raw (for ``scan_levels``), checked to be this
+        symbol's; raises ``msgspec.ValidationError`` / ``DecodeError``."""
         head = frame[:12] if isinstance(frame, bytes) else frame[:12].encode()
         ev = _COMBINED.decode(frame).data if head.lstrip().startswith(b'{"stream"') else _BARE.decode(frame)
         if ev.e != "depthUpdate" or ev.s != self.venue_symbol:
             raise msgspec.ValidationError(f"not a {self.venue_symbol} depthUpdate (e={ev.e!r}, s={ev.s!r})")
+        return ev
+
+    def error(self, code: int) -> Exception:
+        """The exception for a scanner error code < 0."""
+        return self._error(code)
+
+    def decode(self, frame: bytes | str) -> DepthFrame:
+        """A bare ``depthUpdate`` or a combined-stream frame carrying one."""
+        ev = self.envelope(frame)
         k = scan_levels(
             np.frombuffer(ev.b, dtype=np.uint8),
             self.pplaces,

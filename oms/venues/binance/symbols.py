@@ -138,8 +138,30 @@ def check_decimal(value: str, places: int, what: str) -> str:
     """``value`` itself when it is a plain decimal with at most ``places`` significant decimals.
 
     Binance pads with zeros (``"0.00200000"``), so trailing zeros do not count. Raises ``BadDecimal`` naming
-    ``what`` otherwise. Cheap on purpose: it runs on every price and quantity of every event.
+    ``what`` otherwise. Cheap on purpose: it runs on every price and quantity of every event (the values seen
+    lately are remembered per number of places; the first check of a value is a few str methods).
     """
+    seen = _SEEN[places] if 0 <= places < len(_SEEN) else None
+    if seen is not None and value in seen:
+        return value
+    if type(value) is str and value.isascii():
+        whole, dot, frac = value.partition(".")
+        if (whole.isdigit() or (whole[:1] == "-" and whole[1:].isdigit())) and (
+            not dot or (frac.isdigit() and (len(frac) <= places or len(frac.rstrip("0")) <= places))
+        ):
+            if seen is not None:
+                if len(seen) >= _SEEN_MAX:
+                    seen.clear()
+                seen.add(value)
+            return value
+    return _check_decimal_slowly(value, places, what)
+
+
+_SEEN: tuple[set[str], ...] = tuple(set() for _ in range(19))  # by places: values that passed
+_SEEN_MAX = 8192
+
+
+def _check_decimal_slowly(value: str, places: int, what: str) -> str:
     dot = value.find(".")
     if dot < 0:
         digits = value[1:] if value[:1] == "-" else value

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from oms.model import (
     BalanceEvent,
@@ -25,7 +27,7 @@ from oms.model import (
     Side,
     validate,
 )
-from oms.venues.binance import parse
+from oms.venues.binance import parse, symbols
 from oms.venues.binance import wire_market as wm
 from oms.venues.binance import wire_rest as wr
 from oms.venues.binance import wire_user as wu
@@ -244,3 +246,23 @@ def test_order_events_in_any_order_are_valid_structs_the_state_machine_judges():
     events = [parse.parse_to_order_event(wu.decode_spot_user(raw(f)), ACCOUNT, SPOT) for f in reversed(rows)]
     assert [e.status for e in events][0] is OrderStatus.FILLED
     assert all(isinstance(e, OrderEvent) for e in events)
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\A-?[0-9]{1,12}(\.[0-9]{0,12})?\Z"),
+        st.sampled_from(["", "-", ".", "5.", ".5", "--1", "1e5", "١٢", " 1", "1.2.3", "0.10000000", "-0.0"]),
+        st.text(max_size=8),
+    ),
+    st.integers(0, 20),
+)
+def test_check_decimal_remembers_nothing_but_its_answers(value, places):
+    # the fast path and the values it remembers answer exactly as the plain rule (message included)
+    def outcome(fn):
+        try:
+            return fn(value, places, "what")
+        except BadDecimal as exc:
+            return str(exc)
+
+    expected = outcome(symbols._check_decimal_slowly)
+    assert outcome(check_decimal) == expected and outcome(check_decimal) == expected
