@@ -79,6 +79,7 @@ def sweep_points(
 def backtest_sweep(
     kind: str = "sma_cross",
     space: dict | None = None,
+    points: list[dict] | None = None,
     symbol: str = "BTCUSDT",
     interval: str = "1h",
     market: str = "spot",
@@ -91,9 +92,12 @@ def backtest_sweep(
     archive: str = str(DEFAULT_ARCHIVE),
     datasets: str = str(DEFAULT_DATASETS),
 ) -> dict:
-    """Score every point of ``space`` (name -> list of values); returns {"points", "best", "seconds"}."""
+    """Score every point of ``space`` (name -> list of values; its grid) or the given ``points``.
+
+    Returns {"points": every scored point, best first, "best", "seconds": the scoring's wall time}.
+    """
     space = space or {"fast_window": list(range(5, 30, 5)), "slow_window": list(range(30, 130, 20))}
-    points = grid(space)
+    points = points if points is not None else grid(space)
     tape_args = {"symbol": symbol, "interval": interval, "market": market, "archive": archive,
                  "datasets": datasets, "leverage": 1}  # fmt: skip
     inner = sweep_points.with_options(task_runner=task_runner(runner, workers, dask_address))
@@ -101,7 +105,7 @@ def backtest_sweep(
     scored = inner(kind, points, tape_args, cash, objective, chunks)
     seconds = time.perf_counter() - t0
     if not scored:
-        raise ValueError(f"backtest-sweep: no valid parameter set in {space} for {kind!r}")
+        raise ValueError(f"backtest-sweep: no valid parameter set among {len(points)} points for {kind!r}")
     create_table_artifact(
         [{"rank": r + 1, **row["params"], objective: round(row["score"], 4), "final_usdt": row["final_usdt"]}
          for r, row in enumerate(scored[:20])],
