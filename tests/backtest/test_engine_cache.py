@@ -52,4 +52,5 @@ def test_one_loop_per_strategy_each_named_by_the_digest_of_its_sources():
     assert engine_for(SMA) is a and a is not b
     assert a.py_func.__qualname__.startswith("loop_sma_cross_") and len(a.py_func.__qualname__) == 15 + 16
     assert a.py_func.__code__ is b.py_func.__code__  # the very same loop, bound to other callbacks
-    assert a.py_func.__globals__["on_market"] is SMA.on_market and b.py_func.__globals__["on_market"] is MM.on_market
+    assert a.py_func.__globals__["on_market"].py_func is SMA.on_market.py_func
+    assert b.py_func.__globals__["on_market"].py_func is MM.on_market.py_func
