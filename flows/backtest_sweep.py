@@ -1,7 +1,7 @@
 """The ``backtest-sweep`` flow: a parameter grid scored in chunks on a Prefect task runner.
 
-The points are split into ``chunks`` tasks; each task loads the tape itself (so only names and numbers
-travel to the workers), runs its points through the compiled engine (``backtest.sweep.evaluate`` on one
+The points are split into ``chunks`` tasks; each worker loads the tape itself, once (so only names and
+numbers travel to the workers), runs its points through the compiled engine (``backtest.sweep.evaluate`` on one
 thread) and returns their scores. ``runner`` picks where the tasks run:
 
 - ``threads``: Prefect's ThreadPoolTaskRunner in this process (the engine releases the GIL);
@@ -16,6 +16,7 @@ table artifact and returns every scored point, best first.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from prefect import flow, task
@@ -46,9 +47,15 @@ def task_runner(runner: str, workers: int, dask_address: str | None = None):
     raise ValueError(f"unknown task runner {runner!r} (one of {', '.join(RUNNERS)})")
 
 
+@functools.lru_cache(maxsize=4)
+def _tape(args: tuple):
+    """The tape, loaded once per worker process (a worker runs many chunks of the same sweep)."""
+    return load_tape.fn(**dict(args))
+
+
 @task(name="score-points", cache_policy=NO_CACHE)
 def score_points(kind: str, points: list[dict], tape_args: dict, cash: str, objective: str) -> list[dict]:
-    tape = load_tape.fn(**tape_args)
+    tape = _tape(tuple(sorted(tape_args.items())))
     scored = evaluate(get(kind), points, tape, cash=cash, objective=objective, threads=1)
     return [{"params": p.params, "score": p.score, "final_usdt": p.metrics["final_usdt"]} for p in scored]
 

@@ -323,10 +323,10 @@ def test_a_1000_point_sweep_on_threads_and_through_prefect_on_dask(tape, say, pr
 
     for runner in ("dask", "processes"):
         t0 = time.perf_counter()
-        out = backtest_sweep(points=grid, runner=runner, workers=2, chunks=8, archive=str(ROOT / "data/none"),
+        out = backtest_sweep(points=grid, runner=runner, workers=2, chunks=4, archive=str(ROOT / "data/none"),
                              datasets=str(ROOT / "datasets/market"))  # fmt: skip
         wall = time.perf_counter() - t0
-        say(f"  Prefect flow on {runner:<9} (2 workers, 8 tasks): {out['seconds']:.2f} s in the flow (workers' start "
+        say(f"  Prefect flow on {runner:<9} (2 workers, 4 tasks): {out['seconds']:.2f} s in the flow (workers' start "
             f"included), {wall:.2f} s with the flow run's own start (target < 10 s)")  # fmt: skip
         assert sorted(r["final_usdt"] for r in out["points"]) == sorted(float(f) / 1e8 for f in finals)
     say("  " + load())
