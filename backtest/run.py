@@ -1,9 +1,9 @@
 """Running one strategy over a tape: Python settings in, compiled engine, a ``Result`` out.
 
 ``run(strategy, params, tape, accounts, ...)`` turns decimal settings into the engine's int64 arrays
-once, calls ``backtest.engine.run_events`` and wraps what it wrote. An invalid intent stops the run with
-a ``BacktestError`` naming the strategy, the event (index and time) and the intent; venue rejections
-(cash, margin, post-only...) are part of the result, never silent.
+once, calls the strategy's compiled loop (``backtest.compiled.engine_for``) and wraps what it wrote.
+An invalid intent stops the run with a ``BacktestError`` naming the strategy, the event (index and time)
+and the intent; venue rejections (cash, margin, post-only...) are part of the result, never silent.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from backtest.codes import (
     QUEUE_OPTIMISTIC,
     T_FIELDS,
 )
-from backtest.engine import run_events
+from backtest.compiled import engine_for
 from backtest.tape import Tape
 from kernels.instruments import Instrument, money_from_units, money_to_units
 from strategies.api import A_CASH, A_EQUITY, A_FIELDS, EV_TS, F_FIELDS, IN_FIELDS, MAX_INTENTS
@@ -184,6 +184,7 @@ def run(
     s0 = s.copy()
     cols = tape.columns
     inst = tape.inst
+    run_events = engine_for(strategy)
     while True:
         s = s0.copy()
         a = acc.copy()
@@ -206,9 +207,8 @@ def run(
         step = max(n_ev // 100, 100_000) if progress else n_ev
         while True:  # in chunks only to report progress: the engine state carries over exactly
             done = run_events(
-                strategy.on_market, strategy.on_fill, strategy.on_timer, p, s, cols, inst, cfg, tiers,
-                a, pos, cost, last, orders, fills, eq_arg, log, out, rt, vol, tier, counters, err, done,
-                min(done + step, n_ev),
+                p, s, cols, inst, cfg, tiers, a, pos, cost, last, orders, fills, eq_arg, log, out, rt, vol, tier,
+                counters, err, done, min(done + step, n_ev),
             )  # fmt: skip
             if err[ERR_CODE] != 0 or done >= n_ev:
                 break

@@ -13,7 +13,9 @@ Parameters (``configs/strategies.yaml``, ``params:``):
 - ``fast_window`` (int >= 1, default 10), ``slow_window`` (int > fast_window, default 30): bars per average;
 - ``risk_fraction`` (0 < x <= 125, default 1): position notional as a fraction of equity (1 = all cash;
   above 1 only on futures, up to the leverage);
-- ``long_only`` (bool, default true for spot, set false to trade both ways on USD-M).
+- ``long_only`` (bool, default true for spot, set false to trade both ways on USD-M);
+- ``order_usdt`` (USDT > 0, optional): spend at most this much per entry (fees included), so the position
+  does not compound with equity (the benchmark's 2M-bar tape: all cash would outgrow int64 money).
 Binding: one account, one instrument.
 """
 
@@ -28,9 +30,9 @@ from kernels.codes import BUY, MARKET, SELL
 from strategies.api import A_EQUITY, A_OPEN_ORDERS, CLOSE, EV_CLOSE, EV_INST, EV_KIND, FUNDING, QUOTE_QTY, emit, kernel
 from strategies.api import no_fill as on_fill
 from strategies.api import no_timer as on_timer
-from strategies.base import Binding, Params, Strategy, ppm
+from strategies.base import Binding, Params, Strategy, money, ppm
 
-P_ACCOUNT, P_INST, P_FAST, P_SLOW, P_FRACTION, P_LONG_ONLY = range(6)
+P_ACCOUNT, P_INST, P_FAST, P_SLOW, P_FRACTION, P_LONG_ONLY, P_ORDER = range(7)
 S_COUNT, S_HEAD, S_FAST_SUM, S_SLOW_SUM, S_PREV, S_TAG, S_TAIL = range(7)
 S_RING = 8  # the last `slow` closes, a ring buffer
 
@@ -40,6 +42,7 @@ class SmaCrossParams(Params):
     slow_window: int = Field(30, ge=2, description="bars in the slow average (> fast_window)")
     risk_fraction: Decimal = Field(Decimal(1), gt=0, le=125, description="position notional / equity")
     long_only: bool = Field(True, description="flat instead of short on a cross down")
+    order_usdt: Decimal | None = Field(None, gt=0, description="at most this much per entry, fees included")
 
     @model_validator(mode="after")
     def _windows(self) -> SmaCrossParams:
@@ -58,6 +61,7 @@ def build(p: SmaCrossParams, binding: Binding) -> tuple[np.ndarray, np.ndarray]:
             p.slow_window,
             ppm(p.risk_fraction, "risk_fraction"),
             int(p.long_only),
+            money(p.order_usdt, "order_usdt") if p.order_usdt is not None else 0,
         ],
         dtype=np.int64,
     )
@@ -116,6 +120,8 @@ def on_market(params, state, events, k, acc, pos, out):
             acc[a, A_EQUITY] // 1_000_000 * params[P_FRACTION]
             + acc[a, A_EQUITY] % 1_000_000 * params[P_FRACTION] // 1_000_000
         )
+        if params[P_ORDER] > 0 and budget > params[P_ORDER]:
+            budget = params[P_ORDER]
         if budget > 0:
             n = emit(out, n, a, i, BUY if target > 0 else SELL, MARKET, 0, budget, QUOTE_QTY, state[S_TAG])
             state[S_TAG] += 1

@@ -19,7 +19,9 @@ LOT = Decimal("0.00001")
 CENT = Decimal("0.00000001")
 
 
-def reference_sma_cross(fast: int, slow: int, cash: Decimal) -> tuple[list[tuple[int, Decimal, Decimal]], Decimal]:
+def reference_sma_cross(
+    fast: int, slow: int, cash: Decimal, order: Decimal | None = None
+) -> tuple[list[tuple[int, Decimal, Decimal]], Decimal]:
     """(side, price, qty) of every fill and the final equity, from the CSV's strings alone."""
     bars, rejected = read_coinbase(DATASETS / "Coinbase_BTCUSD_1h.csv")
     assert rejected == 0
@@ -41,8 +43,9 @@ def reference_sma_cross(fast: int, slow: int, cash: Decimal) -> tuple[list[tuple
             break  # a signal on the last bar has no next open to trade at
         price = opens[k + 1]
         if cross_up and held == 0:
-            qty = (cash / (price * (1 + FEE)) / LOT).to_integral_value(ROUND_FLOOR) * LOT
-            while qty > 0 and qty * price + (qty * price * FEE).quantize(CENT, ROUND_CEILING) > cash:
+            budget = cash if order is None else min(cash, order)
+            qty = (budget / (price * (1 + FEE)) / LOT).to_integral_value(ROUND_FLOOR) * LOT
+            while qty > 0 and qty * price + (qty * price * FEE).quantize(CENT, ROUND_CEILING) > budget:
                 qty -= LOT
             cash -= qty * price + (qty * price * FEE).quantize(CENT, ROUND_CEILING)
             held = qty
@@ -76,3 +79,16 @@ def test_other_windows_match_too(btc_hourly, btc):
             (s, btc.price(str(p)), btc.qty(str(q))) for s, p, q in expected
         ]
         assert res.final_equity() == equity
+
+
+def test_a_fixed_order_size_spends_at_most_that_per_entry(btc_hourly, btc):
+    expected, equity = reference_sma_cross(10, 30, Decimal(100_000), order=Decimal(1_000))
+    res = run(STRATEGY, {"fast_window": 10, "slow_window": 30, "order_usdt": "1000"}, btc_hourly,
+              [Account("a", "100000")])  # fmt: skip
+    assert [(int(f[F_SIDE]), int(f[F_PRICE]), int(f[F_QTY])) for f in res.trades] == [
+        (s, btc.price(str(p)), btc.qty(str(q))) for s, p, q in expected
+    ]
+    assert res.final_equity() == equity
+    buys = res.trades[res.trades[:, F_SIDE] > 0]
+    spent = buys[:, F_PRICE] * buys[:, F_QTY] * btc.mult + buys[:, 6]
+    assert spent.max() <= 1_000 * 10**8 and spent.min() > 990 * 10**8

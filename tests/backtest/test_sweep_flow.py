@@ -1,0 +1,63 @@
+"""The backtest-sweep flow on a real Prefect server: chunks scored on a Dask LocalCluster (prefect-dask)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from backtest.sweep import evaluate, grid
+from strategies.sma_cross import STRATEGY as SMA
+from tests.backtest.conftest import DATASETS
+
+SPACE = {"fast_window": [5, 10, 40], "slow_window": [20, 30, 60]}
+
+
+def test_chunks_cover_every_point_once_in_order(prefect_server):  # the server first: prefect reads it on import
+    from flows.backtest_sweep import chunked
+
+    pts = list(range(10))
+    assert chunked(pts, 3) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert chunked(pts, 50) == [[p] for p in pts]
+    assert chunked([], 4) == []
+
+
+def test_an_unknown_runner_is_refused_by_name(prefect_server):
+    from flows.backtest_sweep import task_runner
+
+    with pytest.raises(ValueError, match="unknown task runner 'gpu' \\(one of threads, processes, dask\\)"):
+        task_runner("gpu", 2)
+
+
+@pytest.mark.timeout(600)
+def test_the_sweep_runs_on_a_dask_cluster_and_scores_like_the_engine(prefect_server, tmp_path, btc_hourly):
+    from prefect import get_client
+
+    from flows.backtest_sweep import backtest_sweep
+
+    out = backtest_sweep(kind="sma_cross", space=SPACE, runner="dask", workers=2, chunks=3,
+                         archive=str(tmp_path / "none"), datasets=str(DATASETS))  # fmt: skip
+    # 9 points, of which 40/20 and 40/30 are refused by the parameter model
+    expected = {tuple(p.params.values()): p.score for p in evaluate(SMA, grid(SPACE), btc_hourly, threads=1)}
+    assert len(out["points"]) == len(expected) == 7
+    assert {tuple(r["params"].values()): r["score"] for r in out["points"]} == expected
+    assert out["best"]["score"] == max(expected.values())
+
+    async def runs_and_artifacts():
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+            names = {(await client.read_flow(r.flow_id)).name: r for r in runs}
+            tasks = await client.read_task_runs()
+            arts = await client.read_artifacts()
+            for r in runs:  # leave the session's shared server as found
+                if (await client.read_flow(r.flow_id)).name in ("backtest-sweep", "sweep-points"):
+                    await client.delete_flow_run(r.id)
+            return names, tasks, arts
+
+    names, tasks, arts = asyncio.run(runs_and_artifacts())
+    assert names["backtest-sweep"].state.is_completed() and names["sweep-points"].state.is_completed()
+    inner = names["sweep-points"]
+    scored = [t for t in tasks if t.name.startswith("score-points") and t.flow_run_id == inner.id]
+    assert len(scored) == 3 and all(t.state.is_completed() for t in scored)
+    (art,) = [a for a in arts if a.key == "backtest-sweep-sma-cross"]
+    assert art.type == "table"
