@@ -11,6 +11,7 @@ import aiohttp
 import msgspec
 
 from oms.model import OrderStatus, Side
+from oms.services import free_port
 from tests.stream.conftest import place, request, unique, until
 
 
@@ -72,7 +73,7 @@ async def test_a_second_daemon_for_the_same_account_refuses_to_trade_it(bench, n
     acct = bench.account(name)
     first = bench.daemon()
     await first.start()
-    second = bench.daemon()
+    second = bench.daemon(health_port=free_port(), metrics_port=free_port())
     try:
         with caplog.at_level(logging.ERROR, logger="stream.daemon"):
             await second.start()
@@ -126,6 +127,6 @@ async def test_health_per_account_and_prometheus_metrics_on_loopback(bench, nc):
         assert 'oms_events_published_total{kind="OrderEvent"}' in text
         assert "oms_outbox_depth 0.0" in text
         assert f'oms_weight_used{{account="{acct}"}}' in text and f'oms_open_orders{{account="{acct}"}} 1.0' in text
-        assert 'oms_reconnects_total' in text or "oms_reconnects" in text
+        assert "oms_reconnects_total" in text or "oms_reconnects" in text
     finally:
         await d.stop()
