@@ -77,6 +77,7 @@ class DaemonSettings:
     bus: BusSettings = BusSettings()
     local_url: str | None = None  # the local exchange's address (tests: a free port)
     venue_options: dict = field(default_factory=dict)  # exchange -> connector options
+    nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
     ready_timeout_s: float = 30.0
 
     @classmethod
@@ -147,14 +148,10 @@ class Daemon:
         if self.warm:
             self.warmup_s = warm_up()
             log.info("kernels warmed up in %.2f s", sum(self.warmup_s.values()))
-        self.nc = await nats.connect(
-            s.nats_url,
-            name=s.holder,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.25,
-            connect_timeout=5,
-            allow_reconnect=True,
-        )
+        options = dict(name=s.holder, max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=5,
+                       allow_reconnect=True)  # fmt: skip
+        options.update(s.nats_options)
+        self.nc = await nats.connect(s.nats_url, **options)
         js = self.nc.jetstream()
         await ensure_streams(js, s.bus)
         self.live = LiveState(await ensure_bucket(js, s.bus.state_bucket, storage=s.bus.storage))
