@@ -16,6 +16,7 @@ from oms.cli import (
     keys_cmd,
     services_cmd,
     sql_cmd,
+    stream_cmd,
 )
 from oms.cli.common import CommandError, fail
 
@@ -29,6 +30,7 @@ COMMAND_MODULES = [
     keys_cmd,
     backtest_cmd,
     deploy_cmd,
+    stream_cmd,
 ]
 
 

@@ -28,6 +28,9 @@ class ServiceSettings:
     prefect_port: int = 4200
     localex_port: int = 8765
     localex_enabled: bool = True
+    stream_enabled: bool = False  # the stream daemon under `oms up` (services.stream.enabled)
+    stream_health_port: int = 8780
+    config_dir: Path | None = None  # the configuration the daemon is started with
     host: str = "127.0.0.1"
     prefect_host: str = "127.0.0.1"  # the Prefect UI may listen beyond loopback (then behind its auth string)
     prefect_api_auth: str = "auto"  # "auto": an auth string when prefect_host is not loopback; "always"
@@ -48,6 +51,9 @@ class ServiceSettings:
             localex_enabled=s.local_exchange.enabled,
             prefect_host=s.prefect.host,
             prefect_api_auth=s.prefect.api_auth,
+            stream_enabled=s.stream.enabled,
+            stream_health_port=cfg.stream.daemon.health_port,
+            config_dir=cfg.dir,
             origins={
                 "data_dir": cfg.origin("stream.yaml", "services", "data_dir"),
                 "nats_port": cfg.origin("stream.yaml", "services", "nats", "port"),
