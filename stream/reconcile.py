@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -139,7 +139,10 @@ class Reconciler:
         grace_s: float = 5.0,
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], object] = asyncio.sleep,
+        emit: Callable[[msgspec.Struct], Awaitable[object]] | None = None,
     ):
+        """``emit`` publishes one event (default ``publisher.publish``; the daemon passes its sink, which also
+        writes the daily files and counts); ``publisher.flush`` is awaited at the end of ``run``."""
         if concurrency < 1:
             raise ValueError(f"reconciliation concurrency must be >= 1 (got {concurrency})")
         self.gateway = gateway
@@ -154,6 +157,7 @@ class Reconciler:
         self.sleep = sleep
         self.kernel = KernelSync(gateway.state, gateway.instruments)
         self.failures = 0
+        self.emit = emit or publisher.publish
 
     # ------------------------------------------------------------------ many accounts
     async def run(self, targets: Iterable[ReconcileTarget]) -> list[ReconcileReport]:
@@ -216,7 +220,7 @@ class Reconciler:
 
         await self._put_open_orders(run, kv_orders)
         for ev in run.events:
-            await self.publisher.publish(ev)
+            await self.emit(ev)
             report.published[type(ev).__name__] = report.published.get(type(ev).__name__, 0) + 1
         report.events = len(run.events)
 
@@ -468,9 +472,9 @@ def _balance_view(market: Market, balances: Iterable[Balance]) -> list[tuple[str
     return sorted(out)
 
 
-def _position_view(positions: Iterable[Position]) -> list[tuple[str, str, str, str]]:
+def _position_view(positions: Iterable[Position]) -> list[tuple[str, str, str]]:
+    """What makes two position snapshots equal: symbol, side and quantity (the entry price moves only with a
+    fill, and the live state's may be the kernel's rounding of it)."""
     return sorted(
-        (p.symbol, p.position_side.value, str(to_decimal(p.qty, "qty").normalize()),
-         str(to_decimal(p.entry_price, "entry").normalize()))
-        for p in positions
-    )  # fmt: skip
+        (p.symbol, p.position_side.value, str(to_decimal(p.qty, "qty").normalize())) for p in positions if p.qty
+    )
