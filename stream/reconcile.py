@@ -108,6 +108,8 @@ class ReconcileReport:
     calls: int = 0  # venue calls made
     duration_s: float = 0.0
     error: str = ""
+    balances: list[Balance] = field(default_factory=list)  # as the venue stated them
+    positions: list[Position] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -210,6 +212,7 @@ class Reconciler:
         balances = await self._call(t, report, "balances", ex.balances())
         positions = await self._call(t, report, "positions", ex.positions()) if market is Market.USDM else []
         ts_state = _venue_now(ex)
+        report.balances, report.positions = list(balances), list(positions)
         a = self.gateway.accounts[acct.exchange, acct.name]
         self.kernel.apply(a, acct.exchange, market, balances, positions)
         await self._state_events(run, balances, positions, ts_state)
@@ -465,6 +468,8 @@ def _balance_view(market: Market, balances: Iterable[Balance]) -> list[tuple[str
     out = []
     for b in balances:
         free, locked = to_decimal(b.free, "free"), to_decimal(b.locked, "locked")
+        if not free and not locked:
+            continue  # an emptied asset: the venue omits it, a stream update may list it as 0
         if market is Market.USDM:
             out.append((b.asset, str((free + locked).normalize())))
         else:
