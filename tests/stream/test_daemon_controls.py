@@ -126,6 +126,6 @@ async def test_health_per_account_and_prometheus_metrics_on_loopback(bench, nc):
         assert 'oms_events_published_total{kind="OrderEvent"}' in text
         assert "oms_outbox_depth 0.0" in text
         assert f'oms_weight_used{{account="{acct}"}}' in text and f'oms_open_orders{{account="{acct}"}} 1.0' in text
-        assert 'oms_reconnects_total' in text or "oms_reconnects" in text
+        assert "oms_reconnects_total" in text or "oms_reconnects" in text
     finally:
         await d.stop()

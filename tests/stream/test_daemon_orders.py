@@ -69,6 +69,7 @@ async def test_an_order_over_nats_fills_and_leaves_events_state_positions_and_lo
             .clients.execution.query_order("BTC/USDT", coid)
         )
         assert order.status is OrderStatus.FILLED
+
         # Spot positions are the base asset's holdings (reconciled from the balance at start: 2 BTC funded),
         # moved by the daemon's own fills: 2 + 0.01
         async def held() -> list[Position] | None:
