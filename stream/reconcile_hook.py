@@ -6,11 +6,13 @@ publishing through the daemon's event sink (JetStream, the daily files, the metr
 account's markets with the daemon's symbols of each; ``pending`` are the account's orders the gateway still
 has without an answer (``pending_new`` / ``unknown``), so they are settled by client order id and never
 re-sent. An account whose reconciliation fails raises ``ReconcileFailed``, and the daemon does not trade it.
+``OMS_RECONCILE_LOOKBACK_S`` and ``OMS_RECONCILE_GRACE_S`` override the fill lookback and the grace window.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # the daemon imports this module: annotations only
     from stream.daemon import Daemon
 
 log = logging.getLogger("stream.reconcile")
+LOOKBACK_S = 86_400.0  # fills are fetched this far back where JetStream has none (OMS_RECONCILE_LOOKBACK_S)
+GRACE_S = 5.0  # an order the venue does not show is given this long (OMS_RECONCILE_GRACE_S)
 _UNSETTLED = (OrderStatus.PENDING_NEW, OrderStatus.UNKNOWN)
 _reconcilers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -30,11 +34,28 @@ class ReconcileFailed(RuntimeError):
     """An account could not be reconciled (the reports' errors name the market and the cause)."""
 
 
+def _env_float(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a number of seconds") from None
+    if value < 0:
+        raise ValueError(f"{name}={text!r}: must not be negative")
+    return value
+
+
 def reconciler_of(daemon: Daemon) -> Reconciler:
     r = _reconcilers.get(daemon)
     if r is None:
         assert daemon.nc is not None and daemon.publisher is not None and daemon.sink is not None
-        r = Reconciler(daemon.gateway, daemon.nc.jetstream(), daemon.publisher, daemon.live, emit=daemon.sink.emit)
+        r = Reconciler(
+            daemon.gateway, daemon.nc.jetstream(), daemon.publisher, daemon.live, emit=daemon.sink.emit,
+            lookback_s=_env_float("OMS_RECONCILE_LOOKBACK_S", LOOKBACK_S),
+            grace_s=_env_float("OMS_RECONCILE_GRACE_S", GRACE_S),
+        )  # fmt: skip
         _reconcilers[daemon] = r
     return r
 
