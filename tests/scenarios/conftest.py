@@ -39,8 +39,9 @@ class Ledger:
         """0 fills lost, 0 duplicated, 0 orders duplicated, positions equal."""
         venue_ids = Counter(f.trade_id for f in self.venue_fills)
         stream_ids = Counter(f.trade_id for f in self.stream_fills)
-        assert set(stream_ids) == set(venue_ids), f"{self.venue_fills} {self.stream_fills} fills lost {set(venue_ids) - set(stream_ids)}, " + (
-            f"unknown {set(stream_ids) - set(venue_ids)}"
+        assert set(stream_ids) == set(venue_ids), (
+            f"{self.venue_fills} {self.stream_fills} fills lost {set(venue_ids) - set(stream_ids)}, "
+            + (f"unknown {set(stream_ids) - set(venue_ids)}")
         )
         assert max(stream_ids.values(), default=1) == 1, (
             f"fills stored twice: {[k for k, n in stream_ids.items() if n > 1]}"

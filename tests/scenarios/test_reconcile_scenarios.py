@@ -3,7 +3,9 @@ daemon): 0 fills lost, 0 fills or orders duplicated, open orders and positions e
 
 * five restarts against an unchanged exchange publish no new event;
 * nats-server stopped and restarted mid-run: fills made meanwhile reach JetStream once, in order;
-* kill -9 of a daemon process with resting orders placed before any lookback: all adopted on restart.
+* kill -9 of a daemon process with resting orders placed before any lookback: all adopted on restart;
+* kill -9 after an order frame is written and before its answer is read: found by client order id on
+  restart, never re-sent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from oms.services.nats import NatsService
 from tests.harness.servers import loopback_settings
 from tests.scenarios.conftest import ledger, stream_counts
 from tests.stream.conftest import Bench, place, request, unique, until
+from tests.venues.binance.proxy import CuttingProxy
 
 pytestmark = pytest.mark.scenario
 WIDE = {"price_band_pct": 25}  # resting orders far from the replayed market, so the exchange stays unchanged
@@ -157,5 +160,71 @@ async def test_kill_9_with_resting_orders_older_than_any_lookback_all_adopted(be
         [same] = (await request(nc, acct, place(acct, "0.01", p1, intent="r1"))).results
         assert same.client_order_id == r1.client_order_id and same.status is OrderStatus.NEW
         (await ledger(bench, nc, d, name, since, started)).check()
+    finally:
+        await d.stop()
+
+
+async def test_kill_9_between_an_order_frame_and_its_answer_restart_finds_it_by_coid(bench, nc, tmp_path):
+    """The daemon process writes an order frame (the venue executes it) and is killed before it reads the answer:
+    the restarted daemon finds the order by its client order id and does not send it again."""
+    name = unique("frame")
+    bench.write([name], risk={name: WIDE})
+    acct = bench.account(name)
+    since = time.time_ns() - 60 * 10**9
+    port = int(bench.exchange.url.rsplit(":", 1)[1])
+    proxy = await CuttingProxy(port).start()
+    ws = "ws://" + bench.exchange.url.split("://", 1)[1]
+    env = {
+        **os.environ, **bench.env, "OMS_BINANCE_VENUE": "live", "OMS_BINANCE_SPOT_REST_URL": bench.exchange.url,
+        "OMS_BINANCE_SPOT_WS_URL": ws, "OMS_BINANCE_SPOT_WS_API_URL": f"{proxy.ws_url}/ws-api/v3",
+    }  # fmt: skip
+    cmd = [sys.executable, "-m", "oms.cli.main", "stream", "run", "--config", str(bench.config_dir), "--keys", "env",
+           "--nats-url", bench.nats_url]  # fmt: skip
+    log = open(tmp_path / "daemon.log", "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    lost = place(acct, "0.01", near(bench, "0.85"), intent="lost").with_client_order_id()
+    try:
+        first = place(acct, "0.01", near(bench, "0.84"), intent="first")
+
+        async def placed():
+            try:
+                return (await request(nc, acct, first, timeout=2)).results
+            except Exception:  # not up yet: no responder, or a timeout
+                return None
+
+        [r0] = await until(placed, timeout=90, what="the daemon process taking orders")
+        assert r0.ok and r0.status is OrderStatus.NEW, r0
+        proxy.arm("mute")
+        pending = asyncio.ensure_future(request(nc, acct, lost, timeout=30))
+        await asyncio.wait_for(proxy.cut.wait(), 20)  # the frame went out; its answer is held
+    finally:
+        proc.send_signal(signal.SIGKILL)  # killed before it reads the answer
+        proc.wait(10)
+        log.close()
+        await proxy.close()
+    pending.cancel()
+    assert proxy.forwarded_trigger
+    lease = await nc.jetstream().key_value("oms_leases")
+
+    async def lease_gone() -> bool:
+        try:
+            await lease.get(f"binance.{name}")
+            return False
+        except Exception:
+            return True
+
+    await until(lease_gone, timeout=40, what="the killed daemon's lease to expire")
+    d = bench.daemon()
+    await d.start()
+    try:
+        started = time.time_ns()
+        assert d.sessions[acct].trading, d.sessions[acct].refused
+        rec = d.gateway.orders.get(lost.client_order_id)
+        assert rec is not None and rec.status is OrderStatus.NEW and rec.venue_order_id  # found by its coid
+        [again] = (await request(nc, acct, place(acct, "0.01", lost.price, intent="lost"))).results
+        assert again.client_order_id == lost.client_order_id and again.status is OrderStatus.NEW  # not re-sent
+        lg = await ledger(bench, nc, d, name, since, started)
+        lg.check()  # among them: one venue order per client order id
+        assert lost.client_order_id in {o.client_order_id for o in lg.venue_open}
     finally:
         await d.stop()
