@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from oms.bus import AccountLease, LeaseLost
+from oms.bus import AccountLease, LeaseHeld, LeaseLost
 from oms.model import AccountId, Balance, InstrumentId, Market
 from oms.venues.factory import AccountClients, VenueFactory
 from oms.venues.interface import StreamStatus, UserEvent
@@ -118,6 +118,14 @@ class AccountSession:
             try:
                 await self.lease.refresh()
             except LeaseLost as exc:
+                try:  # expired (NATS was away longer than the TTL) and nobody took it: take it again
+                    await self.lease.acquire()
+                    log.warning("account %s: lease had expired; taken again", self.account)
+                    continue
+                except LeaseHeld:
+                    pass
+                except Exception as retry_exc:
+                    log.warning("account %s: lease lost and not re-taken (%s)", self.account, retry_exc)
                 await on_lost(self, str(exc))
                 return
             except Exception as exc:  # NATS down: the lease lives until its TTL; try again

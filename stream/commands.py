@@ -133,6 +133,8 @@ class OrderRouter:
         return [await self._one(cmd) for cmd in commands]
 
     async def _one(self, cmd: Command) -> CommandResult:
+        if not self.accepting:
+            return self._refused(cmd, "shutting_down", "the daemon is shutting down and takes no commands")
         session = self.sessions.get(cmd.account)
         if session is None or not session.trading:
             why = (session.refused or "is reconciling and not trading yet") if session else "is not traded here"

@@ -78,6 +78,7 @@ class DaemonSettings:
     bus: BusSettings = BusSettings()
     local_url: str | None = None  # the local exchange's address (tests: a free port)
     venue_options: dict = field(default_factory=dict)  # exchange -> connector options
+    nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
     ready_timeout_s: float = 30.0
 
     @classmethod
@@ -148,14 +149,10 @@ class Daemon:
         if self.warm:
             self.warmup_s = warm_up()
             log.info("kernels warmed up in %.2f s", sum(self.warmup_s.values()))
-        self.nc = await nats.connect(
-            s.nats_url,
-            name=s.holder,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.25,
-            connect_timeout=5,
-            allow_reconnect=True,
-        )
+        options = dict(name=s.holder, max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=5,
+                       allow_reconnect=True)  # fmt: skip
+        options.update(s.nats_options)
+        self.nc = await nats.connect(s.nats_url, **options)
         js = self.nc.jetstream()
         await ensure_streams(js, s.bus)
         self.live = LiveState(await ensure_bucket(js, s.bus.state_bucket, storage=s.bus.storage))
@@ -203,7 +200,7 @@ class Daemon:
             s.holder,
             sum(x.trading for x in trading),
             len(self.sessions),
-            ", ".join(x.name for x in trading) or "none",
+            ", ".join(x.name for x in trading if x.trading) or "none",
         )
 
     def _apply_config_states(self) -> None:
@@ -369,7 +366,8 @@ class Daemon:
 
     def _read_gauges(self, m: DaemonMetrics) -> None:
         if self.publisher is not None:
-            m.outbox_depth.set(self.publisher.backlog)
+            m.outbox_depth.set(len(self.publisher.outbox))
+            m.unconfirmed.set(self.publisher.backlog)
         for name, s in self.sessions.items():
             used, limit = s.weight()
             m.weight_used.labels(name).set(used)
@@ -407,8 +405,7 @@ class Daemon:
         if self.router is not None:
             self.router.accepting = False
         for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await _bounded("unsubscribe the commands", sub.unsubscribe(), 5)
         if self.strategies is not None:
             self.strategies.stop()
         if self.router is None:
@@ -418,7 +415,7 @@ class Daemon:
                 if s.trading:
                     n = await self.router.cancel_open(s)
                     log.info("account %s: %d open order(s) cancelled at shutdown", s.name, n)
-        await self.router.drain()
+        await _bounded("finish the answers in flight", self.router.drain(), 10)
 
     async def _flush(self) -> None:
         """Background tasks ended, live state written, events in JetStream (or kept in the outbox)."""
@@ -429,28 +426,37 @@ class Daemon:
                 await t
         if self.writer is not None:
             self.sink.dirty.update(self.sessions)
-            await self.writer.flush()
+            await _bounded("write the live state", self.writer.flush(), 15)
         if self.rotation is not None:
-            await self.rotation.stop()
+            await _bounded("stop the key-rotation listener", self.rotation.stop(), 10)
         if self.publisher is not None:
             if not await self.publisher.flush(5.0):
                 log.warning("%d event(s) stay in the outbox for the next run", self.publisher.backlog)
-            await self.publisher.close()
+            await _bounded("close the publisher", self.publisher.close(), 10)
 
     async def _close(self) -> None:
+        """Each step bounded: a venue or NATS that does not answer cannot keep the process from exiting."""
         if self.ops is not None:
-            await self.ops.stop()
+            await _bounded("stop the HTTP endpoints", self.ops.stop(), 10)
         for s in self.sessions.values():
-            await s.close()
+            await _bounded(f"close {s.name}", s.close(), 15)
         for feed in self.feeds:
-            await feed.close()
+            await _bounded(f"close market data {feed.exchange}/{feed.market.value}", feed.close(), 15)
         if self.factory is not None:
-            await self.factory.close()
+            await _bounded("close the venue clients", self.factory.close(), 20)
         if self.logs is not None:
             self.logs.close()
         if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            await _bounded("drain the NATS connection", self.nc.drain(), 10)
+
+
+async def _bounded(what: str, coro, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(coro, timeout_s)
+    except TimeoutError:
+        log.warning("shutdown: could not %s within %.0f s; going on", what, timeout_s)
+    except Exception as exc:
+        log.warning("shutdown: could not %s: %s: %s", what, type(exc).__name__, exc)
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

@@ -16,7 +16,7 @@ import logging.handlers
 import time
 from pathlib import Path
 
-from oms.keys.redact import install_redaction
+from oms.keys.redact import RedactingFilter, install_redaction
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,6 +36,7 @@ class JsonFormatter(logging.Formatter):
 class AccountLogRouter(logging.Handler):
     def __init__(self, log_dir: Path, accounts: list[str], max_bytes: int, backups: int):
         super().__init__(logging.INFO)
+        self.addFilter(RedactingFilter())  # also when another library replaced the record factory
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.accounts = list(accounts)

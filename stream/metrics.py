@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # Latency buckets from 50 µs to 10 s: the gateway's own decision is in the first buckets, venue round trips
 # in the middle, a slow REST fallback at the end.
 LATENCY_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+disable_created_metrics()  # no `_created` series: they double the page and no dashboard reads them
 
 
 class DaemonMetrics:
@@ -43,7 +44,10 @@ class DaemonMetrics:
         self.reconnects = Counter("oms_reconnects", "Stream gaps and reconnects", ["stream"], registry=r)
         self.dropped = Counter("oms_dropped", "Venue events not applied, by reason", ["reason"], registry=r)
         self.kill_switch = Counter("oms_kill_switch", "Kill-switch commands applied", ["action"], registry=r)
-        self.outbox_depth = Gauge("oms_outbox_depth", "Events waiting in the outbox or in flight", registry=r)
+        self.outbox_depth = Gauge("oms_outbox_depth", "Events waiting in the outbox for JetStream", registry=r)
+        self.unconfirmed = Gauge(
+            "oms_events_unconfirmed", "Events not yet acknowledged by JetStream (in flight + outbox)", registry=r
+        )
         self.weight_used = Gauge(
             "oms_weight_used", "Request weight used in the current minute, per account", ["account"], registry=r
         )

@@ -3,7 +3,8 @@
 ``run`` loads ``configs/``, pins the process to ``daemon.cpu_cores``, and runs ``stream.daemon.Daemon`` on
 uvloop until SIGTERM or Ctrl-C. Keys come from ``--keys``: ``vault`` (the key store, AppRole ``daemon``),
 ``demo`` (the local exchange's demo-keys file in the data folder), ``env`` (``OMS_KEY_*`` variables), or
-``auto`` (``demo`` when every exchange is on the local venue and the file exists, else ``vault``).
+``auto`` (``demo`` when every exchange is on the local venue and the file exists, else ``env`` when any
+``OMS_KEY_*`` variable is set, else ``vault``).
 
 ``status`` reads the live state every daemon writes to the ``oms_state`` KV bucket (no daemon needed to
 answer) and prints one table: account, holder, trading state, positions, open orders, equity and PnL.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +47,10 @@ def keys_for(cfg: Config, source: str) -> KeyProvider:
     demo = cfg.data_dir() / DEMO_KEYS
     if source == "auto":
         local = all(ex.venue == "local" for ex in cfg.exchanges.exchanges.values())
-        source = "demo" if local and demo.exists() else "vault"
+        if local and demo.exists():
+            source = "demo"
+        else:
+            source = "env" if any(k.startswith("OMS_KEY_") for k in os.environ) else "vault"
     if source == "demo":
         return DemoKeysFile(demo)
     if source == "env":

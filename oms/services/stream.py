@@ -31,6 +31,10 @@ class StreamService(Service):
             command += ["--config", str(self.settings.config_dir)]
         return command, {}
 
+    def down(self) -> bool:
+        """SIGTERM, and time for the daemon's clean stop (cancels, flush, leases) before SIGKILL."""
+        return self.proc.stop(timeout=60.0)
+
     def health(self) -> tuple[bool, str]:
         code, body = http_get(self.address)
         if code not in (200, 503):

@@ -173,7 +173,8 @@ class Bench:
         settings = DaemonSettings.from_config(
             cfg, nats_url=self.nats_url, local_url=self.exchange.url, venue_options={"binance": FAST}, **kw
         )
-        return Daemon(cfg, EnvKeys(self.env), settings, accounts=accounts)
+        owned = accounts if accounts is not None else [self.account(n) for n in self.accounts]
+        return Daemon(cfg, EnvKeys(self.env), settings, accounts=owned)
 
     def ticker(self, symbol: str = "BTCUSDT") -> Decimal:
         with urllib.request.urlopen(f"{self.exchange.url}/api/v3/ticker/bookTicker?symbol={symbol}", timeout=5) as r:
