@@ -57,6 +57,7 @@ from stream.gateway import OrderGateway
 from stream.health import OpsServer
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
+from stream.reconcile_hook import reconcile_session
 from stream.strategies import StrategyRunner
 from stream.wiring import DaemonPlan, KernelWiring, plan_from_config
 
@@ -106,7 +107,7 @@ class Daemon:
         settings: DaemonSettings,
         *,
         accounts: list[str] | None = None,
-        reconcile: ReconcileHook = no_reconcile,
+        reconcile: ReconcileHook = reconcile_session,
         warm: bool = True,
     ):
         self.cfg = cfg

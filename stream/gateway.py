@@ -34,7 +34,7 @@ import numpy as np
 from kernels import codes as C
 from kernels.positions import apply_fill
 from kernels.risk import O_FIELDS, RiskGate, check_orders
-from kernels.state import AccountIndex, KernelState
+from kernels.state import A_OPEN_ORDERS, P_OPEN_BUY, P_OPEN_SELL, AccountIndex, KernelState, slot_of
 from oms.model import (
     AccountId,
     AmendOrder,
@@ -44,6 +44,7 @@ from oms.model import (
     Fill,
     IllegalTransition,
     Instrument,
+    Order,
     OrderEvent,
     OrderEventKind,
     OrderStatus,
@@ -296,8 +297,11 @@ class OrderGateway:
         return Decision(CommandResult(ok=False, client_order_id=cmd.client_order_id, code="unsupported", reason=why))
 
     # ------------------------------------------------------------------ venue events
-    def on_order_event(self, ev: OrderEvent) -> list[OrderEvent]:
-        """Apply one venue event; returns the events to publish (none for a pure duplicate)."""
+    def on_order_event(self, ev: OrderEvent, *, positions: bool = True) -> list[OrderEvent]:
+        """Apply one venue event; returns the events to publish (none for a pure duplicate).
+
+        ``positions=False`` folds a fill into its order (status, filled quantity, trade id) without moving the
+        positions kernel: reconciliation does so for fills that a venue snapshot of positions already holds."""
         rec = self.orders.get(ev.client_order_id)
         if rec is None or rec.cmd.account != ev.account:
             self._drop("unknown_order", ev, "no such order of this daemon")
@@ -316,19 +320,58 @@ class OrderGateway:
         except IllegalTransition as exc:
             self._drop("illegal_transition", ev, str(exc))
             return []
-        if change.new_fill is not None:
+        if change.new_fill is not None and positions:
             fee = self._fee_units(change.new_fill, rec, price_units)
             r = apply_fill(
                 *self._blocks, rec.account, rec.instrument, rec.side, rec.pos_side, price_units, fill_units, fee
             )
             if r != C.OK:
                 self._drop("fill_refused", ev, C.reason_message(r))
-            if rec.reserved:
-                self.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, fill_units, False)
+        if change.new_fill is not None and rec.reserved:
+            self.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, fill_units, False)
         if rec.reserved and not rec.is_open:
             self.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, max(0, rec.qty - rec.filled), True)
             rec.reserved = False
         return [ev] if change.changed else []
+
+    def adopt(self, order: Order) -> OrderRecord:
+        """Take over an order the venue has and this daemon did not place (or forgot in a restart), with its
+        real client order id, status and filled quantity; an open one holds its risk reservation (an
+        open-order slot and its unfilled quantity). A known order is returned as it is. Raises ``ValueError``
+        naming the order for an account or symbol this daemon does not trade, or an unreadable quantity."""
+        known = self.orders.get(order.client_order_id)
+        if known is not None:
+            return known
+        try:
+            a, i = self._routes.get((order.account, order.symbol)) or self._route(order.account, order.symbol)
+        except _Refusal as r:
+            raise ValueError(f"cannot adopt order {order.client_order_id}: {r.reason}") from None
+        ins = self.instruments.instrument(i)[1]
+        qty = ins.qty(order.qty, f"order {order.client_order_id} quantity")
+        filled = ins.qty(order.filled_qty, f"order {order.client_order_id} filled quantity")
+        cmd = PlaceOrder(
+            account=order.account, symbol=order.symbol, side=order.side, order_type=order.order_type, qty=order.qty,
+            price=order.price, stop_price=order.stop_price, time_in_force=order.time_in_force,
+            reduce_only=order.reduce_only, post_only=order.post_only, position_side=order.position_side,
+            strategy=order.strategy, client_order_id=order.client_order_id,
+        )  # fmt: skip
+        side, pos_side = C.SIDE_CODES[order.side], C.POSITION_SIDE_CODES[order.position_side]
+        rec = OrderRecord(cmd, a, i, side, pos_side, qty, status=order.status, filled=filled, reserved=False,
+                          venue_order_id=order.venue_order_id, updated_ns=order.updated_ns or self.clock())  # fmt: skip
+        self.orders.add(rec)
+        if rec.is_open:
+            self._reserve(rec, max(0, qty - filled))
+        else:
+            self.orders.close(rec)
+        return rec
+
+    def _reserve(self, rec: OrderRecord, open_units: int) -> None:
+        """The reservation an accepted order holds, for an adopted one (the risk kernel's commit, by hand)."""
+        acc, pos = self.state.acc, self.state.pos
+        acc[A_OPEN_ORDERS, rec.account] += 1
+        field = P_OPEN_BUY if rec.side == C.BUY else P_OPEN_SELL
+        pos[field, rec.account, rec.instrument, slot_of(rec.pos_side)] += open_units
+        rec.reserved = True
 
     # ------------------------------------------------------------------ helpers
     def _route(self, account: str, symbol: str) -> tuple[int, int]:

@@ -48,6 +48,10 @@ class InstrumentTable:
             )
         return i, self._by_number[i][1]
 
+    def numbers(self, exchange: str) -> list[tuple[str, int]]:
+        """(unified symbol, number) of every instrument of ``exchange``, in number order."""
+        return sorted(((s, i) for (e, s), i in self._index.items() if e == exchange), key=lambda p: p[1])
+
     def instrument(self, i: int) -> tuple[str, Instrument]:
         return self._by_number[i]
 

@@ -102,6 +102,13 @@ class OrderTracker:
         self._reindex(rec)
         return Change(before, after, new_fill)
 
+    def close(self, rec: OrderRecord) -> None:
+        """Drop a finished record from the open index (an order adopted already finished)."""
+        self._reindex(rec)
+
+    def __iter__(self):
+        return iter(self._orders.values())
+
     def _reindex(self, rec: OrderRecord) -> None:
         if not rec.is_open:
             self._open_by_account.get(rec.account, set()).discard(rec.client_order_id)

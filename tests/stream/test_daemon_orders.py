@@ -69,9 +69,15 @@ async def test_an_order_over_nats_fills_and_leaves_events_state_positions_and_lo
             .clients.execution.query_order("BTC/USDT", coid)
         )
         assert order.status is OrderStatus.FILLED
-        raw = await until(lambda: _kv_position(nc, acct), what="the BTC position in the KV bucket")
-        [pos] = raw
-        assert pos.symbol == "BTC/USDT" and Decimal(pos.qty) == Decimal("0.01")
+
+        # Spot positions are the base asset's holdings (reconciled from the balance at start: 2 BTC funded),
+        # moved by the daemon's own fills: 2 + 0.01
+        async def held() -> list[Position] | None:
+            got = await _kv_position(nc, acct)
+            return got if got and Decimal(got[0].qty) == Decimal("2.01") else None
+
+        [pos] = await until(held, what="the BTC position (2 held + 0.01 bought) in the KV bucket")
+        assert pos.symbol == "BTC/USDT"
         logs = list((bench.data_dir / "logs").rglob(f"{name}/trades.jsonl"))
         assert logs and coid in logs[0].read_text()
         assert coid in next((bench.data_dir / "logs").rglob(f"{name}/orders.jsonl")).read_text()

@@ -49,8 +49,9 @@ async def test_oms_stream_run_trades_shows_status_and_stops_cleanly_on_sigterm(b
                 subprocess.run, [sys.executable, "-m", "oms.cli.main", "stream", "status", "--config", str(cfg)],
                 capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=60,
             )  # fmt: skip
-            return out.stdout if out.returncode == 0 and "BTC/USDT 0.01" in out.stdout else None
+            return out.stdout if out.returncode == 0 and "BTC/USDT 2.01" in out.stdout else None
 
+        # Spot positions are holdings: 2 BTC funded (reconciled at start) + 0.01 bought
         table = await until(shown, timeout=30, what="oms stream status showing the position")
         assert acct in table and "active" in table
 

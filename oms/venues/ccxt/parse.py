@@ -450,14 +450,22 @@ def fill(account: str, t: Mapping[str, Any], client_order_id: str, recv_ns: int 
 
 
 def balances(account: str, market: Market, b: Mapping[str, Any], event_ns: int = 0) -> tuple[Balance, ...]:
-    """A ccxt balance structure -> one ``Balance`` per asset with a non-zero total."""
+    """A ccxt balance structure -> one ``Balance`` per asset with a non-zero total.
+
+    USD-M follows the model's rule (``free`` the available balance, ``free + locked`` the wallet balance): ccxt's
+    ``used`` there is the initial margin and its ``total`` the margin balance (wallet plus unrealised PnL), so
+    where the venue's answer (``info``) names the wallet balance (Binance ``balance``), ``locked`` is the
+    wallet balance minus the available one."""
     free, used, total = b.get("free") or {}, b.get("used") or {}, b.get("total") or {}
+    wallet = _wallets(b.get("info")) if market is Market.USDM else {}
     out = []
     for asset in sorted(set(free) | set(used) | set(total)):
         tot = total.get(asset)
         f, u = free.get(asset), used.get(asset)
         if not tot and not f and not u:
             continue
+        if asset in wallet and f is not None:
+            u = Decimal(wallet[asset]) - Decimal(dec(f, f"{account} {asset} free"))
         out.append(
             Balance(
                 account=account,
@@ -469,6 +477,19 @@ def balances(account: str, market: Market, b: Mapping[str, Any], event_ns: int =
             )
         )
     return tuple(out)
+
+
+def _wallets(info: Any) -> dict[str, str]:
+    """Asset -> wallet balance from a USD-M answer: the balance endpoint's rows (``asset``, ``balance``) or the
+    account endpoint's ``assets`` (``asset``, ``walletBalance``)."""
+    rows = info.get("assets") if isinstance(info, dict) else info
+    out: dict[str, str] = {}
+    for r in rows if isinstance(rows, list) else []:
+        if isinstance(r, dict) and "asset" in r:
+            w = r.get("walletBalance", r.get("balance"))
+            if w is not None:
+                out[str(r["asset"])] = str(w)
+    return out
 
 
 def position(account: str, p: Mapping[str, Any]) -> Position:

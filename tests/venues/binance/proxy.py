@@ -9,6 +9,9 @@ client frame whose (unmasked) payload contains ``trigger`` decides the cut:
 * ``hold``: the frame is not forwarded, and both connections are reset: the order never reaches the venue.
 * ``swallow``: the frame is not forwarded and the connection stays up: that one request is never answered
   (a WebSocket API slower than the client's timeout).
+* ``mute``: the frame is forwarded (the venue executes the order) and the connection stays up, but nothing
+  more reaches the client: the answer is never read (a process killed between writing a frame and reading
+  its answer sees exactly this).
 
 Connections made after the cut are forwarded normally (the client reconnects through the proxy). The
 upgrade request loses its ``Sec-WebSocket-Extensions`` header, so no compression is negotiated and the
@@ -74,6 +77,17 @@ def take_upgrade(buf: bytearray, host: bytes) -> bytes | None:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
+def retarget_host(head: bytes, port: int) -> bytes:
+    """The request head with its ``Host`` header naming the server's port: the local exchange refuses (403) a
+    request whose ``Host`` is not the address it arrived on (its DNS-rebinding guard)."""
+    lines = head.split(b"\r\n")
+    for k, line in enumerate(lines):
+        if line.lower().startswith(b"host:"):
+            host = line.split(b":", 1)[1].strip().rsplit(b":", 1)[0]
+            lines[k] = b"Host: " + host + b":" + str(port).encode()
+    return b"\r\n".join(lines)
+
+
 class CuttingProxy:
     def __init__(self, target_port: int, trigger: bytes = b'"order.place"') -> None:
         self.target_port = target_port
@@ -86,7 +100,7 @@ class CuttingProxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     def arm(self, mode: str, trigger: bytes | None = None) -> None:
-        assert mode in ("drop_answer", "hold", "swallow")
+        assert mode in ("drop_answer", "hold", "swallow", "mute")
         if trigger is not None:
             self.trigger = trigger
         self.mode = mode
@@ -136,7 +150,7 @@ class CuttingProxy:
                 head = take_upgrade(buf, f"127.0.0.1:{self.target_port}".encode())
                 if head is None:
                     continue
-                link.up.write(head)
+                link.up.write(retarget_host(head, self.target_port))
                 upgraded = True
             while (frame := take_frame(buf)) is not None:
                 raw, payload = frame
@@ -151,6 +165,13 @@ class CuttingProxy:
         """Apply the armed mode to the trigger frame; True when the connection is gone."""
         mode, self.mode = self.mode, None
         if mode == "swallow":  # the venue never sees this one request; the connection lives on
+            self.cut.set()
+            return False
+        if mode == "mute":  # the venue gets it; its answer (and everything after) goes nowhere
+            link.cut = True
+            link.up.write(raw)
+            await link.up.drain()
+            self.forwarded_trigger = True
             self.cut.set()
             return False
         if mode == "drop_answer":

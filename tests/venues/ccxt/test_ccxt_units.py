@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import aiohttp
 import ccxt
 import ccxt.pro as ccxt_pro
@@ -146,3 +148,16 @@ def test_event_kinds_from_what_changed() -> None:
         parse.order("binance/main", {"id": "9", "symbol": "BTC/USDT"})
     with pytest.raises(parse.BadValue, match="unknown status"):
         _order(status="weird")
+
+
+def test_usdm_balance_keeps_the_model_rule_free_plus_locked_is_the_wallet():
+    """ccxt's USD-M ``used`` is the initial margin and ``total`` the margin balance (both move with the mark);
+    the model's ``free + locked`` is the wallet balance, read from the answer's ``walletBalance``."""
+    answer = {
+        "free": {"USDT": 99989.5}, "used": {"USDT": 10.3}, "total": {"USDT": 99999.2},
+        "info": {"assets": [{"asset": "USDT", "walletBalance": "99999.8", "availableBalance": "99989.5"}]},
+    }  # fmt: skip
+    [b] = parse.balances("binance/x", Market.USDM, answer)
+    assert (b.free, b.locked) == ("99989.5", "10.3") and Decimal(b.free) + Decimal(b.locked) == Decimal("99999.8")
+    [spot] = parse.balances("binance/x", Market.SPOT, {"free": {"BTC": 1.5}, "used": {"BTC": 0.5}, "total": {}})
+    assert (spot.free, spot.locked) == ("1.5", "0.5")
