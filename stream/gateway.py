@@ -28,6 +28,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from kernels import codes as C
 from kernels.positions import apply_fill
 from kernels.risk import RiskGate
@@ -94,6 +96,9 @@ class OrderGateway:
         self.rejections: Counter[str] = Counter()  # by code: metrics read it
         self.dropped: Counter[str] = Counter()  # venue events not applied, by reason
         self.accepted = 0
+        # Portfolio guards (stream.risk.guards.PortfolioGuards.check): (a, i, side, pos_side, qty) ->
+        # (qty to send, None) or (qty, (code, reason)); tables computed on a timer, read per order. None: off.
+        self.guard: Callable[[int, int, int, int, int], tuple[int, tuple[str, str] | None]] | None = None
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
 
     # ------------------------------------------------------------------ commands
@@ -120,13 +125,22 @@ class OrderGateway:
             return self._refuse(cmd, "bad_number", str(exc))
         side = C.SIDE_CODES[cmd.side]
         pos_side = C.POSITION_SIDE_CODES[cmd.position_side]
+        note = ""
+        if self.guard is not None and not cmd.reduce_only:
+            guarded, refusal = self.guard(a, i, side, pos_side, qty)
+            if refusal is not None:
+                return self._refuse(cmd, *refusal)
+            if guarded != qty:
+                note = f"qty scaled from {cmd.qty} to {ins.qty_str(guarded)} by the volatility guard"
+                qty, cmd = guarded, msgspec.structs.replace(cmd, qty=ins.qty_str(guarded))
         reason = self.gate.check(a, i, side, otype, price, qty, int(cmd.reduce_only), pos_side, self.clock())
         if reason != C.OK:
             name = C.reason_name(reason)
             return self._refuse(cmd, f"risk:{name}", C.reason_message(reason), risk_code=reason)
         self.orders.add(OrderRecord(cmd, a, i, side, pos_side, qty, updated_ns=self.clock()))
         self.accepted += 1
-        return Decision(CommandResult(ok=True, client_order_id=coid, status=OrderStatus.PENDING_NEW), send=[cmd])
+        result = CommandResult(ok=True, client_order_id=coid, status=OrderStatus.PENDING_NEW, reason=note)
+        return Decision(result, send=[cmd])
 
     def cancel(self, cmd: CancelOrder) -> Decision:
         rec = self.orders.get(cmd.client_order_id)

@@ -18,7 +18,7 @@ from oms.keys.settings import AccountCatalog, VaultSettings
 from oms.keys.store import VaultKeyStore
 from oms.keys.webhook import WEBHOOK_SECRET_PATH, WebhookSecret, new_webhook_secret
 from oms.model import Instrument, InstrumentKind, InstrumentSpec, OrderStatus
-from oms.model.commands import CommandRequest, decode_reply, encode_request
+from oms.model.commands import CommandRequest, encode_request
 from oms.model.units import money_to_units
 from oms.services import free_port
 from stream.gateway import OrderGateway
