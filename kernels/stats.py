@@ -185,10 +185,11 @@ def time_stop(entry_ns, now_ns, max_hold_ns):
 # Computed on the daemon's timer (stream/risk/guards.py), never per order: a matrix of marks sampled at
 # the same instants -> log returns -> volatility per instrument and pairwise correlation -> per account
 # and instrument, whether a new buy or sell would add exposure correlated with its open positions.
-# Missing samples are 0 (no mark yet) and are skipped pairwise.
+# Missing samples are 0 (no mark yet) and are skipped pairwise. They release the GIL (nogil), so the
+# daemon runs them in a worker thread while its loop keeps serving orders.
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def log_returns(marks):
     """marks[i, k] (>0, or 0 = missing) -> log returns[i, k] = ln(marks[i, k+1] / marks[i, k]); NaN
     where either sample is missing."""
@@ -203,7 +204,7 @@ def log_returns(marks):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def volatilities(returns, periods_per_year, min_obs):
     """Per row: the sample standard deviation of its finite returns x sqrt(periods_per_year); NaN with
     fewer than ``min_obs`` (at least two) finite returns."""
@@ -230,7 +231,7 @@ def volatilities(returns, periods_per_year, min_obs):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def correlations(returns, min_obs):
     """Pearson correlation of every pair of rows over the columns where both are finite; NaN for a pair
     with fewer than ``min_obs`` (at least two) common returns or a constant row. The diagonal is 1."""
@@ -271,7 +272,7 @@ def correlations(returns, min_obs):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def correlated_entries(corr, net_qty, limit, out):
     """out[a, i, s] = 1 when a new order of side s (0 buy, 1 sell) on instrument i in account a would add
     exposure correlated above ``limit`` with one of the account's open positions j != i (net_qty[a, j]
@@ -304,7 +305,7 @@ def correlated_entries(corr, net_qty, limit, out):
     return blocked
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def volatility_scales(vols, target_vol, min_scale_ppm, out):
     """out[i] = size scale in ppm: target_vol / vol_i, clamped to [min_scale_ppm, 1e6]; 1e6 where the
     volatility is unknown (NaN) or zero."""

@@ -131,8 +131,9 @@ class OrderGateway:
             if refusal is not None:
                 return self._refuse(cmd, *refusal)
             if guarded != qty:
-                note = f"qty scaled from {cmd.qty} to {ins.qty_str(guarded)} by the volatility guard"
-                qty, cmd = guarded, msgspec.structs.replace(cmd, qty=ins.qty_str(guarded))
+                scaled = ins.qty_str(guarded)
+                note = f"qty scaled from {cmd.qty} to {scaled} by the volatility guard"
+                qty, cmd = guarded, msgspec.structs.replace(cmd, qty=scaled)
         reason = self.gate.check(a, i, side, otype, price, qty, int(cmd.reduce_only), pos_side, self.clock())
         if reason != C.OK:
             name = C.reason_name(reason)

@@ -39,6 +39,9 @@ def run_up(args: argparse.Namespace) -> int:
     data = services.settings.data_dir
     if "prefect" in started:
         write(f"Prefect UI:         {services['prefect'].address}")
+    if "nats" in started:
+        creds = services["nats"].credentials_dir
+        write(f"NATS identities:    {creds}/{{daemon,trader,reader,flows}}.nk (NKey seeds, 0600; no anonymous clients)")
     if "openbao" in started:
         write(f"OpenBao root token: {data / 'openbao' / 'init.json'} (mode 0600, with the unseal key)")
     if "localex" in started:

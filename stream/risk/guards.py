@@ -89,20 +89,25 @@ class PortfolioGuards:
         self.samples += 1
 
     def recompute(self) -> int:
-        """Volatility, correlation and both tables from the samples; returns the entries blocked."""
+        """Volatility, correlation and both tables from the samples; returns the entries blocked.
+
+        The kernels release the GIL: the daemon calls this in a worker thread. The new tables are built
+        aside and swapped in at the end, so ``check`` always reads a consistent set."""
         s = self.settings
         ordered = np.ascontiguousarray(np.roll(self.marks, -self._next, axis=1))
         if self.samples < s.lookback:
             ordered = np.ascontiguousarray(ordered[:, s.lookback - self.samples :])
         returns = log_returns(ordered)
-        self.vols = volatilities(returns, YEAR_S / s.interval_s, s.min_observations)
-        self.corr = correlations(returns, s.min_observations)
+        vols = volatilities(returns, YEAR_S / s.interval_s, s.min_observations)
+        corr = correlations(returns, s.min_observations)
         pos = self.state.pos[P_QTY]
         net = np.ascontiguousarray(pos[:, :, 0] + pos[:, :, 1])  # netting: slot 0; hedge: long + short
-        blocked = correlated_entries(self.corr, net, s.max_correlation, self.blocked)
-        volatility_scales(self.vols, s.target_volatility, int(s.min_size_scale * PPM), self.scale_ppm)
+        blocked = np.zeros_like(self.blocked)
+        n = correlated_entries(corr, net, s.max_correlation, blocked)
+        scale = volatility_scales(vols, s.target_volatility, int(s.min_size_scale * PPM), np.empty_like(self.scale_ppm))
+        self.vols, self.corr, self.blocked, self.scale_ppm = vols, corr, blocked, scale
         self.computed_ns = self.clock()
-        return int(blocked)
+        return int(n)
 
     def tick(self) -> int:
         self.sample()
