@@ -135,11 +135,13 @@ class AlertWebhook:
         secret: Callable[[], bytes],
         submit: Submit,
         clock: Callable[[], int] = time.time_ns,
+        on_outcome: Callable[[str], None] | None = None,
     ):
         self.settings = settings
         self.secret = secret
         self.submit = submit
         self.clock = clock
+        self.on_outcome = on_outcome  # e.g. a Prometheus counter's inc, by outcome
         self.counts: Counter[str] = Counter()
         self._seen: dict[bytes, int] = {}  # digest of each accepted body -> when it leaves the window (ns)
 
@@ -167,7 +169,7 @@ class AlertWebhook:
             return self._answer(500, "error", {"error": f"the order could not be submitted: {exc}", "code": "error"})
         refused = bool(reply.error) or not all(r.ok for r in reply.results)
         outcome = "refused" if refused else "accepted"
-        self.counts[outcome] += 1
+        self._count(outcome)
         if refused:
             why = reply.error or "; ".join(f"{r.code}: {r.reason}" for r in reply.results if not r.ok)
             log.info("webhook alert for %s %s refused by the gateway: %s", account, alert.symbol, why)
@@ -221,8 +223,14 @@ class AlertWebhook:
         self._seen[key] = ts_ns + window
         return ts_ns
 
-    def _answer(self, status: int, outcome: str, payload: dict) -> web.Response:
+    def _count(self, outcome: str) -> int:
         n = self.counts[outcome] = self.counts[outcome] + 1
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return n
+
+    def _answer(self, status: int, outcome: str, payload: dict) -> web.Response:
+        n = self._count(outcome)
         if n <= 5 or n % 1000 == 0:
             log.warning("webhook alert refused (%s, %d so far): %s", outcome, n, payload["error"])
         return web.json_response(payload, status=status)

@@ -4,6 +4,7 @@ volatile instruments' entries are scaled; and their config mistakes name file, k
 
 from __future__ import annotations
 
+import asyncio
 import math
 import shutil
 from pathlib import Path
@@ -31,6 +32,7 @@ from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
 from stream.instruments import InstrumentTable
 from stream.risk import CircuitBreaker, PortfolioGuards, Tier
+from stream.risk.controls import RiskControls
 from stream.risk.guards import GuardSettings
 
 T0 = 1_800_000_000_000_000_000
@@ -190,6 +192,42 @@ def test_breaker_from_the_example_configuration(desk):
     assert [(t.label, t.state) for t in br.tiers[0]] == [("15m", C.REDUCE_ONLY), ("1h", C.HALTED)]
     assert br.tiers[1][0].label == "5m" and br.tiers[1][0].max_loss == money_to_units("1000")
     assert [t.max_loss for t in br.tiers[-1]] == [money_to_units("25000"), money_to_units("50000")]
+
+
+async def test_the_timers_trip_the_breaker_and_refresh_the_guards_off_the_loop(desk):
+    desk.buy_filled("a0", "BTC/USDT", "0.1", "60000")
+    tripped: list = []
+    got = asyncio.Event()
+
+    async def on_trip(trip):
+        tripped.append(trip)
+        got.set()
+
+    guards = PortfolioGuards(desk.state, GuardSettings(60, 60, 20, 0.8, 10.0, 0.1), desk.symbol, desk.clock)
+    controls = RiskControls(breaker(desk), guards, on_trip, breaker_interval_s=0.02)
+    controls.attach(desk.gw)
+    assert desk.gw.guard == guards.check
+    controls.start()
+    try:
+        while controls.ticks < 2:  # the breaker has its baseline
+            await asyncio.sleep(0.01)
+        desk.clock.now += MIN
+        desk.mark("BTC/USDT", "54000")
+        await asyncio.wait_for(got.wait(), 10)
+        assert tripped[0].account == "binance/a0" and tripped[0].trading_state == "reduce_only"
+        assert await controls.tick_guards() == 0 and guards.computed_ns == desk.clock.now
+    finally:
+        await controls.stop()
+    controls.resume(0)
+    desk.clock.now += MIN
+    assert await controls.tick_breaker() == []
+
+
+def test_controls_from_the_example_configuration(desk):
+    cfg = load_config(env={})
+    controls = RiskControls.from_config(cfg.risk, desk.state, desk.accounts, desk.symbol, on_trip=None)
+    assert controls.breaker is not None and controls.guards is not None and controls.breaker_interval_s == 1.0
+    assert controls.guards.settings.max_correlation == 0.85 and controls.guards.settings.interval_s == 60
 
 
 # ----------------------------------------------------------------------------------------------- guards
