@@ -15,6 +15,7 @@ from oms.cli import (
     keys_cmd,
     services_cmd,
     sql_cmd,
+    stream_cmd,
     webhook_cmd,
 )
 from oms.cli.common import CommandError, fail
@@ -28,6 +29,7 @@ COMMAND_MODULES = [
     archive_cmd,
     keys_cmd,
     backtest_cmd,
+    stream_cmd,
     webhook_cmd,
 ]
 

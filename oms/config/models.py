@@ -345,6 +345,15 @@ class DaemonConfig(Frozen):
     kernel_cores: list[Core] = Field(default_factory=lambda: [0], min_length=1, description="at least one core")
     health_port: Port = 8780
     metrics_port: Port = 8781
+    markets: dict[str, dict[Market, list[str]]] = Field(
+        default_factory=dict,
+        description="symbols to stream and trade beyond the hosted strategies': exchange -> market -> symbols",
+    )
+    on_shutdown: Literal["cancel", "leave"] = Field(
+        "leave", description="SIGTERM: cancel every open order of the daemon's accounts, or leave them resting"
+    )
+    log_max_bytes: PosCount = Field(20_000_000, description="per-account log file size before it rotates")
+    log_backups: Count = Field(10, description="rotated per-account log files kept")
 
 
 class NatsService(Frozen):
@@ -365,6 +374,10 @@ class LocalExchangeService(Frozen):
     enabled: Flag = True
 
 
+class StreamService(Frozen):
+    enabled: Flag = Field(False, description="`oms up` also starts the stream daemon (`oms stream run`)")
+
+
 class ServicesConfig(Frozen):
     data_dir: str = Field(
         "data", description="folder of the services' data and logs; relative paths are under the project root"
@@ -373,6 +386,7 @@ class ServicesConfig(Frozen):
     openbao: OpenBaoService = OpenBaoService()
     prefect: PrefectService = PrefectService()
     local_exchange: LocalExchangeService = LocalExchangeService()
+    stream: StreamService = StreamService()
 
     @field_validator("data_dir")
     @classmethod

@@ -13,8 +13,9 @@ from oms.services.openbao import OpenBaoService
 from oms.services.prefect import PrefectService
 from oms.services.process import ServiceError
 from oms.services.settings import ServiceSettings
+from oms.services.stream import StreamService
 
-ORDER = ("nats", "openbao", "prefect", "localex")
+ORDER = ("nats", "openbao", "prefect", "localex", "stream")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class DownResult:
 
 
 class Services:
-    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange."""
+    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange, stream daemon."""
 
     def __init__(
         self,
@@ -52,11 +53,13 @@ class Services:
             "openbao": OpenBaoService(settings),
             "prefect": PrefectService(settings),
             "localex": LocalExchangeService(settings),
+            "stream": StreamService(settings),
         }
 
     def _select(self, names: Iterable[str] | None) -> list[Service]:
         if names is None:
-            names = [n for n in ORDER if n != "localex" or self.settings.localex_enabled]
+            enabled = {"localex": self.settings.localex_enabled, "stream": self.settings.stream_enabled}
+            names = [n for n in ORDER if enabled.get(n, True)]
         names = list(names)
         unknown = [n for n in names if n not in self.all]
         if unknown:

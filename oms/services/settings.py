@@ -28,6 +28,9 @@ class ServiceSettings:
     prefect_port: int = 4200
     localex_port: int = 8765
     localex_enabled: bool = True
+    stream_enabled: bool = False  # the stream daemon under `oms up` (services.stream.enabled)
+    stream_health_port: int = 8780
+    config_dir: Path | None = None  # the configuration the daemon is started with
     host: str = "127.0.0.1"
     # setting name -> where it was set (an environment variable, or a config file and key), for hints
     origins: dict[str, str] = field(default_factory=dict, compare=False)
@@ -44,6 +47,9 @@ class ServiceSettings:
             prefect_port=s.prefect.port,
             localex_port=cfg.exchanges.local_exchange.port,
             localex_enabled=s.local_exchange.enabled,
+            stream_enabled=s.stream.enabled,
+            stream_health_port=cfg.stream.daemon.health_port,
+            config_dir=cfg.dir,
             origins={
                 "data_dir": cfg.origin("stream.yaml", "services", "data_dir"),
                 "nats_port": cfg.origin("stream.yaml", "services", "nats", "port"),

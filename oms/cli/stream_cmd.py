@@ -1,0 +1,179 @@
+"""`oms stream run` (the trading daemon, in the foreground) and `oms stream status` (accounts, positions, PnL).
+
+``run`` loads ``configs/``, pins the process to ``daemon.cpu_cores``, and runs ``stream.daemon.Daemon`` on
+uvloop until SIGTERM or Ctrl-C. Keys come from ``--keys``: ``vault`` (the key store, AppRole ``daemon``),
+``demo`` (the local exchange's demo-keys file in the data folder), ``env`` (``OMS_KEY_*`` variables), or
+``auto`` (``demo`` when every exchange is on the local venue and the file exists, else ``env`` when any
+``OMS_KEY_*`` variable is set, else ``vault``).
+
+``status`` reads the live state every daemon writes to the ``oms_state`` KV bucket (no daemon needed to
+answer) and prints one table: account, holder, trading state, positions, open orders, equity and PnL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import msgspec
+import nats
+import uvloop
+from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
+from rich.table import Table
+
+from kernels.affinity import pin_from_config
+from oms.cli.common import CommandError, add_config_option, config_from, console
+from oms.config import Config
+from oms.keys import DemoKeysFile, EnvKeys
+from oms.keys.factory import open_store
+from oms.keys.provider import KeyProvider
+from oms.keys.redact import install_redaction
+from oms.model import Order, Position
+from oms.model.codec import decode
+from stream.daemon import Daemon, DaemonSettings, install_signal_handlers
+from stream.livestate import AccountPnl, TradingStateView
+from stream.logfiles import install
+from stream.wiring import WiringError
+
+log = logging.getLogger("oms.stream")
+DEMO_KEYS = Path("localex") / "localex-demo-keys.json"
+
+
+def keys_for(cfg: Config, source: str) -> KeyProvider:
+    demo = cfg.data_dir() / DEMO_KEYS
+    if source == "auto":
+        local = all(ex.venue == "local" for ex in cfg.exchanges.exchanges.values())
+        if local and demo.exists():
+            source = "demo"
+        else:
+            source = "env" if any(k.startswith("OMS_KEY_") for k in os.environ) else "vault"
+    if source == "demo":
+        return DemoKeysFile(demo)
+    if source == "env":
+        return EnvKeys()
+    return open_store(cfg, "daemon")
+
+
+async def _run(cfg: Config, args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.nats_url:
+        overrides["nats_url"] = args.nats_url
+    if args.local_url:
+        overrides["local_url"] = args.local_url
+    settings = DaemonSettings.from_config(cfg, **overrides)
+    accounts = [a for a in (args.accounts or "").split(",") if a] or None
+    try:
+        daemon = Daemon(cfg, keys_for(cfg, args.keys), settings, accounts=accounts)
+    except WiringError as exc:
+        raise CommandError(str(exc)) from exc
+    install_signal_handlers(daemon)
+    try:
+        await daemon.start()
+    except Exception:
+        await daemon.stop()
+        raise
+    await daemon.wait_stopped()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_redaction()
+    d = cfg.stream.daemon
+    install(
+        cfg.data_dir() / "logs" / "stream",
+        [f"{ex}/{n}" for ex, ns in cfg.accounts.items() for n in ns],
+        d.log_max_bytes,
+        d.log_backups,
+    )
+    report = pin_from_config(cfg, "daemon")
+    (log.info if report.ok else log.warning)("%s", report)
+    return uvloop.run(_run(cfg, args))
+
+
+# ------------------------------------------------------------------ status
+async def _read_state(url: str, bucket: str) -> dict[str, dict[str, bytes]]:
+    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        try:
+            kv = await js.key_value(bucket)
+        except (BucketNotFoundError, NotFoundError):
+            return {}
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            return {}
+        out: dict[str, dict[str, bytes]] = {}
+        for key in keys:
+            exchange, name, kind = key.split(".", 2)
+            entry = await kv.get(key)
+            if entry.value:
+                out.setdefault(f"{exchange}/{name}", {})[kind] = entry.value
+        return out
+    finally:
+        await nc.close()
+
+
+def status_table(state: dict[str, dict[str, bytes]]) -> Table:
+    table = Table(title="stream daemon: accounts", expand=False)
+    for col in ("account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees"):
+        table.add_column(
+            col,
+            overflow="fold",
+            justify="right" if col in ("open", "equity", "unrealised", "realised", "fees") else "left",
+        )
+    for account in sorted(state):
+        kinds = state[account]
+        ts = decode(kinds["trading_state"], TradingStateView) if "trading_state" in kinds else None
+        pnl = decode(kinds["pnl"], AccountPnl) if "pnl" in kinds else None
+        positions = msgspec.json.decode(kinds.get("positions", b"[]"), type=list[Position])
+        orders = msgspec.json.decode(kinds.get("open_orders", b"[]"), type=list[Order])
+        label = "-" if ts is None else (ts.trading_state if ts.trading else f"not trading: {ts.reason or '?'}")
+        table.add_row(
+            account,
+            label,
+            ts.holder if ts else "-",
+            ", ".join(f"{p.symbol} {p.qty}" for p in positions) or "flat",
+            str(len(orders)),
+            pnl.equity if pnl else "-",
+            pnl.unrealised if pnl else "-",
+            pnl.realised if pnl else "-",
+            pnl.fees if pnl else "-",
+        )
+    return table
+
+
+def status(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    url = args.nats_url or f"nats://127.0.0.1:{cfg.stream.services.nats.port}"
+    try:
+        state = asyncio.run(_read_state(url, "oms_state"))
+    except (OSError, nats.errors.Error, TimeoutError) as exc:
+        raise CommandError(f"cannot read the live state from NATS at {url}: {exc} (is `oms up` running?)") from exc
+    if not state:
+        console.print("no daemon has written live state yet (start one with `oms stream run` or `oms up`)")
+        return 0
+    console.print(status_table(state))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("stream", help="the trading daemon: run it, or show its accounts")
+    s = p.add_subparsers(dest="stream_command", required=True, metavar="ACTION")
+    r = s.add_parser("run", help="run the stream daemon in the foreground (SIGTERM stops it cleanly)")
+    add_config_option(r)
+    r.add_argument("--accounts", help="comma-separated accounts to trade (binance/sub_mm or binance); default all")
+    r.add_argument("--keys", choices=("auto", "vault", "demo", "env"), default="auto", help="where keys come from")
+    r.add_argument("--nats-url", help="NATS server (default: services.nats.port in stream.yaml)")
+    r.add_argument("--local-url", help="local exchange address (default: exchanges.yaml local_exchange)")
+    r.set_defaults(func=run)
+    st = s.add_parser("status", help="accounts, positions and PnL from the daemons' live state")
+    add_config_option(st)
+    st.add_argument("--nats-url", help="NATS server (default: services.nats.port in stream.yaml)")
+    st.set_defaults(func=status)

@@ -1,0 +1,464 @@
+"""The stream daemon: one process, one asyncio loop, trading every account it owns.
+
+    daemon = Daemon(load_config(), keys, DaemonSettings.from_config(cfg), accounts=["binance/sub_mm"])
+    await daemon.start()          # wired, warmed up, reconciled, trading, serving /health and /metrics
+    await daemon.wait_stopped()   # until SIGTERM (``request_stop``) or ``stop()``
+
+``start()`` in order: the plan and kernel state from ``configs/`` (``stream.wiring``); the kernels warmed up
+(``kernels.warmup``) so nothing compiles while trading; NATS (JetStream streams and KV buckets created if
+missing) and the event publisher with its fsync'd outbox; market data per configured symbol (each instrument
+gets its first mark before any order); then per account: its lease (a second daemon for the same account
+logs why and leaves it alone), its clients with keys from the key provider, its balances into the kernel,
+its user streams, the **reconciliation hook** (``Daemon.reconcile``, awaited before the account trades, at
+start and after every user-stream gap), and the key-rotation listener; last the command subscriptions, the
+hosted strategies, the live-state writer and the operations endpoints.
+
+``stop()`` (SIGTERM): stop taking commands, cancel the open orders or leave them (``daemon.on_shutdown``),
+wait for answers in flight, write the live state, flush the publisher (what JetStream does not confirm stays
+in the outbox for the next run), release the leases, close the venues and NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+
+from kernels.book import new_books
+from kernels.codes import TRADING_STATES
+from kernels.positions import transfer
+from kernels.state import A_CASH, L_TRADING_STATE
+from kernels.warmup import warm_up
+from oms.archive.layout import Layout
+from oms.archive.logs import LogWriter
+from oms.bus import AccountLease, BusSettings, EventPublisher, LeaseHeld, LiveState, Outbox
+from oms.bus.streams import ensure_bucket, ensure_streams
+from oms.config import Config
+from oms.keys.provider import Credentials, KeyProvider, KeyStoreError
+from oms.keys.rotation import KeyRotationListener
+from oms.model import BalanceEvent, Fill, Market, OrderEvent, PositionEvent
+from oms.model.units import money_to_units
+from oms.venues.factory import VenueFactory
+from oms.venues.interface import StreamStatus, UserEvent
+from stream import livestate
+from stream.accounts import AccountSession
+from stream.commands import OrderRouter
+from stream.events import EventSink, RiskEvent, StateWriter
+from stream.gateway import OrderGateway
+from stream.health import OpsServer
+from stream.marketdata import BOOK_DEPTH, MarketFeed
+from stream.metrics import DaemonMetrics
+from stream.strategies import StrategyRunner
+from stream.wiring import DaemonPlan, KernelWiring, plan_from_config
+
+log = logging.getLogger("stream.daemon")
+
+ReconcileHook = Callable[["Daemon", AccountSession, str], Awaitable[None]]
+CASH_ASSETS = ("USDT",)  # the kernels' money is USDT
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    nats_url: str
+    data_dir: Path
+    health_port: int
+    metrics_port: int
+    holder: str = field(default_factory=lambda: f"stream-{socket.gethostname()}-{os.getpid()}".replace(".", "-"))
+    on_shutdown: str = "leave"  # cancel | leave
+    bus: BusSettings = BusSettings()
+    local_url: str | None = None  # the local exchange's address (tests: a free port)
+    venue_options: dict = field(default_factory=dict)  # exchange -> connector options
+    nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
+    ready_timeout_s: float = 30.0
+
+    @classmethod
+    def from_config(cls, cfg: Config, **overrides) -> DaemonSettings:
+        d = cfg.stream.daemon
+        values = dict(
+            nats_url=f"nats://127.0.0.1:{cfg.stream.services.nats.port}",
+            data_dir=cfg.data_dir(),
+            health_port=d.health_port,
+            metrics_port=d.metrics_port,
+            on_shutdown=d.on_shutdown,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+async def no_reconcile(daemon: Daemon, session: AccountSession, reason: str) -> None:
+    """The default hook: nothing beyond the balances loaded at start (``stream.reconcile`` replaces it)."""
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: Config,
+        keys: KeyProvider,
+        settings: DaemonSettings,
+        *,
+        accounts: list[str] | None = None,
+        reconcile: ReconcileHook = no_reconcile,
+        warm: bool = True,
+    ):
+        self.cfg = cfg
+        self.keys = keys
+        self.settings = settings
+        self.reconcile_hook = reconcile
+        self.warm = warm
+        self.plan: DaemonPlan = plan_from_config(cfg, accounts)
+        self.wiring = KernelWiring(cfg, self.plan)
+        self.metrics = DaemonMetrics()
+        self.gateway = OrderGateway(self.wiring.state, self.wiring.accounts, self.wiring.instruments)
+        self.sessions: dict[str, AccountSession] = {
+            str(p): AccountSession(p.id, self.wiring.accounts[p.exchange, p.name], p.markets)
+            for p in self.plan.accounts
+        }
+        self.feeds: list[MarketFeed] = []
+        self.books = new_books(self.wiring.state.n_instruments, BOOK_DEPTH)
+        self.nc = None
+        self.publisher: EventPublisher | None = None
+        self.sink: EventSink | None = None
+        self.router: OrderRouter | None = None
+        self.factory: VenueFactory | None = None
+        self.live: LiveState | None = None
+        self.writer: StateWriter | None = None
+        self.rotation: KeyRotationListener | None = None
+        self.strategies: StrategyRunner | None = None
+        self.ops: OpsServer | None = None
+        self.logs: LogWriter | None = None
+        self._subs: list = []
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self.started_ns = 0
+        self.warmup_s: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ start
+    async def start(self) -> None:
+        s = self.settings
+        if self.warm:
+            self.warmup_s = warm_up()
+            log.info("kernels warmed up in %.2f s", sum(self.warmup_s.values()))
+        options = dict(name=s.holder, max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=5,
+                       allow_reconnect=True)  # fmt: skip
+        options.update(s.nats_options)
+        self.nc = await nats.connect(s.nats_url, **options)
+        js = self.nc.jetstream()
+        await ensure_streams(js, s.bus)
+        self.live = LiveState(await ensure_bucket(js, s.bus.state_bucket, storage=s.bus.storage))
+        leases = await ensure_bucket(js, s.bus.lease_bucket, ttl_s=s.bus.lease_ttl_s, storage=s.bus.storage)
+        self.publisher = EventPublisher(self.nc, Outbox(s.data_dir / "stream" / "outbox"))
+        self.publisher.start()
+        self.logs = LogWriter(Layout(s.data_dir))
+        self.sink = EventSink(self.publisher, self.logs, self.metrics)
+        self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
+        self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=s.venue_options)
+        self._apply_config_states()
+        for (exchange, market), symbols in self.plan.symbols.items():
+            feed = MarketFeed(
+                exchange, market, symbols, self.wiring.instruments, self.nc, self.metrics, books=self.books
+            )
+            await feed.start(self.factory)
+            self.feeds.append(feed)
+        for session in self.sessions.values():
+            await self._start_account(session, AccountLease(leases, session.account, s.holder))
+        await self._start_rotation()
+        self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds)
+        self.strategies.start()
+        trading = [x for x in self.sessions.values() if x.lease is not None]
+        self._subs = await self.router.subscribe(self.nc, trading)
+        self.writer = StateWriter(self.live, self.sink, self._account_view)
+        self.sink.dirty.update(x.name for x in trading)
+        await self.writer.flush()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self.writer.run(), name="live state writer"))
+        for x in trading:
+            self._tasks.append(loop.create_task(x.keep_lease(s.bus.lease_ttl_s / 3, self._lease_lost)))
+        self.metrics.on_scrape(self._read_gauges)
+        self.ops = OpsServer(
+            s.health_port,
+            s.metrics_port,
+            summary=self.health,
+            account_health=self.account_health,
+            accounts=lambda: sorted(self.sessions),
+            metrics=self.metrics.render,
+        )
+        await self.ops.start()
+        self.started_ns = time.time_ns()
+        log.info(
+            "stream daemon %s trading %d of %d account(s): %s",
+            s.holder,
+            sum(x.trading for x in trading),
+            len(self.sessions),
+            ", ".join(x.name for x in trading if x.trading) or "none",
+        )
+
+    def _apply_config_states(self) -> None:
+        for session in self.sessions.values():
+            code = int(self.wiring.state.lim[L_TRADING_STATE, session.number])
+            session.trading_state = next(k for k, v in TRADING_STATES.items() if v == code)
+
+    async def _start_account(self, session: AccountSession, lease: AccountLease) -> None:
+        try:
+            await session.take_lease(lease)
+        except LeaseHeld as exc:
+            session.refused = str(exc)
+            log.error("%s", exc, extra={"account": session.name})
+            await self.sink.emit_risk(
+                RiskEvent(
+                    account=session.name,
+                    action="lease_held",
+                    trading_state="halted",
+                    reason=str(exc),
+                    event_ns=time.time_ns(),
+                )
+            )
+            return
+        try:
+            await session.connect(self.factory)
+            balances = await session.load_balances()
+            self._load_cash(session, balances)
+            session.subscribe(self._on_user_event)
+            await session.ready(self.settings.ready_timeout_s)
+        except (TimeoutError, KeyStoreError, KeyError, ValueError, OSError, Exception) as exc:
+            session.refused = f"could not start: {type(exc).__name__}: {exc}"
+            log.error("account %s %s; not trading it", session.name, session.refused, extra={"account": session.name})
+            return
+        await self._reconcile(session, "start")
+
+    async def _reconcile(self, session: AccountSession, reason: str) -> None:
+        """THE reconciliation call site: awaited before ``session`` trades, at start and after every gap."""
+        session.trading = False
+        try:
+            await self.reconcile_hook(self, session, reason)
+        except Exception as exc:
+            session.refused = f"reconciliation ({reason}) failed: {type(exc).__name__}: {exc}"
+            log.exception("account %s: %s; not trading it", session.name, session.refused)
+            return
+        session.refused = ""
+        session.trading = True
+        self.sink.dirty.add(session.name)
+
+    def _load_cash(self, session: AccountSession, balances) -> None:
+        total = 0
+        for b in balances:
+            if b.asset in CASH_ASSETS:
+                total += money_to_units(b.free, "balance") + money_to_units(b.locked, "balance")
+        state = self.wiring.state
+        delta = total - int(state.acc[A_CASH, session.number])
+        if delta:
+            transfer(*state.blocks, session.number, delta)
+
+    async def _start_rotation(self) -> None:
+        if not callable(getattr(self.keys, "refresh", None)):
+            return  # a key provider without versions (demo file, environment): nothing rotates live
+        self.rotation = KeyRotationListener(self.nc, self.keys, self.settings.holder.replace(".", "-"))
+        for session in self.sessions.values():
+            if session.trading:
+                self.rotation.register(session.account.exchange, session.account.name, self._rotated(session))
+        await self.rotation.start()
+
+    def _rotated(self, session: AccountSession):
+        async def switch(creds: Credentials) -> None:
+            link = session.links.get(Market(creds.market))
+            if link is not None:
+                await link.clients.set_credentials(creds)
+
+        return switch
+
+    # ------------------------------------------------------------------ events from the venue
+    async def _on_user_event(self, session: AccountSession, market: Market, ev: UserEvent) -> None:
+        self.metrics.venue_events.labels(session.name).inc()
+        if isinstance(ev, OrderEvent):
+            for out in self.gateway.on_order_event(ev):
+                await self.sink.emit(out)
+        elif isinstance(ev, Fill | PositionEvent):
+            await self.sink.emit(ev)
+        elif isinstance(ev, BalanceEvent):
+            for b in ev.balances:
+                session.balances[(market, b.asset)] = b
+            await self.sink.emit(ev)
+        elif isinstance(ev, StreamStatus):
+            if ev.kind == "gap":
+                session.trading = False
+                self.metrics.reconnects.labels("user_stream").inc()
+                log.warning(
+                    "account %s %s: user stream gap (%s); not trading until reconciled",
+                    session.name,
+                    market.value,
+                    ev.reason,
+                )
+            elif ev.kind == "resynced" and not self._stopping and session.lease is not None:
+                await self._reconcile(session, "reconnect")
+
+    async def _lease_lost(self, session: AccountSession, why: str) -> None:
+        session.trading = False
+        session.refused = why
+        session.lease = None
+        log.error("account %s: %s", session.name, why, extra={"account": session.name})
+        await self.sink.emit_risk(
+            RiskEvent(
+                account=session.name, action="lease_lost", trading_state="halted", reason=why, event_ns=time.time_ns()
+            )
+        )
+
+    # ------------------------------------------------------------------ views
+    def _account_view(self, account: str) -> dict:
+        s = self.sessions.get(account)
+        if s is None:
+            return {}
+        table = self.wiring.instruments
+        return {
+            "positions": livestate.positions_of(table, s.number, account, s.account.exchange),
+            "balances": livestate.balances_list(s.balances),
+            "open_orders": livestate.open_orders_of(self.gateway.orders, table, s.number),
+            "pnl": livestate.pnl_of(table, s.number, account),
+            "trading_state": livestate.TradingStateView(
+                account=account,
+                trading_state=self.router.state_of(s),
+                trading=s.trading,
+                reason=s.refused,
+                holder=self.settings.holder,
+                event_ns=time.time_ns(),
+            ),
+        }
+
+    def account_health(self, account: str) -> dict | None:
+        s = self.sessions.get(account)
+        if s is None:
+            return None
+        used, limit = s.weight()
+        age = s.last_message_age_s()
+        return {
+            "account": account,
+            "connected": s.connected,
+            "last_message_age_s": None if age is None else round(age, 3),
+            "rate_limit_headroom": round(1 - used / limit, 4) if limit else None,
+            "weight_used": used,
+            "weight_limit": limit,
+            "trading": s.trading and not self._stopping,
+            "trading_state": self.router.state_of(s) if self.router else s.trading_state,
+            "open_orders": len(self.gateway.orders.open_orders(s.number)),
+            "reason": s.refused,
+        }
+
+    def health(self) -> tuple[bool, dict]:
+        accounts = {name: self.account_health(name) for name in sorted(self.sessions)}
+        ok = not self._stopping and all(a["trading"] for a in accounts.values())
+        backlog = self.publisher.backlog if self.publisher else 0
+        return ok, {
+            "status": "ok" if ok else "degraded",
+            "holder": self.settings.holder,
+            "nats_connected": bool(self.nc and self.nc.is_connected),
+            "outbox": backlog,
+            "accounts": accounts,
+        }
+
+    def _read_gauges(self, m: DaemonMetrics) -> None:
+        if self.publisher is not None:
+            m.outbox_depth.set(len(self.publisher.outbox))
+            m.unconfirmed.set(self.publisher.backlog)
+        for name, s in self.sessions.items():
+            used, limit = s.weight()
+            m.weight_used.labels(name).set(used)
+            if limit:
+                m.weight_headroom.labels(name).set(1 - used / limit)
+            m.open_orders.labels(name).set(len(self.gateway.orders.open_orders(s.number)))
+            m.connected.labels(name).set(1 if s.connected else 0)
+
+    # ------------------------------------------------------------------ stop
+    def request_stop(self) -> None:
+        """From a signal handler: stop soon (on the loop)."""
+        if not self._stopping:
+            asyncio.get_running_loop().create_task(self.stop(), name="daemon stop")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        how = "cancel" if self.settings.on_shutdown == "cancel" else "leave"
+        log.info("stream daemon %s stopping (open orders: %s)", self.settings.holder, how)
+        try:
+            await self._stop_trading()
+            await self._flush()
+            await self._close()
+        finally:
+            log.info("stream daemon %s stopped", self.settings.holder)
+            self._stopped.set()
+
+    async def _stop_trading(self) -> None:
+        """No new commands, no strategy intents; open orders cancelled if configured; answers awaited."""
+        if self.router is not None:
+            self.router.accepting = False
+        for sub in self._subs:
+            await _bounded("unsubscribe the commands", sub.unsubscribe(), 5)
+        if self.strategies is not None:
+            self.strategies.stop()
+        if self.router is None:
+            return
+        if self.settings.on_shutdown == "cancel":
+            for s in self.sessions.values():
+                if s.trading:
+                    n = await self.router.cancel_open(s)
+                    log.info("account %s: %d open order(s) cancelled at shutdown", s.name, n)
+        await _bounded("finish the answers in flight", self.router.drain(), 10)
+
+    async def _flush(self) -> None:
+        """Background tasks ended, live state written, events in JetStream (or kept in the outbox)."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self.writer is not None:
+            self.sink.dirty.update(self.sessions)
+            await _bounded("write the live state", self.writer.flush(), 15)
+        if self.rotation is not None:
+            await _bounded("stop the key-rotation listener", self.rotation.stop(), 10)
+        if self.publisher is not None:
+            if not await self.publisher.flush(5.0):
+                log.warning("%d event(s) stay in the outbox for the next run", self.publisher.backlog)
+            await _bounded("close the publisher", self.publisher.close(), 10)
+
+    async def _close(self) -> None:
+        """Each step bounded: a venue or NATS that does not answer cannot keep the process from exiting."""
+        if self.ops is not None:
+            await _bounded("stop the HTTP endpoints", self.ops.stop(), 10)
+        for s in self.sessions.values():
+            await _bounded(f"close {s.name}", s.close(), 15)
+        for feed in self.feeds:
+            await _bounded(f"close market data {feed.exchange}/{feed.market.value}", feed.close(), 15)
+        if self.factory is not None:
+            await _bounded("close the venue clients", self.factory.close(), 20)
+        if self.logs is not None:
+            self.logs.close()
+        if self.nc is not None:
+            await _bounded("drain the NATS connection", self.nc.drain(), 10)
+
+
+async def _bounded(what: str, coro, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(coro, timeout_s)
+    except TimeoutError:
+        log.warning("shutdown: could not %s within %.0f s; going on", what, timeout_s)
+    except Exception as exc:
+        log.warning("shutdown: could not %s: %s: %s", what, type(exc).__name__, exc)
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.request_stop)
