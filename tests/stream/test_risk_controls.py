@@ -185,8 +185,10 @@ def test_breaker_never_loosens_a_state_set_by_hand(desk):
     assert br.tick() == [] and desk.state.lim[L_TRADING_STATE, 0] == C.HALTED
 
 
-def test_breaker_from_the_example_configuration(desk):
-    cfg = load_config(env={})
+def test_breaker_from_the_example_configuration(cfg_dir):
+    path = cfg_dir / "risk.yaml"
+    path.write_text(path.read_text().replace(OVERRIDE_COMMENTED, OVERRIDE))
+    cfg = load_config(cfg_dir, env={})
     accounts = AccountIndex([("binance", "main"), ("binance", "sub_market_making")])
     br = CircuitBreaker.from_config(cfg.risk.circuit_breaker, KernelState(2, 2), accounts)
     assert [(t.label, t.state) for t in br.tiers[0]] == [("15m", C.REDUCE_ONLY), ("1h", C.HALTED)]
@@ -228,6 +230,16 @@ def test_controls_from_the_example_configuration(desk):
     controls = RiskControls.from_config(cfg.risk, desk.state, desk.accounts, desk.symbol, on_trip=None)
     assert controls.breaker is not None and controls.guards is not None and controls.breaker_interval_s == 1.0
     assert controls.guards.settings.max_correlation == 0.85 and controls.guards.settings.interval_s == 60
+
+
+OVERRIDE_COMMENTED = """  # overrides:                   # per account, replacing `accounts` (the account must exist)
+  #   binance:
+  #     sub_market_making:
+  #       - {window: 5m, max_loss_usdt: 1000, action: reduce_only}"""
+OVERRIDE = """  overrides:
+    binance:
+      sub_market_making:
+        - {window: 5m, max_loss_usdt: 1000, action: reduce_only}"""
 
 
 # ----------------------------------------------------------------------------------------------- guards
@@ -296,7 +308,7 @@ def cfg_dir(tmp_path: Path) -> Path:
          "the reduce-only tier would never act"),
         ("action: reduce_only}\n    - {window: 1h", "action: stop}\n    - {window: 1h",
          "circuit_breaker.accounts.0.action"),
-        ("      sub_market_making:\n        - {window: 5m", "      sub_mm_typo:\n        - {window: 5m",
+        (OVERRIDE_COMMENTED, OVERRIDE.replace("sub_market_making", "sub_mm_typo"),
          "circuit_breaker.overrides.binance.sub_mm_typo: 'sub_mm_typo' is not an account of binance"),
         ("  max_correlation: 0.85", "  max_correlation: 1.5", "portfolio_guards.max_correlation"),
         ("  min_observations: 30", "  min_observations: 300", "must be below lookback"),
