@@ -10,7 +10,9 @@ from decimal import Decimal
 import aiohttp
 import msgspec
 
+from kernels.state import I_MARK
 from oms.model import OrderStatus, Side
+from oms.model.codec import decode
 from oms.services import free_port
 from tests.stream.conftest import place, request, unique, until
 
@@ -129,4 +131,30 @@ async def test_health_per_account_and_prometheus_metrics_on_loopback(bench, nc):
         assert f'oms_weight_used{{account="{acct}"}}' in text and f'oms_open_orders{{account="{acct}"}} 1.0' in text
         assert "oms_reconnects_total" in text or "oms_reconnects" in text
     finally:
+        await d.stop()
+
+
+async def test_market_data_goes_through_the_book_kernel_and_out_on_md_subjects(bench, nc):
+    name = unique()
+    bench.write([name])
+    got: list = []
+
+    async def collect(msg) -> None:
+        got.append(decode(msg.data))
+
+    sub = await nc.subscribe("md.binance.spot.BTC-USDT", cb=collect)
+    d = bench.daemon()
+    await d.start()
+    try:
+        await until(lambda: {type(e).__name__ for e in got} >= {"Quote", "DepthDiff"}, what="quotes and depth on md")
+        assert all(e.symbol == "BTC/USDT" and e.exchange == "binance" for e in got)
+        [feed] = d.feeds
+        bid, ask = feed.best("BTC/USDT")
+        mid = bench.ticker()
+        i = feed.numbers["BTC/USDT"]
+        ins = d.wiring.instruments.instrument(i)[1]
+        assert 0 < bid < ask and abs(Decimal(ins.price_str(bid)) / mid - 1) < Decimal("0.05")
+        assert int(d.wiring.state.ins[I_MARK, i]) > 0  # the risk kernel has a mark
+    finally:
+        await sub.unsubscribe()
         await d.stop()
