@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,13 +30,13 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-import nats
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 
+from oms.bus.connect import NatsClientSettings, connect_as
 from oms.config import load_config
 from oms.keys import venue
 from oms.keys.factory import open_store
@@ -77,7 +76,7 @@ class Target:
     venue: str  # local | live
     localex_url: str
     rest_url: str
-    nats_url: str
+    nats: NatsClientSettings  # the `flows` identity (oms.bus.auth)
     admin_token: str | None = field(repr=False)
     store: VaultKeyStore = field(repr=False)
 
@@ -159,7 +158,7 @@ def switch(
     _drill(drill, "switch")
 
     async def run() -> list[str]:
-        nc = await nats.connect(t.nats_url, connect_timeout=5, max_reconnect_attempts=3)
+        nc = await connect_as(t.nats, connect_timeout=5, max_reconnect_attempts=3)
         try:
             expected = await registered_holders(nc, t.exchange, t.account)
             req = RotateRequest(rotation_id, t.exchange, t.account, t.market, creds.version, creds.fingerprint, reason)
@@ -188,7 +187,7 @@ def _alert(t: Target, rotation_id: str, step: str, error: str, rolled_back: bool
     alert = RotationAlert(rotation_id, t.exchange, t.account, t.market, step, error, rolled_back)
 
     async def run() -> None:
-        nc = await nats.connect(t.nats_url, connect_timeout=5, max_reconnect_attempts=1)
+        nc = await connect_as(t.nats, connect_timeout=5, max_reconnect_attempts=1)
         try:
             await nc.publish(alert_subject(t.exchange, t.account), msgspec.json.encode(alert))
             await nc.flush()
@@ -348,10 +347,10 @@ def _target(cfg, exchange: str, account: str, market: str, component: str) -> Ta
     ex = cfg.exchanges.exchanges[exchange]
     localex = cfg.exchanges.local_exchange.base_url
     rest = localex if ex.venue == "local" else ex.markets[market].live.rest_url
-    nats_url = os.environ.get("OMS_NATS_URL") or f"nats://127.0.0.1:{cfg.stream.services.nats.port}"
+    nats_settings = NatsClientSettings.from_config(cfg, "flows")  # OMS_NATS_URL / OMS_NATS_CREDENTIALS_DIR first
     store = open_store(cfg, component, cache=False)
     return Target(
-        exchange, account, market, ex.venue, localex, rest, nats_url, venue.admin_token(cfg.data_dir()), store
+        exchange, account, market, ex.venue, localex, rest, nats_settings, venue.admin_token(cfg.data_dir()), store
     )
 
 

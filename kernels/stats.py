@@ -179,3 +179,145 @@ def trailing_stops(prices, side, distance_ppm, tick):
 def time_stop(entry_ns, now_ns, max_hold_ns):
     """True when a position opened at entry_ns has been held for max_hold_ns or longer."""
     return now_ns - entry_ns >= max_hold_ns
+
+
+# --------------------------------------------------------------------------- portfolio guards
+# Computed on the daemon's timer (stream/risk/guards.py), never per order: a matrix of marks sampled at
+# the same instants -> log returns -> volatility per instrument and pairwise correlation -> per account
+# and instrument, whether a new buy or sell would add exposure correlated with its open positions.
+# Missing samples are 0 (no mark yet) and are skipped pairwise. They release the GIL (nogil), so the
+# daemon runs them in a worker thread while its loop keeps serving orders.
+
+
+@njit(cache=True, nogil=True)
+def log_returns(marks):
+    """marks[i, k] (>0, or 0 = missing) -> log returns[i, k] = ln(marks[i, k+1] / marks[i, k]); NaN
+    where either sample is missing."""
+    n, m = marks.shape
+    out = np.full((n, max(m - 1, 0)), np.nan)
+    for i in range(n):
+        for k in range(m - 1):
+            a = marks[i, k]
+            b = marks[i, k + 1]
+            if a > 0 and b > 0:
+                out[i, k] = np.log(b / a)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def volatilities(returns, periods_per_year, min_obs):
+    """Per row: the sample standard deviation of its finite returns x sqrt(periods_per_year); NaN with
+    fewer than ``min_obs`` (at least two) finite returns."""
+    n, m = returns.shape
+    out = np.full(n, np.nan)
+    need = max(min_obs, 2)
+    for i in range(n):
+        cnt = 0
+        mean = 0.0
+        for k in range(m):
+            x = returns[i, k]
+            if np.isfinite(x):
+                cnt += 1
+                mean += x
+        if cnt < need:
+            continue
+        mean /= cnt
+        ss = 0.0
+        for k in range(m):
+            x = returns[i, k]
+            if np.isfinite(x):
+                ss += (x - mean) ** 2
+        out[i] = np.sqrt(ss / (cnt - 1)) * np.sqrt(periods_per_year)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def correlations(returns, min_obs):
+    """Pearson correlation of every pair of rows over the columns where both are finite; NaN for a pair
+    with fewer than ``min_obs`` (at least two) common returns or a constant row. The diagonal is 1."""
+    n, m = returns.shape
+    out = np.full((n, n), np.nan)
+    need = max(min_obs, 2)
+    for i in range(n):
+        out[i, i] = 1.0
+        for j in range(i + 1, n):
+            cnt = 0
+            si = 0.0
+            sj = 0.0
+            for k in range(m):
+                x = returns[i, k]
+                y = returns[j, k]
+                if np.isfinite(x) and np.isfinite(y):
+                    cnt += 1
+                    si += x
+                    sj += y
+            if cnt < need:
+                continue
+            mi = si / cnt
+            mj = sj / cnt
+            sxy = 0.0
+            sxx = 0.0
+            syy = 0.0
+            for k in range(m):
+                x = returns[i, k]
+                y = returns[j, k]
+                if np.isfinite(x) and np.isfinite(y):
+                    sxy += (x - mi) * (y - mj)
+                    sxx += (x - mi) ** 2
+                    syy += (y - mj) ** 2
+            if sxx > 0.0 and syy > 0.0:
+                c = sxy / np.sqrt(sxx * syy)
+                out[i, j] = c
+                out[j, i] = c
+    return out
+
+
+@njit(cache=True, nogil=True)
+def correlated_entries(corr, net_qty, limit, out):
+    """out[a, i, s] = 1 when a new order of side s (0 buy, 1 sell) on instrument i in account a would add
+    exposure correlated above ``limit`` with one of the account's open positions j != i (net_qty[a, j]
+    signed): buying i is correlated with a long j at corr[i, j] and with a short j at -corr[i, j]; selling,
+    the other way round. A NaN correlation (not enough data) blocks nothing. Returns the number of
+    (account, instrument, side) entries blocked."""
+    n_acc, n_ins = net_qty.shape
+    blocked = 0
+    for a in range(n_acc):
+        for i in range(n_ins):
+            out[a, i, 0] = 0
+            out[a, i, 1] = 0
+        for j in range(n_ins):
+            q = net_qty[a, j]
+            if q == 0:
+                continue
+            sign = 1.0 if q > 0 else -1.0
+            for i in range(n_ins):
+                if i == j:
+                    continue
+                c = corr[i, j]
+                if not np.isfinite(c):
+                    continue
+                if c * sign > limit:  # buying i goes with the position in j
+                    out[a, i, 0] = 1
+                if -c * sign > limit:  # selling i goes with it
+                    out[a, i, 1] = 1
+        for i in range(n_ins):
+            blocked += out[a, i, 0] + out[a, i, 1]
+    return blocked
+
+
+@njit(cache=True, nogil=True)
+def volatility_scales(vols, target_vol, min_scale_ppm, out):
+    """out[i] = size scale in ppm: target_vol / vol_i, clamped to [min_scale_ppm, 1e6]; 1e6 where the
+    volatility is unknown (NaN) or zero."""
+    for i in range(vols.shape[0]):
+        v = vols[i]
+        if not np.isfinite(v) or v <= 0.0:
+            out[i] = PPM
+            continue
+        s = target_vol / v
+        if s >= 1.0:
+            out[i] = PPM
+        else:
+            ppm = np.int64(np.floor(s * PPM))
+            out[i] = ppm if ppm > min_scale_ppm else min_scale_ppm
+    return out

@@ -97,6 +97,7 @@ class OrderRouter:
         self.clock = clock
         self.accepting = True
         self.global_state = "active"
+        self.on_resume: Callable[[int | None], None] | None = None  # stream.risk.RiskControls.resume
         self.bad = Counter[str]()
         self._pending: set[asyncio.Task] = set()
 
@@ -323,6 +324,8 @@ class OrderRouter:
         if account is not None and account not in self.sessions:
             return KillSwitchReply(ok=False, error=f"{account} is not traded by this daemon")
         targets = [self.sessions[account]] if account else list(self.sessions.values())
+        if action == "resume" and self.on_resume is not None:  # the breaker forgets what tripped it
+            self.on_resume(None if account is None else self.sessions[account].number)
         if account is None:
             self.gateway.state.glob[G_TRADING_STATE] = code
             self.global_state = state

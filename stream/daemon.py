@@ -41,11 +41,14 @@ from kernels.warmup import warm_up
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter
 from oms.bus import AccountLease, BusSettings, EventPublisher, LeaseHeld, LiveState, Outbox
+from oms.bus.connect import NatsClientSettings
 from oms.bus.streams import ensure_bucket, ensure_streams
 from oms.config import Config
 from oms.keys.provider import Credentials, KeyProvider, KeyStoreError
 from oms.keys.rotation import KeyRotationListener
+from oms.keys.webhook import WebhookSecret
 from oms.model import BalanceEvent, Fill, Market, OrderEvent, PositionEvent
+from oms.model.commands import CommandReply, CommandRequest, encode_request
 from oms.model.units import money_to_units
 from oms.venues.factory import VenueFactory
 from oms.venues.interface import StreamStatus, UserEvent
@@ -58,7 +61,10 @@ from stream.health import OpsServer
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
 from stream.reconcile_hook import reconcile_session
+from stream.risk import RiskControls, Trip
 from stream.strategies import StrategyRunner
+from stream.webhook import AlertWebhook, WebhookSettings
+from stream.webhook import serve as serve_webhook
 from stream.wiring import DaemonPlan, KernelWiring, plan_from_config
 
 log = logging.getLogger("stream.daemon")
@@ -80,12 +86,16 @@ class DaemonSettings:
     venue_options: dict = field(default_factory=dict)  # exchange -> connector options
     nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
     ready_timeout_s: float = 30.0
+    # who the daemon is on NATS (oms.bus.auth: the `daemon` NKey); None connects without credentials
+    nats_identity: NatsClientSettings | None = None
 
     @classmethod
     def from_config(cls, cfg: Config, **overrides) -> DaemonSettings:
         d = cfg.stream.daemon
+        identity = NatsClientSettings.from_config(cfg, "daemon")  # OMS_NATS_URL / OMS_NATS_CREDENTIALS_DIR first
         values = dict(
-            nats_url=f"nats://127.0.0.1:{cfg.stream.services.nats.port}",
+            nats_url=identity.url,
+            nats_identity=identity,
             data_dir=cfg.data_dir(),
             health_port=d.health_port,
             metrics_port=d.metrics_port,
@@ -109,12 +119,17 @@ class Daemon:
         accounts: list[str] | None = None,
         reconcile: ReconcileHook = reconcile_session,
         warm: bool = True,
+        webhook_secret: Callable[[], bytes] | None = None,
     ):
         self.cfg = cfg
         self.keys = keys
         self.settings = settings
         self.reconcile_hook = reconcile
         self.warm = warm
+        self.webhook_secret = webhook_secret  # default: from Vault (oms.keys.webhook) when the keys are Vault's
+        self.webhook: AlertWebhook | None = None
+        self._webhook_runner = None
+        self.risk: RiskControls | None = None
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         self.wiring = KernelWiring(cfg, self.plan)
         self.metrics = DaemonMetrics()
@@ -151,6 +166,8 @@ class Daemon:
             log.info("kernels warmed up in %.2f s", sum(self.warmup_s.values()))
         options = dict(name=s.holder, max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=5,
                        allow_reconnect=True)  # fmt: skip
+        if s.nats_identity is not None:
+            options.update(s.nats_identity.options())  # the daemon's NKey and reply inbox
         options.update(s.nats_options)
         self.nc = await nats.connect(s.nats_url, **options)
         js = self.nc.jetstream()
@@ -162,6 +179,11 @@ class Daemon:
         self.logs = LogWriter(Layout(s.data_dir))
         self.sink = EventSink(self.publisher, self.logs, self.metrics)
         self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
+        self.risk = RiskControls.from_config(
+            self.cfg.risk, self.wiring.state, self.wiring.accounts, self._symbol_of, self._on_trip
+        )
+        self.risk.attach(self.gateway)
+        self.router.on_resume = self.risk.resume
         self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=s.venue_options)
         self._apply_config_states()
         for (exchange, market), symbols in self.plan.symbols.items():
@@ -194,6 +216,8 @@ class Daemon:
             metrics=self.metrics.render,
         )
         await self.ops.start()
+        self._tasks.extend(self.risk.start())
+        await self._start_webhook()
         self.started_ns = time.time_ns()
         log.info(
             "stream daemon %s trading %d of %d account(s): %s",
@@ -202,6 +226,54 @@ class Daemon:
             len(self.sessions),
             ", ".join(x.name for x in trading if x.trading) or "none",
         )
+
+    # ------------------------------------------------------------------ risk controls and the webhook
+    def _symbol_of(self, i: int) -> str:
+        return self.wiring.instruments.instrument(i)[1].symbol
+
+    async def _on_trip(self, trip: Trip) -> None:
+        """The circuit breaker switched an account (or all: ``*``): our view, a risk event, a metric."""
+        if trip.account == "*":
+            self.router.global_state = trip.trading_state
+            names = list(self.sessions)
+        else:
+            self.sessions[trip.account].trading_state = trip.trading_state
+            names = [trip.account]
+        self.metrics.breaker_trips.labels(trip.account, trip.trading_state).inc()
+        for name in names:
+            self.sink.dirty.add(name)
+            await self.sink.emit_risk(
+                RiskEvent(
+                    account=name,
+                    action="breaker",
+                    trading_state=self.router.state_of(self.sessions[name]),
+                    reason=trip.reason,
+                    event_ns=trip.event_ns,
+                )
+            )
+
+    async def _start_webhook(self) -> None:
+        """The alert webhook (``webhook:`` in stream.yaml) on its loopback port, into the same command path."""
+        conf = self.cfg.stream.webhook
+        if not conf.enabled:
+            return
+        secret = self.webhook_secret
+        if secret is None:
+            if not callable(getattr(self.keys, "read_data", None)):
+                log.error("webhook enabled but the key provider is not Vault: its secret cannot be read; webhook off")
+                return
+            secret = WebhookSecret(self.keys).get  # type: ignore[arg-type]
+
+        async def submit(account: str, req: CommandRequest) -> CommandReply:
+            return await self.router.handle_request(encode_request(req), account)
+
+        def counted(outcome: str) -> None:
+            self.metrics.webhook_alerts.labels(outcome).inc()
+
+        hook = AlertWebhook(WebhookSettings.from_config(conf), secret, submit, on_outcome=counted)
+        self.webhook = hook
+        self._webhook_runner = await serve_webhook(hook)
+        log.info("webhook listening on http://%s:%d%s", conf.host, conf.port, conf.path)
 
     def _apply_config_states(self) -> None:
         for session in self.sessions.values():
@@ -404,6 +476,8 @@ class Daemon:
         """No new commands, no strategy intents; open orders cancelled if configured; answers awaited."""
         if self.router is not None:
             self.router.accepting = False
+        if self._webhook_runner is not None:
+            await _bounded("stop the webhook", self._webhook_runner.cleanup(), 5)
         for sub in self._subs:
             await _bounded("unsubscribe the commands", sub.unsubscribe(), 5)
         if self.strategies is not None:

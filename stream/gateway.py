@@ -117,6 +117,9 @@ class OrderGateway:
         self.rejections: Counter[str] = Counter()  # by code: metrics read it
         self.dropped: Counter[str] = Counter()  # venue events not applied, by reason
         self.accepted = 0
+        # Portfolio guards (stream.risk.guards.PortfolioGuards.check): (a, i, side, pos_side, qty) ->
+        # (qty to send, None) or (qty, (code, reason)); tables computed on a timer, read per order. None: off.
+        self.guard: Callable[[int, int, int, int, int], tuple[int, tuple[str, str] | None]] | None = None
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
         self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
 
@@ -136,7 +139,7 @@ class OrderGateway:
         """The outcomes of placing ``cmds`` in order: everything before the kernel per command, then one kernel
         call for those still standing (split where an id repeats one pending in the same call)."""
         out: list = [None] * len(cmds)
-        pending: list = []  # (k, (cmd, coid, a, i, side, pos_side, qty)) of the orders in ``flat``
+        pending: list = []  # (k, (_READY, cmd, coid, a, i, side, pos_side, qty, note)) of the orders in ``flat``
         flat: list[int] = []  # their kernel fields, O_FIELDS each
         ids: set[str] = set()
         now = self.clock()
@@ -159,9 +162,10 @@ class OrderGateway:
         return out
 
     def _prepare(self, cmd: PlaceOrder, now: int, flat: list[int]) -> tuple:
-        """Everything before the risk kernel: the id, idempotency, route, order type and units. Returns an
-        outcome (a refusal, or the answer for a known order), or ``(_READY, cmd, coid, a, i, side, pos_side,
-        qty)`` with the order's kernel fields appended to ``flat``."""
+        """Everything before the risk kernel: the id, idempotency, route, order type, units and the portfolio
+        guards. Returns an outcome (a refusal, or the answer for a known order), or ``(_READY, cmd, coid, a, i,
+        side, pos_side, qty, note)`` with the order's kernel fields appended to ``flat`` (``note``: why the
+        quantity was scaled, or "")."""
         coid = cmd.client_order_id
         if coid is None:
             coid = ClientOrderId.derive(cmd, self.id_prefix)
@@ -187,8 +191,17 @@ class OrderGateway:
         except ValueError as exc:
             return self._refuse(cmd, "bad_number", str(exc))
         side, ps = _SIDE[cmd.side], _POS_SIDE[cmd.position_side]
+        note = ""
+        if self.guard is not None and not cmd.reduce_only:  # portfolio guards: tables from a timer, read here
+            guarded, refusal = self.guard(a, i, side, ps, qty)
+            if refusal is not None:
+                return self._refuse(cmd, *refusal)
+            if guarded != qty:
+                scaled = ins.qty_str(guarded)
+                note = f"qty scaled from {cmd.qty} to {scaled} by the volatility guard"
+                qty, cmd = guarded, _replace(cmd, qty=scaled)
         flat += (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
-        return (_READY, cmd, coid, a, i, side, ps, qty)
+        return (_READY, cmd, coid, a, i, side, ps, qty, note)
 
     def _check(self, pending: list, flat: list[int], out: list, now: int) -> None:
         """The risk kernel over the prepared orders (one call), their outcomes into ``out``."""
@@ -203,12 +216,13 @@ class OrderGateway:
             check_orders(*self._blocks, orders, res)
             reasons = res.tolist()
         add = self.orders.add
-        for (k, (_, cmd, coid, a, i, side, ps, qty)), reason in zip(pending, reasons, strict=True):
+        for (k, (_, cmd, coid, a, i, side, ps, qty, note)), reason in zip(pending, reasons, strict=True):
             if reason:
                 out[k] = self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)
             else:
                 add(OrderRecord(cmd, a, i, side, ps, qty, updated_ns=now))
-                out[k] = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW), cmd, None)
+                result = CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note)
+                out[k] = (result, cmd, None)
         self.accepted += reasons.count(C.OK)
         pending.clear()
         flat.clear()

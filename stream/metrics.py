@@ -44,6 +44,10 @@ class DaemonMetrics:
         self.reconnects = Counter("oms_reconnects", "Stream gaps and reconnects", ["stream"], registry=r)
         self.dropped = Counter("oms_dropped", "Venue events not applied, by reason", ["reason"], registry=r)
         self.kill_switch = Counter("oms_kill_switch", "Kill-switch commands applied", ["action"], registry=r)
+        self.breaker_trips = Counter(
+            "oms_breaker_trips", "Circuit-breaker switches (stream/risk)", ["account", "state"], registry=r
+        )
+        self.webhook_alerts = Counter("oms_webhook_alerts", "Webhook alerts by outcome", ["outcome"], registry=r)
         self.outbox_depth = Gauge("oms_outbox_depth", "Events waiting in the outbox for JetStream", registry=r)
         self.unconfirmed = Gauge(
             "oms_events_unconfirmed", "Events not yet acknowledged by JetStream (in flight + outbox)", registry=r

@@ -1,5 +1,6 @@
 """The message bus: NATS subjects, JetStream streams and key-value buckets, the outbox and the publisher."""
 
+from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.kv import AccountLease, LeaseHeld, LeaseLost, LiveState
 from oms.bus.outbox import Outbox, OutboxRecord
 from oms.bus.publisher import EventPublisher, PublisherStats
@@ -26,11 +27,13 @@ __all__ = [
     "LeaseHeld",
     "LeaseLost",
     "LiveState",
+    "NatsClientSettings",
     "Outbox",
     "OutboxRecord",
     "PublisherStats",
     "SubjectError",
     "account_subject",
+    "connect_as",
     "command_subject",
     "ensure_bucket",
     "ensure_streams",

@@ -17,6 +17,7 @@ from oms.cli import (
     services_cmd,
     sql_cmd,
     stream_cmd,
+    webhook_cmd,
 )
 from oms.cli.common import CommandError, fail
 
@@ -31,6 +32,7 @@ COMMAND_MODULES = [
     backtest_cmd,
     deploy_cmd,
     stream_cmd,
+    webhook_cmd,
 ]
 
 

@@ -73,6 +73,9 @@ def run_up(args: argparse.Namespace) -> int:
 
         if needs_auth(services.settings):
             write(f"Prefect login:      {auth_string_file(services.settings)} (user:password, mode 0600)")
+    if "nats" in started:
+        creds = services["nats"].credentials_dir
+        write(f"NATS identities:    {creds}/{{daemon,trader,reader,flows}}.nk (NKey seeds, 0600; no anonymous clients)")
     if "openbao" in started:
         init = data / "openbao" / "init.json"
         revoked = services["openbao"].root_revoked()

@@ -7,7 +7,9 @@ uvloop until SIGTERM or Ctrl-C. Keys come from ``--keys``: ``vault`` (the key st
 ``OMS_KEY_*`` variable is set, else ``vault``).
 
 ``status`` reads the live state every daemon writes to the ``oms_state`` KV bucket (no daemon needed to
-answer) and prints one table: account, holder, trading state, positions, open orders, equity and PnL.
+answer) and prints one table: account, holder, trading state, positions, open orders, equity and PnL; it
+connects as the read-only ``reader`` identity. ``halt`` / ``reduce-only`` / ``resume [ACCOUNT]`` send the kill
+switch (``cmd.halt[.{exchange}.{account}]``...) as the ``trader`` identity, the only one allowed to.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
 from rich.table import Table
 
 from kernels.affinity import pin_from_config
-from oms.cli.common import CommandError, add_config_option, config_from, console
+from oms.bus.auth import CredentialsError
+from oms.bus.connect import NatsClientSettings, connect_as
+from oms.bus.subjects import SubjectError, kill_switch_subject
+from oms.cli.common import CommandError, add_config_option, config_from, console, write
 from oms.config import Config
 from oms.keys import DemoKeysFile, EnvKeys
 from oms.keys.factory import open_store
@@ -97,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ status
-async def _read_state(url: str, bucket: str) -> dict[str, dict[str, bytes]]:
-    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
+async def _read_state(who: NatsClientSettings, bucket: str) -> dict[str, dict[str, bytes]]:
+    nc = await connect_as(who, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
     try:
         js = nc.jetstream()
         try:
@@ -149,17 +154,61 @@ def status_table(state: dict[str, dict[str, bytes]]) -> Table:
     return table
 
 
-def status(args: argparse.Namespace) -> int:
+def _identity(args: argparse.Namespace, identity: str) -> NatsClientSettings:
     cfg = config_from(args)
-    url = args.nats_url or f"nats://127.0.0.1:{cfg.stream.services.nats.port}"
     try:
-        state = asyncio.run(_read_state(url, "oms_state"))
+        return NatsClientSettings.from_config(cfg, identity, url=args.nats_url)
+    except CredentialsError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def status(args: argparse.Namespace) -> int:
+    who = _identity(args, "reader")  # a dashboard's read-only identity
+    url = who.url
+    try:
+        state = asyncio.run(_read_state(who, "oms_state"))
+    except CredentialsError as exc:
+        raise CommandError(str(exc)) from exc
     except (OSError, nats.errors.Error, TimeoutError) as exc:
         raise CommandError(f"cannot read the live state from NATS at {url}: {exc} (is `oms up` running?)") from exc
     if not state:
         console.print("no daemon has written live state yet (start one with `oms stream run` or `oms up`)")
         return 0
     console.print(status_table(state))
+    return 0
+
+
+# ------------------------------------------------------------------ kill switch
+async def _kill_switch(who: NatsClientSettings, subject: str, body: bytes, timeout: float) -> dict:
+    nc = await connect_as(who, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+    try:
+        msg = await nc.request(subject, body, timeout=timeout)
+        return msgspec.json.decode(msg.data)
+    finally:
+        await nc.close()
+
+
+def kill_switch(args: argparse.Namespace) -> int:
+    """``oms stream halt|reduce-only|resume [ACCOUNT]``: the kill switch, sent as the trader identity."""
+    action = args.stream_command.replace("-", "_")
+    who = _identity(args, "trader")
+    try:
+        subject = kill_switch_subject(action, args.account)
+    except (SubjectError, ValueError) as exc:
+        raise CommandError(f"{args.account!r}: {exc}") from exc
+    body = msgspec.json.encode({"cancel_orders": bool(args.cancel_orders), "reason": args.reason or ""})
+    try:
+        reply = asyncio.run(_kill_switch(who, subject, body, args.timeout))
+    except CredentialsError as exc:
+        raise CommandError(str(exc)) from exc
+    except nats.errors.NoRespondersError:
+        raise CommandError(f"no daemon answers {subject} (is `oms stream run` or `oms up` running?)") from None
+    except (OSError, nats.errors.Error, TimeoutError) as exc:
+        raise CommandError(f"{subject} over NATS at {who.url} failed: {exc}") from exc
+    if not reply.get("ok"):
+        raise CommandError(f"{subject} refused: {reply.get('error', reply)}")
+    accounts = ", ".join(reply.get("accounts", ())) or "no account"
+    write(f"{reply.get('trading_state')}: {accounts}; {reply.get('cancelled', 0)} open order(s) cancelled")
     return 0
 
 
@@ -177,3 +226,12 @@ def register(sub) -> None:
     add_config_option(st)
     st.add_argument("--nats-url", help="NATS server (default: services.nats.port in stream.yaml)")
     st.set_defaults(func=status)
+    for action, what in (("halt", "halt"), ("reduce-only", "switch to reduce-only"), ("resume", "resume")):
+        k = s.add_parser(action, help=f"kill switch: {what} one account (exchange/name) or every account")
+        add_config_option(k)
+        k.add_argument("account", nargs="?", help="exchange/name; default every account of every daemon")
+        k.add_argument("--cancel-orders", action="store_true", help="also cancel the open orders")
+        k.add_argument("--reason", help="why (goes into the risk event)")
+        k.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the daemon's answer")
+        k.add_argument("--nats-url", help="NATS server (default: services.nats.port in stream.yaml)")
+        k.set_defaults(func=kill_switch)

@@ -129,6 +129,22 @@ def check_risk(af: AccountsFile, rf: RiskConfig) -> list[Problem]:
                         f"'{acct}' is not an account of {ex} (accounts: {_names(af.accounts[ex])})",
                     )
                 )
+    breaker = rf.circuit_breaker
+    for ex, accounts in (breaker.overrides if breaker else {}).items():
+        for acct in accounts:
+            if acct not in af.accounts.get(ex, {}):
+                known = (
+                    f"accounts: {_names(af.accounts[ex])}"
+                    if ex in af.accounts
+                    else f"no exchange {ex} in accounts.yaml"
+                )
+                out.append(
+                    Problem(
+                        "risk.yaml",
+                        f"circuit_breaker.overrides.{ex}.{acct}",
+                        f"'{acct}' is not an account of {ex} ({known})",
+                    )
+                )
     for ex, accounts in af.accounts.items():
         for name, acct in accounts.items():
             if acct.max_leverage is not None and rf.limits_for(ex, name).max_leverage > acct.max_leverage:

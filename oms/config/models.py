@@ -204,12 +204,110 @@ class AccountRiskOverride(Frozen):
     trading_state: TradingState | None = None
 
 
+_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration_s(v: str) -> str:
+    m = _DURATION.fullmatch(v) if isinstance(v, str) else None
+    if not m:
+        raise ValueError(f"{v!r} is not a duration like 30s, 15m, 1h or 1d")
+    seconds = int(m.group(1)) * _SECONDS[m.group(2)]
+    if not 1 <= seconds <= 7 * 86400:
+        raise ValueError(f"{v!r} is outside 1s..7d")
+    return v
+
+
+Duration = Annotated[str, AfterValidator(_duration_s)]
+
+
+def duration_seconds(v: str) -> int:
+    m = _DURATION.fullmatch(v)
+    assert m is not None, v
+    return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+class BreakerTier(Frozen):
+    """One tier of the circuit breaker: a loss of `max_loss_usdt` within `window` switches to `action`."""
+
+    window: Duration = Field(description="rolling window, e.g. 15m, 1h (1s..7d)")
+    max_loss_usdt: PosDecimal = Field(description="loss from the window's highest PnL that trips this tier")
+    action: Literal["reduce_only", "halt"]
+
+    @property
+    def window_s(self) -> int:
+        return duration_seconds(self.window)
+
+
+def _check_tiers(tiers: list[BreakerTier]) -> list[BreakerTier]:
+    seen: dict[tuple[int, str], int] = {}
+    for k, t in enumerate(tiers):
+        key = (t.window_s, t.action)
+        if key in seen:
+            raise ValueError(f"tiers {seen[key]} and {k} are both {t.action} over {t.window}")
+        seen[key] = k
+    for k, t in enumerate(tiers):
+        if t.action != "halt":
+            continue
+        for j, r in enumerate(tiers):
+            # a loss within the shorter window is also one within the longer: the halt tier trips first
+            if r.action == "reduce_only" and t.window_s >= r.window_s and t.max_loss_usdt <= r.max_loss_usdt:
+                raise ValueError(
+                    f"tier {k} (halt at {t.max_loss_usdt} over {t.window}) trips no later than tier {j} "
+                    f"(reduce_only at {r.max_loss_usdt} over {r.window}): the reduce-only tier would never act"
+                )
+    return tiers
+
+
+Tiers = Annotated[list[BreakerTier], Field(min_length=1, max_length=16), AfterValidator(_check_tiers)]
+
+
+class CircuitBreakerConfig(Frozen):
+    """The tiered circuit breaker (stream/risk/breaker.py): losses within rolling windows -> reduce-only ->
+    halt, per account and over all accounts. It only ever tightens; `cmd.resume` lifts it."""
+
+    enabled: Flag = True
+    interval_s: Annotated[Decimal, Field(ge=Decimal("0.1"), le=3600)] = Decimal(1)
+    accounts: Tiers = Field(description="tiers of every account (unless `overrides` names it)")
+    global_tiers: Tiers | None = Field(None, alias="global", description="tiers over all accounts together")
+    overrides: dict[str, dict[str, Tiers]] = Field(default_factory=dict, description="exchange -> account -> tiers")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def tiers_for(self, exchange: str, account: str) -> list[BreakerTier]:
+        return self.overrides.get(exchange, {}).get(account, self.accounts)
+
+
+Fraction01 = Annotated[Decimal, Field(gt=0, le=1)]
+
+
+class PortfolioGuardsConfig(Frozen):
+    """Correlation and volatility guards (stream/risk/guards.py), computed on a timer from sampled marks."""
+
+    enabled: Flag = True
+    interval_s: Annotated[Decimal, Field(ge=1, le=86400)] = Field(Decimal(60), description="mark sampling period")
+    lookback: Annotated[int, Field(strict=True, ge=3, le=100_000)] = Field(240, description="samples kept")
+    min_observations: Annotated[int, Field(strict=True, ge=2)] = 30
+    max_correlation: Fraction01 = Field(Decimal("0.85"), description="refuse entries correlated above this")
+    target_volatility: PosDecimal = Field(Decimal("0.8"), description="annualised; sizes x target/vol, <= 1")
+    min_size_scale: Fraction01 = Field(Decimal("0.1"), description="the volatility scale never goes below")
+
+    @model_validator(mode="after")
+    def _observations(self) -> PortfolioGuardsConfig:
+        if self.min_observations >= self.lookback:
+            raise ValueError(
+                f"min_observations ({self.min_observations}) must be below lookback ({self.lookback} samples)"
+            )
+        return self
+
+
 class RiskConfig(Frozen):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     global_limits: GlobalRiskLimits = Field(alias="global")
     defaults: AccountRiskLimits
     accounts: dict[str, dict[str, AccountRiskOverride]] = Field(default_factory=dict)
+    circuit_breaker: CircuitBreakerConfig | None = None
+    portfolio_guards: PortfolioGuardsConfig | None = None
 
     def limits_for(self, exchange: str, account: str) -> AccountRiskLimits:
         """The defaults with this account's overrides applied."""
@@ -318,6 +416,18 @@ class ServicesConfig(Frozen):
         return v
 
 
+class WebhookConfig(Frozen):
+    """The TradingView-style alert webhook (stream/webhook.py); its secret is in Vault."""
+
+    enabled: Flag = False
+    host: str = Field("127.0.0.1", description="loopback by default; anything else needs TLS in front")
+    port: Port = 8782
+    path: str = Field("/webhook", pattern=r"^/[A-Za-z0-9_/-]*$")
+    max_age_s: Annotated[Decimal, Field(ge=1, le=3600)] = Field(Decimal(60), description="timestamp window")
+    max_body_bytes: Annotated[int, Field(strict=True, ge=256, le=1_048_576)] = 16 * 1024
+
+
 class StreamFile(Frozen):
     daemon: DaemonConfig = DaemonConfig()
     services: ServicesConfig = ServicesConfig()
+    webhook: WebhookConfig = WebhookConfig()

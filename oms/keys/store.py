@@ -462,6 +462,34 @@ class VaultKeyStore:
             self._by_account.pop((exchange, market, account), None)
 
     # ---------------------------------------------------------------- staging (venues without a key API)
+    # ---------------------------------------------------------------- other secrets (the webhook's)
+    def read_data(self, path: str) -> dict:
+        """The current data of a secret outside the exchange keys (``path`` relative to the mount), read with
+        this component's token; ``KeyNotFound`` when there is none."""
+        where = self.full_path(path)
+        try:
+            answer = self._call(
+                f"read {where}",
+                lambda c: c.secrets.kv.v2.read_secret_version(
+                    path, mount_point=self.settings.mount, raise_on_deleted_version=True
+                ),
+            )
+        except hvac.exceptions.InvalidPath:
+            raise KeyNotFound(f"no secret at {where}") from None
+        data = answer.get("data", {}).get("data")
+        if not isinstance(data, dict):
+            raise KeyNotFound(f"the secret at {where} holds no data")
+        return data
+
+    def write_data(self, path: str, data: dict) -> int:
+        """Write a new version of a secret outside the exchange keys; returns its version."""
+        where = self.full_path(path)
+        answer = self._call(
+            f"write {where}",
+            lambda c: c.secrets.kv.v2.create_or_update_secret(path, secret=data, mount_point=self.settings.mount),
+        )
+        return int(answer["data"]["version"])
+
     def staging_path(self, exchange: str, market: str, account: str) -> str:
         return "staging/" + self.path(exchange, market, account)
 

@@ -21,14 +21,14 @@ import time
 import warnings
 from pathlib import Path
 
-import nats
 import pytest
 
 from oms.bus import BusSettings, EventPublisher, Outbox, ensure_streams
+from oms.bus.connect import connect_as
 from oms.model.codec import encode
 from oms.services.nats import NatsService
 from tests.bus.conftest import fill
-from tests.harness.servers import loopback_settings
+from tests.harness.servers import loopback_settings, nats_settings
 
 pytestmark = pytest.mark.bench
 N = 30_000
@@ -72,7 +72,7 @@ def test_jetstream_publish_rate_against_raw_nats_py(tmp_path: Path):
     svc.up()
 
     async def run() -> tuple[float, float]:
-        nc = await nats.connect(svc.address)
+        nc = await connect_as(nats_settings(svc))
         js = nc.jetstream(publish_async_max_pending=4 * WINDOW)
         events = [fill(n) for n in range(N)]
         raw, ours = [], []

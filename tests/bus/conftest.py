@@ -8,9 +8,10 @@ from pathlib import Path
 import nats
 import pytest
 
+from oms.bus.connect import connect_as
 from oms.model import Fill, OrderEvent, OrderEventKind, OrderStatus, Side
 from oms.services.nats import NatsService
-from tests.harness.servers import loopback_settings
+from tests.harness.servers import loopback_settings, nats_settings
 
 
 def fill(n: int, account: str = "binance/sub_mm", symbol: str = "BTC/USDT") -> Fill:
@@ -56,15 +57,20 @@ def own_nats(tmp_path: Path) -> Iterator[NatsService]:
         svc.down()
 
 
-async def connect(url: str) -> nats.NATS:
-    return await nats.connect(
-        url, max_reconnect_attempts=-1, reconnect_time_wait=0.05, connect_timeout=2, allow_reconnect=True
+async def connect(svc: NatsService, identity: str = "daemon") -> nats.NATS:
+    """Connected as a bus identity (the daemon by default: it publishes the events)."""
+    return await connect_as(
+        nats_settings(svc, identity),
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.05,
+        connect_timeout=2,
+        allow_reconnect=True,
     )
 
 
 @pytest.fixture
 async def nc(nats_server) -> AsyncIterator[nats.NATS]:
-    conn = await connect(nats_server.url)
+    conn = await connect(nats_server.service)
     try:
         yield conn
     finally:

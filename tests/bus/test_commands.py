@@ -64,7 +64,9 @@ def test_bad_requests_are_refused_with_a_code_and_a_reason():
     assert err.reply().error and err.reply().code == "version"
 
 
-async def test_request_reply_over_real_nats(nc):
+async def test_request_reply_over_real_nats(nc, nats_server):
+    """The daemon (``nc``) answers; a trader sends (only a trader may publish ``cmd.>``)."""
+    trader = await nats_server.connect("trader")
     subject = command_subject("binance", "sub_mm")
     seen: list[str] = []
 
@@ -85,14 +87,15 @@ async def test_request_reply_over_real_nats(nc):
         await nc.flush()
         reply = decode_reply(
             (
-                await nc.request(
+                await trader.request(
                     subject, encode_request(CommandRequest(request_id="a", commands=(place(5),))), timeout=5
                 )
             ).data
         )
         assert reply.request_id == "a" and reply.results[0].ok
         assert reply.results[0].client_order_id == place(5).with_client_order_id().client_order_id
-        bad = decode_reply((await nc.request(subject, b"garbage", timeout=5)).data)
+        bad = decode_reply((await trader.request(subject, b"garbage", timeout=5)).data)
         assert bad.code == "malformed" and not bad.results and seen == ["malformed"]
     finally:
         await sub.unsubscribe()
+        await trader.close()

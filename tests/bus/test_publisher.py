@@ -65,7 +65,7 @@ def test_bad_bus_settings_name_the_setting():
 
 
 async def test_publish_in_windows_and_replays_are_stored_once(own_nats, tmp_path: Path):
-    nc = await connect(own_nats.address)
+    nc = await connect(own_nats)
     try:
         await ensure_streams(nc.jetstream())
         async with EventPublisher(nc, Outbox(tmp_path / "outbox"), window=64) as pub:
@@ -84,7 +84,7 @@ async def test_publish_in_windows_and_replays_are_stored_once(own_nats, tmp_path
 
 
 async def test_nats_down_mid_run_loses_nothing_and_keeps_order(own_nats, tmp_path: Path):
-    nc = await connect(own_nats.address)
+    nc = await connect(own_nats)
     try:
         await ensure_streams(nc.jetstream())
         pub = EventPublisher(nc, Outbox(tmp_path / "outbox"), window=50, ack_timeout_s=0.5, retry_s=0.05)
@@ -114,7 +114,7 @@ async def test_outbox_left_by_a_crashed_run_is_delivered_by_the_next(own_nats, t
     crashed.close()
     with open(outdir / "outbox.jsonl", "ab") as fh:
         fh.write(b'{"s":"trades.binance.sub_mm.spot.BTC-USDT","i":"fill:x","d":{"type":"fi')  # torn line
-    nc = await connect(own_nats.address)
+    nc = await connect(own_nats)
     try:
         await ensure_streams(nc.jetstream())
         nxt = EventPublisher(nc, Outbox(outdir), window=10, retry_s=0.05)

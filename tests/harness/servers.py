@@ -12,6 +12,7 @@ from pathlib import Path
 import hvac
 import pytest
 
+from oms.bus.connect import NatsClientSettings, connect_as
 from oms.services import ServiceSettings, free_port
 from oms.services.nats import NatsService
 from oms.services.openbao import OpenBaoService
@@ -38,6 +39,19 @@ class NatsHandle:
     url: str
     store_dir: Path
     service: NatsService
+
+    def settings(self, identity: str = "daemon") -> NatsClientSettings:
+        """Client settings of one bus identity (oms.bus.auth) for this server."""
+        return nats_settings(self.service, identity)
+
+    async def connect(self, identity: str = "daemon", **options):
+        """A nats-py client connected as ``identity`` (the server admits no anonymous client)."""
+        return await connect_as(self.settings(identity), **options)
+
+
+def nats_settings(service: NatsService, identity: str = "daemon") -> NatsClientSettings:
+    """Client settings of ``identity`` for a NatsService started by a test."""
+    return NatsClientSettings(service.address, identity, service.settings.data_dir)
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import nats
 from nats.js.api import StreamConfig
 
 from oms.services.process import port_in_use
 
 
 async def test_nats_fixture_has_jetstream_with_file_storage(nats_server):
-    nc = await nats.connect(nats_server.url)
+    nc = await nats_server.connect()
     try:
         js = nc.jetstream()
-        await js.add_stream(StreamConfig(name="HARNESS", subjects=["harness.>"]))
-        ack = await js.publish("harness.binance.main.spot.BTCUSDT", b"{}", headers={"Nats-Msg-Id": "id-1"})
-        dup = await js.publish("harness.binance.main.spot.BTCUSDT", b"{}", headers={"Nats-Msg-Id": "id-1"})
+        await js.add_stream(StreamConfig(name="HARNESS", subjects=["alerts.harness.>"]))
+        ack = await js.publish("alerts.harness.binance.main", b"{}", headers={"Nats-Msg-Id": "id-1"})
+        dup = await js.publish("alerts.harness.binance.main", b"{}", headers={"Nats-Msg-Id": "id-1"})
         assert ack.seq == 1 and dup.duplicate
         info = await js.stream_info("HARNESS")
         assert info.state.messages == 1 and str(getattr(info.config.storage, "value", info.config.storage)) == "file"

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
-import nats
 import pytest
 from aiohttp import web
 
@@ -37,6 +36,7 @@ from oms.keys.redact import install_redaction
 from oms.keys.rotation import KeyRotationListener, RotateReply, alert_subject, rotate_subject
 from oms.keys.scan import scan_tree
 from oms.services import free_port
+from tests.harness.servers import NatsHandle
 from tests.keys.conftest import Vault, start_vault
 
 ADMIN_TOKEN = "local-admin-token-for-tests"
@@ -87,7 +87,7 @@ def localex() -> Iterator[Localex]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, nats_server, prefect_server, localex) -> Iterator[tuple[Vault, Localex, str]]:
+def stack(tmp_path_factory, nats_server, prefect_server, localex) -> Iterator[tuple[Vault, Localex, NatsHandle]]:
     """OpenBao initialised by `oms keys init`, the environment the flow reads, and a redacted debug log."""
     log_file = tmp_path_factory.getbasetemp() / "logs" / "rotation-e2e.log"
     log_file.parent.mkdir(exist_ok=True)
@@ -99,13 +99,18 @@ def stack(tmp_path_factory, nats_server, prefect_server, localex) -> Iterator[tu
     root.setLevel(logging.DEBUG)
     install_redaction()
     port = localex.url.rsplit(":", 1)[1]
-    env = {"OMS_NATS_URL": nats_server.url, "OMS_LOCAL_EXCHANGE_PORT": port, "OMS_LOCALEX_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {
+        "OMS_NATS_URL": nats_server.url,
+        "OMS_NATS_CREDENTIALS_DIR": str(nats_server.service.credentials_dir),  # the flow connects as `flows`
+        "OMS_LOCAL_EXCHANGE_PORT": port,
+        "OMS_LOCALEX_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
     try:
         with pytest.MonkeyPatch.context() as mp:
             for k, v in env.items():
                 mp.setenv(k, v)
             for vault in start_vault(tmp_path_factory.mktemp("rotation-vault")):
-                yield vault, localex, nats_server.url
+                yield vault, localex, nats_server
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
@@ -161,8 +166,8 @@ class Trader:
 class HolderThread:
     """A process-like holder: its own loop, NATS connection, key store (daemon AppRole) and listener."""
 
-    def __init__(self, vault: Vault, nats_url: str, url: str, name: str, refuse_new_keys: bool = False):
-        self.vault, self.nats_url, self.url, self.name = vault, nats_url, url, name
+    def __init__(self, vault: Vault, nats: NatsHandle, url: str, name: str, refuse_new_keys: bool = False):
+        self.vault, self.nats, self.url, self.name = vault, nats, url, name
         self.refuse_new_keys = refuse_new_keys
         self.ready = threading.Event()
         self.stop = threading.Event()
@@ -182,7 +187,7 @@ class HolderThread:
         store = self.store = self.vault.store("daemon")
         self.trader = Trader(self.url, store.get("binance", "spot", "main"))
         first = self.trader.creds.fingerprint
-        nc = await nats.connect(self.nats_url)
+        nc = await self.nats.connect("daemon")  # a key holder like the daemon
         listener = KeyRotationListener(nc, store, self.name)
 
         def refuse(creds: Credentials) -> None:
@@ -294,7 +299,7 @@ def test_a_failure_at_any_step_leaves_the_old_key_working(stack, main_account, s
     alerts: list[bytes] = []
 
     async def listen_for_alert() -> None:
-        nc = await nats.connect(nats_url)
+        nc = await nats_url.connect("reader")  # a dashboard
         sub = await nc.subscribe(alert_subject("binance", "main"))
         await nc.flush()
         started.set()
@@ -385,8 +390,8 @@ def test_operator_rotation_for_a_venue_without_a_key_api(stack, main_account, mo
         vault.store("rotation", cache=False).read_staged("binance", "spot", "main")  # staging cleared
 
 
-async def _bad_message_reply(nats_url: str) -> RotateReply:
-    nc = await nats.connect(nats_url)
+async def _bad_message_reply(nats_url: NatsHandle) -> RotateReply:
+    nc = await nats_url.connect("flows")  # the identity that announces rotations
     try:
         msg = await nc.request(rotate_subject("binance", "main"), b"{not json", timeout=10)
         return msgspec.json.decode(msg.data, type=RotateReply)

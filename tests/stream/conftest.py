@@ -24,6 +24,7 @@ import yaml
 
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
+from oms.bus.connect import NatsClientSettings, connect_as
 from oms.config import load_config
 from oms.config.loader import DEFAULT_CONFIG_DIR
 from oms.keys import EnvKeys
@@ -32,7 +33,7 @@ from oms.model.commands import CommandRequest, decode_reply, encode_request
 from oms.services import free_port
 from oms.services.nats import NatsService
 from stream.daemon import Daemon, DaemonSettings
-from tests.harness.servers import loopback_settings
+from tests.harness.servers import loopback_settings, nats_settings
 from tests.localex.conftest import LocalServer, start_server
 
 FAST = {"ws_api_timeout_s": 2.0, "ws_cooldown_s": 1.0, "recv_window_ms": 5000, "silence_s": 30.0}
@@ -52,11 +53,12 @@ def exchange() -> Iterator[LocalServer]:
 
 
 @pytest.fixture(scope="module")
-def nats_url(tmp_path_factory) -> Iterator[str]:
+def stream_nats(tmp_path_factory) -> Iterator[NatsService]:
+    """nats-server with the platform's identities (oms.bus.auth): clients connect as daemon, trader, ..."""
     svc = NatsService(loopback_settings(tmp_path_factory.mktemp("stream-nats")))
     svc.up()
     try:
-        yield svc.address
+        yield svc
     finally:
         svc.down()
 
@@ -66,12 +68,27 @@ class Bench:
     """One test's configuration: accounts on the local exchange, a configs/ folder, its environment."""
 
     exchange: LocalServer
-    nats_url: str
+    nats: NatsService
     root: Path
     accounts: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # name -> (id, key, secret)
     env: dict[str, str] = field(default_factory=dict)
     health_port: int = 0
     metrics_port: int = 0
+
+    def __post_init__(self) -> None:
+        # `oms stream run` as a subprocess finds the identities' seeds here (they live with the test's server)
+        self.env["OMS_NATS_CREDENTIALS_DIR"] = str(self.nats.credentials_dir)
+
+    @property
+    def nats_url(self) -> str:
+        return self.nats.address
+
+    def nats_identity(self, identity: str = "daemon") -> NatsClientSettings:
+        return nats_settings(self.nats, identity)
+
+    async def connect(self, identity: str = "trader") -> nats.NATS:
+        """A NATS client as one of the bus identities (a trader by default: it sends the commands)."""
+        return await connect_as(self.nats_identity(identity))
 
     @property
     def config_dir(self) -> Path:
@@ -171,7 +188,12 @@ class Bench:
     def daemon(self, accounts: list[str] | None = None, **kw) -> Daemon:
         cfg = load_config(self.config_dir, env={})
         settings = DaemonSettings.from_config(
-            cfg, nats_url=self.nats_url, local_url=self.exchange.url, venue_options={"binance": FAST}, **kw
+            cfg,
+            nats_url=self.nats_url,
+            nats_identity=self.nats_identity("daemon"),
+            local_url=self.exchange.url,
+            venue_options={"binance": FAST},
+            **kw,
         )
         owned = accounts if accounts is not None else [self.account(n) for n in self.accounts]
         return Daemon(cfg, EnvKeys(self.env), settings, accounts=owned)
@@ -183,8 +205,8 @@ class Bench:
 
 
 @pytest.fixture
-def bench(exchange, nats_url, tmp_path) -> Bench:
-    return Bench(exchange, nats_url, tmp_path)
+def bench(exchange, stream_nats, tmp_path) -> Bench:
+    return Bench(exchange, stream_nats, tmp_path)
 
 
 def unique(prefix: str = "acct") -> str:
@@ -192,8 +214,9 @@ def unique(prefix: str = "acct") -> str:
 
 
 @pytest.fixture
-async def nc(nats_url) -> AsyncIterator[nats.NATS]:
-    conn = await nats.connect(nats_url)
+async def nc(stream_nats) -> AsyncIterator[nats.NATS]:
+    """A trader's connection: it sends commands and the kill switch, and reads events and live state."""
+    conn = await connect_as(nats_settings(stream_nats, "trader"))
     try:
         yield conn
     finally:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import nats
-
 from oms.keys import EnvKeys
 from oms.keys.rotation import RotateRequest, announce, registered_holders
 from oms.model import OrderStatus
@@ -31,7 +29,7 @@ async def test_a_rotated_key_is_switched_live_and_the_old_one_can_be_revoked(ben
     d = bench.daemon()
     d = Daemon(d.cfg, keys, d.settings, accounts=[acct])
     await d.start()
-    nc = await nats.connect(bench.nats_url)
+    nc = await bench.connect("flows")  # the rotation flow's identity
     try:
         assert d.settings.holder in await registered_holders(nc, "binance", name)
         account_id, old_key, _ = bench.accounts[name]

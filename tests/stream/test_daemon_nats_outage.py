@@ -33,7 +33,7 @@ async def stored(nc, subject: str) -> list:
 async def test_nats_restarted_mid_run_loses_and_duplicates_no_event(exchange, tmp_path):
     svc = NatsService(loopback_settings(tmp_path / "own-nats"))
     svc.up()
-    bench = Bench(exchange, svc.address, tmp_path)
+    bench = Bench(exchange, svc, tmp_path)
     name = unique("outage")
     bench.write([name])
     acct = bench.account(name)
@@ -51,7 +51,7 @@ async def test_nats_restarted_mid_run_loses_and_duplicates_no_event(exchange, tm
         await until(lambda: len(d.publisher.outbox) > 0, what="events in the outbox")
         svc.up()  # same port, same store
         await until(lambda: d.nc.is_connected and d.publisher.backlog == 0, timeout=60, what="the outbox drained")
-        nc = await nats.connect(svc.address)
+        nc = await bench.connect("trader")
         coids = {r.client_order_id for r in before + during}
         fills = [f for f in await stored(nc, f"trades.binance.{name}.>") if isinstance(f, Fill)]
         assert {f.client_order_id for f in fills} == coids

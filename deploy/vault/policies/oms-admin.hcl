@@ -21,3 +21,7 @@ path "{mount}/data/staging/exchanges/*" {
 path "{mount}/metadata/staging/exchanges/*" {
   capabilities = ["read", "delete"]
 }
+# The webhook's shared secret (`oms webhook secret`): written and read by the CLI.
+path "{mount}/data/webhooks/tradingview" {
+  capabilities = ["create", "update", "read"]
+}

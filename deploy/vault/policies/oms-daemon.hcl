@@ -4,3 +4,7 @@
 path "{mount}/data/{path}" {
   capabilities = ["read"]
 }
+# The webhook's shared secret (stream/webhook.py): one fixed path, read only.
+path "{mount}/data/webhooks/tradingview" {
+  capabilities = ["read"]
+}

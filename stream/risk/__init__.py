@@ -1,0 +1,7 @@
+"""The daemon's risk controls on its timers: the tiered circuit breaker and the portfolio guards."""
+
+from stream.risk.breaker import CircuitBreaker, Tier, Trip
+from stream.risk.controls import RiskControls
+from stream.risk.guards import PortfolioGuards
+
+__all__ = ["CircuitBreaker", "PortfolioGuards", "RiskControls", "Tier", "Trip"]
