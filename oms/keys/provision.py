@@ -2,7 +2,7 @@
 
 For each account of an exchange whose ``venue`` is ``local`` (configs/exchanges.yaml), ``provision_local``
 
-1. creates its account on the local exchange if missing (id ``{exchange}_{account}``, sub-accounts under
+1. creates its account on the local exchange if missing (id and email ``{exchange}_{account}@localex.invalid``, subs under
    their main account) and funds it with ``FUNDING`` (the local exchange keeps accounts in memory, so a
    restarted exchange gets them again);
 2. keeps the account's key in Vault when the local exchange still knows it; otherwise creates a key
@@ -36,7 +36,10 @@ class ProvisionResult:
 
 
 def venue_account_id(exchange: str, account: str) -> str:
-    return f"{exchange}_{account}"
+    """The account's id on the local exchange, which is also its email: Binance addresses sub-accounts by
+    email (transfers, the rebalance flow) and the local exchange's admin API by id (key rotation), and the
+    key's ``venue_account`` serves both."""
+    return f"{exchange}_{account}@localex.invalid"
 
 
 def _permissions(acct, market: str) -> list[str]:
@@ -58,7 +61,7 @@ def provision_local(cfg, base_url: str, admin_token: str | None, store) -> Provi
         for name, acct in sorted(accounts.items(), key=lambda kv: kv[1].type != "main"):  # parents first
             vid = venue_account_id(exchange, name)
             if vid not in existing:
-                body = {"accountId": vid, "email": f"{vid}@localex.invalid"}
+                body = {"accountId": vid, "email": vid}
                 if acct.parent:
                     body["parentId"] = venue_account_id(exchange, acct.parent)
                 admin_call(base_url, "POST", "/admin/v1/accounts", body, admin_token)
