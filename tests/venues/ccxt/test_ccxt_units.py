@@ -13,7 +13,7 @@ from oms.model import Market, OrderEventKind, OrderStatus, OrderType, TimeInForc
 from oms.venues.ccxt import parse
 from oms.venues.ccxt.config import exchange_config, move_urls
 from oms.venues.ccxt.errors import Kind, classify, to_venue_error, venue_code_and_message
-from oms.venues.ccxt.metadata import capabilities_from, metadata_for
+from oms.venues.ccxt.metadata import capabilities_from, metadata_for, trigger_book
 from oms.venues.errors import NetworkError, RateLimited, Rejected, UnknownOutcome
 
 
@@ -118,7 +118,10 @@ def test_capabilities_from_has_and_features() -> None:
     spot = capabilities_from(ex.has, ex.features, Market.SPOT)
     perp = capabilities_from(ex.has, ex.features, Market.USDM)
     assert OrderType.STOP_LIMIT in spot.order_types and OrderType.LIMIT_MAKER in spot.order_types
-    assert perp.order_types == {OrderType.LIMIT, OrderType.MARKET, OrderType.LIMIT_MAKER}  # algo orders: see doc
+    assert OrderType.STOP_MARKET in perp.order_types and OrderType.TRAILING_STOP_MARKET in perp.order_types
+    assert OrderType.TAKE_PROFIT_LIMIT in perp.order_types and OrderType.LIMIT_MAKER in perp.order_types
+    # USD-M trigger orders live in the Algo Order API's book: reached with ccxt's ``trigger`` flag
+    assert trigger_book(ex.features, Market.USDM) and not trigger_book(ex.features, Market.SPOT)
     assert not spot.amend and perp.amend and perp.batch_orders and perp.max_batch == 5 and not spot.batch_orders
     assert perp.hedge_mode and perp.leverage and not spot.leverage and not perp.sub_account_transfer
     assert TimeInForce.GTX in perp.time_in_force
