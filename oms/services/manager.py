@@ -126,4 +126,6 @@ class Services:
         return [r.name for r in self.stop(names) if r.outcome == "stopped"]
 
     def status(self) -> list[Status]:
-        return [self.all[n].status() for n in ORDER]
+        """Every service; the stream daemon only when enabled (``services.stream.enabled``) or running."""
+        shown = [n for n in ORDER if n != "stream" or self.settings.stream_enabled or self.all[n].proc.state()]
+        return [self.all[n].status() for n in shown]
