@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from oms.bus import EventPublisher, LiveState
@@ -59,7 +60,7 @@ from oms.venues.errors import OrderNotFound, VenueError
 from oms.venues.interface import ExecutionClient
 from stream.gateway import OrderGateway
 from stream.orders import TERMINAL
-from stream.reconcile_history import AccountHistory, OrderHistory
+from stream.reconcile_history import AccountHistory, LastFills, OrderHistory
 from stream.reconcile_pacing import WeightPacer, expected_weight
 from stream.reconcile_state import KernelSync
 
@@ -142,6 +143,7 @@ class Reconciler:
         clock: Callable[[], int] = time.time_ns,
         sleep: Callable[[float], object] = asyncio.sleep,
         emit: Callable[[msgspec.Struct], Awaitable[object]] | None = None,
+        flush_timeout_s: float = 30.0,
     ):
         """``emit`` publishes one event (default ``publisher.publish``; the daemon passes its sink, which also
         writes the daily files and counts); ``publisher.flush`` is awaited at the end of ``run``."""
@@ -160,6 +162,7 @@ class Reconciler:
         self.kernel = KernelSync(gateway.state, gateway.instruments)
         self.failures = 0
         self.emit = emit or publisher.publish
+        self.flush_timeout_s = flush_timeout_s
 
     # ------------------------------------------------------------------ many accounts
     async def run(self, targets: Iterable[ReconcileTarget]) -> list[ReconcileReport]:
@@ -177,7 +180,7 @@ class Reconciler:
                     reports[k] = await self.account(targets[k])
 
         await asyncio.gather(*(one_account(ix) for ix in by_account.values()))
-        if not await self.publisher.flush(timeout_s=30.0):
+        if not await self.publisher.flush(timeout_s=self.flush_timeout_s):
             log.warning("reconcile: some events wait in the outbox (JetStream unavailable); they follow")
         return [r for r in reports if r is not None]
 
@@ -202,7 +205,11 @@ class Reconciler:
         now = self.clock()
         since = min([now - self.lookback_ns, *(o.created_ns for o in open_orders if o.created_ns)])
         since = min([since, *(o.created_ns for o in kv_orders if o.created_ns and _market(o.symbol) is market)])
-        hist = await AccountHistory(self.js, acct, market).order_states(since)
+        try:
+            hist = await AccountHistory(self.js, acct, market).order_states(since)
+        except (NatsError, TimeoutError) as exc:  # the events go to the outbox; their ids dedupe the replay
+            log.warning("reconcile %s: JetStream history unreadable (%s): treating it as empty", acct, exc)
+            hist = OrderHistory()
         run = _Run(t, report, hist, {o.client_order_id: o for o in open_orders})
         await self._settle_missing(run, kv_orders)
         ts_orders = _venue_now(ex)
@@ -369,7 +376,11 @@ class Reconciler:
     # ------------------------------------------------------------------ fills
     async def _fills(self, run: _Run, symbol: str, ts_orders: int, ts_state: int) -> None:
         t = run.target
-        last = await AccountHistory(self.js, t.account, t.market).last_fills(symbol)
+        try:
+            last = await AccountHistory(self.js, t.account, t.market).last_fills(symbol)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("reconcile %s: JetStream fills unreadable (%s): treating them as absent", t.account, exc)
+            last = LastFills()
         since = last.event_ns if last.event_ns >= 0 else self.clock() - self.lookback_ns
         fills = await self._call(t, run.report, "fills", t.execution.fills(symbol, since))
         names = self._names(run)

@@ -25,6 +25,7 @@ from oms.model import (
     Side,
 )
 from oms.model.units import money_to_units
+from stream.reconcile import Reconciler
 from stream.reconcile_state import KernelSync
 from tests.localex.conftest import start_server
 from tests.stream.reconcile_kit import (
@@ -221,3 +222,24 @@ async def test_a_failing_account_is_reported_and_the_others_reconcile(venue, bus
     assert [r.account for r in reports] == [str(cb.ctx.account), str(cg.ctx.account)]
     assert not reports[0].ok and "AuthError" in reports[0].error
     assert reports[1].ok, reports[1].error
+
+
+async def test_jetstream_unreachable_reconciles_from_the_venue_and_keeps_events_in_the_outbox(
+    server, nats_server, tmp_path
+):
+    h, _ = harness_for(server, "python-binance")
+    try:
+        name = unique()
+        c = await h.account(Market.SPOT, name=name)
+        acct = str(c.ctx.account)
+        rest = await c.execution.place(cmd(acct, SPOT, "buy", "limit", "0.01", below(spot_bid(server))))
+        down = await connect_bus(nats_server.url, tmp_path / "outbox")
+        await down.nc.close()  # NATS is gone: history unreadable, publishing goes to the outbox
+        d = await new_daemon(h, [name])
+        r = Reconciler(d.gateway, down.js, down.publisher, None, flush_timeout_s=0.5)
+        [rep] = await asyncio.wait_for(r.run([target(c)]), 60)
+        assert rep.ok, rep.error
+        assert rep.adopted == [rest.client_order_id] and rep.events >= 2
+        assert len(down.publisher.outbox) >= rep.events  # kept, in order, for when NATS is back
+    finally:
+        await h.close()
