@@ -65,7 +65,7 @@ def test_malformed_yaml_names_file_and_line(cfg_dir):
 
 
 def test_duplicate_yaml_key_is_an_error(cfg_dir):
-    edit(cfg_dir / "stream.yaml", "  health_port: 8780", "  health_port: 8780\n  health_port: 8790")
+    edit(cfg_dir / "stream.yaml", "  health_port: 8780\n", "  health_port: 8780\n  health_port: 8790\n")
     [msg] = problems(cfg_dir)
     assert msg == (
         "stream.yaml: daemon.health_port (line 6 column 3): duplicate key 'health_port' (first at line 5 column 3)"
