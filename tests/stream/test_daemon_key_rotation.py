@@ -42,7 +42,11 @@ async def test_a_rotated_key_is_switched_live_and_the_old_one_can_be_revoked(ben
         assert not missing and replies[d.settings.holder].ok, replies
         bench.exchange.admin("DELETE", f"/admin/v1/keys/{old_key}")
         price = str((bench.ticker() * Decimal("0.97")).quantize(Decimal("0.01")))
-        [r] = (await request(nc, acct, place(acct, "0.01", price, intent="after-rotation"))).results
+        trader = await bench.connect("trader")  # only a trader sends orders
+        try:
+            [r] = (await request(trader, acct, place(acct, "0.01", price, intent="after-rotation"))).results
+        finally:
+            await trader.close()
         assert r.ok and r.status is OrderStatus.NEW, r
         assert d.rotation.metrics.switched == 1
         await until(lambda: d.account_health(acct)["open_orders"] == 1, what="the order on the new key")

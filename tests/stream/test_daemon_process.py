@@ -55,19 +55,6 @@ async def test_oms_stream_run_trades_shows_status_and_stops_cleanly_on_sigterm(b
         table = await until(shown, timeout=30, what="oms stream status showing the position")
         assert acct in table and "active" in table
 
-        def oms(*args: str) -> subprocess.CompletedProcess:  # the CLI's kill switch, as the trader identity
-            return subprocess.run([sys.executable, "-m", "oms.cli.main", "stream", *args, "--config", str(cfg)],
-                                  capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
-
-        ro = await asyncio.to_thread(oms, "reduce-only", acct, "--reason", "from the CLI")
-        assert ro.returncode == 0 and ro.stdout.startswith(f"reduce_only: {acct}"), ro.stdout + ro.stderr
-        [refused] = (await request(nc, acct, place(acct, "0.01", rest_price, intent="p3"))).results
-        assert refused.code == "risk:ACCOUNT_REDUCE_ONLY", refused
-        resumed = await asyncio.to_thread(oms, "resume", acct)
-        assert resumed.returncode == 0 and resumed.stdout.startswith(f"active: {acct}"), resumed.stdout
-        bad = await asyncio.to_thread(oms, "halt", "binance/nobody")
-        assert bad.returncode == 1 and "no daemon answers cmd.halt.binance.nobody" in bad.stderr + bad.stdout
-
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 60)
         output = proc.stdout.read().decode() if proc.stdout else ""

@@ -5,6 +5,10 @@ a TradingView-style alert posted to the daemon's webhook becomes an order on the
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
@@ -166,3 +170,33 @@ async def test_an_alert_posted_to_the_daemons_webhook_becomes_an_order_on_the_ex
                 raise AssertionError(f"webhook still answers: {resp.status}")
         except aiohttp.ClientConnectionError:
             pass
+
+
+async def test_the_cli_kill_switch_speaks_as_the_trader(bench, nc):
+    name = unique("cli")
+    cfg = bench.write([name])
+    acct = bench.account(name)
+    d = daemon(bench)
+    await d.start()
+    env = {**os.environ, **bench.env}  # OMS_NATS_CREDENTIALS_DIR: the test server's identities
+
+    def oms(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "oms.cli.main", "stream", *args, "--config", str(cfg)],
+                              capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+
+    try:
+        ro = await asyncio.to_thread(oms, "reduce-only", acct, "--reason", "from the CLI")
+        assert ro.returncode == 0 and ro.stdout.startswith(f"reduce_only: {acct}"), ro.stdout + ro.stderr
+        rest = str((bench.ticker() * Decimal("0.97")).quantize(Decimal("0.01")))
+        [refused] = (await request(nc, acct, place(acct, "0.01", rest, intent="c1"))).results
+        assert refused.code == "risk:ACCOUNT_REDUCE_ONLY", refused
+        [event] = [e for e in await risk_events(nc, name) if e.action == "reduce_only"]
+        assert event.reason == "from the CLI"
+        resumed = await asyncio.to_thread(oms, "resume", acct)
+        assert resumed.returncode == 0 and resumed.stdout.startswith(f"active: {acct}"), resumed.stdout
+        [ok] = (await request(nc, acct, place(acct, "0.01", rest, intent="c2"))).results
+        assert ok.ok, ok
+        bad = await asyncio.to_thread(oms, "halt", "binance/nobody")
+        assert bad.returncode == 1 and "no daemon answers cmd.halt.binance.nobody" in bad.stderr + bad.stdout
+    finally:
+        await d.stop()
