@@ -106,3 +106,30 @@ async def test_dry_run_then_run_then_rerun(desk: Desk, nats_server):
         art = await client.read_latest_artifacts()
         keys = {a.key for a in art}
     assert "rebalance-binance" in keys and "rebalance-binance-transfers" in keys
+
+
+async def test_nats_down_fails_the_run_naming_it_and_the_rerun_publishes(desk: Desk, nats_server, monkeypatch):
+    from flows.rebalance import RebalanceFailed, rebalance
+    from oms.services import free_port
+
+    args = {"config_dir": str(desk.config_dir), "keys_file": str(desk.keys_file), "cycle": "nats-down", "retries": 1}
+    dead = f"nats://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("OMS_NATS_URL", dead)
+    with pytest.raises(RebalanceFailed, match=f"cannot reach NATS at {dead}"):
+        await rebalance(**args)
+    check_rules(desk)  # the money moved (the exchange is the truth) and each transfer is on file
+    assert len(transfer_lines(desk)) == 3
+    monkeypatch.setenv("OMS_NATS_URL", nats_server.url)
+    again = await rebalance(**args)
+    assert [t["outcome"] for t in again["transfers"]] == ["found"] * 3
+    ids = {t["transfer_id"] for t in again["transfers"]}
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("TRANSFERS")
+        seen = set()
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            seen.add(json.loads((await js.get_msg("TRANSFERS", seq)).data)["transfer"]["transfer_id"])
+    finally:
+        await nc.close()
+    assert ids <= seen and len(transfer_lines(desk)) == 3
