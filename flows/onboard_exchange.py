@@ -193,10 +193,8 @@ def create_vault_paths(store: VaultKeyStore, cfg: Config, exchange: str, local: 
     venue_ids: dict[str, str] = {}
     for name, acct in cfg.accounts[exchange].items():
         for market in acct.markets():
-            path = store.path(exchange, market, name)
             meta = {"exchange": exchange, "account": name, "market": market, "onboarded": onboarded}
-            store._call(f"create {path}", lambda c, p=path, m=meta: c.secrets.kv.v2.update_metadata(
-                path=p, custom_metadata=m, mount_point=store.settings.mount))  # fmt: skip
+            where = store.ensure_path(exchange, market, name, meta)  # type: ignore[arg-type]
             try:
                 creds = store.refresh(exchange, market, name)  # type: ignore[arg-type]
                 state = f"key {creds.fingerprint} v{creds.version}"
@@ -218,7 +216,7 @@ def create_vault_paths(store: VaultKeyStore, cfg: Config, exchange: str, local: 
                 creds = store.put(exchange, market, name, made["apiKey"], made["secret"], ("spot", "futures"),  # type: ignore[arg-type]
                                   venue_account=vid)  # fmt: skip
                 state = f"local test account {vid}: key {creds.fingerprint} v{creds.version} stored"
-            rows.append({"account": name, "market": market, "path": store.full_path(path), "key": state})
+            rows.append({"account": name, "market": market, "path": where, "key": state})
     return rows
 
 

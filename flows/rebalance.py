@@ -36,6 +36,7 @@ import nats
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from flows.rebalance_plan import Plan, PlannedTransfer, SubAccount, check_after, from_units, plan_rebalance, to_units
 from oms.archive.layout import Layout
@@ -280,8 +281,6 @@ def _cycle(cycle: str | None) -> str:
         if not all(c.isalnum() or c in "-_T:" for c in cycle):
             raise RebalanceFailed(f"cycle {cycle!r}: use letters, digits, '-', '_', ':' or 'T' (e.g. 2026-12-01)")
         return cycle.replace(":", "")
-    from prefect.runtime import flow_run
-
     when = flow_run.scheduled_start_time or datetime.now(UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%d")
 
