@@ -16,7 +16,7 @@ from tests.flows.conftest import ADMIN_TOKEN, PROJECT
 
 
 @pytest.fixture
-def onboard_env(venue, openbao, prefect_server, tmp_path, monkeypatch):
+def onboard_env(venue, openbao, prefect_server, clean_runs, tmp_path, monkeypatch):
     env = {
         "OMS_LOCAL_EXCHANGE_PORT": venue.url.rsplit(":", 1)[1],
         "OMS_LOCALEX_ADMIN_TOKEN": ADMIN_TOKEN,

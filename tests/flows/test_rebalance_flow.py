@@ -51,7 +51,7 @@ async def stream_subjects(nats_url: str) -> list[str]:
 
 
 @pytest.fixture
-def desk(venue, tmp_path, nats_server, prefect_server, monkeypatch) -> Desk:
+def desk(venue, tmp_path, nats_server, prefect_server, clean_runs, monkeypatch) -> Desk:
     d = make_desk(venue, tmp_path, FUNDS, nats_server.url)
     for k, v in d.env.items():
         monkeypatch.setenv(k, v)

@@ -490,13 +490,15 @@ class BinanceExecution:
         """The universal sub-account transfer ``transfer`` as the venue's history has it (by its
         ``clientTranId``, the transfer id), or None if the venue never executed it. Binance answers one side at
         a time (the sender's, ``fromEmail``; none for the main account) and at most 7 days per query: from
-        ``since_ns`` (default: 7 days ago) to now."""
+        ``since_ns`` (default: 7 days ago, less 5 minutes) on."""
         s = await self._ready()
         me = self.context.account.name
         src = transfer.from_account.split("/", 1)[1]
-        now_ms = self.context.clock.server_time_ms()
-        start_ms = max(now_ms - 7 * 24 * 3600 * 1000 + 60_000, (since_ns or 0) // MS)
-        params: dict[str, Any] = {"clientTranId": transfer.transfer_id, "startTime": start_ms, "endTime": now_ms}
+        # startTime only: the venue answers startTime + 7 days, which reaches past its own now whatever our
+        # clock estimate is off by (an endTime from here could end just before a transfer it has just made)
+        week_ms = 7 * 24 * 3600 * 1000
+        start_ms = max(self.context.clock.server_time_ms() - week_ms + 300_000, (since_ns or 0) // MS)
+        params: dict[str, Any] = {"clientTranId": transfer.transfer_id, "startTime": start_ms}
         if src != me:
             ref = self.context.account_refs.get(src)
             if ref is None:
