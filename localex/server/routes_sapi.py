@@ -106,19 +106,43 @@ def _wallet(name: str, field: str) -> str:
     return WALLETS[name]
 
 
+# Binance's rules for POST /sapi/v1/sub-account/universalTransfer (developers.binance.com, sub_account/
+# asset-management/Universal-Transfer): at least one of fromEmail/toEmail; a missing one is the master account;
+# clientTranId unique (-4115 DUPLICATED_CLIENT_TRAN_ID), at most 64 characters (-4114 INVALID_CLIENT_TRAN_ID_LEN);
+# futures wallets transfer only to and from SPOT.
+CLIENT_TRAN_ID_MAX = 64
+HISTORY_WINDOW_MS = 7 * 24 * 3600 * 1000  # the history answers at most 7 days per query
+
+
+def _combination_invalid() -> errors.BinanceError:
+    return errors.BinanceError(-1128, "Combination of optional parameters invalid.", 400)
+
+
 async def universal_transfer(call: Call) -> object:
     """POST /sapi/v1/sub-account/universalTransfer."""
     main = _main(call)
     p = call.params
-    src = _by_email(call, main, p.opt_str("fromEmail")) if p.opt_str("fromEmail") else main
-    dst = _by_email(call, main, p.opt_str("toEmail")) if p.opt_str("toEmail") else main
+    from_email, to_email = p.opt_str("fromEmail"), p.opt_str("toEmail")
+    if from_email is None and to_email is None:
+        raise errors.mandatory("fromEmail or toEmail")
+    src = _by_email(call, main, from_email) if from_email else main
+    dst = _by_email(call, main, to_email) if to_email else main
     from_wallet = _wallet(p.str("fromAccountType"), "fromAccountType")
     to_wallet = _wallet(p.str("toAccountType"), "toAccountType")
+    if from_wallet != "SPOT" and to_wallet != "SPOT":
+        raise _combination_invalid()
+    client_id = p.opt_str("clientTranId")
+    if client_id is not None:
+        if len(client_id) > CLIENT_TRAN_ID_MAX:
+            raise errors.BinanceError(
+                -4114, "clientTranId is not valid: Customer's clientTranId length should be less than 64 chars", 400
+            )
+        if client_id in call.state.client_tran_ids.values():
+            raise errors.BinanceError(-4115, "clientTranId is duplicated: Client's transfer id should be unique", 400)
     amount = p.decimal("amount")
     transfer = call.state.exchange.transfer(
         src, dst, p.str("asset").upper(), str(amount), from_wallet=from_wallet, to_wallet=to_wallet
     )
-    client_id = p.opt_str("clientTranId")
     if client_id:
         call.state.client_tran_ids[transfer.tran_id] = client_id
     return {"tranId": transfer.tran_id, "clientTranId": client_id or ""}
@@ -139,24 +163,41 @@ def _transfer_row(call: Call, t: Transfer) -> dict[str, object]:
     }
 
 
+def _history_window(call: Call) -> tuple[int, int]:
+    """``[start, end]`` in ms: the last 7 days by default, 7 days from/to the one given, at most 7 days."""
+    start, end = call.params.opt_int("startTime", 0), call.params.opt_int("endTime", 0)
+    if start and end:
+        if end < start or end - start > HISTORY_WINDOW_MS:
+            raise _combination_invalid()
+        return start, end
+    if start:
+        return start, start + HISTORY_WINDOW_MS
+    end = end or call.state.exchange.clock() // 1_000_000
+    return end - HISTORY_WINDOW_MS, end
+
+
 async def universal_transfer_history(call: Call) -> object:
-    """GET /sapi/v1/sub-account/universalTransfer."""
+    """GET /sapi/v1/sub-account/universalTransfer: one side at a time (fromEmail or toEmail, not both; neither:
+    from the master account), filtered by clientTranId, within at most 7 days."""
     main = _main(call)
     p = call.params
+    from_email, to_email = p.opt_str("fromEmail"), p.opt_str("toEmail")
+    if from_email is not None and to_email is not None:
+        raise _combination_invalid()
     family = {main, *(s.account_id for s in call.state.exchange.sub_accounts(main))}
-    src = _by_email(call, main, p.opt_str("fromEmail")) if p.opt_str("fromEmail") else None
-    dst = _by_email(call, main, p.opt_str("toEmail")) if p.opt_str("toEmail") else None
-    start, end = p.opt_int("startTime", 0), p.opt_int("endTime", 0)
+    src = _by_email(call, main, from_email) if from_email else (None if to_email else main)
+    dst = _by_email(call, main, to_email) if to_email else None
+    client_id = p.opt_str("clientTranId")
+    start, end = _history_window(call)
     rows = [
         t
-        for t in call.state.exchange.transfers(
-            None, start_ns=start * 1_000_000 if start else None, end_ns=end * 1_000_000 if end else None, limit=10_000
-        )
+        for t in call.state.exchange.transfers(None, start_ns=start * 1_000_000, end_ns=end * 1_000_000, limit=10**9)
         if t.type != "FUND"
         and t.from_account in family
         and t.to_account in family
         and (src is None or t.from_account == src)
         and (dst is None or t.to_account == dst)
+        and (client_id is None or call.state.client_tran_ids.get(t.tran_id) == client_id)
     ]
     page = p.opt_int("page", 1) or 1
     limit = p.opt_int("limit", 1, 500) or 500

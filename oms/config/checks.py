@@ -82,6 +82,30 @@ def check_accounts(af: AccountsFile) -> list[Problem]:
                     f"'{acct}' is not a configured account (accounts: {_names(all_names)})",
                 )
             )
+    out += _check_balance_levels(af)
+    return out
+
+
+def _check_balance_levels(af: AccountsFile) -> list[Problem]:
+    """A sub-account's working level (rebalance tops up to it) must not be above its cap (it sweeps above)."""
+    rules = af.account_routing.balance_rules
+    out = []
+    for ex, accounts in af.accounts.items():
+        for name, acct in accounts.items():
+            if acct.type == "main":
+                continue
+            cap = acct.max_balance_usdt if acct.max_balance_usdt is not None else rules.max_sub_balance
+            working = acct.working_balance_usdt if acct.working_balance_usdt is not None else rules.sub_working_balance
+            if working > cap:
+                key = "working_balance_usdt" if acct.working_balance_usdt is not None else None
+                where = f"accounts.{ex}.{name}.{key}" if key else "account_routing.balance_rules.sub_working_balance"
+                out.append(
+                    Problem(
+                        "accounts.yaml",
+                        where,
+                        f"working level {working} of {ex}/{name} is above its cap {cap} (rebalance would sweep it)",
+                    )
+                )
     return out
 
 

@@ -49,6 +49,9 @@ class AccountConfig(Frozen):
     withdraw_enabled: Flag = Field(False, description="withdrawal permission: only ever on a main account")
     strategy: str | None = Field(None, description="the strategy this account trades, if dedicated")
     max_balance_usdt: NonNegDecimal | None = Field(None, description="rebalance sweeps above this")
+    working_balance_usdt: NonNegDecimal | None = Field(
+        None, description="rebalance tops the sub-account up to this when it is below it"
+    )
     max_leverage: Annotated[int, Field(strict=True, ge=1, le=125)] | None = Field(None, description="futures only")
     max_position_usdt: NonNegDecimal | None = Field(None, description="futures only")
     margin_type: Literal["isolated", "cross"] | None = Field(None, description="futures only")
@@ -76,6 +79,9 @@ class AccountConfig(Frozen):
 class BalanceRules(Frozen):
     min_main_balance: NonNegDecimal = Field(description="USDT the main account keeps at least")
     max_sub_balance: NonNegDecimal = Field(description="USDT above which a sub-account is swept to main")
+    sub_working_balance: NonNegDecimal = Field(
+        Decimal(0), description="USDT a sub-account is topped up to when below it (its working_balance_usdt wins)"
+    )
 
 
 class RebalanceSchedule(Frozen):

@@ -535,3 +535,19 @@ class VaultKeyStore:
             f"delete {self.full_path(path)}",
             lambda c: c.secrets.kv.v2.delete_metadata_and_all_versions(path, mount_point=self.settings.mount),
         )
+
+    # ---------------------------------------------------------------- paths
+    def ensure_path(self, exchange: str, market: Market, account: str, metadata: dict[str, str]) -> str:
+        """Create the account's key path (KV v2 metadata with ``metadata``, no secret version) if it is new;
+        returns the full path. An existing path keeps its versions and its metadata."""
+        path = self.path(exchange, market, account)
+        where = self.full_path(path)
+
+        def create(c):
+            try:
+                c.secrets.kv.v2.read_secret_metadata(path, mount_point=self.settings.mount)
+            except hvac.exceptions.InvalidPath:
+                c.secrets.kv.v2.update_metadata(path, custom_metadata=metadata, mount_point=self.settings.mount)
+
+        self._call(f"create {where}", create)
+        return where

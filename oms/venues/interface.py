@@ -354,6 +354,13 @@ class ExecutionClient(Protocol):
         """
         ...
 
+    async def find_transfer(self, transfer: Transfer, since_ns: int | None = None) -> TransferEvent | None:
+        """``transfer`` as the venue's transfer history has it (looked up by ``transfer.transfer_id``, the
+        idempotency key ``transfer`` sent), or None if the venue never executed it: how a transfer whose
+        answer never came, or a rerun after a crash, is resolved without moving money twice. ``Unsupported``
+        where the venue has no such history (``capabilities.sub_account_transfer`` off)."""
+        ...
+
     async def server_time_ns(self) -> int:
         """The venue's time (Binance ``GET /api/v3/time``), for ``TimeSync``."""
         ...

@@ -13,7 +13,9 @@ import pytest
 
 from kernels.state import P_QTY
 from oms.model import Fill, Market, Order, OrderEvent
-from tests.stream.conftest import bench, exchange, nats_url, nc  # noqa: F401  (fixtures for this folder)
+from tests.flows.conftest import clean_runs, venue  # noqa: F401  (fixtures the rebalance scenario shares)
+from tests.flows.test_rebalance_flow import desk  # noqa: F401
+from tests.stream.conftest import bench, exchange, nc, stream_nats  # noqa: F401  (fixtures for this folder)
 from tests.stream.test_daemon_orders import events
 from tests.venues.binance.conftest import Harness
 

@@ -231,3 +231,15 @@ def test_cli_config_check_lists_every_problem_without_traceback(cfg_dir):
     assert lines[-1] == "2 problem(s) found"
     assert lines[0].startswith("accounts.yaml: accounts.binance.sub_market_making.parent: 'nobody'")
     assert lines[1].startswith("risk.yaml: defaults.max_open_orders: Input should be greater than or equal to 0")
+
+
+def test_a_working_level_above_its_cap_is_a_problem(cfg_dir):
+    edit(cfg_dir / "accounts.yaml", "max_balance_usdt: 10000}", "max_balance_usdt: 10000, working_balance_usdt: 20000}")
+    edit(cfg_dir / "accounts.yaml", "sub_working_balance: 5000", "sub_working_balance: 60000")
+    found = problems(cfg_dir)
+    assert (
+        "accounts.yaml: accounts.binance.sub_spot_arb.working_balance_usdt: working level 20000 of "
+        "binance/sub_spot_arb is above its cap 10000 (rebalance would sweep it)"
+    ) in found
+    assert any(p.startswith("accounts.yaml: account_routing.balance_rules.sub_working_balance: working level 60000 of")
+               for p in found)  # fmt: skip

@@ -52,6 +52,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import aiohttp
+import msgspec
 import numpy as np
 import pytest
 
@@ -620,12 +621,25 @@ class VenueContract:
         if not main.execution.capabilities.sub_account_transfer:
             with pytest.raises(Unsupported, match=t.transfer_id):
                 await main.execution.transfer(t)
+            with pytest.raises(Unsupported, match=t.transfer_id):
+                await main.execution.find_transfer(t)
             return
+        assert await main.execution.find_transfer(t) is None  # never sent: not in the venue's history
         before = {b.asset: Decimal(b.free) for b in await sub.execution.balances()}
         ev = await main.execution.transfer(t)
         assert ev.status is TransferStatus.DONE and ev.transfer == t and ev.venue_transfer_id
         after = {b.asset: Decimal(b.free) for b in await sub.execution.balances()}
         assert after["USDT"] - before["USDT"] == Decimal("12.5")
+        found = await main.execution.find_transfer(t)  # the history finds it by its id
+        assert found is not None and found.status is TransferStatus.DONE
+        assert found.venue_transfer_id == ev.venue_transfer_id and found.transfer == t
+        with pytest.raises(Rejected, match="-4115|duplicated"):  # the same id again moves nothing
+            await main.execution.transfer(t)
+        back = msgspec.structs.replace(t, transfer_id=f"{t.transfer_id}b", from_account=sub.account,
+                                       to_account=main.account, from_market=market, to_market=Market.SPOT)  # fmt: skip
+        assert (await main.execution.transfer(back)).status is TransferStatus.DONE
+        found_back = await main.execution.find_transfer(back)  # the sender's side of the history (fromEmail)
+        assert found_back is not None and found_back.transfer == back
 
     async def test_key_rotation_keeps_the_user_stream(self, trader: Facets, venue: ContractVenue, market: Market):
         old = trader.ctx.credentials

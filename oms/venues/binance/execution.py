@@ -590,6 +590,39 @@ class BinanceExecution:
             event_ns=time.time_ns(),
         )
 
+    async def find_transfer(self, transfer: Transfer, since_ns: int | None = None) -> TransferEvent | None:
+        """The universal sub-account transfer ``transfer`` as the venue's history has it (by its
+        ``clientTranId``, the transfer id), or None if the venue never executed it. Binance answers one side at
+        a time (the sender's, ``fromEmail``; none for the main account) and at most 7 days per query: from
+        ``since_ns`` (default: 7 days ago, less 5 minutes) on."""
+        s = await self._ready()
+        me = self.context.account.name
+        src = transfer.from_account.split("/", 1)[1]
+        # startTime only: the venue answers startTime + 7 days, which reaches past its own now whatever our
+        # clock estimate is off by (an endTime from here could end just before a transfer it has just made)
+        week_ms = 7 * 24 * 3600 * 1000
+        start_ms = max(self.context.clock.server_time_ms() - week_ms + 300_000, (since_ns or 0) // MS)
+        params: dict[str, Any] = {"clientTranId": transfer.transfer_id, "startTime": start_ms}
+        if src != me:
+            ref = self.context.account_refs.get(src)
+            if ref is None:
+                raise Unsupported(f"no venue id (email) known for account {src}", account=self.account,
+                                  action=f"find transfer {transfer.transfer_id}")  # fmt: skip
+            params["fromEmail"] = ref
+        body = await s.request("sub_transfer_history", params, action=f"find transfer {transfer.transfer_id}")
+        rows = body.get("result", []) if isinstance(body, dict) else body
+        for row in rows or ():
+            if row.get("clientTranId") == transfer.transfer_id:
+                ok = str(row.get("status", "SUCCESS")).upper() == "SUCCESS"
+                return TransferEvent(
+                    transfer=transfer,
+                    status=TransferStatus.DONE if ok else TransferStatus.FAILED,
+                    venue_transfer_id=str(row.get("tranId", "")) or None,
+                    reason="" if ok else f"venue status {row.get('status')}",
+                    event_ns=int(row.get("createTimeStamp", 0)) * MS or time.time_ns(),
+                )
+        return None
+
     # ---- clock, keys, life ----------------------------------------------------------------------------------
     async def server_time_ns(self) -> int:
         await self.session.ensure_started()

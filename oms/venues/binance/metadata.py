@@ -76,6 +76,7 @@ SPOT_WEIGHTS = {
     "time": EndpointWeight(1),
     "userDataStream.subscribe.signature": EndpointWeight(2),
     "POST /sapi/v1/sub-account/universalTransfer": EndpointWeight(1),
+    "GET /sapi/v1/sub-account/universalTransfer": EndpointWeight(1),
     "POST /sapi/v1/asset/transfer": EndpointWeight(1),
 }
 USDM_WEIGHTS = {

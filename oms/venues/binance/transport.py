@@ -90,6 +90,7 @@ OPS: dict[str, dict[str, Op]] = {
             idempotent=False,
         ),
         Op("transfer", "universal_transfer", "POST /sapi/v1/asset/transfer", idempotent=False),
+        Op("sub_transfer_history", "get_universal_transfer_history", "GET /sapi/v1/sub-account/universalTransfer"),
     ),
     "usdm": _ops(
         Op(

@@ -508,6 +508,13 @@ class CcxtExecution:
             event_ns=time.time_ns(),
         )  # fmt: skip
 
+    async def find_transfer(self, transfer: Transfer, since_ns: int | None = None) -> TransferEvent | None:
+        """ccxt's unified API keeps no history of transfers by our id: ``Unsupported``."""
+        raise Unsupported(
+            "ccxt's unified API has no transfer history by client id", account=self.account,
+            action=f"find transfer {transfer.transfer_id}",
+        )  # fmt: skip
+
     async def server_time_ns(self) -> int:
         ms = await self._call("read server time", None, self.exchange.fetch_time, state_changing=False, idempotent=True)
         return int(ms) * parse.MS
