@@ -6,10 +6,21 @@ import argparse
 import os
 import sys
 
-from oms.cli import archive_cmd, backtest_cmd, config_cmd, data_cmd, exchange_cmd, keys_cmd, services_cmd, sql_cmd
+from oms.cli import (
+    archive_cmd,
+    backtest_cmd,
+    config_cmd,
+    data_cmd,
+    exchange_cmd,
+    flows_cmd,
+    keys_cmd,
+    services_cmd,
+    sql_cmd,
+)
 from oms.cli.common import CommandError, fail
 
-COMMAND_MODULES = [config_cmd, services_cmd, exchange_cmd, data_cmd, sql_cmd, archive_cmd, keys_cmd, backtest_cmd]
+COMMAND_MODULES = [config_cmd, services_cmd, exchange_cmd, data_cmd, sql_cmd, archive_cmd, keys_cmd, backtest_cmd,
+                   flows_cmd]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from oms.services.base import UNHEALTHY, Service, Status
+from oms.services.flows import FlowsService
 from oms.services.localex import LocalExchangeService
 from oms.services.lock import DEFAULT_WAIT, ServiceLock
 from oms.services.nats import NatsService
@@ -14,7 +15,7 @@ from oms.services.prefect import PrefectService
 from oms.services.process import ServiceError
 from oms.services.settings import ServiceSettings
 
-ORDER = ("nats", "openbao", "prefect", "localex")
+ORDER = ("nats", "openbao", "prefect", "localex", "flows")  # flows (the runner) needs the others
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class DownResult:
 
 
 class Services:
-    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange."""
+    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange, flow runner."""
 
     def __init__(
         self,
@@ -52,11 +53,17 @@ class Services:
             "openbao": OpenBaoService(settings),
             "prefect": PrefectService(settings),
             "localex": LocalExchangeService(settings),
+            "flows": FlowsService(settings),
         }
 
     def _select(self, names: Iterable[str] | None) -> list[Service]:
         if names is None:
-            names = [n for n in ORDER if n != "localex" or self.settings.localex_enabled]
+            off = {
+                n
+                for n, on in (("localex", self.settings.localex_enabled), ("flows", self.settings.flows_enabled))
+                if not on
+            }
+            names = [n for n in ORDER if n not in off]
         names = list(names)
         unknown = [n for n in names if n not in self.all]
         if unknown:

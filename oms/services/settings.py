@@ -28,6 +28,7 @@ class ServiceSettings:
     prefect_port: int = 4200
     localex_port: int = 8765
     localex_enabled: bool = True
+    flows_enabled: bool = True  # the flow runner (python -m flows.serve) with the other services
     host: str = "127.0.0.1"
     # setting name -> where it was set (an environment variable, or a config file and key), for hints
     origins: dict[str, str] = field(default_factory=dict, compare=False)
