@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,9 +60,9 @@ def test_the_fast_pass_equals_the_sql_stages(fills, funding) -> None:
         layout = Layout(Path(d))
         with LogWriter(layout) as w:
             for i, (acct, sym, side, cents, milli, t, asset) in enumerate(fills):
-                f = fill(acct, i, side, f"{cents / 100:.2f}", f"{milli / 1000:.3f}", T0 + t, f"{cents * milli / 1e7:.7f}",
-                         sym)  # fmt: skip
-                w.append(f.__class__(**{**{k: getattr(f, k) for k in f.__struct_fields__}, "commission_asset": asset}))
+                fee = f"{cents * milli / 1e7:.7f}"
+                f = fill(acct, i, side, f"{cents / 100:.2f}", f"{milli / 1000:.3f}", T0 + t, fee, sym)
+                w.append(msgspec.structs.replace(f, commission_asset=asset))
             w.append(Funding(account="binance/sub_a", symbol=PERP, asset="USDT", amount=f"{funding / 100:.2f}",
                              event_ns=T0 + DAY + 3))  # fmt: skip
         fast, exact, took_fast = both(Path(d))
