@@ -278,8 +278,8 @@ async def snapshot(
                 log.error("snapshot of %s failed: %s", account, exc)
                 rows.append({"account": account, "status": "failed", "differences": 0, "detail": str(exc)[:200]})
                 continue
-            diffs = await compare(daemon, exchange)
-            files[account] = await write_state(layout, at, account, daemon, exchange, diffs)
+            diffs = compare(daemon, exchange)
+            files[account] = write_state(layout, at, account, daemon, exchange, diffs)
             if diffs:
                 found[account] = diffs
             status = "no daemon view" if daemon is None else ("DIFFERS" if diffs else "in sync")
