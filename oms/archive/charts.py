@@ -3,13 +3,14 @@
 A chart is drawn only when its data changed since the last drawing: the data's digest is kept beside the
 PNG (``.equity.png.sha256``), so a daily report redraws the accounts that traded, not all 200. Charts are
 drawn in a process pool (matplotlib is single-threaded and its drawing is CPU-bound), in batches so each
-worker imports matplotlib once.
+worker imports matplotlib once; a handful of charts is drawn in the calling process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -69,5 +70,7 @@ def equity_charts(charts: dict[Path, tuple[str, dict[str, Series]]], workers: in
     if workers == 1:
         return [Path(p) for p in _draw_batch(jobs)]
     batches = [jobs[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(workers) as pool:
+    # spawn, not fork: a flow run's process has threads (Prefect's log and event senders) whose locks a fork
+    # would copy held
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return [Path(p) for done in pool.map(_draw_batch, batches) for p in done]

@@ -79,3 +79,14 @@ def test_a_broken_deployment_is_refused_naming_it(prefect_server, tmp_path: Path
         build(read_specs(one(name="x", entrypoint="flows/nothing.py:f"))[0])
     with pytest.raises(DeploymentError, match="unknown key"):
         read_specs(one(name="x", entrypoint="flows/snapshot.py:snapshot", schedule="hourly"))
+
+
+def test_oms_flows_list_prints_every_deployment_with_its_schedule(capsys) -> None:
+    from oms.cli.main import main
+
+    assert main(["flows", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(DOC["deployments"])
+    by_name = {line.split()[0]: line for line in out}
+    assert "0 * * * *" in by_name["snapshot"] and "flows/snapshot.py:snapshot" in by_name["snapshot"]
+    assert "on demand" in by_name["backtest"]
