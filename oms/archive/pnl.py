@@ -100,19 +100,30 @@ SELECT o.account, o.symbol, o.position_side, o.qty,
 FROM open_lots o JOIN marks m USING (symbol) WHERE o.qty <> 0
 """
 
-PNL_BOOK_DAILY = f"""
-WITH day AS (
+# per book and day, from the fills with their realised PnL
+_BOOK_DAY = f"""
   SELECT book, date,
-    sum(realised_pnl) AS realised_pnl,
-    sum(CASE WHEN quote_fee THEN commission ELSE 0 END) AS fees,
-    count_if(commission <> 0 AND NOT quote_fee) AS other_fee_fills,
-    sum(CAST(price * qty AS {D})) AS turnover,
-    sum(CASE WHEN side = 'sell' THEN CAST(price * qty AS {D}) ELSE -CAST(price * qty AS {D}) END) AS cash,
-    sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS dqty,
-    count(*) AS fills, count_if(closed_qty > 0) AS closes, count_if(realised_pnl > 0) AS wins
-  FROM pnl_fill_realised GROUP BY ALL
-),
-marks AS (SELECT symbol, date, arg_max(price, event_ns) AS mark FROM trades GROUP BY ALL),
+  sum(realised_pnl) AS realised_pnl,
+  sum(CASE WHEN quote_fee THEN commission ELSE 0 END) AS fees,
+  count_if(commission <> 0 AND NOT quote_fee) AS other_fee_fills,
+  sum(CAST(price * qty AS {D})) AS turnover,
+  sum(CASE WHEN side = 'sell' THEN CAST(price * qty AS {D}) ELSE -CAST(price * qty AS {D}) END) AS cash,
+  sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS dqty,
+  count(*) AS fills, count_if(closed_qty > 0) AS closes, count_if(realised_pnl > 0) AS wins
+FROM pnl_fill_realised GROUP BY ALL
+"""
+
+# the last fill price of each symbol up to a day's end (any account)
+_MARKS = "SELECT symbol, date, arg_max(price, event_ns) AS mark FROM trades GROUP BY ALL"
+
+
+def book_daily_sql(day: str = _BOOK_DAY, marks: str = _MARKS) -> str:
+    """Per book and calendar day (from its first fill to the archive's last day): the day's sums of ``day``
+    (book, date, realised_pnl, fees, other_fee_fills, turnover, cash, dqty, fills, closes, wins), the position
+    and the unrealised PnL at the mark of ``marks`` (symbol, date, mark)."""
+    return f"""
+WITH day AS ({day}),
+marks AS ({marks}),
 fund AS (SELECT date FROM funding),
 span AS (SELECT max(date) AS hi FROM (SELECT date FROM day UNION ALL SELECT date FROM fund)),
 firsts AS (SELECT book, min(date) AS first FROM day GROUP BY ALL),
@@ -138,6 +149,9 @@ SELECT account, symbol, position_side, date, realised_pnl, fees, other_fee_fills
        qty, mark, CAST(cash_cum + qty * mark - realised_cum AS {D}) AS unrealised_pnl
 FROM marked
 """
+
+
+PNL_BOOK_DAILY = book_daily_sql()
 
 _BOOK_TOTALS = """
   SELECT account, date, sum(realised_pnl) AS realised_pnl, sum(unrealised_pnl) AS unrealised_pnl,
@@ -190,7 +204,8 @@ PNL_DAILY_TOTAL = _daily(
 )
 
 
-def _monthly(source: str) -> str:
+def monthly_sql(source: str) -> str:
+    """Monthly rows (per account, or the total) from the daily rows of ``source``."""
     return f"""
 WITH d AS (SELECT *, CAST(date_trunc('month', date) AS DATE) AS month FROM {source}),
 m AS (
@@ -227,7 +242,7 @@ PNL_VIEWS = {
     "pnl_book_daily": PNL_BOOK_DAILY,
     "pnl_daily": PNL_DAILY,
     "pnl_daily_total": PNL_DAILY_TOTAL,
-    "pnl_monthly": _monthly("pnl_daily"),
-    "pnl_monthly_total": _monthly("pnl_daily_total"),
+    "pnl_monthly": monthly_sql("pnl_daily"),
+    "pnl_monthly_total": monthly_sql("pnl_daily_total"),
     "positions": POSITIONS,
 }

@@ -13,6 +13,7 @@ from oms.cli import (
     data_cmd,
     deploy_cmd,
     exchange_cmd,
+    flows_cmd,
     keys_cmd,
     services_cmd,
     sql_cmd,
@@ -33,6 +34,7 @@ COMMAND_MODULES = [
     deploy_cmd,
     stream_cmd,
     webhook_cmd,
+    flows_cmd,
 ]
 
 

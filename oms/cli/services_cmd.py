@@ -87,6 +87,8 @@ def run_up(args: argparse.Namespace) -> int:
             f"{data / 'localex' / 'localex-demo-keys.json'}, admin token: "
             f"{data / 'localex' / 'localex-admin-token'}, both mode 0600)"
         )
+    if "flows" in started:
+        write(f"flow runner:        {services['flows'].address} (every deployment of prefect.yaml, on its schedule)")
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
     unhealthy = [r.name for r in results if not r.ok]
     if unhealthy:
@@ -193,8 +195,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "services",
         help="start, stop and inspect the embedded services",
-        description="nats-server (JetStream), OpenBao, the Prefect server and the local "
-        "exchange, on 127.0.0.1 with data and logs under data/.",
+        description="nats-server (JetStream), OpenBao, the Prefect server, the local "
+        "exchange and the flow runner, on 127.0.0.1 with data and logs under data/.",
     )
     ssub = parser.add_subparsers(dest="services_cmd", required=True, metavar="COMMAND")
     for name, func, text in (
@@ -208,7 +210,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             _add_wait_option(p)
         if name != "status":
             p.add_argument(
-                "names", nargs="*", metavar="SERVICE", help="only these (nats, openbao, prefect, localex); default all"
+                "names",
+                nargs="*",
+                metavar="SERVICE",
+                help="only these (nats, openbao, prefect, localex, flows); default all",
             )
         p.set_defaults(func=func)
 

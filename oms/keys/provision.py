@@ -2,9 +2,9 @@
 
 For each account of an exchange whose ``venue`` is ``local`` (configs/exchanges.yaml), ``provision_local``
 
-1. creates its account on the local exchange if missing (id and email ``{exchange}_{account}@localex.invalid``, subs under
-   their main account) and funds it with ``FUNDING`` (the local exchange keeps accounts in memory, so a
-   restarted exchange gets them again);
+1. creates its account on the local exchange if missing (id and email ``{exchange}_{account}@localex.invalid``,
+   sub-accounts under their main account) and funds it with ``FUNDING`` (the local exchange keeps accounts
+   in memory, so a restarted exchange gets them again);
 2. keeps the account's key in Vault when the local exchange still knows it; otherwise creates a key
    (SPOT or FUTURES per market, TRANSFER, and WITHDRAW only on a main account with ``withdraw_enabled``)
    and writes it to Vault as a new version (a running daemon's rotation listener switches to it).

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from oms.services.base import UNHEALTHY, Service, Status
+from oms.services.flows import FlowsService
 from oms.services.localex import LocalExchangeService
 from oms.services.lock import DEFAULT_WAIT, ServiceLock
 from oms.services.nats import NatsService
@@ -15,7 +16,7 @@ from oms.services.process import ServiceError
 from oms.services.settings import ServiceSettings
 from oms.services.stream import StreamService
 
-ORDER = ("nats", "openbao", "prefect", "localex", "stream")
+ORDER = ("nats", "openbao", "prefect", "localex", "stream", "flows")  # the flow runner needs the others
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class DownResult:
 
 
 class Services:
-    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange, stream daemon."""
+    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange, stream daemon,
+    flow runner."""
 
     def __init__(
         self,
@@ -54,11 +56,16 @@ class Services:
             "prefect": PrefectService(settings),
             "localex": LocalExchangeService(settings),
             "stream": StreamService(settings),
+            "flows": FlowsService(settings),
         }
 
     def _select(self, names: Iterable[str] | None) -> list[Service]:
         if names is None:
-            enabled = {"localex": self.settings.localex_enabled, "stream": self.settings.stream_enabled}
+            enabled = {
+                "localex": self.settings.localex_enabled,
+                "stream": self.settings.stream_enabled,
+                "flows": self.settings.flows_enabled,
+            }
             names = [n for n in ORDER if enabled.get(n, True)]
         names = list(names)
         unknown = [n for n in names if n not in self.all]

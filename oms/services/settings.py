@@ -31,6 +31,7 @@ class ServiceSettings:
     stream_enabled: bool = False  # the stream daemon under `oms up` (services.stream.enabled)
     stream_health_port: int = 8780
     config_dir: Path | None = None  # the configuration the daemon is started with
+    flows_enabled: bool = True  # the flow runner (python -m flows.serve) with the other services
     host: str = "127.0.0.1"
     prefect_host: str = "127.0.0.1"  # the Prefect UI may listen beyond loopback (then behind its auth string)
     prefect_api_auth: str = "auto"  # "auto": an auth string when prefect_host is not loopback; "always"

@@ -1,6 +1,6 @@
-"""The flows' test venue: a local exchange in a thread (its admin API creates and funds accounts), with a gate
-that can hold one request mid-way (how a test cuts a flow off while a transfer is in flight), and the
-configuration, keys file and environment a flow run reads."""
+"""Shared pieces of the flow tests. The flows' test venue: a local exchange in a thread (its admin API creates
+and funds accounts), with a gate that can hold one request mid-way (how a test cuts a flow off while a
+transfer is in flight), and the configuration, keys file and environment a flow run reads."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +25,11 @@ from localex.engine.markets import default_specs
 from localex.server.app import build_app
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
+from oms.archive.layout import Layout
+from oms.archive.logs import LogWriter
 from oms.archive.market import load_default_paths
+from oms.archive.records import Funding
+from oms.model import Fill
 from oms.services import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -181,5 +186,62 @@ def make_desk(venue: Venue, tmp: Path, funds: dict[str, str], nats, rules: dict 
     keys_file = tmp / "keys.json"
     keys_file.write_text(json.dumps({"keys": rows}))
     env = {"OMS_LOCAL_EXCHANGE_PORT": venue.url.rsplit(":", 1)[1], "OMS_DATA_DIR": str(data_dir),
-           "OMS_NATS_URL": nats.url, "OMS_NATS_CREDENTIALS_DIR": str(nats.settings("flows").credentials_dir), "OMS_BINANCE_VENUE": "local"}  # fmt: skip
+           "OMS_NATS_URL": nats.url, "OMS_NATS_CREDENTIALS_DIR": str(nats.settings("flows").credentials_dir),
+           "OMS_BINANCE_VENUE": "local"}  # fmt: skip
     return Desk(venue, ids, markets, config_dir, data_dir, keys_file, env)
+
+
+# ---- the hand-checked fill sequence of tests/archive/test_pnl.py as trade and funding logs, and Prefect helpers
+DAY = 86_400 * 10**9
+T0 = int(datetime(2026, 11, 29, tzinfo=UTC).timestamp()) * 10**9  # 29, 30 Nov, 1 Dec: a month boundary
+PERP = "BTC/USDT:USDT"
+
+
+def fill(acct: str, i: int, side: str, price: str, qty: str, t: int, fee: str, sym: str = PERP) -> Fill:
+    return Fill(account=acct, symbol=sym, client_order_id=f"c{i}", venue_order_id=f"v{i}", trade_id=str(i),
+                side=side, price=price, qty=qty, commission=fee, commission_asset="USDT", event_ns=t)  # fmt: skip
+
+
+def write_known_fills(data: Path) -> Layout:
+    """sub_a: long 3 (2 @ 100, 1 @ 110), sells 2 @ 120 (+40) and 2 @ 90 (-20, short 1), funding -0.5, buys 1 @ 80
+    (+10); sub_b: long 1 @ 95 left open (marked at the symbol's last price of each day)."""
+    layout = Layout(data)
+    a = "binance/sub_a"
+    with LogWriter(layout) as w:
+        w.extend([
+            fill(a, 1, "buy", "100", "2", T0 + 1, "0.2"),
+            fill(a, 2, "buy", "110", "1", T0 + 2, "0.11"),
+            fill(a, 3, "sell", "120", "2", T0 + DAY + 1, "0.24"),
+            fill(a, 4, "sell", "90", "2", T0 + DAY + 2, "0.18"),
+            fill(a, 5, "buy", "80", "1", T0 + 2 * DAY, "0.08"),
+            fill("binance/sub_b", 1, "buy", "95", "1", T0, "0.095"),
+        ])  # fmt: skip
+        w.append(Funding(account=a, symbol=PERP, asset="USDT", amount="-0.5", rate="0.0001", event_ns=T0 + DAY + 5))
+    return layout
+
+
+def delete_runs_of(*flow_names: str) -> None:
+    """Leave the session's shared Prefect server as found: other tests count its flow runs."""
+    from prefect import get_client
+
+    async def go() -> None:
+        async with get_client() as client:
+            for run_ in await client.read_flow_runs():
+                if (await client.read_flow(run_.flow_id)).name in flow_names:
+                    await client.delete_flow_run(run_.id)
+
+    asyncio.run(go())
+
+
+def artifacts() -> dict:
+    """The latest artifact of each key on the Prefect server."""
+    from prefect import get_client
+
+    async def go():
+        async with get_client() as client:
+            return await client.read_artifacts()
+
+    found: dict = {}
+    for a in sorted(asyncio.run(go()), key=lambda a: a.created):
+        found[a.key] = a
+    return found

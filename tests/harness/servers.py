@@ -29,6 +29,7 @@ def loopback_settings(data_dir: Path, **overrides) -> ServiceSettings:
         openbao_cluster_port=free_port(),
         prefect_port=free_port(),
         localex_port=free_port(),
+        flows_enabled=False,  # the flow runner only where a test asks for it (tests/flows/)
     )
     values.update(overrides)
     return ServiceSettings(**values)

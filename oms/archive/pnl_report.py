@@ -1,0 +1,169 @@
+"""PnL report files of one month: ``reports/YYYY/MM/{account}/pnl.csv`` per account and ``.../total/pnl.csv``.
+
+Everything is computed over the PnL views (``oms.archive.pnl``), all accounts at once: the FIFO stage in one
+compiled pass (``oms.archive.pnl_fast``; the exact SQL stages when the data needs them), then one query gives
+the month's daily rows and the month's row of every account and of the total, already formatted; Python only
+cuts the sorted result into one CSV per account (Arrow slices, no per-row work).
+
+A CSV has one row per day of the month (``period`` ``day``) and a last row for the month (``period``
+``month``, dated the month's first day): realised and unrealised PnL, fees, funding, net PnL, turnover,
+fills, closing fills, wins, win rate, equity (cumulative since the first fill), drawdown and max drawdown.
+Decimals are printed exactly, without trailing zeros.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from oms.archive.layout import Layout, account_path
+from oms.archive.pnl import materialize, monthly_sql
+from oms.archive.pnl_fast import materialize_fast
+from oms.archive.views import connect
+
+TOTAL = "total"  # the folder (and account column) of the all-accounts rows
+COLUMNS = ("realised_pnl", "unrealised_pnl", "fees", "funding", "net_pnl", "turnover", "fills", "closes", "wins",
+           "win_rate", "equity", "drawdown", "max_drawdown")  # fmt: skip
+_DECIMALS = {"realised_pnl", "unrealised_pnl", "fees", "funding", "net_pnl", "turnover", "equity", "drawdown",
+             "max_drawdown"}  # fmt: skip
+
+
+@dataclass
+class MonthReport:
+    """What one report wrote: the CSVs per account (and ``total``), and the rows the artifacts show."""
+
+    month: date
+    files: dict[str, Path] = field(default_factory=dict)
+    monthly: list[dict] = field(default_factory=list)  # one row per account and the total, formatted
+    daily_total: list[dict] = field(default_factory=list)
+    equity: dict[str, tuple[list[date], list[float]]] = field(default_factory=dict)  # for the charts
+
+    @property
+    def accounts(self) -> list[str]:
+        return [a for a in self.files if a != TOTAL]
+
+
+def _fmt(col: str) -> str:
+    if col in _DECIMALS:
+        return (
+            f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} = 0 THEN '0' ELSE "
+            f"rtrim(rtrim(CAST({col} AS VARCHAR), '0'), '.') END AS {col}"
+        )
+    if col == "win_rate":
+        return "CAST(round(win_rate, 6) AS VARCHAR) AS win_rate"
+    return f"CAST({col} AS BIGINT) AS {col}"  # counts (a sum of counts is a 128-bit integer in DuckDB)
+
+
+def month_bounds(month: str | date) -> tuple[date, date]:
+    """The first day of ``month`` (``YYYY-MM`` or a date in it) and of the next month."""
+    if isinstance(month, str):
+        try:
+            y, m = (int(x) for x in month.split("-")[:2])
+            first = date(y, m, 1)
+        except ValueError:
+            raise ValueError(f"month {month!r} is not YYYY-MM") from None
+    else:
+        first = month.replace(day=1)
+    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, nxt
+
+
+def _query(first: date, nxt: date) -> str:
+    cols = ", ".join(_fmt(c) for c in COLUMNS)
+    daily_cols = ", ".join(COLUMNS)
+    month_cols = ", ".join(c if c != "drawdown" else "NULL AS drawdown" for c in COLUMNS)
+    lo, hi = f"DATE '{first}'", f"DATE '{nxt}'"
+    return f"""
+WITH rows AS (
+  SELECT 'day' AS period, date, account, {daily_cols} FROM pnl_daily_m WHERE date >= {lo} AND date < {hi}
+  UNION ALL
+  SELECT 'day', date, '{TOTAL}', {daily_cols} FROM pnl_daily_total_m WHERE date >= {lo} AND date < {hi}
+  UNION ALL
+  SELECT 'month', month, account, {month_cols} FROM pnl_monthly_m WHERE month = {lo}
+  UNION ALL
+  SELECT 'month', month, '{TOTAL}', {month_cols} FROM pnl_monthly_total_m WHERE month = {lo}
+)
+SELECT period, date, account, CAST(equity AS DOUBLE) AS equity_f, {cols}
+FROM rows ORDER BY account = '{TOTAL}', account, period = 'month', date
+"""
+
+
+def compute(con: duckdb.DuckDBPyConnection, month: str | date) -> pa.Table:
+    """The month's rows of every account and the total (sorted by account, days then the month row)."""
+    first, nxt = month_bounds(month)
+    if not materialize_fast(con):  # the data needs the exact 128-bit SQL stages (oms.archive.pnl_fast)
+        materialize(con)
+    # the daily views once (the monthly ones and the month filter read them): temp tables of their own
+    con.execute("CREATE OR REPLACE TEMP TABLE pnl_daily_m AS SELECT * FROM pnl_daily")
+    con.execute("CREATE OR REPLACE TEMP TABLE pnl_daily_total_m AS SELECT * FROM pnl_daily_total")
+    monthly = {"pnl_monthly_m": "pnl_daily_m", "pnl_monthly_total_m": "pnl_daily_total_m"}
+    for name, source in monthly.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {monthly_sql(source)} ")
+    return con.sql(_query(first, nxt)).to_arrow_table()
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="none"))
+    os.replace(tmp, path)
+
+
+def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport:
+    """Compute the month over the archive of ``layout`` and write its CSVs under ``reports``."""
+    first, _ = month_bounds(month)
+    con = connect(layout)
+    try:
+        table = compute(con, first)
+    finally:
+        con.close()
+    out = MonthReport(first)
+    if table.num_rows == 0:
+        return out
+    accounts = table.column("account").combine_chunks()
+    # the rows are sorted by account: one slice per run of equal accounts
+    runs = pc.run_end_encode(accounts)
+    ends = runs.run_ends.to_pylist()
+    names = runs.values.to_pylist()
+    csv_cols = ["period", "date", "account", *COLUMNS]
+    start = 0
+    folder = reports / f"{first:%Y}" / f"{first:%m}"
+    for name, end in zip(names, ends, strict=True):
+        part = table.slice(start, end - start)
+        start = end
+        path = folder / (TOTAL if name == TOTAL else account_path(name)) / "pnl.csv"
+        _write_csv(part.select(csv_cols), path)
+        out.files[name] = path
+        period = part.column("period").to_pylist()
+        days = [d for d, p in zip(part.column("date").to_pylist(), period, strict=True) if p == "day"]
+        eq = [e for e, p in zip(part.column("equity_f").to_pylist(), period, strict=True) if p == "day"]
+        out.equity[name] = (days, eq)
+        month_row = {c: part.column(c)[len(period) - 1].as_py() for c in ("account", *COLUMNS) if c != "drawdown"}
+        if period[-1] == "month":
+            out.monthly.append(month_row)
+        if name == TOTAL:
+            out.daily_total = [
+                {
+                    c: part.column(c)[i].as_py()
+                    for c in (
+                        "date",
+                        "realised_pnl",
+                        "unrealised_pnl",
+                        "fees",
+                        "funding",
+                        "net_pnl",
+                        "equity",
+                        "drawdown",
+                    )
+                }  # fmt: skip
+                for i, p in enumerate(period)
+                if p == "day"
+            ]
+    return out
