@@ -14,10 +14,10 @@ import json
 import re
 from uuid import UUID
 
-import nats
 from prefect import flow, get_client, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 
+from oms.bus.connect import NatsClientSettings, connect_as
 from oms.config import load_config
 
 NAME = "notify-failure"
@@ -31,11 +31,11 @@ def alert_subject(flow_name: str) -> str:
     return f"alerts.flows.{_token(flow_name)}"
 
 
-async def _publish(nats_url: str, subject: str, body: dict) -> str:
+async def _publish(bus: NatsClientSettings, subject: str, body: dict) -> str:
     try:
-        nc = await nats.connect(nats_url, connect_timeout=3, max_reconnect_attempts=1, allow_reconnect=False)
+        nc = await connect_as(bus, connect_timeout=3, max_reconnect_attempts=1, allow_reconnect=False)
     except Exception as exc:
-        return f"not published on {subject}: cannot reach NATS at {nats_url}: {exc!r}"
+        return f"not published on {subject}: cannot reach NATS at {bus.url}: {exc!r}"
     try:
         await nc.publish(subject, json.dumps(body).encode())
         await nc.flush(timeout=3)
@@ -66,9 +66,8 @@ async def notify_failure(failed_run: str, nats_url: str | None = None) -> dict:
         "parameters": run.parameters,
         "at": state.timestamp.isoformat() if state and state.timestamp else None,
     }
-    if nats_url is None:
-        nats_url = f"nats://127.0.0.1:{load_config().stream.services.nats.port}"
-    published = await _publish(nats_url, alert_subject(flow_.name), body)
+    bus = NatsClientSettings.from_config(load_config(), "flows").at(nats_url)
+    published = await _publish(bus, alert_subject(flow_.name), body)
     lines = [
         f"# FAILED: {flow_.name}" + (f" ({deployment})" if deployment else ""),
         "",

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-import nats
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from oms.archive.layout import Layout
+from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.kv import LiveState
 from oms.bus.streams import BusSettings, ensure_bucket
 from oms.config import Config, load_config
@@ -139,8 +139,8 @@ def key_provider(cfg: Config, source: KeySource, exchange: str) -> KeyProvider:
 
 
 @task(name="read-daemon-state", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=[1, 4])
-async def read_daemon(nats_url: str, bucket: str, account: str) -> View | None:
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=False)
+async def read_daemon(bus: NatsClientSettings, bucket: str, account: str) -> View | None:
+    nc = await connect_as(bus, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=False)
     try:
         state = LiveState(await ensure_bucket(nc.jetstream(), bucket))
         raw = {k: await state.get_raw(account, k) for k in ("balances", "positions", "open_orders", "pnl")}
@@ -209,8 +209,8 @@ def write_state(layout: Layout, hour: datetime, account: str, daemon: View | Non
 
 
 @task(name="publish-differences", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=[1, 4])
-async def publish(nats_url: str, hour: datetime, found: dict[str, list[dict]]) -> int:
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=False)
+async def publish(bus: NatsClientSettings, hour: datetime, found: dict[str, list[dict]]) -> int:
+    nc = await connect_as(bus, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=False)
     try:
         for account, diffs in found.items():
             body = {"account": account, "hour": hour.strftime("%Y-%m-%dT%H:00:00Z"), "differences": diffs}
@@ -257,7 +257,7 @@ async def snapshot(
     log = get_run_logger()
     cfg = load_config(Path(config_dir)) if config_dir else load_config()
     layout = Layout(Path(data_dir) if data_dir else cfg.data_dir())
-    nats_url = nats_url or f"nats://127.0.0.1:{cfg.stream.services.nats.port}"
+    bus = NatsClientSettings.from_config(cfg, "flows").at(nats_url)
     at = _hour(hour)
     targets = _accounts(cfg, accounts)
     factories: dict[str, VenueFactory] = {}
@@ -270,7 +270,7 @@ async def snapshot(
             ex = AccountId.parse(account).exchange
             if ex not in factories:
                 factories[ex] = VenueFactory(cfg, key_provider(cfg, keys, ex), local_url=local_url)
-            daemon = await read_daemon(nats_url, bucket, account)
+            daemon = await read_daemon(bus, bucket, account)
             try:
                 exchange = await read_exchange(factories[ex], account, markets)
             except Exception as exc:
@@ -290,7 +290,7 @@ async def snapshot(
         for f in factories.values():
             await f.close()
     if found:
-        await publish(nats_url, at, found)
+        await publish(bus, at, found)
     stamp = at.strftime("%Y-%m-%d %H:00 UTC")
     await acreate_table_artifact(rows, key="snapshot-accounts", description=f"Account snapshots of {stamp}")
     lines = [f"# Snapshot {stamp}", "", f"{len(files)} account(s) written, {len(found)} with differences, "

@@ -64,6 +64,10 @@ class NatsClientSettings:
             "name": f"oms-{self.identity}",
         }
 
+    def at(self, url: str | None) -> NatsClientSettings:
+        """The same identity at ``url`` (an explicit URL, e.g. a flow's parameter; None keeps this one)."""
+        return self if url is None else NatsClientSettings(url, self.identity, self.data_dir, self.credentials)
+
     def with_identity(self, identity: str) -> NatsClientSettings:
         return NatsClientSettings(self.url, identity, self.data_dir, self.credentials)
 

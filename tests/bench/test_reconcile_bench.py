@@ -114,10 +114,10 @@ async def _setup(h: Harness, remote: Remote):
     return names, clients
 
 
-async def _run(url: str, admin_token: str, nats_url: str, tmp) -> dict:
+async def _run(url: str, admin_token: str, nats_server, tmp) -> dict:
     remote = Remote(url, AdminClient(url, admin_token))
     h = Harness(remote)  # type: ignore[arg-type]
-    bus = await connect_bus(nats_url, tmp / "outbox")
+    bus = await connect_bus(nats_server, tmp / "outbox")
     try:
         names, clients = await _setup(h, remote)
         rss_before = rss_mb()
@@ -166,7 +166,7 @@ async def _run(url: str, admin_token: str, nats_url: str, tmp) -> dict:
 def test_startup_reconciliation_of_200_accounts(nats_server, tmp_path) -> None:
     with localex_process(tmp_path / "lx", "--no-rate-limits", "--max-open-orders", "1000000") as (_, url):
         token = (tmp_path / "lx" / "localex-admin-token").read_text().strip()
-        out = asyncio.run(_run(url, token, nats_server.url, tmp_path))
+        out = asyncio.run(_run(url, token, nats_server, tmp_path))
     print(f"\nStartup reconciliation, {ACCOUNTS} Spot accounts on the local exchange (IP budget {IP_LIMIT}/min):")
     print(f"  Reconciler.run (16 at a time, paced at 80%)  {out['took']:7.1f} s  {out['calls']} calls  "
           f"{out['events']} events  peak {out['peak']:.0%} of the IP budget (fixed 1-min windows)")  # fmt: skip

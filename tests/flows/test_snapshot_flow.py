@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import Iterator
 
-import nats
 import pytest
 
 from localex.server.ratelimit import RateLimitConfig
@@ -27,8 +26,8 @@ def server() -> Iterator[LocalServer]:
     yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, replay=False))
 
 
-async def _daemon_view(url: str) -> None:
-    nc = await nats.connect(url)
+async def _daemon_view(nats_server) -> None:
+    nc = await nats_server.connect("daemon")
     try:
         state = LiveState(await ensure_bucket(nc.jetstream(), BUCKET))
         await state.put("binance/main", "balances", (
@@ -43,8 +42,8 @@ async def _daemon_view(url: str) -> None:
         await nc.close()
 
 
-async def _listen(url: str, ready: asyncio.Event, got: list) -> None:
-    nc = await nats.connect(url)
+async def _listen(nats_server, ready: asyncio.Event, got: list) -> None:
+    nc = await nats_server.connect("reader")
     try:
         sub = await nc.subscribe("alerts.snapshot.binance.main")
         await nc.flush()
@@ -61,11 +60,12 @@ def test_snapshot_flags_every_difference(prefect_server, nats_server, server, tm
     _, key, secret = server.new_account(spot={"USDT": "1000", "BTC": "0.5"})
     monkeypatch.setenv("OMS_KEY_BINANCE_SPOT_MAIN_API_KEY", key)
     monkeypatch.setenv("OMS_KEY_BINANCE_SPOT_MAIN_SECRET", secret)
-    asyncio.run(_daemon_view(nats_server.url))
+    monkeypatch.setenv("OMS_NATS_CREDENTIALS_DIR", str(nats_server.settings("flows").credentials_dir))
+    asyncio.run(_daemon_view(nats_server))
 
     async def run() -> tuple[dict, list]:
         ready, got = asyncio.Event(), []
-        listener = asyncio.create_task(_listen(nats_server.url, ready, got))
+        listener = asyncio.create_task(_listen(nats_server, ready, got))
         await ready.wait()
         out = await snapshot(accounts=["binance/main"], hour="2026-12-01T13:20Z", data_dir=str(tmp_path),
                              nats_url=nats_server.url, local_url=server.url, keys="env", bucket=BUCKET)  # fmt: skip
@@ -101,6 +101,7 @@ def test_an_unreachable_exchange_fails_the_run_naming_the_account(prefect_server
 
     monkeypatch.setenv("OMS_KEY_BINANCE_SPOT_MAIN_API_KEY", "k")
     monkeypatch.setenv("OMS_KEY_BINANCE_SPOT_MAIN_SECRET", "s")
+    monkeypatch.setenv("OMS_NATS_CREDENTIALS_DIR", str(nats_server.settings("flows").credentials_dir))
     dead = f"http://127.0.0.1:{free_port()}"
     fast = read_exchange.with_options(retries=1, retry_delay_seconds=0)
     monkeypatch.setattr("flows.snapshot.read_exchange", fast)

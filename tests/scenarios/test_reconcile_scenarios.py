@@ -18,13 +18,12 @@ import sys
 import time
 from decimal import Decimal
 
-import nats
 import pytest
 
-from oms.bus import BusSettings
+from oms.bus import BusSettings, connect_as
 from oms.model import Market, OrderStatus
 from oms.services.nats import NatsService
-from tests.harness.servers import loopback_settings
+from tests.harness.servers import loopback_settings, nats_settings
 from tests.scenarios.conftest import ledger, stream_counts
 from tests.stream.conftest import Bench, place, request, unique, until
 from tests.venues.binance.proxy import CuttingProxy
@@ -71,7 +70,7 @@ async def test_five_restarts_against_an_unchanged_exchange_publish_nothing(bench
 async def test_nats_stopped_and_restarted_mid_run_loses_and_doubles_nothing(exchange, tmp_path):
     svc = NatsService(loopback_settings(tmp_path / "nats"))
     svc.up()
-    bench = Bench(exchange, svc.address, tmp_path / "bench")
+    bench = Bench(exchange, svc, tmp_path / "bench")
     name = unique("natsdown")
     bench.write([name])
     acct = bench.account(name)
@@ -93,7 +92,7 @@ async def test_nats_stopped_and_restarted_mid_run_loses_and_doubles_nothing(exch
         assert d.publisher.backlog > 0  # kept in the outbox
         svc.up()
         await until(lambda: d.nc.is_connected and d.publisher.backlog == 0, timeout=60, what="the outbox drained")
-        conn = await nats.connect(svc.address)
+        conn = await connect_as(nats_settings(svc, "reader"))
         try:
             lg = await ledger(bench, conn, d, name, since, started)
             lg.check()

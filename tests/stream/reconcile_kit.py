@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import nats
 from nats.aio.client import Client as NATS
 
 from kernels.positions import update_mark
@@ -70,8 +69,9 @@ class Bus:
         await self.nc.close()
 
 
-async def connect_bus(url: str, outbox_dir) -> Bus:
-    nc = await nats.connect(url)
+async def connect_bus(nats_server, outbox_dir) -> Bus:
+    """The daemon's bus pieces on ``nats_server`` (tests.harness NatsHandle), connected as the daemon."""
+    nc = await nats_server.connect("daemon")
     js = nc.jetstream()
     await ensure_streams(js, BUS)
     kv = await ensure_bucket(js, BUS.state_bucket, storage="memory")

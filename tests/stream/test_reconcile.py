@@ -54,7 +54,7 @@ def server():
 
 @pytest.fixture
 async def bus(nats_server, tmp_path):
-    b = await connect_bus(nats_server.url, tmp_path / "outbox")
+    b = await connect_bus(nats_server, tmp_path / "outbox")
     try:
         yield b
     finally:
@@ -233,7 +233,7 @@ async def test_jetstream_unreachable_reconciles_from_the_venue_and_keeps_events_
         c = await h.account(Market.SPOT, name=name)
         acct = str(c.ctx.account)
         rest = await c.execution.place(cmd(acct, SPOT, "buy", "limit", "0.01", below(spot_bid(server))))
-        down = await connect_bus(nats_server.url, tmp_path / "outbox")
+        down = await connect_bus(nats_server, tmp_path / "outbox")
         await down.nc.close()  # NATS is gone: history unreadable, publishing goes to the outbox
         d = await new_daemon(h, [name])
         r = Reconciler(d.gateway, down.js, down.publisher, None, flush_timeout_s=0.5)

@@ -28,7 +28,7 @@ def fill(account: str, trade_id: str, event_ns: int, symbol: str = SPOT) -> Fill
 
 @pytest.fixture
 async def bus(nats_server, tmp_path):
-    b = await connect_bus(nats_server.url, tmp_path / "outbox")
+    b = await connect_bus(nats_server, tmp_path / "outbox")
     try:
         yield b
     finally:
