@@ -3,8 +3,9 @@
 ``run`` loads ``configs/``, pins the process to ``daemon.cpu_cores``, and runs ``stream.daemon.Daemon`` on
 uvloop until SIGTERM or Ctrl-C. Keys come from ``--keys``: ``vault`` (the key store, AppRole ``daemon``),
 ``demo`` (the local exchange's demo-keys file in the data folder), ``env`` (``OMS_KEY_*`` variables), or
-``auto`` (``demo`` when every exchange is on the local venue and the file exists, else ``env`` when any
-``OMS_KEY_*`` variable is set, else ``vault``).
+``auto`` (``vault`` once `oms keys init` wrote the daemon's AppRole, as `oms up` does; else ``demo`` when every
+exchange is on the local venue and the file exists, else ``env`` when any ``OMS_KEY_*`` variable is set, else
+``vault``).
 
 ``status`` reads the live state every daemon writes to the ``oms_state`` KV bucket (no daemon needed to
 answer) and prints one table: account, holder, trading state, positions, open orders, equity and PnL; it
@@ -37,6 +38,7 @@ from oms.keys import DemoKeysFile, EnvKeys
 from oms.keys.factory import open_store
 from oms.keys.provider import KeyProvider
 from oms.keys.redact import install_redaction
+from oms.keys.settings import approle_file
 from oms.model import Order, Position
 from oms.model.codec import decode
 from stream.daemon import Daemon, DaemonSettings, install_signal_handlers
@@ -52,7 +54,9 @@ def keys_for(cfg: Config, source: str) -> KeyProvider:
     demo = cfg.data_dir() / DEMO_KEYS
     if source == "auto":
         local = all(ex.venue == "local" for ex in cfg.exchanges.exchanges.values())
-        if local and demo.exists():
+        if approle_file(cfg.data_dir(), "daemon").is_file():
+            source = "vault"  # `oms up` initialised Vault and provisioned a key per account
+        elif local and demo.exists():
             source = "demo"
         else:
             source = "env" if any(k.startswith("OMS_KEY_") for k in os.environ) else "vault"
