@@ -6,7 +6,7 @@ thread) and returns their scores. ``runner`` picks where the tasks run:
 
 - ``threads``: Prefect's ThreadPoolTaskRunner in this process (the engine releases the GIL);
 - ``processes``: Prefect's ProcessPoolTaskRunner, one process per core;
-- ``dask``: prefect-dask's DaskTaskRunner, on a new LocalCluster of ``workers`` processes, or on the
+- ``dask``: prefect-dask's DaskTaskRunner, on a new loopback LocalCluster of ``workers`` processes, or on the
   running Dask scheduler at ``dask_address`` (``tcp://host:8786``) when given: a cluster of machines.
 
 Each worker process compiles the engine at most once: the loop is cached on disk by Numba
@@ -43,7 +43,10 @@ def task_runner(runner: str, workers: int, dask_address: str | None = None):
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+        # on loopback, scheduler and dashboard on free ports (Dask's default dashboard port may be taken)
+        local = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1",
+                 "dashboard_address": "127.0.0.1:0"}  # fmt: skip
+        return DaskTaskRunner(cluster_kwargs=local)
     raise ValueError(f"unknown task runner {runner!r} (one of {', '.join(RUNNERS)})")
 
 
