@@ -39,3 +39,37 @@ def _interrupt_on_termination() -> None:
 
 
 _interrupt_on_termination()
+
+
+# Long end-to-end files that run in `make test-scenarios` (CI runs it after `make test`), so that `make test`
+# stays under 15 minutes; everything under tests/scenarios/ is a scenario too (its own conftest).
+SCENARIO_FILES = {
+    "tests/integration/test_services_hardening.py",  # whole service stacks started and broken, ~3 min
+    "tests/backtest/test_sweep_flow.py",  # a Dask cluster under Prefect
+    "tests/backtest/test_engine_cache.py",  # a fresh-cache compile in a second process
+    "tests/stream/test_daemon_controls.py",  # the daemon against the local exchange, end to end
+    "tests/stream/test_daemon_key_rotation.py",
+    "tests/stream/test_daemon_nats_outage.py",
+    "tests/stream/test_daemon_process.py",
+    "tests/stream/test_daemon_risk_webhook.py",
+    "tests/stream/test_daemon_service.py",
+    "tests/stream/test_daemon_strategies.py",
+    "tests/venues/binance/test_binance_failover.py",  # sockets cut mid-request through a proxy
+    "tests/venues/binance/test_binance_many_accounts.py",  # 200 user streams
+    "tests/keys/test_rotation_e2e.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    from pathlib import Path
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        try:
+            rel = Path(item.path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if rel in SCENARIO_FILES:
+            item.add_marker(pytest.mark.scenario)
