@@ -45,6 +45,8 @@ _interrupt_on_termination()
 # stays under 15 minutes; everything under tests/scenarios/ is a scenario too (its own conftest).
 SCENARIO_FILES = {
     "tests/integration/test_services_hardening.py",  # whole service stacks started and broken, ~3 min
+    "tests/integration/test_services.py",  # the whole stack up, twice, restarted, down (~90 s)
+    "tests/integration/test_prefect_auth.py",  # a Prefect server of its own behind the auth string
     "tests/backtest/test_sweep_flow.py",  # a Dask cluster under Prefect
     "tests/backtest/test_engine_cache.py",  # a fresh-cache compile in a second process
     "tests/stream/test_daemon_controls.py",  # the daemon against the local exchange, end to end

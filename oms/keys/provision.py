@@ -2,9 +2,9 @@
 
 For each account of an exchange whose ``venue`` is ``local`` (configs/exchanges.yaml), ``provision_local``
 
-1. creates its account on the local exchange if missing (id and email ``{exchange}_{account}@localex.invalid``,
-   sub-accounts under their main account) and funds it with ``FUNDING`` (the local exchange keeps accounts
-   in memory, so a restarted exchange gets them again);
+1. creates its account on the local exchange if missing (id ``{exchange}_{account}``, email that
+   ``@localex.invalid``, sub-accounts under their main account) and funds it with ``FUNDING`` (the local
+   exchange keeps accounts in memory, so a restarted exchange gets them again);
 2. keeps the account's key in Vault when the local exchange still knows it; otherwise creates a key
    (SPOT or FUTURES per market, TRANSFER, and WITHDRAW only on a main account with ``withdraw_enabled``)
    and writes it to Vault as a new version (a running daemon's rotation listener switches to it).
@@ -36,10 +36,14 @@ class ProvisionResult:
 
 
 def venue_account_id(exchange: str, account: str) -> str:
-    """The account's id on the local exchange, which is also its email: Binance addresses sub-accounts by
-    email (transfers, the rebalance flow) and the local exchange's admin API by id (key rotation), and the
-    key's ``venue_account`` serves both."""
-    return f"{exchange}_{account}@localex.invalid"
+    """The account's id on the local exchange."""
+    return f"{exchange}_{account}"
+
+
+def venue_email(exchange: str, account: str) -> str:
+    """The account's email on the local exchange, kept as its keys' ``venue_account``: Binance names
+    sub-accounts by email (transfers, the rebalance flow); key rotation finds the id from it."""
+    return f"{venue_account_id(exchange, account)}@localex.invalid"
 
 
 def _permissions(acct, market: str) -> list[str]:
@@ -61,7 +65,7 @@ def provision_local(cfg, base_url: str, admin_token: str | None, store) -> Provi
         for name, acct in sorted(accounts.items(), key=lambda kv: kv[1].type != "main"):  # parents first
             vid = venue_account_id(exchange, name)
             if vid not in existing:
-                body = {"accountId": vid, "email": vid}
+                body = {"accountId": vid, "email": venue_email(exchange, name)}
                 if acct.parent:
                     body["parentId"] = venue_account_id(exchange, acct.parent)
                 admin_call(base_url, "POST", "/admin/v1/accounts", body, admin_token)
@@ -94,7 +98,13 @@ def provision_local(cfg, base_url: str, admin_token: str | None, store) -> Provi
                 perms = _permissions(acct, market)
                 key = create_key(base_url, vid, perms, f"oms {where}", admin_token)
                 store.put(
-                    exchange, market, name, key["apiKey"], key["secret"], [p.lower() for p in perms], venue_account=vid
+                    exchange,
+                    market,
+                    name,
+                    key["apiKey"],
+                    key["secret"],
+                    [p.lower() for p in perms],
+                    venue_account=venue_email(exchange, name),
                 )
                 result.keys_created.append(where)
     return result

@@ -58,11 +58,25 @@ def admin_call(
     return resp.json()
 
 
+def local_account_id(base_url: str, venue_account: str, token: str | None) -> str:
+    """The local exchange's account id for a key's ``venue_account``: the id itself, or the account whose email
+    it is (Binance names sub-accounts by email, so provisioned keys carry the email)."""
+    if "@" not in venue_account:
+        return venue_account
+    listed = admin_call(base_url, "GET", "/admin/v1/accounts", None, token)
+    for acct in listed if isinstance(listed, list) else []:
+        if acct.get("email") == venue_account:
+            return str(acct["accountId"])
+    raise VenueError(f"the local exchange has no account with email {venue_account}")
+
+
 def create_key(base_url: str, venue_account: str, permissions: list[str], label: str, token: str | None) -> dict:
-    """A new key of ``venue_account`` on the local exchange: ``{"apiKey", "secret", "permissions", ...}``."""
+    """A new key of ``venue_account`` (an account id, or its email) on the local exchange: ``{"apiKey",
+    "secret", "permissions", ...}``."""
     perms = sorted({p.upper() for p in permissions})
+    account_id = local_account_id(base_url, venue_account, token)
     answer = admin_call(
-        base_url, "POST", f"/admin/v1/accounts/{venue_account}/keys", {"permissions": perms, "label": label}, token
+        base_url, "POST", f"/admin/v1/accounts/{account_id}/keys", {"permissions": perms, "label": label}, token
     )
     if not isinstance(answer, dict) or "apiKey" not in answer or "secret" not in answer:
         raise VenueError(f"local exchange created a key for {venue_account} but answered without apiKey/secret")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localex.server.state import ServerConfig
-from oms.keys.provision import provision_local, venue_account_id
+from oms.keys.provision import provision_local, venue_account_id, venue_email
 from oms.keys.venue import api_restrictions, revoke_key, signed_read
 from oms.services import free_port
 from tests.localex.conftest import start_server
@@ -31,7 +31,7 @@ def test_every_account_gets_a_funded_account_and_a_working_key(vault, exchange):
         ex, name, market = where.split("/")
         creds = store.get(ex, market, name)
         signed_read(exchange.url, creds)  # the key works on the venue
-        assert creds.venue_account == venue_account_id(ex, name)
+        assert creds.venue_account == venue_email(ex, name)
         assert ("withdraw" in creds.permissions) == (cfg.accounts[ex][name].type == "main")
     sub = store.get("binance", "spot", "sub_spot_arb")
     assert api_restrictions(exchange.url, sub)["enableWithdrawals"] is False

@@ -24,7 +24,7 @@ from tests.venues.binance.conftest import Clients, Harness
 
 SPOT = "BTC/USDT"
 PERP = "BTC/USDT:USDT"
-BUS = BusSettings(storage="memory")
+BUS = BusSettings()  # file streams, as every other test of the shared session server creates them
 CCXT_OPTIONS = {"ccxt_id": "binance", "library": "ccxt", "venue": "local"}
 
 
@@ -74,7 +74,7 @@ async def connect_bus(nats_server, outbox_dir) -> Bus:
     nc = await nats_server.connect("daemon")
     js = nc.jetstream()
     await ensure_streams(js, BUS)
-    kv = await ensure_bucket(js, BUS.state_bucket, storage="memory")
+    kv = await ensure_bucket(js, BUS.state_bucket)
     publisher = EventPublisher(nc, Outbox(outbox_dir))
     publisher.start()
     return Bus(nc, publisher, LiveState(kv))
