@@ -16,7 +16,8 @@ from tests.venues.binance.test_binance_failover import cut_ws_api_sessions, low_
 
 
 @pytest.mark.xfail(
-    reason="known failure since the venues-fix branch's last engine change (f593df8, market fills' events): the IOC "
+    reason="known failure on the venues-fix branch's final state (likely its engine change f593df8, not "
+    "bisected): the IOC "
     "sell meant to reach the amended order first leaves it NEW; to fix first (issue 9 note)",
     strict=False,
 )
