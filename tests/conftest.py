@@ -47,6 +47,8 @@ SCENARIO_FILES = {
     "tests/integration/test_services_hardening.py",  # whole service stacks started and broken, ~3 min
     "tests/integration/test_services.py",  # the whole stack up, twice, restarted, down (~90 s)
     "tests/integration/test_prefect_auth.py",  # a Prefect server of its own behind the auth string
+    "tests/integration/test_up_provisioning.py",  # OpenBao and the local exchange up, three times
+    "tests/integration/test_live_preflight.py",  # Vault and a local exchange as the "live" venue
     "tests/backtest/test_sweep_flow.py",  # a Dask cluster under Prefect
     "tests/backtest/test_engine_cache.py",  # a fresh-cache compile in a second process
     "tests/stream/test_daemon_controls.py",  # the daemon against the local exchange, end to end
