@@ -131,6 +131,8 @@ class Daemon:
         self._webhook_runner = None
         self.risk: RiskControls | None = None
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
+        for why in self.plan.unhosted:
+            log.warning(why)
         self.wiring = KernelWiring(cfg, self.plan)
         self.metrics = DaemonMetrics()
         self.gateway = OrderGateway(self.wiring.state, self.wiring.accounts, self.wiring.instruments)

@@ -56,19 +56,24 @@ def run_up(args: argparse.Namespace) -> int:
     services = services_from(args)
     hook = None
     if not _names(args):  # the whole platform: Vault initialised and keys provisioned between services
+        from oms.cli.platform_flows import StartupRuns, chain
         from oms.cli.platform_keys import KeyProvisioning
 
-        hook = KeyProvisioning(config_from(args), services, write)
+        cfg = config_from(args)
+        hook = chain(
+            KeyProvisioning(cfg, services, write),
+            StartupRuns(services, cfg.stream.services.flows.run_at_start, write),
+        )
     try:
         results = services.up(_names(args), on_started=hook)
     except ServiceError as exc:
         raise CommandError(str(exc)) from exc
-    for r in results:
-        write(f"{r.name:8} {r.outcome:16} {r.address}")
+    from oms.cli.up_report import report
+
+    report(config_from(args), services, results)
     started = {r.name for r in results}
     data = services.settings.data_dir
     if "prefect" in started:
-        write(f"Prefect UI:         {services['prefect'].address}")
         from oms.services.prefect import auth_string_file, needs_auth
 
         if needs_auth(services.settings):
@@ -89,6 +94,8 @@ def run_up(args: argparse.Namespace) -> int:
         )
     if "flows" in started:
         write(f"flow runner:        {services['flows'].address} (every deployment of prefect.yaml, on its schedule)")
+    if "stream" in started:
+        write(f'trade logs:         {data / "logs"}/YYYY/MM/DD/{{account}}/trades.jsonl; query: oms sql "..."')
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
     unhealthy = [r.name for r in results if not r.ok]
     if unhealthy:

@@ -83,6 +83,11 @@ class Config:
     def account_for_strategy(self, strategy: str) -> str:
         return self.routing.strategies.get(strategy, self.routing.default)
 
+    def strategy_legs(self, strategy: str) -> list[tuple[str, str, str, str]]:
+        """(exchange, account, market, symbol) of each instrument ``strategy`` trades, in binding order."""
+        sc = self.strategies[strategy]
+        return sc.bound_legs(self.account_for_strategy(strategy), self.routing.default)
+
     def vault_path(self, exchange: str, account: str, market: str) -> str:
         """Vault KV path of an account's key for one market: `exchanges/{exchange}_{market}_{rest}`."""
         stem = self.accounts[exchange][account].api_key_vault_path
