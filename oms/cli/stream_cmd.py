@@ -20,19 +20,20 @@ import asyncio
 import logging
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import msgspec
 import nats
 import uvloop
 from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
-from rich.table import Table
 
 from kernels.affinity import pin_from_config
 from oms.bus.auth import CredentialsError
 from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.subjects import SubjectError, kill_switch_subject
 from oms.cli.common import CommandError, add_config_option, config_from, console, write
+from oms.cli.tables import fit
 from oms.config import Config
 from oms.keys import DemoKeysFile, EnvKeys
 from oms.keys.factory import open_store
@@ -129,14 +130,19 @@ async def _read_state(who: NatsClientSettings, bucket: str) -> dict[str, dict[st
         await nc.close()
 
 
-def status_table(state: dict[str, dict[str, bytes]]) -> Table:
-    table = Table(title="stream daemon: accounts", expand=False)
-    for col in ("account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees"):
-        table.add_column(
-            col,
-            overflow="fold",
-            justify="right" if col in ("open", "equity", "unrealised", "realised", "fees") else "left",
-        )
+STATUS_COLUMNS = ("account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees")
+
+
+def _plain(value: str) -> str:
+    """A decimal string without an exponent (``1E+5`` is ``100000``)."""
+    try:
+        return f"{Decimal(value):f}"
+    except (InvalidOperation, ValueError):
+        return value
+
+
+def status_rows(state: dict[str, dict[str, bytes]]) -> list[tuple[str, ...]]:
+    rows = []
     for account in sorted(state):
         kinds = state[account]
         ts = decode(kinds["trading_state"], TradingStateView) if "trading_state" in kinds else None
@@ -144,18 +150,34 @@ def status_table(state: dict[str, dict[str, bytes]]) -> Table:
         positions = msgspec.json.decode(kinds.get("positions", b"[]"), type=list[Position])
         orders = msgspec.json.decode(kinds.get("open_orders", b"[]"), type=list[Order])
         label = "-" if ts is None else (ts.trading_state if ts.trading else f"not trading: {ts.reason or '?'}")
-        table.add_row(
-            account,
-            label,
-            ts.holder if ts else "-",
-            ", ".join(f"{p.symbol} {p.qty}" for p in positions) or "flat",
-            str(len(orders)),
-            pnl.equity if pnl else "-",
-            pnl.unrealised if pnl else "-",
-            pnl.realised if pnl else "-",
-            pnl.fees if pnl else "-",
+        rows.append(
+            (
+                account,
+                label,
+                ts.holder if ts else "-",
+                ", ".join(f"{p.symbol} {p.qty}" for p in positions) or "flat",
+                str(len(orders)),
+                _plain(pnl.equity) if pnl else "-",
+                _plain(pnl.unrealised) if pnl else "-",
+                _plain(pnl.realised) if pnl else "-",
+                _plain(pnl.fees) if pnl else "-",
+            )
         )
-    return table
+    return rows
+
+
+def print_status(state: dict[str, dict[str, bytes]]) -> None:
+    fit(
+        "stream daemon: accounts",
+        STATUS_COLUMNS,
+        status_rows(state),
+        right=("open", "equity", "unrealised", "realised", "fees"),
+    )
+
+
+def read_live_state(cfg: Config) -> dict[str, dict[str, bytes]]:
+    """The daemons' live state (``oms_state`` KV) as the read-only identity; raises OSError/nats errors."""
+    return asyncio.run(_read_state(NatsClientSettings.from_config(cfg, "reader"), "oms_state"))
 
 
 def _identity(args: argparse.Namespace, identity: str) -> NatsClientSettings:
@@ -178,7 +200,7 @@ def status(args: argparse.Namespace) -> int:
     if not state:
         console.print("no daemon has written live state yet (start one with `oms stream run` or `oms up`)")
         return 0
-    console.print(status_table(state))
+    print_status(state)
     return 0
 
 

@@ -5,38 +5,12 @@ row with every value whole (``fit``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
-from rich.table import Table
-
-from oms.cli.common import console, write
+from oms.cli.tables import fit
 from oms.config import Config
 from oms.services import Services
 from oms.services.base import http_get
 from oms.services.manager import UpResult
-
-
-def _width(columns: Sequence[str], rows: list[tuple[str, ...]]) -> int:
-    """What rich needs to show every cell whole (3 per column of box and padding, plus 1)."""
-    widths = [max(len(c) for c in column) for column in zip(columns, *rows, strict=True)]
-    return sum(widths) + 3 * len(widths) + 1
-
-
-def fit(title: str, columns: Sequence[str], rows: list[tuple[str, ...]]) -> None:
-    """A table when it fits the console, else one ``column: value`` line per row (nothing cut)."""
-    if not rows:
-        return
-    if _width(columns, rows) <= console.width:
-        table = Table(title=title, title_justify="left")
-        for col in columns:
-            table.add_column(col, no_wrap=True)
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-        return
-    write(f"{title}:")
-    for row in rows:
-        write("  " + "  ".join(f"{c}: {v}" for c, v in zip(columns, row, strict=True)))
 
 
 def strategies_by_account(cfg: Config) -> dict[str, list[str]]:
