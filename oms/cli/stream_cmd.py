@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 import msgspec
 import nats
@@ -35,11 +33,9 @@ from oms.bus.subjects import SubjectError, kill_switch_subject
 from oms.cli.common import CommandError, add_config_option, config_from, console, write
 from oms.cli.tables import fit
 from oms.config import Config
-from oms.keys import DemoKeysFile, EnvKeys
-from oms.keys.factory import open_store
+from oms.keys.factory import key_provider
 from oms.keys.provider import KeyProvider
 from oms.keys.redact import install_redaction
-from oms.keys.settings import approle_file
 from oms.model import Order, Position
 from oms.model.codec import decode
 from stream.daemon import Daemon, DaemonSettings, install_signal_handlers
@@ -48,24 +44,10 @@ from stream.logfiles import install
 from stream.wiring import WiringError
 
 log = logging.getLogger("oms.stream")
-DEMO_KEYS = Path("localex") / "localex-demo-keys.json"
 
 
 def keys_for(cfg: Config, source: str) -> KeyProvider:
-    demo = cfg.data_dir() / DEMO_KEYS
-    if source == "auto":
-        local = all(ex.venue == "local" for ex in cfg.exchanges.exchanges.values())
-        if approle_file(cfg.data_dir(), "daemon").is_file():
-            source = "vault"  # `oms up` initialised Vault and provisioned a key per account
-        elif local and demo.exists():
-            source = "demo"
-        else:
-            source = "env" if any(k.startswith("OMS_KEY_") for k in os.environ) else "vault"
-    if source == "demo":
-        return DemoKeysFile(demo)
-    if source == "env":
-        return EnvKeys()
-    return open_store(cfg, "daemon")
+    return key_provider(cfg, source, "daemon")
 
 
 async def _run(cfg: Config, args: argparse.Namespace) -> int:

@@ -36,7 +36,11 @@ def _edit(path: Path, change) -> None:
 def platform_configs(root: Path, *, source: Path = DEFAULT_CONFIG_DIR) -> PlatformConfigs:
     target = root / "configs"
     shutil.copytree(source, target)
-    data = root / "data"
+    return free_ports(target, root / "data")
+
+
+def free_ports(target: Path, data: Path) -> PlatformConfigs:
+    """Give the configs folder ``target`` free ports and the data folder ``data`` (its other files as they are)."""
     names = ("nats", "nats_monitor", "openbao", "openbao_cluster", "prefect", "localex", "health", "metrics", "webhook")
     ports = {name: free_port() for name in names}
 
@@ -52,7 +56,7 @@ def platform_configs(root: Path, *, source: Path = DEFAULT_CONFIG_DIR) -> Platfo
             doc["webhook"]["port"] = ports["webhook"]
 
     def exchanges(doc: dict) -> None:
-        doc["local_exchange"]["port"] = ports["localex"]
+        doc.setdefault("local_exchange", {})["port"] = ports["localex"]
 
     _edit(target / "stream.yaml", stream)
     _edit(target / "exchanges.yaml", exchanges)

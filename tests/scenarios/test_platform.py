@@ -32,6 +32,7 @@ from oms.venues.factory import VenueFactory
 from tests.harness.browser import chromium_path, open_page
 from tests.harness.platform import platform_configs
 
+pytestmark = pytest.mark.timeout(1200)  # the whole platform starts, trades and runs its flows
 ROOT = Path(__file__).resolve().parents[2]
 OMS = str(Path(sys.executable).parent / "oms")
 MM = "binance/sub_market_making"
@@ -86,7 +87,8 @@ def test_up_prints_a_status_of_services_accounts_and_addresses(platform):
     assert f"http://127.0.0.1:{made.ports['metrics']}/metrics" in out
     assert "market_making" in out and "arbitrage" in out  # strategies by account
     assert "one run of snapshot, pnl-report started" in out
-    assert max(len(line) for line in out.splitlines()) <= 200  # fits the terminal it was printed in
+    table_lines = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
+    assert len(table_lines) > 10 and max(len(line) for line in table_lines) <= 200  # fits the terminal
 
 
 def _trade_ids_in_jetstream(cfg, account: str) -> set[str]:
@@ -188,14 +190,14 @@ def _runs(made) -> list[dict]:
     return runs
 
 
+def _finished(made) -> list[dict]:
+    runs = _runs(made)
+    return runs if len(runs) == 2 and all(x["state_type"] in ("COMPLETED", "FAILED", "CRASHED") for x in runs) else []
+
+
 def test_snapshot_and_pnl_report_ran_once_at_start_and_wrote_their_files(platform):
     made, _, _ = platform
-    done = until(
-        lambda: (r := _runs(made)) and all(x["state_type"] in ("COMPLETED", "FAILED", "CRASHED") for x in r) and r,
-        timeout=600,
-        what="the runs oms up started to finish",
-        every=5.0,
-    )
+    done = until(lambda: _finished(made), timeout=600, what="the runs oms up started to finish", every=5.0)
     assert len(done) == 2 and {x["state_type"] for x in done} == {"COMPLETED"}, done
     assert list(made.data_dir.glob("snapshots/*/*/*/*/*/state.json")), "no snapshot file"
     reports = made.dir.parent / "reports"
@@ -206,8 +208,8 @@ def test_snapshot_and_pnl_report_ran_once_at_start_and_wrote_their_files(platfor
 def test_the_prefect_ui_shows_every_deployment_with_its_schedule_and_the_artifacts(platform):
     made, _, _ = platform
     specs = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
-    until(lambda: len(_runs(made)) == 2 and all(x["state_type"] == "COMPLETED" for x in _runs(made)),
-          timeout=600, what="the start's runs to complete", every=5.0)  # fmt: skip
+    runs = until(lambda: _finished(made), timeout=600, what="the start's runs to finish", every=5.0)
+    assert {x["state_type"] for x in runs} == {"COMPLETED"}, runs
     ui = made.url("prefect")
     with open_page() as page:
         page.goto(f"{ui}/deployments", wait_until="networkidle")
