@@ -79,7 +79,10 @@ def pnl_report(
     reports_dir: str = str(DEFAULT_REPORTS),
     charts_enabled: bool = True,
 ) -> dict:
-    """The PnL report of ``month`` (``YYYY-MM``; default: the month of yesterday, UTC)."""
+    """The PnL report of ``month`` (``YYYY-MM``, or ``current``: this month so far; default: the month of
+    yesterday, UTC)."""
+    if month == "current":
+        month = datetime.now(UTC).strftime("%Y-%m")
     month = month or (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m")
     month_bounds(month)  # a bad month fails here, naming it
     layout = Layout(Path(data_dir) if data_dir else load_config().data_dir())

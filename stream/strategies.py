@@ -55,6 +55,7 @@ class StrategyRunner:
         self.intents = 0
         self._tasks: set[asyncio.Task] = set()
         self.clocks: list[BarClock] = []
+        self.refused: list[str] = []  # strategies whose parameters or binding their kind refused (named, logged)
         self._clock_tasks: list[asyncio.Task] = []
         self._running = False
 
@@ -70,9 +71,15 @@ class StrategyRunner:
                 accounts=leg_accounts if sp.legs else (session_number,),
                 instruments=tuple((i, instruments[i]) for i in numbers),
             )
-            host = StrategyHost(
-                builtins.get(sp.kind), sp.params, binding, self.wiring.state.n_accounts, instruments, name=sp.name
-            )
+            try:
+                host = StrategyHost(
+                    builtins.get(sp.kind), sp.params, binding, self.wiring.state.n_accounts, instruments, name=sp.name
+                )
+            except (ValueError, KeyError) as exc:  # pydantic's ValidationError is a ValueError
+                why = f"strategies.yaml strategies.{sp.name} ({sp.kind}) is not hosted: {exc}"
+                self.refused.append(why)
+                log.error(why)
+                continue
             hosted = HostedStrategy(sp.name, host, str(sp.account), session_number, set(numbers), binding.accounts)
             hosted.bar_seconds = sp.bar_seconds
             self.hosted.append(hosted)

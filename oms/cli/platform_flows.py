@@ -1,6 +1,6 @@
 """What `oms up` does once the flow runner serves its deployments: one run of each deployment named in
-``stream.yaml services.flows.run_at_start`` (snapshot and pnl-report by default), so the Prefect UI shows
-completed runs and their artifacts minutes after the start instead of at the next schedule.
+``stream.yaml services.flows.run_at_start`` (snapshot, and pnl-report of the current month, by default), so
+the Prefect UI shows completed runs and their artifacts minutes after the start, not at the next schedule.
 
 The runs are created through the Prefect server's REST API (``POST /api/deployments/{id}/create_flow_run``)
 with the deployment ids the runner wrote to its ready file; the runner picks them up like scheduled ones.
@@ -22,8 +22,10 @@ from oms.services.prefect import ensure_auth_string, needs_auth
 class StartupRuns:
     """``on_started`` hook of ``Services.up``: after ``flows``, one run of each ``names`` deployment."""
 
-    def __init__(self, services: Services, names: list[str], report: Callable[[str], None]):
-        self.services, self.names, self.report = services, list(names), report
+    def __init__(self, services: Services, runs: list[tuple[str, dict]], report: Callable[[str], None]):
+        self.services, self.report = services, report
+        self.runs = list(runs)
+        self.names = [name for name, _ in self.runs]
         self.created: dict[str, str] = {}  # deployment name -> flow run id
 
     def __call__(self, name: str) -> None:
@@ -41,23 +43,23 @@ class StartupRuns:
                 f"flows:   stream.yaml services.flows.run_at_start names {', '.join(unknown)}, which prefect.yaml "
                 f"does not serve (it serves {', '.join(sorted(served))}); not run"
             )
-        for n in self.names:
+        for n, parameters in self.runs:
             if n in served:
                 try:
-                    self.created[n] = self._create_run(served[n])
+                    self.created[n] = self._create_run(served[n], parameters)
                 except OSError as exc:
                     self.report(f"flows:   could not start a run of {n}: {exc}")
         if self.created:
             self.report(f"flows:   one run of {', '.join(self.created)} started (Prefect UI: flow runs)")
 
-    def _create_run(self, deployment_id: str) -> str:
+    def _create_run(self, deployment_id: str, parameters: dict) -> str:
         prefect = self.services["prefect"]
         url = f"{prefect.address}/api/deployments/{deployment_id}/create_flow_run"
         headers = {"Content-Type": "application/json"}
         if needs_auth(self.services.settings):
             token = base64.b64encode(ensure_auth_string(self.services.settings).encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        body = json.dumps({"tags": ["oms-up"]}).encode()
+        body = json.dumps({"tags": ["oms-up"], "parameters": parameters}).encode()
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:

@@ -58,7 +58,7 @@ def run_up(args: argparse.Namespace) -> int:
         cfg = config_from(args)
         hook = chain(
             KeyProvisioning(cfg, services, write),
-            StartupRuns(services, cfg.stream.services.flows.run_at_start, write),
+            StartupRuns(services, cfg.stream.services.flows.start_runs(), write),
         )
     try:
         results = services.up(_names(args), on_started=hook)

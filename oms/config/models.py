@@ -473,11 +473,25 @@ class StreamService(Frozen):
     enabled: Flag = Field(False, description="`oms up` also starts the stream daemon (`oms stream run`)")
 
 
+DeploymentName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
 class FlowsService(Frozen):
-    run_at_start: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = Field(
-        default_factory=lambda: ["snapshot", "pnl-report"],
-        description="deployments of prefect.yaml `oms up` runs once as soon as the flow runner serves them",
+    run_at_start: list[DeploymentName | dict[DeploymentName, dict[str, str | int | float | bool]]] = Field(
+        default_factory=lambda: ["snapshot", {"pnl-report": {"month": "current"}}],
+        description="deployments of prefect.yaml `oms up` runs once as soon as the flow runner serves them: a "
+        "name, or {name: parameters}",
     )
+
+    def start_runs(self) -> list[tuple[str, dict]]:
+        """(deployment, parameters) of each run at start."""
+        out: list[tuple[str, dict]] = []
+        for item in self.run_at_start:
+            if isinstance(item, str):
+                out.append((item, {}))
+            else:
+                out.extend((name, dict(params)) for name, params in item.items())
+        return out
 
 
 class ServicesConfig(Frozen):

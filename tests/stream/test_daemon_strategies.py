@@ -69,3 +69,25 @@ async def test_a_bar_driven_strategy_quotes_from_the_replayed_book_without_any_t
         assert live[0].cmd.intent.startswith("mm_bars:") and live[0].cmd.post_only
     finally:
         await d.stop()
+
+
+async def test_a_strategy_its_kind_refuses_is_named_and_the_others_trade(bench):
+    """An arbitrage bound to one instrument (its kind needs two legs): not hosted, named, and the daemon starts
+    with the other strategy."""
+    name = unique("mmok")
+    strategies = {
+        "mm_ok": {"account": name, "kind": "market_making", "exchange": "binance", "market": "spot",
+                  "symbols": ["BTC/USDT"], "params": {"half_spread_bps": 50, "order_usdt": 200}},
+        "arb_one_leg": {"account": name, "kind": "arbitrage", "exchange": "binance", "market": "spot",
+                        "symbols": ["BTC/USDT"]},
+    }  # fmt: skip
+    bench.write([name], strategies=strategies)
+    d = bench.daemon()
+    await d.start()
+    try:
+        assert [h.name for h in d.strategies.hosted] == ["mm_ok"]
+        [why] = d.strategies.refused
+        assert why.startswith("strategies.yaml strategies.arb_one_leg (arbitrage) is not hosted: ")
+        assert "needs 2 instrument(s)" in why
+    finally:
+        await d.stop()
