@@ -107,10 +107,17 @@ class WsOrders:
         return out
 
     def client(self) -> Any:
-        """ccxt's client of the WebSocket API (None before the first use or after a loss)."""
+        """ccxt's client of the WebSocket API (None before the first use or after a loss).
+
+        Its requests are charged to the shared budget (``charge``), so ccxt's own per-client token bucket is
+        taken off it: a second limiter that paces every message at ccxt's REST ``rateLimit`` once its first
+        tokens are spent (about 3 orders a second here, where the budget allows thousands)."""
         clients = getattr(self.session.exchange, "clients", None) or {}
         for url, c in clients.items():
             if self.url is not None and str(url).rstrip("/") == self.url:
+                if not getattr(c, "_oms_budgeted", False):
+                    c.throttle = _budgeted
+                    c._oms_budgeted = True
                 return c
         return None
 
@@ -148,7 +155,8 @@ class WsOrders:
         ex = self.session.exchange
         t0 = time.perf_counter_ns()
         try:
-            c = ex.client(self.url)
+            ex.client(self.url)
+            c = self.client()
             await asyncio.wait_for(c.connect(ex.session, 0), max(self.timeout_s * 2, 1.0))
         except Exception as exc:  # unreachable: REST carries on, the next route tries again after the cooldown
             self._failed_at = time.monotonic()
@@ -177,6 +185,10 @@ class WsOrders:
         slot, self._slot = self._slot, None
         if slot is not None:
             await slot.__aexit__(None, None, None)
+
+
+async def _budgeted(cost: Any = None) -> None:
+    """ccxt's per-message throttle on the WebSocket-API client: the shared budget was charged already."""
 
 
 def observe_answer(limiter: Any, message: Any) -> None:
