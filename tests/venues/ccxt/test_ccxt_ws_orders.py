@@ -173,4 +173,3 @@ async def test_spot_edit_order_is_one_cancel_replace_under_the_same_client_order
             )  # fmt: skip
     finally:
         await v.close()
-
