@@ -52,7 +52,7 @@ from oms.model import (
     PlaceOrder,
 )
 from oms.model.commands import CommandError, CommandReply, CommandResult, parse_request
-from oms.model.units import MONEY_UNIT, money_to_units, round_to_units, to_decimal
+from oms.model.units import round_to_units, to_decimal
 from stream.instruments import InstrumentTable, UnknownInstrument
 from stream.orders import OrderRecord, OrderTracker
 
@@ -421,11 +421,12 @@ class OrderGateway:
         converted here and is counted."""
         if fill.commission == "0":
             return 0
-        ins_id = self.instruments.instrument(rec.instrument)[1].id
-        if fill.commission_asset in ("", ins_id.quote):
-            return money_to_units(fill.commission, "commission")
+        ins = self.instruments.instrument(rec.instrument)[1]
+        ins_id = ins.id
+        if fill.commission_asset in ("", ins_id.quote):  # in the quote's own money unit (1e-12 BTC for ETHBTC)
+            return ins.money(fill.commission, "commission")
         if fill.commission_asset == ins_id.base:  # Spot buys pay in the base asset: valued at the fill price
-            return round_to_units(to_decimal(fill.commission) * to_decimal(fill.price), MONEY_UNIT, "commission")
+            return round_to_units(to_decimal(fill.commission) * to_decimal(fill.price), ins.money_unit, "commission")
         self.dropped["fee_asset_not_converted"] += 1
         return 0
 

@@ -2,14 +2,17 @@
 (``Instrument``), the one conversion between the edges and the kernels.
 
 Inside the kernels a price is an int64 count of *price units*, a quantity an int64 count of *quantity
-units*, and money an int64 count of 1e-8 of the quote currency (``units.MONEY_UNIT``). The units default to
+units*, and money an int64 count of the quote currency's *money unit*: 1e-8 (``units.MONEY_UNIT``) unless
+``units.QUOTE_MONEY_DECIMALS`` names a finer one (1e-12 BTC, so that ETHBTC's 1e-9 BTC per tick and lot is
+whole) or the spec sets ``money_decimals``. The units default to
 the exchange's tick size and lot step, so every exchange-valid price or quantity converts exactly; a finer
 unit can be chosen (``price_unit``/``qty_unit``) when marks or market orders need more decimals, and the
 tick and lot filters are then checked by the risk kernel.
 
 ``mult`` is the number of money units in one price unit times one quantity unit times the contract size:
 notional = price_units * qty_units * mult. It must be a whole number, which holds for USDT-quoted Binance
-markets (BTCUSDT: 0.01 * 0.00001 = 1e-7 USDT = 10 money units; SHIBUSDT: 1e-8 * 1 = 1). Conversions raise
+markets (BTCUSDT: 0.01 * 0.00001 = 1e-7 USDT = 10 money units; SHIBUSDT: 1e-8 * 1 = 1) and, with the BTC
+money unit of 1e-12, for BTC-quoted ones (ETHBTC: 0.00001 * 0.0001 = 1e-9 BTC = 1000). Conversions raise
 ``ValueError`` naming the symbol, the value and the unit whenever they would not be exact; nothing is
 silently rounded except marks, on purpose (``mark_to_units``).
 """
@@ -24,13 +27,13 @@ from oms.model.enums import InstrumentKind, Market
 from oms.model.ids import InstrumentId
 from oms.model.units import (
     CTX,
-    MONEY_SCALE,
-    MONEY_UNIT,
     Number,
     canonical,
     from_units,
+    money_decimals_of,
     money_from_units,
     money_to_units,
+    money_unit,
     plain_text,
     plain_units,
     round_to_units,
@@ -67,6 +70,7 @@ class InstrumentSpec(msgspec.Struct, frozen=True, omit_defaults=True):
     base_asset: str = ""
     quote_asset: str = ""
     settle_asset: str = ""  # the margin asset of a perpetual; "" on Spot
+    money_decimals: int | None = None  # money unit 1e-N of the quote; None: the quote's (units.QUOTE_MONEY_DECIMALS)
 
 
 # The kernels' integer codes of the instrument kind and status (kernels.codes SPOT/PERP and
@@ -86,7 +90,8 @@ class Instrument:
     __slots__ = (
         "spec", "symbol", "instrument_kind", "kind", "trading", "status", "tick_size", "step_size",
         "contract_size", "price_unit", "qty_unit", "tick", "lot", "mult", "min_qty", "max_qty", "min_price",
-        "max_price", "min_notional", "max_notional", "_pplaces", "_qplaces", "_pcache", "_qcache",
+        "max_price", "min_notional", "max_notional", "money_decimals", "money_unit", "_pplaces", "_qplaces",
+        "_pcache", "_qcache",
     )  # fmt: skip
 
     def __init__(self, spec: InstrumentSpec):
@@ -115,20 +120,23 @@ class Instrument:
         self._qcache: dict[str, int] = {}
         self.tick = to_units(self.tick_size, self.price_unit, f"{name} tick_size in price units")
         self.lot = to_units(self.step_size, self.qty_unit, f"{name} step_size in quantity units")
-        mult = CTX.multiply(CTX.multiply(CTX.multiply(self.price_unit, self.qty_unit), self.contract_size), MONEY_SCALE)
+        self.money_decimals = _money_decimals(spec)
+        self.money_unit = money_unit(self.money_decimals)
+        per_unit = CTX.multiply(CTX.multiply(self.price_unit, self.qty_unit), self.contract_size)
+        mult = CTX.divide(per_unit, self.money_unit)
         if mult != mult.to_integral_value():
             raise ValueError(
                 f"{name}: price unit {self.price_unit} x quantity unit {self.qty_unit} x contract size "
-                f"{self.contract_size} is not a whole number of money units ({MONEY_UNIT} of the quote); "
-                "choose coarser units"
+                f"{self.contract_size} is not a whole number of money units ({self.money_unit:f} "
+                f"{spec.quote_asset or 'of the quote'}); choose coarser units or a finer money_decimals"
             )
         self.mult = int(mult)
         self.min_qty = self.qty(spec.min_qty, "min_qty")
         self.max_qty = self.qty(spec.max_qty, "max_qty")
         self.min_price = self.price(spec.min_price, "min_price")
         self.max_price = self.price(spec.max_price, "max_price")
-        self.min_notional = money_to_units(spec.min_notional, f"{name} min_notional")
-        self.max_notional = money_to_units(spec.max_notional, f"{name} max_notional")
+        self.min_notional = self.money(spec.min_notional, "min_notional")
+        self.max_notional = self.money(spec.max_notional, "max_notional")
 
     @property
     def id(self) -> InstrumentId:
@@ -160,6 +168,14 @@ class Instrument:
             _remember(self._qcache, value, n)  # type: ignore[arg-type]
         return n
 
+    def money(self, value: Number, what: str = "money") -> int:
+        """An amount of the quote currency -> its money units, exactly (ValueError if finer than the unit)."""
+        return money_to_units(value, f"{self.symbol} {what}", self.money_decimals)
+
+    def money_str(self, units: int) -> str:
+        """Money units -> the amount of the quote currency as a canonical decimal string."""
+        return plain_text(units, self.money_decimals)
+
     def mark_to_units(self, value: Number) -> int:
         """A mark or index price -> price units, rounded half-to-even (marks may carry more decimals)."""
         return round_to_units(value, self.price_unit, f"{self.symbol} mark")
@@ -181,7 +197,7 @@ class Instrument:
 
     def notional_str(self, price: Number, qty: Number) -> str:
         """The exact notional of a price and quantity given as decimal strings."""
-        return canonical(money_from_units(self.notional(self.price(price), self.qty(qty))))
+        return canonical(money_from_units(self.notional(self.price(price), self.qty(qty)), self.money_decimals))
 
     # --- filters on decimal strings ------------------------------------------------------------------
     def check_order(self, price: Number | None, qty: Number) -> None:
@@ -216,6 +232,21 @@ def _remember(cache: dict[str, int], value: str, n: int) -> None:
     if len(cache) >= _CACHE_MAX:
         cache.clear()
     cache[value] = n
+
+
+def _money_decimals(spec: InstrumentSpec) -> int:
+    """The spec's money decimals, else its quote currency's (the quote is read from a unified symbol when
+    ``quote_asset`` is empty)."""
+    if spec.money_decimals is not None:
+        d = spec.money_decimals
+        if type(d) is not int or not 0 <= d <= 18:
+            raise ValueError(f"{spec.symbol} money_decimals must be an int in [0, 18], not {d!r}")
+        return d
+    quote = spec.quote_asset
+    if not quote:
+        base_quote = spec.symbol.split(":", 1)[0].split("/")
+        quote = base_quote[1] if len(base_quote) == 2 else ""
+    return money_decimals_of(quote)
 
 
 def _positive(value: str, what: str) -> Decimal:

@@ -1,7 +1,8 @@
 """Exact conversion between decimal strings (the edges) and int64 unit counts (the kernels).
 
 A price is an int64 count of price units, a quantity an int64 count of quantity units, money an int64
-count of ``MONEY_UNIT`` (1e-8 of the quote currency). Conversions raise ``ValueError`` naming what was
+count of the quote currency's money unit (``MONEY_UNIT``, 1e-8, unless ``QUOTE_MONEY_DECIMALS`` names a finer
+one for that currency). Conversions raise ``ValueError`` naming what was
 converted, the value and the unit whenever they would not be exact; nothing is silently rounded except by
 ``round_to_units``, which exists for marks and other reference prices. Binary floats are refused
 (``TypeError``): money never passes through a float.
@@ -16,6 +17,11 @@ CTX = decimal.Context(prec=60, traps=[decimal.InvalidOperation, decimal.Division
 MONEY_DECIMALS = 8
 MONEY_SCALE = 10**MONEY_DECIMALS  # money units per 1 unit of the quote currency
 MONEY_UNIT = Decimal(1).scaleb(-MONEY_DECIMALS)
+# The money unit of each quote currency, as decimals: 1e-8 by default (USDT, FDUSD, USDC: a tick times a lot of
+# their markets is a whole number of 1e-8), 1e-12 for the coins that quote other coins (ETHBTC: 0.00001 x 0.0001 =
+# 1e-9 BTC per tick and lot). int64 money then still holds 9.2e6 BTC, ETH or BNB. ``InstrumentSpec.money_decimals``
+# overrides it for one instrument.
+QUOTE_MONEY_DECIMALS: dict[str, int] = {"BTC": 12, "ETH": 12, "BNB": 12}
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -136,12 +142,22 @@ def canonical(value: Number) -> str:
     return format(d.normalize(CTX), "f")
 
 
-def money_to_units(value: Number, what: str = "money") -> int:
-    """Money as a decimal string -> int64 money units (1e-8), exactly."""
-    n = plain_units(value, MONEY_DECIMALS)
-    return to_units(value, MONEY_UNIT, what) if n is None else n
+def money_decimals_of(quote: str) -> int:
+    """The decimals of the money unit of a quote currency (``QUOTE_MONEY_DECIMALS``, else ``MONEY_DECIMALS``)."""
+    return QUOTE_MONEY_DECIMALS.get(quote.upper(), MONEY_DECIMALS)
 
 
-def money_from_units(n: int) -> Decimal:
-    """int64 money units -> the amount as a Decimal."""
-    return CTX.multiply(Decimal(int(n)), MONEY_UNIT)
+def money_unit(decimals: int = MONEY_DECIMALS) -> Decimal:
+    """The money unit of ``decimals`` places (``MONEY_UNIT`` for 8)."""
+    return MONEY_UNIT if decimals == MONEY_DECIMALS else Decimal(1).scaleb(-decimals)
+
+
+def money_to_units(value: Number, what: str = "money", decimals: int = MONEY_DECIMALS) -> int:
+    """Money as a decimal string -> int64 money units (1e-``decimals``, 1e-8 unless given), exactly."""
+    n = plain_units(value, decimals)
+    return to_units(value, money_unit(decimals), what) if n is None else n
+
+
+def money_from_units(n: int, decimals: int = MONEY_DECIMALS) -> Decimal:
+    """int64 money units (1e-``decimals``) -> the amount as a Decimal."""
+    return CTX.multiply(Decimal(int(n)), money_unit(decimals))

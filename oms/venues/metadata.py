@@ -27,6 +27,9 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     time_in_force: frozenset[TimeInForce] = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})
     amend: bool = False  # change price/qty in place (Binance USD-M PUT /fapi/v1/order; Spot: qty down only)
     amend_qty_only: bool = False  # only a quantity decrease (Binance Spot order.amend.keepPriority)
+    # ``amend`` done as one cancel-replace request (ccxt's Spot editOrder on Binance: POST /api/v3/order/
+    # cancelReplace): the order keeps its client order id but gets a new venue order id and loses its queue place
+    cancel_replace: bool = False
     batch_orders: bool = False  # several orders in one request (Binance USD-M batchOrders, up to 5)
     max_batch: int = 1
     cancel_all: bool = False  # one request cancels all open orders of a symbol

@@ -1,9 +1,10 @@
 """Benchmark: the ccxt connector's order round trip and its parsers, each beside a baseline from the same run.
 
-* Order round trip over REST against the local exchange run as its own process (no rate limits, no replay):
-  ``ExecutionClient.place`` of a resting LIMIT order through the connector (ccxt ``create_order`` plus the
-  shared limiter, clock, typed errors and the model event), beside ccxt's own ``create_order`` and a raw
-  aiohttp signed ``POST /api/v3/order`` (the floor), p50 and p99 of sequential requests.
+* Order round trip against the local exchange run as its own process (no rate limits, no replay):
+  ``ExecutionClient.place`` of a resting LIMIT order through the connector over REST (ccxt ``create_order`` plus
+  the shared limiter, clock, typed errors and the model event) and over the WebSocket API (ccxt
+  ``createOrderWs``), beside ccxt's own ``create_order`` and a raw aiohttp signed ``POST /api/v3/order`` (the
+  floor), p50 and p99 of sequential requests.
 * Parsing: a ccxt order structure -> ``OrderEvent`` and a ccxt trade -> ``Fill``/``Trade`` (what the streams do
   per event), beside ccxt's own parse of the venue's JSON into that structure (the cost ccxt adds before us).
 """
@@ -120,20 +121,31 @@ async def _round_trips(url: str, key: str, secret: str, config) -> dict[str, lis
             async def plain_ccxt(i: int) -> None:
                 await ex.create_order("BTC/USDT", "limit", "buy", 0.001, 5000 + i % 1000)
 
-            async def connector(i: int) -> None:
+            async def place(i: int, path: str) -> None:
                 cmd = PlaceOrder(
                     account="binance/main", symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT,
                     qty="0.001", price=str(5000 + i % 1000), intent=f"{i}-{time.time_ns()}",
                 )  # fmt: skip
                 await execution.place(cmd.with_client_order_id())
+                assert execution.ws.records[-1].path == path
 
-            for fn in (raw, plain_ccxt, connector):  # warm-up
+            async def connector(i: int) -> None:
+                execution.ws.enabled = False
+                await place(i, "rest")
+
+            async def connector_ws(i: int) -> None:
+                execution.ws.enabled = True
+                await place(i, "ws")
+
+            assert await execution.ws.connect()
+            for fn in (raw, plain_ccxt, connector, connector_ws):  # warm-up
                 await atimed(fn, 50)
-            out: dict[str, list[float]] = {"raw": [], "ccxt": [], "connector": []}
-            for _ in range(4):  # interleaved rounds so drift hits all three alike
+            out: dict[str, list[float]] = {"raw": [], "ccxt": [], "connector": [], "connector_ws": []}
+            for _ in range(4):  # interleaved rounds so drift hits all alike
                 out["raw"] += await atimed(raw, N_ORDERS // 4)
                 out["ccxt"] += await atimed(plain_ccxt, N_ORDERS // 4)
                 out["connector"] += await atimed(connector, N_ORDERS // 4)
+                out["connector_ws"] += await atimed(connector_ws, N_ORDERS // 4)
             return out
     finally:
         await ex.close()
@@ -147,16 +159,18 @@ def test_order_round_trip_over_ccxt_rest(exchange, config) -> None:
     for name, label in (
         ("raw", "raw aiohttp signed POST (baseline)"),
         ("ccxt", "ccxt create_order"),
-        ("connector", "ExecutionClient.place (ccxt)"),
+        ("connector", "ExecutionClient.place (ccxt, REST)"),
+        ("connector_ws", "ExecutionClient.place (ccxt, ws-api)"),
     ):
         p50, p99 = pct(r[name], 0.5) * 1e3, pct(r[name], 0.99) * 1e3
         print(f"  {label:<36} p50 {p50:7.3f} ms   p99 {p99:7.3f} ms")
     base = pct(r["raw"], 0.5)
     print(
         f"  ratio to the baseline (p50): ccxt {pct(r['ccxt'], 0.5) / base:.2f}x, "
-        f"connector {pct(r['connector'], 0.5) / base:.2f}x"
+        f"connector {pct(r['connector'], 0.5) / base:.2f}x, connector over the ws-api "
+        f"{pct(r['connector_ws'], 0.5) / base:.2f}x"
     )
-    assert r["connector"]
+    assert r["connector"] and r["connector_ws"]
 
 
 def test_parse_ccxt_structures_to_model_events(exchange) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-import pytest
-
 from localex.engine.types import OrderRequest
 from localex.server.app import server_state
 from tests.localex.test_rest_fidelity import Ctx, call, signed
@@ -72,12 +70,6 @@ def test_cancel_replace_over_rest(server):
                    bogus="1")["code"] == -1104  # fmt: skip
 
 
-@pytest.mark.xfail(
-    reason="known failure on the venues-fix branch's final state (likely its engine change f593df8, not "
-    "bisected): the IOC "
-    "sell meant to reach the amended order first leaves it NEW; to fix first (issue 9 note)",
-    strict=False,
-)
 def test_amend_keep_priority_lowers_the_quantity_in_place(server):
     c = Ctx(server)
     state = server_state(server.app)
@@ -103,19 +95,22 @@ def test_amend_keep_priority_lowers_the_quantity_in_place(server):
     assert Decimal(depth[f"{Decimal(price):.8f}"]) >= Decimal("0.05")
     seller, _, _ = server.new_account(spot={"BTC": "10"})
     spec = ex.spec("spot", "BTCUSDT")
-    lots_above = on_server(
-        server, lambda: sum(q for p, q in ex.depth("spot", "BTCUSDT", 5000).bids if p > spec.parse_price(price))
-    )
-    on_server(
-        server,
-        lambda: ex.place_order(
-            seller,
-            OrderRequest(
-                "spot", "BTCUSDT", "SELL", "LIMIT", spec.fmt_qty(lots_above + spec.parse_qty("0.01")), price,
-                time_in_force="IOC",
-            ),
-        ),
-    )  # fmt: skip  # everything above our price, then 0.01 at it: the amended order is still first in line
+    ticks = spec.parse_price(price)
+
+    def sell_down_to_the_amended_order() -> None:
+        # one callback on the server's loop: the replay requotes its ladder every 0.1 s with new sizes, so what
+        # lies above our price (and ahead of us at it) must be counted in the same step as the sell is placed
+        above = sum(q for p, q in ex.depth("spot", "BTCUSDT", 5000).bids if p > ticks)
+        level = ex.matcher.books[("spot", "BTCUSDT")].bids.levels[ticks]
+        ahead = 0
+        for o in level:
+            if o.client_order_id == "am-first":
+                break
+            ahead += o.orig_qty - o.executed_qty
+        qty = spec.fmt_qty(above + ahead + spec.parse_qty("0.01"))
+        ex.place_order(seller, OrderRequest("spot", "BTCUSDT", "SELL", "LIMIT", qty, price, time_in_force="IOC"))
+
+    on_server(server, sell_down_to_the_amended_order)  # everything ahead of the amended order, then its 0.01
     assert c.sig("GET", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="am-first")["status"] == "FILLED"  # type: ignore[index]
     assert c.sig("GET", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="am-second")["executedQty"] == "0.00000000"  # type: ignore[index]
     up = failing(c, "PUT", "/api/v3/order/amend/keepPriority", symbol="BTCUSDT", origClientOrderId="am-second",

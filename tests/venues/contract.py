@@ -519,12 +519,13 @@ class VenueContract:
             new_qty = cmd.qty  # keep the notional above the futures minimum
         amend = AmendOrder(account=trader.account, symbol=trader.symbol, client_order_id=cmd.client_order_id,
                            side=Side.BUY, qty=new_qty, price=new_price)  # fmt: skip
-        if not caps.amend:
+        if not (caps.amend or caps.cancel_replace):
             with pytest.raises(Unsupported, match=cmd.client_order_id):
                 await trader.execution.amend(amend)
             return
         ev = await trader.execution.amend(amend)
         assert ev.kind is OrderEventKind.AMENDED and ev.status is OrderStatus.NEW
+        assert ev.client_order_id == cmd.client_order_id  # a cancel-replace keeps it (a new venue order id)
         order = await trader.execution.query_order(trader.symbol, cmd.client_order_id)
         assert (Decimal(order.price), Decimal(order.qty)) == (Decimal(new_price), Decimal(new_qty))
 

@@ -92,7 +92,7 @@ class SymbolTable:
             self.specs[spec.symbol] = spec
             try:
                 self.instruments[spec.symbol] = Instrument(spec)
-            except ValueError as exc:  # e.g. ETH/BTC: 1e-8 tick x 1e-4 lot is below the model's money unit
+            except ValueError as exc:  # a tick x lot finer than the quote money unit
                 self.unusable[spec.symbol] = str(exc)
             self.to_unified[spec.venue_symbol] = spec.symbol
             self.to_venue[spec.symbol] = spec.venue_symbol

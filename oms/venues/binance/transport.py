@@ -30,11 +30,40 @@ from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException, BinanceWebsocketUnableToConnect
 from binance.ws.constants import WSListenerState
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State as WsState
 
 from oms.venues.binance.signing import WsSigner
 
 WS = "ws"
 REST = "rest"
+
+
+def ws_api_open(api: Any) -> bool:
+    """python-binance's WebSocket API (``WebsocketAPI``) is streaming on an open socket.
+
+    Its state says STREAMING until its read loop has seen the close, so the socket's own state is checked too.
+    """
+    sock = api.ws
+    return sock is not None and api.ws_state == WSListenerState.STREAMING and sock.state == WsState.OPEN
+
+
+def ws_api_reconnecting(api: Any) -> bool:
+    """python-binance's read loop is alive and will reconnect the lost socket by itself (after a 1-2 s wait).
+
+    Anything that sends on the WebSocket API meanwhile (python-binance's ``_ensure_ws_connection``) opens a
+    second socket; when the read loop then reconnects, the first is left unread and an answer sent on it never
+    arrives. So after a loss, callers wait for the loop (``wait_ws_api_reconnected``) instead of sending.
+    """
+    return getattr(api, "_handle_read_loop", None) is not None and api.ws_state != WSListenerState.EXITING
+
+
+async def wait_ws_api_reconnected(api: Any, timeout_s: float, step_s: float = 0.05) -> bool:
+    """Wait until the WebSocket API is open again or its read loop has given up (``timeout_s`` at most); True
+    when it is open."""
+    deadline = time.monotonic() + timeout_s
+    while not ws_api_open(api) and ws_api_reconnecting(api) and time.monotonic() < deadline:
+        await asyncio.sleep(step_s)
+    return ws_api_open(api)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,9 +290,8 @@ class Transport:
         return self.client.ws_api if self.market == "spot" else self.client.ws_future
 
     def ws_up(self) -> bool:
-        """The WebSocket API is connected and streaming (python-binance's own state)."""
-        api = self.ws_api
-        return api.ws is not None and api.ws_state == WSListenerState.STREAMING
+        """The WebSocket API is connected and streaming (python-binance's own state, see ``ws_api_open``)."""
+        return ws_api_open(self.ws_api)
 
     def _route(self, op: Op) -> tuple[str, str]:
         if op.ws is None:
@@ -281,7 +309,7 @@ class Transport:
         """Reopen a WebSocket API whose python-binance read loop gave up (after its own reconnects), at most
         once per cooldown; while the library is still reconnecting by itself, leave it to that."""
         api = self.ws_api
-        if getattr(api, "_handle_read_loop", None) is not None or api.ws_state == WSListenerState.EXITING:
+        if ws_api_reconnecting(api) or api.ws_state == WSListenerState.EXITING:
             return  # the library's loop is alive (reconnecting) or the client is closing
         now = time.monotonic()
         if self._reviving is not None and not self._reviving.done():

@@ -33,6 +33,7 @@ from oms.venues.binance import wire_user as wu
 from oms.venues.binance.client import raw_frames, socket_manager
 from oms.venues.binance.execution import BinanceExecution, order_event
 from oms.venues.binance.symbols import BadDecimal, UnknownSymbol
+from oms.venues.binance.transport import wait_ws_api_reconnected, ws_api_open
 from oms.venues.interface import StreamStatus, UserEvent
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ class BinanceUserData:
             if self.s.market is Market.USDM:  # a connection of its own: it holds one of the account's slots
                 await self.s.ctx.limiter.acquire("POST /fapi/v1/listenKey")
                 await self._hold_slot()
+            else:  # subscribing sends on the WebSocket API: after a loss, wait for python-binance's own reconnect
+                await wait_ws_api_reconnected(self.s.client.ws_api, timeout)
             await asyncio.wait_for(sock.__aenter__(), timeout)
         except BaseException:
             await self._close(sock)
@@ -355,6 +358,12 @@ class BinanceUserData:
 
 
 async def _close(sock: Any) -> None:
+    api = getattr(getattr(sock, "_client", None), "ws_api", None)
+    if getattr(sock, "_subscription_id", None) is not None and api is not None and not ws_api_open(api):
+        # a Spot subscription dies with its WebSocket-API connection: nothing to unsubscribe, and sending the
+        # unsubscribe now would open a second socket beside python-binance's own reconnect (ws_api_reconnecting)
+        api.unregister_subscription_queue(sock._subscription_id)
+        sock._subscription_id = None
     try:
         await asyncio.wait_for(sock.__aexit__(None, None, None), 2.0)
     except asyncio.CancelledError:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import ccxt.pro as ccxt_pro
 
 from oms.model import Market
+from oms.venues.ccxt.ws_orders import RATE_LIMIT_OPTIONS
 
 DEFAULT_TYPE = {Market.SPOT: "spot", Market.USDM: "swap"}
 LOCAL_SPOT_WS_PREFIX = "/stream"
@@ -74,6 +75,7 @@ def exchange_config(
         "adjustForTimeDifference": False,  # the shared clock signs (``Session``)
         # open orders of every symbol (the user stream's reconciliation) is a deliberate, priced call
         "warnOnFetchOpenOrdersWithoutSymbol": False,
+        **copy.deepcopy(RATE_LIMIT_OPTIONS),  # WebSocket-API order answers with the venue's counters
     }
     config: dict[str, Any] = {"enableRateLimit": False, "timeout": int(opts.get("timeout_ms", 10_000))}
     if venue == "local":

@@ -52,7 +52,16 @@ from oms.venues.ccxt.errors import to_venue_error
 from oms.venues.ccxt.instruments import CcxtInstruments
 from oms.venues.ccxt.metadata import trigger_book
 from oms.venues.ccxt.session import Session
-from oms.venues.errors import ClockSkew, OrderNotFound, Rejected, UnknownOutcome, Unsupported, VenueError
+from oms.venues.ccxt.ws_orders import OPERATIONS, REST, WS, WsOrders
+from oms.venues.errors import (
+    ClockSkew,
+    NetworkError,
+    OrderNotFound,
+    Rejected,
+    UnknownOutcome,
+    Unsupported,
+    VenueError,
+)
 from oms.venues.interface import VenueContext
 from oms.venues.metadata import Capabilities, VenueMetadata
 
@@ -86,7 +95,14 @@ class CcxtExecution:
         # trigger orders in a separate book, by client order id -> the type placed (ccxt's unified order shows a
         # trailing stop as "market", and the order a trigger became as its new type)
         self._trigger_cids: dict[str, OrderType] = {}
+        self.replaced: dict[str, str] = {}  # venue order id cancelled by a cancel-replace -> its client order id
         self.user_stream: Any = None  # the user stream, told about orders placed here (set by the connector)
+        opts = ctx.options
+        self.ws = WsOrders(
+            session, ctx.endpoints.ws_api_url, ctx.limiter,
+            timeout_s=float(opts.get("ws_api_timeout_s", 2.0)), cooldown_s=float(opts.get("ws_cooldown_s", 5.0)),
+            enabled=bool(opts.get("ws_api_orders", True)),
+        )  # fmt: skip
 
     @property
     def exchange(self) -> Any:
@@ -124,6 +140,47 @@ class CcxtExecution:
                     continue
             raise err from cause
         raise AssertionError("unreachable")
+
+    async def _ws_or_rest(
+        self, op: str, action: str, order: str | None, args: tuple[Any, ...], ws_args: tuple[Any, ...] | None = None
+    ) -> Any:
+        """ccxt's WebSocket call for ``op`` (with ``ws_args``, default ``args``) where ``WsOrders.route`` says so,
+        else (or after a cancel's failed WebSocket attempt) its REST call; see ``oms.venues.ccxt.ws_orders``."""
+        ws_name, rest_name, _ = OPERATIONS[op]
+        path, reason = self.ws.route(op)
+        if path == WS and op == "place" and ws_args is None:
+            path, reason = REST, "rest-only: order params"
+        if path == WS:
+            await self.ws.charge(op)
+            t0 = time.perf_counter_ns()
+            try:
+                answer = await asyncio.wait_for(getattr(self.exchange, ws_name)(*(ws_args or args)), self.ws.timeout_s)
+            except (TimeoutError, ccxt.BaseError, ConnectionError) as exc:
+                err = to_venue_error(exc, state_changing=True, action=action, account=self.account, order=order)
+                if not isinstance(err, UnknownOutcome | NetworkError):  # the venue answered
+                    self.ws.record(op, WS, reason, t0, type(err).__name__)
+                    raise err from exc
+                self.ws.failed()
+                self.ws.record(op, WS, reason, t0, "no answer")
+                if op == "place":  # it may have reached the venue: resolved by its client order id, never re-sent
+                    raise UnknownOutcome(
+                        f"sent over the WebSocket API, no answer ({type(exc).__name__}: {exc})",
+                        account=self.account, action=action, order=order,
+                    ) from exc  # fmt: skip
+                reason = f"ws failed: {type(exc).__name__}"
+            else:
+                self.ws.record(op, WS, reason, t0, "ok")
+                return answer
+        t0 = time.perf_counter_ns()
+        try:
+            answer = await self._call(
+                action, order, getattr(self.exchange, rest_name), *args, state_changing=True, idempotent=op == "cancel"
+            )
+        except VenueError as err:
+            self.ws.record(op, REST, reason, t0, type(err).__name__)
+            raise
+        self.ws.record(op, REST, reason, t0, "ok")
+        return answer
 
     def remember(self, order: Order) -> Order:
         if order.venue_order_id:
@@ -183,10 +240,17 @@ class CcxtExecution:
         self._symbol_by_cid[cid] = cmd.symbol
         if self._is_trigger(cmd):
             self._trigger_cids[cid] = cmd.order_type
-        o = await self._call(
-            "place", cid, self.exchange.create_order, symbol, typ, side, amount, price, params,
-            state_changing=True, idempotent=False,
-        )  # fmt: skip
+        if self._is_trigger(cmd):  # the trigger book's own calls (query, cancel, list) are REST ones
+            o = await self._call(
+                "place", cid, self.exchange.create_order, symbol, typ, side, amount, price, params,
+                state_changing=True, idempotent=False,
+            )  # fmt: skip
+        else:
+            ws_params = self.ws.place_params(params)
+            o = await self._ws_or_rest(
+                "place", "place", cid, (symbol, typ, side, amount, price, params),
+                None if ws_params is None else (symbol, typ, side, amount, price, ws_params),
+            )  # fmt: skip
         if o.get("amount") is None or o.get("status") is None:  # a venue that answers only the id
             order = await self.query_order(cmd.symbol, cid)
         else:
@@ -237,8 +301,9 @@ class CcxtExecution:
         return out
 
     async def amend(self, cmd: AmendOrder) -> OrderEvent:
-        """Change price and/or quantity in place (ccxt ``editOrder``)."""
-        if not self.capabilities.amend:
+        """Change price and/or quantity (ccxt ``editOrder``): in place where ``capabilities.amend``; as one
+        cancel-replace where ``capabilities.cancel_replace`` (Spot: the same client order id, a new venue order id)."""
+        if not (self.capabilities.amend or self.capabilities.cancel_replace):
             raise Unsupported(
                 f"{self.exchange.id} {self.market} cannot amend in place", account=self.account, action="amend",
                 order=cmd.client_order_id,
@@ -247,11 +312,26 @@ class CcxtExecution:
         typ = "limit" if current.order_type.has_limit_price else "market"
         amount = float(cmd.qty or current.qty)
         price_text = cmd.price or current.price
-        o = await self._call(
-            "amend", cmd.client_order_id, self.exchange.edit_order, current.venue_order_id, cmd.symbol, typ,
-            cmd.side.value, amount, float(price_text) if price_text else None, {"clientOrderId": cmd.client_order_id},
-            state_changing=True, idempotent=False,
-        )  # fmt: skip
+        params: dict[str, Any] = {"clientOrderId": cmd.client_order_id}
+        replace = not self.capabilities.amend
+        if replace:
+            if current.order_type is OrderType.LIMIT_MAKER:
+                params["postOnly"] = True
+            # the old order's cancel is the replace's first half: the user stream does not report it as the end
+            # of the client order id (``replaced``); kept after an unknown outcome, which the caller resolves
+            self.replaced[str(current.venue_order_id)] = cmd.client_order_id
+        try:
+            o = await self._call(
+                "amend", cmd.client_order_id, self.exchange.edit_order, current.venue_order_id, cmd.symbol, typ,
+                cmd.side.value, amount, float(price_text) if price_text else None, params,
+                state_changing=True, idempotent=False,
+            )  # fmt: skip
+        except UnknownOutcome:
+            raise
+        except VenueError:
+            if replace:
+                self.replaced.pop(str(current.venue_order_id), None)
+            raise
         order = self._order(o, cmd.client_order_id, cmd.symbol)
         return self._event(order, OrderEventKind.AMENDED if order.status.is_open else None)
 
@@ -261,10 +341,9 @@ class CcxtExecution:
             if cancelled is not None:
                 return cancelled
         vid = cmd.venue_order_id or self._venue_id_of(cmd.client_order_id)
-        o = await self._call(
-            "cancel", cmd.client_order_id, self.exchange.cancel_order, vid, cmd.symbol,
-            {"clientOrderId": cmd.client_order_id}, state_changing=True, idempotent=True,
-        )  # fmt: skip
+        o = await self._ws_or_rest(
+            "cancel", "cancel", cmd.client_order_id, (vid, cmd.symbol, {"clientOrderId": cmd.client_order_id})
+        )
         if o.get("amount") is None or o.get("status") is None:
             order = await self.query_order(cmd.symbol, cmd.client_order_id)
         else:
@@ -540,6 +619,7 @@ class CcxtExecution:
         await old.close()
 
     async def close(self) -> None:
+        await self.ws.close()
         await self.session.close()
 
 

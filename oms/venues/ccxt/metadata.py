@@ -82,13 +82,14 @@ def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], marke
         market=market,
         order_types=frozenset(types),
         time_in_force=tifs,
-        # ccxt's editOrder on a Spot market is a cancel-replace on several exchanges (Binance: a new order
-        # with a new id), not an amend in place: declared on USD-M only, the daemon emulates it on Spot
+        # ccxt's editOrder on a Spot market is a cancel-replace on several exchanges (Binance: POST /api/v3/order/
+        # cancelReplace, a new order with a new venue id under the same client order id), not an amend in place
         amend=futures and has.get("editOrder") is True,
+        cancel_replace=not futures and has.get("editOrder") is True,
         batch_orders=has.get("createOrders") is True and bool(batch),
         max_batch=int(batch.get("max") or 1) if batch else 1,
         cancel_all=has.get("cancelAllOrders") is True,
-        ws_api_orders=False,  # this connector places orders over REST (ccxt's *Ws order calls are not used)
+        ws_api_orders=has.get("createOrderWs") is True,  # ccxt's createOrderWs (ws_orders), REST without it
         user_stream=has.get("watchOrders") is True,
         reduce_only=futures and has.get("createReduceOnlyOrder") is not False,
         post_only=post_only,

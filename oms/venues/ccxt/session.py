@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import ccxt.pro as ccxt_pro
 
+from oms.venues.ccxt.ws_orders import observe_answer
+
 log = logging.getLogger(__name__)
 
 
@@ -104,6 +106,14 @@ class Session:
             self._hook_limiter(exchange, self.limiter)
         if self.clock is not None:
             exchange.nonce = self.clock.server_time_ms
+        if self.limiter is not None:  # WebSocket-API answers carry the venue's rate-limit counters
+            handle = exchange.handle_message
+
+            def handle_message(client: Any, message: Any) -> Any:
+                observe_answer(self.limiter, message)
+                return handle(client, message)
+
+            exchange.handle_message = handle_message
         original_client = exchange.client
 
         def client(url: str) -> Any:

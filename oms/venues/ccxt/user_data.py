@@ -25,7 +25,7 @@ from typing import Any
 import ccxt
 
 from oms.keys.provider import Credentials
-from oms.model import BalanceEvent, Market, Order, PositionEvent
+from oms.model import BalanceEvent, Market, Order, OrderStatus, PositionEvent
 from oms.venues.ccxt import parse
 from oms.venues.ccxt.execution import CcxtExecution
 from oms.venues.ccxt.stream import WatchStream
@@ -167,6 +167,12 @@ class CcxtUserStream:
         self._need_reconcile.set()
 
     def _apply_order(self, now: Order, stream: str) -> None:
+        if (
+            now.status is OrderStatus.CANCELED
+            and self.execution.replaced.get(str(now.venue_order_id)) == now.client_order_id
+        ):  # the cancel half of a cancel-replace: the client order id lives on in the new venue order
+            self.dropped["replaced"] += 1
+            return
         prev = self.orders.get(now.client_order_id)
         if prev is not None and Decimal(now.filled_qty) < Decimal(prev.filled_qty):
             self.dropped["stale"] += 1  # an older state arriving late

@@ -166,6 +166,7 @@ async def test_lost_answer_is_unknown_then_resolved_by_client_order_id(
     try:
         v.fund("main", "spot", USDT="100000")
         ex = (await v.clients("main", "spot")).execution
+        ex.ws.enabled = False  # the REST path (the WebSocket API's lost answers: test_ccxt_ws_orders.py)
         cmd = order("binance/main", SPOT, Side.BUY, "0.01", bid_below(server))
         proxy.cut_after_forward(lambda r: r.method == "POST" and r.path == "/api/v3/order")
         with pytest.raises(UnknownOutcome, match=f"failed to place order {cmd.client_order_id} for binance/main: sent"):

@@ -106,6 +106,8 @@ async def test_dropped_private_socket_is_a_gap_covered_by_the_rest_snapshot(
     try:
         v.fund("main", "spot", USDT="100000")
         clients = await v.clients("main", "spot")
+        # orders over REST: the proxy silences the ws-api socket, which ccxt's WebSocket orders would share
+        clients.execution.ws.enabled = False
         stream = clients.user_data.events()
         await stream.ready()
         resting = cmd(Side.BUY, "0.01", "1000")
