@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OMS = str(Path(sys.executable).parent / "oms")
 MM = "binance/sub_market_making"
 SCREENSHOT = ROOT / "docs" / "prefect-ui.png"
+PNL_SCREENSHOT = ROOT / "docs" / "prefect-pnl-artifact.png"
 
 
 def oms(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
@@ -229,11 +230,14 @@ def test_the_prefect_ui_shows_every_deployment_with_its_schedule_and_the_artifac
         month = time.strftime("%Y-%m", time.gmtime())
         page.get_by_text(f"pnl-{month}", exact=False).first.wait_for(timeout=60_000)
         page.get_by_text("snapshot-accounts", exact=False).first.wait_for(timeout=60_000)
+        page.goto(f"{ui}/artifacts/key/pnl-{month}", wait_until="networkidle")
+        page.get_by_text(MM, exact=False).first.wait_for(timeout=60_000)  # the PnL table has the account's row
+        page.screenshot(path=str(PNL_SCREENSHOT), full_page=True)
         page.goto(f"{ui}/deployments", wait_until="networkidle")
         page.get_by_text("pnl-report", exact=True).first.wait_for(timeout=60_000)
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 10_000
+    assert SCREENSHOT.stat().st_size > 10_000 and PNL_SCREENSHOT.stat().st_size > 10_000
 
 
 def test_down_leaves_nothing_running(platform):
