@@ -17,7 +17,8 @@ time); their intents take the same path as those of ``on_market``.
 ``QUOTE_QTY`` (spend ``IN_QTY`` money units, fees included) is sized here, like the backtest's
 ``_size_budget``, at the book's best price on the side taken (taker fee ``QUOTE_FEE_PPM``) and sent as a market
 order of that quantity; ``CLOSE`` becomes a market order for the account's whole position on the instrument
-(from the positions kernel; reduce-only on futures). An intent the host refuses (``IntentError``) or that
+(from the positions kernel; reduce-only on futures; on Spot at most the free balance of the base asset, since a
+Spot buy pays its fee in that asset). An intent the host refuses (``IntentError``) or that
 cannot be an order now (``QUOTE_QTY`` without a book or below one lot, ``CLOSE`` when flat) is counted in
 ``dropped`` and logged once per reason; the strategy keeps running.
 """
@@ -257,6 +258,13 @@ class StrategyRunner:
                 self._drop("close_flat", h.name, f"{ins.symbol}: no position to close")
                 return None
             qty, side = abs(held), C.SELL if held > 0 else C.BUY
+            if (
+                side == C.SELL and ins.id.market is Market.SPOT
+            ):  # a Spot buy paid its fee in the asset: sell what is there
+                qty = min(qty, self._free_units(acct, ins))
+                if qty <= 0:
+                    self._drop("close_flat", h.name, f"{ins.symbol}: no free {ins.id.base} to sell")
+                    return None
         cmd = PlaceOrder(
             account=acct,
             symbol=ins.symbol,
@@ -275,6 +283,15 @@ class StrategyRunner:
         h.by_order[coid] = tag
         self._orders[coid] = h
         return cmd
+
+    def _free_units(self, account: str, ins: Instrument) -> int:
+        """The account's free Spot balance of the base asset, in whole lots (the user stream keeps it)."""
+        session = getattr(self.router, "sessions", {}).get(account)
+        bal = session.balances.get((Market.SPOT, ins.id.base)) if session is not None else None
+        if bal is None:
+            return 0
+        units = int(to_decimal(bal.free) / to_decimal(ins.qty_unit))
+        return units - units % ins.lot
 
     def _size_budget(self, budget: int, i: int, side: int, ins: Instrument) -> int:
         """Most whole lots whose notional plus the taker fee fits in ``budget`` money units at the book's best

@@ -26,7 +26,7 @@ import msgspec
 from prometheus_client import Counter
 
 from oms.bus import symbol_token
-from oms.model import Market, OrderEvent, OrderType, PlaceOrder, Side
+from oms.model import Market, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side
 from oms.model.parents import child_order_id
 from stream.emulation.book import BookView
 from stream.emulation.store import StateStore
@@ -204,7 +204,7 @@ class ExitManager:
         if size == 0:
             await self.store.put(st.account, m.key, st)
             return
-        pending = any((r := self.gateway.orders.get(c)) is not None and r.is_open for c in st.exits)
+        pending = any(self._in_flight(c) for c in st.exits)
         price = self.book.price(m.i)
         if not pending and price and self._check(m, Decimal(m.ins.price_str(price))):
             if st.stopped:
@@ -215,6 +215,13 @@ class ExitManager:
                 st.levels_done += 1
                 await self._exit(m, part, f"take_profit_{st.levels_done}")
         await self.store.put(st.account, m.key, st)
+
+    def _in_flight(self, coid: str) -> bool:
+        """An exit still open, or ended filled with fills not all arrived (the venue's answer came first)."""
+        rec = self.gateway.orders.get(coid)
+        if rec is None:
+            return False
+        return rec.is_open or (rec.status is OrderStatus.FILLED and rec.filled < rec.qty)
 
     async def _exit(self, m: Managed, qty: Decimal, trigger: str) -> None:
         st, ins = m.st, m.ins
