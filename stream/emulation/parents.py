@@ -47,6 +47,7 @@ DEFAULT_SLIPPAGE_BPS = 50  # slices without a limit price: IOC limits this far f
 MAX_CHILDREN = 500  # a parent that needed more children than this expires
 _IOC_ALGOS = frozenset({ParentAlgo.TWAP, ParentAlgo.VWAP, ParentAlgo.PERCENT, ParentAlgo.POV, ParentAlgo.LIQUIDITY})
 _FILLED = OrderStatus.FILLED
+_NOT_SENT = frozenset({"shutting_down", "not_trading"})  # router refusals before anything reached the venue
 _TERMINAL_CHILD = frozenset(s.value for s in TERMINAL) | {"not_found"}
 Execute = Callable[[list], Awaitable[list[CommandResult]]]
 
@@ -305,19 +306,19 @@ class ParentEngine:
         rec = self.gateway.orders.get(ch.client_order_id)
         if rec is not None:
             ch.status = rec.status.value
-            # ended, but its fills not all here yet (the venue's answer came before the user stream's fills)
-            waiting = rec.filled < max(reported.get(ch.client_order_id, 0), rec.qty if rec.status is _FILLED else 0)
-            return rec.is_open or waiting, rec.filled
+            if rec.status is _FILLED:  # the venue said all of it filled (its fills may still be on the way)
+                return False, rec.qty
+            # ended with part filled, its fills not all here yet (the venue's answer came before the stream's)
+            return rec.is_open or rec.filled < reported.get(ch.client_order_id, 0), rec.filled
         return (ch.status not in _TERMINAL_CHILD), None
 
     def _progress(self, w: Working) -> tuple[int, list[ChildOrder]]:
         filled, open_ = 0, []
         for ch in w.st.children:
             is_open, units = self._child_state(ch, w.reported)
-            if units is None:
-                units = w.ins.qty(ch.filled_qty)
-            else:
-                ch.filled_qty = w.ins.qty_str(units)
+            saved = w.ins.qty(ch.filled_qty)  # what an earlier run saw (a rebuilt record may know less)
+            units = saved if units is None else max(units, saved)
+            ch.filled_qty = w.ins.qty_str(units)
             filled += units
             if is_open:
                 open_.append(ch)
@@ -340,6 +341,7 @@ class ParentEngine:
         rejected = [c for c in st.children if c.status == "rejected"]
         if rejected:
             self._finish(w, ParentStatus.REJECTED, f"child {rejected[-1].client_order_id} was rejected")
+            log.warning("parent %s of %s rejected: %s", w.pid, w.account, w.st.reason)
             await self._cancel_children(w)
             return
         if len(st.children) >= MAX_CHILDREN and not open_:
@@ -377,7 +379,10 @@ class ParentEngine:
         elif algo is ParentAlgo.POV:
             target = w.ins.qty(st.volume_seen) * w.rate_ppm // 1_000_000
             qty = min(left, (target - filled) - (target - filled) % w.ins.lot)
-            if qty >= plans.min_child(w.ins, self.book.reference(w.i, w.side)):
+            least = plans.min_child(w.ins, self.book.reference(w.i, w.side))
+            if qty > 0 and left - qty < least:
+                qty = left  # never leave a remainder the venue would refuse: take it with this child
+            if qty >= least or (qty == left and target >= w.total):
                 await self._send(w, "slice", qty, w.price, TimeInForce.IOC)
         elif algo is ParentAlgo.LIQUIDITY:
             qty = self.book.depth_within(w.i, w.side, w.price)
@@ -448,8 +453,14 @@ class ParentEngine:
         )  # fmt: skip
         child.sent = True
         [res] = await self.execute([order])
-        if not res.ok and self.gateway.orders.get(coid) is None:
+        if not res.ok and res.code in _NOT_SENT:  # the daemon stopping or the account reconciling: never placed
+            child.status = "not_found"
+            w.notes.append(("child_not_sent", coid, child.qty, f"{res.code}: {res.reason}"))
+            if w.st.next_slice and cmd.algo in plans.SCHEDULED | {ParentAlgo.ICEBERG}:
+                w.st.next_slice -= 1  # that slice comes due again
+        elif not res.ok and self.gateway.orders.get(coid) is None:
             child.status = "rejected"
+            log.warning("parent %s of %s: child %s refused (%s: %s)", w.pid, w.account, coid, res.code, res.reason)
             w.notes.append(("child_rejected", coid, child.qty, f"{res.code}: {res.reason}"))
             w.again = True
         else:

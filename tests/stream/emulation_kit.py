@@ -29,7 +29,11 @@ async def finished(d, pid: str, timeout: float = 60.0, status: ParentStatus | No
         w = d.emulation.parents.parents.get(pid)
         return w is not None and w.st.status.is_terminal and (w.task is None or w.task.done()) and w.st
 
-    st = await until(done, timeout=timeout, what=f"parent {pid} to finish")
+    try:
+        st = await until(done, timeout=timeout, what=f"parent {pid} to finish")
+    except AssertionError:
+        w = d.emulation.parents.parents.get(pid)
+        raise AssertionError(f"parent {pid} did not finish: {w.st if w else 'unknown'}") from None
     if status is not None:
         assert st.status is status, (st.status, st.reason)
     return st
@@ -67,9 +71,13 @@ async def three_views_agree(nc, d, account: str, pid: str) -> tuple[ParentState,
         assert Decimal(order.filled_qty) == Decimal(ch.filled_qty), (ch, order)
         venue_filled += Decimal(order.filled_qty)
     coids = {ch.client_order_id for ch in st.children}
-    fills = await until(
-        lambda: _all_fills(nc, account, coids, venue_filled), what="every child fill in TRADES", timeout=30
-    )
+    try:
+        [fills] = await until(lambda: _all_fills(nc, account, coids, venue_filled), what="child fills", timeout=30)
+    except AssertionError:
+        got = await child_fills(nc, account, coids)
+        raise AssertionError(
+            f"fills in TRADES {[(f.client_order_id, f.qty) for f in got]} != venue {st.children}"
+        ) from None
     assert sum(Decimal(f.qty) for f in fills) == venue_filled == Decimal(st.filled_qty)
     assert len({f.trade_id for f in fills}) == len(fills)
     evs = await until(lambda: _last_is(nc, account, pid, st.status), what="the parent's last event in ORDERS")
@@ -82,7 +90,7 @@ async def three_views_agree(nc, d, account: str, pid: str) -> tuple[ParentState,
 
 async def _all_fills(nc, account, coids, total):
     fills = await child_fills(nc, account, coids)
-    return fills if sum((Decimal(f.qty) for f in fills), Decimal(0)) >= total else None
+    return [fills] if sum((Decimal(f.qty) for f in fills), Decimal(0)) >= total else None  # [[]]: none due
 
 
 async def _last_is(nc, account, pid, status):
