@@ -24,7 +24,7 @@ twap           ``duration_s``, ``slices``: equal slices at even times (``kernels
 vwap           ``duration_s``, ``profile`` (weight per slice): ``split_vwap``
 percent        ``duration_s``, ``chunk_pct``: chunks of a share of the parent (``split_percent``)
 pov            ``participation_pct`` of the market volume traded since the start, ``duration_s``
-liquidity      the book's depth within ``price`` (``split_liquidity`` over ``symbols``, default this one)
+liquidity      takes the book's depth within ``price`` (``kernels.book.depth``) as IOC children until done
 ============== ====================================================================================
 
 Slices of twap/vwap/percent/pov/liquidity go out as IOC limits at ``price`` when given, else capped at
@@ -87,7 +87,6 @@ class PlaceParent(Msg, tag="place_parent", kw_only=True):
     profile: Annotated[tuple[Annotated[int, msgspec.Meta(ge=0)], ...], msgspec.Meta(max_length=10_000)] = ()
     chunk_pct: OptDecimalStr = None
     participation_pct: OptDecimalStr = None
-    symbols: tuple[SymbolStr, ...] = ()
     max_slippage_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
     reduce_only: bool = False
     strategy: str = ""

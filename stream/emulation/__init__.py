@@ -63,7 +63,7 @@ class Emulation:
         for s in d.sessions.values():
             if s.trading:
                 await self.parents.resume(s.name, s.clients_for)
-                await self.exits.resume(s.name)
+                await self.exits.resume(s.name, s.clients_for)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self.parents.run(), name="parent orders"),

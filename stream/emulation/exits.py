@@ -28,6 +28,7 @@ from prometheus_client import Counter
 from oms.bus import symbol_token
 from oms.model import Market, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side
 from oms.model.parents import child_order_id
+from oms.venues.errors import OrderNotFound, VenueError
 from stream.emulation.book import BookView
 from stream.emulation.store import StateStore
 
@@ -249,7 +250,9 @@ class ExitManager:
             log.warning("managed exit %s of %s refused: %s %s", coid, st.account, res.code, res.reason)
 
     # ------------------------------------------------------------------ restart
-    async def resume(self, account: str) -> int:
+    async def resume(self, account: str, clients_for=None) -> int:
+        """Reload the managed positions of ``account``; an exit order recorded but unknown to the gateway is
+        looked up at the venue by its id and adopted (so it is waited for, never sent again)."""
         if self.conf is None:
             return 0
         n = 0
@@ -266,5 +269,13 @@ class ExitManager:
             key = self.key_of(account, st.symbol, st.strategy)
             self.positions[f"{account}|{key}"] = Managed(st, i, ins, rule, key)
             self.exit_ids.update(st.exits)
+            for coid in st.exits:
+                if clients_for is not None and self.gateway.orders.get(coid) is None:
+                    try:
+                        self.gateway.adopt(await clients_for(st.symbol).execution.query_order(st.symbol, coid))
+                    except OrderNotFound:
+                        pass  # recorded, never placed
+                    except (VenueError, ValueError) as exc:
+                        log.warning("managed exit %s of %s not found out at restart: %s", coid, account, exc)
             n += 1
         return n
