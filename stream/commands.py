@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 from nats.aio.msg import Msg
@@ -100,6 +100,9 @@ class OrderRouter:
         self.on_resume: Callable[[int | None], None] | None = None  # stream.risk.RiskControls.resume
         self.bad = Counter[str]()
         self._pending: set[asyncio.Task] = set()
+        # Command hooks (stream.emulation.EmulationEngine): each takes a command and returns it (maybe rewritten)
+        # to go on through the gateway, or a CommandResult that answers it (a parent order, a refusal).
+        self.hooks: list[Callable[[Command], Awaitable[Command | CommandResult]]] = []
 
     # ------------------------------------------------------------------ NATS
     async def on_order_request(self, msg: Msg) -> None:
@@ -141,6 +144,11 @@ class OrderRouter:
             why = (session.refused or "is reconciling and not trading yet") if session else "is not traded here"
             code = "unknown_account" if session is None else "not_trading"
             return self._refused(cmd, code, f"{cmd.account} {why}")
+        for hook in self.hooks:  # stream.emulation: parents, slippage caps (a result ends the command there)
+            out = await hook(cmd)
+            if isinstance(out, CommandResult):
+                return out
+            cmd = out
         t0 = time.perf_counter()
         if isinstance(cmd, PlaceOrder):
             decision = self.gateway.place(cmd)

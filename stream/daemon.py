@@ -55,6 +55,7 @@ from oms.venues.interface import StreamStatus, UserEvent
 from stream import livestate
 from stream.accounts import AccountSession
 from stream.commands import OrderRouter
+from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
 from stream.gateway import OrderGateway
 from stream.health import OpsServer
@@ -151,6 +152,7 @@ class Daemon:
         self.writer: StateWriter | None = None
         self.rotation: KeyRotationListener | None = None
         self.strategies: StrategyRunner | None = None
+        self.emulation: Emulation | None = None
         self.ops: OpsServer | None = None
         self.logs: LogWriter | None = None
         self._subs: list = []
@@ -197,6 +199,8 @@ class Daemon:
         for session in self.sessions.values():
             await self._start_account(session, AccountLease(leases, session.account, s.holder))
         await self._start_rotation()
+        self.emulation = Emulation(self)  # parents, managed exits, slippage control: hooks on the router
+        await self.emulation.start()
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds)
         self.strategies.start()
         trading = [x for x in self.sessions.values() if x.lease is not None]
@@ -484,6 +488,8 @@ class Daemon:
             await _bounded("unsubscribe the commands", sub.unsubscribe(), 5)
         if self.strategies is not None:
             self.strategies.stop()
+        if self.emulation is not None:
+            await _bounded("stop the parent orders and exits", self.emulation.stop(), 10)
         if self.router is None:
             return
         if self.settings.on_shutdown == "cancel":

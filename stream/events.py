@@ -71,10 +71,21 @@ class EventSink:
         self.dirty: set[str] = set()
         self._trades = _SeenTrades()
         self.log_errors = 0
+        # stream.emulation: ``enrich`` may rewrite an event before it goes out (a fill's slippage fields);
+        # ``listeners`` see every order event and fill that goes out (parents follow their children there)
+        self.enrich: Callable[[msgspec.Struct], msgspec.Struct] | None = None
+        self.listeners: list[Callable[[msgspec.Struct], None]] = []
 
     async def emit(self, event: msgspec.Struct) -> None:
         if isinstance(event, Fill) and not self._trades.add(event):
             return  # the stream and a REST snapshot both reported it: once is enough
+        if self.enrich is not None:
+            event = self.enrich(event)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not lose the event
+                log.exception("event listener failed on %s", type(event).__name__)
         await self.publisher.publish(event)
         self.metrics.events_published.labels(type(event).__name__).inc()
         if isinstance(event, OrderEvent | Fill):

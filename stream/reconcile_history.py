@@ -137,6 +137,8 @@ class AccountHistory:
                 msgs = await sub.fetch(min(pending, self.batch), timeout=5.0)
                 for msg in msgs:
                     out.read += 1
+                    if msg.data.startswith(b'{"type":"parent_event"'):
+                        continue  # a parent order's step (stream.emulation): its children are OrderEvents here
                     try:
                         ev = decode(msg.data, OrderEvent)
                     except (DecodeError, ValueError) as exc:

@@ -9,22 +9,48 @@ the kernel state. Each intent becomes a ``PlaceOrder`` whose ``intent`` is ``{st
 so the client order id is the same if the same event is replayed; ``CANCEL`` cancels the order the
 strategy tagged, ``CANCEL_ALL`` every open order of the account on that symbol.
 
-An intent the host refuses (``IntentError``) or that cannot be an order here (``QUOTE_QTY``, ``CLOSE``) is
-counted in ``dropped`` and logged once per reason; the strategy keeps running.
+``on_fill`` is called for every fill and every rejection of a strategy's own orders (the event sink's
+listener: ``F_FIELDS`` with its tag, ``MAKER``/``PARTIAL``/``REJECTED`` flags, the fee in money units), and
+``on_timer`` every ``Strategy.timer_ns`` of wall-clock time (on the boundaries, as the backtest does in market
+time); their intents take the same path as those of ``on_market``.
+
+``QUOTE_QTY`` (spend ``IN_QTY`` money units, fees included) is sized here, like the backtest's
+``_size_budget``, at the book's best price on the side taken (taker fee ``QUOTE_FEE_PPM``) and sent as a market
+order of that quantity; ``CLOSE`` becomes a market order for the account's whole position on the instrument
+(from the positions kernel; reduce-only on futures; on Spot at most the free balance of the base asset, since a
+Spot buy pays its fee in that asset). An intent the host refuses (``IntentError``) or that
+cannot be an order now (``QUOTE_QTY`` without a book or below one lot, ``CLOSE`` when flat) is counted in
+``dropped`` and logged once per reason; the strategy keeps running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from decimal import Decimal
 
 import numpy as np
 
+from kernels import book as K
 from kernels import codes as C
 from kernels.state import A_CASH, A_OPEN_ORDERS, P_QTY
-from oms.model import CancelAll, CancelOrder, Instrument, OrderType, PlaceOrder, Side, TimeInForce, Trade
+from oms.model import (
+    CancelAll,
+    CancelOrder,
+    Instrument,
+    LiquiditySide,
+    Market,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+    Trade,
+)
+from oms.model.units import MONEY_UNIT, money_to_units, round_to_units, to_decimal
 from strategies import api
 from strategies import registry as builtins
 from strategies.base import Binding
@@ -37,6 +63,9 @@ from stream.wiring import DaemonPlan, KernelWiring
 log = logging.getLogger("stream.strategies")
 
 
+QUOTE_FEE_PPM = 1_000  # the taker fee QUOTE_QTY budgets leave room for (Binance's base rate, 0.1%)
+
+
 class HostedStrategy:
     def __init__(
         self, name: str, host: StrategyHost, account: str, a: int, instruments: set[int], accounts: tuple[int, ...] = ()
@@ -45,6 +74,8 @@ class HostedStrategy:
         self.accounts = tuple(dict.fromkeys(accounts or (a,)))  # every account it trades (legs), once each
         self.bar_seconds = 0  # > 0: driven by bars of this many seconds (stream.bars), not by each trade
         self.tags: dict[int, tuple[str, str]] = {}  # strategy tag -> (client order id, symbol)
+        self.by_order: dict[str, int] = {}  # client order id -> strategy tag (fills back to on_fill)
+        self.fills = self.timers = 0
 
 
 class StrategyRunner:
@@ -58,6 +89,10 @@ class StrategyRunner:
         self.refused: list[str] = []  # strategies whose parameters or binding their kind refused (named, logged)
         self._clock_tasks: list[asyncio.Task] = []
         self._running = False
+        self._orders: dict[str, HostedStrategy] = {}  # client order id -> its strategy
+        self._seen: set[str] = set()  # trade ids delivered to on_fill
+        lv = feeds[0].lv if feeds else None
+        self.books = (lv, feeds[0].meta) if feeds else None
 
     def start(self) -> None:
         table = self.wiring.instruments
@@ -96,12 +131,114 @@ class StrategyRunner:
             feed.listeners.append(self.on_trade)
             if self.clocks:
                 feed.price_listeners.append(self.on_price)
+        sink = getattr(self.router, "sink", None)
+        if sink is not None and hasattr(sink, "listeners"):
+            sink.listeners.append(self.on_event)
         self._running = True
+        loop = asyncio.get_running_loop()
+        for h in self.hosted:
+            if h.host.strategy.timer_ns > 0:
+                self._spawn(loop, self._timer(h), f"timer {h.name}")
 
     def stop(self) -> None:
         self._running = False
         for task in self._clock_tasks:
             task.cancel()
+        for t in list(self._tasks):
+            if t.get_name().startswith("timer "):
+                t.cancel()
+
+    def _spawn(self, loop, coro, name: str | None = None) -> None:
+        task = loop.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _send(self, h: HostedStrategy, rows, ts: int, what: str) -> None:
+        commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, ts, r, what)) is not None]
+        if commands:
+            self.intents += len(commands)
+            self._spawn(asyncio.get_running_loop(), self.router.execute(commands))
+
+    # ------------------------------------------------------------------ on_timer and on_fill
+    async def _timer(self, h: HostedStrategy) -> None:
+        period = h.host.strategy.timer_ns
+        while self._running:
+            now = time.time_ns()
+            due = (now // period + 1) * period
+            await asyncio.sleep((due - now) / 1e9)
+            if not self._running:
+                return
+            self._view(h)
+            try:
+                rows = h.host.on_timer(due)
+            except IntentError as exc:
+                self._drop("bad_intent", h.name, str(exc))
+                continue
+            h.timers += 1
+            self._send(h, rows, due, "timer")
+
+    def on_event(self, ev) -> None:
+        """The event sink's listener: fills and rejections of a hosted strategy's orders go to its on_fill."""
+        if not self._running or type(ev) is not OrderEvent:
+            return
+        h = self._orders.get(ev.client_order_id)
+        if h is None:
+            return
+        rec = self.router.gateway.orders.get(ev.client_order_id)
+        if rec is None and ev.status is not OrderStatus.REJECTED:
+            return
+        row = np.zeros(api.F_FIELDS, dtype=np.int64)
+        row[api.F_TAG] = h.by_order.get(ev.client_order_id, 0)
+        exchange, _, name = str(ev.account).partition("/")
+        try:  # a strategy with legs trades several accounts: the fill's own account
+            row[api.F_ACCOUNT] = self.wiring.accounts[exchange, name]
+        except KeyError:
+            row[api.F_ACCOUNT] = h.a
+        row[api.F_TS] = ev.event_ns
+        if ev.fill is not None:
+            f = ev.fill
+            if f.trade_id in self._seen:
+                return
+            self._seen.add(f.trade_id)
+            _, ins = self.wiring.instruments.instrument(rec.instrument)
+            row[api.F_INST], row[api.F_SIDE] = rec.instrument, 1 if f.side is Side.BUY else -1
+            row[api.F_PRICE], row[api.F_QTY] = ins.price(f.price), ins.qty(f.qty)
+            row[api.F_FEE] = self._fee(f, ins)
+            row[api.F_FLAGS] = (api.MAKER if f.liquidity is LiquiditySide.MAKER else 0) | (
+                api.PARTIAL if rec.is_open else 0
+            )
+        elif ev.status is OrderStatus.REJECTED:
+            try:
+                i, _ = self.wiring.instruments.lookup(ev.account.partition("/")[0], ev.symbol)
+            except Exception:
+                return
+            row[api.F_INST] = i
+            row[api.F_SIDE] = 1 if ev.side is Side.BUY else -1
+            row[api.F_FEE] = ev.code or 0
+            row[api.F_FLAGS] = api.REJECTED
+        else:
+            return
+        self._view(h)
+        try:
+            rows = h.host.on_fill(row)
+        except IntentError as exc:
+            self._drop("bad_intent", h.name, str(exc))
+            return
+        h.fills += 1
+        self._send(h, rows, int(row[api.F_TS]), f"fill{int(h.fills)}")
+
+    @staticmethod
+    def _fee(f, ins: Instrument) -> int:
+        try:
+            if f.commission == "0":
+                return 0
+            if f.commission_asset in ("", ins.id.quote):
+                return money_to_units(f.commission, "commission")
+            if f.commission_asset == ins.id.base:
+                return round_to_units(to_decimal(f.commission) * to_decimal(f.price), MONEY_UNIT, "commission")
+        except ValueError:
+            pass
+        return 0
 
     def _view(self, h: HostedStrategy) -> None:
         st = self.wiring.state
@@ -155,14 +292,9 @@ class StrategyRunner:
         except IntentError as exc:
             self._drop("bad_intent", h.name, str(exc))
             return
-        commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, ts, r)) is not None]
-        if commands:
-            self.intents += len(commands)
-            task = asyncio.get_running_loop().create_task(self.router.execute(commands))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._send(h, rows, ts, "")
 
-    def _command(self, h: HostedStrategy, row: np.ndarray, ts: int, r: int):
+    def _command(self, h: HostedStrategy, row: np.ndarray, ts: int, r: int, what: str = ""):
         a, i, side, otype, price, qty, flags, tag = (int(x) for x in row[: api.IN_FIELDS])
         exchange, ins = self.wiring.instruments.instrument(i)
         account = self.wiring.accounts.pairs[a]
@@ -175,9 +307,24 @@ class StrategyRunner:
             return CancelOrder(account=acct, symbol=known[1], client_order_id=known[0])
         if otype == api.CANCEL_ALL:
             return CancelAll(account=acct, symbol=ins.symbol)
-        if flags & (api.QUOTE_QTY | api.CLOSE):
-            self._drop("unsupported_flags", h.name, f"flags {flags} (QUOTE_QTY/CLOSE) are backtest-only here")
-            return None
+        if flags & api.QUOTE_QTY:
+            qty = self._size_budget(qty, i, side, ins)
+            if qty <= 0:
+                self._drop("quote_qty_unsized", h.name, f"{ins.symbol}: no book, or the budget buys less than a lot")
+                return None
+        elif flags & api.CLOSE:
+            held = int(self.wiring.state.pos[P_QTY, a, i, 0] + self.wiring.state.pos[P_QTY, a, i, 1])
+            if held == 0:
+                self._drop("close_flat", h.name, f"{ins.symbol}: no position to close")
+                return None
+            qty, side = abs(held), C.SELL if held > 0 else C.BUY
+            if (
+                side == C.SELL and ins.id.market is Market.SPOT
+            ):  # a Spot buy paid its fee in the asset: sell what is there
+                qty = min(qty, self._free_units(acct, ins))
+                if qty <= 0:
+                    self._drop("close_flat", h.name, f"{ins.symbol}: no free {ins.id.base} to sell")
+                    return None
         cmd = PlaceOrder(
             account=acct,
             symbol=ins.symbol,
@@ -186,13 +333,40 @@ class StrategyRunner:
             qty=ins.qty_str(qty),
             price=ins.price_str(price) if otype == C.LIMIT else None,
             time_in_force=(TimeInForce.IOC if flags & api.IOC else TimeInForce.GTC) if otype == C.LIMIT else None,
-            reduce_only=bool(flags & api.REDUCE_ONLY),
+            reduce_only=bool(flags & api.REDUCE_ONLY) or bool(flags & api.CLOSE and ins.id.market is Market.USDM),
             post_only=bool(flags & api.POST_ONLY),
             strategy=h.name,
-            intent=f"{h.name}:{ts}:{r}",
+            intent=f"{h.name}:{ts}:{r}" + (f":{what}" if what else ""),
         ).with_client_order_id(self.router.gateway.id_prefix)
-        h.tags[tag] = (cmd.client_order_id or "", ins.symbol)
+        coid = cmd.client_order_id or ""
+        h.tags[tag] = (coid, ins.symbol)
+        h.by_order[coid] = tag
+        self._orders[coid] = h
         return cmd
+
+    def _free_units(self, account: str, ins: Instrument) -> int:
+        """The account's free Spot balance of the base asset, in whole lots (the user stream keeps it)."""
+        session = getattr(self.router, "sessions", {}).get(account)
+        bal = session.balances.get((Market.SPOT, ins.id.base)) if session is not None else None
+        if bal is None:
+            return 0
+        units = int(to_decimal(bal.free) / to_decimal(ins.qty_unit))
+        return units - units % ins.lot
+
+    def _size_budget(self, budget: int, i: int, side: int, ins: Instrument) -> int:
+        """Most whole lots whose notional plus the taker fee fits in ``budget`` money units at the book's best
+        price on the side taken (the backtest's ``_size_budget`` at its fill price)."""
+        if self.books is None:
+            return 0
+        lv, meta = self.books
+        best = int(K.best(lv, meta, i, K.ASK if side == C.BUY else K.BID)[0])
+        if best <= 0:
+            return 0
+        unit = best * ins.mult
+        q = budget * 1_000_000 // (unit * (1_000_000 + QUOTE_FEE_PPM)) // ins.lot * ins.lot
+        while q > 0 and q * unit + q * unit * QUOTE_FEE_PPM // 1_000_000 > budget:
+            q -= ins.lot
+        return q
 
     def _drop(self, reason: str, strategy: str, detail: str) -> None:
         n = self.dropped[reason] = self.dropped[reason] + 1

@@ -58,6 +58,8 @@ SCENARIO_FILES = {
     "tests/stream/test_daemon_risk_webhook.py",
     "tests/stream/test_daemon_service.py",
     "tests/stream/test_daemon_strategies.py",
+    "tests/stream/test_emulation_parents.py",  # parent orders through the daemon, a restart included (~60 s)
+    "tests/stream/test_emulation_controls.py",  # slippage, managed exits, hosted on_fill/on_timer (~35 s)
     "tests/venues/binance/test_binance_failover.py",  # sockets cut mid-request through a proxy
     "tests/venues/binance/test_binance_many_accounts.py",  # 200 user streams
     "tests/keys/test_rotation_e2e.py",

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from oms.config.exits import ExitsConfig
 from oms.config.units import INT64_MAX, check_units
 
 # Numbers the kernels hold as int64 units (oms.config.units): each must convert exactly and fit.
@@ -340,6 +341,7 @@ class RiskConfig(Frozen):
     accounts: dict[str, dict[str, AccountRiskOverride]] = Field(default_factory=dict)
     circuit_breaker: CircuitBreakerConfig | None = None
     portfolio_guards: PortfolioGuardsConfig | None = None
+    exits: ExitsConfig | None = None  # managed stop-loss / take-profit (oms/config/exits.py)
 
     def limits_for(self, exchange: str, account: str) -> AccountRiskLimits:
         """The defaults with this account's overrides applied."""

@@ -24,6 +24,7 @@ from oms.model.account import (
 )
 from oms.model.market import BookSnapshot, DepthDiff, Kline, MarkPrice, Quote, Trade
 from oms.model.orders import AmendOrder, CancelAll, CancelOrder, Fill, Order, OrderEvent, PlaceOrder
+from oms.model.parents import ParentEvent, PlaceParent
 
 MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (
     PlaceOrder,
@@ -46,6 +47,8 @@ MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (
     BookSnapshot,
     Kline,
     MarkPrice,
+    PlaceParent,
+    ParentEvent,
 )
 Message = Union[MESSAGE_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 T = TypeVar("T")

@@ -1,7 +1,8 @@
 """Order commands over NATS: the versioned request/reply envelope of ``cmd.order.{exchange}.{account}``.
 
 A sender (a trader's tool, a dashboard, the webhook, another service) sends a ``CommandRequest`` holding one
-to ``MAX_BATCH`` commands (``PlaceOrder``, ``AmendOrder``, ``CancelOrder``, ``CancelAll``) for the account
+to ``MAX_BATCH`` commands (``PlaceOrder``, ``AmendOrder``, ``CancelOrder``, ``CancelAll``, and the emulated
+``PlaceParent`` of ``oms.model.parents``, added in version 1 with defaults) for the account
 named by the subject; the daemon answers a ``CommandReply`` with one ``CommandResult`` per command, in order:
 the client order id and the status it reached, or the rejection's code and reason. A request that cannot be
 read at all gets a reply with ``error`` set and no results.
@@ -27,13 +28,14 @@ from oms.model.enums import OrderStatus
 from oms.model.fields import ClientOrderIdStr
 from oms.model.ids import AccountId
 from oms.model.orders import AmendOrder, CancelAll, CancelOrder, PlaceOrder
+from oms.model.parents import ParentStatus, PlaceParent
 
 COMMAND_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 MAX_BATCH = 20
 MAX_REQUEST_BYTES = 64 * 1024
 
-Command = Union[PlaceOrder, AmendOrder, CancelOrder, CancelAll]  # noqa: UP007 - a msgspec tagged union
+Command = Union[PlaceOrder, AmendOrder, CancelOrder, CancelAll, PlaceParent]  # noqa: UP007 - a msgspec tagged union
 
 
 class CommandRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -52,6 +54,7 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     status: OrderStatus | None = None
     code: str = ""  # "risk:max_notional", "venue:-2010", "unknown_order", ... ("" when ok)
     reason: str = ""
+    parent_status: ParentStatus | None = None  # a PlaceParent's (client_order_id is then its parent id)
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -6,6 +6,8 @@ Decimals are strings (``"0.015"``), times int64 nanoseconds since the epoch (UTC
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from oms.model.base import Msg
@@ -56,6 +58,9 @@ class PlaceOrder(Msg, _OrderRef, tag="place_order", kw_only=True):
     strategy: str = ""
     intent: str = ""
     client_order_id: ClientOrderIdStr | None = None
+    # slippage control (stream.emulation.slippage): a market order goes out as an IOC limit at most this many
+    # basis points from the live book's best price (None: as sent)
+    max_slippage_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
 
     def with_client_order_id(self, prefix: str = "oms") -> PlaceOrder:
         """This command with its client order id set (derived from the content when not given)."""
@@ -107,6 +112,10 @@ class Fill(Msg, _OrderRef, tag="fill", kw_only=True):
     realized_pnl: OptDecimalStr = None
     event_ns: TimeNs
     recv_ns: TimeNs = 0
+    # realised slippage (stream.emulation.slippage): the book's best opposite price when the order was sent,
+    # and how far the fill was from it, in basis points (positive: worse for us)
+    reference_price: OptDecimalStr = None
+    slippage_bps: OptDecimalStr = None
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -27,6 +27,7 @@ from oms.model import (
     TransferEvent,
     TransferStatus,
 )
+from oms.model.parents import ParentEvent, PlaceParent
 
 T = 1_764_547_200_000_000_000
 ACC = "binance/sub_mm"
@@ -65,4 +66,9 @@ SAMPLES = [
     Kline(exchange="binance", symbol="BTC/USDT", interval="1m", open_ns=T, close_ns=T + 59_999_000_000, open="1",
           high="2", low="0.5", close="1.5", volume="10", trades=3, closed=True),
     MarkPrice(exchange="binance", symbol=PERP, mark_price="64250.12345678", funding_rate="0.0001", event_ns=T),
+    PlaceParent(account=ACC, symbol=PERP, side="buy", qty="0.01", algo="twap", slices=5, duration_s=60.0,
+                max_slippage_bps=20, intent="p1").with_parent_id(),
+    ParentEvent(account=ACC, symbol=PERP, parent_id="par-a", algo="twap", kind="child_filled", status="working",
+                side="buy", qty="0.01", filled_qty="0.002", avg_price="64250.1", child_client_order_id="oms-a",
+                child_qty="0.002", seq=3, event_ns=T),
 ]  # fmt: skip

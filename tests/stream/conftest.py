@@ -109,6 +109,7 @@ class Bench:
         on_shutdown: str = "leave",
         symbols: tuple[str, ...] = ("BTC/USDT",),
         strategies: dict | None = None,
+        risk_extra: dict | None = None,
     ) -> Path:
         for name in names:
             if name not in self.accounts:
@@ -159,6 +160,7 @@ class Bench:
         (cfg / "exchanges.yaml").write_text(yaml.safe_dump(ex))
         r = yaml.safe_load((cfg / "risk.yaml").read_text())
         r["accounts"] = {"binance": {n: (risk or {}).get(n, {}) for n in names if (risk or {}).get(n)}}
+        r.update(risk_extra or {})  # more top-level sections of risk.yaml (e.g. exits)
         (cfg / "risk.yaml").write_text(yaml.safe_dump(r))
         self.health_port, self.metrics_port = free_port(), free_port()
         nats_port = int(self.nats_url.rsplit(":", 1)[1])

@@ -1,0 +1,91 @@
+"""What the daemon does that a venue may lack: emulated parent orders, managed exits, slippage control.
+
+``Emulation(daemon)`` plugs into a started daemon's parts without changing them: command hooks on the
+``OrderRouter`` (``ParentEngine.hook`` for ``PlaceParent``/cancel of a parent, ``SlippageControl.hook`` for
+capped market orders and every order's reference price), listeners on the ``EventSink`` (children's events,
+fills' slippage fields) and on the market feeds (trades through ``BookView``), and the ``oms_parents`` KV
+bucket for what must survive a restart. ``start()`` runs before the daemon subscribes its command subjects,
+so the first command already sees the hooks; it resumes the working parents and exits of its accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+
+from oms.bus import OutboxRecord, order_subject
+from oms.bus.streams import ensure_bucket
+from oms.model import AccountId
+from oms.model.codec import encode
+from oms.model.parents import ParentEvent
+from stream.emulation.book import BookView
+from stream.emulation.exits import ExitManager
+from stream.emulation.parents import ParentEngine
+from stream.emulation.slippage import SlippageControl
+from stream.emulation.store import BUCKET, StateStore
+
+__all__ = ["BookView", "Emulation", "ExitManager", "ParentEngine", "SlippageControl", "StateStore"]
+
+
+def exchange_of(account: str) -> str:
+    return account.partition("/")[0]
+
+
+class Emulation:
+    def __init__(self, daemon, *, tick_s: float = 0.05):
+        self.daemon = daemon
+        self.tick_s = tick_s
+        self.book: BookView | None = None
+        self.parents: ParentEngine | None = None
+        self.slippage: SlippageControl | None = None
+        self.exits: ExitManager | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        d = self.daemon
+        kv = await ensure_bucket(d.nc.jetstream(), BUCKET, storage=d.settings.bus.storage)
+        store = StateStore(kv)
+        self.book = book = BookView(d.wiring.instruments, d.books, d.feeds)
+        for feed in d.feeds:
+            feed.listeners.append(book.on_trade)
+        registry = d.metrics.registry
+        self.slippage = SlippageControl(book, exchange_of, registry, id_prefix=d.gateway.id_prefix)
+        self.parents = ParentEngine(d.gateway, d.router.execute, book, store, self._publish,
+                                    exchange_of=exchange_of, tick_s=self.tick_s)  # fmt: skip
+        self.exits = ExitManager(d.cfg.risk, d.gateway, d.router.execute, book, store, registry,
+                                 exchange_of=exchange_of, tick_s=self.tick_s)  # fmt: skip
+        d.router.hooks.extend((self.parents.hook, self.slippage.hook))
+        d.sink.enrich = self.slippage.enrich
+        d.sink.listeners.extend((self.parents.on_event, self.exits.on_event))
+        book.listeners.extend((self.parents.on_trade, self.exits.on_trade))
+        for s in d.sessions.values():
+            if s.trading:
+                await self.parents.resume(s.name, s.clients_for)
+                await self.exits.resume(s.name, s.clients_for)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self.parents.run(), name="parent orders"),
+            loop.create_task(self.exits.run(), name="managed exits"),
+        ]
+
+    async def _publish(self, ev: ParentEvent) -> None:
+        subject = order_subject("orders", AccountId.parse(ev.account), ev.symbol)
+        rec = OutboxRecord(subject, f"parent:{ev.account}:{ev.parent_id}:{ev.seq}", msgspec.Raw(encode(ev)))
+        await self.daemon.publisher.publish_record(rec)
+        self.daemon.metrics.events_published.labels("ParentEvent").inc()
+
+    async def stop(self) -> None:
+        """No new steps; the steps in flight finish (their state is written)."""
+        for part in (self.parents, self.exits):
+            if part is not None:
+                part.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for part in (self.parents, self.exits):
+            if part is not None:
+                await part.drain()

@@ -1,0 +1,78 @@
+"""What the emulation reads of the market: the live book (through the book kernel's arrays) and the last trade.
+
+``BookView`` is built over the daemon's market feeds: ``best(exchange, symbol)`` is the best bid and ask in
+price units (0 for an empty side), ``last(i)`` the last trade's price units of instrument ``i`` (0 before the
+first), ``depth_within`` the book's quantity on one side at prices at least as good as a limit, and
+``reference(exchange, symbol, side)`` the price an order of ``side`` would pay now: the best ask to buy, the
+best bid to sell (the mid's side when that side is empty, 0 without a book). Nothing here awaits.
+"""
+
+from __future__ import annotations
+
+from kernels import book as K
+from kernels import codes as C
+from oms.model import Instrument, Trade
+from stream.instruments import InstrumentTable
+
+_USABLE = (K.SNAPSHOT, K.SYNCED)  # a book with a snapshot (diffs applied or waiting for the first)
+
+
+class BookView:
+    def __init__(self, table: InstrumentTable, books: tuple, feeds: list):
+        self.table = table
+        self.lv, self.meta = books
+        self.feeds = feeds
+        self._last: dict[int, int] = {}
+        self._volume: dict[int, int] = {}  # quantity units traded on the market since the start
+        self.listeners: list = []  # (i, price units, qty units, event ns) per trade: the parents and exits
+
+    def on_trade(self, i: int, ins: Instrument, trade: Trade) -> None:
+        """A market trade (``MarketFeed.listeners``): the last price and the volume, then the listeners."""
+        try:
+            price, qty = ins.price(trade.price), ins.qty(trade.qty)
+        except ValueError:
+            return  # a price finer than the tick: the feed counts it
+        self._last[i] = price
+        self._volume[i] = self._volume.get(i, 0) + qty
+        for listener in self.listeners:
+            listener(i, price, qty, trade.event_ns)
+
+    def number(self, exchange: str, symbol: str) -> tuple[int, Instrument]:
+        return self.table.lookup(exchange, symbol)
+
+    def best(self, i: int) -> tuple[int, int]:
+        if int(self.meta[i, K.M_STATE]) not in _USABLE:
+            return 0, 0
+        return int(K.best(self.lv, self.meta, i, K.BID)[0]), int(K.best(self.lv, self.meta, i, K.ASK)[0])
+
+    def last(self, i: int) -> int:
+        """The last trade's price, else the book's mid, else 0."""
+        p = self._last.get(i, 0)
+        if p:
+            return p
+        bid, ask = self.best(i)
+        return (bid + ask) // 2 if bid and ask else 0
+
+    def price(self, i: int) -> int:
+        """The price triggers watch: the book's mid (it moves with every depth update), else the last trade."""
+        bid, ask = self.best(i)
+        if bid and ask:
+            return (bid + ask) // 2
+        return self._last.get(i, 0)
+
+    def volume(self, i: int) -> int:
+        return self._volume.get(i, 0)
+
+    def reference(self, i: int, side: int) -> int:
+        """The price an order of ``side`` (kernel code) would pay now; 0 without a book."""
+        bid, ask = self.best(i)
+        if side == C.BUY:
+            return ask or bid
+        return bid or ask
+
+    def depth_within(self, i: int, side: int, limit_price: int) -> int:
+        """Quantity units an order of ``side`` could take at ``limit_price`` or better (the opposite side)."""
+        if int(self.meta[i, K.M_STATE]) not in _USABLE:
+            return 0
+        book_side = K.ASK if side == C.BUY else K.BID
+        return int(K.depth(self.lv, self.meta, i, book_side, 0, limit_price))

@@ -1,0 +1,93 @@
+"""The emulation's pure parts: parent ids and child ids, schedules from the execution kernels, the slippage cap,
+the exits config, and the command schema accepting a parent (no servers needed)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from kernels import codes as C
+from oms.config.exits import ExitsConfig
+from oms.model import Instrument, InstrumentSpec
+from oms.model.commands import CommandError, CommandRequest, encode_request, parse_request
+from oms.model.parents import ParentAlgo, PlaceParent, child_order_id, derive_parent_id
+from stream.emulation import plans
+from stream.emulation.slippage import SlippageControl
+
+INS = Instrument(InstrumentSpec(symbol="BTC/USDT", tick_size="0.01", step_size="0.00001", min_notional="10"))
+
+
+def _twap(**kw) -> PlaceParent:
+    base = dict(account="binance/a", symbol="BTC/USDT", side="buy", qty="0.004", algo=ParentAlgo.TWAP, slices=4,
+                duration_s=8.0, intent="x")  # fmt: skip
+    return PlaceParent(**{**base, **kw})
+
+
+def test_parent_and_child_ids_are_deterministic_and_valid_client_order_ids():
+    pid = derive_parent_id(_twap())
+    assert pid == derive_parent_id(_twap()) and pid.startswith("par-") and len(pid) <= 36
+    assert pid != derive_parent_id(_twap(intent="y"))
+    ids = [child_order_id(pid, n) for n in range(50)]
+    assert len(set(ids)) == 50 and ids == [child_order_id(pid, n) for n in range(50)]
+    assert all(len(i) <= 36 for i in ids)
+
+
+def test_a_parent_rides_in_a_version_1_request_and_bad_fields_are_refused():
+    req = CommandRequest(request_id="r", commands=(_twap(),))
+    [cmd] = parse_request(encode_request(req), "binance/a").commands
+    assert type(cmd) is PlaceParent and cmd.algo is ParentAlgo.TWAP
+    bad = encode_request(req).replace(b'"algo":"twap"', b'"algo":"moon"')
+    with pytest.raises(CommandError) as exc:
+        parse_request(bad, "binance/a")
+    assert exc.value.code == "malformed" and "algo" in str(exc.value)
+
+
+def test_schedules_come_from_the_kernels_and_sum_exactly():
+    total = INS.qty("0.004")
+    twap = plans.plan(_twap(), INS, total, 1_000, 1)
+    # slices below the venue's minimum (10 USDT at 7000: 0.00143) are merged by the kernel: one child then
+    assert [q for _, q in plans.plan(_twap(), INS, total, 1_000, plans.min_child(INS, INS.price("7000")))] == [400]
+    assert [q for _, q in twap] == [100, 100, 100, 100] and [t for t, _ in twap] == [
+        1_000 + k * 2_000_000_000 for k in range(4)
+    ]
+    vwap = plans.plan(_twap(algo=ParentAlgo.VWAP, profile=(1, 3)), INS, total, 0, 1)
+    assert [q for _, q in vwap] == [100, 300]
+    ice = _twap(algo=ParentAlgo.ICEBERG, display_qty="0.001", variance_pct="30", parent_id="par-x")
+    clips = plans.plan(ice, INS, total, 0, 1)
+    assert sum(q for _, q in clips) == total and clips == plans.plan(ice, INS, total, 0, 1)  # seeded: the same
+    with pytest.raises(ValueError, match="chunk_pct"):
+        plans.plan(_twap(algo=ParentAlgo.PERCENT), INS, total, 0, 1)
+
+
+def test_the_minimum_child_covers_the_venues_minimum_notional():
+    # 10 USDT at 7000 needs 0.00143 BTC (rounded up to the lot)
+    assert plans.min_child(INS, INS.price("7000")) == INS.qty("0.00143")
+
+
+@given(ref=st.integers(1, 10**9), bps=st.integers(0, 10_000), tick=st.sampled_from([1, 5, 10, 100]))
+def test_the_slippage_cap_is_on_the_tick_and_never_wider_than_asked(ref, bps, tick):
+    buy = SlippageControl.cap(ref, C.BUY, bps, tick)
+    assert buy % tick == 0 and (buy * 10_000 <= ref * (10_000 + bps) or buy == tick)
+    sell = SlippageControl.cap(ref, C.SELL, bps, tick)
+    assert sell % tick == 0 and sell * 10_000 >= ref * (10_000 - bps)
+
+
+def test_exit_rules_are_validated_and_the_strategy_rule_wins():
+    conf = ExitsConfig.model_validate(
+        {"accounts": {"binance": {"a": {"stop_loss_pct": 2}}}, "strategies": {"s": {"max_hold_s": 60}}}
+    )
+    assert conf.rule_for("binance/a", "").stop_loss_pct == Decimal(2)
+    assert conf.rule_for("binance/a", "s").max_hold_s == Decimal(60)
+    assert conf.rule_for("binance/b", "") is None
+    for bad, why in (
+        ({"take_profit": [{"at_pct": 2, "fraction": 0.5}, {"at_pct": 1, "fraction": 0.5}]}, "rise strictly"),
+        ({"take_profit": [{"at_pct": 1, "fraction": 0.7}, {"at_pct": 2, "fraction": 0.7}]}, "more than the whole"),
+        ({}, "needs stop_loss_pct"),
+        ({"stop_loss_pct": 1, "bogus": 1}, "Extra inputs"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            ExitsConfig.model_validate({"strategies": {"s": bad}})
