@@ -86,6 +86,7 @@ class DaemonSettings:
     venue_options: dict = field(default_factory=dict)  # exchange -> connector options
     nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
     ready_timeout_s: float = 30.0
+    start_concurrency: int = 16  # accounts started (and reconciled) at once
     # who the daemon is on NATS (oms.bus.auth: the `daemon` NKey); None connects without credentials
     nats_identity: NatsClientSettings | None = None
 
@@ -100,6 +101,7 @@ class DaemonSettings:
             health_port=d.health_port,
             metrics_port=d.metrics_port,
             on_shutdown=d.on_shutdown,
+            start_concurrency=d.start_concurrency,
         )
         values.update(overrides)
         return cls(**values)
@@ -157,6 +159,9 @@ class Daemon:
         self._stopping = False
         self.started_ns = 0
         self.warmup_s: dict[str, float] = {}
+        self.starting = 0  # accounts starting now, the most at once, and how long all took
+        self.start_peak = 0
+        self.start_s = 0.0
 
     # ------------------------------------------------------------------ start
     async def start(self) -> None:
@@ -192,8 +197,7 @@ class Daemon:
             )
             await feed.start(self.factory)
             self.feeds.append(feed)
-        for session in self.sessions.values():
-            await self._start_account(session, AccountLease(leases, session.account, s.holder))
+        await self._start_accounts(leases)
         await self._start_rotation()
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds)
         self.strategies.start()
@@ -240,6 +244,17 @@ class Daemon:
             self.sessions[trip.account].trading_state = trip.trading_state
             names = [trip.account]
         self.metrics.breaker_trips.labels(trip.account, trip.trading_state).inc()
+        cancelled = dict.fromkeys(names, 0)
+        cb = self.cfg.risk.circuit_breaker
+        if trip.trading_state == "halted" and cb is not None and cb.cancel_orders_on_halt:
+            sessions = [self.sessions[n] for n in names if self.sessions[n].trading]
+            counts = await asyncio.gather(*(self.router.cancel_open(x) for x in sessions), return_exceptions=True)
+            for x, n in zip(sessions, counts, strict=True):
+                if isinstance(n, BaseException):
+                    log.error("account %s: cancelling open orders after the breaker's halt failed: %s", x.name, n)
+                else:
+                    cancelled[x.name] = n
+                    log.warning("account %s: %d open order(s) cancelled by the breaker's halt", x.name, n)
         for name in names:
             self.sink.dirty.add(name)
             await self.sink.emit_risk(
@@ -248,6 +263,7 @@ class Daemon:
                     action="breaker",
                     trading_state=self.router.state_of(self.sessions[name]),
                     reason=trip.reason,
+                    cancelled=cancelled[name],
                     event_ns=trip.event_ns,
                 )
             )
@@ -279,6 +295,28 @@ class Daemon:
         for session in self.sessions.values():
             code = int(self.wiring.state.lim[L_TRADING_STATE, session.number])
             session.trading_state = next(k for k, v in TRADING_STATES.items() if v == code)
+
+    async def _start_accounts(self, leases) -> None:
+        """Every account's start (lease, clients, balances, user streams, reconciliation), up to
+        ``start_concurrency`` at once; their venue calls share the reconciler's weight pacer, so many accounts
+        starting together stay within the IP's weight budget. One account's failure leaves the others alone."""
+        sem = asyncio.Semaphore(max(1, self.settings.start_concurrency))
+        holder = self.settings.holder
+
+        async def one(session: AccountSession) -> None:
+            async with sem:
+                self.starting += 1
+                self.start_peak = max(self.start_peak, self.starting)
+                try:
+                    await self._start_account(session, AccountLease(leases, session.account, holder))
+                finally:
+                    self.starting -= 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(x) for x in self.sessions.values()))
+        self.start_s = time.perf_counter() - t0
+        log.info("%d account(s) started in %.2f s (%d at once at most)", len(self.sessions), self.start_s,
+                 self.start_peak)  # fmt: skip
 
     async def _start_account(self, session: AccountSession, lease: AccountLease) -> None:
         try:

@@ -274,6 +274,14 @@ class CircuitBreakerConfig(Frozen):
 
     enabled: Flag = True
     interval_s: Annotated[Decimal, Field(ge=Decimal("0.1"), le=3600)] = Decimal(1)
+    pnl: Literal["trades", "account"] = Field(
+        "trades",
+        description="the loss measured: trades = realised + unrealised PnL of the positions the platform's fills "
+        "opened (inventory held before is not counted); account = the whole account marked to market",
+    )
+    cancel_orders_on_halt: Flag = Field(
+        True, description="a halt tier also cancels every open order of the halted account(s)"
+    )
     accounts: Tiers = Field(description="tiers of every account (unless `overrides` names it)")
     global_tiers: Tiers | None = Field(None, alias="global", description="tiers over all accounts together")
     overrides: dict[str, dict[str, Tiers]] = Field(default_factory=dict, description="exchange -> account -> tiers")
@@ -357,6 +365,9 @@ class DaemonConfig(Frozen):
     )
     on_shutdown: Literal["cancel", "leave"] = Field(
         "leave", description="SIGTERM: cancel every open order of the daemon's accounts, or leave them resting"
+    )
+    start_concurrency: Annotated[int, Field(strict=True, ge=1, le=256)] = Field(
+        16, description="accounts started and reconciled at once (their calls paced within the IP weight budget)"
     )
     log_max_bytes: PosCount = Field(20_000_000, description="per-account log file size before it rotates")
     log_backups: Count = Field(10, description="rotated per-account log files kept")
