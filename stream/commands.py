@@ -308,6 +308,7 @@ class OrderRouter:
         try:
             order = await session.clients_for(cmd.symbol).execution.query_order(cmd.symbol, cmd.client_order_id)
         except OrderNotFound:
+            self.metrics.cancel_races.labels("not_found").inc()
             await self._apply(self._event(cmd, OrderEventKind.NOT_FOUND, OrderStatus.CANCELED))
             return
         except VenueError as exc:
@@ -318,6 +319,7 @@ class OrderRouter:
                 exc,
             )
             return
+        self.metrics.cancel_races.labels(order.status.value).inc()
         kind = _KIND_OF_STATUS.get(order.status)
         if kind is not None and order.status is not OrderStatus.NEW:
             await self._apply(self._event(cmd, kind, order.status, venue_order_id=order.venue_order_id))
