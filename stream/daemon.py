@@ -193,8 +193,9 @@ class Daemon:
         self._apply_config_states()
         for (exchange, market), symbols in self.plan.symbols.items():
             feed = MarketFeed(
-                exchange, market, symbols, self.wiring.instruments, self.nc, self.metrics, books=self.books
-            )
+                exchange, market, symbols, self.wiring.instruments, self.nc, self.metrics, books=self.books,
+                kline_intervals=tuple(self.cfg.stream.daemon.kline_intervals),
+            )  # fmt: skip
             await feed.start(self.factory)
             self.feeds.append(feed)
         await self._start_accounts(leases)

@@ -366,6 +366,9 @@ class DaemonConfig(Frozen):
     on_shutdown: Literal["cancel", "leave"] = Field(
         "leave", description="SIGTERM: cancel every open order of the daemon's accounts, or leave them resting"
     )
+    kline_intervals: list[Literal["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]] = (
+        Field(default_factory=lambda: ["1m"], description="bars streamed per symbol on md.* (Binance's interval names)")
+    )
     start_concurrency: Annotated[int, Field(strict=True, ge=1, le=256)] = Field(
         16, description="accounts started and reconciled at once (their calls paced within the IP weight budget)"
     )
