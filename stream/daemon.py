@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -36,7 +38,7 @@ import nats
 from kernels.book import new_books
 from kernels.codes import TRADING_STATES
 from kernels.positions import transfer
-from kernels.state import A_CASH, L_TRADING_STATE
+from kernels.state import A_CASH, I_MARK, L_TRADING_STATE
 from kernels.warmup import warm_up
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter
@@ -56,8 +58,10 @@ from stream import livestate
 from stream.accounts import AccountSession
 from stream.commands import OrderRouter
 from stream.events import EventSink, RiskEvent, StateWriter
+from stream.futures import FuturesMonitor
 from stream.gateway import OrderGateway
 from stream.health import OpsServer
+from stream.instruments import UnknownInstrument
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
 from stream.reconcile_hook import reconcile_session
@@ -132,6 +136,7 @@ class Daemon:
         self.webhook: AlertWebhook | None = None
         self._webhook_runner = None
         self.risk: RiskControls | None = None
+        self.futures: FuturesMonitor | None = None  # USD-M positions monitoring (risk.yaml futures_monitor)
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         self.wiring = KernelWiring(cfg, self.plan)
         self.metrics = DaemonMetrics()
@@ -222,6 +227,10 @@ class Daemon:
         )
         await self.ops.start()
         self._tasks.extend(self.risk.start())
+        fm = self.cfg.risk.futures_monitor
+        if fm is not None and fm.enabled and any(Market.USDM in x.links for x in trading):
+            self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of)
+            self._tasks.append(self.futures.start())
         await self._start_webhook()
         self.started_ns = time.time_ns()
         log.info(
@@ -233,6 +242,14 @@ class Daemon:
         )
 
     # ------------------------------------------------------------------ risk controls and the webhook
+    def _mark_of(self, exchange: str, symbol: str) -> Decimal | None:
+        try:
+            i, ins = self.wiring.instruments.lookup(exchange, symbol)
+        except UnknownInstrument:
+            return None
+        units = int(self.wiring.state.ins[I_MARK, i])
+        return Decimal(ins.price_str(units)) if units > 0 else None
+
     def _symbol_of(self, i: int) -> str:
         return self.wiring.instruments.instrument(i)[1].symbol
 
@@ -450,6 +467,9 @@ class Daemon:
             return None
         used, limit = s.weight()
         age = s.last_message_age_s()
+        futures = (
+            {"futures": [dataclasses.asdict(v) for v in self.futures.views.get(account, [])]} if self.futures else {}
+        )
         return {
             "account": account,
             "connected": s.connected,
@@ -461,6 +481,7 @@ class Daemon:
             "trading_state": self.router.state_of(s) if self.router else s.trading_state,
             "open_orders": len(self.gateway.orders.open_orders(s.number)),
             "reason": s.refused,
+            **futures,
         }
 
     def health(self) -> tuple[bool, dict]:

@@ -314,6 +314,19 @@ class PortfolioGuardsConfig(Frozen):
         return self
 
 
+class FuturesMonitorConfig(Frozen):
+    """USD-M position monitoring (stream/futures.py): liquidation distance and ADL quantile, with alerts."""
+
+    enabled: Flag = True
+    interval_s: Annotated[Decimal, Field(ge=1, le=3600)] = Field(Decimal(10), description="polling period")
+    min_liquidation_distance_pct: Annotated[Decimal, Field(gt=0, le=100)] = Field(
+        Decimal(10), description="alert when the mark is closer to the liquidation price than this (% of mark)"
+    )
+    adl_alert_quantile: Annotated[int, Field(strict=True, ge=1, le=4)] = Field(
+        4, description="alert when a position's ADL quantile (0..4) reaches this"
+    )
+
+
 class RiskConfig(Frozen):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -322,6 +335,7 @@ class RiskConfig(Frozen):
     accounts: dict[str, dict[str, AccountRiskOverride]] = Field(default_factory=dict)
     circuit_breaker: CircuitBreakerConfig | None = None
     portfolio_guards: PortfolioGuardsConfig | None = None
+    futures_monitor: FuturesMonitorConfig | None = None
 
     def limits_for(self, exchange: str, account: str) -> AccountRiskLimits:
         """The defaults with this account's overrides applied."""
