@@ -42,8 +42,11 @@ from oms.model import (
     PlaceOrder,
 )
 from oms.model.commands import Command, CommandError, CommandReply, CommandResult, encode_reply, parse_request
+from oms.model.units import to_decimal
 from oms.venues.errors import OrderNotFound, RateLimited, UnknownOutcome, VenueError
 from stream.accounts import AccountSession
+from stream.amend import revert as amend_revert
+from stream.amend import settle as amend_settle
 from stream.events import EventSink, RiskEvent
 from stream.gateway import Decision, OrderGateway
 from stream.metrics import DaemonMetrics
@@ -158,7 +161,7 @@ class OrderRouter:
             decision = self.gateway.cancel_all(cmd)
         else:
             assert isinstance(cmd, AmendOrder)
-            return self._refused(cmd, "unsupported", "amend is not supported by this daemon yet; cancel and place")
+            decision = self.gateway.amend(cmd)
         self.metrics.latency.labels("gateway").observe(time.perf_counter() - t0)
         return await self._carry_out(session, decision)
 
@@ -178,6 +181,8 @@ class OrderRouter:
             if isinstance(item, PlaceOrder):
                 self.metrics.orders.labels(session.name).inc()
                 result = await self._send_place(session, item)
+            elif isinstance(item, AmendOrder):
+                result = await self._send_amend(session, item)
             else:
                 await self._send_cancel(session, item)
         if d.send and isinstance(d.send[0], CancelOrder) and result.client_order_id:
@@ -190,7 +195,9 @@ class OrderRouter:
         for out in self.gateway.on_order_event(ev):
             await self.sink.emit(out)
 
-    def _event(self, cmd: PlaceOrder | CancelOrder, kind: OrderEventKind, status: OrderStatus, **kw) -> OrderEvent:
+    def _event(
+        self, cmd: PlaceOrder | CancelOrder | AmendOrder, kind: OrderEventKind, status: OrderStatus, **kw
+    ) -> OrderEvent:
         return OrderEvent(
             account=cmd.account,
             symbol=cmd.symbol,
@@ -254,11 +261,62 @@ class OrderRouter:
             self.metrics.latency.labels("venue_cancel").observe(time.perf_counter() - t0)
         await self._apply(ev)
 
+    async def _send_amend(self, session: AccountSession, cmd: AmendOrder) -> CommandResult:
+        """The amend to the venue. Its ``amended`` answer is published once (the user stream's copy changes
+        nothing after it); a refusal puts the order back as it was and is an ``amend_rejected`` event; an
+        answer that never came is settled by a query of the order."""
+        coid = cmd.client_order_id
+        execution = session.clients_for(cmd.symbol).execution
+        t0 = time.perf_counter()
+        try:
+            ev = await execution.amend(cmd)
+        except UnknownOutcome as exc:
+            ev = await self._amend_outcome(execution, cmd, exc)
+            if ev is None:
+                return await self._amend_refused(session, cmd, "venue:outcome_unknown", f"{exc}; order unchanged")
+        except (VenueError, KeyError) as exc:
+            return await self._amend_refused(session, cmd, _venue_code(exc), str(exc), getattr(exc, "code", None))
+        finally:
+            self.metrics.latency.labels("venue_amend").observe(time.perf_counter() - t0)
+        amend_settle(self.gateway, ev)
+        await self._apply(ev)  # status machine (an amend leaves the status), venue order id
+        await self.sink.emit(ev)
+        rec = self.gateway.orders.get(coid)
+        return CommandResult(ok=True, client_order_id=coid, status=rec.status if rec else ev.status)
+
+    async def _amend_outcome(self, execution, cmd: AmendOrder, exc: Exception) -> OrderEvent | None:
+        """An amend whose answer never came: the order as the venue has it says whether it took effect."""
+        try:
+            order = await execution.query_order(cmd.symbol, cmd.client_order_id)
+        except VenueError as qexc:
+            log.warning("amend of %s for %s: answer lost (%s) and the query failed: %s", cmd.client_order_id,
+                        cmd.account, exc, qexc)  # fmt: skip
+            return None
+        same_qty = cmd.qty is None or to_decimal(order.qty) == to_decimal(cmd.qty)
+        same_price = cmd.price is None or (order.price is not None and to_decimal(order.price) == to_decimal(cmd.price))
+        if not (same_qty and same_price):
+            return None
+        return self._event(cmd, OrderEventKind.AMENDED, order.status, qty=order.qty, price=order.price,
+                           venue_order_id=order.venue_order_id, side=order.side)  # fmt: skip
+
+    async def _amend_refused(
+        self, session: AccountSession, cmd: AmendOrder, code: str, reason: str, venue_code: int | None = None
+    ) -> CommandResult:
+        amend_revert(self.gateway, cmd.client_order_id)
+        rec = self.gateway.orders.get(cmd.client_order_id)
+        status = rec.status if rec is not None else OrderStatus.NEW
+        ev = self._event(cmd, OrderEventKind.AMEND_REJECTED, status, qty=cmd.qty, price=cmd.price, side=cmd.side,
+                         code=venue_code, reason=f"{code}: {reason}")  # fmt: skip
+        await self.sink.emit(ev)
+        self.metrics.rejections.labels(session.name, code).inc()
+        return CommandResult(ok=False, client_order_id=cmd.client_order_id, status=status, code=code, reason=reason)
+
     async def _cancel_not_found(self, session: AccountSession, cmd: CancelOrder) -> None:
         """The venue has no open order by that id: filled meanwhile (its fill is on the way), or gone."""
         try:
             order = await session.clients_for(cmd.symbol).execution.query_order(cmd.symbol, cmd.client_order_id)
         except OrderNotFound:
+            self.metrics.cancel_races.labels("not_found").inc()
             await self._apply(self._event(cmd, OrderEventKind.NOT_FOUND, OrderStatus.CANCELED))
             return
         except VenueError as exc:
@@ -269,6 +327,7 @@ class OrderRouter:
                 exc,
             )
             return
+        self.metrics.cancel_races.labels(order.status.value).inc()
         kind = _KIND_OF_STATUS.get(order.status)
         if kind is not None and order.status is not OrderStatus.NEW:
             await self._apply(self._event(cmd, kind, order.status, venue_order_id=order.venue_order_id))
@@ -342,15 +401,15 @@ class OrderRouter:
             if account is not None:
                 self.gateway.state.lim[L_TRADING_STATE, s.number] = code
                 s.trading_state = state
-            if req.cancel_orders and s.trading:
-                cancelled += await self.cancel_open(s)
+            n = await self.cancel_open(s) if req.cancel_orders and s.trading else 0
+            cancelled += n
             await self.sink.emit_risk(
                 RiskEvent(
                     account=s.name,
                     action=action,
                     trading_state=self.state_of(s),
                     reason=req.reason,
-                    cancelled=cancelled,
+                    cancelled=n,
                     event_ns=self.clock(),
                 )
             )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -36,7 +38,7 @@ import nats
 from kernels.book import new_books
 from kernels.codes import TRADING_STATES
 from kernels.positions import transfer
-from kernels.state import A_CASH, L_TRADING_STATE
+from kernels.state import A_CASH, I_MARK, L_TRADING_STATE
 from kernels.warmup import warm_up
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter
@@ -57,8 +59,10 @@ from stream.accounts import AccountSession
 from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
+from stream.futures import FuturesMonitor
 from stream.gateway import OrderGateway
 from stream.health import OpsServer
+from stream.instruments import UnknownInstrument
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
 from stream.reconcile_hook import reconcile_session
@@ -87,6 +91,7 @@ class DaemonSettings:
     venue_options: dict = field(default_factory=dict)  # exchange -> connector options
     nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
     ready_timeout_s: float = 30.0
+    start_concurrency: int = 16  # accounts started (and reconciled) at once
     # who the daemon is on NATS (oms.bus.auth: the `daemon` NKey); None connects without credentials
     nats_identity: NatsClientSettings | None = None
 
@@ -101,6 +106,7 @@ class DaemonSettings:
             health_port=d.health_port,
             metrics_port=d.metrics_port,
             on_shutdown=d.on_shutdown,
+            start_concurrency=d.start_concurrency,
         )
         values.update(overrides)
         return cls(**values)
@@ -131,6 +137,7 @@ class Daemon:
         self.webhook: AlertWebhook | None = None
         self._webhook_runner = None
         self.risk: RiskControls | None = None
+        self.futures: FuturesMonitor | None = None  # USD-M positions monitoring (risk.yaml futures_monitor)
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         for why in self.plan.unhosted:
             log.warning(why)
@@ -161,6 +168,9 @@ class Daemon:
         self._stopping = False
         self.started_ns = 0
         self.warmup_s: dict[str, float] = {}
+        self.starting = 0  # accounts starting now, the most at once, and how long all took
+        self.start_peak = 0
+        self.start_s = 0.0
 
     # ------------------------------------------------------------------ start
     async def start(self) -> None:
@@ -192,12 +202,12 @@ class Daemon:
         self._apply_config_states()
         for (exchange, market), symbols in self.plan.symbols.items():
             feed = MarketFeed(
-                exchange, market, symbols, self.wiring.instruments, self.nc, self.metrics, books=self.books
-            )
+                exchange, market, symbols, self.wiring.instruments, self.nc, self.metrics, books=self.books,
+                kline_intervals=tuple(self.cfg.stream.daemon.kline_intervals),
+            )  # fmt: skip
             await feed.start(self.factory)
             self.feeds.append(feed)
-        for session in self.sessions.values():
-            await self._start_account(session, AccountLease(leases, session.account, s.holder))
+        await self._start_accounts(leases)
         await self._start_rotation()
         self.emulation = Emulation(self)  # parents, managed exits, slippage control: hooks on the router
         await self.emulation.start()
@@ -223,6 +233,10 @@ class Daemon:
         )
         await self.ops.start()
         self._tasks.extend(self.risk.start())
+        fm = self.cfg.risk.futures_monitor
+        if fm is not None and fm.enabled and any(Market.USDM in x.links for x in trading):
+            self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of)
+            self._tasks.append(self.futures.start())
         await self._start_webhook()
         self.started_ns = time.time_ns()
         log.info(
@@ -234,6 +248,14 @@ class Daemon:
         )
 
     # ------------------------------------------------------------------ risk controls and the webhook
+    def _mark_of(self, exchange: str, symbol: str) -> Decimal | None:
+        try:
+            i, ins = self.wiring.instruments.lookup(exchange, symbol)
+        except UnknownInstrument:
+            return None
+        units = int(self.wiring.state.ins[I_MARK, i])
+        return Decimal(ins.price_str(units)) if units > 0 else None
+
     def _symbol_of(self, i: int) -> str:
         return self.wiring.instruments.instrument(i)[1].symbol
 
@@ -246,6 +268,17 @@ class Daemon:
             self.sessions[trip.account].trading_state = trip.trading_state
             names = [trip.account]
         self.metrics.breaker_trips.labels(trip.account, trip.trading_state).inc()
+        cancelled = dict.fromkeys(names, 0)
+        cb = self.cfg.risk.circuit_breaker
+        if trip.trading_state == "halted" and cb is not None and cb.cancel_orders_on_halt:
+            sessions = [self.sessions[n] for n in names if self.sessions[n].trading]
+            counts = await asyncio.gather(*(self.router.cancel_open(x) for x in sessions), return_exceptions=True)
+            for x, n in zip(sessions, counts, strict=True):
+                if isinstance(n, BaseException):
+                    log.error("account %s: cancelling open orders after the breaker's halt failed: %s", x.name, n)
+                else:
+                    cancelled[x.name] = n
+                    log.warning("account %s: %d open order(s) cancelled by the breaker's halt", x.name, n)
         for name in names:
             self.sink.dirty.add(name)
             await self.sink.emit_risk(
@@ -254,6 +287,7 @@ class Daemon:
                     action="breaker",
                     trading_state=self.router.state_of(self.sessions[name]),
                     reason=trip.reason,
+                    cancelled=cancelled[name],
                     event_ns=trip.event_ns,
                 )
             )
@@ -285,6 +319,28 @@ class Daemon:
         for session in self.sessions.values():
             code = int(self.wiring.state.lim[L_TRADING_STATE, session.number])
             session.trading_state = next(k for k, v in TRADING_STATES.items() if v == code)
+
+    async def _start_accounts(self, leases) -> None:
+        """Every account's start (lease, clients, balances, user streams, reconciliation), up to
+        ``start_concurrency`` at once; their venue calls share the reconciler's weight pacer, so many accounts
+        starting together stay within the IP's weight budget. One account's failure leaves the others alone."""
+        sem = asyncio.Semaphore(max(1, self.settings.start_concurrency))
+        holder = self.settings.holder
+
+        async def one(session: AccountSession) -> None:
+            async with sem:
+                self.starting += 1
+                self.start_peak = max(self.start_peak, self.starting)
+                try:
+                    await self._start_account(session, AccountLease(leases, session.account, holder))
+                finally:
+                    self.starting -= 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(x) for x in self.sessions.values()))
+        self.start_s = time.perf_counter() - t0
+        log.info("%d account(s) started in %.2f s (%d at once at most)", len(self.sessions), self.start_s,
+                 self.start_peak)  # fmt: skip
 
     async def _start_account(self, session: AccountSession, lease: AccountLease) -> None:
         try:
@@ -417,6 +473,9 @@ class Daemon:
             return None
         used, limit = s.weight()
         age = s.last_message_age_s()
+        futures = (
+            {"futures": [dataclasses.asdict(v) for v in self.futures.views.get(account, [])]} if self.futures else {}
+        )
         return {
             "account": account,
             "connected": s.connected,
@@ -428,6 +487,7 @@ class Daemon:
             "trading_state": self.router.state_of(s) if self.router else s.trading_state,
             "open_orders": len(self.gateway.orders.open_orders(s.number)),
             "reason": s.refused,
+            **futures,
         }
 
     def health(self) -> tuple[bool, dict]:

@@ -10,6 +10,8 @@ daemon's asyncio edges do the sending and publishing):
   and changes nothing; an accepted order holds a reservation (an open-order slot and its quantity) and is
   handed back to be sent.
 * ``cancel(cmd)`` / ``cancel_all(cmd)``: mark the open orders ``pending_cancel`` and hand the cancels back.
+* ``amend(cmd)``: an open order's new quantity and/or price, through the risk kernel unless it only lowers
+  the quantity (``stream.amend``), handed back to be sent.
 * ``on_order_event(ev)``: a venue event through the status machine; a new fill goes into the positions
   kernel (once, by trade id) and frees its share of the reservation; a finished order frees the rest. Events
   for unknown orders, illegal transitions and fills the kernel refuses are counted by reason and logged, and
@@ -53,6 +55,7 @@ from oms.model import (
 )
 from oms.model.commands import CommandError, CommandReply, CommandResult, parse_request
 from oms.model.units import round_to_units, to_decimal
+from stream import amend
 from stream.instruments import InstrumentTable, UnknownInstrument
 from stream.orders import OrderRecord, OrderTracker
 
@@ -91,7 +94,7 @@ class Decision:
 
     result: CommandResult
     events: list[OrderEvent] = field(default_factory=list)
-    send: list[PlaceOrder | CancelOrder] = field(default_factory=list)
+    send: list[PlaceOrder | CancelOrder | AmendOrder] = field(default_factory=list)
 
 
 class OrderGateway:
@@ -120,6 +123,10 @@ class OrderGateway:
         # Portfolio guards (stream.risk.guards.PortfolioGuards.check): (a, i, side, pos_side, qty) ->
         # (qty to send, None) or (qty, (code, reason)); tables computed on a timer, read per order. None: off.
         self.guard: Callable[[int, int, int, int, int], tuple[int, tuple[str, str] | None]] | None = None
+        # Every new fill of the daemon's orders, once (a, i, side, price, qty, fee in kernel units), whether or
+        # not it moves the positions kernel: the circuit breaker's trade book (stream.risk.tradebook). None: off.
+        self.on_fill: Callable[[int, int, int, int, int, int], None] | None = None
+        self.amends: dict[str, amend.PendingAmend] = {}  # client order id -> amend sent, not yet answered
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
         self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
 
@@ -305,10 +312,14 @@ class OrderGateway:
             return self.cancel(cmd)
         if isinstance(cmd, CancelAll):
             return self.cancel_all(cmd)
-        assert isinstance(cmd, AmendOrder)  # in-place amend is not gated by the risk kernel yet
-        self.rejections["unsupported"] += 1
-        why = "amend is not supported by this daemon yet; cancel and place"
-        return Decision(CommandResult(ok=False, client_order_id=cmd.client_order_id, code="unsupported", reason=why))
+        assert isinstance(cmd, AmendOrder)
+        return self.amend(cmd)
+
+    def amend(self, cmd: AmendOrder) -> Decision:
+        """Change an open order's quantity and/or price in place (``stream.amend``: a lower quantity passes at
+        once, anything else through the risk kernel as the order it becomes)."""
+        result, events, send = amend.decide(self, cmd)
+        return Decision(result, events, send)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ venue events
     def on_order_event(self, ev: OrderEvent, *, positions: bool = True) -> list[OrderEvent]:
@@ -334,6 +345,9 @@ class OrderGateway:
         except IllegalTransition as exc:
             self._drop("illegal_transition", ev, str(exc))
             return []
+        if change.new_fill is not None and self.on_fill is not None:
+            fee = self._fee_units(change.new_fill, rec, price_units)
+            self.on_fill(rec.account, rec.instrument, rec.side, price_units, fill_units, fee)
         if change.new_fill is not None and positions:
             fee = self._fee_units(change.new_fill, rec, price_units)
             r = apply_fill(

@@ -2,7 +2,8 @@
 normalised event is published on core NATS ``md.{exchange}.{market}.{symbol}``.
 
 ``MarketFeed`` serves one exchange market. ``start()`` numbers its instruments in the daemon's instrument
-table, subscribes the venue's streams (trades, best bid/ask, depth diffs, and on USD-M mark prices), takes a
+table, subscribes the venue's streams (trades, best bid/ask, depth diffs, klines of each configured interval
+(``daemon.kline_intervals``), and on USD-M mark prices with the funding rate), takes a
 REST snapshot of each book and sets each instrument's first mark (the snapshot's mid; on USD-M the mark price)
 into the kernel state, so the risk kernel has a mark before the first order. Then one task per stream:
 
@@ -10,7 +11,9 @@ into the kernel state, so the risk kernel has a mark before the first order. The
   reconnect) marks the book for a new snapshot, which is fetched before the next diff is applied;
 * best bid/ask move the mark of a Spot instrument to the mid; mark prices move a perpetual's mark
   (``kernels.positions.update_mark``, which revalues positions);
-* trades are handed to the listeners (the hosted strategies).
+* trades are handed to the listeners (the hosted strategies);
+* every event (``Trade``, ``Quote``, ``DepthDiff``, ``Kline``, ``MarkPrice``) is published as it is, tagged by
+  its type, on the symbol's ``md.*`` subject.
 
 A frame the kernel cannot take (a price finer than the tick) is counted in ``dropped`` and the feed carries on.
 """
@@ -55,8 +58,10 @@ class MarketFeed:
         metrics: DaemonMetrics,
         *,
         books: tuple[np.ndarray, np.ndarray],
+        kline_intervals: tuple[str, ...] = (),
     ):
         self.exchange, self.market, self.symbols = exchange, market, symbols
+        self.kline_intervals = tuple(kline_intervals)
         self.table = table
         self.nc = nc
         self.metrics = metrics
@@ -79,8 +84,15 @@ class MarketFeed:
         self.md = md = await factory.market_data(self.exchange, self.market)
         syms = list(self.symbols)
         streams = [("trades", md.trades(syms)), ("quotes", md.quotes(syms)), ("depth", md.depth(syms))]
-        if self.market is Market.USDM:
+        if self.market is Market.USDM:  # mark price, index price and funding rate of each perpetual
             streams.append(("marks", md.mark_prices(syms)))
+        combined = getattr(md, "combined", None)  # Binance: several channels on one connection (slots are few)
+        if len(self.kline_intervals) > 1 and callable(combined):
+            channels = [f"kline_{interval}" for interval in self.kline_intervals]
+            streams.append(("klines " + ",".join(self.kline_intervals), combined(syms, channels)))
+        else:
+            for interval in self.kline_intervals:  # bars, running and closed
+                streams.append((f"klines {interval}", md.klines(syms, interval)))
         self._streams = [s for _, s in streams]
         await asyncio.gather(*(s.ready() for s in self._streams))
         for sym in syms:

@@ -47,6 +47,10 @@ class DaemonMetrics:
         self.breaker_trips = Counter(
             "oms_breaker_trips", "Circuit-breaker switches (stream/risk)", ["account", "state"], registry=r
         )
+        self.cancel_races = Counter(
+            "oms_cancel_races", "Cancels the venue answered 'unknown order', by what the query then found", ["found"],
+            registry=r,
+        )  # fmt: skip
         self.webhook_alerts = Counter("oms_webhook_alerts", "Webhook alerts by outcome", ["outcome"], registry=r)
         self.outbox_depth = Gauge("oms_outbox_depth", "Events waiting in the outbox for JetStream", registry=r)
         self.unconfirmed = Gauge(

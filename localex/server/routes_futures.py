@@ -339,7 +339,7 @@ def _position_row_v2(call: Call, r) -> dict[str, object]:
         "liquidationPrice": wire.dec_str(r.liquidation_price, 8),
         "leverage": str(r.leverage),
         "maxNotionalValue": fmt_amount(r.max_notional).rstrip("0").rstrip("."),
-        "marginType": "isolated" if r.margin_type == "ISOLATED" else "cross",
+        "marginType": "isolated" if r.margin_type.upper() == "ISOLATED" else "cross",
         "isolatedMargin": fmt_amount(r.isolated_margin),
         "isAutoAddMargin": "false",
         "positionSide": r.position_side,
@@ -375,6 +375,57 @@ def _position_row_v3(call: Call, r) -> dict[str, object]:
         "askNotional": "0",
         "updateTime": wire.ms(r.update_ns),
     }
+
+
+async def adl_quantile(call: Call) -> object:
+    """GET /fapi/v1/adlQuantile: each open position's auto-deleveraging quantile, 0 (none) to 4 (first in line).
+
+    Binance ranks the positions on one side of a symbol by PnL ratio x effective leverage (profitable ones) or
+    PnL ratio / leverage (losing ones) and reports the quintile. Here the ranking is over every account of this
+    exchange holding that side of the symbol: quantile ``1 + 4k // n`` for a position with ``k`` of ``n`` ranked
+    below it (so the most exposed one is 4 once it has at least four peers below it), 0 without a position. The
+    row's keys are Binance's: one-way mode reports ``BOTH`` (``LONG``/``SHORT`` 0), hedge mode ``LONG`` and
+    ``SHORT`` (``BOTH`` 0); the cross-margin hedge variant's ``HEDGE`` key is not produced."""
+    assert call.account_id is not None
+    ex = call.state.exchange
+    symbol = call.params.opt_symbol()
+    mine = [r for r in _risk_rows(call, call.account_id, symbol, False) if r.position_amt]
+    out: list[object] = []
+    for sym in dict.fromkeys(r.symbol for r in mine):
+        peers = [p for a in ex.accounts() for p in ex.position_risk(a.account_id, sym) if p.position_amt]
+        quantiles = {"LONG": 0, "SHORT": 0, "BOTH": 0}
+        for r in (r for r in mine if r.symbol == sym):
+            same = [p for p in peers if (p.position_amt > 0) == (r.position_amt > 0)]
+            mine_score = _adl_score(r)
+            below = sum(1 for p in same if _adl_score(p) < mine_score)
+            quantiles[r.position_side] = min(4, 1 + 4 * below // max(1, len(same)))
+        out.append({"symbol": sym, "adlQuantile": quantiles})
+    return out
+
+
+async def symbol_config(call: Call) -> object:
+    """GET /fapi/v1/symbolConfig: each symbol's leverage and margin type (what positionRisk v3 dropped)."""
+    assert call.account_id is not None
+    rows = {r.symbol: r for r in _risk_rows(call, call.account_id, call.params.opt_symbol(), False)}
+    return [
+        {
+            "symbol": r.symbol,
+            "marginType": "ISOLATED" if r.margin_type.upper() == "ISOLATED" else "CROSSED",
+            "isAutoAddMargin": "false",
+            "leverage": r.leverage,
+            "maxNotionalValue": fmt_amount(r.max_notional).rstrip("0").rstrip("."),
+        }  # fmt: skip
+        for r in rows.values()
+    ]
+
+
+def _adl_score(r) -> Decimal:
+    notional = abs(Decimal(r.notional))
+    if not notional:
+        return Decimal(0)
+    ratio = Decimal(r.unrealized_pnl) / notional
+    lev = Decimal(max(1, r.leverage))
+    return ratio * lev if ratio > 0 else ratio / lev
 
 
 def _risk_rows(call: Call, account_id: str, symbol: str | None, active_only: bool) -> list[object]:
@@ -443,7 +494,7 @@ def _account_position_v2(call: Call, r) -> dict[str, object]:
         "positionInitialMargin": initial,
         "openOrderInitialMargin": "0",
         "leverage": str(r.leverage),
-        "isolated": r.margin_type == "ISOLATED",
+        "isolated": r.margin_type.upper() == "ISOLATED",
         "entryPrice": wire.dec_str(r.entry_price, 8),
         "breakEvenPrice": wire.dec_str(r.entry_price, 8),
         "maxNotional": fmt_amount(r.max_notional).rstrip("0").rstrip("."),
@@ -741,6 +792,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/fapi/v1/positionSide/dual", USDM, set_position_side, 1, SIGNED, PERM),
     Endpoint("GET", "/fapi/v1/positionSide/dual", USDM, get_position_side, 30, SIGNED, PERM),
     Endpoint("GET", "/fapi/v1/leverageBracket", USDM, leverage_bracket, 1, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/adlQuantile", USDM, adl_quantile, 5, SIGNED, PERM),
+    Endpoint("GET", "/fapi/v1/symbolConfig", USDM, symbol_config, 5, SIGNED, PERM),
     Endpoint("GET", "/fapi/v1/commissionRate", USDM, commission_rate, 20, SIGNED, PERM),
     Endpoint("GET", "/fapi/v1/income", USDM, income, 30, SIGNED, PERM),
     Endpoint("POST", "/fapi/v1/listenKey", USDM, listen_key_start, 1, USER_STREAM, PERM),

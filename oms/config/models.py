@@ -301,6 +301,14 @@ class CircuitBreakerConfig(Frozen):
 
     enabled: Flag = True
     interval_s: Annotated[Decimal, Field(ge=Decimal("0.1"), le=3600)] = Decimal(1)
+    pnl: Literal["trades", "account"] = Field(
+        "trades",
+        description="the loss measured: trades = realised + unrealised PnL of the positions the platform's fills "
+        "opened (inventory held before is not counted); account = the whole account marked to market",
+    )
+    cancel_orders_on_halt: Flag = Field(
+        True, description="a halt tier also cancels every open order of the halted account(s)"
+    )
     accounts: Tiers = Field(description="tiers of every account (unless `overrides` names it)")
     global_tiers: Tiers | None = Field(None, alias="global", description="tiers over all accounts together")
     overrides: dict[str, dict[str, Tiers]] = Field(default_factory=dict, description="exchange -> account -> tiers")
@@ -333,6 +341,19 @@ class PortfolioGuardsConfig(Frozen):
         return self
 
 
+class FuturesMonitorConfig(Frozen):
+    """USD-M position monitoring (stream/futures.py): liquidation distance and ADL quantile, with alerts."""
+
+    enabled: Flag = True
+    interval_s: Annotated[Decimal, Field(ge=1, le=3600)] = Field(Decimal(10), description="polling period")
+    min_liquidation_distance_pct: Annotated[Decimal, Field(gt=0, le=100)] = Field(
+        Decimal(10), description="alert when the mark is closer to the liquidation price than this (% of mark)"
+    )
+    adl_alert_quantile: Annotated[int, Field(strict=True, ge=1, le=4)] = Field(
+        4, description="alert when a position's ADL quantile (0..4) reaches this"
+    )
+
+
 class RiskConfig(Frozen):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -342,6 +363,7 @@ class RiskConfig(Frozen):
     circuit_breaker: CircuitBreakerConfig | None = None
     portfolio_guards: PortfolioGuardsConfig | None = None
     exits: ExitsConfig | None = None  # managed stop-loss / take-profit (oms/config/exits.py)
+    futures_monitor: FuturesMonitorConfig | None = None
 
     def limits_for(self, exchange: str, account: str) -> AccountRiskLimits:
         """The defaults with this account's overrides applied."""
@@ -430,6 +452,12 @@ class DaemonConfig(Frozen):
     )
     on_shutdown: Literal["cancel", "leave"] = Field(
         "leave", description="SIGTERM: cancel every open order of the daemon's accounts, or leave them resting"
+    )
+    kline_intervals: list[Literal["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]] = (
+        Field(default_factory=lambda: ["1m"], description="bars streamed per symbol on md.* (Binance's interval names)")
+    )
+    start_concurrency: Annotated[int, Field(strict=True, ge=1, le=256)] = Field(
+        16, description="accounts started and reconciled at once (their calls paced within the IP weight budget)"
     )
     log_max_bytes: PosCount = Field(20_000_000, description="per-account log file size before it rotates")
     log_backups: Count = Field(10, description="rotated per-account log files kept")

@@ -1,9 +1,12 @@
 """The tiered circuit breaker: losses within rolling windows switch an account, or every account, to
 reduce-only and then to halted.
 
-Every ``interval_s`` (``circuit_breaker`` in ``configs/risk.yaml``) ``tick()`` reads each account's PnL from
-the positions kernel (realised - fees + funding + unrealised at the marks: transfers in or out are not
-losses) and, per tier, its highest PnL within the tier's window. A loss (that high minus the PnL now) of at
+Every ``interval_s`` (``circuit_breaker`` in ``configs/risk.yaml``) ``tick()`` reads each account's PnL and,
+per tier, its highest PnL within the tier's window. Which PnL is ``circuit_breaker.pnl``: ``trades`` (the
+default) is the platform's own trades, realised - fees + unrealised of the positions its fills opened
+(``stream.risk.tradebook``: the inventory an account already held, and its mark-to-market, is not a loss of
+the desk's); ``account`` is the whole account in the positions kernel, inventory marked to market included.
+Transfers in or out are never losses. A loss (that high minus the PnL now) of at
 least the tier's ``max_loss_usdt`` switches the account to the tier's action in the kernel state the risk
 check reads (``lim[L_TRADING_STATE]``); the global tiers do the same with the sum over all accounts and
 ``glob[G_TRADING_STATE]``. The breaker only tightens (active -> reduce-only -> halted; never over a stricter
@@ -29,6 +32,7 @@ from kernels import codes as C
 from kernels.positions import S_FEES, S_FIELDS, S_FUNDING, S_REALISED, S_UNREALISED, account_summary
 from kernels.state import G_TRADING_STATE, L_TRADING_STATE, AccountIndex, KernelState
 from oms.model.units import MONEY_UNIT, from_units, money_to_units
+from stream.risk.tradebook import TradeBook
 
 log = logging.getLogger("stream.risk.breaker")
 
@@ -103,8 +107,12 @@ class CircuitBreaker:
         account_tiers: dict[int, list[Tier]],
         global_tiers: list[Tier],
         clock: Callable[[], int] = time.time_ns,
+        trades: TradeBook | None = None,
     ):
+        """``trades``: measure the PnL of the platform's trades (fed by ``OrderGateway.on_fill``); None: the
+        whole account's PnL in the positions kernel."""
         self.state = state
+        self.trades = trades
         self.accounts = accounts
         self.tiers: dict[int, list[Tier]] = {a: list(t) for a, t in account_tiers.items() if t}
         if global_tiers:
@@ -120,10 +128,15 @@ class CircuitBreaker:
     def from_config(cls, cfg, state: KernelState, accounts: AccountIndex, clock=time.time_ns) -> CircuitBreaker:
         """From ``RiskConfig.circuit_breaker`` (``oms.config.models.CircuitBreakerConfig``)."""
         per = {a: tiers_from_config(cfg.tiers_for(ex, name)) for (ex, name), a in accounts.number.items()}
-        return cls(state, accounts, per, tiers_from_config(cfg.global_tiers or []), clock)
+        trades = TradeBook(state) if cfg.pnl == "trades" else None
+        return cls(state, accounts, per, tiers_from_config(cfg.global_tiers or []), clock, trades)
 
     def pnl(self) -> tuple[np.ndarray, int]:
-        """PnL of each account and of all together (money units): realised - fees + funding + unrealised."""
+        """PnL of each account and of all together (money units): realised - fees + funding + unrealised, of
+        the platform's trades (``trades``) or of the whole account."""
+        if self.trades is not None:
+            per = self.trades.pnl()
+            return per, int(per[: len(self.accounts)].sum())
         s = self._summary
         account_summary(*self.state.blocks, s)
         per = s[S_REALISED] - s[S_FEES] + s[S_FUNDING] + s[S_UNREALISED]

@@ -59,8 +59,11 @@ class RiskControls:
         return cls(breaker, guards, on_trip, float(cb.interval_s) if cb is not None else 1.0)
 
     def attach(self, gateway) -> None:
-        """Install the guards' hook in the order gateway (``stream.gateway.OrderGateway.guard``)."""
+        """Install the guards' hook in the order gateway (``stream.gateway.OrderGateway.guard``) and, when the
+        breaker measures the platform's trades, its fill hook (``OrderGateway.on_fill``)."""
         gateway.guard = self.guards.check if self.guards is not None else None
+        trades = self.breaker.trades if self.breaker is not None else None
+        gateway.on_fill = trades.on_fill if trades is not None else None
 
     def start(self) -> list[asyncio.Task]:
         loop = asyncio.get_running_loop()

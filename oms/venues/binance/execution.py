@@ -43,6 +43,7 @@ from oms.model import (
     PlaceOrder,
     Position,
     PositionMode,
+    PositionSide,
     Transfer,
     TransferEvent,
     TransferKind,
@@ -504,6 +505,42 @@ class BinanceExecution:
             for r in rows
             if r.symbol in known and r.positionAmt.strip("-0.")
         ]
+
+    async def adl_quantiles(self, symbol: str | None = None) -> dict[tuple[str, PositionSide], int]:
+        """USD-M: the auto-deleveraging quantile (0 none .. 4 first in line) of each open position, by (unified
+        symbol, position side), from ``GET /fapi/v1/adlQuantile``. Not part of ``ExecutionClient``: a venue
+        without it has no such method."""
+        self._futures_only("read ADL quantiles")
+        s = await self._ready()
+        params = {"symbol": s.symbol_table.venue(symbol)} if symbol else {}
+        rows = await s.request("adl_quantile", params, action="read ADL quantiles")
+        out: dict[tuple[str, PositionSide], int] = {}
+        for row in rows if isinstance(rows, list) else []:
+            unified = s.symbol_table.to_unified.get(str(row.get("symbol", "")))
+            if unified is None:
+                continue
+            for side, q in dict(row.get("adlQuantile") or {}).items():
+                if side in ("LONG", "SHORT", "BOTH"):
+                    out[(unified, PositionSide(side.lower()))] = int(q)
+        return out
+
+    async def symbol_settings(self, symbol: str | None = None) -> list[AccountSettings]:
+        """USD-M: each symbol's leverage, margin type and its maximum notional (``GET /fapi/v1/symbolConfig``:
+        what positionRisk v3 no longer reports). Not part of ``ExecutionClient``."""
+        self._futures_only("read symbol settings")
+        s = await self._ready()
+        params = {"symbol": s.symbol_table.venue(symbol)} if symbol else {}
+        rows = await s.request("symbol_config", params, action="read symbol settings")
+        out = []
+        for row in rows if isinstance(rows, list) else []:
+            unified = s.symbol_table.to_unified.get(str(row.get("symbol", "")))
+            if unified is not None:
+                isolated = str(row.get("marginType", "")).upper() == "ISOLATED"
+                margin = MarginType.ISOLATED if isolated else MarginType.CROSS
+                lev, cap = int(row.get("leverage", 0)), str(row.get("maxNotionalValue") or "0")
+                out.append(AccountSettings(account=self.account, symbol=unified, leverage=lev, max_notional=cap,
+                                           margin_type=margin))  # fmt: skip
+        return out
 
     # ---- futures settings ---------------------------------------------------------------------------------
     def _futures_only(self, action: str) -> None:

@@ -101,6 +101,8 @@ USDM_WEIGHTS = {
     "GET /fapi/v1/depth": EndpointWeight(20),  # limit 1000 (2 up to 50, 5 up to 100, 10 up to 500)
     "GET /fapi/v1/time": EndpointWeight(1),
     "POST /fapi/v1/leverage": EndpointWeight(1),
+    "GET /fapi/v1/adlQuantile": EndpointWeight(5),
+    "GET /fapi/v1/symbolConfig": EndpointWeight(5),
     "POST /fapi/v1/marginType": EndpointWeight(1),
     "POST /fapi/v1/positionSide/dual": EndpointWeight(1),
     "GET /fapi/v1/positionSide/dual": EndpointWeight(30),

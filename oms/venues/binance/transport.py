@@ -145,6 +145,8 @@ OPS: dict[str, dict[str, Op]] = {
             "account.balance",
         ),
         Op("positions", "futures_position_information", "GET /fapi/v3/positionRisk"),
+        Op("adl_quantile", "futures_adl_quantile_estimate", "GET /fapi/v1/adlQuantile"),
+        Op("symbol_config", "futures_symbol_config", "GET /fapi/v1/symbolConfig"),
         Op("trades", "futures_account_trades", "GET /fapi/v1/userTrades"),
         Op("time", "futures_time", "GET /fapi/v1/time"),
         Op("exchange_info", "futures_exchange_info", "GET /fapi/v1/exchangeInfo"),

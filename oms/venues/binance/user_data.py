@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from binance.exceptions import BinanceAPIException
 
 from oms.keys import Credentials
 from oms.model import BalanceEvent, Fill, Market, Order, OrderEvent, OrderEventKind, OrderStatus, PositionEvent
@@ -33,7 +34,7 @@ from oms.venues.binance import wire_user as wu
 from oms.venues.binance.client import raw_frames, socket_manager
 from oms.venues.binance.execution import BinanceExecution, order_event
 from oms.venues.binance.symbols import BadDecimal, UnknownSymbol
-from oms.venues.binance.transport import wait_ws_api_reconnected, ws_api_open
+from oms.venues.binance.transport import venue_answer, wait_ws_api_reconnected, ws_api_open
 from oms.venues.interface import StreamStatus, UserEvent
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class BinanceUserData:
             except Exception as exc:  # refused or failed: try again after a while
                 reason = f"{type(exc).__name__}: {exc}"
                 log.warning("user stream of %s (%s): %s", self.s.account, self.s.market.value, reason)
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(max(backoff, self._rate_limited(exc)))
                 backoff = min(backoff * 2, 5.0)
             self.subscribed.clear()
             self.notices[f"resubscribed: {reason.split(':')[0]}"] += 1
@@ -174,6 +175,19 @@ class BinanceUserData:
             log.info(
                 "user stream of %s (%s) ended (%s): subscribing again", self.s.account, self.s.market.value, reason
             )
+
+    def _rate_limited(self, exc: Exception) -> float:
+        """A 429/418 (-1003, a ban) refusing the subscription: the whole IP waits its ``Retry-After`` (the
+        budget's back-off, which every request of every account on the IP honours), and so does the stream;
+        re-subscribing into a ban would only lengthen it. Seconds to wait (0 for any other error)."""
+        if not isinstance(exc, BinanceAPIException):
+            return 0.0
+        answer = venue_answer(exc, "ws")
+        if answer.status not in (418, 429) and answer.code != -1003:
+            return 0.0
+        wait = answer.retry_after_s if answer.retry_after_s is not None else 1.0
+        self.s.ctx.limiter.on_rate_limited(answer.status or 429, wait)
+        return wait
 
     async def _open(self) -> Any:
         assert self.s.client is not None

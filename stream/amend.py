@@ -1,0 +1,159 @@
+"""Amending an open order in place (``AmendOrder``): the gateway's decision, and settling the venue's answer.
+
+``decide(gateway, cmd)`` runs in the gateway, synchronously, like a placement:
+
+* the order must be the daemon's, of that account, on that symbol and side, and live on the book (``new`` or
+  ``partially_filled``: a pending placement or cancel, or one whose outcome is unknown, is refused as
+  ``not_amendable``; a finished one as ``not_open``), with one amend at a time;
+* the new quantity (and price) in the instrument's units (an over-precise number refused), the quantity above
+  what has filled already;
+* **risk**: a lower quantity at the same price only lowers exposure, so it passes in any trading state (even
+  halted) and gives back its share of the reservation at once. Anything else (a new price, a larger quantity)
+  is checked by the risk kernel as the order it becomes: the old reservation is released, the amended order
+  checked (and reserved) in its place, and on a refusal the old reservation is restored and a ``rejected``
+  event published with the kernel's reason, the order unchanged.
+
+The record takes the amended quantity and price at once (optimistically: a fill racing the amend is counted
+against the new quantity) and remembers the old ones in ``gateway.amends``. ``settle(gateway, ev)`` takes the
+venue's ``amended`` answer (its quantity and price are the truth); ``revert(gateway, coid)`` puts the old
+order and reservation back when the venue refused the amend (or the order finished meanwhile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from kernels import codes as C
+from kernels.state import A_OPEN_ORDERS, P_OPEN_BUY, P_OPEN_SELL, slot_of
+from oms.model import AmendOrder, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder
+from oms.model.commands import CommandResult
+
+if TYPE_CHECKING:  # the gateway imports this module: annotations only
+    from stream.gateway import OrderGateway
+    from stream.orders import OrderRecord
+
+# What an amend decision came to: the reply's result, the events to publish, what to send to the venue.
+Outcome = tuple[CommandResult, list[OrderEvent], list[AmendOrder]]
+
+AMENDABLE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+
+
+@dataclass(slots=True)
+class PendingAmend:
+    """An amend sent and not yet answered: the order as it was, to put back if the venue refuses."""
+
+    cmd: AmendOrder
+    old: PlaceOrder
+    old_qty: int
+    checked: bool  # the risk kernel re-reserved the order (False: a quantity decrease at the same price)
+
+
+def decide(gw: OrderGateway, cmd: AmendOrder) -> Outcome:
+    coid = cmd.client_order_id
+    rec = gw.orders.get(coid)
+
+    def refuse(code: str, reason: str) -> Outcome:
+        gw.rejections[code] += 1
+        return CommandResult(ok=False, client_order_id=coid, code=code, reason=reason), [], []
+
+    if rec is None or rec.cmd.account != cmd.account:
+        return refuse("unknown_order", f"order {coid} of {cmd.account} is not known to this daemon")
+    if rec.cmd.symbol != cmd.symbol or rec.cmd.side != cmd.side:
+        return refuse("bad_amend", f"order {coid} is a {rec.cmd.side} on {rec.cmd.symbol}, not {cmd.side} {cmd.symbol}")
+    if not rec.is_open:
+        return refuse("not_open", f"order {coid} is {rec.status.value}: nothing to amend")
+    if rec.status not in AMENDABLE or coid in gw.amends:
+        busy = "an amend of it is in flight" if coid in gw.amends else f"it is {rec.status.value}"
+        return refuse("not_amendable", f"order {coid} cannot be amended now: {busy}")
+    if cmd.qty is None and cmd.price is None:
+        return refuse("bad_amend", f"amend of {coid} changes neither quantity nor price")
+    _, ins = gw.instruments.instrument(rec.instrument)
+    try:
+        qty = ins.qty(cmd.qty) if cmd.qty is not None else rec.qty
+        price = ins.price(cmd.price) if cmd.price is not None else None
+    except ValueError as exc:
+        return refuse("bad_number", str(exc))
+    old_price = ins.price(rec.cmd.price) if rec.cmd.price is not None else None
+    if price is not None and old_price is None:
+        return refuse("bad_amend", f"order {coid} is a {rec.cmd.order_type} order without a price to change")
+    if qty <= rec.filled:
+        done = ins.qty_str(rec.filled)
+        return refuse("bad_amend", f"amend of {coid}: quantity {cmd.qty} is not above the {done} filled")
+    new_price = old_price if price is None else price
+    if qty == rec.qty and new_price == old_price:
+        return refuse("bad_amend", f"amend of {coid} changes nothing")
+    new_cmd = msgspec.structs.replace(
+        rec.cmd, qty=ins.qty_str(qty), price=rec.cmd.price if price is None else cmd.price
+    )
+    simple = qty < rec.qty and new_price == old_price
+    if simple:  # less of the same order: less risk, in any trading state
+        if rec.reserved:
+            gw.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, rec.qty - qty, False)
+    elif rec.reserved:
+        open_old = max(0, rec.qty - rec.filled)
+        gw.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, open_old, True)
+        otype = C.ORDER_TYPE_CODES[rec.cmd.order_type]
+        reason = gw.gate.check(rec.account, rec.instrument, rec.side, otype, new_price or 0, qty - rec.filled,
+                               1 if rec.cmd.reduce_only else 0, rec.pos_side, gw.clock())  # fmt: skip
+        if reason:
+            _reserve(rec, open_old, gw)
+            code = f"risk:{C.reason_name(reason)}"
+            gw.rejections[code] += 1
+            ev = OrderEvent(account=cmd.account, symbol=cmd.symbol, client_order_id=coid,
+                            kind=OrderEventKind.AMEND_REJECTED, status=rec.status, side=cmd.side,
+                            order_type=rec.cmd.order_type, qty=cmd.qty, price=cmd.price, code=reason,
+                            reason=f"{code}: {C.reason_message(reason)}", event_ns=gw.clock())  # fmt: skip
+            result = CommandResult(ok=False, client_order_id=coid, status=rec.status, code=code,
+                                   reason=C.reason_message(reason))  # fmt: skip
+            return result, [ev], []
+    gw.amends[coid] = PendingAmend(cmd, rec.cmd, rec.qty, not simple)
+    rec.cmd, rec.qty = new_cmd, qty
+    result = CommandResult(ok=True, client_order_id=coid, status=rec.status)
+    return result, [], [msgspec.structs.replace(cmd, qty=new_cmd.qty, price=new_cmd.price)]
+
+
+def settle(gw: OrderGateway, ev: OrderEvent) -> None:
+    """The venue amended the order: its answer's quantity and price are the order's now."""
+    pending = gw.amends.pop(ev.client_order_id, None)
+    rec = gw.orders.get(ev.client_order_id)
+    if pending is None or rec is None:
+        return
+    _, ins = gw.instruments.instrument(rec.instrument)
+    qty = ins.qty(ev.qty, "amended quantity") if ev.qty else rec.qty
+    if qty != rec.qty and rec.reserved and rec.is_open:  # the venue's rounding differs from ours: follow it
+        _adjust(rec, qty - rec.qty, gw)
+    rec.qty = qty
+    rec.cmd = msgspec.structs.replace(rec.cmd, qty=ins.qty_str(qty), price=ev.price or rec.cmd.price)
+
+
+def revert(gw: OrderGateway, client_order_id: str) -> None:
+    """The venue did not amend: the order as it was, and its reservation (if it is still open)."""
+    pending = gw.amends.pop(client_order_id, None)
+    rec = gw.orders.get(client_order_id)
+    if pending is None or rec is None:
+        return
+    if rec.reserved and rec.is_open:
+        if pending.checked:
+            gw.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, max(0, rec.qty - rec.filled), True)
+            _reserve(rec, max(0, pending.old_qty - rec.filled), gw)
+        else:
+            _adjust(rec, pending.old_qty - rec.qty, gw)
+    rec.cmd, rec.qty = pending.old, pending.old_qty
+
+
+def _reserve(rec: OrderRecord, open_units: int, gw: OrderGateway) -> None:
+    acc, pos = gw.state.acc, gw.state.pos
+    acc[A_OPEN_ORDERS, rec.account] += 1
+    field = P_OPEN_BUY if rec.side == C.BUY else P_OPEN_SELL
+    pos[field, rec.account, rec.instrument, slot_of(rec.pos_side)] += open_units
+    rec.reserved = True
+
+
+def _adjust(rec: OrderRecord, units: int, gw: OrderGateway) -> None:
+    field = P_OPEN_BUY if rec.side == C.BUY else P_OPEN_SELL
+    pos = gw.state.pos
+    s = slot_of(rec.pos_side)
+    pos[field, rec.account, rec.instrument, s] = max(0, pos[field, rec.account, rec.instrument, s] + units)
