@@ -3,7 +3,9 @@
 Tasks, in order (each with retries and back-off):
 
 1. ``read-balances``: the asset's free balance of the main account and of every sub-account, from the
-   exchange (each account's own key; a sub-account's wallet is Spot, or USD-M when it trades futures only);
+   exchange, all with the main account's key (Binance's master endpoints, ``flows.sub_balances``; a venue
+   without them: each sub-account's own key); a sub-account's wallet is Spot, or USD-M when it trades
+   futures only;
 2. ``plan-transfers``: the fewest transfers that satisfy the rules (``flows.rebalance_plan``, pure);
 3. the plan is written to ``data/rebalance/{exchange}/{cycle}.json`` before anything moves; a rerun of the
    same cycle (after a crash) resumes that plan instead of planning again;
@@ -38,6 +40,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.rebalance_plan import Plan, PlannedTransfer, SubAccount, check_after, from_units, plan_rebalance, to_units
+from flows.sub_balances import MasterBalances
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter, iter_log
 from oms.archive.report import FileResult
@@ -45,7 +48,7 @@ from oms.bus import EventPublisher, NatsClientSettings, Outbox, connect_as, ensu
 from oms.config import Config, load_config
 from oms.keys.factory import open_store
 from oms.keys.local import DemoKeysFile
-from oms.keys.provider import KeyProvider
+from oms.keys.provider import KeyNotFound, KeyProvider
 from oms.keys.redact import install_redaction
 from oms.model import Market, Transfer, TransferEvent, TransferKind, TransferStatus
 from oms.venues.factory import VenueFactory
@@ -121,15 +124,38 @@ def plan_path(data_dir: Path, exchange: str, cycle: str) -> Path:
 # ------------------------------------------------------------------------------------------------ tasks
 @task(name="read-balances", cache_policy=NO_CACHE, persist_result=False)
 async def read_balances(r: Runner) -> dict[str, int]:
-    """Free balance of the asset per account, as the exchange has it now."""
-    out: dict[str, int] = {}
+    """Free balance of the asset per account, as the exchange has it now: the main account's with its key,
+    every sub-account's with the main key too where the venue has master endpoints (``flows.sub_balances``),
+    else with the sub-account's own key."""
     a = r.accounts
-    for name, market in a.markets.items():
-        clients = await r.factory.account_clients(a.exchange, name, market)
-        rows = await clients.execution.balances()
-        free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
-        out[name] = to_units(free.quantize(Decimal("0.00000001")), f"{a.asset} balance of {a.exchange}/{name}")
+    main = await r.factory.account_clients(a.exchange, a.main, r.main_market)
+    rows = await main.execution.balances()
+    free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
+    out = {a.main: _units(free, a, a.main)}
+    if not MasterBalances.available(main):
+        for name, market in a.markets.items():
+            if name != a.main:
+                clients = await r.factory.account_clients(a.exchange, name, market)
+                rows = await clients.execution.balances()
+                free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
+                out[name] = _units(free, a, name)
+        return out
+    refs = r.factory.account_refs(a.exchange)
+    master = MasterBalances(main)
+    try:
+        for name, market in a.markets.items():
+            if name == a.main:
+                continue
+            if name not in refs:
+                raise RebalanceFailed(f"no venue id (email) known for {a.exchange}/{name}: cannot read its balance")
+            out[name] = _units(await master.free(f"{a.exchange}/{name}", refs[name], market, a.asset), a, name)
+    finally:
+        await master.close()
     return out
+
+
+def _units(free: Decimal, a: Accounts, name: str) -> int:
+    return to_units(free.quantize(Decimal("0.00000001")), f"{a.asset} balance of {a.exchange}/{name}")
 
 
 @task(name="plan-transfers", cache_policy=NO_CACHE, persist_result=False)
@@ -269,7 +295,11 @@ def _account_refs(keys: KeyProvider, a: Accounts) -> dict[str, str]:
     email = getattr(keys, "email", None)
     for name, market in a.markets.items():
         ref = email(name) if callable(email) else None
-        ref = ref or keys.get(a.exchange, market.value, name).venue_account  # type: ignore[arg-type]
+        if not ref:
+            try:  # a sub-account's Vault entry carries its email even where its key is not needed
+                ref = keys.get(a.exchange, market.value, name).venue_account  # type: ignore[arg-type]
+            except KeyNotFound:
+                continue  # named by whatever needs it (reading the balance, a transfer)
         if ref:
             refs[name] = ref
     return refs

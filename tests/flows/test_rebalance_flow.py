@@ -133,3 +133,21 @@ async def test_nats_down_fails_the_run_naming_it_and_the_rerun_publishes(desk: D
     finally:
         await nc.close()
     assert ids <= seen and len(transfer_lines(desk)) == 3
+
+
+async def test_one_main_key_reads_every_balance(desk: Desk, nats_server):
+    """Every sub-account's key in the keys file is unknown to the venue: the balances come through the main
+    key (Binance's master endpoints, Spot and USD-M wallets alike) and the rebalance moves the money."""
+    from flows.rebalance import rebalance
+
+    doc = json.loads(desk.keys_file.read_text())
+    for row in doc["keys"]:
+        if row["accountId"] != "main":
+            row["apiKey"], row["secret"] = "not-a-key-of-" + row["accountId"], "not-a-secret"
+    desk.keys_file.write_text(json.dumps(doc))
+    args = {"config_dir": str(desk.config_dir), "keys_file": str(desk.keys_file), "cycle": "main-key-only"}
+    dry = await rebalance(dry_run=True, **args)
+    assert len(dry["transfers"]) == 3  # the same plan as with every key: the balances were read right
+    done = await rebalance(**args)
+    assert [t["outcome"] for t in done["transfers"]] == ["sent"] * 3 and done["problems"] == []
+    check_rules(desk)
