@@ -15,7 +15,9 @@ Tasks, in order (each with retries and back-off):
    looked up in the venue's transfer history first: a transfer the venue already has (done before a crash, or
    sent when the answer never came) is recorded, never sent again;
 5. each transfer is recorded once in ``data/transfers/YYYY/MM/transfers.jsonl`` and published on
-   ``transfers.{exchange}.{from}.{to}`` (JetStream, ``Nats-Msg-Id`` from its id, so a rerun stores it once);
+   ``transfers.{exchange}.{from}.{to}`` (JetStream, ``Nats-Msg-Id`` from its id; an event the stream already
+   holds is looked up on its subject and not sent again, so a rerun stores it once even after JetStream's
+   duplicate window);
 6. ``read-balances`` again, and every rule is checked on what the exchange now says.
 
 ``dry_run`` stops after step 2 and only reports. A markdown artifact shows balances before, planned and after,
@@ -34,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from nats.js.errors import NotFoundError
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -44,7 +47,9 @@ from flows.sub_balances import MasterBalances
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter, iter_log
 from oms.archive.report import FileResult
-from oms.bus import EventPublisher, NatsClientSettings, Outbox, connect_as, ensure_streams
+from oms.bus import BusSettings, EventPublisher, NatsClientSettings, Outbox, connect_as, ensure_streams, msg_id
+from oms.bus.streams import stream_name
+from oms.bus.subjects import subject_of
 from oms.config import Config, load_config
 from oms.keys.factory import open_store
 from oms.keys.local import DemoKeysFile
@@ -54,6 +59,7 @@ from oms.model import Market, Transfer, TransferEvent, TransferKind, TransferSta
 from oms.venues.factory import VenueFactory
 
 log = logging.getLogger("flows.rebalance")
+BUS = BusSettings()  # the streams' settings (retention, duplicate window) the flow ensures before publishing
 
 
 class RebalanceFailed(Exception):
@@ -178,22 +184,44 @@ async def execute_transfer(r: Runner, t: Transfer) -> tuple[TransferEvent, str]:
     return ev, "sent"
 
 
+async def stored_ids(js, stream: str, subjects: set[str]) -> set[str]:
+    """The ``Nats-Msg-Id`` of every message the stream holds on ``subjects`` (each looked up by subject, message
+    after message: a rebalance's few transfers a day per pair of accounts, kept 30 days)."""
+    found: set[str] = set()
+    for subject in sorted(subjects):
+        seq = 1
+        while True:
+            try:
+                msg = await js.get_msg(stream, seq, subject=subject, next=True)
+            except NotFoundError:
+                break
+            if msg.headers and msg.headers.get("Nats-Msg-Id"):
+                found.add(msg.headers["Nats-Msg-Id"])
+            seq = msg.seq + 1
+    return found
+
+
 @task(name="publish-transfers", cache_policy=NO_CACHE, persist_result=False)
 async def publish_transfers(r: Runner, events: list[TransferEvent]) -> int:
-    """Publish the events on ``transfers.{exchange}.{from}.{to}``; anything NATS does not confirm waits in
-    the outbox (``data/outbox/rebalance``) for the next run."""
+    """Publish the events on ``transfers.{exchange}.{from}.{to}``, each once: JetStream drops a repeat of a
+    ``Nats-Msg-Id`` only within its duplicate window, so an event the stream already holds (a rerun hours or
+    days later) is looked up on its subject first and not sent again. Anything NATS does not confirm waits in
+    the outbox (``data/outbox/rebalance``) for the next run. Returns how many were published."""
     try:
         nc = await connect_as(r.nats, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=True)
     except Exception as exc:
         raise RebalanceFailed(f"cannot reach NATS at {r.nats.url} to publish the transfers: {exc}") from None
     try:
-        await ensure_streams(nc.jetstream())
+        js = nc.jetstream()
+        await ensure_streams(js, BUS)
+        have = await stored_ids(js, stream_name("transfers"), {subject_of(ev) for ev in events})
+        fresh = [ev for ev in events if msg_id(ev) not in have]
         async with EventPublisher(nc, Outbox(r.data_dir / "outbox" / "rebalance")) as pub:
-            for ev in events:
+            for ev in fresh:
                 await pub.publish(ev)
             if not await pub.flush(15):
                 raise RebalanceFailed(f"NATS at {r.nats.url} did not confirm the transfers (kept in the outbox)")
-            return pub.stats.acked
+            return len(fresh)
     finally:
         await nc.close()
 

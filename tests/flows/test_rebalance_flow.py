@@ -5,6 +5,7 @@ crash mid-way is in tests/scenarios/test_rebalance_crash.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -151,3 +152,42 @@ async def test_one_main_key_reads_every_balance(desk: Desk, nats_server):
     done = await rebalance(**args)
     assert [t["outcome"] for t in done["transfers"]] == ["sent"] * 3 and done["problems"] == []
     check_rules(desk)
+
+
+async def test_a_rerun_after_the_duplicate_window_publishes_nothing_again(desk: Desk, nats_server, monkeypatch):
+    """JetStream forgets a Nats-Msg-Id after its duplicate window (1 s here): a rerun later than that finds
+    each transfer event already on its subject and does not store it a second time."""
+    import uuid
+
+    import flows.rebalance as rb
+    from oms.bus import BusSettings
+
+    monkeypatch.setattr(rb, "BUS", BusSettings(duplicate_window_s=1.0))
+    args = {"config_dir": str(desk.config_dir), "keys_file": str(desk.keys_file), "cycle": "late-rerun"}
+    done = await rb.rebalance(**args)
+    ids = {t["transfer_id"] for t in done["transfers"]}
+    assert len(ids) == 3
+
+    nc = await nats_server.connect("flows")
+    try:
+        js = nc.jetstream()
+        probe, hdr = "transfers.binance.probe.window", {"Nats-Msg-Id": f"probe-{uuid.uuid4()}"}
+        assert not (await js.publish(probe, b"1", headers=hdr)).duplicate
+        while (await js.publish(probe, b"1", headers=hdr)).duplicate:  # until JetStream has forgotten the id
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+    again = await rb.rebalance(**args)
+    assert [t["outcome"] for t in again["transfers"]] == ["found"] * 3
+    nc = await nats_server.connect("reader")
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("TRANSFERS")
+        stored = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            doc = json.loads((await js.get_msg("TRANSFERS", seq)).data)  # the probes' bodies are numbers
+            stored.append((doc.get("transfer") or {}).get("transfer_id") if isinstance(doc, dict) else None)
+    finally:
+        await nc.close()
+    assert sorted(t for t in stored if t in ids) == sorted(ids)  # each once
