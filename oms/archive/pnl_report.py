@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -108,6 +109,30 @@ def compute(con: duckdb.DuckDBPyConnection, month: str | date) -> pa.Table:
     for name, source in monthly.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {monthly_sql(source)} ")
     return con.sql(_query(first, nxt)).to_arrow_table()
+
+
+def _plain(x: Decimal | None) -> str:
+    """An exact decimal without trailing zeros (``0`` for none)."""
+    if not x:
+        return "0"
+    return format(x.normalize(), "f")
+
+
+def realised_pnl(layout: Layout, day: date) -> dict[str, dict[str, str]]:
+    """Per account: the FIFO realised PnL of its archived fills up to and including ``day`` (``total``) and of
+    ``day`` alone (``day``), as exact decimals: the report's own pass (``pnl_fast``, or the SQL stages)."""
+    con = connect(layout)
+    try:
+        if not materialize_fast(con):
+            materialize(con)
+        rows = con.execute(
+            "SELECT account, sum(realised_pnl) FILTER (WHERE date <= ?), sum(realised_pnl) FILTER (WHERE date = ?) "
+            "FROM pnl_book_daily GROUP BY account ORDER BY account",
+            [day, day],
+        ).fetchall()
+    finally:
+        con.close()
+    return {account: {"total": _plain(total), "day": _plain(on_day)} for account, total, on_day in rows}
 
 
 def _write(path: Path, data: bytes) -> None:
