@@ -1,12 +1,13 @@
 """The fast path of the market-data import: trade files (aggTrades, trades) streamed from CSV to Parquet.
 
 A Binance trade file is a few million rows that are almost always clean, so the usual case should cost what
-parsing and writing cost, nothing more: pyarrow's CSV reader parses it in large blocks (straight from the zip
-member, nothing extracted), each block is checked with NumPy (ids strictly increasing, also across blocks;
-times inside the file's day or month and not in the future; prices and quantities positive; no empty or
-unparsable field), timestamps are scaled to ns, and a second thread writes the block with pyarrow's Parquet
-writer (zstd level 1; ids and times delta-encoded, which is smaller and cheaper than dictionaries for
-increasing integers; 18-digit decimals stored as int64, as DuckDB writes them) while the next block parses.
+parsing and writing cost, nothing more: pyarrow's CSV reader parses it in large blocks (a zip is extracted
+first, in 1 MB reads: parsing from the zip stream itself is several times slower), each block is checked
+with NumPy (ids strictly increasing, also across blocks; times inside the file's day or month and not in the
+future; prices and quantities positive; no empty or unparsable field), timestamps are scaled to ns, and a
+second thread writes the block with pyarrow's Parquet writer (zstd level 1; ids and times delta-encoded,
+which is smaller and cheaper than dictionaries for increasing integers; 18-digit decimals stored as int64,
+as DuckDB writes them) while the next block parses.
 
 Whatever the fast path cannot judge alone raises ``NeedsCarefulPath`` before anything is put in place (its
 partial files are removed): an unparsable row, a NULL, a row that breaks a check, another source file's rows
