@@ -1,8 +1,9 @@
 """The fast path of the market-data import: trade files (aggTrades, trades) streamed from CSV to Parquet.
 
 A Binance trade file is a few million rows that are almost always clean, so the usual case should cost what
-parsing and writing cost, nothing more: pyarrow's CSV reader parses it in large blocks (a zip is extracted
-first, in 1 MB reads: parsing from the zip stream itself is several times slower), each block is checked
+parsing and writing cost, nothing more: pyarrow's CSV reader parses it (on every core; a file over 512 MB is
+streamed in blocks; a zip is extracted first, in 1 MB reads: parsing from the zip stream itself is several
+times slower), each block is checked
 with NumPy (ids strictly increasing, also across blocks; times inside the file's day or month and not in the
 future; prices and quantities positive; no empty or unparsable field), timestamps are scaled to ns, and a
 second thread writes the block with pyarrow's Parquet writer (zstd level 1; ids and times delta-encoded,
@@ -18,11 +19,10 @@ each bad row, reports it with its line and leaves it out.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +34,9 @@ from oms.archive.binance_files import AMOUNT, CSV_TYPES, KEY_COLUMN, PRICE, TIME
 from oms.archive.schema import MARKET_COLUMNS
 
 FAST_KINDS = ("aggTrades", "trades")
-BLOCK_BYTES = 32 << 20  # one parsed block (~400k trade rows); one Parquet row group each
+BLOCK_BYTES = 32 << 20  # one parsed block (~400k trade rows) of a streamed file
+WHOLE_BYTES = 512 << 20  # files up to this size are parsed at once, on every core (a daily file, mostly)
+BATCH_ROWS = 1 << 20  # rows per checked and written block (a Parquet row group)
 DAY_NS = 86_400 * 10**9
 ARROW_TYPES = {"BIGINT": pa.int64(), PRICE: pa.decimal128(18, 8), AMOUNT: pa.decimal128(38, 8), "BOOLEAN": pa.bool_()}
 POSITIVE = {"aggTrades": ("price", "quantity"), "trades": ("price", "qty")}
@@ -138,11 +140,19 @@ class _Checker:
         return t * self.scale
 
 
-def import_fast(
-    bf: BinanceFile, source: Callable[[], IO[bytes]], shape: CsvShape, now_ns: int, base: Path
-) -> tuple[int, list[str]]:
-    """Import one trade file (``source`` opens its CSV bytes) into ``base`` (the symbol's folder):
-    (rows, the Parquet files written). Raises NeedsCarefulPath, leaving nothing behind."""
+def _batches(csv_path: Path, options: dict) -> Iterator[pa.RecordBatch]:
+    """The CSV's rows in blocks: a file up to ``WHOLE_BYTES`` parsed at once on every core (pyarrow's threaded
+    reader), a larger one streamed block by block (memory stays a few blocks whatever the file's size)."""
+    if csv_path.stat().st_size <= WHOLE_BYTES:
+        yield from pacsv.read_csv(csv_path, **options).to_batches(max_chunksize=BATCH_ROWS)
+        return
+    with csv_path.open("rb") as fh:
+        yield from pacsv.open_csv(fh, **options)
+
+
+def import_fast(bf: BinanceFile, csv_path: Path, shape: CsvShape, now_ns: int, base: Path) -> tuple[int, list[str]]:
+    """Import one trade file (its CSV at ``csv_path``) into ``base`` (the symbol's folder): (rows, the Parquet
+    files written). Raises NeedsCarefulPath, leaving nothing behind."""
     if bf.kind not in FAST_KINDS:
         raise NeedsCarefulPath(f"{bf.kind} files take the careful path")
     schema = _schema(bf.table)
@@ -153,16 +163,15 @@ def import_fast(
     rows = 0
     pending: Future | None = None
     try:
-        with source() as fh, ThreadPoolExecutor(max_workers=1) as pool:
-            reader = pacsv.open_csv(
-                fh,
-                read_options=pacsv.ReadOptions(
-                    column_names=read_columns, skip_rows=1 if shape.header else 0, block_size=BLOCK_BYTES
-                ),
-                parse_options=pacsv.ParseOptions(delimiter=",", quote_char=False, escape_char=False),
-                convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
-            )
-            for batch in reader:
+        options = {
+            "read_options": pacsv.ReadOptions(
+                column_names=read_columns, skip_rows=1 if shape.header else 0, block_size=BLOCK_BYTES
+            ),
+            "parse_options": pacsv.ParseOptions(delimiter=",", quote_char=False, escape_char=False),
+            "convert_options": pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
+        }
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for batch in _batches(csv_path, options):
                 if batch.num_rows == 0:
                     continue
                 t_ns = checker.check(batch)

@@ -17,7 +17,6 @@ Timestamps are stored as int64 ns UTC (ms and µs files alike); prices DECIMAL(1
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import shutil
@@ -178,8 +177,7 @@ class MarketImporter:
             return False  # rows of another source file (the month's, a day's) in these partitions: dedupe
         try:
             shape = sniff_csv(csv_path, bf.kind)
-            opener = functools.partial(csv_path.open, "rb")
-            res.rows, res.outputs = import_fast(bf, opener, shape, self.now_ns, self._symbol_dir(bf))
+            res.rows, res.outputs = import_fast(bf, csv_path, shape, self.now_ns, self._symbol_dir(bf))
             return True
         except NeedsCarefulPath as exc:
             log.info("archive: %s takes the careful path: %s", bf.path, exc)
