@@ -3,7 +3,9 @@
 Tasks, in order (each with retries and back-off):
 
 1. ``read-balances``: the asset's free balance of the main account and of every sub-account, from the
-   exchange (each account's own key; a sub-account's wallet is Spot, or USD-M when it trades futures only);
+   exchange, all with the main account's key (Binance's master endpoints, ``flows.sub_balances``; a venue
+   without them: each sub-account's own key); a sub-account's wallet is Spot, or USD-M when it trades
+   futures only;
 2. ``plan-transfers``: the fewest transfers that satisfy the rules (``flows.rebalance_plan``, pure);
 3. the plan is written to ``data/rebalance/{exchange}/{cycle}.json`` before anything moves; a rerun of the
    same cycle (after a crash) resumes that plan instead of planning again;
@@ -13,7 +15,9 @@ Tasks, in order (each with retries and back-off):
    looked up in the venue's transfer history first: a transfer the venue already has (done before a crash, or
    sent when the answer never came) is recorded, never sent again;
 5. each transfer is recorded once in ``data/transfers/YYYY/MM/transfers.jsonl`` and published on
-   ``transfers.{exchange}.{from}.{to}`` (JetStream, ``Nats-Msg-Id`` from its id, so a rerun stores it once);
+   ``transfers.{exchange}.{from}.{to}`` (JetStream, ``Nats-Msg-Id`` from its id; an event the stream already
+   holds is looked up on its subject and not sent again, so a rerun stores it once even after JetStream's
+   duplicate window);
 6. ``read-balances`` again, and every rule is checked on what the exchange now says.
 
 ``dry_run`` stops after step 2 and only reports. A markdown artifact shows balances before, planned and after,
@@ -32,25 +36,30 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from nats.js.errors import NotFoundError
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.rebalance_plan import Plan, PlannedTransfer, SubAccount, check_after, from_units, plan_rebalance, to_units
+from flows.sub_balances import MasterBalances
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter, iter_log
 from oms.archive.report import FileResult
-from oms.bus import EventPublisher, NatsClientSettings, Outbox, connect_as, ensure_streams
+from oms.bus import BusSettings, EventPublisher, NatsClientSettings, Outbox, connect_as, ensure_streams, msg_id
+from oms.bus.streams import stream_name
+from oms.bus.subjects import subject_of
 from oms.config import Config, load_config
 from oms.keys.factory import open_store
 from oms.keys.local import DemoKeysFile
-from oms.keys.provider import KeyProvider
+from oms.keys.provider import KeyNotFound, KeyProvider
 from oms.keys.redact import install_redaction
 from oms.model import Market, Transfer, TransferEvent, TransferKind, TransferStatus
 from oms.venues.factory import VenueFactory
 
 log = logging.getLogger("flows.rebalance")
+BUS = BusSettings()  # the streams' settings (retention, duplicate window) the flow ensures before publishing
 
 
 class RebalanceFailed(Exception):
@@ -121,15 +130,38 @@ def plan_path(data_dir: Path, exchange: str, cycle: str) -> Path:
 # ------------------------------------------------------------------------------------------------ tasks
 @task(name="read-balances", cache_policy=NO_CACHE, persist_result=False)
 async def read_balances(r: Runner) -> dict[str, int]:
-    """Free balance of the asset per account, as the exchange has it now."""
-    out: dict[str, int] = {}
+    """Free balance of the asset per account, as the exchange has it now: the main account's with its key,
+    every sub-account's with the main key too where the venue has master endpoints (``flows.sub_balances``),
+    else with the sub-account's own key."""
     a = r.accounts
-    for name, market in a.markets.items():
-        clients = await r.factory.account_clients(a.exchange, name, market)
-        rows = await clients.execution.balances()
-        free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
-        out[name] = to_units(free.quantize(Decimal("0.00000001")), f"{a.asset} balance of {a.exchange}/{name}")
+    main = await r.factory.account_clients(a.exchange, a.main, r.main_market)
+    rows = await main.execution.balances()
+    free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
+    out = {a.main: _units(free, a, a.main)}
+    if not MasterBalances.available(main):
+        for name, market in a.markets.items():
+            if name != a.main:
+                clients = await r.factory.account_clients(a.exchange, name, market)
+                rows = await clients.execution.balances()
+                free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
+                out[name] = _units(free, a, name)
+        return out
+    refs = r.factory.account_refs(a.exchange)
+    master = MasterBalances(main)
+    try:
+        for name, market in a.markets.items():
+            if name == a.main:
+                continue
+            if name not in refs:
+                raise RebalanceFailed(f"no venue id (email) known for {a.exchange}/{name}: cannot read its balance")
+            out[name] = _units(await master.free(f"{a.exchange}/{name}", refs[name], market, a.asset), a, name)
+    finally:
+        await master.close()
     return out
+
+
+def _units(free: Decimal, a: Accounts, name: str) -> int:
+    return to_units(free.quantize(Decimal("0.00000001")), f"{a.asset} balance of {a.exchange}/{name}")
 
 
 @task(name="plan-transfers", cache_policy=NO_CACHE, persist_result=False)
@@ -152,22 +184,44 @@ async def execute_transfer(r: Runner, t: Transfer) -> tuple[TransferEvent, str]:
     return ev, "sent"
 
 
+async def stored_ids(js, stream: str, subjects: set[str]) -> set[str]:
+    """The ``Nats-Msg-Id`` of every message the stream holds on ``subjects`` (each looked up by subject, message
+    after message: a rebalance's few transfers a day per pair of accounts, kept 30 days)."""
+    found: set[str] = set()
+    for subject in sorted(subjects):
+        seq = 1
+        while True:
+            try:
+                msg = await js.get_msg(stream, seq, subject=subject, next=True)
+            except NotFoundError:
+                break
+            if msg.headers and msg.headers.get("Nats-Msg-Id"):
+                found.add(msg.headers["Nats-Msg-Id"])
+            seq = msg.seq + 1
+    return found
+
+
 @task(name="publish-transfers", cache_policy=NO_CACHE, persist_result=False)
 async def publish_transfers(r: Runner, events: list[TransferEvent]) -> int:
-    """Publish the events on ``transfers.{exchange}.{from}.{to}``; anything NATS does not confirm waits in
-    the outbox (``data/outbox/rebalance``) for the next run."""
+    """Publish the events on ``transfers.{exchange}.{from}.{to}``, each once: JetStream drops a repeat of a
+    ``Nats-Msg-Id`` only within its duplicate window, so an event the stream already holds (a rerun hours or
+    days later) is looked up on its subject first and not sent again. Anything NATS does not confirm waits in
+    the outbox (``data/outbox/rebalance``) for the next run. Returns how many were published."""
     try:
         nc = await connect_as(r.nats, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=True)
     except Exception as exc:
         raise RebalanceFailed(f"cannot reach NATS at {r.nats.url} to publish the transfers: {exc}") from None
     try:
-        await ensure_streams(nc.jetstream())
+        js = nc.jetstream()
+        await ensure_streams(js, BUS)
+        have = await stored_ids(js, stream_name("transfers"), {subject_of(ev) for ev in events})
+        fresh = [ev for ev in events if msg_id(ev) not in have]
         async with EventPublisher(nc, Outbox(r.data_dir / "outbox" / "rebalance")) as pub:
-            for ev in events:
+            for ev in fresh:
                 await pub.publish(ev)
             if not await pub.flush(15):
                 raise RebalanceFailed(f"NATS at {r.nats.url} did not confirm the transfers (kept in the outbox)")
-            return pub.stats.acked
+            return len(fresh)
     finally:
         await nc.close()
 
@@ -269,7 +323,11 @@ def _account_refs(keys: KeyProvider, a: Accounts) -> dict[str, str]:
     email = getattr(keys, "email", None)
     for name, market in a.markets.items():
         ref = email(name) if callable(email) else None
-        ref = ref or keys.get(a.exchange, market.value, name).venue_account  # type: ignore[arg-type]
+        if not ref:
+            try:  # a sub-account's Vault entry carries its email even where its key is not needed
+                ref = keys.get(a.exchange, market.value, name).venue_account  # type: ignore[arg-type]
+            except KeyNotFound:
+                continue  # named by whatever needs it (reading the balance, a transfer)
         if ref:
             refs[name] = ref
     return refs

@@ -10,7 +10,9 @@ For each configured account (or the ``accounts`` given, ``exchange/name``), ever
    side) and open order (by client order id: quantity, price, filled quantity) the two views disagree on,
    compared as exact decimals;
 4. ``write-snapshot``: ``data/snapshots/YYYY/MM/DD/HH/{account}/state.json`` (written atomically), with both
-   views, the PnL (the daemon's, and the exchange's unrealised PnL of the positions) and the differences;
+   views, the PnL (the daemon's; the exchange's unrealised PnL of the positions; and the archive's realised
+   PnL, ``read-archive-pnl``: the PnL report's FIFO pass over every archived fill, through the hour's day and
+   on that day) and the differences;
 5. ``publish-differences``: each account with differences on NATS ``alerts.snapshot.{exchange}.{account}``.
 
 Artifacts: a table (one row per account: counts and differences) and a markdown summary naming every
@@ -24,7 +26,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
@@ -35,6 +37,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from oms.archive.layout import Layout
+from oms.archive.pnl_report import realised_pnl
 from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.kv import LiveState
 from oms.bus.streams import BusSettings, ensure_bucket
@@ -174,9 +177,15 @@ def unrealised(view: View) -> str:
     return str(sum((_dec(p.unrealized_pnl) for p in view.positions), Decimal(0)))
 
 
+@task(name="read-archive-pnl", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=[2])
+def read_archive_pnl(layout: Layout, day: date) -> dict[str, dict[str, str]]:
+    """Every account's realised PnL from the archive's fills (the PnL report's FIFO pass), once per run."""
+    return realised_pnl(layout, day)
+
+
 @task(name="write-snapshot", cache_policy=NO_CACHE, persist_result=False, retries=1)
 def write_state(layout: Layout, hour: datetime, account: str, daemon: View | None, exchange: View,
-                differences: list[dict]) -> str:  # fmt: skip
+                differences: list[dict], archive: dict | None = None) -> str:  # fmt: skip
     doc = {
         "account": account,
         "hour": hour.strftime("%Y-%m-%dT%H:00:00Z"),
@@ -186,6 +195,8 @@ def write_state(layout: Layout, hour: datetime, account: str, daemon: View | Non
         "pnl": {
             "exchange_unrealised": unrealised(exchange),
             "daemon": daemon.pnl if daemon is not None else None,
+            # the FIFO realised PnL of the account's archived fills: through the hour's day, and that day's
+            "archive_realised": archive,
         },
         "differences": differences,
         "in_sync": daemon is not None and not differences,
@@ -250,6 +261,11 @@ async def snapshot(
     bus = NatsClientSettings.from_config(cfg, "flows").at(nats_url)
     at = _hour(hour)
     targets = _accounts(cfg, accounts)
+    try:
+        archive: dict[str, dict[str, str]] | None = read_archive_pnl(layout, at.date())
+    except Exception as exc:  # the state is still worth writing; the PnL part says why it is missing
+        log.error("snapshot %s: the archive's realised PnL could not be read from %s: %s", at, layout.root, exc)
+        archive = None
     factories: dict[str, VenueFactory] = {}
     files: dict[str, str] = {}
     found: dict[str, list[dict]] = {}
@@ -269,7 +285,8 @@ async def snapshot(
                 rows.append({"account": account, "status": "failed", "differences": 0, "detail": str(exc)[:200]})
                 continue
             diffs = compare(daemon, exchange)
-            files[account] = write_state(layout, at, account, daemon, exchange, diffs)
+            realised = archive.get(account, {"total": "0", "day": "0"}) if archive is not None else None
+            files[account] = write_state(layout, at, account, daemon, exchange, diffs, realised)
             if diffs:
                 found[account] = diffs
             status = "no daemon view" if daemon is None else ("DIFFERS" if diffs else "in sync")

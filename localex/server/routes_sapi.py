@@ -1,4 +1,5 @@
-"""SAPI endpoints a main account uses: sub-account list, balances, universal transfers, wallet transfers."""
+"""SAPI endpoints a main account uses: sub-account list, Spot assets and futures account of its sub-accounts,
+universal transfers, wallet transfers."""
 
 from __future__ import annotations
 
@@ -98,6 +99,51 @@ async def sub_account_assets_v4(call: Call) -> object:
     """GET /sapi/v4/sub-account/assets (decimal strings)."""
     main = _main(call)
     return {"balances": _asset_rows(call, _by_email(call, main, call.params.str("email")), True)}
+
+
+async def sub_account_futures_account_v2(call: Call) -> object:
+    """GET /sapi/v2/sub-account/futures/account (developers.binance.com, sub_account/asset-management/
+    Get-Detail-on-Sub-accounts-Futures-Account-V2): a sub-account's futures wallet, for the master account's
+    key. ``futuresType`` 1 is USD-M (``futureAccountResp``); 2 (COIN-M, ``deliveryAccountResp``) is not served
+    by the local exchange, which has no COIN-M market."""
+    main = _main(call)
+    account_id = _by_email(call, main, call.params.str("email"))
+    futures_type = call.params.int("futuresType")
+    if futures_type not in (1, 2):
+        raise errors.bad_param("futuresType")
+    if futures_type == 2:
+        raise errors.unsupported()
+    a = call.state.exchange.futures_account(account_id)
+    row = {
+        "asset": a.asset,
+        "initialMargin": fmt_amount(a.position_initial_margin + a.open_order_initial_margin),
+        "maintenanceMargin": fmt_amount(a.maint_margin),
+        "marginBalance": wire.fmt_signed(a.margin_balance),
+        "maxWithdrawAmount": fmt_amount(max(0, a.max_withdraw)),
+        "openOrderInitialMargin": fmt_amount(a.open_order_initial_margin),
+        "positionInitialMargin": fmt_amount(a.position_initial_margin),
+        "unrealizedProfit": wire.fmt_signed(a.unrealized_pnl),
+        "walletBalance": wire.fmt_signed(a.wallet_balance),
+    }
+    return {
+        "futureAccountResp": {
+            "email": _email(call, account_id),
+            "assets": [row],
+            "canDeposit": True,
+            "canTrade": True,
+            "canWithdraw": True,
+            "feeTier": 0,
+            "maxWithdrawAmount": row["maxWithdrawAmount"],
+            "totalInitialMargin": row["initialMargin"],
+            "totalMaintenanceMargin": row["maintenanceMargin"],
+            "totalMarginBalance": row["marginBalance"],
+            "totalOpenOrderInitialMargin": row["openOrderInitialMargin"],
+            "totalPositionInitialMargin": row["positionInitialMargin"],
+            "totalUnrealizedProfit": row["unrealizedProfit"],
+            "totalWalletBalance": row["walletBalance"],
+            "updateTime": wire.ms(a.update_ns),
+        }
+    }
 
 
 def _wallet(name: str, field: str) -> str:
@@ -303,6 +349,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/sapi/v1/sub-account/virtualSubAccount", SPOT, create_virtual_sub_account, 1, SIGNED),
     Endpoint("GET", "/sapi/v3/sub-account/assets", SPOT, sub_account_assets_v3, 60, SIGNED),
     Endpoint("GET", "/sapi/v4/sub-account/assets", SPOT, sub_account_assets_v4, 60, SIGNED),
+    Endpoint("GET", "/sapi/v2/sub-account/futures/account", SPOT, sub_account_futures_account_v2, 1, SIGNED),
     Endpoint("POST", "/sapi/v1/sub-account/universalTransfer", SPOT, universal_transfer, 360, SIGNED, PERM_TRANSFER),
     Endpoint("GET", "/sapi/v1/sub-account/universalTransfer", SPOT, universal_transfer_history, 1, SIGNED),
     Endpoint("POST", "/sapi/v1/asset/transfer", SPOT, asset_transfer, 900, SIGNED, PERM_TRANSFER),

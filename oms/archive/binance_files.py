@@ -181,10 +181,18 @@ class CsvShape:
     time_scale: int  # multiply a file timestamp by this to get ns (ms: 1e6, µs: 1e3)
 
 
+SNIFF_BYTES = 65536
+
+
 def sniff_csv(csv_path: Path, kind: str) -> CsvShape:
     """Header, column count and ms/µs timestamps from the first lines of a Binance CSV."""
     with csv_path.open("rb") as fh:
-        head = fh.read(65536).decode("utf-8", errors="replace").splitlines()
+        return sniff_head(fh.read(SNIFF_BYTES), kind)
+
+
+def sniff_head(data: bytes, kind: str) -> CsvShape:
+    """``sniff_csv`` of a CSV's first bytes (a zip member read without extracting it)."""
+    head = data.decode("utf-8", errors="replace").splitlines()
     lines = [ln for ln in head if ln.strip()]
     if not lines:
         raise ValueError("empty file")
@@ -228,14 +236,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def zip_member(zf: zipfile.ZipFile) -> str:
+    """The name of the one CSV inside a Binance zip."""
+    names = [n for n in zf.namelist() if n.endswith(".csv")]
+    if len(names) != 1:
+        raise ValueError(f"expected one CSV inside, found {len(names)}")
+    return names[0]
+
+
 def extract_csv(zip_path: Path, into: Path) -> Path:
     """The one CSV inside a Binance zip, extracted into ``into``."""
     with zipfile.ZipFile(zip_path) as zf:
-        names = [n for n in zf.namelist() if n.endswith(".csv")]
-        if len(names) != 1:
-            raise ValueError(f"expected one CSV inside, found {len(names)}")
-        target = into / Path(names[0]).name
-        with zf.open(names[0]) as src, target.open("wb") as dst:
+        name = zip_member(zf)
+        target = into / Path(name).name
+        with zf.open(name) as src, target.open("wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
     return target

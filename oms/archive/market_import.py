@@ -1,11 +1,15 @@
 """Import Binance public-archive CSVs (klines, aggTrades, trades; Spot and USD-M) into hive-partitioned Parquet.
 
-One DuckDB pass per file parses the CSV with fixed column types into a staging Parquet file (rows that do
-not parse land in DuckDB's rejects table with their line); one cheap pass over the staging file checks what
-a parser cannot: ids and open times strictly increasing (duplicates), times inside the file's day or month
-and not in the future, positive prices, consistent OHLC. A clean file (the usual case) is then only moved
-into place. A file with problems takes the slow path: each bad row is found, reported with its line, and
-left out. Whole files are refused for a wrong ``.CHECKSUM``, a date in the future, or an unreadable zip.
+Trade files (aggTrades, trades: the millions of rows) first try the fast path (``oms.archive.market_fast``:
+pyarrow's CSV reader streamed into its Parquet writer, checks in NumPy), which hands any file it cannot judge
+alone to the careful path below; both write the same rows.
+
+Careful path: one DuckDB pass per file parses the CSV with fixed column types into a staging Parquet file
+(rows that do not parse land in DuckDB's rejects table with their line); one cheap pass over the staging file
+checks what a parser cannot: ids and open times strictly increasing (duplicates), times inside the file's
+day or month and not in the future, positive prices, consistent OHLC. A clean file is then only moved into
+place. A file with problems takes the slow path: each bad row is found, reported with its line, and left
+out. Whole files are refused for a wrong ``.CHECKSUM``, a date in the future, or an unreadable zip.
 
 Timestamps are stored as int64 ns UTC (ms and µs files alike); prices DECIMAL(18,8), amounts DECIMAL(38,8).
 """
@@ -13,6 +17,7 @@ Timestamps are stored as int64 ns UTC (ms and µs files alike); prices DECIMAL(1
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -39,8 +44,11 @@ from oms.archive.binance_files import (
 from oms.archive.fetch import Fetched, fetch_all, is_url, read_url_list
 from oms.archive.layout import Layout
 from oms.archive.market import import_datasets, is_dataset_file
+from oms.archive.market_fast import FAST_KINDS, NeedsCarefulPath, import_fast
 from oms.archive.report import FileResult, Report
 from oms.archive.schema import ensure_placeholders
+
+log = logging.getLogger("oms.archive")
 
 Progress = Callable[[Path, int], None]  # (file done, its size in bytes)
 
@@ -99,8 +107,11 @@ def _row_problem(kind: str) -> str:
 class MarketImporter:
     """Imports archive files into ``{data}/parquet/{klines|agg_trades|market_trades}``; see the module doc."""
 
-    def __init__(self, layout: Layout, now_ns: int | None = None, threads: int | None = None):
+    def __init__(self, layout: Layout, now_ns: int | None = None, threads: int | None = None, fast: bool = True):
+        """``fast``: trade files try the fast path first (``oms.archive.market_fast``); off, every file takes
+        the careful path (the two write the same rows)."""
         self.layout = layout
+        self.fast = fast
         self.now_ns = now_ns if now_ns is not None else time.time_ns()
         self.con = duckdb.connect()
         if threads:
@@ -144,12 +155,14 @@ class MarketImporter:
         work = Path(tempfile.mkdtemp(dir=self.staging))
         try:
             csv_path = path
-            if path.suffix == ".zip":
+            if path.suffix == ".zip":  # extracted in 1 MB reads: far cheaper than parsing from the zip stream
                 try:
                     csv_path = extract_csv(path, work)
                 except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
                     res.reject(None, f"unreadable zip: {exc}", "unreadable zip")
                     return res
+            if self.fast and bf.kind in FAST_KINDS and self._fast(bf, csv_path, res):
+                return res
             self._import_csv(bf, csv_path, work, res)
         except (duckdb.Error, ValueError, OSError) as exc:
             res.rows = 0
@@ -157,6 +170,20 @@ class MarketImporter:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return res
+
+    def _fast(self, bf: BinanceFile, csv_path: Path, res: FileResult) -> bool:
+        """The fast path (``oms.archive.market_fast``); False when the file needs the careful path."""
+        if self._other_sources(bf):
+            return False  # rows of another source file (the month's, a day's) in these partitions: dedupe
+        try:
+            shape = sniff_csv(csv_path, bf.kind)
+            res.rows, res.outputs = import_fast(bf, csv_path, shape, self.now_ns, self._symbol_dir(bf))
+            return True
+        except NeedsCarefulPath as exc:
+            log.info("archive: %s takes the careful path: %s", bf.path, exc)
+        except (ValueError, OSError):
+            pass  # the careful path reports it, naming the file
+        return False
 
     def _file_ok(self, bf: BinanceFile, res: FileResult) -> bool:
         try:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -109,11 +111,47 @@ def compute(con: duckdb.DuckDBPyConnection, month: str | date) -> pa.Table:
     return con.sql(_query(first, nxt)).to_arrow_table()
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
+def _plain(x: Decimal | None) -> str:
+    """An exact decimal without trailing zeros (``0`` for none)."""
+    if not x:
+        return "0"
+    return format(x.normalize(), "f")
+
+
+def realised_pnl(layout: Layout, day: date) -> dict[str, dict[str, str]]:
+    """Per account: the FIFO realised PnL of its archived fills up to and including ``day`` (``total``) and of
+    ``day`` alone (``day``), as exact decimals: the report's own pass (``pnl_fast``, or the SQL stages)."""
+    con = connect(layout)
+    try:
+        if not materialize_fast(con):
+            materialize(con)
+        rows = con.execute(
+            "SELECT account, sum(realised_pnl) FILTER (WHERE date <= ?), sum(realised_pnl) FILTER (WHERE date = ?) "
+            "FROM pnl_book_daily GROUP BY account ORDER BY account",
+            [day, day],
+        ).fetchall()
+    finally:
+        con.close()
+    return {account: {"total": _plain(total), "day": _plain(on_day)} for account, total, on_day in rows}
+
+
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="none"))
+    tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _csv_lines(table: pa.Table) -> tuple[bytes, bytes, np.ndarray]:
+    """The table as CSV in one pass: (header line, the rows' bytes, where each row's line ends). A row is one
+    line: every value is a number, a date, a period or an account id (no quotes, commas or newlines)."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none", include_header=False))
+    body = sink.getvalue().to_pybytes()
+    ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10) + 1
+    if len(ends) != table.num_rows:
+        raise ValueError(f"the PnL CSV has {len(ends)} lines for {table.num_rows} rows")
+    return (",".join(table.column_names) + "\n").encode(), body, ends
 
 
 def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport:
@@ -127,43 +165,26 @@ def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport
     out = MonthReport(first)
     if table.num_rows == 0:
         return out
-    accounts = table.column("account").combine_chunks()
-    # the rows are sorted by account: one slice per run of equal accounts
-    runs = pc.run_end_encode(accounts)
-    ends = runs.run_ends.to_pylist()
+    # the rows are sorted by account: one run of rows per account, one CSV serialisation for all of them
+    runs = pc.run_end_encode(table.column("account").combine_chunks())
+    ends = runs.run_ends.to_numpy()
     names = runs.values.to_pylist()
-    csv_cols = ["period", "date", "account", *COLUMNS]
-    start = 0
+    header, body, line_ends = _csv_lines(table.select(["period", "date", "account", *COLUMNS]))
+    starts = np.concatenate([[0], ends[:-1]])
     folder = reports / f"{first:%Y}" / f"{first:%m}"
-    for name, end in zip(names, ends, strict=True):
-        part = table.slice(start, end - start)
-        start = end
+    is_day = pc.equal(table.column("period"), "day").to_numpy(zero_copy_only=False)
+    dates = table.column("date").to_pylist()
+    equity = table.column("equity_f").to_numpy(zero_copy_only=False)
+    for name, start, end in zip(names, starts.tolist(), ends.tolist(), strict=True):
         path = folder / (TOTAL if name == TOTAL else account_path(name)) / "pnl.csv"
-        _write_csv(part.select(csv_cols), path)
+        lo = int(line_ends[start - 1]) if start else 0
+        _write(path, header + body[lo : int(line_ends[end - 1])])
         out.files[name] = path
-        period = part.column("period").to_pylist()
-        days = [d for d, p in zip(part.column("date").to_pylist(), period, strict=True) if p == "day"]
-        eq = [e for e, p in zip(part.column("equity_f").to_pylist(), period, strict=True) if p == "day"]
-        out.equity[name] = (days, eq)
-        month_row = {c: part.column(c)[len(period) - 1].as_py() for c in ("account", *COLUMNS) if c != "drawdown"}
-        if period[-1] == "month":
-            out.monthly.append(month_row)
-        if name == TOTAL:
-            out.daily_total = [
-                {
-                    c: part.column(c)[i].as_py()
-                    for c in (
-                        "date",
-                        "realised_pnl",
-                        "unrealised_pnl",
-                        "fees",
-                        "funding",
-                        "net_pnl",
-                        "equity",
-                        "drawdown",
-                    )
-                }  # fmt: skip
-                for i, p in enumerate(period)
-                if p == "day"
-            ]
+        days = [i for i in range(start, end) if is_day[i]]
+        out.equity[name] = ([dates[i] for i in days], [float(equity[i]) for i in days])
+    month_rows = table.filter(pc.equal(table.column("period"), "month"))
+    out.monthly = month_rows.select([c for c in ("account", *COLUMNS) if c != "drawdown"]).to_pylist()
+    total = table.filter(pc.and_(pc.equal(table.column("account"), TOTAL), pc.equal(table.column("period"), "day")))
+    out.daily_total = total.select(["date", "realised_pnl", "unrealised_pnl", "fees", "funding", "net_pnl", "equity",
+                                    "drawdown"]).to_pylist()  # fmt: skip
     return out

@@ -332,3 +332,52 @@ async def test_cli_import_from_url_list_and_file_urls(archive_server, tmp_path: 
     assert run.returncode == 0, run.stderr
     assert "710 rows" in run.stdout and "0 row(s) rejected" in run.stdout
     assert (data / "oms.duckdb").exists()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["parsed-whole", "streamed-in-4k-blocks"])
+def test_the_fast_path_writes_what_the_careful_path_writes(tmp_path: Path, monkeypatch, caplog,
+                                                           streamed: bool) -> None:  # fmt: skip
+    """Trade files through pyarrow (the fast path; parsed at once, or streamed in small blocks as a file over
+    ``WHOLE_BYTES`` is) and through DuckDB (the careful path): the same rows, types and partitions, for Spot
+    ms/µs, USD-M with a header and no is_best_match, zipped or not, and a monthly file split by day."""
+    import oms.archive.market_fast as market_fast
+
+    if streamed:
+        monkeypatch.setattr(market_fast, "WHOLE_BYTES", 0)
+        monkeypatch.setattr(market_fast, "BLOCK_BYTES", 4096)
+    src = tmp_path / "src"
+    write_archive_file(src, market="spot", period="daily", kind="aggTrades", symbol="BTCUSDT", stamp="2024-12-31",
+                       rows=agg_trades_rows(date(2024, 12, 31), 500, us=False, best_match=True))  # fmt: skip
+    write_archive_file(src, market="spot", period="daily", kind="trades", symbol="BTCUSDT", stamp="2025-01-02",
+                       rows=trades_rows(date(2025, 1, 2), 400, us=True, best_match=True), zipped=False)  # fmt: skip
+    usdm = agg_trades_rows(date(2024, 3, 1), 300, us=False, best_match=False)
+    write_archive_file(src, market="um", period="daily", kind="aggTrades", symbol="ETHUSDT", stamp="2024-03-01",
+                       rows=usdm, header=True)  # fmt: skip
+    monthly = trades_rows(date(2024, 4, 1), 900, us=False, best_match=True)
+    spread = []
+    for i, r in enumerate(monthly):  # over the month's first three days
+        parts = r.split(",")
+        parts[4] = str(day_ms(date(2024, 4, 1)) + i * 86_400_000 * 3 // 900)
+        spread.append(",".join(parts))
+    write_archive_file(src, market="spot", period="monthly", kind="trades", symbol="BTCUSDT", stamp="2024-04",
+                       rows=spread)  # fmt: skip
+    tables = ("agg_trades", "market_trades")
+    seen = {}
+    caplog.set_level("INFO", logger="oms.archive")
+    for fast in (True, False):
+        layout = Layout(tmp_path / f"data-{fast}")
+        with MarketImporter(layout, now_ns=NOW, fast=fast) as imp:
+            rep = imp.import_paths([src])
+        assert rep.clean and rep.rows == 500 + 400 + 300 + 900, [str(r) for r in rep.rejections]
+        con = connect(layout)
+        seen[fast] = {
+            t: (con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall(),
+                con.execute(f"DESCRIBE SELECT * FROM {t}").fetchall())
+            for t in tables
+        }  # fmt: skip
+        files = sorted(p.relative_to(layout.root).as_posix() for p in layout.parquet.rglob("*.parquet"))
+        seen[fast]["files"] = [f for f in files if not f.startswith("_")]
+        con.close()
+    assert "takes the careful path" not in caplog.text  # every file went through the fast path
+    assert seen[True] == seen[False]
+    assert len(seen[True]["agg_trades"][0]) == 800 and len(seen[True]["market_trades"][0]) == 1300

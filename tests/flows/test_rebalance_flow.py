@@ -5,6 +5,7 @@ crash mid-way is in tests/scenarios/test_rebalance_crash.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -133,3 +134,60 @@ async def test_nats_down_fails_the_run_naming_it_and_the_rerun_publishes(desk: D
     finally:
         await nc.close()
     assert ids <= seen and len(transfer_lines(desk)) == 3
+
+
+async def test_one_main_key_reads_every_balance(desk: Desk, nats_server):
+    """Every sub-account's key in the keys file is unknown to the venue: the balances come through the main
+    key (Binance's master endpoints, Spot and USD-M wallets alike) and the rebalance moves the money."""
+    from flows.rebalance import rebalance
+
+    doc = json.loads(desk.keys_file.read_text())
+    for row in doc["keys"]:
+        if row["accountId"] != "main":
+            row["apiKey"], row["secret"] = "not-a-key-of-" + row["accountId"], "not-a-secret"
+    desk.keys_file.write_text(json.dumps(doc))
+    args = {"config_dir": str(desk.config_dir), "keys_file": str(desk.keys_file), "cycle": "main-key-only"}
+    dry = await rebalance(dry_run=True, **args)
+    assert len(dry["transfers"]) == 3  # the same plan as with every key: the balances were read right
+    done = await rebalance(**args)
+    assert [t["outcome"] for t in done["transfers"]] == ["sent"] * 3 and done["problems"] == []
+    check_rules(desk)
+
+
+async def test_a_rerun_after_the_duplicate_window_publishes_nothing_again(desk: Desk, nats_server, monkeypatch):
+    """JetStream forgets a Nats-Msg-Id after its duplicate window (1 s here): a rerun later than that finds
+    each transfer event already on its subject and does not store it a second time."""
+    import uuid
+
+    import flows.rebalance as rb
+    from oms.bus import BusSettings
+
+    monkeypatch.setattr(rb, "BUS", BusSettings(duplicate_window_s=1.0))
+    args = {"config_dir": str(desk.config_dir), "keys_file": str(desk.keys_file), "cycle": "late-rerun"}
+    done = await rb.rebalance(**args)
+    ids = {t["transfer_id"] for t in done["transfers"]}
+    assert len(ids) == 3
+
+    nc = await nats_server.connect("flows")
+    try:
+        js = nc.jetstream()
+        probe, hdr = "transfers.binance.probe.window", {"Nats-Msg-Id": f"probe-{uuid.uuid4()}"}
+        assert not (await js.publish(probe, b"1", headers=hdr)).duplicate
+        while (await js.publish(probe, b"1", headers=hdr)).duplicate:  # until JetStream has forgotten the id
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+    again = await rb.rebalance(**args)
+    assert [t["outcome"] for t in again["transfers"]] == ["found"] * 3
+    nc = await nats_server.connect("reader")
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("TRANSFERS")
+        stored = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            doc = json.loads((await js.get_msg("TRANSFERS", seq)).data)  # the probes' bodies are numbers
+            stored.append((doc.get("transfer") or {}).get("transfer_id") if isinstance(doc, dict) else None)
+    finally:
+        await nc.close()
+    assert sorted(t for t in stored if t in ids) == sorted(ids)  # each once

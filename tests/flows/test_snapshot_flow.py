@@ -12,9 +12,11 @@ import pytest
 
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
+from oms.archive.layout import Layout
+from oms.archive.logs import LogWriter
 from oms.bus import LiveState, ensure_bucket
 from oms.model import Balance, Order
-from tests.flows.conftest import artifacts, delete_runs_of
+from tests.flows.conftest import DAY, T0, artifacts, delete_runs_of, fill
 from tests.localex.conftest import LocalServer, free_port, start_server
 
 BUCKET = "oms_state_snapshot_test"
@@ -62,6 +64,13 @@ def test_snapshot_flags_every_difference(prefect_server, nats_server, server, tm
     monkeypatch.setenv("OMS_KEY_BINANCE_SPOT_MAIN_SECRET", secret)
     monkeypatch.setenv("OMS_NATS_CREDENTIALS_DIR", str(nats_server.settings("flows").credentials_dir))
     asyncio.run(_daemon_view(nats_server))
+    # the archive's fills of the account: buy 2 @ 100 and sell 1 @ 120 on 30 Nov (+20), sell 1 @ 90 on the
+    # snapshot's day (-10), and a fill of the next day (after the hour's day: not counted)
+    with LogWriter(Layout(tmp_path)) as w:
+        w.extend([fill("binance/main", 1, "buy", "100", "2", T0 + DAY + 1, "0.2", "BTC/USDT"),
+                  fill("binance/main", 2, "sell", "120", "1", T0 + DAY + 2, "0.12", "BTC/USDT"),
+                  fill("binance/main", 3, "sell", "90", "1", T0 + 2 * DAY + 5, "0.09", "BTC/USDT"),
+                  fill("binance/main", 4, "buy", "50", "1", T0 + 3 * DAY + 5, "0.05", "BTC/USDT")])  # fmt: skip
 
     async def run() -> tuple[dict, list]:
         ready, got = asyncio.Event(), []
@@ -78,6 +87,7 @@ def test_snapshot_flags_every_difference(prefect_server, nats_server, server, tm
         assert out["files"] == {"binance/main": str(path)}
         doc = json.loads(path.read_text())
         assert doc["hour"] == "2026-12-01T13:00:00Z" and doc["in_sync"] is False
+        assert doc["pnl"]["archive_realised"] == {"total": "10", "day": "-10"}
         exchange = {(b["asset"], b["free"]) for b in doc["exchange"]["balances"]}
         assert {a for a, _ in exchange} >= {"USDT", "BTC"}
         diffs = {(d["kind"], d["key"], d["daemon"], d["exchange"]) for d in doc["differences"]}

@@ -859,6 +859,51 @@ CASES: list[tuple[str, Fetch, dict[str, str]]] = [
         {"asset": STR, "free": DEC, "locked": DEC, "freeze": DEC, "withdrawing": DEC},
     ),
     (
+        "sapi v3 sub-account asset",
+        lambda c: c.sig("GET", "/sapi/v3/sub-account/assets", email=_sub_email(c))["balances"][0],
+        {"asset": STR, "free": FLOAT, "locked": FLOAT, "freeze": INT, "withdrawing": INT},
+    ),
+    (
+        "sapi v2 sub-account futures account",  # Get Detail on Sub-account's Futures Account V2, USD-M
+        lambda c: c.sig("GET", "/sapi/v2/sub-account/futures/account", email=_sub_email(c), futuresType=1)[
+            "futureAccountResp"
+        ],
+        {
+            "email": STR,
+            "assets": LIST,
+            "canDeposit": BOOL,
+            "canTrade": BOOL,
+            "canWithdraw": BOOL,
+            "feeTier": INT,
+            "maxWithdrawAmount": DEC,
+            "totalInitialMargin": DEC,
+            "totalMaintenanceMargin": DEC,
+            "totalMarginBalance": DEC,
+            "totalOpenOrderInitialMargin": DEC,
+            "totalPositionInitialMargin": DEC,
+            "totalUnrealizedProfit": DEC,
+            "totalWalletBalance": DEC,
+            "updateTime": INT,
+        },  # fmt: skip
+    ),
+    (
+        "sapi v2 sub-account futures asset",
+        lambda c: c.sig("GET", "/sapi/v2/sub-account/futures/account", email=_sub_email(c), futuresType=1)[
+            "futureAccountResp"
+        ]["assets"][0],
+        {
+            "asset": STR,
+            "initialMargin": DEC,
+            "maintenanceMargin": DEC,
+            "marginBalance": DEC,
+            "maxWithdrawAmount": DEC,
+            "openOrderInitialMargin": DEC,
+            "positionInitialMargin": DEC,
+            "unrealizedProfit": DEC,
+            "walletBalance": DEC,
+        },  # fmt: skip
+    ),
+    (
         "sapi asset transfer",
         lambda c: c.sig("POST", "/sapi/v1/asset/transfer", type="MAIN_UMFUTURE", asset="USDT", amount="1"),
         {"tranId": INT},
