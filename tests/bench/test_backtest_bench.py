@@ -174,6 +174,10 @@ def bare_loop(opn, close, fast, slow, cash, fee_ppm, mult, order):
     for k in range(close.shape[0]):
         if pending != 0:
             p = opn[k] * mult
+            # the engine's money bound (backtest.codes.MONEY_LIMIT): past it the sizing below would wrap and never
+            # end, so stop and say where (trades = -1, the bar as the second value)
+            if float(cash) + float(held) * float(p) >= 4.0e18:
+                return -1, k
             if pending > 0:
                 b = min(cash, order)
                 q = b // (p + p * fee_ppm // 1_000_000 + 1)  # b * 1e6 would overflow int64
@@ -267,7 +271,8 @@ def test_speed_on_a_2m_bar_tape_beside_vectorbt_and_a_bare_numba_loop(tape, say)
     o = big.events[:, EV_OPEN].copy()
     c = big.events[:, EV_CLOSE].copy()
     args = (o, c, FAST, SLOW, CASH * 10**8, 1000, 10, ORDER * 10**8)
-    bare_loop(*args)
+    if bare_loop(*args)[0] < 0:
+        raise OverflowError(f"the bare loop's money passed 2**62 units at bar {bare_loop(*args)[1]}")
     t_bare, c_bare, (bare_trades, bare_eq) = best_of(lambda: bare_loop(*args), 5)
     say(f"  bare Numba loop, same rule     {rate(n, t_bare, c_bare)} -> ours is {c_bare / c_big:.2f} of it "
         f"(CPU; wall {t_bare / t_big:.2f}; target >= 0.33)")  # fmt: skip
