@@ -16,8 +16,10 @@ from backtest.codes import (
     I_MULT,
     K_FILLS,
     K_REJECTS,
+    MONEY_LIMIT,
     R_CASH,
     R_MARGIN,
+    R_OVERFLOW,
     R_POSITION,
     T_MAKER_PPM,
     T_TAKER_PPM,
@@ -68,12 +70,12 @@ def fee_of(notional, rate_ppm):
     return mul_div_trunc(notional, rate_ppm, 1_000_000)
 
 
-@kernel
+@kernel(inline="always")
 def fee_rate(tiers, tier, maker):
     return tiers[tier, T_MAKER_PPM] if maker else tiers[tier, T_TAKER_PPM]
 
 
-@kernel
+@kernel(inline="always")
 def roll_day(rt, vol, tier, tiers, day):
     """Start day ``day``: clear the ring slots of the days skipped, pick each account's fee tier."""
     prev = rt[RT_DAY]
@@ -85,6 +87,8 @@ def roll_day(rt, vol, tier, tiers, day):
     else:
         vol[:, :] = 0
     rt[RT_DAY] = day
+    if tiers.shape[0] == 1:  # one tier (the default): every account stays on it, no 30-day sums needed
+        return
     for a in range(vol.shape[0]):
         total = 0
         for k in range(1, VOL_DAYS):
@@ -96,7 +100,7 @@ def roll_day(rt, vol, tier, tiers, day):
         tier[a] = t
 
 
-@kernel
+@kernel(inline="always")
 def recompute_equity(acc, pos, cost, inst, last, a):
     """Equity and initial margin of account ``a`` at the last marks."""
     eq = acc[a, A_CASH]
@@ -115,7 +119,7 @@ def recompute_equity(acc, pos, cost, inst, last, a):
     acc[a, A_MARGIN] = margin
 
 
-@kernel
+@kernel(inline="always")
 def record_fill(fills, rt, counters, ts, a, i, side, price, qty, fee, tag, flags, k):
     """Append a fill (or a rejection) row; False when the buffer is full."""
     n = rt[RT_NFILLS]
@@ -139,12 +143,12 @@ def record_fill(fills, rt, counters, ts, a, i, side, price, qty, fee, tag, flags
     return True
 
 
-@kernel
+@kernel(inline="always")
 def apply_fill(acc, pos, cost, inst, last, rt, vol, a, i, side, price, qty, fee):
     """Apply a fill to account ``a``, or return a rejection reason (0: applied) and change nothing."""
     mult = inst[i, I_MULT]
-    notional = price * qty * mult
     q0 = pos[a, i]
+    notional = price * qty * mult  # below MONEY_LIMIT: the matcher checked it (backtest.matching)
     if inst[i, I_KIND] != PERP:
         if side > 0:
             if acc[a, A_CASH] < notional + fee:
@@ -188,4 +192,6 @@ def apply_fill(acc, pos, cost, inst, last, rt, vol, a, i, side, price, qty, fee)
     acc[a, A_FEES] += fee
     vol[a, rt[RT_DAY] % VOL_DAYS] += notional
     recompute_equity(acc, pos, cost, inst, last, a)
+    if abs(acc[a, A_CASH]) >= MONEY_LIMIT:
+        return R_OVERFLOW  # applied: the run stops here with OVERFLOW (cash), nothing after it counts
     return 0

@@ -60,7 +60,9 @@ K_FIELDS = 8
 ERR_CODE = 0
 ERR_EVENT = 1
 ERR_ROW = 2  # intent row within the call
-ERR_FIELDS = 3
+ERR_WHAT = 3  # OVERFLOW: which quantity (OV_*)
+ERR_ACCOUNT = 4  # OVERFLOW: whose
+ERR_FIELDS = 5
 
 # Invalid intents (the strategy's bug: the run stops and reports it).
 BAD_ACCOUNT = 1
@@ -73,6 +75,7 @@ BAD_FLAGS = 7
 BAD_TAG = 8
 TOO_MANY_INTENTS = 9
 FILLS_FULL = 10  # not the strategy's fault: the fills buffer is full (the runner grows it and reruns)
+OVERFLOW = 11  # money would pass MONEY_LIMIT: int64 arithmetic would wrap, so the run stops (ERR_WHAT says what)
 INVALID_INTENT = {
     BAD_ACCOUNT: "account index out of range",
     BAD_INSTRUMENT: "instrument index out of range",
@@ -86,6 +89,24 @@ INVALID_INTENT = {
     FILLS_FULL: "fills buffer full",
 }
 
+# Money guard: every money amount the engine holds (cash, equity, a position's value, a fill's notional) stays
+# below 2**62 units in magnitude (46,116,860,184 USDT at 1e-8), so a sum of two never wraps int64; an amount
+# that would pass it stops the run with OVERFLOW instead of giving a silently wrong result. Checked in floats
+# (53 bits: exact enough for a bound with a 2x margin to 2**63) on the paths that create money: fills, the
+# mark to market of open positions, funding.
+MONEY_LIMIT = 2**62
+MONEY_LIMIT_F = float(MONEY_LIMIT)
+OV_POSITION = 1  # a position's value at the event's price
+OV_NOTIONAL = 2  # a fill's notional (price x quantity), or the sizing of a money budget at that price
+OV_CASH = 3  # cash after a fill or a funding payment
+OV_EQUITY = 4  # equity after the mark to market
+OVERFLOW_WHAT = {
+    OV_POSITION: "position value",
+    OV_NOTIONAL: "fill notional",
+    OV_CASH: "cash",
+    OV_EQUITY: "equity",
+}
+
 # Venue rejections (reported as REJECTED fills, F_FEE = reason; the run goes on).
 R_CASH = 1  # spot buy without the cash for notional + fee
 R_POSITION = 2  # spot sell of more than is held
@@ -95,6 +116,7 @@ R_REDUCE_ONLY = 5  # reduce-only (or CLOSE) order with nothing to reduce
 R_ORDERS_FULL = 6  # the order table is full
 R_QTY_ZERO = 7  # a QUOTE_QTY budget below one lot at the fill price
 R_LIQUIDATED = 8  # the account was liquidated: its open orders are cancelled
+R_OVERFLOW = 99  # internal: apply_fill refused an amount past MONEY_LIMIT (the run stops with OVERFLOW)
 REJECT_REASON = {
     R_CASH: "insufficient cash",
     R_POSITION: "insufficient position to sell (spot)",

@@ -36,8 +36,14 @@ from backtest.codes import (
     I_MULT,
     K_EVENTS,
     K_FUNDING_EVENTS,
+    MONEY_LIMIT,
+    MONEY_LIMIT_F,
+    OV_CASH,
+    OV_EQUITY,
+    OV_POSITION,
 )
-from backtest.matching import add_intents, check_liquidation, match_instrument
+from backtest.hints import prefetch
+from backtest.matching import add_intents, add_intents_called, check_liquidation, match_instrument, overflow
 from kernels.codes import PERP
 from kernels.fixed import mul_div_floor
 from strategies.api import (
@@ -46,33 +52,65 @@ from strategies.api import (
     A_FUNDING,
     EV_AUX,
     EV_CLOSE,
+    EV_HIGH,
     EV_INST,
     EV_KIND,
+    EV_LOW,
+    EV_OPEN,
+    EV_T0,
     EV_TS,
+    EV_VOLUME,
     FUNDING,
     TRADE,
     kernel,
 )
 
 FUNDING_SCALE = 100_000_000
+PREFETCH_AHEAD = 64  # events: far enough for a line to arrive from memory before the loop gets there
 
 
 @kernel
-def _funding(events, k, inst, acc, pos, cost, last):
+def _funding(events, k, inst, acc, pos, cost, last, err):
+    """Funding on every open position of the event's perp; False (OVERFLOW set) past MONEY_LIMIT."""
     i = events[EV_INST, k]
     if inst[i, I_KIND] != PERP:
-        return
+        return True
     mark = events[EV_CLOSE, k]
     rate = events[EV_AUX, k]
     for a in range(pos.shape[0]):
         q = pos[a, i]
         if q == 0:
             continue
+        if abs(float(q) * float(mark) * float(inst[i, I_MULT])) >= MONEY_LIMIT_F:
+            overflow(err, k, OV_POSITION, a)
+            return False
         # longs pay a positive rate; floor toward the payer so the venue never pays out a fraction it lacks
         amount = -mul_div_floor(q * mark * inst[i, I_MULT], rate, FUNDING_SCALE)
+        if abs(acc[a, A_CASH] + amount) >= MONEY_LIMIT or abs(acc[a, A_EQUITY] + amount) >= MONEY_LIMIT:
+            overflow(err, k, OV_CASH, a)
+            return False
         acc[a, A_CASH] += amount
         acc[a, A_FUNDING] += amount
         acc[a, A_EQUITY] += amount
+    return True
+
+
+@kernel(inline="always")
+def _mark(acc, pos, a, mi, new, mult, step, err, k):
+    """Account ``a``'s equity follows instrument ``mi`` to ``new``; False (OVERFLOW set) past MONEY_LIMIT."""
+    q = pos[a, mi]
+    if q == 0:
+        return True
+    # the position's value stays below MONEY_LIMIT, so neither the step nor the sum can wrap
+    if abs(float(q) * float(new) * float(mult)) >= MONEY_LIMIT_F:
+        overflow(err, k, OV_POSITION, a)
+        return False
+    eq = acc[a, A_EQUITY] + q * step
+    if abs(eq) >= MONEY_LIMIT:
+        overflow(err, k, OV_EQUITY, a)
+        return False
+    acc[a, A_EQUITY] = eq
+    return True
 
 
 # The strategy's callbacks: ``loop`` reads them as globals, which ``backtest.compiled`` binds per strategy
@@ -125,49 +163,79 @@ def loop(  # noqa: C901 (one flat loop: a call per step costs more than the step
                 now = rt[RT_NEXT_TIMER]
                 rt[RT_NEXT_TIMER] = (ts // timer_ns + 1) * timer_ns
                 m = on_timer(params, state, now, acc, pos, out)
-                if not add_intents(out, m, k, now, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                if not add_intents_called(out, m, k, now, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                    counters[K_EVENTS] += k - start
                     return k
         kind = events[EV_KIND, k]
         if kind == FUNDING:
             counters[K_FUNDING_EVENTS] += 1
-            _funding(events, k, inst, acc, pos, cost, last)
+            if not _funding(events, k, inst, acc, pos, cost, last, err):
+                counters[K_EVENTS] += k - start
+                return k
         elif rt[RT_NOPEN] > 0:
-            match_instrument(k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters)
+            match_instrument(
+                k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters, err
+            )
+            if err[ERR_CODE] != 0:
+                counters[K_EVENTS] += k - start
+                return k
         # the mark moves to the close; equity follows (inlined: a call here costs more than the work)
         mi = events[EV_INST, k]
         new = events[EV_CLOSE, k]
         old = last[mi]
         if old != new:
-            step = (new - old) * inst[mi, I_MULT]
-            for a in range(n_acc):
-                q = pos[a, mi]
-                if q != 0:
-                    acc[a, A_EQUITY] += q * step
+            mult = inst[mi, I_MULT]
+            step = (new - old) * mult
+            if n_acc == 1:  # the common case, without the loop's set-up per event
+                ok = _mark(acc, pos, 0, mi, new, mult, step, err, k)
+            else:
+                ok = True
+                for a in range(n_acc):
+                    ok = ok and _mark(acc, pos, a, mi, new, mult, step, err, k)
+            if not ok:
+                counters[K_EVENTS] += k - start
+                return k
             last[mi] = new
-        if rt[RT_PERPS] > 0 and kind <= TRADE and inst[events[EV_INST, k], I_KIND] == PERP:
+        if rt[RT_PERPS] > 0 and kind <= TRADE and inst[mi, I_KIND] == PERP:
             check_liquidation(k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters)
         # deliver fills and rejections to the strategy (its answers may be rejected in turn: loop)
         while rt[RT_DELIVERED] < rt[RT_NFILLS]:
             f = rt[RT_DELIVERED]
             rt[RT_DELIVERED] = f + 1
             m = on_fill(params, state, fills[f], acc, pos, out)
-            if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+            if m != 0 and not add_intents_called(
+                out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err
+            ):
+                counters[K_EVENTS] += k - start
                 return k
         if rt[RT_NFILLS] >= fills.shape[0]:
             err[ERR_CODE] = FILLS_FULL
+            counters[K_EVENTS] += k - start
             return k
         if record:
-            for a in range(n_acc):
-                equity[k, a] = acc[a, A_EQUITY]
+            if n_acc == 1:
+                equity[k, 0] = acc[0, A_EQUITY]
+            else:
+                for a in range(n_acc):
+                    equity[k, a] = acc[a, A_EQUITY]
         m = on_market(params, state, events, k, acc, pos, out)
         if m != 0:
             if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                counters[K_EVENTS] += k - start
                 return k
             while rt[RT_DELIVERED] < rt[RT_NFILLS]:
                 f = rt[RT_DELIVERED]
                 rt[RT_DELIVERED] = f + 1
                 m = on_fill(params, state, fills[f], acc, pos, out)
-                if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                if m != 0 and not add_intents_called(
+                    out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err
+                ):
+                    counters[K_EVENTS] += k - start
                     return k
-        counters[K_EVENTS] += 1
+        if k & 7 == 0 and k + PREFETCH_AHEAD < n:
+            # the matching fields, a line (8 events) at a time, PREFETCH_AHEAD events ahead: the loop reads them
+            # only where orders are open, so without this each read is a cache miss
+            for fld in (EV_T0, EV_OPEN, EV_HIGH, EV_LOW, EV_VOLUME):
+                prefetch(events, fld, k + PREFETCH_AHEAD)
+    counters[K_EVENTS] += n - start
     return n

@@ -31,9 +31,11 @@ from backtest.codes import (
     C_QUEUE,
     C_SLIP_FIXED_PPM,
     C_SLIP_IMPACT_PPM,
+    ERR_ACCOUNT,
     ERR_CODE,
     ERR_EVENT,
     ERR_ROW,
+    ERR_WHAT,
     FILLS_FULL,
     I_KIND,
     I_LIQ_FEE_PPM,
@@ -45,6 +47,7 @@ from backtest.codes import (
     K_INTENTS,
     K_LIQUIDATIONS,
     K_ORDERS,
+    MONEY_LIMIT_F,
     O_ACCOUNT,
     O_ACTIVE,
     O_ARRIVE,
@@ -56,9 +59,13 @@ from backtest.codes import (
     O_SIDE,
     O_TAG,
     O_TYPE,
+    OV_CASH,
+    OV_NOTIONAL,
+    OVERFLOW,
     QUEUE_OPTIMISTIC,
     R_LIQUIDATED,
     R_ORDERS_FULL,
+    R_OVERFLOW,
     R_POST_ONLY,
     R_QTY_ZERO,
     R_REDUCE_ONLY,
@@ -106,7 +113,7 @@ ALL_FLAGS = REDUCE_ONLY | POST_ONLY | IOC | QUOTE_QTY | CLOSE
 PPM = 1_000_000
 
 
-@kernel
+@kernel(inline="always")
 def _deactivate(orders, s, acc, rt):
     orders[s, O_ACTIVE] = 0
     rt[RT_NOPEN] -= 1
@@ -117,7 +124,7 @@ def _deactivate(orders, s, acc, rt):
     rt[RT_HI] = hi
 
 
-@kernel
+@kernel(inline="always")
 def _invalid(row, out, inst, n_acc):
     a = out[row, IN_ACCOUNT]
     if a < 0 or a >= n_acc:
@@ -146,7 +153,7 @@ def _invalid(row, out, inst, n_acc):
     return 0
 
 
-@kernel
+@kernel(inline="always")
 def add_intents(  # noqa: C901
     out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err
 ):
@@ -219,6 +226,13 @@ def add_intents(  # noqa: C901
 
 
 @kernel
+def add_intents_called(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+    """``add_intents`` as a call, for the engine's rarer paths (timers, answers to fills): inlining it at every
+    call site of the loop would double the loop's compile time for no measurable gain."""
+    return add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err)
+
+
+@kernel
 def _slipped(px, side, slip_ppm, tick, limit):
     """``px`` moved ``slip_ppm`` against a taker, to whole ticks (never past ``limit`` when > 0)."""
     if slip_ppm <= 0:
@@ -241,11 +255,26 @@ def _size_budget(budget, px, mult, lot, rate):
     return q
 
 
-@kernel
+@kernel(inline="always")
+def overflow(err, k, what, a):
+    """Stop the run: money ``what`` (OV_*) of account ``a`` would pass MONEY_LIMIT at event ``k``."""
+    err[ERR_CODE] = OVERFLOW
+    err[ERR_EVENT] = k
+    err[ERR_WHAT] = what
+    err[ERR_ACCOUNT] = a
+
+
+@kernel(inline="always")
+def too_big(px, mult, units):
+    """Whether ``px * mult * units`` (money, all >= 0) would reach MONEY_LIMIT (float bound, no int64 wrap)."""
+    return float(px) * float(mult) * float(units) >= MONEY_LIMIT_F
+
+
+@kernel(inline="always")
 def match_instrument(  # noqa: C901
-    k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters
+    k, events, inst, cfg, tiers, tier, acc, pos, cost, last, orders, fills, rt, vol, counters, err
 ):
-    """Trade the open orders of the event's instrument against it."""
+    """Trade the open orders of the event's instrument against it (stops at an OVERFLOW, ``err`` set)."""
     i = events[EV_INST, k]
     t0 = events[EV_T0, k]
     ts = events[EV_TS, k]
@@ -298,6 +327,9 @@ def match_instrument(  # noqa: C901
             want = abs(held) if flags & CLOSE else min(orders[s, O_QTY], abs(held))
         elif flags & QUOTE_QTY:
             p0 = px if maker else _slipped(px, side, cfg[C_SLIP_FIXED_PPM], tick, limit)
+            if too_big(p0, mult, PPM + max(rate, 0)):  # the sizing's divisor
+                overflow(err, k, OV_NOTIONAL, a)
+                return
             want = _size_budget(orders[s, O_QTY], p0, mult, lot, rate)
         else:
             want = orders[s, O_QTY]
@@ -318,13 +350,23 @@ def match_instrument(  # noqa: C901
                 slip += mul_div_floor(cfg[C_SLIP_IMPACT_PPM], q, volume)
             px = _slipped(px, side, slip, tick, limit)
             if flags & QUOTE_QTY:
+                if too_big(px, mult, PPM + max(rate, 0)):
+                    overflow(err, k, OV_NOTIONAL, a)
+                    return
                 q = min(q, _size_budget(orders[s, O_QTY], px, mult, lot, rate))
                 if q <= 0:
                     record_fill(fills, rt, counters, ts, a, i, side, 0, 0, R_QTY_ZERO, orders[s, O_TAG], REJECTED, k)
                     _deactivate(orders, s, acc, rt)
                     continue
+        # the fill's notional, and the position after it at this price and at the last mark (its equity)
+        if too_big(max(px, last[i]), mult, q + abs(held)):
+            overflow(err, k, OV_NOTIONAL, a)
+            return
         fee = fee_of(px * q * mult, rate)
         reason = apply_fill(acc, pos, cost, inst, last, rt, vol, a, i, side, px, q, fee)
+        if reason == R_OVERFLOW:
+            overflow(err, k, OV_CASH, a)
+            return
         if reason != 0:
             record_fill(fills, rt, counters, ts, a, i, side, px, 0, reason, orders[s, O_TAG], REJECTED, k)
             _deactivate(orders, s, acc, rt)

@@ -8,6 +8,7 @@ proceeds minus their fees, so win rate and profit factor count fees.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -34,23 +35,38 @@ def daily(ts: np.ndarray, equity: np.ndarray) -> np.ndarray:
     return equity[last]
 
 
+def _flows(result: Result, fills: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per fill: its (account, instrument) key, signed quantity and money flow (proceeds minus fee), int64."""
+    mult = np.array([ins.mult for ins in result.instruments], dtype=np.int64)[fills[:, F_INST]]
+    key = fills[:, F_ACCOUNT] * max(len(result.instruments), 1) + fills[:, F_INST]
+    signed = fills[:, F_SIDE] * fills[:, F_QTY]
+    # each product is below the engine's money bound (backtest.codes.MONEY_LIMIT), so int64 holds it exactly
+    flow = -fills[:, F_SIDE] * fills[:, F_PRICE] * fills[:, F_QTY] * mult - fills[:, F_FEE]
+    return key, signed, flow
+
+
 def round_trips(result: Result, account: int | None = None) -> list[float]:
-    """PnL (USDT, fees included) of every flat-to-flat round trip."""
-    out: list[float] = []
-    held: dict[tuple[int, int], int] = {}
-    pnl: dict[tuple[int, int], int] = {}
-    for f in result.trades:
-        a, i = int(f[F_ACCOUNT]), int(f[F_INST])
-        if account is not None and a != account:
+    """PnL (USDT, fees included) of every flat-to-flat round trip, in the order they close."""
+    fills = result.trades
+    if account is not None:
+        fills = fills[fills[:, F_ACCOUNT] == account]
+    if len(fills) == 0:
+        return []
+    key, signed, flow = _flows(result, fills)
+    closes: list[tuple[int, int]] = []  # (index of the closing fill, exact PnL in money units)
+    for k in np.unique(key):
+        idx = np.flatnonzero(key == k)
+        flat = np.flatnonzero(np.cumsum(signed[idx]) == 0)
+        if len(flat) == 0:
             continue
-        key = (a, i)
-        mult = result.instruments[i].mult
-        side, q = int(f[F_SIDE]), int(f[F_QTY])
-        pnl[key] = pnl.get(key, 0) - side * int(f[F_PRICE]) * q * mult - int(f[F_FEE])
-        held[key] = held.get(key, 0) + side * q
-        if held[key] == 0:
-            out.append(pnl.pop(key) / SCALE)
-    return out
+        # exact sums in Python ints (a sum of many flows may pass int64; each flow does not)
+        total = list(itertools.accumulate(flow[idx].tolist()))
+        prev = 0
+        for j in flat.tolist():
+            closes.append((int(idx[j]), total[j] - prev))
+            prev = total[j]
+    closes.sort()
+    return [pnl / SCALE for _, pnl in closes]
 
 
 def metrics(result: Result, account: int | None = None) -> dict[str, float]:
@@ -74,7 +90,8 @@ def metrics(result: Result, account: int | None = None) -> dict[str, float]:
     wins = [p for p in trips if p > 0]
     losses = [p for p in trips if p < 0]
     fills = result.trades if account is None else result.trades[result.trades[:, F_ACCOUNT] == account]
-    notional = sum(int(f[F_PRICE]) * int(f[F_QTY]) * result.instruments[int(f[F_INST])].mult for f in fills) / SCALE
+    mults = np.array([ins.mult for ins in result.instruments], dtype=np.int64)
+    notional = sum((fills[:, F_PRICE] * fills[:, F_QTY] * mults[fills[:, F_INST]]).tolist()) / SCALE
     exposure = _exposure(result, fills, len(eq))
     return {
         "start_usdt": start / SCALE,
@@ -97,16 +114,16 @@ def metrics(result: Result, account: int | None = None) -> dict[str, float]:
 
 def _exposure(result: Result, fills: np.ndarray, n: int) -> float:
     """Share of events with any open position."""
+    if n == 0:
+        return 0.0
     held = np.zeros(n + 1, dtype=np.int64)
-    pos: dict[tuple[int, int], int] = {}
-    open_count = 0
-    for f in fills:
-        key = (int(f[F_ACCOUNT]), int(f[F_INST]))
-        before = pos.get(key, 0)
-        after = before + int(f[F_SIDE]) * int(f[F_QTY])
-        pos[key] = after
-        change = (after != 0) - (before != 0)
-        if change:
-            open_count += change
-            held[int(f[F_EVENT])] += change
-    return float((np.cumsum(held)[:n] > 0).mean()) if n else 0.0
+    if len(fills):
+        key, signed, _ = _flows(result, fills)
+        change = np.zeros(len(fills), dtype=np.int64)
+        for k in np.unique(key):
+            idx = np.flatnonzero(key == k)
+            after = np.cumsum(signed[idx])
+            before = after - signed[idx]
+            change[idx] = (after != 0).astype(np.int64) - (before != 0)
+        np.add.at(held, fills[:, F_EVENT], change)
+    return float((np.cumsum(held)[:n] > 0).mean())
