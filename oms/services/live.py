@@ -10,7 +10,9 @@ never the embedded OpenBao or the local exchange. It refuses to start, listing e
   template for the local exchange, not a decision about real money);
 * an account's key cannot be read from Vault, or a sub/strategy account's key carries withdrawal
   permission, as Vault records it (the key store's guard) or, on Binance, as the exchange itself reports it
-  (``GET /sapi/v1/account/apiRestrictions`` ``enableWithdrawals``).
+  (``GET /sapi/v1/account/apiRestrictions`` ``enableWithdrawals``);
+* the exchange refuses a key: Binance's restrictions read is itself a signed read; a ccxt exchange's key is
+  proven with ccxt's signed ``fetch_balance`` (``oms.keys.verify``).
 """
 
 from __future__ import annotations
@@ -66,10 +68,17 @@ def _default_restrictions(rest_url: str, creds) -> dict:
     return api_restrictions(rest_url, creds)
 
 
+def _default_verify(cfg: Config, creds) -> str:
+    from oms.keys.verify import verify_key
+
+    return verify_key(cfg, creds)
+
+
 def key_problems(
     cfg: Config,
     env: Mapping[str, str],
     restrictions: Callable[[str, object], dict] = _default_restrictions,
+    verify: Callable[[Config, object], str] = _default_verify,
 ) -> Preflight:
     """Every account's key readable from the real Vault, and no withdrawal permission below a main account."""
     from oms.keys.factory import open_store
@@ -97,12 +106,18 @@ def key_problems(
                     result.problems.append(f"{exchange}/{name}/{market}: {exc}")
                     continue
                 result.checked_keys += 1
+                if ex_cfg is not None and ex_cfg.library != "python-binance":
+                    try:  # Binance's key is proven by its apiRestrictions read below; a ccxt venue's by ccxt's
+                        verify(cfg, creds)
+                    except KeyStoreError as exc:
+                        result.problems.append(f"{exchange}/{name}/{market}: the exchange refuses the key: {exc}")
+                        continue
                 if acct.type == "main" or ex_cfg is None:
                     continue
                 if ex_cfg.library != "python-binance":
                     result.notes.append(
                         f"{exchange}/{name}/{market}: {exchange} reports no key permissions through ccxt; "
-                        "only Vault's record of them was checked"
+                        "the key works (signed read), its permissions were checked in Vault's record only"
                     )
                     continue
                 spot = ex_cfg.markets.get("spot")

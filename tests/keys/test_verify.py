@@ -50,3 +50,32 @@ def test_an_unknown_exchange_is_a_clear_error(ccxt_config):  # noqa: F811
     creds = Credentials("kraken", "spot", "main", "K", "S")
     with pytest.raises(VenueError, match="cannot verify the key of kraken/main/spot"):
         verify_key(ccxt_config, creds)
+
+
+def test_the_live_preflight_proves_each_ccxt_key_with_a_signed_read(server, ccxt_config, openbao, tmp_path):  # noqa: F811
+    """Load time: `oms up --live` reads every key from Vault and, for a ccxt exchange, signs a read with it. The
+    verification runs against the local exchange (a live ccxt venue keeps ccxt's production URLs)."""
+    from oms.keys.factory import open_store
+    from oms.services.live import key_problems
+
+    env = {"OMS_VAULT_ADDR": openbao.address, "OMS_VAULT_TOKEN": openbao.root_token, "OMS_VAULT_AUTH": "token",
+           "OMS_DATA_DIR": str(tmp_path)}  # fmt: skip
+    store = open_store(ccxt_config, "admin", env=env, cache=False)
+    _, good_key, good_secret = server.new_account(spot={"USDT": "100"})
+    _, bad_key, bad_secret = server.new_account(spot={"USDT": "100"})
+    server.admin("DELETE", f"/admin/v1/keys/{bad_key}")
+    store.put("binance", "spot", "sub_spot_arb", good_key, good_secret, ["spot"])
+    store.put("binance", "spot", "sub_market_making", bad_key, bad_secret, ["spot"])
+    checked: list[str] = []
+
+    def on_the_local_exchange(cfg, creds) -> str:
+        checked.append(f"{creds.account}/{creds.market}")
+        return verify_key(ccxt_config, creds, local_url=server.url)
+
+    result = key_problems(ccxt_config, env, verify=on_the_local_exchange)
+    assert {"sub_spot_arb/spot", "sub_market_making/spot"} <= set(checked)
+    refused = [p for p in result.problems if p.startswith("binance/sub_market_making/spot")]
+    assert len(refused) == 1 and "the exchange refuses the key" in refused[0] and "AuthenticationError" in refused[0]
+    assert not [p for p in result.problems if p.startswith("binance/sub_spot_arb/spot")]
+    assert any(n.startswith("binance/sub_spot_arb/spot") and "the key works" in n for n in result.notes)
+    assert bad_secret not in " ".join(result.problems)
