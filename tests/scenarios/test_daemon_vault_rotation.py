@@ -289,6 +289,55 @@ async def test_the_rotate_keys_flow_switches_the_trading_daemon_live(vb: VaultBe
     _scan(vb, f"switched to key {new.fingerprint}", "verified: signed read (python-binance REST)", "signature=")
 
 
+async def test_a_rotation_failing_after_the_daemon_switched_rolls_the_daemon_back(vb: VaultBench):
+    """The flow fails at its last step (revoking the old key; the flow's drill): it writes the old key back as a
+    newer version, tells the daemon, which switches back and confirms, and revokes the new key; the daemon
+    trades on with the old key throughout."""
+    from flows.rotate_keys import RotationFailed, rotate_keys
+
+    bench, name = vb.bench, vb.name
+    old = vb.current()
+    d = vb.daemon(vb.daemon_store())
+    await d.start()
+    try:
+        trader = Trader(vb, resting_price(bench))
+        task = asyncio.create_task(trader.run())
+        await until(lambda: len(trader.placed) >= 3, 60, "orders with the old key")
+        with pytest.raises(RotationFailed, match="failed at revoke"):
+            await asyncio.to_thread(
+                rotate_keys, "binance", name, markets=["spot"], config_dir=str(bench.config_dir), retries=0,
+                revoke_grace_s=0.0, drill="revoke",
+            )  # fmt: skip
+        after = len(trader.placed)
+        await until(lambda: len(trader.placed) >= after + 3, 60, "orders after the rollback")
+        trader.stop.set()
+        await asyncio.wait_for(task, 60)
+        assert trader.failures == []
+        now = vb.current()
+        assert now.fingerprint == old.fingerprint and now.version == old.version + 2
+        admin = open_store(vb.cfg(), "admin", cache=False)
+        admin._login()
+        path = admin.path("binance", "spot", name)
+        rolled = admin._client.secrets.kv.v2.read_secret_version(
+            path, version=old.version + 1, mount_point="secret", raise_on_deleted_version=True
+        )
+        vb.secrets.append(rolled["data"]["data"]["api_secret"])  # the new key, revoked again: scanned for too
+        assert signed_status(bench.exchange.url, Credentials(
+            "binance", "spot", name, rolled["data"]["data"]["api_key"], vb.secrets[-1]))[0] == 401  # fmt: skip
+        assert d.rotation.metrics.outcomes == {
+            ("binance", name, "rotate", "switched"): 1,
+            ("binance", name, "rollback", "switched"): 1,
+        }
+        assert signed_status(bench.exchange.url, old)[0] == 200  # the old key works; the new one was revoked
+        page = await scrape(bench.metrics_port)
+        rot = dict(exchange="binance", account=name)
+        assert sample(page, "oms_keys_rotations_total", **rot, reason="rollback", outcome="switched") == 1.0
+        assert sample(page, "oms_keys_version", **rot, market="spot") == float(old.version + 2)
+    finally:
+        await d.stop()
+    _scan(vb, "rolling back")
+
+
 async def test_vault_stopped_or_sealed_mid_run_the_daemon_trades_on_and_recovers(vb: VaultBench, caplog):
     bench, acct = vb.bench, vb.acct
     key = vb.current()
