@@ -11,8 +11,9 @@ never the embedded OpenBao or the local exchange. It refuses to start, listing e
 * an account's key cannot be read from Vault, or a sub/strategy account's key carries withdrawal
   permission, as Vault records it (the key store's guard) or, on Binance, as the exchange itself reports it
   (``GET /sapi/v1/account/apiRestrictions`` ``enableWithdrawals``);
-* the exchange refuses a key: Binance's restrictions read is itself a signed read; a ccxt exchange's key is
-  proven with ccxt's signed ``fetch_balance`` (``oms.keys.verify``).
+* the exchange refuses a key: a Binance sub-account's restrictions read is itself a signed read; every other
+  key is proven with one signed read through its library (``oms.keys.verify``: Binance's REST account read,
+  ccxt's ``fetch_balance``).
 """
 
 from __future__ import annotations
@@ -106,13 +107,15 @@ def key_problems(
                     result.problems.append(f"{exchange}/{name}/{market}: {exc}")
                     continue
                 result.checked_keys += 1
-                if ex_cfg is not None and ex_cfg.library != "python-binance":
-                    try:  # Binance's key is proven by its apiRestrictions read below; a ccxt venue's by ccxt's
+                if ex_cfg is None:
+                    continue
+                if ex_cfg.library != "python-binance" or acct.type == "main":
+                    try:  # a Binance sub's key is proven by its apiRestrictions read below; others by a signed read
                         verify(cfg, creds)
                     except KeyStoreError as exc:
                         result.problems.append(f"{exchange}/{name}/{market}: the exchange refuses the key: {exc}")
                         continue
-                if acct.type == "main" or ex_cfg is None:
+                if acct.type == "main":
                     continue
                 if ex_cfg.library != "python-binance":
                     result.notes.append(
