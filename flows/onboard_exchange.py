@@ -42,7 +42,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from oms.config import Config, load_config
-from oms.config.models import AccountConfig, AccountsFile, ExchangeConfig, ExchangesFile
+from oms.config.models import BINANCE_WIRE_CCXT_IDS, AccountConfig, AccountsFile, ExchangeConfig, ExchangesFile
 from oms.keys import venue as local_venue
 from oms.keys.factory import open_store
 from oms.keys.provider import KeyNotFound
@@ -142,6 +142,8 @@ def exchange_stanza(ccxt_id: str, markets: list[str], venue: str, info: dict) ->
               "orders_per_10s": 50, "orders_per_day": 100000, "ws_connections": 5}  # fmt: skip
     stanza = {"library": "ccxt", "ccxt_id": ccxt_id, "venue": venue, "markets": out_markets,
               "rate_limits": {"default": budget}}  # fmt: skip
+    if venue == "local" and ccxt_id not in BINANCE_WIRE_CCXT_IDS:
+        stanza["local_ccxt_id"] = "binance"  # the local exchange speaks Binance's wire only
     ExchangeConfig.model_validate(stanza)
     return stanza
 

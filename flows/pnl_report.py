@@ -11,6 +11,7 @@ first run of a month closes the previous one.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from oms.archive.layout import Layout
 from oms.archive.pnl_report import TOTAL, MonthReport, month_bounds, write_month
 from oms.config import load_config
 
-DEFAULT_REPORTS = Path(__file__).resolve().parents[1] / "reports"
+# OMS_REPORTS_DIR moves the reports (a test's platform keeps them in its own folder)
+DEFAULT_REPORTS = Path(os.environ.get("OMS_REPORTS_DIR") or Path(__file__).resolve().parents[1] / "reports")
 
 
 @task(name="compute-and-write-csv", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=[2, 10])

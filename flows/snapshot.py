@@ -39,15 +39,13 @@ from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.kv import LiveState
 from oms.bus.streams import BusSettings, ensure_bucket
 from oms.config import Config, load_config
-from oms.keys import DemoKeysFile, EnvKeys
-from oms.keys.factory import open_store
+from oms.keys import factory as keys
 from oms.keys.provider import KeyProvider
 from oms.model import AccountId, Balance, Order, Position
 from oms.model.codec import DecodeError, decode
 from oms.venues.factory import VenueFactory
 
 KeySource = Literal["auto", "vault", "demo", "env"]
-DEMO_KEYS = Path("localex") / "localex-demo-keys.json"  # under the data folder (the local exchange writes it)
 
 
 class SnapshotFailed(RuntimeError):
@@ -125,17 +123,9 @@ def compare_views(daemon: View, exchange: View) -> list[dict]:
 
 
 def key_provider(cfg: Config, source: KeySource, exchange: str) -> KeyProvider:
-    """Where the flow's venue clients take their keys: the local exchange's demo keys when the exchange runs
-    on the local venue and that file exists (``auto``), Vault through the daemon's AppRole otherwise."""
-    demo = cfg.data_dir() / DEMO_KEYS
-    if source == "auto":
-        local = cfg.exchanges.exchanges[exchange].venue == "local"
-        source = "demo" if local and demo.exists() else "vault"
-    if source == "demo":
-        return DemoKeysFile(demo)
-    if source == "env":
-        return EnvKeys()
-    return open_store(cfg, "daemon")
+    """Where the flow's venue clients take their keys: as the daemon does (``oms.keys.factory.key_provider``),
+    Vault once `oms keys init` wrote the daemon's AppRole, else the local exchange's demo keys."""
+    return keys.key_provider(cfg, source, "daemon")
 
 
 @task(name="read-daemon-state", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=[1, 4])

@@ -133,6 +133,8 @@ class Daemon:
         self._webhook_runner = None
         self.risk: RiskControls | None = None
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
+        for why in self.plan.unhosted:
+            log.warning(why)
         self.wiring = KernelWiring(cfg, self.plan)
         self.metrics = DaemonMetrics()
         # key store and rotation series (oms_keys_*), read at scrape time

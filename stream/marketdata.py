@@ -40,6 +40,7 @@ from stream.metrics import DaemonMetrics
 log = logging.getLogger("stream.marketdata")
 
 TradeListener = Callable[[int, Instrument, Trade], None]
+PriceListener = Callable[[int, Instrument, Decimal], None]
 BOOK_DEPTH = 200
 
 
@@ -62,6 +63,7 @@ class MarketFeed:
         self.lv, self.meta = books
         self.numbers: dict[str, int] = {}
         self.listeners: list[TradeListener] = []
+        self.price_listeners: list[PriceListener] = []  # top-of-book mids (the hosted strategies' bars)
         self.dropped: Counter[str] = Counter()
         self.last_event_ns = 0
         self.md = None
@@ -181,11 +183,16 @@ class MarketFeed:
             return
         if isinstance(ev, DepthDiff):
             await self._on_depth(ev)
-        elif isinstance(ev, Quote) and self.market is Market.SPOT:
+        elif isinstance(ev, Quote):
             i = self.numbers[ev.symbol]
-            mid = (Decimal(ev.bid_price) + Decimal(ev.ask_price)) / 2
-            if mid > 0:
-                self._mark(i, self.table.instrument(i)[1], mid)
+            bid, ask = Decimal(ev.bid_price), Decimal(ev.ask_price)
+            if bid > 0 and ask > 0:
+                ins = self.table.instrument(i)[1]
+                mid = (bid + ask) / 2
+                if self.market is Market.SPOT:  # a perpetual marks at its mark-price stream
+                    self._mark(i, ins, mid)
+                for listener in self.price_listeners:
+                    listener(i, ins, mid)
         elif isinstance(ev, MarkPrice):
             i = self.numbers[ev.symbol]
             self._mark(i, self.table.instrument(i)[1], Decimal(ev.mark_price))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from decimal import Decimal
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from strategies import api
 from strategies import registry as builtins
 from strategies.base import Binding
 from strategies.host import IntentError, StrategyHost
+from stream.bars import BarClock
 from stream.commands import OrderRouter
 from stream.marketdata import MarketFeed
 from stream.wiring import DaemonPlan, KernelWiring
@@ -36,8 +38,12 @@ log = logging.getLogger("stream.strategies")
 
 
 class HostedStrategy:
-    def __init__(self, name: str, host: StrategyHost, account: str, a: int, instruments: set[int]):
+    def __init__(
+        self, name: str, host: StrategyHost, account: str, a: int, instruments: set[int], accounts: tuple[int, ...] = ()
+    ):
         self.name, self.host, self.account, self.a, self.instruments = name, host, account, a, instruments
+        self.accounts = tuple(dict.fromkeys(accounts or (a,)))  # every account it trades (legs), once each
+        self.bar_seconds = 0  # > 0: driven by bars of this many seconds (stream.bars), not by each trade
         self.tags: dict[int, tuple[str, str]] = {}  # strategy tag -> (client order id, symbol)
 
 
@@ -48,6 +54,8 @@ class StrategyRunner:
         self.dropped: Counter[str] = Counter()
         self.intents = 0
         self._tasks: set[asyncio.Task] = set()
+        self.clocks: list[BarClock] = []
+        self._clock_tasks: list[asyncio.Task] = []
         self._running = False
 
     def start(self) -> None:
@@ -55,32 +63,55 @@ class StrategyRunner:
         instruments = [table.instrument(k)[1] for k in range(len(table))]
         for sp in self.plan.strategies:
             session_number = self.wiring.accounts[sp.account.exchange, sp.account.name]
-            numbers = [table.lookup(sp.account.exchange, sym)[0] for sym in sp.symbols]
-            binding = Binding(accounts=(session_number,), instruments=tuple((i, instruments[i]) for i in numbers))
+            legs = sp.legs or tuple((sp.account, sp.market, s) for s in sp.symbols)
+            numbers = [table.lookup(acct.exchange, sym)[0] for acct, _, sym in legs]
+            leg_accounts = tuple(self.wiring.accounts[acct.exchange, acct.name] for acct, _, _ in legs)
+            binding = Binding(
+                accounts=leg_accounts if sp.legs else (session_number,),
+                instruments=tuple((i, instruments[i]) for i in numbers),
+            )
             host = StrategyHost(
                 builtins.get(sp.kind), sp.params, binding, self.wiring.state.n_accounts, instruments, name=sp.name
             )
-            self.hosted.append(HostedStrategy(sp.name, host, str(sp.account), session_number, set(numbers)))
-            log.info("strategy %s (%s) hosted on %s for %s", sp.name, sp.kind, sp.account, ", ".join(sp.symbols))
+            hosted = HostedStrategy(sp.name, host, str(sp.account), session_number, set(numbers), binding.accounts)
+            hosted.bar_seconds = sp.bar_seconds
+            self.hosted.append(hosted)
+            where = ", ".join(f"{sym} on {acct}" for acct, _, sym in legs)
+            driven = f"bars of {sp.bar_seconds} s" if sp.bar_seconds else "each trade"
+            log.info("strategy %s (%s) hosted on %s, driven by %s", sp.name, sp.kind, where, driven)
+        for seconds in sorted({h.bar_seconds for h in self.hosted if h.bar_seconds}):
+            wanted = set().union(*(h.instruments for h in self.hosted if h.bar_seconds == seconds))
+            clock = BarClock(seconds, wanted, lambda ev, s=seconds: self.on_bar(s, ev))
+            self.clocks.append(clock)
+            task = asyncio.get_running_loop().create_task(clock.run(), name=f"bars {seconds}s")
+            self._clock_tasks.append(task)
         for feed in self.feeds:
             feed.listeners.append(self.on_trade)
+            if self.clocks:
+                feed.price_listeners.append(self.on_price)
         self._running = True
 
     def stop(self) -> None:
         self._running = False
+        for task in self._clock_tasks:
+            task.cancel()
 
     def _view(self, h: HostedStrategy) -> None:
         st = self.wiring.state
-        h.host.acc[h.a, api.A_CASH] = st.acc[A_CASH, h.a]
-        h.host.acc[h.a, api.A_EQUITY] = st.equity(h.a)
-        h.host.acc[h.a, api.A_OPEN_ORDERS] = st.acc[A_OPEN_ORDERS, h.a]
-        h.host.pos[h.a, :] = st.pos[P_QTY, h.a, : h.host.pos.shape[1], 0] + st.pos[P_QTY, h.a, : h.host.pos.shape[1], 1]
+        n = h.host.pos.shape[1]
+        for a in h.accounts:
+            h.host.acc[a, api.A_CASH] = st.acc[A_CASH, a]
+            h.host.acc[a, api.A_EQUITY] = st.equity(a)
+            h.host.acc[a, api.A_OPEN_ORDERS] = st.acc[A_OPEN_ORDERS, a]
+            h.host.pos[a, :] = st.pos[P_QTY, a, :n, 0] + st.pos[P_QTY, a, :n, 1]
 
     def on_trade(self, i: int, ins: Instrument, trade: Trade) -> None:
         if not self._running:
             return
+        for clock in self.clocks:
+            clock.observe(i, ins, Decimal(trade.price), Decimal(trade.qty))
         for h in self.hosted:
-            if i not in h.instruments:
+            if i not in h.instruments or h.bar_seconds:
                 continue
             try:
                 price, qty = ins.price(trade.price), ins.qty(trade.qty)
@@ -93,18 +124,36 @@ class StrategyRunner:
             ev[api.EV_OPEN] = ev[api.EV_HIGH] = ev[api.EV_LOW] = ev[api.EV_CLOSE] = price
             ev[api.EV_VOLUME] = qty
             ev[api.EV_AUX] = 1 if trade.taker_side is Side.BUY else -1
-            self._view(h)
-            try:
-                rows = h.host.on_market(ev)
-            except IntentError as exc:
-                self._drop("bad_intent", h.name, str(exc))
-                continue
-            commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, trade.event_ns, r)) is not None]
-            if commands:
-                self.intents += len(commands)
-                task = asyncio.get_running_loop().create_task(self.router.execute(commands))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            self._deliver(h, ev)
+
+    def on_price(self, i: int, ins: Instrument, price: Decimal) -> None:
+        """A top-of-book mid: a price observation of the bars (``stream.bars``)."""
+        for clock in self.clocks:
+            clock.observe(i, ins, price)
+
+    def on_bar(self, seconds: int, ev: np.ndarray) -> None:
+        if not self._running:
+            return
+        i = int(ev[api.EV_INST])
+        for h in self.hosted:
+            if h.bar_seconds == seconds and i in h.instruments:
+                self._deliver(h, ev)
+
+    def _deliver(self, h: HostedStrategy, ev: np.ndarray) -> None:
+        """One market event to one strategy; its intents go through the gateway like NATS commands."""
+        ts = int(ev[api.EV_TS])
+        self._view(h)
+        try:
+            rows = h.host.on_market(ev)
+        except IntentError as exc:
+            self._drop("bad_intent", h.name, str(exc))
+            return
+        commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, ts, r)) is not None]
+        if commands:
+            self.intents += len(commands)
+            task = asyncio.get_running_loop().create_task(self.router.execute(commands))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _command(self, h: HostedStrategy, row: np.ndarray, ts: int, r: int):
         a, i, side, otype, price, qty, flags, tag = (int(x) for x in row[: api.IN_FIELDS])

@@ -52,6 +52,10 @@ class StrategyPlan:
     market: Market
     symbols: tuple[str, ...]
     params: dict
+    # (account, market, symbol) per instrument in binding order; for a one-account strategy each of its
+    # symbols on its account (strategies.yaml `legs` bind several accounts, markets or venues)
+    legs: tuple[tuple[AccountId, Market, str], ...] = ()
+    bar_seconds: int = 0  # > 0: fed bars of this many seconds (stream.bars) instead of each trade
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class DaemonPlan:
     accounts: tuple[AccountPlan, ...]
     strategies: tuple[StrategyPlan, ...]
     symbols: dict[tuple[str, Market], tuple[str, ...]] = field(default_factory=dict)
+    unhosted: tuple[str, ...] = ()  # why a strategy touching these accounts is not hosted here
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
@@ -99,28 +104,47 @@ def plan_from_config(cfg: Config, accounts: list[str] | None = None) -> DaemonPl
     owned = {(p.exchange, p.name): p for p in plans}
     symbols: dict[tuple[str, Market], list[str]] = {}
     strategies: list[StrategyPlan] = []
+    unhosted: list[str] = []
     for name, sc in cfg.strategies.items():
         account = cfg.account_for_strategy(name)
-        plan = owned.get((sc.exchange, account))
-        if plan is None:
+        legs = cfg.strategy_legs(name)
+        mine = [(ex, acct) in owned for ex, acct, _, _ in legs]
+        if not any(mine):
             continue  # another daemon's (or no daemon's) strategy
-        market = Market(sc.market)
-        if market not in plan.markets:
-            raise WiringError(
-                f"strategies.yaml strategies.{name}: trades {sc.market} on {sc.exchange}/{account}, "
-                f"which has {sc.market} disabled in accounts.yaml"
+        if not all(mine):
+            missing = sorted({f"{ex}/{acct}" for (ex, acct, _, _), m in zip(legs, mine, strict=True) if not m})
+            unhosted.append(
+                f"strategies.yaml strategies.{name} is not hosted: its legs also trade {', '.join(missing)}, which "
+                "this daemon does not own (a strategy runs in the daemon that owns every account it trades)"
             )
+            continue
+        for n, (ex, acct, mkt, _) in enumerate(legs):
+            if Market(mkt) not in owned[ex, acct].markets:
+                where = f"strategies.{name}.legs[{n}]" if sc.legs else f"strategies.{name}"
+                raise WiringError(
+                    f"strategies.yaml {where}: trades {mkt} on {ex}/{acct}, which has {mkt} disabled in accounts.yaml"
+                )
         strategies.append(
             StrategyPlan(
-                name, sc.kind or name, AccountId(sc.exchange, account), market, tuple(sc.symbols), dict(sc.params)
+                name,
+                sc.kind or name,
+                AccountId(legs[0][0], legs[0][1]) if sc.legs else AccountId(sc.exchange, account),
+                Market(sc.market),
+                tuple(s for *_, s in legs),
+                dict(sc.params),
+                tuple((AccountId(ex, acct), Market(mkt), sym) for ex, acct, mkt, sym in legs),
+                sc.bar_seconds or 0,
             )
         )
-        symbols.setdefault((sc.exchange, market), []).extend(sc.symbols)
+        for ex, _, mkt, sym in legs:
+            symbols.setdefault((ex, Market(mkt)), []).append(sym)
     for exchange, markets in cfg.stream.daemon.markets.items():
         for market, syms in markets.items():
             if any(p.exchange == exchange and Market(market) in p.markets for p in plans):
                 symbols.setdefault((exchange, Market(market)), []).extend(syms)
-    return DaemonPlan(plans, tuple(strategies), {k: tuple(dict.fromkeys(v)) for k, v in symbols.items()})
+    return DaemonPlan(
+        plans, tuple(strategies), {k: tuple(dict.fromkeys(v)) for k, v in symbols.items()}, tuple(unhosted)
+    )
 
 
 class KernelWiring:

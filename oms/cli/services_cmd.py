@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-
-from oms.cli.common import CommandError, add_config_option, config_from, console, err_console, write
+from oms.cli.common import CommandError, add_config_option, config_from, err_console, write
+from oms.cli.tables import fit
 from oms.services import ServiceError, Services, ServiceSettings
 from oms.services.base import Status
 from oms.services.lock import DEFAULT_WAIT
@@ -49,26 +48,28 @@ def run_up(args: argparse.Namespace) -> int:
         live_preflight(args)
         if args.check:
             return 0
-        raise CommandError(
-            "live trading is not wired into `oms up` yet: the preflight passed; start the stream daemon with "
-            "the live endpoints (OMS_<EXCHANGE>_VENUE=live) and your Vault (VAULT_ADDR) yourself"
-        )
+        return run_live(args)
     services = services_from(args)
     hook = None
     if not _names(args):  # the whole platform: Vault initialised and keys provisioned between services
+        from oms.cli.platform_flows import StartupRuns, chain
         from oms.cli.platform_keys import KeyProvisioning
 
-        hook = KeyProvisioning(config_from(args), services, write)
+        cfg = config_from(args)
+        hook = chain(
+            KeyProvisioning(cfg, services, write),
+            StartupRuns(services, cfg.stream.services.flows.run_at_start, write),
+        )
     try:
         results = services.up(_names(args), on_started=hook)
     except ServiceError as exc:
         raise CommandError(str(exc)) from exc
-    for r in results:
-        write(f"{r.name:8} {r.outcome:16} {r.address}")
+    from oms.cli.up_report import report
+
+    report(config_from(args), services, results)
     started = {r.name for r in results}
     data = services.settings.data_dir
     if "prefect" in started:
-        write(f"Prefect UI:         {services['prefect'].address}")
         from oms.services.prefect import auth_string_file, needs_auth
 
         if needs_auth(services.settings):
@@ -89,7 +90,37 @@ def run_up(args: argparse.Namespace) -> int:
         )
     if "flows" in started:
         write(f"flow runner:        {services['flows'].address} (every deployment of prefect.yaml, on its schedule)")
+    if "stream" in started:
+        write(f'trade logs:         {data / "logs"}/YYYY/MM/DD/{{account}}/trades.jsonl; query: oms sql "..."')
     write(f"logs: {services.settings.data_dir / 'logs' / 'services'}   stop with: oms down")
+    unhealthy = [r.name for r in results if not r.ok]
+    if unhealthy:
+        raise CommandError(f"running but unhealthy, left as they are: {', '.join(unhealthy)} (see above)")
+    return 0
+
+
+LIVE_SERVICES = ("nats", "prefect", "stream", "flows")  # no OpenBao (your Vault) and no local exchange
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """`oms up --live` after a passed preflight: every exchange on its live endpoints, keys from your Vault.
+
+    The environment of this command, with ``OMS_<EXCHANGE>_VENUE=live`` for every configured exchange, is what
+    the daemon and the flow runner inherit; NATS and the Prefect server are the embedded ones."""
+    import os
+
+    from oms.services.live import live_env
+
+    os.environ.update(live_env(getattr(args, "config", None), os.environ))
+    services = services_from(args)
+    try:
+        results = services.up(LIVE_SERVICES)
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from exc
+    from oms.cli.up_report import report
+
+    report(config_from(args), services, results)
+    write("LIVE: the daemon trades the real exchanges with keys from your Vault; `oms down` stops it")
     unhealthy = [r.name for r in results if not r.ok]
     if unhealthy:
         raise CommandError(f"running but unhealthy, left as they are: {', '.join(unhealthy)} (see above)")
@@ -158,27 +189,22 @@ def _cells(st: Status) -> tuple[str, ...]:
     return (st.name, st.state, str(st.pid or "-"), st.address, st.detail or "-", str(st.log))
 
 
-def _table_width(rows: list[tuple[str, ...]]) -> int:
-    """The width rich needs to show every cell whole (heavy-edged box: 3 per column plus 1)."""
-    widths = [max(len(c) for c in column) for column in zip(COLUMNS, *rows, strict=True)]
-    return sum(widths) + 3 * len(widths) + 1
+def _line(row: tuple[str, ...]) -> str:
+    name, state, pid, address, health, log = row
+    return f"{name:8} {state:9} pid {pid:7} {address}  health: {health}  log: {log}"
 
 
 def run_status(args: argparse.Namespace) -> int:
+    """The services, and (when the daemon runs) its accounts with positions and PnL from the live state."""
     services = services_from(args)
     statuses = services.status()
-    rows = [_cells(st) for st in statuses]
-    if _table_width(rows) <= console.width:
-        table = Table(title="embedded services")
-        for col in COLUMNS:
-            table.add_column(col, no_wrap=True)
-        for st, row in zip(statuses, rows, strict=True):
-            table.add_row(row[0], f"[{COLOURS[st.state]}]{st.state}[/]", *row[2:])
-        console.print(table)
-    else:  # too narrow for the table (or not a terminal): one service a line, nothing cut
-        for row in rows:
-            name, state, pid, address, health, log = row
-            write(f"{name:8} {state:9} pid {pid:7} {address}  health: {health}  log: {log}")
+    fit(
+        "embedded services",
+        COLUMNS,
+        [_cells(st) for st in statuses],
+        styles=[{1: COLOURS[st.state]} for st in statuses],
+        line=_line,
+    )
     bad = [st for st in statuses if st.state in ("unhealthy", "died")]
     for st in bad:
         if st.state == "died":
@@ -188,7 +214,25 @@ def run_status(args: argparse.Namespace) -> int:
                 highlight=False,
                 soft_wrap=True,
             )
+    running = {st.name for st in statuses if st.state in ("running", "unhealthy")}
+    if getattr(args, "accounts", True) and {"nats", "stream"} <= running:
+        _print_accounts(args)
     return 1 if bad else 0
+
+
+def _print_accounts(args: argparse.Namespace) -> None:
+    import nats
+
+    from oms.bus.auth import CredentialsError
+    from oms.cli.stream_cmd import print_status, read_live_state
+
+    try:
+        state = read_live_state(config_from(args))
+    except (CredentialsError, OSError, nats.errors.Error, TimeoutError) as exc:
+        err_console.print(f"accounts: the live state cannot be read from NATS: {exc}", markup=False, highlight=False)
+        return
+    if state:
+        print_status(state)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -215,7 +259,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                 metavar="SERVICE",
                 help="only these (nats, openbao, prefect, localex, flows); default all",
             )
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, accounts=False)
 
     run = ssub.add_parser(
         "run",

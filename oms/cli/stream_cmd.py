@@ -18,27 +18,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
-from pathlib import Path
+from decimal import Decimal, InvalidOperation
 
 import msgspec
 import nats
 import uvloop
 from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
-from rich.table import Table
 
 from kernels.affinity import pin_from_config
 from oms.bus.auth import CredentialsError
 from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.subjects import SubjectError, kill_switch_subject
 from oms.cli.common import CommandError, add_config_option, config_from, console, write
+from oms.cli.tables import fit
 from oms.config import Config
-from oms.keys import DemoKeysFile, EnvKeys
-from oms.keys.factory import open_store
+from oms.keys.factory import key_provider
 from oms.keys.provider import KeyProvider
 from oms.keys.redact import install_redaction
-from oms.keys.settings import approle_file
 from oms.model import Order, Position
 from oms.model.codec import decode
 from stream.daemon import Daemon, DaemonSettings, install_signal_handlers
@@ -47,24 +44,10 @@ from stream.logfiles import install
 from stream.wiring import WiringError
 
 log = logging.getLogger("oms.stream")
-DEMO_KEYS = Path("localex") / "localex-demo-keys.json"
 
 
 def keys_for(cfg: Config, source: str) -> KeyProvider:
-    demo = cfg.data_dir() / DEMO_KEYS
-    if source == "auto":
-        local = all(ex.venue == "local" for ex in cfg.exchanges.exchanges.values())
-        if approle_file(cfg.data_dir(), "daemon").is_file():
-            source = "vault"  # `oms up` initialised Vault and provisioned a key per account
-        elif local and demo.exists():
-            source = "demo"
-        else:
-            source = "env" if any(k.startswith("OMS_KEY_") for k in os.environ) else "vault"
-    if source == "demo":
-        return DemoKeysFile(demo)
-    if source == "env":
-        return EnvKeys()
-    return open_store(cfg, "daemon")
+    return key_provider(cfg, source, "daemon")
 
 
 async def _run(cfg: Config, args: argparse.Namespace) -> int:
@@ -129,14 +112,19 @@ async def _read_state(who: NatsClientSettings, bucket: str) -> dict[str, dict[st
         await nc.close()
 
 
-def status_table(state: dict[str, dict[str, bytes]]) -> Table:
-    table = Table(title="stream daemon: accounts", expand=False)
-    for col in ("account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees"):
-        table.add_column(
-            col,
-            overflow="fold",
-            justify="right" if col in ("open", "equity", "unrealised", "realised", "fees") else "left",
-        )
+STATUS_COLUMNS = ("account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees")
+
+
+def _plain(value: str) -> str:
+    """A decimal string without an exponent (``1E+5`` is ``100000``)."""
+    try:
+        return f"{Decimal(value):f}"
+    except (InvalidOperation, ValueError):
+        return value
+
+
+def status_rows(state: dict[str, dict[str, bytes]]) -> list[tuple[str, ...]]:
+    rows = []
     for account in sorted(state):
         kinds = state[account]
         ts = decode(kinds["trading_state"], TradingStateView) if "trading_state" in kinds else None
@@ -144,18 +132,34 @@ def status_table(state: dict[str, dict[str, bytes]]) -> Table:
         positions = msgspec.json.decode(kinds.get("positions", b"[]"), type=list[Position])
         orders = msgspec.json.decode(kinds.get("open_orders", b"[]"), type=list[Order])
         label = "-" if ts is None else (ts.trading_state if ts.trading else f"not trading: {ts.reason or '?'}")
-        table.add_row(
-            account,
-            label,
-            ts.holder if ts else "-",
-            ", ".join(f"{p.symbol} {p.qty}" for p in positions) or "flat",
-            str(len(orders)),
-            pnl.equity if pnl else "-",
-            pnl.unrealised if pnl else "-",
-            pnl.realised if pnl else "-",
-            pnl.fees if pnl else "-",
+        rows.append(
+            (
+                account,
+                label,
+                ts.holder if ts else "-",
+                ", ".join(f"{p.symbol} {p.qty}" for p in positions) or "flat",
+                str(len(orders)),
+                _plain(pnl.equity) if pnl else "-",
+                _plain(pnl.unrealised) if pnl else "-",
+                _plain(pnl.realised) if pnl else "-",
+                _plain(pnl.fees) if pnl else "-",
+            )
         )
-    return table
+    return rows
+
+
+def print_status(state: dict[str, dict[str, bytes]]) -> None:
+    fit(
+        "stream daemon: accounts",
+        STATUS_COLUMNS,
+        status_rows(state),
+        right=("open", "equity", "unrealised", "realised", "fees"),
+    )
+
+
+def read_live_state(cfg: Config) -> dict[str, dict[str, bytes]]:
+    """The daemons' live state (``oms_state`` KV) as the read-only identity; raises OSError/nats errors."""
+    return asyncio.run(_read_state(NatsClientSettings.from_config(cfg, "reader"), "oms_state"))
 
 
 def _identity(args: argparse.Namespace, identity: str) -> NatsClientSettings:
@@ -178,7 +182,7 @@ def status(args: argparse.Namespace) -> int:
     if not state:
         console.print("no daemon has written live state yet (start one with `oms stream run` or `oms up`)")
         return 0
-    console.print(status_table(state))
+    print_status(state)
     return 0
 
 

@@ -217,19 +217,31 @@ def check_strategies(af: AccountsFile, xf: ExchangesFile, sf: StrategiesFile) ->
             )
             continue
         acct_name = routing.strategies.get(strat, routing.default)
-        acct = af.accounts.get(cfg.exchange, {}).get(acct_name)
-        if acct is None:
-            out.append(
-                Problem(
-                    "strategies.yaml",
-                    f"{key}.exchange",
-                    f"routed to account '{acct_name}', which is not an account of {cfg.exchange}",
+        legs = cfg.bound_legs(acct_name, routing.default)
+        for n, (exchange, name, market, _symbol) in enumerate(legs):
+            where = f"{key}.legs[{n}]" if cfg.legs else f"{key}.exchange"
+            if exchange not in xf.exchanges:
+                out.append(
+                    Problem(
+                        "strategies.yaml",
+                        f"{key}.legs[{n}].exchange",
+                        f"'{exchange}' is not in exchanges.yaml (exchanges: {_names(xf.exchanges)})",
+                    )
                 )
-            )
-        elif cfg.market not in acct.markets():
-            out.append(
-                Problem("strategies.yaml", f"{key}.market", f"{cfg.market} is not enabled on its account '{acct_name}'")
-            )
+                continue
+            acct = af.accounts.get(exchange, {}).get(name)
+            if acct is None:
+                routed = "bound" if cfg.legs else "routed"
+                out.append(
+                    Problem(
+                        "strategies.yaml", where, f"{routed} to account '{name}', which is not an account of {exchange}"
+                    )
+                )
+            elif market not in acct.markets():
+                field = f"{key}.legs[{n}].market" if cfg.legs else f"{key}.market"
+                out.append(Problem("strategies.yaml", field, f"{market} is not enabled on its account '{name}'"))
+            if not cfg.legs:
+                break  # one account and market for every symbol: checked once
     return out
 
 

@@ -83,6 +83,11 @@ class Config:
     def account_for_strategy(self, strategy: str) -> str:
         return self.routing.strategies.get(strategy, self.routing.default)
 
+    def strategy_legs(self, strategy: str) -> list[tuple[str, str, str, str]]:
+        """(exchange, account, market, symbol) of each instrument ``strategy`` trades, in binding order."""
+        sc = self.strategies[strategy]
+        return sc.bound_legs(self.account_for_strategy(strategy), self.routing.default)
+
     def vault_path(self, exchange: str, account: str, market: str) -> str:
         """Vault KV path of an account's key for one market: `exchanges/{exchange}_{market}_{rest}`."""
         stem = self.accounts[exchange][account].api_key_vault_path
@@ -200,12 +205,14 @@ def _data_dir_problems(stream_file: StreamFile, applied: dict) -> list[Problem]:
 
 
 def load_config(config_dir: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Config:
-    """Load and validate every file in `config_dir` (default: the project's `configs/`).
+    """Load and validate every file in `config_dir` (default: ``OMS_CONFIG_DIR``, else the project's `configs/`).
 
     Raises `ConfigError` listing every problem (`file: key.path: reason`) if anything is wrong.
     """
-    directory = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
     env = dict(os.environ) if env is None else env
+    if config_dir is None and env.get("OMS_CONFIG_DIR"):
+        config_dir = env["OMS_CONFIG_DIR"]  # what `oms up --config DIR` gives the flow runner
+    directory = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
     problems: list[Problem] = []
     folder = _folder_problem(directory)
     if folder:

@@ -138,9 +138,18 @@ class RateLimits(Frozen):
     accounts: dict[str, RateBudget] = Field(default_factory=dict, description="per-account overrides")
 
 
+# ccxt exchanges whose wire is Binance's (the local exchange serves only that wire)
+BINANCE_WIRE_CCXT_IDS = frozenset({"binance", "binanceus", "binanceusdm", "binancecoinm"})
+
+
 class ExchangeConfig(Frozen):
     library: Literal["python-binance", "ccxt"]
     ccxt_id: str | None = Field(None, description="ccxt exchange id, required when library is ccxt")
+    local_ccxt_id: str | None = Field(
+        None,
+        description="the ccxt class that trades this exchange on the local exchange (venue: local), which speaks "
+        "Binance's wire: a Binance-family class such as `binance`; needed when ccxt_id is not one",
+    )
     venue: Literal["local", "live"] = "local"
     markets: dict[Market, MarketEndpoints]
     rate_limits: RateLimits = RateLimits()
@@ -149,7 +158,24 @@ class ExchangeConfig(Frozen):
     def _ccxt_id(self) -> ExchangeConfig:
         if self.library == "ccxt" and not self.ccxt_id:
             raise ValueError("`ccxt_id` is required when library is ccxt")
+        if self.local_ccxt_id is not None and self.local_ccxt_id not in BINANCE_WIRE_CCXT_IDS:
+            raise ValueError(
+                f"local_ccxt_id {self.local_ccxt_id!r} does not speak the local exchange's Binance wire "
+                f"(one of {', '.join(sorted(BINANCE_WIRE_CCXT_IDS))})"
+            )
+        if self.library == "ccxt" and self.venue == "local" and self.ccxt_id not in BINANCE_WIRE_CCXT_IDS:
+            if self.local_ccxt_id is None:
+                raise ValueError(
+                    f"ccxt's {self.ccxt_id} does not speak the local exchange's Binance wire: set "
+                    "`local_ccxt_id: binance` to paper-trade this exchange there, or `venue: live`"
+                )
         return self
+
+    def ccxt_class(self) -> str | None:
+        """The ccxt exchange id the connector builds: ``local_ccxt_id`` on the local exchange, else ``ccxt_id``."""
+        if self.venue == "local" and self.local_ccxt_id:
+            return self.local_ccxt_id
+        return self.ccxt_id
 
     def budget(self, account: str) -> RateBudget:
         return self.rate_limits.accounts.get(account, self.rate_limits.default)
@@ -324,21 +350,66 @@ class RiskConfig(Frozen):
 
 
 # --------------------------------------------------------------------------- strategies.yaml
+def _symbol_problem(market: str, symbol: str) -> str | None:
+    pattern = r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$" if market == "usdm" else r"^[A-Z0-9]+/[A-Z0-9]+$"
+    example = "BTC/USDT:USDT" if market == "usdm" else "BTC/USDT"
+    return None if re.fullmatch(pattern, symbol) else f"{symbol!r} is not a {market} symbol like {example}"
+
+
+class StrategyLeg(Frozen):
+    """One (account, instrument) pair of a strategy that trades several, in the order its kind documents
+    (``basis``: spot then perp; ``arbitrage``: one leg per venue)."""
+
+    market: Market
+    symbol: str
+    exchange: str | None = Field(None, description="default: the strategy's exchange")
+    account: Name | None = Field(
+        None, description="default: the strategy's account (account_routing) on its exchange, else the default"
+    )
+
+    @model_validator(mode="after")
+    def _symbol(self) -> StrategyLeg:
+        problem = _symbol_problem(self.market, self.symbol)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
 class StrategyConfig(Frozen):
     kind: Name | None = Field(None, description="built-in strategy kind (strategies.registry); default: the name")
     exchange: str
     market: Market
-    symbols: list[str] = Field(min_length=1)
+    symbols: list[str] = Field(default_factory=list, description="instruments on the strategy's own account")
+    legs: list[StrategyLeg] = Field(
+        default_factory=list, description="instead of symbols: (account, market, symbol) legs across accounts/venues"
+    )
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    bar_seconds: Annotated[int, Field(strict=True, gt=0, le=86_400)] | None = Field(
+        None,
+        description="the daemon feeds the strategy one bar per instrument every this many seconds (the events "
+        "it is backtested on) instead of each public trade",
+    )
 
     @model_validator(mode="after")
     def _symbols(self) -> StrategyConfig:
-        pattern = r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$" if self.market == "usdm" else r"^[A-Z0-9]+/[A-Z0-9]+$"
-        example = "BTC/USDT:USDT" if self.market == "usdm" else "BTC/USDT"
-        bad = [s for s in self.symbols if not re.fullmatch(pattern, s)]
+        if bool(self.symbols) == bool(self.legs):
+            raise ValueError("give either `symbols` (one account) or `legs` (several), not both and not neither")
+        bad = [p for s in self.symbols if (p := _symbol_problem(self.market, s))]
         if bad:
-            raise ValueError(f"symbols {bad} are not {self.market} symbols like {example}")
+            raise ValueError("; ".join(bad))
         return self
+
+    def bound_legs(self, account: str, default_account: str) -> list[tuple[str, str, str, str]]:
+        """(exchange, account, market, symbol) of every instrument the strategy trades, in binding order;
+        ``account`` is its routed account on its exchange, ``default_account`` the routing default."""
+        if not self.legs:
+            return [(self.exchange, account, self.market, s) for s in self.symbols]
+        out = []
+        for leg in self.legs:
+            exchange = leg.exchange or self.exchange
+            name = leg.account or (account if exchange == self.exchange else default_account)
+            out.append((exchange, name, leg.market, leg.symbol))
+        return out
 
 
 class StrategiesFile(Frozen):
@@ -402,6 +473,13 @@ class StreamService(Frozen):
     enabled: Flag = Field(False, description="`oms up` also starts the stream daemon (`oms stream run`)")
 
 
+class FlowsService(Frozen):
+    run_at_start: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = Field(
+        default_factory=lambda: ["snapshot", "pnl-report"],
+        description="deployments of prefect.yaml `oms up` runs once as soon as the flow runner serves them",
+    )
+
+
 class ServicesConfig(Frozen):
     data_dir: str = Field(
         "data", description="folder of the services' data and logs; relative paths are under the project root"
@@ -411,6 +489,7 @@ class ServicesConfig(Frozen):
     prefect: PrefectService = PrefectService()
     local_exchange: LocalExchangeService = LocalExchangeService()
     stream: StreamService = StreamService()
+    flows: FlowsService = FlowsService()
 
     @field_validator("data_dir")
     @classmethod

@@ -161,8 +161,8 @@ class VenueFactory:
     def options(self, exchange: str) -> dict[str, Any]:
         ex = self._exchange(exchange)
         out: dict[str, Any] = {"library": ex.library, "venue": ex.venue}
-        if ex.ccxt_id:
-            out["ccxt_id"] = ex.ccxt_id
+        if ex.ccxt_class():
+            out["ccxt_id"] = ex.ccxt_class()
         out.update(self._options.get(exchange, {}))
         return out
 

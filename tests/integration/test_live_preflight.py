@@ -6,8 +6,12 @@ and the session's OpenBao for the real Vault; the keys are real keys created on 
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,9 +22,11 @@ from oms.config import load_config
 from oms.keys.factory import open_store
 from oms.services import free_port
 from oms.services.live import REQUIRED_LIMITS, preflight, risk_problems
+from tests.harness.platform import free_ports
 from tests.localex.conftest import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
+OMS = str(Path(sys.executable).parent / "oms")
 
 
 def _configs(tmp_path: Path, risk_accounts: str) -> Path:
@@ -133,6 +139,41 @@ def test_missing_limits_and_missing_vault_are_each_named(tmp_path, live, monkeyp
     assert "accounts.binance.sub_arb: no explicit max_order_notional_usdt" in err
     assert "set VAULT_ADDR" in err
     assert "refusing to start live" in err
+
+
+def test_live_start_runs_the_daemon_on_the_live_endpoints_with_the_vaults_keys(tmp_path, live, exchange):
+    """After a passed preflight `oms up --live` starts nats, Prefect, the daemon and the flow runner (no OpenBao,
+    no local exchange of its own); the daemon trades both accounts on the "live" endpoints (the local exchange
+    standing in for Binance) with the keys of "your Vault"."""
+    configs = _configs(tmp_path, EXPLICIT)
+    (configs / "strategies.yaml").write_text(
+        "strategies:\n  arb: {kind: market_making, exchange: binance, market: spot, symbols: ['BTC/USDT'],"
+        " bar_seconds: 5}\n"
+    )
+    made = free_ports(configs, tmp_path / "data")
+    _put_keys(configs, live, exchange, ["SPOT"])
+    ws = "ws://" + exchange.url.split("://", 1)[1]
+    env = {
+        **live,
+        "OMS_BINANCE_SPOT_WS_URL": ws,
+        "OMS_BINANCE_SPOT_WS_API_URL": ws + "/ws-api/v3",
+        "COLUMNS": "200",
+    }
+    env.pop("OMS_DATA_DIR", None)
+    up = subprocess.run([OMS, "up", "--live", "--config", str(configs)], capture_output=True, text=True, env=env,
+                        timeout=900, cwd=ROOT)  # fmt: skip
+    try:
+        assert up.returncode == 0, f"{up.stdout}\n{up.stderr}"
+        assert "live preflight passed: 2 keys" in up.stdout and "LIVE:" in up.stdout
+        started = {p.stem for p in (made.data_dir / "run").glob("*.json")}
+        assert started == {"nats", "prefect", "stream", "flows"}  # your Vault and the real exchange: not ours
+        with urllib.request.urlopen(made.url("health", "/health"), timeout=10) as resp:
+            doc = json.loads(resp.read())
+        assert {a: v["trading"] for a, v in doc["accounts"].items()} == {"binance/main": True, "binance/sub_arb": True}
+    finally:
+        down = subprocess.run([OMS, "down", "--config", str(configs)], capture_output=True, text=True, env=env,
+                              timeout=300, cwd=ROOT)  # fmt: skip
+        assert down.returncode == 0, down.stderr
 
 
 def test_a_main_key_the_exchange_refuses_is_named_at_load_time(tmp_path, live, exchange):

@@ -38,6 +38,25 @@ def test_accounts_option_selects_and_strategies_of_other_accounts_stay_out(cfg):
     assert set(plan.symbols) == {("binance", Market.SPOT)}
     whole = plan_from_config(cfg, ["bybit"])
     assert [str(a) for a in whole.accounts] == ["bybit/main"] and not whole.strategies
+    # the arbitrage legs trade bybit/main and binance/sub_spot_arb: not hosted by a bybit-only daemon, and it says why
+    assert any("strategies.arbitrage is not hosted" in why and "binance/sub_spot_arb" in why for why in whole.unhosted)
+
+
+def test_legs_bind_several_accounts_markets_and_venues_in_their_order(cfg):
+    plan = plan_from_config(cfg)
+    by_name = {s.name: s for s in plan.strategies}
+    arb = by_name["arbitrage"]
+    assert [(str(a), m, s) for a, m, s in arb.legs] == [
+        ("binance/sub_spot_arb", Market.SPOT, "BTC/USDT"),
+        ("bybit/main", Market.SPOT, "BTC/USDT"),
+    ]
+    basis = by_name["basis"]
+    assert [(str(a), m, s) for a, m, s in basis.legs] == [
+        ("binance/sub_futures_basis", Market.SPOT, "BTC/USDT"),
+        ("binance/sub_futures_basis", Market.USDM, "BTC/USDT:USDT"),
+    ]
+    assert plan.symbols[("bybit", Market.SPOT)] == ("BTC/USDT",)
+    assert not plan.unhosted
 
 
 @pytest.mark.parametrize(

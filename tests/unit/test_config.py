@@ -158,9 +158,45 @@ def test_futures_settings_only_on_futures_accounts_and_withdraw_only_on_main(cfg
 
 
 def test_symbols_must_match_the_market(cfg_dir):
-    edit(cfg_dir / "strategies.yaml", "symbols: [BTC/USDT, ETH/USDT]", "symbols: [BTCUSDT, ETH/USDT]")
+    edit(cfg_dir / "strategies.yaml", "symbols: [BTC/USDT]", "symbols: [BTCUSDT, ETH/USDT]")
     [msg] = problems(cfg_dir)
-    assert msg.startswith("strategies.yaml: strategies.arbitrage: symbols ['BTCUSDT'] are not spot")
+    assert msg.startswith("strategies.yaml: strategies.market_making: 'BTCUSDT' is not a spot symbol like BTC/USDT")
+
+
+def test_legs_name_their_problems(cfg_dir):
+    edit(cfg_dir / "strategies.yaml", "- {market: usdm, symbol: BTC/USDT:USDT}", "- {market: usdm, symbol: BTC/USDT}")
+    msgs = problems(cfg_dir)
+    assert any(m.startswith("strategies.yaml: strategies.basis.legs.1: ") and "not a usdm symbol" in m for m in msgs), (
+        msgs
+    )
+
+
+def test_legs_accounts_and_markets_are_checked(cfg_dir):
+    edit(cfg_dir / "strategies.yaml", "{exchange: bybit, account: main,", "{exchange: bybit, account: nobody,")
+    edit(
+        cfg_dir / "accounts.yaml",
+        "api_key_vault_path: binance_sub_futures_basis, spot_enabled: true",
+        "api_key_vault_path: binance_sub_futures_basis, spot_enabled: false",
+    )
+    msgs = problems(cfg_dir)
+    assert (
+        "strategies.yaml: strategies.arbitrage.legs[1]: bound to account 'nobody', which is not an account of bybit"
+        in msgs
+    )
+    assert (
+        "strategies.yaml: strategies.basis.legs[0].market: spot is not enabled on its account 'sub_futures_basis'"
+        in msgs
+    )
+
+
+def test_symbols_or_legs_not_both(cfg_dir):
+    edit(
+        cfg_dir / "strategies.yaml",
+        "    params: {entry_basis_bps: 30",
+        "    symbols: [BTC/USDT:USDT]\n    params: {entry_basis_bps: 30",
+    )
+    [msg] = problems(cfg_dir)
+    assert msg.startswith("strategies.yaml: strategies.basis: ") and "either `symbols`" in msg
 
 
 def test_cores_must_exist_and_ports_must_differ(cfg_dir):

@@ -58,6 +58,7 @@ class CcxtUserStream:
         self._in_gap = False
         self._last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stream: WatchStream[UserEvent] | None = None
         execution.user_stream = self
 
     @property
@@ -67,8 +68,12 @@ class CcxtUserStream:
     # --- public ------------------------------------------------------------------------------------
 
     def events(self) -> WatchStream[UserEvent]:
-        """The account's events (see ``UserDataStream``); the watchers start with the stream."""
-        return WatchStream("user data", self.execution.session, self._source, (), self.dropped)
+        """The account's events (see ``UserDataStream``); the watchers start with the stream. The same stream
+        on every call while it is open, as the Binance connector does: the daemon subscribes once and waits on
+        ``events().ready()``, and a second stream would wait for a subscription the first already made."""
+        if self._stream is None or self._stream._closed:
+            self._stream = WatchStream("user data", self.execution.session, self._source, (), self.dropped)
+        return self._stream
 
     async def _source(self) -> AsyncIterator[UserEvent]:
         if not self._tasks:

@@ -81,6 +81,24 @@ async def test_order_events_fills_and_balances_in_order(server: LocalServer, ccx
         await v.close()
 
 
+async def test_events_is_one_stream_so_a_second_caller_waits_on_the_same_subscription(
+    server: LocalServer, ccxt_config
+) -> None:
+    """The daemon subscribes (``events()``) and then waits on ``events().ready()``: both are the one stream (a
+    second one waited for a new subscription that the first had already made, and timed out)."""
+    v = Venue(server, ccxt_config)
+    try:
+        v.fund("main", "spot", USDT="1000")
+        clients = await v.clients("main", "spot")
+        first = clients.user_data.events()
+        assert clients.user_data.events() is first
+        await asyncio.wait_for(clients.user_data.events().ready(), 10)
+        await first.close()
+        assert clients.user_data.events() is not first  # a closed stream is replaced
+    finally:
+        await v.close()
+
+
 async def test_dropped_private_socket_is_a_gap_covered_by_the_rest_snapshot(
     server: LocalServer, ccxt_config, proxy: FaultProxy
 ) -> None:
