@@ -39,7 +39,15 @@ from oms.keys.redact import register_secret
 from oms.keys.settings import AccountCatalog, VaultSettings
 
 log = logging.getLogger(__name__)
-_UNREACHABLE = (requests.ConnectionError, requests.Timeout, hvac.exceptions.VaultDown, hvac.exceptions.BadGateway)
+# Vault down, sealed (503), behind a broken proxy, or not serving yet (500 "local node not active but active
+# cluster node not found" while a just-unsealed raft node elects its leader): the cached key stands in
+_UNREACHABLE = (
+    requests.ConnectionError,
+    requests.Timeout,
+    hvac.exceptions.VaultDown,
+    hvac.exceptions.BadGateway,
+    hvac.exceptions.InternalServerError,
+)
 
 
 class VaultUnavailable(KeyStoreError):

@@ -198,6 +198,14 @@ class Trader:
             await nc.close()
 
 
+async def bounded(what: str, coro, timeout_s: float = 120.0):
+    """Await one step with its own bound, so a stuck step fails with its name (not the test's timeout)."""
+    try:
+        return await asyncio.wait_for(coro, timeout_s)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout_s:.0f} s: {what}") from None
+
+
 def resting_price(bench: Bench) -> str:
     return str((bench.ticker() * Decimal("0.97")).quantize(Decimal("0.01")))
 
@@ -225,7 +233,7 @@ async def test_the_rotate_keys_flow_switches_the_trading_daemon_live(vb: VaultBe
 
         lines = await asyncio.to_thread(
             rotate_keys, "binance", name, markets=["spot"], config_dir=str(bench.config_dir), retries=1,
-            revoke_grace_s=0.5, confirm_timeout_s=30.0,
+            revoke_grace_s=0.5, confirm_timeout_s=60.0,
         )  # fmt: skip
         new = vb.current()
         vb.secrets.append(new.secret)
@@ -306,7 +314,7 @@ async def test_a_rotation_failing_after_the_daemon_switched_rolls_the_daemon_bac
         with pytest.raises(RotationFailed, match="failed at revoke"):
             await asyncio.to_thread(
                 rotate_keys, "binance", name, markets=["spot"], config_dir=str(bench.config_dir), retries=0,
-                revoke_grace_s=0.0, drill="revoke",
+                revoke_grace_s=0.0, drill="revoke", confirm_timeout_s=60.0,
             )  # fmt: skip
         after = len(trader.placed)
         await until(lambda: len(trader.placed) >= after + 3, 60, "orders after the rollback")
@@ -338,12 +346,13 @@ async def test_a_rotation_failing_after_the_daemon_switched_rolls_the_daemon_bac
     _scan(vb, "rolling back")
 
 
+@pytest.mark.timeout(600)  # two daemon starts and an OpenBao restart: each step has its own bound below
 async def test_vault_stopped_or_sealed_mid_run_the_daemon_trades_on_and_recovers(vb: VaultBench, caplog):
     bench, acct = vb.bench, vb.acct
     key = vb.current()
     store = vb.daemon_store()
     d = vb.daemon(store)
-    await d.start()
+    await bounded("the daemon to start", d.start())
     nc = await bench.connect("trader")
     price = resting_price(bench)
     orders = iter(range(1, 1000))
@@ -365,7 +374,7 @@ async def test_vault_stopped_or_sealed_mid_run_the_daemon_trades_on_and_recovers
         await trades()
         assert await degraded() == 0.0
         # 1. OpenBao stopped: the key check falls back to the key held, warns, and the metric says so
-        await asyncio.to_thread(vb.vault.down)
+        await bounded("OpenBao to stop", asyncio.to_thread(vb.vault.down))
         with caplog.at_level(logging.WARNING, logger="oms.keys.store"):
             await until(lambda: is_degraded(1.0), 30, "oms_keys_degraded 1 with Vault stopped")
             assert any("unreachable or sealed" in r.getMessage() and acct.split("/")[1] in r.getMessage()
@@ -375,20 +384,20 @@ async def test_vault_stopped_or_sealed_mid_run_the_daemon_trades_on_and_recovers
         assert (sample(page, "oms_keys_vault_errors_total", component="daemon", reason="unreachable") or 0) >= 1
         await trades()
         # 2. the daemon restarted while Vault is still down: it starts from its encrypted cache file
-        await d.stop()
+        await bounded("the daemon to stop", d.stop())
         cache_file = bench.data_dir / "keys" / "cache" / "daemon.cache"
         assert cache_file.stat().st_mode & 0o777 == 0o600 and key.secret.encode() not in cache_file.read_bytes()
         d = vb.daemon(vb.daemon_store())
-        await d.start()
+        await bounded("the daemon to start with Vault down", d.start())
         assert d.health()[1]["accounts"][acct]["trading"], d.health()
         assert d.keys.metrics.served_from_cache >= 1 and await degraded() == 1.0
         await trades()
         # 3. Vault back: the key check reads it again and the daemon leaves the degraded state
-        await asyncio.to_thread(vb.vault.up)
+        await bounded("OpenBao to start again", asyncio.to_thread(vb.vault.up))
         await until(lambda: is_degraded(0.0), 60, "oms_keys_degraded 0 once Vault answers")
         # 4. sealed mid-run (Vault answers 503): degraded again, trading on; unsealed: recovered
-        root = await asyncio.to_thread(vb.root_client)
-        root.sys.seal()
+        root = await bounded("a root token for sealing", asyncio.to_thread(vb.root_client))
+        await bounded("OpenBao to seal", asyncio.to_thread(root.sys.seal))
         try:
             await until(lambda: is_degraded(1.0), 30, "oms_keys_degraded 1 with Vault sealed")
             await trades()
@@ -400,7 +409,7 @@ async def test_vault_stopped_or_sealed_mid_run_the_daemon_trades_on_and_recovers
         assert d.keys.metrics.vault_denied == 0 and d.rotation.metrics.check_failures == 0
     finally:
         await nc.close()
-        await d.stop()
+        await bounded("the daemon to stop", d.stop())
     _scan(vb, "is unreachable or sealed", "answers again")
 
 
