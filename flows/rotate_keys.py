@@ -6,7 +6,8 @@ For each market of the account, in order:
 2. ``create``: a new key with the same permissions: on the local exchange through its admin API; on a real
    venue the flow pauses with a Prefect input form and the operator creates the key on the venue, stores it
    with ``oms keys stage`` and resumes with the fingerprint it printed;
-3. ``verify``: a signed account read with the new key;
+3. ``verify``: a signed account read with the new key, through the exchange's library (``oms.keys.verify``:
+   Binance's signed REST read for python-binance, ccxt's ``fetch_balance`` for a ccxt exchange);
 4. ``write``: the new key as a new Vault version (check-and-set against the version read);
 5. ``switch``: ``keys.rotate.{exchange}.{account}`` on NATS; every registered holder re-reads the key,
    calls its connectors' ``set_credentials`` and confirms (``oms.keys.rotation``);
@@ -44,6 +45,7 @@ from oms.keys.provider import Credentials, KeyStoreError
 from oms.keys.redact import install_redaction, redact
 from oms.keys.rotation import RotateRequest, RotationAlert, alert_subject, announce, registered_holders
 from oms.keys.store import VaultKeyStore
+from oms.keys.verify import verify_key
 
 STEPS = ("read", "create", "verify", "write", "switch", "revoke")
 Drill = Literal["", "create", "verify", "write", "switch", "revoke"]
@@ -79,6 +81,7 @@ class Target:
     nats: NatsClientSettings  # the `flows` identity (oms.bus.auth)
     admin_token: str | None = field(repr=False)
     store: VaultKeyStore = field(repr=False)
+    config: object = field(default=None, repr=False)  # the loaded oms.config.Config (for the verify step)
 
 
 @dataclass
@@ -130,7 +133,10 @@ def create_on_venue(t: Target, old: Credentials, drill: str) -> Credentials:
 @task(name="verify-key", cache_policy=NO_CACHE, persist_result=False)
 def verify(t: Target, new: Credentials, drill: str) -> None:
     _drill(drill, "verify")
-    venue.signed_read(t.rest_url, new)
+    if t.config is None:
+        venue.signed_read(t.rest_url, new)
+        return
+    get_run_logger().info("verified: %s", verify_key(t.config, new, local_url=t.localex_url))
 
 
 @task(name="write-key", cache_policy=NO_CACHE, persist_result=False)
@@ -349,9 +355,8 @@ def _target(cfg, exchange: str, account: str, market: str, component: str) -> Ta
     rest = localex if ex.venue == "local" else ex.markets[market].live.rest_url
     nats_settings = NatsClientSettings.from_config(cfg, "flows")  # OMS_NATS_URL / OMS_NATS_CREDENTIALS_DIR first
     store = open_store(cfg, component, cache=False)
-    return Target(
-        exchange, account, market, ex.venue, localex, rest, nats_settings, venue.admin_token(cfg.data_dir()), store
-    )
+    token = venue.admin_token(cfg.data_dir())
+    return Target(exchange, account, market, ex.venue, localex, rest, nats_settings, token, store, cfg)
 
 
 @flow(name="rotate-keys", persist_result=False, log_prints=False)

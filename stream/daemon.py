@@ -46,6 +46,7 @@ from oms.bus import AccountLease, BusSettings, EventPublisher, LeaseHeld, LiveSt
 from oms.bus.connect import NatsClientSettings
 from oms.bus.streams import ensure_bucket, ensure_streams
 from oms.config import Config
+from oms.keys.metrics import KeyStoreCollector
 from oms.keys.provider import Credentials, KeyProvider, KeyStoreError
 from oms.keys.rotation import KeyRotationListener
 from oms.keys.webhook import WebhookSecret
@@ -94,6 +95,7 @@ class DaemonSettings:
     start_concurrency: int = 16  # accounts started (and reconciled) at once
     # who the daemon is on NATS (oms.bus.auth: the `daemon` NKey); None connects without credentials
     nats_identity: NatsClientSettings | None = None
+    key_check_s: float | None = 30.0  # how often the key listener re-reads the keys (a Vault outage shows)
 
     @classmethod
     def from_config(cls, cfg: Config, **overrides) -> DaemonSettings:
@@ -143,6 +145,8 @@ class Daemon:
             log.warning(why)
         self.wiring = KernelWiring(cfg, self.plan)
         self.metrics = DaemonMetrics()
+        # key store and rotation series (oms_keys_*), read at scrape time
+        self.metrics.registry.register(KeyStoreCollector(lambda: self.keys, lambda: self.rotation))
         self.gateway = OrderGateway(self.wiring.state, self.wiring.accounts, self.wiring.instruments)
         self.sessions: dict[str, AccountSession] = {
             str(p): AccountSession(p.id, self.wiring.accounts[p.exchange, p.name], p.markets)
@@ -396,10 +400,14 @@ class Daemon:
     async def _start_rotation(self) -> None:
         if not callable(getattr(self.keys, "refresh", None)):
             return  # a key provider without versions (demo file, environment): nothing rotates live
-        self.rotation = KeyRotationListener(self.nc, self.keys, self.settings.holder.replace(".", "-"))
+        holder = self.settings.holder.replace(".", "-")
+        self.rotation = KeyRotationListener(self.nc, self.keys, holder, check_s=self.settings.key_check_s)
         for session in self.sessions.values():
             if session.trading:
-                self.rotation.register(session.account.exchange, session.account.name, self._rotated(session))
+                markets = tuple(m.value for m in session.links)
+                self.rotation.register(
+                    session.account.exchange, session.account.name, self._rotated(session), markets=markets
+                )
         await self.rotation.start()
 
     def _rotated(self, session: AccountSession):

@@ -17,11 +17,12 @@ from rich.table import Table
 
 from oms.cli.common import CommandError, add_config_option, config_from, console, write
 from oms.keys import venue
-from oms.keys.bootstrap import initialise
+from oms.keys.bootstrap import approle_token, generate_root, initialise
 from oms.keys.factory import default_vault_address, open_store
 from oms.keys.provider import KeyNotFound, KeyStoreError
-from oms.keys.settings import AccountCatalog
+from oms.keys.settings import AccountCatalog, VaultSettings, approle_file
 from oms.keys.store import KeyInfo, parse_iso
+from oms.services import ServiceError
 from oms.services.openbao import OpenBaoService
 from oms.services.settings import ServiceSettings
 
@@ -56,19 +57,81 @@ def _store(args: argparse.Namespace, component: str = "admin"):
         raise CommandError(str(exc)) from exc
 
 
+TOKEN_VARS = ("OMS_VAULT_TOKEN", "VAULT_TOKEN", "BAO_TOKEN")
+
+
+def _init_token(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The privileged token the operator gave, and where it came from (never the token itself)."""
+    if args.token_stdin:
+        value = sys.stdin.readline().strip()
+        if not value:
+            raise CommandError("--token-stdin: no token on standard input")
+        return value, "standard input"
+    if args.token_env:
+        value = os.environ.get(args.token_env, "").strip()
+        if not value:
+            raise CommandError(f"--token-env: environment variable {args.token_env} is empty or unset")
+        return value, args.token_env
+    for var in TOKEN_VARS:
+        if os.environ.get(var):
+            return os.environ[var].strip(), var
+    return None, ""
+
+
+def _revoked_root_error(svc: OpenBaoService, embedded: bool) -> CommandError:
+    ways = (
+        "give a privileged token (root, or sudo on sys/policies/acl, sys/auth, sys/audit and auth/approle) with "
+        "--token-stdin, --token-env VAR or OMS_VAULT_TOKEN / VAULT_TOKEN"
+    )
+    if embedded:
+        return CommandError(
+            f"`oms keys init` already ran and revoked the embedded OpenBao's root token ({svc.init_file}); running "
+            f"it again needs a privileged token: {ways}; or pass --generate-root to make a root token for this run "
+            "from the unseal key in that file and the oms-admin AppRole (revoked again at the end); or generate one "
+            "by hand with `bao operator generate-root -init` and the unseal key (OpenBao >= 2.6 asks for a token "
+            "allowed on sys/generate-root-token, such as the oms-admin AppRole's)"
+        )
+    return CommandError(
+        "`oms keys init` against the Vault at OMS_VAULT_ADDR needs a privileged token: "
+        f"{ways}; an operator can make one with `bao operator generate-root` (or `vault operator generate-root`) "
+        "and the unseal or recovery keys"
+    )
+
+
+def _generated_root(cfg, svc: OpenBaoService, address: str) -> str:
+    """A root token for this init run from the unseal key (init.json) and the oms-admin AppRole."""
+    try:
+        settings = VaultSettings.from_env("admin", cfg.data_dir(), address, os.environ)
+        if settings.auth != "approle":
+            where = approle_file(cfg.data_dir(), "admin")
+            raise KeyStoreError(f"--generate-root needs the oms-admin AppRole ({where})")
+        unseal = svc.credentials().get("unseal_key")
+        if not unseal:
+            raise KeyStoreError(f"--generate-root needs the unseal key in {svc.init_file}; it has none")
+        token = approle_token(address, settings.role_id or "", settings.secret_id or "", settings.approle_mount)
+        return generate_root(address, token, unseal)
+    except (KeyStoreError, ServiceError) as exc:
+        raise CommandError(f"--generate-root: {exc}") from exc
+
+
 def run_init(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     svc = OpenBaoService(ServiceSettings.from_config(cfg))
-    token = os.environ.get("OMS_VAULT_TOKEN")
     address = os.environ.get("OMS_VAULT_ADDR") or default_vault_address(cfg)
     embedded = not os.environ.get("OMS_VAULT_ADDR")
+    token, source = _init_token(args)
     if not token and embedded:
-        try:
-            token = svc.root_token()
-        except Exception as exc:
-            raise CommandError(f"{exc}; set OMS_VAULT_TOKEN to a privileged token to run init again") from exc
+        if svc.init_file.is_file() and "root_token" in svc.credentials():
+            token, source = svc.root_token(), f"the root token in {svc.init_file}"
+        elif args.generate_root and svc.init_file.is_file():
+            token, source = _generated_root(cfg, svc, address), "a root token generated from the unseal key"
+            write("root token: generated from the unseal key for this run (revoked at its end)")
+        elif svc.init_file.is_file():
+            raise _revoked_root_error(svc, embedded)
+        else:
+            raise CommandError(f"the embedded OpenBao is not initialised ({svc.init_file} missing): run `oms up` first")
     if not token:
-        raise CommandError("set OMS_VAULT_TOKEN to a privileged token of the Vault at OMS_VAULT_ADDR")
+        raise _revoked_root_error(svc, embedded)
     client = hvac.Client(url=address, token=token, namespace=os.environ.get("OMS_VAULT_NAMESPACE"), timeout=30)
     daemon = [tuple(a.split("/", 1)) for a in args.daemon_account] if args.daemon_account else None
     audit = args.audit_file or (str(svc.audit_file) if embedded else None)
@@ -84,7 +147,7 @@ def run_init(args: argparse.Namespace) -> int:
             revoke_root=not args.keep_root,
         )
     except KeyStoreError as exc:
-        raise CommandError(str(exc)) from exc
+        raise CommandError(f"{exc} (token from {source})") from exc
     for component, path in result.roles.items():
         write(f"role oms-{component:9} credentials: {path} (mode 0600)")
     write(f"audit log: {result.audit_file or 'not managed here'}")
@@ -250,6 +313,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--daemon-account", action="append", metavar="EXCHANGE/ACCOUNT", help="daemon reads only these")
     p.add_argument("--audit-file", help="file audit device path (default: data/openbao/audit.log)")
     p.add_argument("--keep-root", action="store_true", help="do not revoke the root token (not recommended)")
+    p.add_argument("--token-stdin", action="store_true", help="read a privileged Vault token from standard input")
+    p.add_argument("--token-env", metavar="VAR", help="read a privileged Vault token from this environment variable")
+    p.add_argument(
+        "--generate-root",
+        action="store_true",
+        help="embedded OpenBao, root already revoked: make a root token for this run from the unseal key",
+    )
     p.set_defaults(func=run_init)
 
     p = ksub.add_parser("put", help="store a key as a new version (secret from stdin or an env var)")

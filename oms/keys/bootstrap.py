@@ -10,10 +10,17 @@ With a privileged token (the embedded OpenBao's root token from ``data/openbao/i
 3. writes each component's role-id and a fresh secret-id to ``data/keys/approle/{component}.json`` (0600);
 4. enables the file audit device (Vault HMACs every secret in audit lines);
 5. revokes the root token and removes it from ``init.json`` (the unseal key stays), so nothing can use it.
+
+Running it again (after adding accounts) needs a privileged token again: one the operator holds (a token with
+sudo on the policy, auth and audit endpoints), or for the embedded OpenBao a fresh root token made by
+``generate_root`` from the unseal key in ``init.json`` and the ``oms-admin`` AppRole's token (OpenBao >= 2.6
+serves root-token generation only to an authenticated caller: ``sys/generate-root-token``); init revokes that
+root token again when it is done.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass
@@ -26,6 +33,12 @@ from oms.keys.cache import write_private
 from oms.keys.policies import policy_name, render_policy
 from oms.keys.provider import KeyStoreError
 from oms.keys.settings import COMPONENTS, AccountCatalog, approle_file
+
+PRIVILEGE_NEEDED = (
+    "the token given is not privileged enough: init writes policies (sys/policies/acl), enables auth methods "
+    "(sys/auth) and audit devices (sys/audit) and writes AppRoles (auth/approle/role): use a root token or one "
+    "with sudo on those paths"
+)
 
 
 @dataclass(frozen=True)
@@ -121,11 +134,54 @@ def initialise(
                 write_private(init_file, json.dumps(doc).encode())
                 os.chmod(init_file, 0o600)
     except hvac.exceptions.Forbidden as exc:
-        raise KeyStoreError(
-            "`oms keys init` needs a privileged token (policies, auth methods, audit): the root token was already "
-            "revoked by an earlier init; pass a token with sudo as OMS_VAULT_TOKEN (OpenBao >= 2.6: "
-            "sys/generate-root-token with the unseal key), or run the first init with --keep-root"
-        ) from exc
+        raise KeyStoreError(f"`oms keys init`: {PRIVILEGE_NEEDED} (Vault answered: permission denied)") from exc
     except hvac.exceptions.VaultError as exc:
         raise KeyStoreError(f"`oms keys init` failed: {exc}") from exc
     return InitResult(roles, audit_file, revoked, policies)
+
+
+def generate_root(address: str, token: str, unseal_key: str, namespace: str | None = None, timeout: float = 30) -> str:
+    """A new root token from the unseal key (single key share), through OpenBao's authenticated root-token
+    generation (``sys/generate-root-token/attempt`` then ``/update``, OTP-encoded answer). ``token`` must be allowed
+    on those paths (the ``oms-admin`` policy is). The caller revokes the root token when done."""
+    client = hvac.Client(url=address, token=token, namespace=namespace, timeout=timeout)
+    where = f"{address}/v1/sys/generate-root-token"
+    try:
+        attempt = client.adapter.get("/v1/sys/generate-root-token/attempt").get("data", {})
+        if attempt.get("started"):
+            raise KeyStoreError(
+                f"a root token generation is already in progress at {where} (nonce {attempt.get('nonce')}): finish "
+                "it or cancel it (`bao operator generate-root -cancel`), then run init again"
+            )
+        start = client.adapter.put("/v1/sys/generate-root-token/attempt", json={})["data"]
+        otp, nonce = start["otp"], start["nonce"]
+        try:
+            update = {"key": unseal_key, "nonce": nonce}
+            done = client.adapter.put("/v1/sys/generate-root-token/update", json=update)["data"]
+        except hvac.exceptions.VaultError:
+            client.adapter.delete("/v1/sys/generate-root-token/attempt")  # ours: leave no attempt half-done
+            raise
+    except hvac.exceptions.Forbidden:
+        raise KeyStoreError(
+            f"root token generation at {where} refused: the token may not use sys/generate-root-token "
+            "(the oms-admin policy allows it since this version: run init once with a privileged token)"
+        ) from None
+    except hvac.exceptions.InvalidRequest as exc:
+        raise KeyStoreError(f"root token generation at {where} refused: {exc} (wrong unseal key?)") from None
+    except hvac.exceptions.VaultError as exc:
+        raise KeyStoreError(f"root token generation at {where} failed: {exc}") from None
+    encoded = done.get("encoded_token") or done.get("encoded_root_token") or ""
+    if not done.get("complete") or not encoded:
+        raise KeyStoreError(f"root token generation at {where} did not complete (more unseal key shares needed?)")
+    raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
+    return bytes(a ^ b for a, b in zip(raw, otp.encode(), strict=False)).decode()
+
+
+def approle_token(address: str, role_id: str, secret_id: str, mount: str = "approle", namespace=None) -> str:
+    """A token of an AppRole (the ``oms-admin`` role for ``generate_root``)."""
+    client = hvac.Client(url=address, namespace=namespace, timeout=30)
+    try:
+        answer = client.auth.approle.login(role_id, secret_id, mount_point=mount)
+    except hvac.exceptions.VaultError as exc:
+        raise KeyStoreError(f"AppRole login to {address} refused: {exc}") from None
+    return answer["auth"]["client_token"]

@@ -13,6 +13,11 @@ Protocol (JSON, msgspec structs below; never a secret, only fingerprints and ver
 - The flow revokes the old key only after every registered holder confirmed the new version; a rollback
   is the same message with ``reason="rollback"`` announcing the old key written back as a newer version.
 - Failed rotations are announced on ``alerts.keys.{exchange}.{account}``.
+
+With ``check_s`` the listener also reads each registered account's key from the store on that period (the
+store answers from memory within its TTL, else from Vault, else from its encrypted cache while Vault is sealed
+or down, with a warning and its ``degraded`` metric), so a long-running holder notices a Vault outage and its
+end, and a key written without an announcement, while it keeps signing with the key it holds.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 import nats.errors
@@ -110,6 +115,20 @@ class ListenerMetrics:
     switched: int = 0
     failed: int = 0
     bad_messages: int = 0
+    # (exchange, account, reason: rotate | rollback, outcome: switched | failed) -> count
+    outcomes: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    last_switch_ns: dict[tuple[str, str], int] = field(default_factory=dict)  # (exchange, account) -> time
+    checks: int = 0  # periodic reads of the held keys (check_s)
+    check_failures: int = 0  # ... that got no key at all (not even from the cache)
+
+    def count(self, req: RotateRequest, outcome: str) -> None:
+        key = (req.exchange, req.account, req.reason, outcome)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+        if outcome == "switched":
+            self.switched += 1
+            self.last_switch_ns[(req.exchange, req.account)] = time.time_ns()
+        else:
+            self.failed += 1
 
 
 class KeyRotationListener:
@@ -119,7 +138,7 @@ class KeyRotationListener:
     with the new ``Credentials`` (sync or async) before the confirmation is sent.
     """
 
-    def __init__(self, nc: NATS, store, holder: str, heartbeat_s: float = 15.0):
+    def __init__(self, nc: NATS, store, holder: str, heartbeat_s: float = 15.0, check_s: float | None = None):
         if not _TOKEN.match(holder):
             raise ValueError(f"holder name {holder!r} must be letters, digits, '_' or '-' (a NATS subject token)")
         self.nc = nc
@@ -131,13 +150,19 @@ class KeyRotationListener:
         self._subs: list = []
         self._kv = None
         self._beat: asyncio.Task | None = None
+        self.check_s = check_s
+        self._markets: dict[tuple[str, str], set[str]] = {}
+        self._in_use: dict[tuple[str, str, str], str] = {}  # (exchange, account, market) -> fingerprint
+        self._check: asyncio.Task | None = None
 
-    def register(self, exchange: str, account: str, callback: Callback) -> None:
-        """Call ``callback(creds)`` whenever the key of ``exchange``/``account`` changes (any market)."""
+    def register(self, exchange: str, account: str, callback: Callback, markets: tuple[str, ...] = ()) -> None:
+        """Call ``callback(creds)`` whenever the key of ``exchange``/``account`` changes (any market); ``markets``
+        are the ones the periodic check reads (``check_s``)."""
         for token in (exchange, account):
             if not _TOKEN.match(token):
                 raise ValueError(f"{token!r} cannot be a NATS subject token")
         self._callbacks.setdefault((exchange, account), []).append(callback)
+        self._markets.setdefault((exchange, account), set()).update(markets)
 
     async def start(self) -> None:
         self._kv = await holders_bucket(self.nc)
@@ -146,11 +171,14 @@ class KeyRotationListener:
         await self.nc.flush()
         await self._announce_presence()
         self._beat = asyncio.create_task(self._heartbeat(), name=f"key-holder-{self.holder}")
+        if self.check_s:
+            self._check = asyncio.create_task(self._check_loop(self.check_s), name=f"key-check-{self.holder}")
 
     async def stop(self) -> None:
-        if self._beat is not None:
-            self._beat.cancel()
-            self._beat = None
+        for task in (self._beat, self._check):
+            if task is not None:
+                task.cancel()
+        self._beat = self._check = None
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs.clear()
@@ -174,6 +202,33 @@ class KeyRotationListener:
                 await self._announce_presence()
             except (nats.errors.Error, nats.js.errors.Error) as exc:
                 log.warning("holder %s could not refresh its registration: %s", self.holder, exc)
+
+    async def check_once(self) -> None:
+        """Read every registered account's key from the store once (see the module docstring)."""
+        for (exchange, account), markets in self._markets.items():
+            for market in sorted(markets):
+                self.metrics.checks += 1
+                try:
+                    creds = await asyncio.to_thread(self.store.get, exchange, market, account)
+                except Exception as exc:  # no key at all: the connectors keep the one they hold
+                    self.metrics.check_failures += 1
+                    log.error(
+                        "holder %s: key check of %s/%s/%s failed, signing on with the key held: %s",
+                        self.holder, exchange, account, market, redact(f"{type(exc).__name__}: {exc}"),
+                    )  # fmt: skip
+                    continue
+                held = self._in_use.setdefault((exchange, account, market), creds.fingerprint)
+                if held != creds.fingerprint:
+                    log.info(
+                        "holder %s: the store has key %s for %s/%s/%s, the connectors sign with %s until its "
+                        "rotation is announced",
+                        self.holder, creds.fingerprint, exchange, account, market, held,
+                    )  # fmt: skip
+
+    async def _check_loop(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await self.check_once()
 
     async def _on_message(self, msg: Msg) -> None:
         try:
@@ -203,11 +258,12 @@ class KeyRotationListener:
                 if inspect.isawaitable(result):
                     await result
         except Exception as exc:  # any failure is reported to the flow, which then rolls back
-            self.metrics.failed += 1
+            self.metrics.count(req, "failed")
             error = redact(f"{type(exc).__name__}: {exc}")
             log.error("holder %s could not switch to %s: %s", self.holder, what, error)
             return RotateReply(req.rotation_id, self.holder, False, req.version, req.fingerprint, error)
-        self.metrics.switched += 1
+        self.metrics.count(req, "switched")
+        self._in_use[(req.exchange, req.account, req.market)] = creds.fingerprint
         log.info("holder %s switched to key %s of %s", self.holder, creds.fingerprint, what)
         return RotateReply(req.rotation_id, self.holder, True, creds.version, creds.fingerprint)
 

@@ -39,7 +39,15 @@ from oms.keys.redact import register_secret
 from oms.keys.settings import AccountCatalog, VaultSettings
 
 log = logging.getLogger(__name__)
-_UNREACHABLE = (requests.ConnectionError, requests.Timeout, hvac.exceptions.VaultDown, hvac.exceptions.BadGateway)
+# Vault down, sealed (503), behind a broken proxy, or not serving yet (500 "local node not active but active
+# cluster node not found" while a just-unsealed raft node elects its leader): the cached key stands in
+_UNREACHABLE = (
+    requests.ConnectionError,
+    requests.Timeout,
+    hvac.exceptions.VaultDown,
+    hvac.exceptions.BadGateway,
+    hvac.exceptions.InternalServerError,
+)
 
 
 class VaultUnavailable(KeyStoreError):
@@ -62,10 +70,15 @@ def parse_iso(value: object, what: str) -> int:
 
 @dataclass
 class KeyStoreMetrics:
-    """Counters of one key store (rendered for Prometheus by ``prometheus_text``)."""
+    """Counters of one key store (rendered for Prometheus by ``prometheus_text`` and, on the daemon's
+    ``/metrics``, by ``oms.keys.metrics.KeyStoreCollector``)."""
 
+    cache_hits: int = 0  # `get` answered from memory within the TTL
+    cache_misses: int = 0  # `get` had to read Vault (first use, TTL over)
     vault_reads: int = 0
     vault_unreachable: int = 0
+    vault_denied: int = 0  # permission denied (wrong AppRole, policy) after a fresh login
+    not_found: int = 0  # no key, or its current version revoked
     served_from_cache: int = 0
     cache_errors: int = 0
     bad_secrets: int = 0
@@ -157,11 +170,13 @@ class VaultKeyStore:
             return fn(self._client)
         except hvac.exceptions.Forbidden:
             if self.settings.auth != "approle":
+                self.metrics.vault_denied += 1
                 raise KeyStoreError(f"permission denied: {what} with {self.settings.describe()}") from None
         self._login()  # the AppRole token may have expired: one fresh login, then the answer is final
         try:
             return fn(self._client)
         except hvac.exceptions.Forbidden:
+            self.metrics.vault_denied += 1
             raise KeyStoreError(f"permission denied: {what} with {self.settings.describe()}") from None
 
     @property
@@ -179,7 +194,9 @@ class VaultKeyStore:
         """The current key (KeyProvider): memory within ``ttl_s``, else Vault, else the cache."""
         held = self._by_account.get((exchange, market, account))  # one dict read: no path, no lock
         if held is not None and time.monotonic() - held.read_at < self.ttl_s:
+            self.metrics.cache_hits += 1
             return held.creds
+        self.metrics.cache_misses += 1
         return self.refresh(exchange, market, account)
 
     def _hold(self, path: str, creds: Credentials) -> None:
@@ -215,10 +232,12 @@ class VaultKeyStore:
                 ),
             )
         except hvac.exceptions.InvalidPath:
+            self.metrics.not_found += 1
             raise KeyNotFound(f"no key for {exchange}/{account}/{market} at {where}") from None
         meta = answer.get("data", {}).get("metadata") or {}
         data = answer.get("data", {}).get("data")
         if meta.get("deletion_time") or meta.get("destroyed") or data is None:
+            self.metrics.not_found += 1
             raise KeyRevoked(
                 f"the key of {exchange}/{account}/{market} at {where} was revoked (v{meta.get('version')})"
             )
@@ -352,6 +371,11 @@ class VaultKeyStore:
                 except KeyStoreError as exc:
                     failures[self.full_path(acct.path(market))] = exc
         return failures
+
+    def held(self) -> list[Credentials]:
+        """The keys held in memory now (what the process signs with), for metrics: never logged."""
+        with self._lock:
+            return [h.creds for h in self._by_account.values()]
 
     # ---------------------------------------------------------------- writing and metadata
     def put(

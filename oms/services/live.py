@@ -10,7 +10,10 @@ never the embedded OpenBao or the local exchange. It refuses to start, listing e
   template for the local exchange, not a decision about real money);
 * an account's key cannot be read from Vault, or a sub/strategy account's key carries withdrawal
   permission, as Vault records it (the key store's guard) or, on Binance, as the exchange itself reports it
-  (``GET /sapi/v1/account/apiRestrictions`` ``enableWithdrawals``).
+  (``GET /sapi/v1/account/apiRestrictions`` ``enableWithdrawals``);
+* the exchange refuses a key: a Binance sub-account's restrictions read is itself a signed read; every other
+  key is proven with one signed read through its library (``oms.keys.verify``: Binance's REST account read,
+  ccxt's ``fetch_balance``).
 """
 
 from __future__ import annotations
@@ -66,10 +69,17 @@ def _default_restrictions(rest_url: str, creds) -> dict:
     return api_restrictions(rest_url, creds)
 
 
+def _default_verify(cfg: Config, creds) -> str:
+    from oms.keys.verify import verify_key
+
+    return verify_key(cfg, creds)
+
+
 def key_problems(
     cfg: Config,
     env: Mapping[str, str],
     restrictions: Callable[[str, object], dict] = _default_restrictions,
+    verify: Callable[[Config, object], str] = _default_verify,
 ) -> Preflight:
     """Every account's key readable from the real Vault, and no withdrawal permission below a main account."""
     from oms.keys.factory import open_store
@@ -97,12 +107,20 @@ def key_problems(
                     result.problems.append(f"{exchange}/{name}/{market}: {exc}")
                     continue
                 result.checked_keys += 1
-                if acct.type == "main" or ex_cfg is None:
+                if ex_cfg is None:
+                    continue
+                if ex_cfg.library != "python-binance" or acct.type == "main":
+                    try:  # a Binance sub's key is proven by its apiRestrictions read below; others by a signed read
+                        verify(cfg, creds)
+                    except KeyStoreError as exc:
+                        result.problems.append(f"{exchange}/{name}/{market}: the exchange refuses the key: {exc}")
+                        continue
+                if acct.type == "main":
                     continue
                 if ex_cfg.library != "python-binance":
                     result.notes.append(
                         f"{exchange}/{name}/{market}: {exchange} reports no key permissions through ccxt; "
-                        "only Vault's record of them was checked"
+                        "the key works (signed read), its permissions were checked in Vault's record only"
                     )
                     continue
                 spot = ex_cfg.markets.get("spot")

@@ -174,3 +174,16 @@ def test_live_start_runs_the_daemon_on_the_live_endpoints_with_the_vaults_keys(t
         down = subprocess.run([OMS, "down", "--config", str(configs)], capture_output=True, text=True, env=env,
                               timeout=300, cwd=ROOT)  # fmt: skip
         assert down.returncode == 0, down.stderr
+
+
+def test_a_main_key_the_exchange_refuses_is_named_at_load_time(tmp_path, live, exchange):
+    """The main account's key gets no permission read (withdrawal is allowed there) but one signed read."""
+    configs = _configs(tmp_path, EXPLICIT)
+    _put_keys(configs, live, exchange, ["SPOT"])
+    cfg = load_config(configs, env={**live, "OMS_BINANCE_VENUE": "live"})
+    main_key = open_store(cfg, "admin", env=live, cache=False).refresh("binance", "spot", "main")
+    exchange.admin("DELETE", f"/admin/v1/keys/{main_key.api_key}")
+    result = preflight(configs, live)
+    (problem,) = result.problems
+    assert problem.startswith("binance/main/spot: the exchange refuses the key") and main_key.fingerprint in problem
+    assert "HTTP 401" in problem and main_key.secret not in problem

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import hvac
 import pytest
 
 from oms.cli.main import main as oms_main
@@ -36,7 +37,8 @@ class Vault:
         return oms_main(list(args))
 
 
-def start_vault(tmp: Path) -> Iterator[Vault]:
+def start_vault(tmp: Path, before_init: Callable[[hvac.Client], None] | None = None) -> Iterator[Vault]:
+    """OpenBao up, ``before_init(root_client)`` if given, then `oms keys init` (which revokes the root token)."""
     svc = OpenBaoService(loopback_settings(tmp))
     svc.up()
     env = {"OMS_DATA_DIR": str(tmp), "OMS_OPENBAO_PORT": str(svc.settings.openbao_port)}
@@ -47,6 +49,8 @@ def start_vault(tmp: Path) -> Iterator[Vault]:
                 mp.setenv(k, v)
             for k in ("OMS_VAULT_ADDR", "OMS_VAULT_TOKEN", "VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN"):
                 mp.delenv(k, raising=False)
+            if before_init is not None:
+                before_init(hvac.Client(url=svc.address, token=root, timeout=30))
             args = ["keys", "init"]
             for acct in DAEMON_ACCOUNTS:
                 args += ["--daemon-account", acct]

@@ -440,6 +440,35 @@ def test_cli_rotate_runs_the_flow(stack, main_account, capsys):
     assert all(secret not in out for secret in lx.all_secrets())
 
 
+def test_rotation_on_a_ccxt_exchange_verifies_the_new_key_through_ccxt(stack, main_account, tmp_path, tmp_path_factory):
+    """Binance configured for the ccxt connector: the flow's verify step is ccxt's signed fetch_balance."""
+    import shutil
+
+    import yaml
+
+    from flows.rotate_keys import rotate_keys
+    from oms.config import load_config
+
+    vault, lx, nats_url = stack
+    ccxt_dir = tmp_path / "ccxt-configs"
+    shutil.copytree(load_config().dir, ccxt_dir)
+    doc = yaml.safe_load((ccxt_dir / "exchanges.yaml").read_text())
+    doc["exchanges"]["binance"].update(library="ccxt", ccxt_id="binance")
+    (ccxt_dir / "exchanges.yaml").write_text(yaml.safe_dump(doc))
+    old = current(vault)
+    with HolderThread(vault, nats_url, lx.url, "trader-e") as holder:
+        wait_until(lambda: holder.trader.count(old.fingerprint) >= 5, what="requests with the old key")
+        rotate_keys("binance", "main", markets=["spot"], config_dir=str(ccxt_dir), retries=1, revoke_grace_s=0.1)
+        new = current(vault)
+        wait_until(lambda: holder.trader.count(new.fingerprint) >= 5, what="requests with the new key")
+        assert holder.trader.failures == []
+    assert new.version == old.version + 1 and signed_get(lx.url, old)[0] == 401
+    log_text = (tmp_path_factory.getbasetemp() / "logs" / "rotation-e2e.log").read_text()
+    assert f"verified: signed read (ccxt binance fetch_balance) of binance/main/spot with key {new.fingerprint}" in (
+        log_text
+    )
+
+
 def test_nothing_written_holds_a_secret(stack, tmp_path_factory):
     """Logs (with DEBUG urllib3 lines), data dirs, the key cache, the audit log, JetStream, Prefect's DB."""
     vault, lx, _ = stack
