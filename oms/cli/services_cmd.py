@@ -64,9 +64,13 @@ def run_up(args: argparse.Namespace) -> int:
         results = services.up(_names(args), on_started=hook)
     except ServiceError as exc:
         raise CommandError(str(exc)) from exc
-    from oms.cli.up_report import report
+    if _names(args):  # some services: one line each
+        for r in results:
+            write(f"{r.name:8} {r.outcome:16} {r.address}")
+    else:  # the whole platform: services, accounts and where to look next
+        from oms.cli.up_report import report
 
-    report(config_from(args), services, results)
+        report(config_from(args), services, results)
     started = {r.name for r in results}
     data = services.settings.data_dir
     if "prefect" in started:

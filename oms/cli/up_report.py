@@ -41,7 +41,12 @@ def report(cfg: Config, services: Services, results: list[UpResult]) -> None:
     for r in results:
         st = statuses.get(r.name)
         rows.append((r.name, r.outcome, r.address, st.detail if st else "-"))
-    fit("services", ("service", "state", "address", "health"), rows)
+    fit(
+        "services",
+        ("service", "state", "address", "health"),
+        rows,
+        line=lambda row: f"{row[0]:8} {row[1]:16} {row[2]}  health: {row[3]}",
+    )
 
     started = {r.name for r in results}
     by_account = strategies_by_account(cfg)
