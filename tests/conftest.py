@@ -63,6 +63,11 @@ SCENARIO_FILES = {
     "tests/venues/binance/test_binance_failover.py",  # sockets cut mid-request through a proxy
     "tests/venues/binance/test_binance_many_accounts.py",  # 200 user streams
     "tests/keys/test_rotation_e2e.py",
+    # the daemon against the local exchange, 20-35 s each: make test stays under 15 minutes on a fresh clone
+    "tests/stream/test_breaker_trades.py",
+    "tests/stream/test_daemon_amend.py",
+    "tests/stream/test_daemon_market_streams.py",
+    "tests/stream/test_daemon_futures_monitor.py",
 }
 
 

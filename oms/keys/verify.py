@@ -43,7 +43,7 @@ async def verify_ccxt(factory: VenueFactory, creds: Credentials) -> str:
     return what
 
 
-def verify_key(cfg, creds: Credentials, local_url: str | None = None, timeout_s: float = 10.0) -> str:
+def verify_key(cfg, creds: Credentials, local_url: str | None = None, timeout_s: float = 30.0) -> str:
     """One signed read with ``creds`` through the exchange's configured library; returns what was checked,
     raises ``VenueError`` if the venue refuses the key. ``cfg`` is the loaded ``oms.config.Config``;
     ``local_url`` overrides the local exchange's address (as the venue factory's)."""

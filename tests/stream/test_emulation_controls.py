@@ -154,8 +154,14 @@ async def test_hosted_strategy_gets_fills_and_timers_and_its_quote_qty_and_close
         assert r.ok, r
         state = hosted.host.state
         await until(lambda: state[probe.S_CLOSED] == 1, timeout=60, what="the strategy's CLOSE on its timer")
-        ours = [rec for rec in d.gateway.orders if rec.cmd.strategy == "probe_test"]
-        await until(lambda: all(not rec.is_open for rec in ours) and len(ours) == 2, what="buy and close done")
+
+        def ours():  # read again each time: the CLOSE intent's order reaches the gateway after S_CLOSED is set
+            return [rec for rec in d.gateway.orders if rec.cmd.strategy == "probe_test"]
+
+        await until(
+            lambda: len(ours()) == 2 and all(not rec.is_open for rec in ours()), timeout=60, what="buy and close done"
+        )
+        ours = ours()
         buy, close = sorted(ours, key=lambda rec: rec.cmd.side != Side.BUY)
         ask_budget = Decimal(200)
         bought = Decimal(buy.cmd.qty)

@@ -203,6 +203,8 @@ class BinanceUserData:
                 await self.s.ctx.limiter.acquire("POST /fapi/v1/listenKey")
                 await self._hold_slot()
             else:  # subscribing sends on the WebSocket API: after a loss, wait for python-binance's own reconnect
+                # a request of weight 2 on the IP's budget: it waits out a 429/418 back-off like every other one
+                await self.s.ctx.limiter.acquire("userDataStream.subscribe.signature", weight=2)
                 await wait_ws_api_reconnected(self.s.client.ws_api, timeout)
             await asyncio.wait_for(sock.__aenter__(), timeout)
         except BaseException:
