@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import shutil
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -162,7 +163,9 @@ class Bench:
         r["accounts"] = {"binance": {n: (risk or {}).get(n, {}) for n in names if (risk or {}).get(n)}}
         r.update(risk_extra or {})  # more top-level sections of risk.yaml (e.g. exits)
         (cfg / "risk.yaml").write_text(yaml.safe_dump(r))
-        self.health_port, self.metrics_port = free_port(), free_port()
+        # six ports at once, all held until each is chosen: one at a time, a busy machine can hand out the same
+        # port twice (the config check then refuses the clash)
+        self.health_port, self.metrics_port, monitor, bao, bao_cluster, prefect = distinct_ports(6)
         nats_port = int(self.nats_url.rsplit(":", 1)[1])
         (cfg / "stream.yaml").write_text(
             yaml.safe_dump(
@@ -177,9 +180,9 @@ class Bench:
                     },
                     "services": {
                         "data_dir": str(self.data_dir),
-                        "nats": {"port": nats_port, "monitor_port": free_port()},
-                        "openbao": {"port": free_port(), "cluster_port": free_port()},
-                        "prefect": {"port": free_port()},
+                        "nats": {"port": nats_port, "monitor_port": monitor},
+                        "openbao": {"port": bao, "cluster_port": bao_cluster},
+                        "prefect": {"port": prefect},
                         "local_exchange": {"enabled": False},
                     },
                 }
@@ -250,6 +253,18 @@ async def request(nc: nats.NATS, account: str, *commands, timeout: float = 20.0,
     data = raw if raw is not None else encode_request(CommandRequest(request_id="r1", commands=tuple(commands)))
     msg = await nc.request(f"cmd.order.{exchange}.{name}", data, timeout=timeout)
     return decode_reply(msg.data)
+
+
+def distinct_ports(n: int) -> list[int]:
+    """``n`` different ports free on 127.0.0.1 right now (bound together, so none is handed out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 async def until(predicate, timeout: float = 20.0, what: str = "condition"):
