@@ -198,7 +198,8 @@ class MarketFeed:
         elif isinstance(ev, Quote):
             i = self.numbers[ev.symbol]
             bid, ask = Decimal(ev.bid_price), Decimal(ev.ask_price)
-            if bid > 0 and ask > 0:
+            # a perpetual marks at its mark-price stream: its mid matters only to bar-driven strategies
+            if bid > 0 and ask > 0 and (self.market is Market.SPOT or self.price_listeners):
                 ins = self.table.instrument(i)[1]
                 mid = (bid + ask) / 2
                 if self.market is Market.SPOT:  # a perpetual marks at its mark-price stream

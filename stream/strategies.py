@@ -168,14 +168,8 @@ class StrategyRunner:
             await asyncio.sleep((due - now) / 1e9)
             if not self._running:
                 return
-            self._view(h)
-            try:
-                rows = h.host.on_timer(due)
-            except IntentError as exc:
-                self._drop("bad_intent", h.name, str(exc))
-                continue
             h.timers += 1
-            self._send(h, rows, due, "timer")
+            self._call(h, h.host.on_timer, due, due, "timer")
 
     def on_event(self, ev) -> None:
         """The event sink's listener: fills and rejections of a hosted strategy's orders go to its on_fill."""
@@ -218,14 +212,8 @@ class StrategyRunner:
             row[api.F_FLAGS] = api.REJECTED
         else:
             return
-        self._view(h)
-        try:
-            rows = h.host.on_fill(row)
-        except IntentError as exc:
-            self._drop("bad_intent", h.name, str(exc))
-            return
         h.fills += 1
-        self._send(h, rows, int(row[api.F_TS]), f"fill{int(h.fills)}")
+        self._call(h, h.host.on_fill, row, int(row[api.F_TS]), f"fill{int(h.fills)}")
 
     @staticmethod
     def _fee(f, ins: Instrument) -> int:
@@ -285,14 +273,18 @@ class StrategyRunner:
 
     def _deliver(self, h: HostedStrategy, ev: np.ndarray) -> None:
         """One market event to one strategy; its intents go through the gateway like NATS commands."""
-        ts = int(ev[api.EV_TS])
+        self._call(h, h.host.on_market, ev, int(ev[api.EV_TS]), "")
+
+    def _call(self, h: HostedStrategy, callback, arg, ts: int, what: str) -> None:
+        """Refresh the strategy's account view, run one of its callbacks, send its intents (a refused one is
+        dropped and counted; the strategy keeps running)."""
         self._view(h)
         try:
-            rows = h.host.on_market(ev)
+            rows = callback(arg)
         except IntentError as exc:
             self._drop("bad_intent", h.name, str(exc))
             return
-        self._send(h, rows, ts, "")
+        self._send(h, rows, ts, what)
 
     def _command(self, h: HostedStrategy, row: np.ndarray, ts: int, r: int, what: str = ""):
         a, i, side, otype, price, qty, flags, tag = (int(x) for x in row[: api.IN_FIELDS])
