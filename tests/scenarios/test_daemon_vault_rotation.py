@@ -210,13 +210,14 @@ def resting_price(bench: Bench) -> str:
     return str((bench.ticker() * Decimal("0.97")).quantize(Decimal("0.01")))
 
 
+@pytest.mark.timeout(600)  # OpenBao, Prefect and the daemon under a loaded CI machine: each step has its own bound
 async def test_the_rotate_keys_flow_switches_the_trading_daemon_live(vb: VaultBench):
     from flows.rotate_keys import rotate_keys
 
     bench, name, acct = vb.bench, vb.name, vb.acct
     old = vb.current()
     d = vb.daemon(vb.daemon_store())
-    await d.start()
+    await bounded("the daemon to start", d.start())
     trader_nc = await bench.connect("trader")
     flows_nc = await bench.connect("flows")
     try:
@@ -231,10 +232,10 @@ async def test_the_rotate_keys_flow_switches_the_trading_daemon_live(vb: VaultBe
         task = asyncio.create_task(trader.run())
         await until(lambda: len(trader.placed) >= 5, 60, "orders with the old key")
 
-        lines = await asyncio.to_thread(
+        lines = await bounded("the rotation flow", asyncio.to_thread(
             rotate_keys, "binance", name, markets=["spot"], config_dir=str(bench.config_dir), retries=1,
             revoke_grace_s=0.5, confirm_timeout_s=60.0,
-        )  # fmt: skip
+        ), 240)  # fmt: skip
         new = vb.current()
         vb.secrets.append(new.secret)
         assert lines == [f"spot: {old.fingerprint} v{old.version} -> {new.fingerprint} v{new.version}"]
@@ -293,10 +294,11 @@ async def test_the_rotate_keys_flow_switches_the_trading_daemon_live(vb: VaultBe
     finally:
         await trader_nc.close()
         await flows_nc.close()
-        await d.stop()
+        await bounded("the daemon to stop", d.stop())
     _scan(vb, f"switched to key {new.fingerprint}", "verified: signed read (python-binance REST)", "signature=")
 
 
+@pytest.mark.timeout(600)  # OpenBao, Prefect and the daemon under a loaded CI machine: each step has its own bound
 async def test_a_rotation_failing_after_the_daemon_switched_rolls_the_daemon_back(vb: VaultBench):
     """The flow fails at its last step (revoking the old key; the flow's drill): it writes the old key back as a
     newer version, tells the daemon, which switches back and confirms, and revokes the new key; the daemon
@@ -306,20 +308,20 @@ async def test_a_rotation_failing_after_the_daemon_switched_rolls_the_daemon_bac
     bench, name = vb.bench, vb.name
     old = vb.current()
     d = vb.daemon(vb.daemon_store())
-    await d.start()
+    await bounded("the daemon to start", d.start())
     try:
         trader = Trader(vb, resting_price(bench))
         task = asyncio.create_task(trader.run())
         await until(lambda: len(trader.placed) >= 3, 60, "orders with the old key")
         with pytest.raises(RotationFailed, match="failed at revoke"):
-            await asyncio.to_thread(
+            await bounded("the failing rotation flow", asyncio.to_thread(
                 rotate_keys, "binance", name, markets=["spot"], config_dir=str(bench.config_dir), retries=0,
                 revoke_grace_s=0.0, drill="revoke", confirm_timeout_s=60.0,
-            )  # fmt: skip
+            ), 240)  # fmt: skip
         after = len(trader.placed)
         await until(lambda: len(trader.placed) >= after + 3, 60, "orders after the rollback")
         trader.stop.set()
-        await asyncio.wait_for(task, 60)
+        await bounded("the trader to stop", task, 60)
         assert trader.failures == []
         now = vb.current()
         assert now.fingerprint == old.fingerprint and now.version == old.version + 2
@@ -342,7 +344,7 @@ async def test_a_rotation_failing_after_the_daemon_switched_rolls_the_daemon_bac
         assert sample(page, "oms_keys_rotations_total", **rot, reason="rollback", outcome="switched") == 1.0
         assert sample(page, "oms_keys_version", **rot, market="spot") == float(old.version + 2)
     finally:
-        await d.stop()
+        await bounded("the daemon to stop", d.stop())
     _scan(vb, "rolling back")
 
 

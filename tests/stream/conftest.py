@@ -190,14 +190,15 @@ class Bench:
         )
         return cfg
 
-    def daemon(self, accounts: list[str] | None = None, **kw) -> Daemon:
+    def daemon(self, accounts: list[str] | None = None, *, venue: dict | None = None, **kw) -> Daemon:
+        """The daemon on this bench's config; ``venue``: connector options over ``FAST``."""
         cfg = load_config(self.config_dir, env={})
         settings = DaemonSettings.from_config(
             cfg,
             nats_url=self.nats_url,
             nats_identity=self.nats_identity("daemon"),
             local_url=self.exchange.url,
-            venue_options={"binance": FAST},
+            venue_options={"binance": {**FAST, **(venue or {})}},
             **kw,
         )
         owned = accounts if accounts is not None else [self.account(n) for n in self.accounts]

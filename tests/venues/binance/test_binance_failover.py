@@ -216,6 +216,24 @@ async def test_silent_stream_while_orders_are_open_is_resubscribed_and_reconcile
     assert c.user.notices["reconciled"] >= 1
 
 
+async def test_a_spot_resubscription_waits_out_the_ips_ban(harness: Harness):
+    """The stream goes silent (orders open) while the IP is banned (a 418 to another request on it): the new
+    subscription is a request of weight 2 on the IP and is sent only after the ban's ``Retry-After``."""
+    c = await harness.account(Market.SPOT, options={"silence_s": 1.0})
+    stream = c.user.events()
+    await stream.ready()
+    acct = str(c.ctx.account)
+    await c.execution.place(cmd(acct, "BTC/USDT", "buy", "limit", "0.01", await low_spot_price(harness)))
+    c.ctx.limiter.on_rate_limited(418, 3.0)  # what a 418 with Retry-After: 3 on any account of the IP does
+    ban_end = c.ctx.limiter.ip.backoff_until_ns
+    gap = await next_event(stream, lambda e: isinstance(e, StreamStatus) and e.kind == "gap", 15)
+    assert gap.reason == "silent while orders are open" and gap.event_ns < ban_end  # silent within the ban
+    connected = await next_event(stream, lambda e: isinstance(e, StreamStatus) and e.kind == "connected", 15)
+    assert connected.event_ns >= ban_end, (connected.event_ns - ban_end) / 1e9
+    await next_event(stream, lambda e: isinstance(e, StreamStatus) and e.kind == "resynced", 15)
+    assert c.user.notices["subscribed"] == 2
+
+
 async def test_spot_subscription_cut_with_a_fill_in_the_gap_is_recovered(harness: Harness):
     c = await harness.account(Market.SPOT)
     stream = c.user.events()
