@@ -17,9 +17,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from oms.bus import AccountLease, LeaseHeld, LeaseLost
-from oms.model import AccountId, Balance, InstrumentId, Market
+from oms.model import AccountId, Balance, Fill, InstrumentId, Market, Side
 from oms.venues.factory import AccountClients, VenueFactory
 from oms.venues.interface import StreamStatus, UserEvent
 
@@ -50,6 +51,10 @@ class AccountSession:
     trading: bool = False  # False until reconciled (at start and after every gap)
     refused: str = ""  # why the daemon does not trade it (lease held elsewhere, start failed)
     trading_state: str = "active"  # active | reduce_only | halted (kill switch or config)
+    # Spot fills not yet in a balance update: Binance sends a fill's executionReport before the
+    # outboundAccountPosition with the new balances, and a strategy may act in between (``free``)
+    unsettled: dict[tuple[Market, str], Decimal] = field(default_factory=dict)
+    _unsettled_trades: set[tuple[str, str, str]] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -66,6 +71,46 @@ class AccountSession:
         for market in self.markets:
             clients = await factory.account_clients(self.account.exchange, self.account.name, market)
             self.links[market] = MarketLink(clients)
+
+    # ------------------------------------------------------------------ balances
+    def set_balances(self, market: Market, balances: list[Balance], *, replace: bool = False) -> None:
+        """The venue's balances (a stream's update, or the whole list with ``replace``): they include every fill
+        before them, so the assets they name are settled."""
+        if replace:
+            for key in [k for k in self.balances if k[0] is market]:
+                del self.balances[key]
+            for key in [k for k in self.unsettled if k[0] is market]:
+                del self.unsettled[key]
+        for b in balances:
+            self.balances[(market, b.asset)] = b
+            self.unsettled.pop((market, b.asset), None)
+        if not self.unsettled:
+            self._unsettled_trades.clear()
+
+    def book_fill(self, market: Market, fill: Fill) -> None:
+        """A Spot fill's effect on the free balances until the venue's balance update arrives (each trade
+        once: a replayed fill changes nothing)."""
+        if market is not Market.SPOT or fill.key in self._unsettled_trades:
+            return
+        self._unsettled_trades.add(fill.key)
+        ins = InstrumentId.parse(fill.symbol)
+        qty, notional = Decimal(fill.qty), Decimal(fill.qty) * Decimal(fill.price)
+        sign = 1 if fill.side is Side.BUY else -1
+        for asset, delta in ((ins.base, sign * qty), (ins.quote, -sign * notional)):
+            self.unsettled[(market, asset)] = self.unsettled.get((market, asset), Decimal(0)) + delta
+        if fill.commission_asset and Decimal(fill.commission):
+            key = (market, fill.commission_asset)
+            self.unsettled[key] = self.unsettled.get(key, Decimal(0)) - Decimal(fill.commission)
+
+    def free(self, market: Market, asset: str) -> Decimal | None:
+        """The free balance of ``asset``: its last balance plus the fills since, what they brought in added and
+        what they spent taken off (which a resting order had locked already: an estimate that errs low, never
+        high). None when the venue never reported the asset and no fill moved it."""
+        bal = self.balances.get((market, asset))
+        pending = self.unsettled.get((market, asset))
+        if bal is None and pending is None:
+            return None
+        return (Decimal(bal.free) if bal is not None else Decimal(0)) + (pending or Decimal(0))
 
     async def load_balances(self) -> list[Balance]:
         out: list[Balance] = []

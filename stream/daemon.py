@@ -422,13 +422,16 @@ class Daemon:
     async def _on_user_event(self, session: AccountSession, market: Market, ev: UserEvent) -> None:
         self.metrics.venue_events.labels(session.name).inc()
         if isinstance(ev, OrderEvent):
+            if ev.fill is not None:  # before the kernels see it: a strategy acting on the fill sees its balance
+                session.book_fill(market, ev.fill)
             for out in self.gateway.on_order_event(ev):
                 await self.sink.emit(out)
         elif isinstance(ev, Fill | PositionEvent):
+            if isinstance(ev, Fill):
+                session.book_fill(market, ev)
             await self.sink.emit(ev)
         elif isinstance(ev, BalanceEvent):
-            for b in ev.balances:
-                session.balances[(market, b.asset)] = b
+            session.set_balances(market, list(ev.balances))
             await self.sink.emit(ev)
         elif isinstance(ev, StreamStatus):
             if ev.kind == "gap":

@@ -84,10 +84,7 @@ async def reconcile_session(daemon: Daemon, session: AccountSession, reason: str
     for rep in reports:  # the session's balances as just read (health, live state)
         if rep.ok:
             market = next(m for m in session.links if m.value == rep.market)
-            for key in [k for k in session.balances if k[0] is market]:
-                del session.balances[key]
-            for b in rep.balances:
-                session.balances[(market, b.asset)] = b
+            session.set_balances(market, list(rep.balances), replace=True)
     failed = [f"{r.market}: {r.error}" for r in reports if not r.ok]
     if failed:
         raise ReconcileFailed(f"{session.name}: " + "; ".join(failed))

@@ -337,12 +337,13 @@ class StrategyRunner:
         return cmd
 
     def _free_units(self, account: str, ins: Instrument) -> int:
-        """The account's free Spot balance of the base asset, in whole lots (the user stream keeps it)."""
+        """The account's free Spot balance of the base asset, in whole lots (the user stream keeps it; a fill
+        whose balance update has not arrived yet is counted in, ``AccountSession.free``)."""
         session = getattr(self.router, "sessions", {}).get(account)
-        bal = session.balances.get((Market.SPOT, ins.id.base)) if session is not None else None
-        if bal is None:
+        free = session.free(Market.SPOT, ins.id.base) if session is not None else None
+        if free is None or free <= 0:
             return 0
-        units = int(to_decimal(bal.free) / to_decimal(ins.qty_unit))
+        units = int(free / to_decimal(ins.qty_unit))
         return units - units % ins.lot
 
     def _size_budget(self, budget: int, i: int, side: int, ins: Instrument) -> int:
