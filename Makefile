@@ -29,8 +29,12 @@ run: build-engine
 
 # `make test` is the fast suite (under 15 minutes); `make test-scenarios` the long fault and whole-platform
 # scenarios (tests marked `scenario`, mostly under tests/scenarios/). CI (.ci/run) runs both.
+# The fast suite runs on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time: its tests wait on
+# real servers about a third of the time, so two workers on two cores nearly halve it. Each worker starts its own
+# session servers (nats-server, OpenBao, Prefect) on free ports. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: build-engine
-	$(BIN)/python -m pytest -q tests -m "not scenario"
+	$(BIN)/python -m pytest -q tests -m "not scenario" -n $(TEST_WORKERS) --dist loadfile
 
 test-scenarios: build-engine
 	$(BIN)/python -m pytest -q tests -m scenario || [ $$? -eq 5 ]  # 5: none collected
