@@ -61,6 +61,7 @@ from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
 from stream.futures import FuturesMonitor
+from stream.futures_settings import FuturesSettings, targets_from_config
 from stream.gateway import OrderGateway
 from stream.health import OpsServer
 from stream.instruments import UnknownInstrument
@@ -140,6 +141,7 @@ class Daemon:
         self._webhook_runner = None
         self.risk: RiskControls | None = None
         self.futures: FuturesMonitor | None = None  # USD-M positions monitoring (risk.yaml futures_monitor)
+        self.futures_settings: FuturesSettings | None = None  # USD-M leverage, margin type, position mode
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         for why in self.plan.unhosted:
             log.warning(why)
@@ -202,6 +204,11 @@ class Daemon:
         )
         self.risk.attach(self.gateway)
         self.router.on_resume = self.risk.resume
+        self.futures_settings = FuturesSettings(
+            targets_from_config(self.cfg, self.plan), self.sessions, self.wiring.state, self.metrics,
+            self.sink.emit_risk, self.router.state_of,
+        )  # fmt: skip
+        self.router.on_settings = self.futures_settings.command
         self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=s.venue_options)
         self._apply_config_states()
         for (exchange, market), symbols in self.plan.symbols.items():
@@ -383,9 +390,20 @@ class Daemon:
             session.refused = f"reconciliation ({reason}) failed: {type(exc).__name__}: {exc}"
             log.exception("account %s: %s; not trading it", session.name, session.refused)
             return
+        await self._enforce_futures_settings(session, reason)
         session.refused = ""
         session.trading = True
         self.sink.dirty.add(session.name)
+
+    async def _enforce_futures_settings(self, session: AccountSession, reason: str) -> None:
+        """The account's USD-M settings made to match configs/ (stream.futures_settings); whatever the venue
+        refuses is reported there, and the account trades on the settings it has."""
+        if self.futures_settings is None:
+            return
+        try:
+            await self.futures_settings.enforce(session, reason)
+        except Exception:  # a bug here must not keep the account from trading
+            log.exception("account %s: enforcing the futures settings (%s) failed", session.name, reason)
 
     def _load_cash(self, session: AccountSession, balances) -> None:
         total = 0
@@ -484,6 +502,9 @@ class Daemon:
         futures = (
             {"futures": [dataclasses.asdict(v) for v in self.futures.views.get(account, [])]} if self.futures else {}
         )
+        report = self.futures_settings.reports.get(account) if self.futures_settings else None
+        if report is not None:
+            futures["futures_settings"] = {**dataclasses.asdict(report), "in_line": report.in_line}
         return {
             "account": account,
             "connected": s.connected,
