@@ -10,7 +10,8 @@ missing) and the event publisher with its fsync'd outbox; market data per config
 gets its first mark before any order); then per account: its lease (a second daemon for the same account
 logs why and leaves it alone), its clients with keys from the key provider, its balances into the kernel,
 its user streams, the **reconciliation hook** (``Daemon.reconcile``, awaited before the account trades, at
-start and after every user-stream gap), and the key-rotation listener; last the command subscriptions, the
+start and after every user-stream gap) followed by the USD-M settings of ``accounts.yaml`` made to match
+(``stream.futures_settings``), and the key-rotation listener; last the command subscriptions, the
 hosted strategies, the live-state writer and the operations endpoints.
 
 ``stop()`` (SIGTERM): stop taking commands, cancel the open orders or leave them (``daemon.on_shutdown``),
@@ -246,7 +247,8 @@ class Daemon:
         self._tasks.extend(self.risk.start())
         fm = self.cfg.risk.futures_monitor
         if fm is not None and fm.enabled and any(Market.USDM in x.links for x in trading):
-            self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of)
+            self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of,
+                                          targets=self.futures_settings.targets)  # fmt: skip
             self._tasks.append(self.futures.start())
         await self._start_webhook()
         self.started_ns = time.time_ns()

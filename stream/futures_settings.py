@@ -17,8 +17,10 @@ success (Binance -4046 / -4059 included). A change the venue refuses (an open po
 half-applied silently: a warning log line, ``oms_futures_settings{outcome="refused"}``, and a
 ``futures_settings_refused`` ``RiskEvent`` on ``risk.{exchange}.{account}`` naming what was applied and what
 was not, and the account keeps trading on the settings it has. Changes that all went through are one
-``futures_settings_applied`` event; an account already in line publishes nothing. ``reports[account]`` (shown
-in ``/health/{exchange}/{account}``) is the last run's outcome.
+``futures_settings_applied`` event; an account already in line publishes nothing (a venue that cannot report
+its settings, without ``symbol_settings``, is sent the target each time, logged but not announced).
+``reports[account]`` (shown in ``/health/{exchange}/{account}``) is the last run's outcome. The venue's position
+mode, configured or not, is then the kernels' (``sync_kernel``: which position sides the risk kernel accepts).
 
 **Commands** (``oms.model.settings``: ``SetLeverage``, ``SetMarginType``, ``SetPositionMode``) arrive on the
 account's ``cmd.order.{exchange}.{account}`` like orders (``OrderRouter`` hands them to ``command``). A leverage
@@ -61,6 +63,10 @@ BLOCKED_BY = {
     -4161: "an open isolated position (leverage cannot be reduced)",
     -2027: "the open position's size (above the maximum allowed at that leverage)",
 }
+HEDGE_WITH_SPOT = (
+    "the kernels hold one position mode per account and this account also trades Spot (position side both): "
+    "set spot_enabled: false or position_mode: one_way in accounts.yaml"
+)
 MARGIN_OF_CONFIG = {"isolated": MarginType.ISOLATED, "cross": MarginType.CROSS}
 MODE_OF_CONFIG = {"one_way": PositionMode.ONE_WAY, "hedge": PositionMode.HEDGE}
 
@@ -95,7 +101,7 @@ class SettingOutcome:
     symbol: str  # "" for the account-wide position mode
     want: str
     had: str  # "" when the venue cannot say
-    outcome: str  # applied | refused | failed
+    outcome: str  # applied | refused (by the venue) | failed (network, ...) | unsupported (by the daemon)
     code: int | None = None
     reason: str = ""
 
@@ -179,8 +185,12 @@ class FuturesSettings:
         else:
             if target.position_mode is not None and mode is not target.position_mode:
                 want = target.position_mode
-                o = await self._change(session, "position_mode", "", want.value, mode.value,
-                                       lambda: ex.set_position_mode(want))  # fmt: skip
+                if want is PositionMode.HEDGE and Market.SPOT in session.links:
+                    o = self._count(session, SettingOutcome("position_mode", "", want.value, mode.value, "unsupported",
+                                                            reason=HEDGE_WITH_SPOT))  # fmt: skip
+                else:
+                    o = await self._change(session, "position_mode", "", want.value, mode.value,
+                                           lambda: ex.set_position_mode(want))  # fmt: skip
                 done.append(o)
                 mode = want if o.outcome == "applied" else mode
             self.sync_kernel(session, mode)
@@ -246,12 +256,13 @@ class FuturesSettings:
         for o in r.refused:
             log.warning("futures settings: %s: %s; trading on the current setting", session.name, o.describe(),
                         extra=extra)  # fmt: skip
-        if r.refused:
+        by_venue = [o for o in r.refused if o.outcome != "unsupported"]  # the daemon's own limits: logged only
+        if by_venue:
             applied = "; ".join(o.describe() for o in r.applied) or "nothing"
-            why = (f"{r.reason}: not applied: {'; '.join(o.describe() for o in r.refused)}. Applied: {applied}. "
+            why = (f"{r.reason}: not applied: {'; '.join(o.describe() for o in by_venue)}. Applied: {applied}. "
                    "The account trades on its current settings")  # fmt: skip
             await self._event(session, "futures_settings_refused", why)
-        elif r.applied:
+        elif any(o.had for o in r.applied):  # a venue that cannot say what it had: set each time, not announced
             await self._event(session, "futures_settings_applied", f"{r.reason}: " + "; ".join(
                 o.describe() for o in r.applied))  # fmt: skip
 
@@ -304,6 +315,12 @@ class FuturesSettings:
             if market is not Market.USDM:
                 return self._refuse(session, cmd, "unknown_market",
                                     f"{symbol} is not a USD-M symbol (like BTC/USDT:USDT)")  # fmt: skip
+        if (
+            isinstance(cmd, SetPositionMode)
+            and cmd.position_mode is PositionMode.HEDGE
+            and Market.SPOT in session.links
+        ):
+            return self._refuse(session, cmd, "unsupported", f"hedge mode on {session.name}: {HEDGE_WITH_SPOT}")
         if isinstance(cmd, SetLeverage):
             limit = int(self.state.lim[L_MAX_LEVERAGE_PPM, session.number])
             if limit != UNLIMITED and cmd.leverage * PPM > limit:

@@ -6,7 +6,8 @@ USD-M one, a leverage within the account's ``max_leverage`` of ``risk.yaml``), s
 answers a ``CommandResult`` carrying the venue's answer in ``settings`` (an ``AccountSettings``: the leverage
 and its maximum notional, the margin type, the position mode), or the refusal's code and reason
 (``risk:MAX_LEVERAGE``, ``venue:-4048`` "Margin type cannot be changed if there exists position.", ...).
-Asking for the setting the account already has is success.
+Asking for the setting the account already has is success. Unlike the order commands these refuse unknown
+fields: a misspelt setting is an error, not a no-op.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from oms.model.fields import AccountStr, SymbolStr
 MAX_VENUE_LEVERAGE = 125  # Binance's highest bracket; the venue refuses what a symbol's brackets do not allow
 
 
-class SetLeverage(Msg, tag="set_leverage", kw_only=True):
+class SetLeverage(Msg, tag="set_leverage", kw_only=True, forbid_unknown_fields=True):
     """Set the leverage of one USD-M symbol of the account (``BTC/USDT:USDT``)."""
 
     account: AccountStr
@@ -30,7 +31,7 @@ class SetLeverage(Msg, tag="set_leverage", kw_only=True):
     leverage: Annotated[int, msgspec.Meta(ge=1, le=MAX_VENUE_LEVERAGE)]
 
 
-class SetMarginType(Msg, tag="set_margin_type", kw_only=True):
+class SetMarginType(Msg, tag="set_margin_type", kw_only=True, forbid_unknown_fields=True):
     """Cross or isolated margin on one USD-M symbol (refused by the venue while a position or order is open)."""
 
     account: AccountStr
@@ -38,7 +39,7 @@ class SetMarginType(Msg, tag="set_margin_type", kw_only=True):
     margin_type: MarginType
 
 
-class SetPositionMode(Msg, tag="set_position_mode", kw_only=True):
+class SetPositionMode(Msg, tag="set_position_mode", kw_only=True, forbid_unknown_fields=True):
     """One-way or hedge mode for the account's whole USD-M wallet (refused while any position or order is open)."""
 
     account: AccountStr

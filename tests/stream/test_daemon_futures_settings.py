@@ -137,7 +137,8 @@ async def test_start_applies_the_config_and_commands_change_settings_within_the_
 
 async def test_a_refusal_at_start_is_reported_the_account_trades_and_a_reconnect_enforces_again(bench, nc, caplog):
     name = unique("fsetr")
-    cfg = bench.write([name])  # risk.yaml defaults: max_leverage 5
+    monitor = {"futures_monitor": {"interval_s": 1, "min_liquidation_distance_pct": 1, "adl_alert_quantile": 4}}
+    cfg = bench.write([name], risk_extra=monitor)  # risk.yaml defaults: max_leverage 5
     configure(cfg, name, margin_type="isolated", position_mode="one_way", max_leverage=5)
     acct = bench.account(name)
     client = venue_client(bench, name)
@@ -158,6 +159,8 @@ async def test_a_refusal_at_start_is_reported_the_account_trades_and_a_reconnect
         [refused] = health["futures_settings"]["refused"]
         assert (refused["setting"], refused["code"], refused["outcome"]) == ("margin_type", -4048, "refused")
         assert any("isolated not applied" in m and "trading on the current setting" in m for m in caplog.messages)
+        drift = await until(lambda: _drift(nc, name), what="the monitor's drift alert")
+        assert [e.reason for e in drift] == [f"{PERP} margin type is cross, configured isolated (a position is open)"]
         sell = PlaceOrder(account=acct, symbol=PERP, side=Side.SELL, order_type=OrderType.MARKET, qty=qty,
                           reduce_only=True, intent="close")  # fmt: skip
         [r] = (await request(nc, acct, sell)).results
@@ -180,6 +183,10 @@ async def test_a_refusal_at_start_is_reported_the_account_trades_and_a_reconnect
         assert events[-1].action == "futures_settings_applied" and events[-1].reason.startswith("reconnect:")
     finally:
         await d.stop()
+
+
+async def _drift(nc, name: str):
+    return [e for e in await risk_events(nc, name) if e.action == "settings_drift"]
 
 
 async def _n_events(nc, name: str, n: int):
