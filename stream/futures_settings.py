@@ -287,8 +287,9 @@ class FuturesSettings:
             return
         if Market.SPOT in session.links:
             log.warning("futures settings: %s is in %s mode on USD-M but also trades Spot: the kernels keep one "
-                        "position mode per account and stay in netting mode (USD-M orders need position side both)",
-                        session.name, mode.value, extra={"account": session.name})  # fmt: skip
+                        "position mode per account and stay one-way, so the venue refuses its USD-M orders "
+                        "(position side both) until the account is one-way again", session.name, mode.value,
+                        extra={"account": session.name})  # fmt: skip
             return
         try:
             self.state.set_position_mode(a, hedge)

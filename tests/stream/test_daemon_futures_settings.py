@@ -165,6 +165,9 @@ async def test_a_refusal_at_start_is_reported_the_account_trades_and_a_reconnect
                           reduce_only=True, intent="close")  # fmt: skip
         [r] = (await request(nc, acct, sell)).results
         assert r.ok, r
+        # this account also trades Spot: the kernels keep it one-way, and the daemon says so instead of switching
+        [r] = (await request(nc, acct, SetPositionMode(account=acct, position_mode=PositionMode.HEDGE))).results
+        assert (r.ok, r.code) == (False, "unsupported") and "also trades Spot" in r.reason, r
         rows = await asyncio.to_thread(client.futures_position_information, symbol="BTCUSDT")
         assert all(Decimal(p["positionAmt"]) == 0 for p in rows), rows  # the market order filled at once
 
