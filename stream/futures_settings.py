@@ -44,6 +44,7 @@ from oms.config import Config
 from oms.model import AccountSettings, InstrumentId, MarginType, Market, PositionMode
 from oms.model.commands import CommandResult
 from oms.model.settings import SetLeverage, SetMarginType, SetPositionMode
+from oms.venues.binance.codes import SETTINGS_BLOCKED_BY
 from oms.venues.errors import RateLimited, Rejected, VenueError
 from stream.accounts import AccountSession
 from stream.events import RiskEvent
@@ -54,15 +55,7 @@ log = logging.getLogger("stream.futures_settings")
 
 SettingsCommand = SetLeverage | SetMarginType | SetPositionMode
 
-# Binance USD-M refusals that mean "not while something is open" (the account keeps its current setting)
-BLOCKED_BY = {
-    -4047: "open orders on the symbol",
-    -4048: "an open position on the symbol",
-    -4067: "open orders",
-    -4068: "an open position",
-    -4161: "an open isolated position (leverage cannot be reduced)",
-    -2027: "the open position's size (above the maximum allowed at that leverage)",
-}
+BLOCKED_BY = SETTINGS_BLOCKED_BY  # Binance's codes (ccxt passes the exchange's own code through)
 HEDGE_WITH_SPOT = (
     "the kernels hold one position mode per account and this account also trades Spot (position side both): "
     "set spot_enabled: false or position_mode: one_way in accounts.yaml"
