@@ -248,7 +248,8 @@ class Daemon:
         fm = self.cfg.risk.futures_monitor
         if fm is not None and fm.enabled and any(Market.USDM in x.links for x in trading):
             self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of,
-                                          targets=self.futures_settings.targets)  # fmt: skip
+                                          targets=self.futures_settings.targets,
+                                          on_flat=self.futures_settings.retry_when_flat)  # fmt: skip
             self._tasks.append(self.futures.start())
         await self._start_webhook()
         self.started_ns = time.time_ns()

@@ -16,7 +16,8 @@ when it ends), not at every tick. A venue error is logged and counted, and the n
 With ``targets`` (``stream.futures_settings``: what ``accounts.yaml`` and the settings commands ask for), a
 position whose margin type or leverage, or an account whose position mode, differs from its target raises a
 ``settings_drift`` alert the same way (once, until it is back in line): a change made behind the daemon's back,
-or one the venue refused while a position was open. The daemon sets it right at the next reconnect or restart.
+or one the venue refused while a position was open. The daemon sets it right at the next reconnect or restart,
+and ``on_flat`` (``FuturesSettings.retry_when_flat``) once the account has no open position.
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ class FuturesMonitor:
         emit_risk: Callable[[RiskEvent], Awaitable[None]],
         state_of: Callable[[AccountSession], str],
         targets: Mapping | None = None,  # account -> stream.futures_settings.FuturesTarget
+        on_flat: Callable[[AccountSession], Awaitable[object]] | None = None,  # no open position at a tick
     ):
         self.targets = targets if targets is not None else {}
+        self.on_flat = on_flat
         self.cfg = cfg
         self.sessions = sessions
         self.mark_of = mark_of
@@ -99,6 +102,8 @@ class FuturesMonitor:
     async def check(self, session: AccountSession) -> list[FuturesPositionView]:
         ex = session.links[Market.USDM].clients.execution
         positions = await ex.positions()
+        if not positions and self.on_flat is not None:
+            await self.on_flat(session)  # stream.futures_settings: a change refused for a position, tried again
         mode = (await ex.position_mode()).value
         reader = getattr(ex, "adl_quantiles", None)
         adl = await reader() if callable(reader) and positions else {}

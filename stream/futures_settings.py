@@ -14,7 +14,8 @@ after every reconnect (``Daemon._reconcile``, once the account is reconciled): i
 differs, position mode first, then per symbol margin type and leverage. A setting the venue already has is
 success (Binance -4046 / -4059 included). A change the venue refuses (an open position or open order:
 -4047, -4048, -4067, -4068; a leverage the open position does not allow: -2027, -4161; ...) is reported, never
-half-applied silently: a warning log line, ``oms_futures_settings{outcome="refused"}``, and a
+half-applied silently (and one refused because of a position is tried again when the futures monitor sees the
+account flat, ``retry_when_flat``): a warning log line, ``oms_futures_settings{outcome="refused"}``, and a
 ``futures_settings_refused`` ``RiskEvent`` on ``risk.{exchange}.{account}`` naming what was applied and what
 was not, and the account keeps trading on the settings it has. Changes that all went through are one
 ``futures_settings_applied`` event; an account already in line publishes nothing (a venue that cannot report
@@ -56,6 +57,7 @@ log = logging.getLogger("stream.futures_settings")
 SettingsCommand = SetLeverage | SetMarginType | SetPositionMode
 
 BLOCKED_BY = SETTINGS_BLOCKED_BY  # Binance's codes (ccxt passes the exchange's own code through)
+BY_POSITION = frozenset({-4048, -4068, -4161, -2027})  # refusals that end when the positions are closed
 HEDGE_WITH_SPOT = (
     "the kernels hold one position mode per account and this account also trades Spot (position side both): "
     "set spot_enabled: false or position_mode: one_way in accounts.yaml"
@@ -202,6 +204,15 @@ class FuturesSettings:
         self.reports[session.name] = report
         await self._report(session, report)
         return report
+
+    async def retry_when_flat(self, session: AccountSession) -> SettingsReport | None:
+        """Called by the futures monitor when the account has no open position: a change the venue refused
+        because of one is tried again (once per refusal: one refused again for another reason waits for the
+        next reconnect)."""
+        report = self.reports.get(session.name)
+        if report is None or not any(o.code in BY_POSITION for o in report.refused):
+            return None
+        return await self.enforce(session, "positions closed")
 
     async def _symbols(self, session: AccountSession, ex, target: FuturesTarget, symbols) -> list[SettingOutcome]:
         out: list[SettingOutcome] = []

@@ -3,9 +3,10 @@
 At start the daemon makes the account's position mode, margin type and leverage match ``accounts.yaml`` (the
 leverage capped by ``risk.yaml``'s ``max_leverage``) and says so on ``risk.binance.{account}``; a change the
 venue refuses because a position is open is reported (event, log, metric) while the rest is applied and the
-account keeps trading; a reconnect enforces the config again. ``set_leverage`` / ``set_margin_type`` /
-``set_position_mode`` on ``cmd.order.binance.{account}`` answer the venue's result, the risk limit's refusal or
-the venue's. The venue's state is read back with python-binance, not through the daemon.
+account keeps trading, and it is tried again once the account is flat; a reconnect enforces the config again.
+``set_leverage`` / ``set_margin_type`` / ``set_position_mode`` on ``cmd.order.binance.{account}`` answer the
+venue's result, the risk limit's refusal or the venue's. The venue's state is read back with python-binance,
+not through the daemon.
 """
 
 from __future__ import annotations
@@ -170,9 +171,18 @@ async def test_a_refusal_at_start_is_reported_the_account_trades_and_a_reconnect
         assert (r.ok, r.code) == (False, "unsupported") and "also trades Spot" in r.reason, r
         rows = await asyncio.to_thread(client.futures_position_information, symbol="BTCUSDT")
         assert all(Decimal(p["positionAmt"]) == 0 for p in rows), rows  # the market order filled at once
+        # flat now: the futures monitor has the refused margin type tried again
+        report = await until(lambda: (r := d.futures_settings.reports[acct]).reason == "positions closed" and r,
+                             timeout=30, what="the refused setting tried again once flat")  # fmt: skip
+        assert report.in_line and [(o.setting, o.want, o.had) for o in report.applied] == [
+            ("margin_type", "isolated", "cross")], report  # fmt: skip
+        assert await venue_settings(client) == ("one_way", "ISOLATED", 5)
+        events = await until(lambda: _n_events(nc, name, 2), what="the retry's event")
+        assert events[-1].action == "futures_settings_applied" and events[-1].reason.startswith("positions closed:")
 
-        # someone changes the leverage behind the daemon's back; the user stream drops; the reconnect fixes both
+        # someone changes both behind the daemon's back; the user stream drops; the reconnect fixes both
         await asyncio.to_thread(client.futures_change_leverage, symbol="BTCUSDT", leverage=2)
+        await asyncio.to_thread(client.futures_change_margin_type, symbol="BTCUSDT", marginType="CROSSED")
         assert d.sessions[acct].links[Market.USDM].gaps == 0
         key = await asyncio.to_thread(client.futures_stream_get_listen_key)
         await asyncio.to_thread(client.futures_stream_close, listenKey=key)
@@ -182,7 +192,7 @@ async def test_a_refusal_at_start_is_reported_the_account_trades_and_a_reconnect
             ("margin_type", "isolated", "cross"), ("leverage", "5", "2")}, report  # fmt: skip
         assert await venue_settings(client) == ("one_way", "ISOLATED", 5)
         await until(lambda: d.sessions[acct].trading, what="trading again after the reconnect")
-        events = await until(lambda: _n_events(nc, name, 2), what="the reconnect's event")
+        events = await until(lambda: _n_events(nc, name, 3), what="the reconnect's event")
         assert events[-1].action == "futures_settings_applied" and events[-1].reason.startswith("reconnect:")
     finally:
         await d.stop()
