@@ -4,9 +4,9 @@ At start the daemon makes the account's position mode, margin type and leverage 
 leverage capped by ``risk.yaml``'s ``max_leverage``) and says so on ``risk.binance.{account}``; a change the
 venue refuses because a position is open is reported (event, log, metric) while the rest is applied and the
 account keeps trading, and it is tried again once the account is flat; a reconnect enforces the config again.
-``set_leverage`` / ``set_margin_type`` / ``set_position_mode`` on ``cmd.order.binance.{account}`` answer the
-venue's result, the risk limit's refusal or the venue's. The venue's state is read back with python-binance,
-not through the daemon.
+``set_leverage`` / ``set_margin_type`` / ``set_position_mode`` on ``cmd.order.binance.{account}`` (and
+``oms stream futures``) answer the venue's result, the risk limit's refusal or the venue's. The venue's state
+is read back with python-binance, not through the daemon.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 import urllib.request
 from decimal import ROUND_UP, Decimal
 
@@ -78,6 +81,13 @@ async def metrics_text(bench) -> str:
             return await resp.text()
 
 
+def oms_cli(bench, cfg, *args: str) -> subprocess.CompletedProcess:
+    """``oms stream ARGS`` as a user runs it (the trader identity's seed from the test's NATS server)."""
+    env = {**os.environ, **bench.env}
+    return subprocess.run([sys.executable, "-m", "oms.cli.main", "stream", *args, "--config", str(cfg)],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+
+
 async def test_start_applies_the_config_and_commands_change_settings_within_the_risk_limit(bench, nc):
     name = unique("fset")
     cfg = bench.write([name], risk={name: {"max_leverage": 7}})
@@ -107,6 +117,11 @@ async def test_start_applies_the_config_and_commands_change_settings_within_the_
         [r] = (await request(nc, acct, SetMarginType(account=acct, symbol=PERP, margin_type=MarginType.CROSS))).results
         assert r.ok and r.settings.margin_type is MarginType.CROSS, r
         assert await venue_settings(client) == ("hedge", "CROSSED", 3)
+        cli = await asyncio.to_thread(oms_cli, bench, cfg, "futures", acct, "--leverage", f"{PERP}=4")
+        assert cli.returncode == 0 and cli.stdout.startswith(f"SetLeverage {PERP}: ok (leverage 4"), cli
+        cli = await asyncio.to_thread(oms_cli, bench, cfg, "futures", acct, "--leverage", f"{PERP}=9")
+        assert cli.returncode == 1 and "refused (risk:MAX_LEVERAGE)" in cli.stdout, cli
+        assert await venue_settings(client) == ("hedge", "CROSSED", 4)
         [r] = (await request(nc, acct, SetLeverage(account=acct, symbol="BTC/USDT", leverage=2))).results
         assert (r.ok, r.code) == (False, "unknown_market") and "not a USD-M symbol" in r.reason, r
         raw = encode_request(CommandRequest(commands=(SetLeverage(account=acct, symbol=PERP, leverage=2),)))
@@ -123,11 +138,11 @@ async def test_start_applies_the_config_and_commands_change_settings_within_the_
         assert (r.ok, r.code) == (False, "venue:-4048") and "blocked by an open position" in r.reason, r
         [r] = (await request(nc, acct, SetPositionMode(account=acct, position_mode=PositionMode.ONE_WAY))).results
         assert (r.ok, r.code) == (False, "venue:-4068"), r
-        assert await venue_settings(client) == ("hedge", "CROSSED", 3)  # nothing changed
+        assert await venue_settings(client) == ("hedge", "CROSSED", 4)  # nothing changed
         text = await metrics_text(bench)
         assert f'oms_futures_settings_total{{account="{acct}",outcome="refused",setting="margin_type"}} 1.0' in text
-        assert f'oms_futures_settings_total{{account="{acct}",outcome="applied",setting="leverage"}} 2.0' in text
-        assert f'oms_rejections_total{{account="{acct}",reason="risk:MAX_LEVERAGE"}} 1.0' in text
+        assert f'oms_futures_settings_total{{account="{acct}",outcome="applied",setting="leverage"}} 3.0' in text
+        assert f'oms_rejections_total{{account="{acct}",reason="risk:MAX_LEVERAGE"}} 2.0' in text
         sell = PlaceOrder(account=acct, symbol=PERP, side=Side.SELL, order_type=OrderType.MARKET, qty=qty,
                           position_side=PositionSide.LONG, intent="out")  # fmt: skip
         [r] = (await request(nc, acct, sell)).results
