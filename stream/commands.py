@@ -1,5 +1,7 @@
 """Commands into orders: NATS request/reply on ``cmd.order.{exchange}.{account}``, the in-process path the
-hosted strategies use, and the kill switch (``cmd.halt`` / ``cmd.reduce_only`` / ``cmd.resume``).
+hosted strategies use, and the kill switch (``cmd.halt`` / ``cmd.reduce_only`` / ``cmd.resume``). The USD-M
+settings commands on the same subject (``oms.model.settings``) go to ``on_settings``
+(``stream.futures_settings``).
 
 ``OrderRouter.execute(commands)`` is the one path every order takes, whoever sent it: the gateway decides
 (client order id, idempotency, account and instrument, risk kernel, status machine), rejections are published
@@ -42,6 +44,7 @@ from oms.model import (
     PlaceOrder,
 )
 from oms.model.commands import Command, CommandError, CommandReply, CommandResult, encode_reply, parse_request
+from oms.model.settings import SETTINGS_COMMANDS
 from oms.model.units import to_decimal
 from oms.venues.errors import OrderNotFound, RateLimited, UnknownOutcome, VenueError
 from stream.accounts import AccountSession
@@ -106,6 +109,8 @@ class OrderRouter:
         # Command hooks (stream.emulation.EmulationEngine): each takes a command and returns it (maybe rewritten)
         # to go on through the gateway, or a CommandResult that answers it (a parent order, a refusal).
         self.hooks: list[Callable[[Command], Awaitable[Command | CommandResult]]] = []
+        # USD-M settings commands (stream.futures_settings.FuturesSettings.command); None: refused
+        self.on_settings: Callable[[AccountSession, Command], Awaitable[CommandResult]] | None = None
 
     # ------------------------------------------------------------------ NATS
     async def on_order_request(self, msg: Msg) -> None:
@@ -147,6 +152,10 @@ class OrderRouter:
             why = (session.refused or "is reconciling and not trading yet") if session else "is not traded here"
             code = "unknown_account" if session is None else "not_trading"
             return self._refused(cmd, code, f"{cmd.account} {why}")
+        if isinstance(cmd, SETTINGS_COMMANDS):  # leverage, margin type, position mode: not orders
+            if self.on_settings is None:
+                return self._refused(cmd, "unsupported", f"{type(cmd).__name__} is not served by this daemon")
+            return await self.on_settings(session, cmd)
         for hook in self.hooks:  # stream.emulation: parents, slippage caps (a result ends the command there)
             out = await hook(cmd)
             if isinstance(out, CommandResult):

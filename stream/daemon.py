@@ -10,7 +10,8 @@ missing) and the event publisher with its fsync'd outbox; market data per config
 gets its first mark before any order); then per account: its lease (a second daemon for the same account
 logs why and leaves it alone), its clients with keys from the key provider, its balances into the kernel,
 its user streams, the **reconciliation hook** (``Daemon.reconcile``, awaited before the account trades, at
-start and after every user-stream gap), and the key-rotation listener; last the command subscriptions, the
+start and after every user-stream gap) followed by the USD-M settings of ``accounts.yaml`` made to match
+(``stream.futures_settings``), and the key-rotation listener; last the command subscriptions, the
 hosted strategies, the live-state writer and the operations endpoints.
 
 ``stop()`` (SIGTERM): stop taking commands, cancel the open orders or leave them (``daemon.on_shutdown``),
@@ -61,6 +62,7 @@ from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
 from stream.futures import FuturesMonitor
+from stream.futures_settings import FuturesSettings, targets_from_config
 from stream.gateway import OrderGateway
 from stream.health import OpsServer
 from stream.instruments import UnknownInstrument
@@ -140,6 +142,7 @@ class Daemon:
         self._webhook_runner = None
         self.risk: RiskControls | None = None
         self.futures: FuturesMonitor | None = None  # USD-M positions monitoring (risk.yaml futures_monitor)
+        self.futures_settings: FuturesSettings | None = None  # USD-M leverage, margin type, position mode
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         for why in self.plan.unhosted:
             log.warning(why)
@@ -202,6 +205,11 @@ class Daemon:
         )
         self.risk.attach(self.gateway)
         self.router.on_resume = self.risk.resume
+        self.futures_settings = FuturesSettings(
+            targets_from_config(self.cfg, self.plan), self.sessions, self.wiring.state, self.metrics,
+            self.sink.emit_risk, self.router.state_of,
+        )  # fmt: skip
+        self.router.on_settings = self.futures_settings.command
         self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=s.venue_options)
         self._apply_config_states()
         for (exchange, market), symbols in self.plan.symbols.items():
@@ -239,7 +247,9 @@ class Daemon:
         self._tasks.extend(self.risk.start())
         fm = self.cfg.risk.futures_monitor
         if fm is not None and fm.enabled and any(Market.USDM in x.links for x in trading):
-            self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of)
+            self.futures = FuturesMonitor(fm, self.sessions, self._mark_of, self.sink.emit_risk, self.router.state_of,
+                                          targets=self.futures_settings.targets,
+                                          on_flat=self.futures_settings.retry_when_flat)  # fmt: skip
             self._tasks.append(self.futures.start())
         await self._start_webhook()
         self.started_ns = time.time_ns()
@@ -383,9 +393,20 @@ class Daemon:
             session.refused = f"reconciliation ({reason}) failed: {type(exc).__name__}: {exc}"
             log.exception("account %s: %s; not trading it", session.name, session.refused)
             return
+        await self._enforce_futures_settings(session, reason)
         session.refused = ""
         session.trading = True
         self.sink.dirty.add(session.name)
+
+    async def _enforce_futures_settings(self, session: AccountSession, reason: str) -> None:
+        """The account's USD-M settings made to match configs/ (stream.futures_settings); whatever the venue
+        refuses is reported there, and the account trades on the settings it has."""
+        if self.futures_settings is None:
+            return
+        try:
+            await self.futures_settings.enforce(session, reason)
+        except Exception:  # a bug here must not keep the account from trading
+            log.exception("account %s: enforcing the futures settings (%s) failed", session.name, reason)
 
     def _load_cash(self, session: AccountSession, balances) -> None:
         total = 0
@@ -487,6 +508,9 @@ class Daemon:
         futures = (
             {"futures": [dataclasses.asdict(v) for v in self.futures.views.get(account, [])]} if self.futures else {}
         )
+        report = self.futures_settings.reports.get(account) if self.futures_settings else None
+        if report is not None:
+            futures["futures_settings"] = {**dataclasses.asdict(report), "in_line": report.in_line}
         return {
             "account": account,
             "connected": s.connected,

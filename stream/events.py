@@ -34,7 +34,9 @@ class RiskEvent(msgspec.Struct, frozen=True, kw_only=True, tag="risk_event"):
     """A change of an account's (or every account's: ``account`` "*") trading state, and why."""
 
     account: str
-    action: str  # halt | reduce_only | resume | lease_held | lease_lost | breaker
+    # halt | reduce_only | resume | lease_held | lease_lost | breaker | liquidation_risk | adl_risk | settings_drift
+    # | futures_settings_applied | futures_settings_refused (stream.futures_settings)
+    action: str
     trading_state: str  # active | reduce_only | halted
     reason: str = ""
     cancelled: int = 0  # open orders cancelled with it

@@ -12,6 +12,12 @@ shows it). A position whose distance falls below ``min_liquidation_distance_pct`
 alert, one whose quantile reaches ``adl_alert_quantile`` an ``adl_risk`` alert: a ``RiskEvent`` on
 ``risk.{exchange}.{account}`` and a warning log line, once when the condition starts (and an ``info`` line
 when it ends), not at every tick. A venue error is logged and counted, and the next tick tries again.
+
+With ``targets`` (``stream.futures_settings``: what ``accounts.yaml`` and the settings commands ask for), a
+position whose margin type or leverage, or an account whose position mode, differs from its target raises a
+``settings_drift`` alert the same way (once, until it is back in line): a change made behind the daemon's back,
+or one the venue refused while a position was open. The daemon sets it right at the next reconnect or restart,
+and ``on_flat`` (``FuturesSettings.retry_when_flat``) once the account has no open position.
 """
 
 from __future__ import annotations
@@ -56,7 +62,11 @@ class FuturesMonitor:
         mark_of: MarkOf,
         emit_risk: Callable[[RiskEvent], Awaitable[None]],
         state_of: Callable[[AccountSession], str],
+        targets: Mapping | None = None,  # account -> stream.futures_settings.FuturesTarget
+        on_flat: Callable[[AccountSession], Awaitable[object]] | None = None,  # no open position at a tick
     ):
+        self.targets = targets if targets is not None else {}
+        self.on_flat = on_flat
         self.cfg = cfg
         self.sessions = sessions
         self.mark_of = mark_of
@@ -92,6 +102,8 @@ class FuturesMonitor:
     async def check(self, session: AccountSession) -> list[FuturesPositionView]:
         ex = session.links[Market.USDM].clients.execution
         positions = await ex.positions()
+        if not positions and self.on_flat is not None:
+            await self.on_flat(session)  # stream.futures_settings: a change refused for a position, tried again
         mode = (await ex.position_mode()).value
         reader = getattr(ex, "adl_quantiles", None)
         adl = await reader() if callable(reader) and positions else {}
@@ -123,11 +135,30 @@ class FuturesMonitor:
                 why = (f"{p.symbol} {view.position_side} {p.qty}: ADL quantile {quantile} "
                        f"(alert at {self.cfg.adl_alert_quantile} of 4)")  # fmt: skip
                 seen.add(await self._raise(session, p.symbol, view.position_side, "adl_risk", why))
+        for key, why in self._drift(session.name, mode, views):
+            seen.add(await self._raise(session, key[0], key[1], "settings_drift", why))
         for key in [k for k in self.active if k[0] == session.name and k not in seen]:
             self.active.discard(key)
             log.info("futures monitor: %s %s %s: %s over", key[0], key[1], key[2], key[3], extra={"account": key[0]})
         self.views[session.name] = views
         return views
+
+    def _drift(self, account: str, mode: str, views: list[FuturesPositionView]) -> list[tuple[tuple[str, str], str]]:
+        """((symbol, side), why) of each setting that differs from the account's target."""
+        target = self.targets.get(account)
+        if target is None:
+            return []
+        out = []
+        if target.position_mode is not None and mode != target.position_mode.value:
+            out.append((("", ""), f"position mode is {mode}, configured {target.position_mode.value}"))
+        for v in views:
+            margin, leverage = target.margin_of(v.symbol), target.leverage_of(v.symbol)
+            if margin is not None and v.margin_type and v.margin_type != margin.value:
+                out.append(((v.symbol, "margin_type"), f"{v.symbol} margin type is {v.margin_type}, configured "
+                                                       f"{margin.value} (a position is open)"))  # fmt: skip
+            if leverage is not None and v.leverage and v.leverage != leverage:
+                out.append(((v.symbol, "leverage"), f"{v.symbol} leverage is {v.leverage}, configured {leverage}"))
+        return out
 
     async def _raise(self, session: AccountSession, symbol: str, side: str, alert: str, why: str):
         key = (session.name, symbol, side, alert)

@@ -51,6 +51,10 @@ class DaemonMetrics:
             "oms_cancel_races", "Cancels the venue answered 'unknown order', by what the query then found", ["found"],
             registry=r,
         )  # fmt: skip
+        self.futures_settings = Counter(
+            "oms_futures_settings", "USD-M settings changes (stream/futures_settings), by setting and outcome "
+            "(applied, refused by the venue, failed)", ["account", "setting", "outcome"], registry=r,
+        )  # fmt: skip
         self.webhook_alerts = Counter("oms_webhook_alerts", "Webhook alerts by outcome", ["outcome"], registry=r)
         self.outbox_depth = Gauge("oms_outbox_depth", "Events waiting in the outbox for JetStream", registry=r)
         self.unconfirmed = Gauge(

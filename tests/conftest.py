@@ -68,6 +68,7 @@ SCENARIO_FILES = {
     "tests/stream/test_daemon_amend.py",
     "tests/stream/test_daemon_market_streams.py",
     "tests/stream/test_daemon_futures_monitor.py",
+    "tests/stream/test_daemon_futures_settings.py",  # USD-M settings enforced and commanded (~30 s)
 }
 
 

@@ -712,7 +712,7 @@ class Exchange:
         return self.ledger.get(account_id).leverage_of(symbol)
 
     def set_margin_type(self, account_id: str, symbol: str, margin_type: str) -> None:
-        """ISOLATED or CROSSED; -4046 if unchanged, -4048 with an open position or open orders."""
+        """ISOLATED or CROSSED; -4046 if unchanged, -4048 with an open position, -4047 with open orders."""
         acc = self.ledger.get(account_id)
         self.spec(USDM, symbol)
         mt = margin_type.upper()
@@ -722,10 +722,13 @@ class Exchange:
             raise E.bad_param("marginType", margin_type)
         if acc.margin_type_of(symbol) == mt:
             raise E.ExchangeError(E.MARGIN_TYPE_NO_CHANGE, "No need to change margin type.")
-        has_position = any(p.qty for (s, _), p in acc.positions.items() if s == symbol)
-        if has_position or acc.open_orders.get((USDM, symbol)):
+        if any(p.qty for (s, _), p in acc.positions.items() if s == symbol):
             raise E.ExchangeError(
                 E.MARGIN_TYPE_OPEN_POSITION, "Margin type cannot be changed if there exists position."
+            )
+        if acc.open_orders.get((USDM, symbol)):
+            raise E.ExchangeError(
+                E.MARGIN_TYPE_OPEN_ORDERS, "Margin type cannot be changed if there exists open orders."
             )
         acc.margin_type[symbol] = mt
 
@@ -734,12 +737,19 @@ class Exchange:
         return self.ledger.get(account_id).margin_type_of(symbol)
 
     def set_position_mode(self, account_id: str, dual: bool) -> None:
-        """Hedge mode on (dualSidePosition) or off; -4059 unchanged, -4068 with positions/open orders."""
+        """Hedge mode on (dualSidePosition) or off; -4059 unchanged, -4068 with a position, -4067 with open
+        orders (Binance's USD-M error codes)."""
         acc = self.ledger.get(account_id)
         if acc.dual_side == bool(dual):
             raise E.ExchangeError(E.POSITION_SIDE_NO_CHANGE, "No need to change position side.")
-        if any(p.qty for p in acc.positions.values()) or any(b for (mk, _), b in acc.open_orders.items() if mk == USDM):
-            raise E.ExchangeError(-4068, "Position side cannot be changed if there exists position.")
+        if any(p.qty for p in acc.positions.values()):
+            raise E.ExchangeError(
+                E.POSITION_SIDE_OPEN_POSITION, "Position side cannot be changed if there exists position."
+            )
+        if any(b for (mk, _), b in acc.open_orders.items() if mk == USDM):
+            raise E.ExchangeError(
+                E.POSITION_SIDE_OPEN_ORDERS, "Position side cannot be changed if there exists open orders."
+            )
         acc.dual_side = bool(dual)
         acc.positions = {k: p for k, p in acc.positions.items() if p.qty}
 

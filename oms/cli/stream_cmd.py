@@ -30,6 +30,7 @@ from kernels.affinity import pin_from_config
 from oms.bus.auth import CredentialsError
 from oms.bus.connect import NatsClientSettings, connect_as
 from oms.bus.subjects import SubjectError, kill_switch_subject
+from oms.cli import stream_futures
 from oms.cli.common import CommandError, add_config_option, config_from, console, write
 from oms.cli.tables import fit
 from oms.config import Config
@@ -243,3 +244,4 @@ def register(sub) -> None:
         k.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the daemon's answer")
         k.add_argument("--nats-url", help="NATS server (default: services.nats.port in stream.yaml)")
         k.set_defaults(func=kill_switch)
+    stream_futures.register(s)  # oms stream futures ACCOUNT --leverage/--margin-type/--position-mode

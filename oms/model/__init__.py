@@ -35,6 +35,7 @@ from oms.model.ids import AccountId, ClientOrderId, ExchangeId, InstrumentId
 from oms.model.instrument import Instrument, InstrumentSpec
 from oms.model.market import BookSnapshot, DepthDiff, Kline, Level, MarkPrice, Quote, Trade
 from oms.model.orders import AmendOrder, CancelAll, CancelOrder, Fill, Order, OrderEvent, PlaceOrder
+from oms.model.settings import SetLeverage, SetMarginType, SetPositionMode
 from oms.model.status import IllegalTransition, OrderEventKind, next_status
 
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
     "PositionMode",
     "PositionSide",
     "Quote",
+    "SetLeverage",
+    "SetMarginType",
+    "SetPositionMode",
     "Side",
     "TimeInForce",
     "Trade",

@@ -25,6 +25,7 @@ from oms.model.account import (
 from oms.model.market import BookSnapshot, DepthDiff, Kline, MarkPrice, Quote, Trade
 from oms.model.orders import AmendOrder, CancelAll, CancelOrder, Fill, Order, OrderEvent, PlaceOrder
 from oms.model.parents import ParentEvent, PlaceParent
+from oms.model.settings import SetLeverage, SetMarginType, SetPositionMode
 
 MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (
     PlaceOrder,
@@ -49,6 +50,9 @@ MESSAGE_TYPES: tuple[type[msgspec.Struct], ...] = (
     MarkPrice,
     PlaceParent,
     ParentEvent,
+    SetLeverage,
+    SetMarginType,
+    SetPositionMode,
 )
 Message = Union[MESSAGE_TYPES]  # type: ignore[valid-type]  # noqa: UP007
 T = TypeVar("T")

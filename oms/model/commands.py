@@ -1,10 +1,12 @@
 """Order commands over NATS: the versioned request/reply envelope of ``cmd.order.{exchange}.{account}``.
 
 A sender (a trader's tool, a dashboard, the webhook, another service) sends a ``CommandRequest`` holding one
-to ``MAX_BATCH`` commands (``PlaceOrder``, ``AmendOrder``, ``CancelOrder``, ``CancelAll``, and the emulated
-``PlaceParent`` of ``oms.model.parents``, added in version 1 with defaults) for the account
+to ``MAX_BATCH`` commands (``PlaceOrder``, ``AmendOrder``, ``CancelOrder``, ``CancelAll``, the emulated
+``PlaceParent`` of ``oms.model.parents`` and the USD-M settings ``SetLeverage``, ``SetMarginType``,
+``SetPositionMode`` of ``oms.model.settings``, added in version 1 with defaults) for the account
 named by the subject; the daemon answers a ``CommandReply`` with one ``CommandResult`` per command, in order:
-the client order id and the status it reached, or the rejection's code and reason. A request that cannot be
+the client order id and the status it reached (a settings command: the venue's answer in ``settings``), or
+the rejection's code and reason. A request that cannot be
 read at all gets a reply with ``error`` set and no results.
 
 Versioning: ``v`` is the envelope's version (``COMMAND_VERSION``). A daemon accepts the versions in
@@ -24,18 +26,22 @@ from typing import Annotated, Union
 
 import msgspec
 
+from oms.model.account import AccountSettings
 from oms.model.enums import OrderStatus
 from oms.model.fields import ClientOrderIdStr
 from oms.model.ids import AccountId
 from oms.model.orders import AmendOrder, CancelAll, CancelOrder, PlaceOrder
 from oms.model.parents import ParentStatus, PlaceParent
+from oms.model.settings import SetLeverage, SetMarginType, SetPositionMode
 
 COMMAND_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 MAX_BATCH = 20
 MAX_REQUEST_BYTES = 64 * 1024
 
-Command = Union[PlaceOrder, AmendOrder, CancelOrder, CancelAll, PlaceParent]  # noqa: UP007 - a msgspec tagged union
+Command = Union[  # noqa: UP007 - a msgspec tagged union
+    PlaceOrder, AmendOrder, CancelOrder, CancelAll, PlaceParent, SetLeverage, SetMarginType, SetPositionMode
+]
 
 
 class CommandRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -55,6 +61,7 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     code: str = ""  # "risk:max_notional", "venue:-2010", "unknown_order", ... ("" when ok)
     reason: str = ""
     parent_status: ParentStatus | None = None  # a PlaceParent's (client_order_id is then its parent id)
+    settings: AccountSettings | None = None  # a settings command's: the venue's answer
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

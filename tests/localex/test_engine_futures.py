@@ -170,3 +170,29 @@ def test_percent_price_band_around_mark(ex: Exchange) -> None:
     assert e.value.code == -4024
     assert ex.get_order(a, "usdm", "BTCUSDT", edge.order_id).price == 285000  # unchanged, still resting
     ex.place_order(a, freq("SELL", "0.1", None, type_="STOP_MARKET", stop_price="25000"))  # stops: no band
+
+
+def test_margin_type_and_position_mode_refused_with_open_orders_or_a_position(ex: Exchange) -> None:
+    """Binance's USD-M codes: an open order alone refuses a margin-type change with -4047 and a position-mode
+    change with -4067; a position refuses them with -4048 / -4068; unchanged is -4046 / -4059."""
+    a, b = trader(ex), trader(ex)
+    resting = ex.place_order(a, freq("BUY", "0.1", "29000")).order
+    with pytest.raises(ExchangeError) as e:
+        ex.set_margin_type(a, "BTCUSDT", "ISOLATED")
+    assert (e.value.code, e.value.msg) == (-4047, "Margin type cannot be changed if there exists open orders.")
+    with pytest.raises(ExchangeError) as e:
+        ex.set_position_mode(a, True)
+    assert (e.value.code, e.value.msg) == (-4067, "Position side cannot be changed if there exists open orders.")
+    assert ex.margin_type(a, "BTCUSDT") == "CROSSED" and ex.position_mode(a) is False  # nothing half-applied
+    ex.cancel_order(a, "usdm", "BTCUSDT", order_id=resting.order_id)
+    ex.place_order(b, freq("SELL", "0.1", "30000"))
+    ex.place_order(a, freq("BUY", "0.1", "30000"))  # a position, no open order
+    with pytest.raises(ExchangeError) as e:
+        ex.set_margin_type(a, "BTCUSDT", "ISOLATED")
+    assert e.value.code == -4048
+    with pytest.raises(ExchangeError) as e:
+        ex.set_position_mode(a, True)
+    assert e.value.code == -4068
+    with pytest.raises(ExchangeError) as e:
+        ex.set_position_mode(a, False)
+    assert e.value.code == -4059

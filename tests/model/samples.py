@@ -28,6 +28,7 @@ from oms.model import (
     TransferStatus,
 )
 from oms.model.parents import ParentEvent, PlaceParent
+from oms.model.settings import SetLeverage, SetMarginType, SetPositionMode
 
 T = 1_764_547_200_000_000_000
 ACC = "binance/sub_mm"
@@ -71,4 +72,7 @@ SAMPLES = [
     ParentEvent(account=ACC, symbol=PERP, parent_id="par-a", algo="twap", kind="child_filled", status="working",
                 side="buy", qty="0.01", filled_qty="0.002", avg_price="64250.1", child_client_order_id="oms-a",
                 child_qty="0.002", seq=3, event_ns=T),
+    SetLeverage(account=ACC, symbol=PERP, leverage=5),
+    SetMarginType(account=ACC, symbol=PERP, margin_type="isolated"),
+    SetPositionMode(account=ACC, position_mode="hedge"),
 ]  # fmt: skip

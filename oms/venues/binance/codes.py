@@ -85,3 +85,13 @@ STATUS_KIND = {
 
 POSITION_SIDE = {"BOTH": PositionSide.BOTH, "LONG": PositionSide.LONG, "SHORT": PositionSide.SHORT}
 POSITION_SIDE_TO_BINANCE = {v: k for k, v in POSITION_SIDE.items()}
+
+# USD-M settings changes refused because something is open (the account keeps its current setting): code -> what
+SETTINGS_BLOCKED_BY = {
+    -4047: "open orders on the symbol",  # margin type
+    -4048: "an open position on the symbol",
+    -4067: "open orders",  # position mode
+    -4068: "an open position",
+    -4161: "an open isolated position (leverage cannot be reduced)",
+    -2027: "the open position's size (above the maximum allowed at that leverage)",
+}
