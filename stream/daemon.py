@@ -152,6 +152,7 @@ class Daemon:
             str(p): AccountSession(p.id, self.wiring.accounts[p.exchange, p.name], p.markets)
             for p in self.plan.accounts
         }
+        self.gateway.amends_qty_only = self._amends_qty_only  # Binance Spot: other amends are cancel-replaces
         self.feeds: list[MarketFeed] = []
         self.books = new_books(self.wiring.state.n_instruments, BOOK_DEPTH)
         self.nc = None
@@ -250,6 +251,15 @@ class Daemon:
             len(self.sessions),
             ", ".join(x.name for x in trading if x.trading) or "none",
         )
+
+    def _amends_qty_only(self, account: str, symbol: str) -> bool:
+        """The venue of ``account``'s ``symbol`` amends only a lower quantity in place (``amend_qty_only``)."""
+        session = self.sessions.get(account)
+        try:
+            execution = session.clients_for(symbol).execution if session is not None else None
+        except (KeyError, ValueError):
+            return False
+        return bool(getattr(getattr(execution, "capabilities", None), "amend_qty_only", False))
 
     # ------------------------------------------------------------------ risk controls and the webhook
     def _mark_of(self, exchange: str, symbol: str) -> Decimal | None:
