@@ -60,6 +60,7 @@ from stream.accounts import AccountSession
 from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
+from stream.funding import FundingBook
 from stream.futures import FuturesMonitor
 from stream.gateway import OrderGateway
 from stream.health import OpsServer
@@ -140,6 +141,7 @@ class Daemon:
         self._webhook_runner = None
         self.risk: RiskControls | None = None
         self.futures: FuturesMonitor | None = None  # USD-M positions monitoring (risk.yaml futures_monitor)
+        self.funding: FundingBook | None = None  # USD-M funding payments (stream.funding)
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         for why in self.plan.unhosted:
             log.warning(why)
@@ -198,6 +200,8 @@ class Daemon:
         self.logs = LogWriter(Layout(s.data_dir))
         self.sink = EventSink(self.publisher, self.logs, self.metrics)
         self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
+        self.funding = FundingBook(self.wiring.state, self.wiring.instruments, self.publisher, self.logs, js,
+                                   on_booked=lambda account: self.sink.dirty.add(account))  # fmt: skip
         self.risk = RiskControls.from_config(
             self.cfg.risk, self.wiring.state, self.wiring.accounts, self._symbol_of, self._on_trip
         )
@@ -393,9 +397,24 @@ class Daemon:
             session.refused = f"reconciliation ({reason}) failed: {type(exc).__name__}: {exc}"
             log.exception("account %s: %s; not trading it", session.name, session.refused)
             return
+        await self._catch_up_funding(session, reason)
         session.refused = ""
         session.trading = True
         self.sink.dirty.add(session.name)
+
+    async def _catch_up_funding(self, session: AccountSession, reason: str) -> None:
+        """The funding payments JetStream lacks (stream.funding); a failure is logged, trading goes on."""
+        link = session.links.get(Market.USDM)
+        if link is None or self.funding is None:
+            return
+        try:
+            n = await self.funding.catch_up(session.name, session.number, link.clients.execution, reason)
+        except Exception as exc:  # the next FUNDING_FEE update or reconciliation reads the history again
+            log.warning("account %s: funding catch-up (%s) failed: %s: %s", session.name, reason, type(exc).__name__,
+                        exc, extra={"account": session.name})  # fmt: skip
+            return
+        if n:
+            log.info("account %s: %d funding payment(s) the stream lacked (%s)", session.name, n, reason)
 
     def _load_cash(self, session: AccountSession, balances) -> None:
         total = 0
@@ -440,6 +459,9 @@ class Daemon:
             for b in ev.balances:
                 session.balances[(market, b.asset)] = b
             await self.sink.emit(ev)
+            link = session.links.get(market)
+            if self.funding is not None and link is not None:  # a FUNDING_FEE update: its payments booked
+                self.funding.on_update(session.name, session.number, link.clients.execution, ev)
         elif isinstance(ev, StreamStatus):
             if ev.kind == "gap":
                 session.trading = False
@@ -576,6 +598,8 @@ class Daemon:
                     n = await self.router.cancel_open(s)
                     log.info("account %s: %d open order(s) cancelled at shutdown", s.name, n)
         await _bounded("finish the answers in flight", self.router.drain(), 10)
+        if self.funding is not None:
+            await _bounded("book the funding payments in flight", self.funding.drain(), 10)
 
     async def _flush(self) -> None:
         """Background tasks ended, live state written, events in JetStream (or kept in the outbox)."""
