@@ -200,3 +200,64 @@ async def test_spot_new_price_is_a_cancel_replace_for_the_remainder(bench, nc):
         assert mine == [new]
     finally:
         await d.stop()
+
+
+async def test_spot_replace_with_a_fill_racing_it_keeps_the_total(bench, nc):
+    """A fill of the old order at the venue that the daemon has not seen when it decides the cancel-replace: the
+    cancel's answer shows it, the replacement is lowered in place, and old fills plus the replacement stay the
+    quantity asked for; the fill is the old order's, in positions and JetStream. The same amend after a restart
+    places nothing."""
+    name, seller = unique("race"), unique("racecp")
+    bench.write([name, seller])
+    acct = bench.account(name)
+    d = bench.daemon(accounts=[acct])
+    await d.start()
+    try:
+        bid, ask = book(bench)
+        inside = str(((bid + ask) / 2 - (ask - bid) / 5).quantize(Decimal("0.1")))
+        cmd = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT, qty="0.03",
+                         price=inside, intent="race-me")  # fmt: skip
+        [res] = (await request(nc, acct, cmd)).results
+        assert res.ok and res.status is OrderStatus.NEW, res
+        old = res.client_order_id
+        _, key, secret = bench.accounts[seller]
+        cp = clients.binance_sync(bench.exchange.url, key, secret)
+        sold = []
+
+        async def fill_first(c):  # blocks the daemon's loop: the fill's stream event waits until after the decision
+            if isinstance(c, AmendOrder) and c.client_order_id == old and not sold:
+                sold.append(cp.create_order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="IOC",
+                                            quantity="0.01", price=inside))  # fmt: skip
+            return c
+
+        d.router.hooks.append(fill_first)
+        far = price_at(bench, "0.96")
+        move = AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=old, side=Side.BUY, price=far)
+        [r] = (await request(nc, acct, move)).results
+        assert Decimal(sold[0]["executedQty"]) == Decimal("0.01"), sold
+        assert r.ok and r.client_order_id != old, r
+        new = r.client_order_id
+        ins = d.wiring.instruments.lookup("binance", "BTC/USDT")[1]
+        rec, fresh = d.gateway.orders.get(old), d.gateway.orders.get(new)
+        await until(lambda: rec.filled == ins.qty("0.01"), what="the racing fill on the old order")
+        await until(lambda: fresh.qty == ins.qty("0.02") and not d.gateway.amends, what="the replacement lowered")
+        assert rec.status is OrderStatus.CANCELED and fresh.status is OrderStatus.NEW
+        execution = d.sessions[acct].links[Market.SPOT].clients.execution
+        venue_new = await execution.query_order("BTC/USDT", new)
+        assert Decimal(venue_new.qty) == Decimal("0.02") and Decimal(venue_new.price) == Decimal(far)
+        assert open_units(d, acct, "BTC/USDT") == ins.qty("0.02")
+        fills = await until(lambda: events(nc, "TRADES", f"trades.binance.{name}.spot.BTC-USDT"), what="the fill")
+        assert [(f.client_order_id, Decimal(f.qty)) for f in fills] == [(old, Decimal("0.01"))]
+    finally:
+        await d.stop()
+
+    # the same amend after a restart: the replacement (adopted from the venue) answers it, nothing is placed
+    d = bench.daemon(accounts=[acct])
+    await d.start()
+    try:
+        [again] = (await request(nc, acct, move)).results
+        assert again.ok and again.client_order_id == new and again.status is OrderStatus.NEW, again
+        execution = d.sessions[acct].links[Market.SPOT].clients.execution
+        assert [o.client_order_id for o in await execution.open_orders("BTC/USDT")] == [new]
+    finally:
+        await d.stop()
