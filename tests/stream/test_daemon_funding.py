@@ -3,7 +3,8 @@ the exchange charges the open USD-M position and sends ``ACCOUNT_UPDATE`` (reaso
 reads the payment from the income history, books it into the positions kernel (the account's and the
 symbol's funding totals), publishes it on ``funding.binance.{account}.usdm.BTC-USDT``, writes it to the
 funding log (DuckDB's ``funding`` view and the PnL report's ``funding`` column) and shows it in the account's
-live view. A restart and a reconnect's catch-up see the same payment again and book it once."""
+live view. A restart and a reconnect's catch-up see the same payment again and book it once; a payment made
+while the daemon was down is published and logged at its restart."""
 
 from __future__ import annotations
 
@@ -155,16 +156,21 @@ async def test_funding_is_booked_published_logged_and_shown_once(bench, nc, cloc
     finally:
         await d.stop()
 
-    # a restart: JetStream holds the payment, nothing is published or logged again
+    # the daemon down through the next funding time; at the restart JetStream holds the first payment (not
+    # published or logged again) and the one it missed is published and logged once
+    t2 = await asyncio.to_thread(pass_funding_time, bench, clock)
     d = bench.daemon()
     await d.start()
     try:
         assert d.sessions[acct].trading, d.sessions[acct].refused
-        assert d.funding.counts["published"] == 0 and (PERP, t) in d.funding.seen[acct]
-        assert len(await funding_events(nc, name)) == 1
+        assert d.funding.counts["published"] == 1 and {(PERP, t), (PERP, t2)} <= d.funding.seen[acct]
+        evs = await funding_events(nc, name)
+        assert [e.event_ns for e in evs] == [t, t2], evs
         con = views.connect(bench.data_dir)
-        [(n,)] = con.execute("SELECT count(*) FROM funding WHERE account = ?", [acct]).fetchall()
-        assert n == 1
+        rows = con.execute("SELECT event_ns FROM funding WHERE account = ? ORDER BY event_ns", [acct]).fetchall()
+        assert rows == [(t,), (t2,)]
+        # history before the restart is in the venue's snapshot (cash): not booked into this run's kernel again
+        assert int(d.wiring.state.acc[A_FUNDING, d.sessions[acct].number]) == 0
     finally:
         await d.stop()
 
