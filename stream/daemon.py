@@ -67,7 +67,7 @@ from stream.health import OpsServer
 from stream.instruments import UnknownInstrument
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
-from stream.reconcile_hook import reconcile_session
+from stream.reconcile_hook import reconcile_session, reconciler_of
 from stream.risk import RiskControls, Trip
 from stream.strategies import StrategyRunner
 from stream.webhook import AlertWebhook, WebhookSettings
@@ -201,7 +201,8 @@ class Daemon:
         self.sink = EventSink(self.publisher, self.logs, self.metrics)
         self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
         self.funding = FundingBook(self.wiring.state, self.wiring.instruments, self.publisher, self.logs, js,
-                                   on_booked=lambda account: self.sink.dirty.add(account))  # fmt: skip
+                                   on_booked=lambda account: self.sink.dirty.add(account),
+                                   pace=lambda limiter, w: reconciler_of(self).pacer.call(limiter, w))  # fmt: skip
         self.risk = RiskControls.from_config(
             self.cfg.risk, self.wiring.state, self.wiring.accounts, self._symbol_of, self._on_trip
         )
@@ -397,24 +398,16 @@ class Daemon:
             session.refused = f"reconciliation ({reason}) failed: {type(exc).__name__}: {exc}"
             log.exception("account %s: %s; not trading it", session.name, session.refused)
             return
-        await self._catch_up_funding(session, reason)
+        self._catch_up_funding(session, reason)
         session.refused = ""
         session.trading = True
         self.sink.dirty.add(session.name)
 
-    async def _catch_up_funding(self, session: AccountSession, reason: str) -> None:
-        """The funding payments JetStream lacks (stream.funding); a failure is logged, trading goes on."""
+    def _catch_up_funding(self, session: AccountSession, reason: str) -> None:
+        """The funding payments JetStream lacks (stream.funding), read in the background and paced."""
         link = session.links.get(Market.USDM)
-        if link is None or self.funding is None:
-            return
-        try:
-            n = await self.funding.catch_up(session.name, session.number, link.clients.execution, reason)
-        except Exception as exc:  # the next FUNDING_FEE update or reconciliation reads the history again
-            log.warning("account %s: funding catch-up (%s) failed: %s: %s", session.name, reason, type(exc).__name__,
-                        exc, extra={"account": session.name})  # fmt: skip
-            return
-        if n:
-            log.info("account %s: %d funding payment(s) the stream lacked (%s)", session.name, n, reason)
+        if link is not None and self.funding is not None:
+            self.funding.start_catch_up(session.name, session.number, link.clients.execution, reason)
 
     def _load_cash(self, session: AccountSession, balances) -> None:
         total = 0

@@ -12,10 +12,12 @@ reconnect, a restart) is booked once:
   position's funding totals, cash moved as the wallet did), published on ``funding.{exchange}.{account}.usdm.
   {symbol}`` (``Nats-Msg-Id`` ``funding:{account}:{symbol}:{ns}``), appended to ``data/logs/YYYY/MM/DD/
   {account}/funding.jsonl`` (the archive's ``funding`` view, and the pnl report's ``funding`` column).
-* ``catch_up(session, reason)``: after every reconciliation (start, reconnect): the payments since the last
-  one in JetStream (or ``lookback_s``) that the stream lacks, published and logged; after a reconnect they go
-  into the kernel's funding totals too (the cash is the venue snapshot's, which holds them already). At start
-  the kernel begins from the venue's snapshot and books only what comes later, as with fills.
+* ``catch_up(session, reason)``: after every reconciliation (start, reconnect; in the background,
+  ``start_catch_up``, its income request paced with the reconciliation's within the IP's weight budget): the
+  payments since the last one in JetStream (or ``lookback_s``) that the stream lacks, published and logged;
+  after a reconnect they go into the kernel's funding totals too (the cash is the venue snapshot's, which
+  holds them already). At start the kernel begins from the venue's snapshot and books only what comes later,
+  as with fills.
 
 The account's realised PnL in the kernel (``account_summary``: realised - fees + funding, what the circuit
 breaker reads) counts funding as its own total; the live view (``stream.livestate.pnl_of``) shows it per
@@ -31,6 +33,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
@@ -53,6 +57,7 @@ log = logging.getLogger("stream.funding")
 MS = 1_000_000
 LOOKBACK_S = 86_400.0  # payments read this far back where JetStream has none
 EARLY_NS = 60_000 * MS  # a FUNDING_FEE update reads the payments from a minute before it
+INCOME_ENDPOINT = "GET /fapi/v1/income"
 KEPT_NS = 31 * 86_400 * 10**9  # JetStream keeps events 30 days: the history read at start
 
 
@@ -68,6 +73,7 @@ class FundingBook:
         lookback_s: float = LOOKBACK_S,
         on_booked: Callable[[str], None] | None = None,
         clock: Callable[[], int] | None = None,
+        pace: Callable[[Any, int], AbstractAsyncContextManager] | None = None,
     ):
         self.state = state
         self.instruments = instruments
@@ -77,6 +83,7 @@ class FundingBook:
         self.lookback_ns = int(lookback_s * 1e9)
         self.on_booked = on_booked  # account -> (the live state is dirty)
         self.clock = clock or time.time_ns
+        self.pace = pace  # (limiter, weight) -> holds the weight of one catch-up request (WeightPacer.call)
         self.seen: dict[str, set[tuple[str, int]]] = {}  # account -> {(symbol, funding time ns)}
         self.last_ns: dict[str, int] = {}  # account -> newest funding time known
         self.counts: Counter[str] = Counter()  # booked, published, duplicate, and refusals by reason
@@ -99,6 +106,23 @@ class FundingBook:
         """After a reconciliation: the payments JetStream lacks; how many were new."""
         return await self._sync(account, number, execution, None, live=False, kernel=reason != "start")
 
+    def start_catch_up(self, account: str, number: int, execution, reason: str) -> None:
+        """``catch_up`` in the background (the account trades meanwhile; its income request is paced with the
+        reconciliation's, so many accounts starting at once stay within the IP's weight budget)."""
+        task = asyncio.get_running_loop().create_task(self._catch_up_logged(account, number, execution, reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up_logged(self, account: str, number: int, execution, reason: str) -> None:
+        try:
+            n = await self.catch_up(account, number, execution, reason)
+        except Exception as exc:  # JetStream or the venue unreadable now: the next update or reconnect reads again
+            self.counts["catch_up_failed"] += 1
+            log.warning("funding of %s: catch-up (%s) failed: %s: %s", account, reason, type(exc).__name__, exc)
+            return
+        if n:
+            log.info("funding of %s: %d payment(s) the stream lacked (%s)", account, n, reason)
+
     async def drain(self, timeout_s: float = 5.0) -> None:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
@@ -114,7 +138,13 @@ class FundingBook:
             if since_ns is None:
                 since_ns = self.last_ns.get(account, self.clock() - self.lookback_ns)
             try:
-                payments = await execution.funding_payments(since_ns)
+                if self.pace is not None and not live:
+                    weights = getattr(getattr(execution, "metadata", None), "weights", {})
+                    w = weights.get(INCOME_ENDPOINT)
+                    async with self.pace(execution.context.limiter, w.weight if w is not None else 30):
+                        payments = await execution.funding_payments(since_ns)
+                else:
+                    payments = await execution.funding_payments(since_ns)
             except (VenueError, OSError, TimeoutError) as exc:
                 self.counts["venue_error"] += 1
                 log.warning("funding of %s: the income history is unreadable now (%s); the next update or "

@@ -163,7 +163,8 @@ async def test_funding_is_booked_published_logged_and_shown_once(bench, nc, cloc
     await d.start()
     try:
         assert d.sessions[acct].trading, d.sessions[acct].refused
-        assert d.funding.counts["published"] == 1 and {(PERP, t), (PERP, t2)} <= d.funding.seen[acct]
+        await until(lambda: d.funding.counts["published"] == 1, what="the missed payment published")
+        assert {(PERP, t), (PERP, t2)} <= d.funding.seen[acct]
         evs = await funding_events(nc, name)
         assert [e.event_ns for e in evs] == [t, t2], evs
         con = views.connect(bench.data_dir)
