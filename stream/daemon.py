@@ -546,6 +546,9 @@ class Daemon:
                 m.weight_headroom.labels(name).set(1 - used / limit)
             m.open_orders.labels(name).set(len(self.gateway.orders.open_orders(s.number)))
             m.connected.labels(name).set(1 if s.connected else 0)
+        if self.funding is not None:
+            for outcome, n in self.funding.counts.items():
+                m.funding.labels(outcome).set(n)
 
     # ------------------------------------------------------------------ stop
     def request_stop(self) -> None:

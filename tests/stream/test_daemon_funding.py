@@ -153,6 +153,9 @@ async def test_funding_is_booked_published_logged_and_shown_once(bench, nc, cloc
         execution = d.sessions[acct].links[Market.USDM].clients.execution
         assert await d.funding.catch_up(acct, a, execution, "reconnect") == 0
         assert int(d.wiring.state.acc[A_FUNDING, a]) == money_to_units(str(paid))
+        metrics = d.metrics.render().decode()
+        assert 'oms_funding_payments{outcome="booked"} 1.0' in metrics
+        assert 'oms_funding_payments{outcome="duplicate"}' in metrics
     finally:
         await d.stop()
 

@@ -58,17 +58,23 @@ async def cancel_replace(ex: BinanceExecution, old: str, cmd: PlaceOrder) -> tup
         ex._start_resolve(cmd.symbol, new)
         raise
     except Rejected as exc:
-        t = s.tracker.get(old)
-        if exc.code != NEW_REFUSED and t is not None and t.status is OrderStatus.PENDING_CANCEL:
-            s.tracker.mark(old, OrderEventKind.CANCEL_REJECTED)
+        if exc.code != NEW_REFUSED:  # the old order was not cancelled (-2022, or the request refused whole)
+            _cancel_not_done(ex, old)
         ex._own(cmd, OrderEventKind.REJECTED, exc.code, exc.venue_message)
         raise
     except Exception:
         s.tracker.orders.pop(new, None)  # not sent (rate limit, auth, socket down before sending): forget it
+        _cancel_not_done(ex, old)
         raise
     cancelled = ex._answer(ex._order(_cancel_row(body["cancelResponse"], old)))
     placed = ex._answer(ex._order(body["newOrderResponse"], cmd.strategy))
     return cancelled, placed
+
+
+def _cancel_not_done(ex: BinanceExecution, old: str) -> None:
+    t = ex.session.tracker.get(old)
+    if t is not None and t.status is OrderStatus.PENDING_CANCEL:
+        ex.session.tracker.mark(old, OrderEventKind.CANCEL_REJECTED)
 
 
 def _cancel_row(row: dict[str, Any], old: str) -> dict[str, Any]:
