@@ -1,6 +1,8 @@
 """Amending an open order in place (``AmendOrder``): the gateway's decision, and settling the venue's answer.
 
-``decide(gateway, cmd)`` runs in the gateway, synchronously, like a placement:
+``decide(gateway, cmd)`` runs in the gateway, synchronously, like a placement (``check`` then ``apply``; a
+venue that amends only a lower quantity in place gets every other amend as a cancel-replace, ``stream.replace``,
+which reuses ``check``):
 
 * the order must be the daemon's, of that account, on that symbol and side, and live on the book (``new`` or
   ``partially_filled``: a pending placement or cancel, or one whose outcome is unknown, is refused as

@@ -57,6 +57,7 @@ log = logging.getLogger("stream.funding")
 MS = 1_000_000
 LOOKBACK_S = 86_400.0  # payments read this far back where JetStream has none
 EARLY_NS = 60_000 * MS  # a FUNDING_FEE update reads the payments from a minute before it
+RETRY_S = (0.5, 2.0, 5.0)  # a live update's income request again after these pauses while it finds nothing new
 INCOME_ENDPOINT = "GET /fapi/v1/income"
 KEPT_NS = 31 * 86_400 * 10**9  # JetStream keeps events 30 days: the history read at start
 
@@ -88,6 +89,7 @@ class FundingBook:
         self.last_ns: dict[str, int] = {}  # account -> newest funding time known
         self.counts: Counter[str] = Counter()  # booked, published, duplicate, and refusals by reason
         self._loaded: set[str] = set()
+        self._dups: Counter[str] = Counter()  # account -> payments seen again
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -98,9 +100,25 @@ class FundingBook:
         if ev.market is not Market.USDM or ev.reason != "FUNDING_FEE":
             return
         since = ev.event_ns - EARLY_NS
-        task = asyncio.get_running_loop().create_task(self._sync(account, number, execution, since, live=True))
+        task = asyncio.get_running_loop().create_task(self._live(account, number, execution, since))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _live(self, account: str, number: int, execution, since_ns: int) -> None:
+        """The payments of one update; asked again a few times while the income history does not list a new
+        one yet (the venue may write it a moment after the update)."""
+        for pause in (*RETRY_S, None):
+            before = self._dups[account]
+            if await self._sync(account, number, execution, since_ns, live=True):
+                return
+            if self._dups[account] > before:  # an update seen again (a replay): its payment is booked
+                return
+            if pause is None:
+                break
+            await asyncio.sleep(pause)
+        self.counts["update_without_payment"] += 1
+        log.warning("funding of %s: a FUNDING_FEE update, but no new payment in the income history; the next "
+                    "reconciliation reads it again", account)  # fmt: skip
 
     async def catch_up(self, account: str, number: int, execution, reason: str) -> int:
         """After a reconciliation: the payments JetStream lacks; how many were new."""
@@ -161,6 +179,7 @@ class FundingBook:
         key = (f.symbol, f.event_ns)
         if key in seen:
             self.counts["duplicate"] += 1
+            self._dups[account] += 1
             return False
         try:
             i, ins = self.instruments.lookup(account.split("/", 1)[0], f.symbol)

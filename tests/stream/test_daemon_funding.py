@@ -26,7 +26,7 @@ from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
 from oms.archive import views
 from oms.archive.records import Funding
-from oms.model import Market, OrderStatus, OrderType, PlaceOrder, Side, codec
+from oms.model import BalanceEvent, Market, OrderStatus, OrderType, PlaceOrder, Side, codec
 from oms.model.units import money_to_units
 from oms.services import free_port
 from tests.localex.conftest import LocalServer, start_server
@@ -153,6 +153,13 @@ async def test_funding_is_booked_published_logged_and_shown_once(bench, nc, cloc
         execution = d.sessions[acct].links[Market.USDM].clients.execution
         assert await d.funding.catch_up(acct, a, execution, "reconnect") == 0
         assert int(d.wiring.state.acc[A_FUNDING, a]) == money_to_units(str(paid))
+        # the user stream's FUNDING_FEE update replayed (a reconnect re-delivers it): booked once
+        session = d.sessions[acct]
+        replayed = BalanceEvent(account=acct, market=Market.USDM, balances=(), reason="FUNDING_FEE", event_ns=t)
+        await d._on_user_event(session, Market.USDM, replayed)
+        await d.funding.drain()
+        assert d.funding.counts["booked"] == 1 and d.funding.counts["update_without_payment"] == 0
+        assert len(await funding_events(nc, name)) == 1
         metrics = d.metrics.render().decode()
         assert 'oms_funding_payments{outcome="booked"} 1.0' in metrics
         assert 'oms_funding_payments{outcome="duplicate"}' in metrics
