@@ -17,6 +17,7 @@ import yaml
 from kernels.state import P_OPEN_BUY
 from localex import clients
 from oms.model import AmendOrder, Market, OrderEvent, OrderEventKind, OrderStatus, OrderType, PlaceOrder, Side
+from stream.replace import replacement_id as replace_id
 from tests.stream.conftest import place, request, unique, until
 from tests.stream.test_daemon_orders import events
 
@@ -259,5 +260,66 @@ async def test_spot_replace_with_a_fill_racing_it_keeps_the_total(bench, nc):
         assert again.ok and again.client_order_id == new and again.status is OrderStatus.NEW, again
         execution = d.sessions[acct].links[Market.SPOT].clients.execution
         assert [o.client_order_id for o in await execution.open_orders("BTC/USDT")] == [new]
+    finally:
+        await d.stop()
+
+
+async def test_spot_replace_refused_by_the_venue_leaves_nothing_twice(bench, nc):
+    """-2022: the old order filled completely at the venue before the cancel-replace reached it (the daemon had
+    not seen the fill): nothing is placed, the replacement ends rejected, the old order FILLED with its fill.
+    -2021: the old order (post-only) is cancelled but its replacement would take liquidity and is refused: the
+    old order ends CANCELED, the replacement rejected, and neither holds a reservation."""
+    name, seller = unique("refu"), unique("refucp")
+    bench.write([name, seller])
+    acct = bench.account(name)
+    d = bench.daemon(accounts=[acct])
+    await d.start()
+    try:
+        ins = d.wiring.instruments.lookup("binance", "BTC/USDT")[1]
+        bid, ask = book(bench)
+        inside = str(((bid + ask) / 2 - (ask - bid) / 5).quantize(Decimal("0.1")))
+        cmd = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT, qty="0.02",
+                         price=inside, intent="fill-me")  # fmt: skip
+        [res] = (await request(nc, acct, cmd)).results
+        assert res.ok and res.status is OrderStatus.NEW, res
+        old = res.client_order_id
+        _, key, secret = bench.accounts[seller]
+        cp = clients.binance_sync(bench.exchange.url, key, secret)
+        sold = []
+
+        async def fill_all(c):  # blocks the daemon's loop: the fill is at the venue, not yet in the gateway
+            if isinstance(c, AmendOrder) and c.client_order_id == old and not sold:
+                sold.append(cp.create_order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="IOC",
+                                            quantity="0.02", price=inside))  # fmt: skip
+            return c
+
+        d.router.hooks.append(fill_all)
+        move = AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=old, side=Side.BUY,
+                          price=price_at(bench, "0.96"))  # fmt: skip
+        [r] = (await request(nc, acct, move)).results
+        assert Decimal(sold[0]["executedQty"]) == Decimal("0.02"), sold
+        assert not r.ok and r.code == "venue:-2022" and r.client_order_id == old, r
+        rec = d.gateway.orders.get(old)
+        await until(lambda: rec.status is OrderStatus.FILLED and rec.filled == ins.qty("0.02"), what="the fill")
+        replacement = d.gateway.orders.get(replace_id(move))
+        assert replacement.status is OrderStatus.REJECTED and not replacement.reserved
+        execution = d.sessions[acct].links[Market.SPOT].clients.execution
+        assert [o.client_order_id for o in await execution.open_orders("BTC/USDT")] == []
+        assert open_units(d, acct, "BTC/USDT") == 0
+
+        maker = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT, qty="0.01",
+                           price=price_at(bench, "0.97"), post_only=True, intent="maker")  # fmt: skip
+        [res] = (await request(nc, acct, maker)).results
+        assert res.ok and res.status is OrderStatus.NEW, res
+        taker_price = str((book(bench)[1] * Decimal("1.001")).quantize(Decimal("0.1")))  # above the best ask
+        cross = AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=res.client_order_id, side=Side.BUY,
+                           price=taker_price)  # fmt: skip
+        [r] = (await request(nc, acct, cross)).results
+        assert not r.ok and r.code == "venue:-2021", r
+        rec = d.gateway.orders.get(res.client_order_id)
+        await until(lambda: rec.status is OrderStatus.CANCELED, what="the old post-only order cancelled")
+        assert d.gateway.orders.get(replace_id(cross)).status is OrderStatus.REJECTED
+        assert open_units(d, acct, "BTC/USDT") == 0 and not rec.reserved
+        assert [o.client_order_id for o in await execution.open_orders("BTC/USDT")] == []
     finally:
         await d.stop()
