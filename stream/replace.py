@@ -131,7 +131,8 @@ async def send(router: OrderRouter, session: AccountSession, item: ReplaceOrder)
     await router._apply(msgspec.structs.replace(cancelled, reason=f"replaced by {new}"))
     await router._apply(msgspec.structs.replace(placed, reason=f"replaces {item.old}"))
     old = gw.orders.get(item.old)
-    await router.sink.emit(
+    total = gw.instruments.instrument(old.instrument)[1].qty_str(item.total) if old is not None else item.new.qty
+    await router.sink.emit(  # the amend as asked (the total quantity, the new price), made by the replacement
         OrderEvent(
             account=item.account,
             symbol=item.symbol,
@@ -141,8 +142,8 @@ async def send(router: OrderRouter, session: AccountSession, item: ReplaceOrder)
             status=old.status if old is not None else cancelled.status,
             side=item.new.side,
             order_type=item.new.order_type,
-            qty=cancelled.qty,
-            price=cancelled.price,
+            qty=total,
+            price=item.new.price,
             filled_qty=cancelled.filled_qty,
             reason=f"replaced by {new} (cancel-replace)",
             event_ns=router.clock(),

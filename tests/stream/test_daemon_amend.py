@@ -10,18 +10,34 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from collections.abc import Iterator
 from decimal import ROUND_UP, Decimal
 
+import pytest
 import yaml
 
 from kernels.state import P_OPEN_BUY
 from localex import clients
+from localex.server.ratelimit import RateLimitConfig
+from localex.server.state import ServerConfig
 from oms.model import AmendOrder, Market, OrderEvent, OrderEventKind, OrderStatus, OrderType, PlaceOrder, Side
+from oms.services import free_port
 from stream.replace import replacement_id as replace_id
+from tests.localex.conftest import LocalServer, start_server
 from tests.stream.conftest import place, request, unique, until
 from tests.stream.test_daemon_orders import events
 
 PERP = "BTC/USDT:USDT"
+
+
+@pytest.fixture(scope="module")
+def exchange() -> Iterator[LocalServer]:
+    """This module's local exchange (it overrides the bench's): the replay at the speed of history, so the
+    ladder stays put while a test makes its own order the best bid and fills part of it."""
+    limits = RateLimitConfig(spot_weight_per_minute=100_000, futures_weight_per_minute=100_000,
+                             spot_orders_per_10s=10_000, futures_orders_per_10s=10_000,
+                             futures_orders_per_minute=100_000)  # fmt: skip
+    yield from start_server(ServerConfig(port=free_port(), rate_limits=limits, speed=1.0, replay_interval_s=0.1))
 
 
 def price_at(bench, frac: str, futures: bool = False) -> str:
@@ -181,6 +197,8 @@ async def test_spot_new_price_is_a_cancel_replace_for_the_remainder(bench, nc):
 
         [ev] = await until(lambda: amended_events(nc, name, "spot", "BTC-USDT", old), what="the amended event")
         assert new in ev.reason and ev.status is OrderStatus.CANCELED
+        assert (Decimal(ev.qty), Decimal(ev.price), Decimal(ev.filled_qty)) == (Decimal("0.03"), Decimal(far),
+                                                                                  Decimal("0.01"))  # fmt: skip
         fills = [e for e in await events(nc, "TRADES", f"trades.binance.{name}.spot.BTC-USDT")]
         assert [(f.client_order_id, Decimal(f.qty)) for f in fills] == [(old, Decimal("0.01"))]
 
