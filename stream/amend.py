@@ -1,6 +1,8 @@
 """Amending an open order in place (``AmendOrder``): the gateway's decision, and settling the venue's answer.
 
-``decide(gateway, cmd)`` runs in the gateway, synchronously, like a placement:
+``decide(gateway, cmd)`` runs in the gateway, synchronously, like a placement (``check`` then ``apply``; a
+venue that amends only a lower quantity in place gets every other amend as a cancel-replace, ``stream.replace``,
+which reuses ``check``):
 
 * the order must be the daemon's, of that account, on that symbol and side, and live on the book (``new`` or
   ``partially_filled``: a pending placement or cancel, or one whose outcome is unknown, is refused as
@@ -28,7 +30,7 @@ import msgspec
 
 from kernels import codes as C
 from kernels.state import A_OPEN_ORDERS, P_OPEN_BUY, P_OPEN_SELL, slot_of
-from oms.model import AmendOrder, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder
+from oms.model import AmendOrder, Instrument, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder
 from oms.model.commands import CommandResult
 
 if TYPE_CHECKING:  # the gateway imports this module: annotations only
@@ -51,44 +53,86 @@ class PendingAmend:
     checked: bool  # the risk kernel re-reserved the order (False: a quantity decrease at the same price)
 
 
+@dataclass(slots=True)
+class Checked:
+    """An amend that passed the checks: the order, its instrument, the new quantity (units) and prices."""
+
+    rec: OrderRecord
+    ins: Instrument
+    qty: int
+    new_price: int | None  # the price the order will have (its old one when the amend leaves it)
+    old_price: int | None
+
+    @property
+    def simple(self) -> bool:
+        """Less of the same order: a lower quantity at the same price."""
+        return self.qty < self.rec.qty and self.new_price == self.old_price
+
+
 def decide(gw: OrderGateway, cmd: AmendOrder) -> Outcome:
+    c = check(gw, cmd)
+    return c if isinstance(c, tuple) else apply(gw, cmd, c)
+
+
+def refuse(gw: OrderGateway, coid: str, code: str, reason: str) -> Outcome:
+    gw.rejections[code] += 1
+    return CommandResult(ok=False, client_order_id=coid, code=code, reason=reason), [], []
+
+
+def check(gw: OrderGateway, cmd: AmendOrder) -> Outcome | Checked:
+    """The order and the amend's numbers, or the refusal (an ``Outcome``)."""
     coid = cmd.client_order_id
     rec = gw.orders.get(coid)
-
-    def refuse(code: str, reason: str) -> Outcome:
-        gw.rejections[code] += 1
-        return CommandResult(ok=False, client_order_id=coid, code=code, reason=reason), [], []
-
     if rec is None or rec.cmd.account != cmd.account:
-        return refuse("unknown_order", f"order {coid} of {cmd.account} is not known to this daemon")
+        return refuse(gw, coid, "unknown_order", f"order {coid} of {cmd.account} is not known to this daemon")
     if rec.cmd.symbol != cmd.symbol or rec.cmd.side != cmd.side:
-        return refuse("bad_amend", f"order {coid} is a {rec.cmd.side} on {rec.cmd.symbol}, not {cmd.side} {cmd.symbol}")
+        why = f"order {coid} is a {rec.cmd.side} on {rec.cmd.symbol}, not {cmd.side} {cmd.symbol}"
+        return refuse(gw, coid, "bad_amend", why)
     if not rec.is_open:
-        return refuse("not_open", f"order {coid} is {rec.status.value}: nothing to amend")
+        return refuse(gw, coid, "not_open", f"order {coid} is {rec.status.value}: nothing to amend")
     if rec.status not in AMENDABLE or coid in gw.amends:
         busy = "an amend of it is in flight" if coid in gw.amends else f"it is {rec.status.value}"
-        return refuse("not_amendable", f"order {coid} cannot be amended now: {busy}")
+        return refuse(gw, coid, "not_amendable", f"order {coid} cannot be amended now: {busy}")
     if cmd.qty is None and cmd.price is None:
-        return refuse("bad_amend", f"amend of {coid} changes neither quantity nor price")
+        return refuse(gw, coid, "bad_amend", f"amend of {coid} changes neither quantity nor price")
     _, ins = gw.instruments.instrument(rec.instrument)
     try:
         qty = ins.qty(cmd.qty) if cmd.qty is not None else rec.qty
         price = ins.price(cmd.price) if cmd.price is not None else None
     except ValueError as exc:
-        return refuse("bad_number", str(exc))
+        return refuse(gw, coid, "bad_number", str(exc))
     old_price = ins.price(rec.cmd.price) if rec.cmd.price is not None else None
     if price is not None and old_price is None:
-        return refuse("bad_amend", f"order {coid} is a {rec.cmd.order_type} order without a price to change")
+        return refuse(gw, coid, "bad_amend", f"order {coid} is a {rec.cmd.order_type} order without a price to change")
     if qty <= rec.filled:
         done = ins.qty_str(rec.filled)
-        return refuse("bad_amend", f"amend of {coid}: quantity {cmd.qty} is not above the {done} filled")
+        return refuse(gw, coid, "bad_amend", f"amend of {coid}: quantity {cmd.qty} is not above the {done} filled")
     new_price = old_price if price is None else price
     if qty == rec.qty and new_price == old_price:
-        return refuse("bad_amend", f"amend of {coid} changes nothing")
+        return refuse(gw, coid, "bad_amend", f"amend of {coid} changes nothing")
+    return Checked(rec, ins, qty, new_price, old_price)
+
+
+def rejected(gw: OrderGateway, cmd: AmendOrder, rec: OrderRecord, reason: int) -> Outcome:
+    """The risk kernel refused the amended order: an ``amend_rejected`` event with its reason."""
+    code = f"risk:{C.reason_name(reason)}"
+    gw.rejections[code] += 1
+    ev = OrderEvent(account=cmd.account, symbol=cmd.symbol, client_order_id=cmd.client_order_id,
+                    kind=OrderEventKind.AMEND_REJECTED, status=rec.status, side=cmd.side,
+                    order_type=rec.cmd.order_type, qty=cmd.qty, price=cmd.price, code=reason,
+                    reason=f"{code}: {C.reason_message(reason)}", event_ns=gw.clock())  # fmt: skip
+    result = CommandResult(ok=False, client_order_id=cmd.client_order_id, status=rec.status, code=code,
+                           reason=C.reason_message(reason))  # fmt: skip
+    return result, [ev], []
+
+
+def apply(gw: OrderGateway, cmd: AmendOrder, c: Checked) -> Outcome:
+    """The in-place amend: the record and the reservation as the amended order, the amend to send."""
+    coid, rec, ins, qty, new_price = cmd.client_order_id, c.rec, c.ins, c.qty, c.new_price
     new_cmd = msgspec.structs.replace(
-        rec.cmd, qty=ins.qty_str(qty), price=rec.cmd.price if price is None else cmd.price
+        rec.cmd, qty=ins.qty_str(qty), price=rec.cmd.price if cmd.price is None else cmd.price
     )
-    simple = qty < rec.qty and new_price == old_price
+    simple = c.simple
     if simple:  # less of the same order: less risk, in any trading state
         if rec.reserved:
             gw.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, rec.qty - qty, False)
@@ -99,16 +143,8 @@ def decide(gw: OrderGateway, cmd: AmendOrder) -> Outcome:
         reason = gw.gate.check(rec.account, rec.instrument, rec.side, otype, new_price or 0, qty - rec.filled,
                                1 if rec.cmd.reduce_only else 0, rec.pos_side, gw.clock())  # fmt: skip
         if reason:
-            _reserve(rec, open_old, gw)
-            code = f"risk:{C.reason_name(reason)}"
-            gw.rejections[code] += 1
-            ev = OrderEvent(account=cmd.account, symbol=cmd.symbol, client_order_id=coid,
-                            kind=OrderEventKind.AMEND_REJECTED, status=rec.status, side=cmd.side,
-                            order_type=rec.cmd.order_type, qty=cmd.qty, price=cmd.price, code=reason,
-                            reason=f"{code}: {C.reason_message(reason)}", event_ns=gw.clock())  # fmt: skip
-            result = CommandResult(ok=False, client_order_id=coid, status=rec.status, code=code,
-                                   reason=C.reason_message(reason))  # fmt: skip
-            return result, [ev], []
+            reserve(rec, open_old, gw)
+            return rejected(gw, cmd, rec, reason)
     gw.amends[coid] = PendingAmend(cmd, rec.cmd, rec.qty, not simple)
     rec.cmd, rec.qty = new_cmd, qty
     result = CommandResult(ok=True, client_order_id=coid, status=rec.status)
@@ -138,13 +174,13 @@ def revert(gw: OrderGateway, client_order_id: str) -> None:
     if rec.reserved and rec.is_open:
         if pending.checked:
             gw.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, max(0, rec.qty - rec.filled), True)
-            _reserve(rec, max(0, pending.old_qty - rec.filled), gw)
+            reserve(rec, max(0, pending.old_qty - rec.filled), gw)
         else:
             _adjust(rec, pending.old_qty - rec.qty, gw)
     rec.cmd, rec.qty = pending.old, pending.old_qty
 
 
-def _reserve(rec: OrderRecord, open_units: int, gw: OrderGateway) -> None:
+def reserve(rec: OrderRecord, open_units: int, gw: OrderGateway) -> None:
     acc, pos = gw.state.acc, gw.state.pos
     acc[A_OPEN_ORDERS, rec.account] += 1
     field = P_OPEN_BUY if rec.side == C.BUY else P_OPEN_SELL

@@ -53,6 +53,8 @@ from stream.amend import settle as amend_settle
 from stream.events import EventSink, RiskEvent
 from stream.gateway import Decision, OrderGateway
 from stream.metrics import DaemonMetrics
+from stream.replace import ReplaceOrder
+from stream.replace import send as send_replace
 
 log = logging.getLogger("stream.commands")
 
@@ -192,6 +194,9 @@ class OrderRouter:
                 result = await self._send_place(session, item)
             elif isinstance(item, AmendOrder):
                 result = await self._send_amend(session, item)
+            elif isinstance(item, ReplaceOrder):
+                self.metrics.orders.labels(session.name).inc()
+                result = await send_replace(self, session, item)
             else:
                 await self._send_cancel(session, item)
         if d.send and isinstance(d.send[0], CancelOrder) and result.client_order_id:

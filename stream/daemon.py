@@ -61,6 +61,7 @@ from stream.accounts import AccountSession
 from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
+from stream.funding import FundingBook
 from stream.futures import FuturesMonitor
 from stream.futures_settings import FuturesSettings, targets_from_config
 from stream.gateway import OrderGateway
@@ -68,7 +69,7 @@ from stream.health import OpsServer
 from stream.instruments import UnknownInstrument
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
-from stream.reconcile_hook import reconcile_session
+from stream.reconcile_hook import reconcile_session, reconciler_of
 from stream.risk import RiskControls, Trip
 from stream.strategies import StrategyRunner
 from stream.webhook import AlertWebhook, WebhookSettings
@@ -143,6 +144,7 @@ class Daemon:
         self.risk: RiskControls | None = None
         self.futures: FuturesMonitor | None = None  # USD-M positions monitoring (risk.yaml futures_monitor)
         self.futures_settings: FuturesSettings | None = None  # USD-M leverage, margin type, position mode
+        self.funding: FundingBook | None = None  # USD-M funding payments (stream.funding)
         self.plan: DaemonPlan = plan_from_config(cfg, accounts)
         for why in self.plan.unhosted:
             log.warning(why)
@@ -155,6 +157,7 @@ class Daemon:
             str(p): AccountSession(p.id, self.wiring.accounts[p.exchange, p.name], p.markets)
             for p in self.plan.accounts
         }
+        self.gateway.amends_qty_only = self._amends_qty_only  # Binance Spot: other amends are cancel-replaces
         self.feeds: list[MarketFeed] = []
         self.books = new_books(self.wiring.state.n_instruments, BOOK_DEPTH)
         self.nc = None
@@ -200,6 +203,9 @@ class Daemon:
         self.logs = LogWriter(Layout(s.data_dir))
         self.sink = EventSink(self.publisher, self.logs, self.metrics)
         self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
+        self.funding = FundingBook(self.wiring.state, self.wiring.instruments, self.publisher, self.logs, js,
+                                   on_booked=lambda account: self.sink.dirty.add(account),
+                                   pace=lambda limiter, w: reconciler_of(self).pacer.call(limiter, w))  # fmt: skip
         self.risk = RiskControls.from_config(
             self.cfg.risk, self.wiring.state, self.wiring.accounts, self._symbol_of, self._on_trip
         )
@@ -260,6 +266,15 @@ class Daemon:
             len(self.sessions),
             ", ".join(x.name for x in trading if x.trading) or "none",
         )
+
+    def _amends_qty_only(self, account: str, symbol: str) -> bool:
+        """The venue of ``account``'s ``symbol`` amends only a lower quantity in place (``amend_qty_only``)."""
+        session = self.sessions.get(account)
+        try:
+            execution = session.clients_for(symbol).execution if session is not None else None
+        except (KeyError, ValueError):
+            return False
+        return bool(getattr(getattr(execution, "capabilities", None), "amend_qty_only", False))
 
     # ------------------------------------------------------------------ risk controls and the webhook
     def _mark_of(self, exchange: str, symbol: str) -> Decimal | None:
@@ -394,6 +409,7 @@ class Daemon:
             log.exception("account %s: %s; not trading it", session.name, session.refused)
             return
         await self._enforce_futures_settings(session, reason)
+        self._catch_up_funding(session, reason)
         session.refused = ""
         session.trading = True
         self.sink.dirty.add(session.name)
@@ -407,6 +423,12 @@ class Daemon:
             await self.futures_settings.enforce(session, reason)
         except Exception:  # a bug here must not keep the account from trading
             log.exception("account %s: enforcing the futures settings (%s) failed", session.name, reason)
+
+    def _catch_up_funding(self, session: AccountSession, reason: str) -> None:
+        """The funding payments JetStream lacks (stream.funding), read in the background and paced."""
+        link = session.links.get(Market.USDM)
+        if link is not None and self.funding is not None:
+            self.funding.start_catch_up(session.name, session.number, link.clients.execution, reason)
 
     def _load_cash(self, session: AccountSession, balances) -> None:
         total = 0
@@ -454,6 +476,9 @@ class Daemon:
         elif isinstance(ev, BalanceEvent):
             session.set_balances(market, list(ev.balances))
             await self.sink.emit(ev)
+            link = session.links.get(market)
+            if self.funding is not None and link is not None:  # a FUNDING_FEE update: its payments booked
+                self.funding.on_update(session.name, session.number, link.clients.execution, ev)
         elif isinstance(ev, StreamStatus):
             if ev.kind == "gap":
                 session.trading = False
@@ -548,6 +573,9 @@ class Daemon:
                 m.weight_headroom.labels(name).set(1 - used / limit)
             m.open_orders.labels(name).set(len(self.gateway.orders.open_orders(s.number)))
             m.connected.labels(name).set(1 if s.connected else 0)
+        if self.funding is not None:
+            for outcome, n in self.funding.counts.items():
+                m.funding.labels(outcome).set(n)
 
     # ------------------------------------------------------------------ stop
     def request_stop(self) -> None:
@@ -593,6 +621,8 @@ class Daemon:
                     n = await self.router.cancel_open(s)
                     log.info("account %s: %d open order(s) cancelled at shutdown", s.name, n)
         await _bounded("finish the answers in flight", self.router.drain(), 10)
+        if self.funding is not None:
+            await _bounded("book the funding payments in flight", self.funding.drain(), 10)
 
     async def _flush(self) -> None:
         """Background tasks ended, live state written, events in JetStream (or kept in the outbox)."""

@@ -11,7 +11,8 @@ daemon's asyncio edges do the sending and publishing):
   handed back to be sent.
 * ``cancel(cmd)`` / ``cancel_all(cmd)``: mark the open orders ``pending_cancel`` and hand the cancels back.
 * ``amend(cmd)``: an open order's new quantity and/or price, through the risk kernel unless it only lowers
-  the quantity (``stream.amend``), handed back to be sent.
+  the quantity (``stream.amend``), handed back to be sent; where the venue amends only a lower quantity in
+  place (``amends_qty_only``: Binance Spot), anything else becomes a cancel-replace (``stream.replace``).
 * ``on_order_event(ev)``: a venue event through the status machine; a new fill goes into the positions
   kernel (once, by trade id) and frees its share of the reservation; a finished order frees the rest. Events
   for unknown orders, illegal transitions and fills the kernel refuses are counted by reason and logged, and
@@ -55,7 +56,7 @@ from oms.model import (
 )
 from oms.model.commands import CommandError, CommandReply, CommandResult, parse_request
 from oms.model.units import round_to_units, to_decimal
-from stream import amend
+from stream import amend, replace
 from stream.instruments import InstrumentTable, UnknownInstrument
 from stream.orders import OrderRecord, OrderTracker
 
@@ -94,7 +95,7 @@ class Decision:
 
     result: CommandResult
     events: list[OrderEvent] = field(default_factory=list)
-    send: list[PlaceOrder | CancelOrder | AmendOrder] = field(default_factory=list)
+    send: list[PlaceOrder | CancelOrder | AmendOrder | replace.ReplaceOrder] = field(default_factory=list)
 
 
 class OrderGateway:
@@ -127,6 +128,9 @@ class OrderGateway:
         # not it moves the positions kernel: the circuit breaker's trade book (stream.risk.tradebook). None: off.
         self.on_fill: Callable[[int, int, int, int, int, int], None] | None = None
         self.amends: dict[str, amend.PendingAmend] = {}  # client order id -> amend sent, not yet answered
+        # (account, symbol) -> True where the venue amends only a lower quantity in place (Binance Spot): any
+        # other amend there is a cancel-replace (stream.replace). None: every amend goes to the venue as it is.
+        self.amends_qty_only: Callable[[str, str], bool] | None = None
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
         self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
 
@@ -318,7 +322,11 @@ class OrderGateway:
     def amend(self, cmd: AmendOrder) -> Decision:
         """Change an open order's quantity and/or price in place (``stream.amend``: a lower quantity passes at
         once, anything else through the risk kernel as the order it becomes)."""
-        result, events, send = amend.decide(self, cmd)
+        qty_only = self.amends_qty_only
+        if qty_only is not None and qty_only(cmd.account, cmd.symbol):  # the rest as a cancel-replace
+            result, events, send = replace.decide(self, cmd)
+        else:
+            result, events, send = amend.decide(self, cmd)
         return Decision(result, events, send)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ venue events

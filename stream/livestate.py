@@ -3,7 +3,8 @@
 ``account_view(...)`` turns the kernel state (positions, PnL), the order tracker (open orders) and the last
 balances into the model's structs, under the kinds of ``oms.bus.kv.STATE_KINDS``: ``positions`` (a list of
 ``Position``, signed quantities), ``balances`` (``Balance``), ``open_orders`` (``Order``), ``pnl``
-(``AccountPnl``) and ``trading_state`` (``TradingStateView``). Money is decimal strings in USDT.
+(``AccountPnl``, with the funding booked per account and per symbol) and ``trading_state``
+(``TradingStateView``). Money is decimal strings in USDT.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import time
 import msgspec
 import numpy as np
 
-from kernels.positions import S_CASH, S_EQUITY, S_FEES, S_FIELDS, S_REALISED, S_UNREALISED, account_summary
-from kernels.state import P_COST, P_QTY
+from kernels.positions import S_CASH, S_EQUITY, S_FEES, S_FIELDS, S_FUNDING, S_REALISED, S_UNREALISED, account_summary
+from kernels.state import P_COST, P_FUNDING, P_QTY
 from oms.model import Balance, Order, Position, PositionSide
 from oms.model.units import money_from_units
 from stream.instruments import InstrumentTable
@@ -29,6 +30,8 @@ class AccountPnl(msgspec.Struct, frozen=True, kw_only=True):
     realised: str
     fees: str
     event_ns: int
+    funding: str = "0"  # USD-M funding booked (received positive, paid negative), part of the realised PnL
+    funding_by_symbol: dict[str, str] = {}
 
 
 class TradingStateView(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,7 +112,20 @@ def pnl_of(table: InstrumentTable, a: int, account: str) -> AccountPnl:
         realised=_money(out[S_REALISED, a]),
         fees=_money(out[S_FEES, a]),
         event_ns=time.time_ns(),
+        funding=_money(out[S_FUNDING, a]),
+        funding_by_symbol=funding_of(table, a),
     )
+
+
+def funding_of(table: InstrumentTable, a: int) -> dict[str, str]:
+    """Funding booked per symbol of kernel account ``a`` (decimal strings), the symbols with any."""
+    pos = table.state.pos
+    out = {}
+    for i in range(len(table)):
+        units = int(pos[P_FUNDING, a, i, 0] + pos[P_FUNDING, a, i, 1])
+        if units:
+            out[table.instrument(i)[1].symbol] = _money(units)
+    return out
 
 
 def balances_list(balances: dict) -> list[Balance]:

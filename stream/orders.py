@@ -31,6 +31,8 @@ class OrderRecord:
     venue_order_id: str | None = None
     trade_ids: set[str] = field(default_factory=set)
     updated_ns: int = 0
+    replaces: str | None = None  # a cancel-replace's new order: the client order id of the order it replaced
+    replaced_by: str | None = None  # a replaced order: its replacement's client order id
 
     @property
     def client_order_id(self) -> str:

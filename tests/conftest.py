@@ -66,6 +66,7 @@ SCENARIO_FILES = {
     # the daemon against the local exchange, 20-35 s each: make test stays under 15 minutes on a fresh clone
     "tests/stream/test_breaker_trades.py",
     "tests/stream/test_daemon_amend.py",
+    "tests/stream/test_daemon_funding.py",  # funding through the daemon, a restart included
     "tests/stream/test_daemon_market_streams.py",
     "tests/stream/test_daemon_futures_monitor.py",
     "tests/stream/test_daemon_futures_settings.py",  # USD-M settings enforced and commanded (~30 s)

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 IDENTITIES = ("daemon", "trader", "reader", "flows")
 
-EVENT_SUBJECTS = ("orders.>", "trades.>", "positions.>", "balances.>", "transfers.>", "risk.>")
+EVENT_SUBJECTS = ("orders.>", "trades.>", "positions.>", "balances.>", "transfers.>", "risk.>", "funding.>")
 # JetStream's read side: stream and consumer info, message get (KV get), creating and reading consumers,
 # acknowledging and flow control. No stream create/update/delete/purge, no publish to stored subjects.
 JS_READ = (

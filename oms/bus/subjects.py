@@ -9,6 +9,8 @@ Events (JetStream, kept 30 days):
 * ``transfers.{exchange}.{from}.{to}``: ``TransferEvent`` (a transfer never leaves its exchange, so the
   exchange leads and ``{from}``/``{to}`` are account names: ``transfers.binance.main.sub_mm``)
 * ``risk.{exchange}.{account}``: risk events (breaker trips, kill switch, guards)
+* ``funding.{exchange}.{account}.{market}.{symbol}``: funding payments of perpetual positions
+  (``oms.archive.records.Funding``, the funding log's rows), ``Nats-Msg-Id`` ``funding:{account}:{symbol}:{ns}``
 
 Core NATS: ``md.{exchange}.{market}.{symbol}`` (normalised market data) and the commands
 ``cmd.order.{exchange}.{account}`` (request/reply), ``cmd.halt`` / ``cmd.reduce_only`` / ``cmd.resume``
@@ -45,7 +47,7 @@ from oms.model import (
 from oms.model.codec import encode
 
 _TOKEN = re.compile(r"^[^.*>\s]+$")
-EVENT_KINDS = ("orders", "trades", "positions", "balances", "transfers", "risk")
+EVENT_KINDS = ("orders", "trades", "positions", "balances", "transfers", "risk", "funding")
 KILL_SWITCH = ("halt", "reduce_only", "resume")
 
 
@@ -104,6 +106,16 @@ def transfer_subject(from_account: str | AccountId, to_account: str | AccountId)
 def risk_subject(account: str | AccountId) -> str:
     a = _account(account)
     return f"risk.{a.exchange}.{a.name}"
+
+
+def funding_subject(account: str | AccountId, symbol: str | InstrumentId) -> str:
+    """``funding.{exchange}.{account}.{market}.{symbol}``: one perpetual's funding payments of one account."""
+    return order_subject("funding", account, symbol)
+
+
+def funding_msg_id(account: str, symbol: str, event_ns: int) -> str:
+    """A funding payment is one per account, symbol and funding time, however often it is seen."""
+    return f"funding:{account}:{symbol}:{event_ns}"
 
 
 def md_subject(exchange: str, market: Market | str, symbol: str | InstrumentId) -> str:

@@ -113,7 +113,9 @@ async def _read_state(who: NatsClientSettings, bucket: str) -> dict[str, dict[st
         await nc.close()
 
 
-STATUS_COLUMNS = ("account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees")
+STATUS_COLUMNS = (
+    "account", "state", "holder", "positions", "open", "equity", "unrealised", "realised", "fees", "funding",
+)  # fmt: skip
 
 
 def _plain(value: str) -> str:
@@ -144,6 +146,7 @@ def status_rows(state: dict[str, dict[str, bytes]]) -> list[tuple[str, ...]]:
                 _plain(pnl.unrealised) if pnl else "-",
                 _plain(pnl.realised) if pnl else "-",
                 _plain(pnl.fees) if pnl else "-",
+                _plain(pnl.funding) if pnl else "-",
             )
         )
     return rows
@@ -154,7 +157,7 @@ def print_status(state: dict[str, dict[str, bytes]]) -> None:
         "stream daemon: accounts",
         STATUS_COLUMNS,
         status_rows(state),
-        right=("open", "equity", "unrealised", "realised", "fees"),
+        right=("open", "equity", "unrealised", "realised", "fees", "funding"),
     )
 
 

@@ -44,7 +44,7 @@ async def test_streams_are_created_once_with_30_day_file_retention(nc):
     js = nc.jetstream()
     settings = BusSettings(duplicate_window_s=120)
     first = await ensure_streams(js, settings)
-    assert set(first) == {"ORDERS", "TRADES", "POSITIONS", "BALANCES", "TRANSFERS", "RISK"}
+    assert set(first) == {"ORDERS", "TRADES", "POSITIONS", "BALANCES", "TRANSFERS", "RISK", "FUNDING"}
     again = await ensure_streams(js, settings)
     assert set(again.values()) == {"ok"}
     info = await js.stream_info("TRADES")

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from oms.archive.records import Funding
 from oms.keys import Credentials
 from oms.model import (
     AccountSettings,
@@ -49,7 +50,7 @@ from oms.model import (
     TransferKind,
     TransferStatus,
 )
-from oms.venues.binance import codes, parse
+from oms.venues.binance import codes, parse, replace
 from oms.venues.binance import wire_rest as wr
 from oms.venues.binance.config import BinanceSettings
 from oms.venues.binance.instruments import BinanceInstruments
@@ -299,6 +300,14 @@ class BinanceExecution:
         row["updateTime"] = body.get("transactTime", 0)
         row.pop("origClientOrderId", None)  # the order before the amend; ``clientOrderId`` names it now
         return self._answer(self._order(row), OrderEventKind.AMENDED)
+
+    async def cancel_replace(self, old: str, cmd: PlaceOrder) -> tuple[OrderEvent, OrderEvent]:
+        """Spot: cancel ``old`` and place ``cmd`` in one request (STOP_ON_FAILURE; ``replace.cancel_replace``)."""
+        return await replace.cancel_replace(self, old, cmd)
+
+    async def funding_payments(self, since_ns: int, until_ns: int | None = None) -> list[Funding]:
+        """USD-M funding fees since ``since_ns`` from the income history (``replace.funding_payments``)."""
+        return await replace.funding_payments(self, since_ns, until_ns)
 
     async def cancel(self, cmd: CancelOrder) -> OrderEvent:
         s = await self._ready()

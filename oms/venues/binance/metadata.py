@@ -57,6 +57,8 @@ SPOT_WEIGHTS = {
     "order.place": _ORDER,
     "PUT /api/v3/order/amend/keepPriority": EndpointWeight(4, orders=True),
     "order.amend.keepPriority": EndpointWeight(4, orders=True),
+    "POST /api/v3/order/cancelReplace": _ORDER,
+    "order.cancelReplace": _ORDER,
     "DELETE /api/v3/order": EndpointWeight(1),
     "order.cancel": EndpointWeight(1),
     "GET /api/v3/order": EndpointWeight(4),
@@ -96,6 +98,7 @@ USDM_WEIGHTS = {
     "GET /fapi/v3/positionRisk": EndpointWeight(5),
     "v2/account.position": EndpointWeight(5),
     "GET /fapi/v1/userTrades": EndpointWeight(5),
+    "GET /fapi/v1/income": EndpointWeight(30),
     "GET /fapi/v1/allOrders": EndpointWeight(5),
     "GET /fapi/v1/exchangeInfo": EndpointWeight(1),
     "GET /fapi/v1/depth": EndpointWeight(20),  # limit 1000 (2 up to 50, 5 up to 100, 10 up to 500)

@@ -8,10 +8,11 @@ import asyncio
 import time
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from localex.server.app import server_state
-from oms.model import AmendOrder, Market, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder, Side
+from oms.model import AmendOrder, CancelOrder, Market, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder, Side
 from oms.venues import Rejected, StreamStatus, Unsupported
 from tests.venues.binance.conftest import Harness, next_event
 from tests.venues.binance.test_binance_failover import cut_ws_api_sessions, low_spot_price, wait_until
@@ -70,3 +71,40 @@ async def test_spot_amend_lowers_the_quantity_in_place(harness: Harness):
         AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=coid, side=Side.BUY, qty="0.01")
     )
     assert (c.execution.session.log.records[-1].path, Decimal(ev.qty)) == ("ws", Decimal("0.01"))
+
+
+async def test_spot_cancel_replace_cancels_and_places_in_one_request(harness: Harness):
+    """``order.cancelReplace`` (STOP_ON_FAILURE): the old order cancelled, the new one placed under its own
+    client order id, both reported on the user stream; on an order that is gone already, -2022 and nothing
+    placed (the new id ends rejected in the tracker, never open)."""
+    c = await harness.account(Market.SPOT)
+    stream = c.user.events()
+    await stream.ready()
+    acct = str(c.ctx.account)
+    price = await low_spot_price(harness)
+    first = PlaceOrder(account=acct, symbol="BTC/USDT", side="buy", order_type="limit", qty="0.04", price=price,
+                       intent=str(time.time_ns())).with_client_order_id()  # fmt: skip
+    placed = await c.execution.place(first)
+    new = PlaceOrder(account=acct, symbol="BTC/USDT", side="buy", order_type="limit", qty="0.03",
+                     price=str(Decimal(price) - 1), intent=f"r{time.time_ns()}").with_client_order_id()  # fmt: skip
+    cancelled, accepted = await c.execution.cancel_replace(placed.client_order_id, new)
+    assert (cancelled.client_order_id, cancelled.status) == (placed.client_order_id, OrderStatus.CANCELED)
+    assert (accepted.client_order_id, accepted.status, Decimal(accepted.qty)) == (
+        new.client_order_id, OrderStatus.NEW, Decimal("0.03"),
+    )  # fmt: skip
+    assert c.execution.session.log.records[-1].path == "ws"  # order.cancelReplace
+    streamed = await next_event(
+        stream, lambda e: isinstance(e, OrderEvent) and e.client_order_id == new.client_order_id
+    )
+    assert streamed.status is OrderStatus.NEW
+    order = await c.execution.query_order("BTC/USDT", new.client_order_id)
+    assert order.status is OrderStatus.NEW and Decimal(order.price) == Decimal(price) - 1
+
+    again = msgspec.structs.replace(new, client_order_id=None, intent=f"again{time.time_ns()}").with_client_order_id()
+    with pytest.raises(Rejected) as err:
+        await c.execution.cancel_replace(placed.client_order_id, again)  # the old order is cancelled already
+    assert err.value.code == -2022
+    assert c.execution.session.tracker.get(again.client_order_id).status is OrderStatus.REJECTED
+    with pytest.raises(Rejected):
+        await c.execution.query_order("BTC/USDT", again.client_order_id)  # never placed
+    await c.execution.cancel(CancelOrder(account=acct, symbol="BTC/USDT", client_order_id=new.client_order_id))
