@@ -111,7 +111,10 @@ class Bench:
         symbols: tuple[str, ...] = ("BTC/USDT",),
         strategies: dict | None = None,
         risk_extra: dict | None = None,
+        usdm: tuple[str, ...] = (),
     ) -> Path:
+        """The bench's configs for ``names`` (Spot accounts; with ``usdm`` symbols, USD-M enabled on each of
+        them too and those perpetuals streamed by the daemon)."""
         for name in names:
             if name not in self.accounts:
                 acct = self.exchange.new_account(spot={"USDT": "100000", "BTC": "2"}, futures={"USDT": "100000"})
@@ -128,7 +131,7 @@ class Bench:
                 "parent": "main",
                 "api_key_vault_path": f"binance_{n}",
                 "spot_enabled": True,
-                "futures_enabled": False,
+                "futures_enabled": bool(usdm),
             }
             for n in names
         }
@@ -176,7 +179,7 @@ class Bench:
                         "health_port": self.health_port,
                         "metrics_port": self.metrics_port,
                         "on_shutdown": on_shutdown,
-                        "markets": {"binance": {"spot": list(symbols)}},
+                        "markets": {"binance": {"spot": list(symbols), **({"usdm": list(usdm)} if usdm else {})}},
                     },
                     "services": {
                         "data_dir": str(self.data_dir),

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from decimal import ROUND_UP, Decimal
 
 import pytest
-import yaml
 
 from kernels.state import P_OPEN_BUY
 from localex import clients
@@ -108,13 +107,7 @@ async def test_spot_amend_lowers_the_quantity_in_place_and_refusals_leave_the_or
 
 async def test_usdm_amend_moves_the_price_through_the_venues_modify(bench, nc):
     name = unique("amendf")
-    cfg = bench.write([name])
-    doc = yaml.safe_load((cfg / "accounts.yaml").read_text())
-    doc["accounts"]["binance"][name]["futures_enabled"] = True
-    (cfg / "accounts.yaml").write_text(yaml.safe_dump(doc))
-    doc = yaml.safe_load((cfg / "stream.yaml").read_text())
-    doc["daemon"]["markets"]["binance"]["usdm"] = [PERP]
-    (cfg / "stream.yaml").write_text(yaml.safe_dump(doc))
+    bench.write([name], usdm=(PERP,))
     acct = bench.account(name)
     d = bench.daemon()
     await d.start()

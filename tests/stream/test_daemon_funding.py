@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from decimal import ROUND_UP, Decimal
 
 import pytest
-import yaml
 
 from kernels.state import A_FUNDING
 from localex import clients
@@ -97,13 +96,7 @@ async def funding_events(nc, name: str) -> list[Funding]:
 
 
 def futures_config(bench, name: str) -> None:
-    cfg = bench.write([name])
-    doc = yaml.safe_load((cfg / "accounts.yaml").read_text())
-    doc["accounts"]["binance"][name]["futures_enabled"] = True
-    (cfg / "accounts.yaml").write_text(yaml.safe_dump(doc))
-    doc = yaml.safe_load((cfg / "stream.yaml").read_text())
-    doc["daemon"]["markets"]["binance"]["usdm"] = [PERP]
-    (cfg / "stream.yaml").write_text(yaml.safe_dump(doc))
+    bench.write([name], usdm=(PERP,))
 
 
 async def test_funding_is_booked_published_logged_and_shown_once(bench, nc, clock):

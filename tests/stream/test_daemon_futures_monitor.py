@@ -29,13 +29,7 @@ def futures_mid(bench) -> Decimal:
 
 async def test_liquidation_distance_and_adl_are_monitored_with_alerts(bench, nc, caplog):
     name = unique("fut")
-    cfg = bench.write([name])
-    doc = yaml.safe_load((cfg / "accounts.yaml").read_text())
-    doc["accounts"]["binance"][name]["futures_enabled"] = True
-    (cfg / "accounts.yaml").write_text(yaml.safe_dump(doc))
-    doc = yaml.safe_load((cfg / "stream.yaml").read_text())
-    doc["daemon"]["markets"]["binance"]["usdm"] = [PERP]
-    (cfg / "stream.yaml").write_text(yaml.safe_dump(doc))
+    cfg = bench.write([name], usdm=(PERP,))
     risk = yaml.safe_load((cfg / "risk.yaml").read_text())
     risk["futures_monitor"] = {"interval_s": 1, "min_liquidation_distance_pct": 50, "adl_alert_quantile": 1}
     risk["defaults"]["max_leverage"] = 20

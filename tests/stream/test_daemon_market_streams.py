@@ -19,12 +19,8 @@ PERP = "BTC/USDT:USDT"
 
 async def test_klines_and_mark_prices_with_funding_go_out_on_md_subjects(bench, nc):
     name = unique("md")
-    cfg = bench.write([name])
-    accounts = yaml.safe_load((cfg / "accounts.yaml").read_text())
-    accounts["accounts"]["binance"][name]["futures_enabled"] = True  # the daemon streams the markets it trades
-    (cfg / "accounts.yaml").write_text(yaml.safe_dump(accounts))
+    cfg = bench.write([name], usdm=(PERP,))  # the daemon streams the markets it trades
     doc = yaml.safe_load((cfg / "stream.yaml").read_text())
-    doc["daemon"]["markets"]["binance"]["usdm"] = [PERP]
     doc["daemon"]["kline_intervals"] = ["1m", "5m"]
     (cfg / "stream.yaml").write_text(yaml.safe_dump(doc))
     got: dict[str, list] = {"spot": [], "usdm": []}
