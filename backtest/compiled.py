@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from strategies.base import Strategy
 _ROOT = Path(__file__).resolve().parents[1]
 _DEPENDS = ("backtest/*.py", "kernels/*.py", "strategies/api.py", "strategies/base.py")
 _ENGINES: dict[tuple[Any, Any, Any], Any] = {}
+_LOCK = threading.Lock()  # one dispatcher per strategy even when threads ask at once (a warm-up and a run)
 
 
 class NoAliasCompiler(Compiler):
@@ -77,6 +79,12 @@ def engine_for(strategy: Strategy) -> Any:
     found = _ENGINES.get(key)
     if found is not None:
         return found
+    with _LOCK:
+        found = _ENGINES.get(key)
+        return found if found is not None else _build(strategy, key)
+
+
+def _build(strategy: Strategy, key: tuple[Any, Any, Any]) -> Any:
     digest = _digest(key)
     scope = dict(vars(engine))
     # inlined into the loop at Numba's IR level, so LLVM optimises the strategy and the engine as one function:
@@ -91,3 +99,20 @@ def engine_for(strategy: Strategy) -> Any:
     compiled = njit(cache=digest is not None, nogil=True, _nrt=False, pipeline_class=NoAliasCompiler)(fn)
     _ENGINES[key] = compiled
     return compiled
+
+
+_I1 = numba.types.Array(numba.int64, 1, "C")
+_I2 = numba.types.Array(numba.int64, 2, "C")
+# The argument types ``backtest.run.run`` passes the loop, in order: params, state, events (columns), inst, cfg,
+# tiers, acc, pos, cost, last, orders, fills, equity, log, out, rt, vol, tier, counters, err, start, end
+# (tests/backtest/test_engine_cache.py checks that a run uses exactly these).
+SIGNATURE = (_I1, _I1, _I2, _I2, _I1, _I2, _I2, _I2, _I2, _I1, _I2, _I2, _I2, _I2, _I2, _I1, _I2, _I1, _I1, _I1,
+             numba.int64, numba.int64)  # fmt: skip
+
+
+def warm(strategy: Strategy) -> None:
+    """Load ``strategy``'s loop for ``SIGNATURE`` now (from Numba's cache, or compile it), not at the first run.
+
+    A sweep's worker process does this while the flow still loads the tape (``flows.backtest_sweep``).
+    """
+    engine_for(strategy).compile(SIGNATURE)

@@ -69,12 +69,24 @@ def round_trips(result: Result, account: int | None = None) -> list[float]:
     return [pnl / SCALE for _, pnl in closes]
 
 
-def metrics(result: Result, account: int | None = None) -> dict[str, float]:
-    """The standard set for one account (or all together when ``account`` is None)."""
+def _curve(result: Result, account: int | None) -> tuple[np.ndarray, float]:
     eq = result.equity[:, account] if account is not None else result.equity.sum(axis=1)
     start = float(result.initial[account] if account is not None else result.initial.sum())
     if len(eq) == 0:
         raise ValueError("the run recorded no equity (record_equity=False)")
+    return eq, start
+
+
+CURVE_METRICS = ("start_usdt", "final_usdt", "total_return", "annual_return", "sharpe", "sortino", "max_drawdown",
+                 "calmar")  # fmt: skip
+
+
+def curve_metrics(result: Result, account: int | None = None) -> dict[str, float]:
+    """The metrics of the equity curve alone (``CURVE_METRICS``), without the trade list's: what a sweep scores.
+
+    The same values as ``metrics`` gives for these keys (it starts from this).
+    """
+    eq, start = _curve(result, account)
     years = max((int(result.ts[-1]) - int(result.ts[0])) / DAY_NS / YEAR_DAYS, 1e-9)
     final = float(eq[-1])
     total = final / start - 1
@@ -86,13 +98,6 @@ def metrics(result: Result, account: int | None = None) -> dict[str, float]:
     dsd = math.sqrt((down**2).mean()) if len(down) else 0.0
     dd = drawdown(eq)
     max_dd = float(dd.min()) if len(dd) else 0.0
-    trips = round_trips(result, account)
-    wins = [p for p in trips if p > 0]
-    losses = [p for p in trips if p < 0]
-    fills = result.trades if account is None else result.trades[result.trades[:, F_ACCOUNT] == account]
-    mults = np.array([ins.mult for ins in result.instruments], dtype=np.int64)
-    notional = sum((fills[:, F_PRICE] * fills[:, F_QTY] * mults[fills[:, F_INST]]).tolist()) / SCALE
-    exposure = _exposure(result, fills, len(eq))
     return {
         "start_usdt": start / SCALE,
         "final_usdt": final / SCALE,
@@ -102,6 +107,22 @@ def metrics(result: Result, account: int | None = None) -> dict[str, float]:
         "sortino": float(r.mean() / dsd * math.sqrt(YEAR_DAYS)) if dsd > 0 else 0.0,
         "max_drawdown": max_dd,
         "calmar": annual / abs(max_dd) if max_dd < 0 else 0.0,
+    }
+
+
+def metrics(result: Result, account: int | None = None) -> dict[str, float]:
+    """The standard set for one account (or all together when ``account`` is None)."""
+    out = curve_metrics(result, account)
+    eq, _ = _curve(result, account)
+    trips = round_trips(result, account)
+    wins = [p for p in trips if p > 0]
+    losses = [p for p in trips if p < 0]
+    fills = result.trades if account is None else result.trades[result.trades[:, F_ACCOUNT] == account]
+    mults = np.array([ins.mult for ins in result.instruments], dtype=np.int64)
+    notional = sum((fills[:, F_PRICE] * fills[:, F_QTY] * mults[fills[:, F_INST]]).tolist()) / SCALE
+    exposure = _exposure(result, fills, len(eq))
+    return {
+        **out,
         "trades": len(trips),
         "win_rate": len(wins) / len(trips) if trips else 0.0,
         "profit_factor": sum(wins) / -sum(losses) if losses else (math.inf if wins else 0.0),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backtest.metrics import metrics
+from backtest.metrics import CURVE_METRICS, curve_metrics, metrics
 from backtest.run import Account, Execution, run
 from backtest.tape import Tape
 from strategies.base import Strategy
@@ -56,8 +56,15 @@ def evaluate(
     execution: Execution | None = None,
     threads: int = 2,
     valid: Callable[[dict], bool] | None = None,
+    full: bool = True,
 ) -> list[Point]:
-    """Run every point; invalid parameter sets (by the model or ``valid``) are left out, not scored."""
+    """Run every point; invalid parameter sets (by the model or ``valid``) are left out, not scored.
+
+    ``full=False`` keeps only the equity curve's metrics (``backtest.metrics.CURVE_METRICS``) in each point when
+    the objective is one of them: the same scores without the trade-list analytics, which cost more than the
+    run itself on a short tape (measured: 1.7 ms of metrics beside a 1.2 ms run on the hourly history).
+    """
+    light = not full and objective in CURVE_METRICS
 
     def one(params: dict) -> Point | None:
         try:
@@ -67,7 +74,7 @@ def evaluate(
         if valid and not valid(params):
             return None
         res = run(strategy, params, tape, [Account("sweep", cash)], execution=execution)
-        m = metrics(res, 0)
+        m = curve_metrics(res, 0) if light else metrics(res, 0)
         return Point(params, float(m[objective]), m)
 
     with ThreadPoolExecutor(threads) as pool:

@@ -54,3 +54,13 @@ def test_one_loop_per_strategy_each_named_by_the_digest_of_its_sources():
     assert a.py_func.__code__ is b.py_func.__code__  # the very same loop, bound to other callbacks
     assert a.py_func.__globals__["on_market"].py_func is SMA.on_market.py_func
     assert b.py_func.__globals__["on_market"].py_func is MM.on_market.py_func
+
+
+def test_warming_loads_the_very_signature_a_run_uses(btc_hourly):
+    from backtest.compiled import SIGNATURE, warm
+    from backtest.run import Account, run
+
+    warm(SMA)
+    run(SMA, {"fast_window": 10, "slow_window": 30}, btc_hourly, [Account("a", "100000")], record_equity=False)
+    run(SMA, {"fast_window": 10, "slow_window": 30}, btc_hourly, [Account("a", "100000")], progress=lambda d, n: None)
+    assert engine_for(SMA).signatures == [SIGNATURE]  # warmed, then found: no second compile

@@ -23,6 +23,21 @@ def test_grid_and_random_points_are_deterministic_and_invalid_sets_are_left_out(
     assert r == random_points({"fast_window": (2, 20), "slow_window": (25, 60)}, 5, seed=3)
 
 
+def test_a_light_sweep_scores_exactly_like_a_full_one(btc_hourly):
+    from backtest.metrics import CURVE_METRICS
+
+    pts = grid({"fast_window": [5, 10, 40], "slow_window": [20, 30]})
+    for objective in ("sharpe", "calmar"):
+        full = evaluate(SMA, pts, btc_hourly, objective=objective)
+        light = evaluate(SMA, pts, btc_hourly, objective=objective, full=False)
+        assert [(p.params, p.score) for p in light] == [(p.params, p.score) for p in full]
+        assert all(set(p.metrics) == set(CURVE_METRICS) for p in light)
+        assert all(lp.metrics == {k: fp.metrics[k] for k in CURVE_METRICS} for lp, fp in zip(light, full, strict=True))
+    # an objective from the trade list keeps the full set
+    (win,) = evaluate(SMA, [{"fast_window": 10, "slow_window": 30}], btc_hourly, objective="win_rate", full=False)
+    assert "trades" in win.metrics and win.score == win.metrics["win_rate"]
+
+
 def test_optuna_finds_at_least_the_best_of_its_own_trials(btc_hourly):
     best = optuna_search(SMA, {"fast_window": (3, 20), "slow_window": (25, 80)}, btc_hourly, trials=8, seed=1)
     assert 3 <= best.params["fast_window"] <= 20 and best.score == best.metrics["sharpe"]

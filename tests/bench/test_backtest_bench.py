@@ -31,6 +31,7 @@ Prefect server, on prefect-dask's LocalCluster and on Prefect's process pool.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -330,6 +331,13 @@ def test_a_1000_point_sweep_on_threads_and_through_prefect_on_dask(tape, say, pr
         f"best final equity {max(finals) / 1e8:,.2f} USDT")  # fmt: skip
 
     from flows.backtest_sweep import backtest_sweep  # after the server fixture: Prefect reads its URL on import
+
+    # what bounds the flow: every worker is a new Python that must import Prefect and the engine before its first
+    # point (the flow's own process has them already); measured here, in the same run, for one such process
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import flows.backtest_sweep"], cwd=ROOT, check=True, capture_output=True)
+    say(f"  one worker's start alone (a new Python importing the sweep task's module): "
+        f"{time.perf_counter() - t0:.2f} s wall")  # fmt: skip
 
     for runner in ("dask", "processes"):
         t0 = time.perf_counter()
