@@ -227,10 +227,12 @@ def _fifo(book, day, t, buy, pv, qv, fv, fee_kind, n_books, n_days, dp, dq, dc, 
     realised, fees, other_fee_fills, turnover, cash, dqty, fills, closes, wins, last_price) and ``last_ns``.
     ``fee_kind``: 1 a quote-asset commission, 2 another asset's, 0 neither (no asset known). Returns 0, or 2
     when two fills of a book share a nanosecond (the SQL orders those by trade id)."""
-    n = book.shape[0]
     perm, start = _order(book, day, t, n_books, n_days)
-    lot_q = np.empty(n, dtype=np.int64)
-    lot_p = np.empty(n, dtype=np.int64)
+    longest = 0  # the open lots of a book are at most its fills (fresh pages are dear: not one slot per fill)
+    for b in range(n_books):
+        longest = max(longest, start[(b + 1) * n_days] - start[b * n_days])
+    lot_q = np.empty(longest, dtype=np.int64)
+    lot_p = np.empty(longest, dtype=np.int64)
     for b in range(n_books):
         lo, hi = start[b * n_days], start[(b + 1) * n_days]
         head = 0
