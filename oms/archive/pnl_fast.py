@@ -10,14 +10,21 @@ Where the time goes, and why the pass reads what it reads (measured on 6 M fills
 DECIMAL columns dominates (it is what DuckDB's own group-by of the same fills costs), so everything else
 stays off the fill rows:
 
-* two DuckDB scans only: the distinct (account, symbol, position side, commission asset) tuples with their
-  hash (small), and the fills as seven narrow columns (that hash, date, time, side, price, quantity,
-  commission), streamed in record batches with insertion order off; no strings cross into Python, and the
-  quote-asset fee rule (``LIKE``) is evaluated once per distinct tuple instead of once per fill;
+* one DuckDB scan of the fills, as seven narrow columns (the hash of (account, symbol, position side,
+  commission asset), date, time, side, price, quantity, commission), streamed in record batches with
+  insertion order off; no strings cross into Python;
 * one compiled ingest per batch reads the 128-bit decimals in place from the Arrow buffers (no
   ``combine_chunks``), checks each fits in int64, tracks the fewest decimals every value has, looks the
-  hash up in a small open-addressing table (book and fee kind), and drops rows with no positive quantity;
+  hash up in a small open-addressing table (inserting a hash seen for the first time, with its day), and
+  drops rows with no positive quantity;
+* the distinct tuples behind those hashes come from a second, small query that reads only the days where a
+  hash first appeared (hive partition pruning: one day's file of a month, usually); the quote-asset fee
+  rule (``LIKE``) is evaluated there, once per tuple instead of once per fill (a separate full scan of the
+  four string columns cost a quarter of the report);
 * one compiled FIFO pass gives the per book-day sums, and only those few thousand rows go back to DuckDB.
+
+Two tuples sharing a 64-bit hash are refused (the SQL stages then run) when both appear on those days; one
+seen only on other days would go unnoticed (about n**2 / 2**65 for n tuples: 10**-13 for a thousand books).
 
 Exactness: DECIMAL(38,12) arrives as 128-bit integers; prices, quantities and commissions are rescaled to the
 fewest decimals every value has, and used only when every product and running sum fits in int64 and the
@@ -33,21 +40,20 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numba import njit
 
 from oms.archive.pnl import _QUOTE_FEE, book_daily_sql
 
 INT64_SAFE = 2**62  # bound on any product or running sum (a margin under 2**63)
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 17  # 9 MB Arrow batches: the allocator reuses their memory (1 M-row ones were fresh pages each)
 
 _KEY = "hash(account, symbol, position_side, commission_asset)"
-# the distinct (book, commission asset) tuples: their fee kind is decided here, once per tuple
+# the distinct (book, commission asset) tuples of some days: their fee kind is decided here, once per tuple
 _KEYS = f"""
-SELECT key, hash(account, symbol, position_side) AS book, account, symbol, position_side, fills,
+SELECT key, hash(account, symbol, position_side) AS book, account, symbol, position_side,
        coalesce({_QUOTE_FEE}, false) AS quote_fee, coalesce(NOT ({_QUOTE_FEE}), false) AS other_fee
-FROM (SELECT {_KEY} AS key, account, symbol, position_side, commission_asset, count(*) AS fills
-      FROM trades GROUP BY ALL)
+FROM (SELECT DISTINCT {_KEY} AS key, account, symbol, position_side, commission_asset
+      FROM trades WHERE date IN ({{days}}))
 """
 _READ = (
     f"SELECT {_KEY} AS key, date, event_ns, CAST(side = 'buy' AS TINYINT) AS buy, price, qty, commission FROM trades"
@@ -58,10 +64,11 @@ _MARKS_FAST = (
     "FROM pnl_book_day d JOIN pnl_books k USING (book) GROUP BY ALL"
 )
 
-# the ingested columns: book index, day, time, buy, price, qty, fee (scale 10**-12), fee kind
-_DTYPES = (np.int32, np.int32, np.int64, np.int8, np.int64, np.int64, np.int64, np.int8)
+# the ingested columns: key index, day, time, buy, price, qty, fee (scale 10**-12)
+_DTYPES = (np.int32, np.int32, np.int64, np.int8, np.int64, np.int64, np.int64)
 # ingest return codes
-_OK, _BEYOND_INT64, _UNKNOWN_KEY, _FULL = 0, 1, 2, 3
+_OK, _BEYOND_INT64, _GROW = 0, 1, 2
+_FIRST_SLOTS = 1024  # the key table's first size (slots; grown x4 when half full)
 
 
 class NotExact(Exception):
@@ -69,7 +76,7 @@ class NotExact(Exception):
 
 
 class DataChanged(Exception):
-    """A fill's (book, fee asset) was not in the first scan: the archive grew between the two scans."""
+    """The two queries disagree on the (book, fee asset) tuples: the archive changed between them."""
 
 
 def _buffer(arr: pa.Array, dtype: type, width: int = 1) -> np.ndarray:
@@ -88,20 +95,15 @@ def _decimal_words(arr: pa.Array) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _lookup_table(keys):
-    """An open-addressing table (power-of-two size, linear probing) of the uint64 ``keys`` -> their index;
-    ``-1`` marks a free slot. Returns (slot keys, slot values), or empty arrays when two keys are equal."""
-    size = 1
-    while size < 4 * max(keys.shape[0], 1):
-        size *= 2
+def _lookup_table(keys, size):
+    """An open-addressing table (``size`` slots, a power of two; linear probing) of the distinct uint64
+    ``keys`` -> their index; ``-1`` marks a free slot. Returns (slot keys, slot values)."""
     sk = np.zeros(size, dtype=np.uint64)
     sv = np.full(size, -1, dtype=np.int64)
     mask = np.uint64(size - 1)
     for i in range(keys.shape[0]):
         h = keys[i] & mask
         while sv[h] >= 0:
-            if sk[h] == keys[i]:
-                return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
             h = (h + np.uint64(1)) & mask
         sk[h] = keys[i]
         sv[h] = i
@@ -139,40 +141,47 @@ def _pow10_divides(v, j):
 
 
 @njit(cache=True, nogil=True)
-def _ingest(key, date, ns, buy, pw, qw, fw, sk, sv, key_book, key_fee, at, out_book, out_day, out_t, out_buy,
-            out_p, out_q, out_f, out_fee, zeros):  # fmt: skip
-    """Copy one batch's rows with a positive quantity into the ``out_*`` arrays from position ``at``, the
-    decimals' low words checked to hold the whole value; ``zeros`` (price, qty, fee) shrinks to the most
-    trailing decimal zeros (of 12) every value seen has. Returns (code, the next free position)."""
+def _ingest(key, date, ns, buy, pw, qw, fw, sk, sv, seen, first_day, start, at, out_key, out_day, out_t, out_buy,
+            out_p, out_q, out_f, zeros):  # fmt: skip
+    """Copy one batch's rows from ``start`` with a positive quantity into the ``out_*`` arrays from position
+    ``at``, the decimals' low words checked to hold the whole value; a key hash seen for the first time gets
+    the next index (``seen[0]`` of them so far) and its row's day in ``first_day``; ``zeros`` (price, qty, fee)
+    shrinks to the most trailing decimal zeros (of 12) every value seen has. Returns (code, the next free
+    position, the next row): ``_GROW`` when the key table is half full (the caller grows it and goes on)."""
     mask = np.uint64(sk.shape[0] - 1)
     n = at
-    cap = out_t.shape[0]
     jp, jq, jc = zeros[0], zeros[1], zeros[2]
-    for i in range(key.shape[0]):
+    for i in range(start, key.shape[0]):
         q = qw[2 * i]
         if qw[2 * i + 1] != (q >> 63):
-            return _BEYOND_INT64, n
-        if q <= 0:
-            continue
-        p, f = pw[2 * i], fw[2 * i]
-        if pw[2 * i + 1] != (p >> 63) or fw[2 * i + 1] != (f >> 63):
-            return _BEYOND_INT64, n
+            zeros[0], zeros[1], zeros[2] = jp, jq, jc
+            return _BEYOND_INT64, n, i
         h = key[i] & mask
         while sv[h] >= 0 and sk[h] != key[i]:
             h = (h + np.uint64(1)) & mask
         k = sv[h]
-        if k < 0:
-            return _UNKNOWN_KEY, n
-        if n == cap:
-            return _FULL, n
+        if k < 0:  # every tuple is known, also one whose fills have no positive quantity (as the SQL's)
+            if 2 * (seen[0] + 1) > sk.shape[0]:
+                zeros[0], zeros[1], zeros[2] = jp, jq, jc
+                return _GROW, n, i
+            k = seen[0]
+            sk[h] = key[i]
+            sv[h] = k
+            first_day[k] = date[i]
+            seen[0] += 1
+        if q <= 0:
+            continue
+        p, f = pw[2 * i], fw[2 * i]
+        if pw[2 * i + 1] != (p >> 63) or fw[2 * i + 1] != (f >> 63):
+            zeros[0], zeros[1], zeros[2] = jp, jq, jc
+            return _BEYOND_INT64, n, i
         while not _pow10_divides(p, jp):
             jp -= 1
         while not _pow10_divides(q, jq):
             jq -= 1
         while not _pow10_divides(f, jc):
             jc -= 1
-        out_book[n] = key_book[k]
-        out_fee[n] = key_fee[k]
+        out_key[n] = k
         out_day[n] = date[i]
         out_t[n] = ns[i]
         out_buy[n] = buy[i]
@@ -181,7 +190,7 @@ def _ingest(key, date, ns, buy, pw, qw, fw, sk, sv, key_book, key_fee, at, out_b
         out_f[n] = f
         n += 1
     zeros[0], zeros[1], zeros[2] = jp, jq, jc
-    return _OK, n
+    return _OK, n, key.shape[0]
 
 
 @njit(cache=True, nogil=True)
@@ -218,10 +227,12 @@ def _fifo(book, day, t, buy, pv, qv, fv, fee_kind, n_books, n_days, dp, dq, dc, 
     realised, fees, other_fee_fills, turnover, cash, dqty, fills, closes, wins, last_price) and ``last_ns``.
     ``fee_kind``: 1 a quote-asset commission, 2 another asset's, 0 neither (no asset known). Returns 0, or 2
     when two fills of a book share a nanosecond (the SQL orders those by trade id)."""
-    n = book.shape[0]
     perm, start = _order(book, day, t, n_books, n_days)
-    lot_q = np.empty(n, dtype=np.int64)
-    lot_p = np.empty(n, dtype=np.int64)
+    longest = 0  # the open lots of a book are at most its fills (fresh pages are dear: not one slot per fill)
+    for b in range(n_books):
+        longest = max(longest, start[(b + 1) * n_days] - start[b * n_days])
+    lot_q = np.empty(longest, dtype=np.int64)
+    lot_p = np.empty(longest, dtype=np.int64)
     for b in range(n_books):
         lo, hi = start[b * n_days], start[(b + 1) * n_days]
         head = 0
@@ -299,63 +310,86 @@ class Fills:
 
 @dataclass
 class Keys:
-    """The distinct (book, commission asset) tuples of the fills: their lookup table, book and fee kind."""
+    """The distinct (book, commission asset) tuples of the fills, in the order the scan met them."""
 
-    table: pa.Table  # key, book, account, symbol, position_side, quote_fee, other_fee, fills
+    table: pa.Table  # key, book, account, symbol, position_side, quote_fee, other_fee
     books: np.ndarray  # the sorted distinct book hashes
-    slot_keys: np.ndarray
-    slot_index: np.ndarray
     key_book: np.ndarray  # per tuple: its book's index into books
     key_fee: np.ndarray  # per tuple: 1 quote-asset commission, 2 another asset's, 0 no asset known
-    rows: int  # fills counted by the scan (the second scan's capacity)
 
 
-def read_keys(con: duckdb.DuckDBPyConnection) -> Keys:
-    """The first scan: the distinct (book, commission asset) tuples with their fill counts."""
-    table = con.sql(_KEYS).to_arrow_table()
-    key_hash = np.ascontiguousarray(table.column("key").to_numpy())
-    sk, sv = _lookup_table(key_hash)
-    if len(key_hash) and not len(sv):
+def _days_sql(days: np.ndarray) -> str:
+    return ", ".join(f"DATE '{np.datetime64(int(d), 'D')}'" for d in days)
+
+
+def resolve_keys(con: duckdb.DuckDBPyConnection, hashes: np.ndarray, first_day: np.ndarray) -> Keys:
+    """The tuples behind the scan's key ``hashes`` (index order), read from the days they first appear on."""
+    if not len(hashes):
+        empty = con.sql(_KEYS.format(days="NULL")).to_arrow_table()
+        return Keys(empty, np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.int8))
+    table = con.sql(_KEYS.format(days=_days_sql(np.unique(first_day)))).to_arrow_table()
+    got = np.ascontiguousarray(table.column("key").to_numpy())
+    if len(np.unique(got)) != len(got):
         raise NotExact("two (book, commission asset) tuples share a 64-bit hash")
+    order = np.argsort(got)
+    pos = np.searchsorted(got, hashes, sorter=order)
+    if len(got) != len(hashes) or not bool(np.all(got[order[np.minimum(pos, len(got) - 1)]] == hashes)):
+        raise DataChanged("the tuples of the fills' first days are not the ones the scan met")
+    table = table.take(pa.array(order[pos]))  # in the scan's index order
     book_hash = table.column("book").to_numpy()
     books = np.unique(book_hash)
     quote = table.column("quote_fee").to_numpy(zero_copy_only=False)
     other = table.column("other_fee").to_numpy(zero_copy_only=False)
     return Keys(
-        table=table.drop_columns(["fills"]),
+        table=table,
         books=books,
-        slot_keys=sk,
-        slot_index=sv,
         key_book=np.searchsorted(books, book_hash).astype(np.int32),
         key_fee=np.where(quote, 1, np.where(other, 2, 0)).astype(np.int8),
-        rows=int(pc.sum(table.column("fills")).as_py() or 0),
     )
 
 
 def read_fills(con: duckdb.DuckDBPyConnection) -> tuple[Keys, Fills]:
-    """Both scans (see the module doc); raises NotExact or DataChanged."""
-    keys = read_keys(con)
-    cap = keys.rows + 1024  # a few fills appended between the scans still fit; more is DataChanged
-    out = tuple(np.empty(cap, dtype) for dtype in _DTYPES)
+    """The scan and the tuples' query (see the module doc); raises NotExact or DataChanged."""
+    size = _FIRST_SLOTS
+    sk, sv = _lookup_table(np.zeros(0, np.uint64), size)
+    first_day = np.zeros(size // 2, dtype=np.int32)
+    seen = np.zeros(1, dtype=np.int64)
     zeros = np.array([12, 12, 12], dtype=np.int64)
+    # one output array per column, sized by a count (Parquet footers; cheap): per-batch arrays joined at the
+    # end cost a fifth of the pass in fresh pages and copies
+    cap = int(con.execute("SELECT count(*) FROM trades").fetchall()[0][0]) + 1024  # a few appended fills fit
+    out = tuple(np.empty(cap, dtype) for dtype in _DTYPES)
     n = 0
     for batch in con.sql(_READ).to_arrow_reader(BATCH_ROWS):
         if batch.num_rows == 0:
             continue
+        if n + batch.num_rows > cap:
+            raise DataChanged("fills were appended to the archive during the scan")
         cols = [batch.column(i) for i in range(7)]
         key = _buffer(cols[0], np.uint64)
         date = _buffer(cols[1], np.int32)
         ns = _buffer(cols[2], np.int64)
         buy = _buffer(cols[3], np.int8)
         pw, qw, fw = (_decimal_words(c) for c in cols[4:7])
-        code, n = _ingest(key, date, ns, buy, pw, qw, fw, keys.slot_keys, keys.slot_index, keys.key_book,
-                          keys.key_fee, n, *out, zeros)  # fmt: skip
-        if code == _BEYOND_INT64:
-            raise NotExact("a value beyond int64")
-        if code in (_UNKNOWN_KEY, _FULL):
-            raise DataChanged("fills were appended to the archive between the two scans")
-    cut = [a[:n] for a in out]
-    return keys, Fills(keys.books, *cut, zeros)  # type: ignore[call-arg]
+        row = 0
+        while True:
+            code, n, row = _ingest(key, date, ns, buy, pw, qw, fw, sk, sv, seen, first_day, row, n, *out, zeros)
+            if code == _BEYOND_INT64:
+                raise NotExact("a value beyond int64")
+            if code != _GROW:
+                break
+            size *= 4  # rebuild the key table larger, keeping every index
+            known = np.zeros(int(seen[0]), dtype=np.uint64)
+            known[sv[sv >= 0]] = sk[sv >= 0]
+            sk, sv = _lookup_table(known, size)
+            first_day = np.concatenate([first_day, np.zeros(size // 2 - len(first_day), np.int32)])
+    n_keys = int(seen[0])
+    hashes = np.zeros(n_keys, dtype=np.uint64)
+    hashes[sv[sv >= 0]] = sk[sv >= 0]
+    keys = resolve_keys(con, hashes, first_day[:n_keys])
+    cols = [a[:n] for a in out]
+    book, fee_kind = keys.key_book[cols[0]], keys.key_fee[cols[0]]
+    return keys, Fills(keys.books, book, *cols[1:], fee_kind, zeros)  # type: ignore[call-arg]
 
 
 def book_days(fills: Fills) -> tuple[pa.Table, dict[str, int]]:

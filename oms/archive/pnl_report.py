@@ -26,10 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from oms.archive.layout import Layout, account_path
-from oms.archive.pnl import materialize, monthly_sql
+from oms.archive.pnl import PNL_DAILY, PNL_DAILY_TOTAL, materialize, monthly_sql
 from oms.archive.pnl_fast import materialize_fast
 from oms.archive.views import connect
 
+PNL_SOURCES = ("trades", "funding")  # the only views the PnL stages read (oms.archive.pnl)
 TOTAL = "total"  # the folder (and account column) of the all-accounts rows
 COLUMNS = ("realised_pnl", "unrealised_pnl", "fees", "funding", "net_pnl", "turnover", "fills", "closes", "wins",
            "win_rate", "equity", "drawdown", "max_drawdown")  # fmt: skip
@@ -102,9 +103,10 @@ def compute(con: duckdb.DuckDBPyConnection, month: str | date) -> pa.Table:
     first, nxt = month_bounds(month)
     if not materialize_fast(con):  # the data needs the exact 128-bit SQL stages (oms.archive.pnl_fast)
         materialize(con)
-    # the daily views once (the monthly ones and the month filter read them): temp tables of their own
-    con.execute("CREATE OR REPLACE TEMP TABLE pnl_daily_m AS SELECT * FROM pnl_daily")
-    con.execute("CREATE OR REPLACE TEMP TABLE pnl_daily_total_m AS SELECT * FROM pnl_daily_total")
+    # the daily views' SQL once (the monthly ones and the month filter read them): temp tables of their own,
+    # bound against the materialised stages only (the connection needs no PnL views)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE pnl_daily_m AS {PNL_DAILY}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE pnl_daily_total_m AS {PNL_DAILY_TOTAL}")
     monthly = {"pnl_monthly_m": "pnl_daily_m", "pnl_monthly_total_m": "pnl_daily_total_m"}
     for name, source in monthly.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {monthly_sql(source)} ")
@@ -121,7 +123,7 @@ def _plain(x: Decimal | None) -> str:
 def realised_pnl(layout: Layout, day: date) -> dict[str, dict[str, str]]:
     """Per account: the FIFO realised PnL of its archived fills up to and including ``day`` (``total``) and of
     ``day`` alone (``day``), as exact decimals: the report's own pass (``pnl_fast``, or the SQL stages)."""
-    con = connect(layout)
+    con = connect(layout, only=PNL_SOURCES)
     try:
         if not materialize_fast(con):
             materialize(con)
@@ -157,7 +159,7 @@ def _csv_lines(table: pa.Table) -> tuple[bytes, bytes, np.ndarray]:
 def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport:
     """Compute the month over the archive of ``layout`` and write its CSVs under ``reports``."""
     first, _ = month_bounds(month)
-    con = connect(layout)
+    con = connect(layout, only=PNL_SOURCES)
     try:
         table = compute(con, first)
     finally:

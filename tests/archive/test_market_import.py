@@ -381,3 +381,34 @@ def test_the_fast_path_writes_what_the_careful_path_writes(tmp_path: Path, monke
     assert "takes the careful path" not in caplog.text  # every file went through the fast path
     assert seen[True] == seen[False]
     assert len(seen[True]["agg_trades"][0]) == 800 and len(seen[True]["market_trades"][0]) == 1300
+
+
+def test_plain_decimals_on_the_fast_path_the_rest_on_the_careful_path(layout: Layout, tmp_path: Path,
+                                                                       caplog) -> None:  # fmt: skip
+    """The fast path's compiled decimal parse gives exactly DuckDB's DECIMAL(18,8) values for plain decimals;
+    any other spelling (exponent, sign, more than 8 decimals) sends the file to the careful path, which
+    imports it as before."""
+    import pyarrow as pa
+
+    from oms.archive.market_fast import _decimal_array, _fixed_values
+
+    plain = ["1", "0.5", "123.45678901", "9999999999.99999999", ".5", "5.", "00012.3400"]
+    values = _fixed_values(pa.array([v.encode() for v in plain], pa.binary()).slice(0))
+    assert values is not None
+    assert _decimal_array(values, pa.decimal128(18, 8)).to_pylist() == [Decimal(v) for v in plain]
+    for other in ["", "-1", "+1", "1e5", " 1", "1.123456789", "12345678901", "1.2.3", "."]:
+        assert _fixed_values(pa.array([b"1", other.encode()], pa.binary())) is None, other
+    rows = agg_trades_rows(date(2024, 12, 31), 20, us=False, best_match=True)
+    parts = rows[7].split(",")
+    parts[1] = "1.0123e4"  # DuckDB reads it; the fast path does not judge it
+    rows[7] = ",".join(parts)
+    src = tmp_path / "src"
+    write_archive_file(src, market="spot", period="daily", kind="aggTrades", symbol="BTCUSDT", stamp="2024-12-31",
+                       rows=rows)  # fmt: skip
+    caplog.set_level("INFO", logger="oms.archive")
+    rep = _import(layout, src)
+    assert rep.clean and rep.rows == 20
+    assert "takes the careful path: a price that is not a plain decimal" in caplog.text
+    con = connect(layout)
+    assert con.execute("SELECT price FROM agg_trades ORDER BY agg_trade_id").fetchall()[7] == (Decimal("10123"),)
+    con.close()

@@ -86,3 +86,28 @@ def test_too_many_decimals_take_the_sql_stages(tmp_path: Path) -> None:
                   fill("binance/sub_a", 2, "sell", "101.7654321", "0.12345678", T0 + 6, "0")])  # fmt: skip
     fast, exact, took_fast = both(tmp_path)
     assert not took_fast and fast == exact
+
+
+def test_the_key_table_grows_and_keeps_every_tuple(tmp_path: Path, monkeypatch) -> None:
+    """The scan meets each (book, commission asset) tuple's hash for the first time on its own day and grows
+    its key table (from 4 slots here) as it goes; the tuples are read back from those days only."""
+    import oms.archive.pnl_fast as pnl_fast
+
+    monkeypatch.setattr(pnl_fast, "_FIRST_SLOTS", 4)
+    layout = Layout(tmp_path)
+    with LogWriter(layout) as w:
+        i = 0
+        for day in range(3):
+            for acct in ("binance/sub_a", "binance/sub_b", f"binance/sub_d{day}"):
+                for sym, asset in ((PERP, "USDT"), ("ETH/USDT:USDT", "BNB"), (PERP, "")):
+                    for side, price in (("buy", "100.5"), ("sell", "101.25")):
+                        i += 1
+                        f = fill(acct, i, side, price, "0.5", T0 + day * DAY + i, "0.01", sym)
+                        w.append(msgspec.structs.replace(f, commission_asset=asset))
+    fast, exact, took_fast = both(tmp_path)
+    assert took_fast and fast == exact
+    con = connect(layout)
+    keys, fills = pnl_fast.read_fills(con)
+    assert keys.table.num_rows == 5 * 3 and len(keys.books) == 5 * 2  # 5 accounts, 2 symbols
+    assert len(fills.book) == i
+    con.close()

@@ -100,7 +100,8 @@ def generate_fills(layout: Layout) -> int:
                    CAST(CAST(qty_m AS DECIMAL(20,0)) * 0.001 AS DECIMAL(38,12)) AS qty,
                    CAST(CAST(fee_u AS DECIMAL(20,0)) * 0.0000000001 AS DECIMAL(38,12)) AS commission,
                    'USDT' AS commission_asset, 'taker' AS liquidity, 'both' AS position_side,
-                   NULL::DECIMAL(38,12) AS realized_pnl, event_ns, 0::BIGINT AS recv_ns
+                   NULL::DECIMAL(38,12) AS realized_pnl, event_ns, 0::BIGINT AS recv_ns,
+                   NULL::DECIMAL(38,12) AS reference_price, NULL::DECIMAL(38,12) AS slippage_bps
                 FROM gen ORDER BY account, event_ns) TO '{layout.table_dir("trades")}'
                 (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date), OVERWRITE_OR_IGNORE true,
                  ROW_GROUP_SIZE 2048, FILENAME_PATTERN 'part-{{i}}')"""
