@@ -33,8 +33,13 @@ def _hive(table: str) -> str:
 
 
 def _parquet(layout: Layout, table: str) -> str:
+    """The table's Parquet parts, columns matched by name: a part written before a column was added reads with
+    it NULL (the placeholder always has today's columns)."""
     files = f"[{_q(layout.table_glob(table))}, {_q(layout.placeholder(table))}]"
-    return f"read_parquet({files}, hive_partitioning=true, hive_types={_hive(table)}, allow_empty=true)"
+    return (
+        f"read_parquet({files}, hive_partitioning=true, hive_types={_hive(table)}, union_by_name=true, "
+        f"allow_empty=true)"
+    )
 
 
 def _path_part(n: int) -> str:

@@ -105,6 +105,22 @@ def test_compaction_then_views_read_parquet_once_and_prune(layout: Layout) -> No
     assert compact(layout, Retention(raw_days=None), now_ns=now).compacted == []  # nothing changed: nothing to do
 
 
+def test_parquet_compacted_before_a_column_was_added_still_reads(layout: Layout) -> None:
+    """A part written by an older release lacks the columns added since (a fill's ``reference_price`` and
+    ``slippage_bps``): the views read it beside newer parts, the missing columns NULL."""
+    now = T0 + 2 * DAY + 2 * 3600 * 10**9
+    compact(layout, Retention(raw_days=None), now_ns=now)
+    part = layout.table_dir("trades") / "date=2026-11-01" / "part-0.parquet"
+    con = duckdb.connect()
+    old = part.with_suffix(".old")
+    con.execute(f"COPY (SELECT * EXCLUDE (reference_price, slippage_bps) FROM '{part}') TO '{old}' (FORMAT parquet)")
+    old.replace(part)
+    view = connect(layout)
+    assert view.execute("SELECT count(*) FROM trades").fetchone()[0] == 36
+    q = "SELECT date, count(*), count(reference_price) FROM trades WHERE date < DATE '2026-11-03' GROUP BY 1 ORDER BY 1"
+    assert view.execute(q).fetchall() == [(date(2026, 11, 1), 12, 0), (date(2026, 11, 2), 12, 0)]
+
+
 def test_one_account_reads_only_its_row_groups_of_the_day(tmp_path: Path) -> None:
     layout = Layout(tmp_path / "data")
     with LogWriter(layout) as w:
