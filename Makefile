@@ -34,7 +34,7 @@ run: build-engine
 # session servers (nats-server, OpenBao, Prefect) on free ports. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: build-engine
-	$(BIN)/python -m pytest -q tests -m "not scenario" -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q tests -m "not scenario" -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-scenarios: build-engine
 	$(BIN)/python -m pytest -q tests -m scenario || [ $$? -eq 5 ]  # 5: none collected
