@@ -22,7 +22,6 @@ in the outbox for the next run), release the leases, close the venues and NATS.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -628,9 +627,10 @@ class Daemon:
         """Background tasks ended, live state written, events in JetStream (or kept in the outbox)."""
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5.0)
+            for t in stuck:
+                log.warning("shutdown: background task %r did not end when cancelled; going on", t.get_name())
         if self.writer is not None:
             self.sink.dirty.update(self.sessions)
             await _bounded("write the live state", self.writer.flush(), 15)
@@ -658,11 +658,19 @@ class Daemon:
 
 
 async def _bounded(what: str, coro, timeout_s: float) -> None:
-    try:
-        await asyncio.wait_for(coro, timeout_s)
-    except TimeoutError:
-        log.warning("shutdown: could not %s within %.0f s; going on", what, timeout_s)
-    except Exception as exc:
+    """One shutdown step, given ``timeout_s``. Unlike ``asyncio.wait_for``, which waits on after cancelling, a
+    step that does not end when cancelled is left behind after a second: stopping always ends."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        log.warning(
+            "shutdown: could not %s within %.0f s; going on%s", what, timeout_s, "" if done else " (it ignored cancel)"
+        )
+        return
+    exc = None if task.cancelled() else task.exception()
+    if exc is not None:
         log.warning("shutdown: could not %s: %s: %s", what, type(exc).__name__, exc)
 
 
