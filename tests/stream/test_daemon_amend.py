@@ -64,6 +64,19 @@ async def amended_events(nc, name: str, market: str, sym: str, coid: str) -> lis
     ]
 
 
+async def rest_inside(bench, nc, acct: str, seller: str, qty: str, intent: str):
+    """A BUY resting inside the spread through the daemon, and the seller's client that can fill it: (its price,
+    its client order id, the seller's python-binance client)."""
+    bid, ask = book(bench)
+    inside = str(((bid + ask) / 2 - (ask - bid) / 5).quantize(Decimal("0.1")))
+    cmd = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT, qty=qty,
+                     price=inside, intent=intent)  # fmt: skip
+    [res] = (await request(nc, acct, cmd)).results
+    assert res.ok and res.status is OrderStatus.NEW, res
+    _, key, secret = bench.accounts[seller]
+    return inside, res.client_order_id, clients.binance_sync(bench.exchange.url, key, secret)
+
+
 async def test_spot_amend_lowers_the_quantity_in_place_and_refusals_leave_the_order(bench, nc):
     name = unique("amend")
     bench.write([name])
@@ -225,15 +238,7 @@ async def test_spot_replace_with_a_fill_racing_it_keeps_the_total(bench, nc):
     d = bench.daemon(accounts=[acct])
     await d.start()
     try:
-        bid, ask = book(bench)
-        inside = str(((bid + ask) / 2 - (ask - bid) / 5).quantize(Decimal("0.1")))
-        cmd = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT, qty="0.03",
-                         price=inside, intent="race-me")  # fmt: skip
-        [res] = (await request(nc, acct, cmd)).results
-        assert res.ok and res.status is OrderStatus.NEW, res
-        old = res.client_order_id
-        _, key, secret = bench.accounts[seller]
-        cp = clients.binance_sync(bench.exchange.url, key, secret)
+        inside, old, cp = await rest_inside(bench, nc, acct, seller, "0.03", "race-me")
         sold = []
 
         async def fill_first(c):  # blocks the daemon's loop: the fill's stream event waits until after the decision
@@ -287,15 +292,7 @@ async def test_spot_replace_refused_by_the_venue_leaves_nothing_twice(bench, nc)
     await d.start()
     try:
         ins = d.wiring.instruments.lookup("binance", "BTC/USDT")[1]
-        bid, ask = book(bench)
-        inside = str(((bid + ask) / 2 - (ask - bid) / 5).quantize(Decimal("0.1")))
-        cmd = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.LIMIT, qty="0.02",
-                         price=inside, intent="fill-me")  # fmt: skip
-        [res] = (await request(nc, acct, cmd)).results
-        assert res.ok and res.status is OrderStatus.NEW, res
-        old = res.client_order_id
-        _, key, secret = bench.accounts[seller]
-        cp = clients.binance_sync(bench.exchange.url, key, secret)
+        inside, old, cp = await rest_inside(bench, nc, acct, seller, "0.02", "fill-me")
         sold = []
 
         async def fill_all(c):  # blocks the daemon's loop: the fill is at the venue, not yet in the gateway
