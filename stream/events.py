@@ -91,14 +91,19 @@ class EventSink:
         await self.publisher.publish(event)
         self.metrics.events_published.labels(type(event).__name__).inc()
         if isinstance(event, OrderEvent | Fill):
-            try:
-                self.logs.append(event)
-            except OSError as exc:
-                self.log_errors += 1
-                log.error("could not write the %s log of %s: %s", type(event).__name__, event.account, exc)
+            self.log(event)
         account = getattr(event, "account", None)
         if account:
             self.dirty.add(account)
+
+    def log(self, event: msgspec.Struct) -> None:
+        """Append ``event`` to its account's daily log file; a full or failing disk is counted and logged (the
+        event is on JetStream already, which stays the record)."""
+        try:
+            self.logs.append(event)
+        except OSError as exc:
+            self.log_errors += 1
+            log.error("could not write the %s log of %s: %s", type(event).__name__, event.account, exc)
 
     async def emit_risk(self, event: RiskEvent) -> None:
         subject = risk_subject(event.account) if event.account != "*" else "risk.all.all"

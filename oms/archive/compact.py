@@ -1,7 +1,7 @@
 """Daily compaction of the raw JSONL logs into hive-partitioned Parquet (zstd), with retention.
 
-For every log file (``trades``, ``orders``, ``funding``) of a day that ended more than ``grace`` ago: each
-line is decoded with the model codec (a bad or truncated line is reported with file and line, and left
+For every log file (``trades``, ``orders``, ``funding``, ``parents``) of a day that ended more than ``grace``
+ago: each line is decoded with the model codec (a bad or truncated line is reported with file and line, and left
 out), a row whose time is not on the file's day or whose key repeats (duplicate fill) is reported and left
 out, and the day's rows of every account are written to ``parquet/{kind}/date=D/part-0.parquet``, sorted by
 account, symbol and time in small row groups (so that a query for one account and day reads one file and

@@ -5,13 +5,14 @@ Raw records, as written::
     logs/YYYY/MM/DD/{account}/trades.jsonl        fills (model Fill events, the model codec's JSON, one a line)
     logs/YYYY/MM/DD/{account}/orders.jsonl        order events (model order events)
     logs/YYYY/MM/DD/{account}/funding.jsonl       funding payments (model funding events)
+    logs/YYYY/MM/DD/{account}/parents.jsonl       parent-order steps (model ParentEvent: TWAP, OCO, ...)
     snapshots/YYYY/MM/DD/HH/{account}/state.json  hourly state of an account
     transfers/YYYY/MM/transfers.jsonl             transfers between accounts
     market/binance/{spot|futures/um}/{daily|monthly}/{klines|aggTrades|trades}/...   Binance's archive layout
 
 Compacted, hive-partitioned Parquet (zstd), which DuckDB and Polars prune by partition::
 
-    parquet/{trades|orders|funding}/date=YYYY-MM-DD/part-0.parquet   (every account; sorted by account)
+    parquet/{trades|orders|funding|parents}/date=YYYY-MM-DD/part-0.parquet   (every account; sorted by account)
     parquet/klines/market={spot|um}/symbol={SYMBOL}/interval={iv}/month=YYYY-MM/*.parquet
     parquet/{agg_trades|market_trades}/market={spot|um}/symbol={SYMBOL}/date=YYYY-MM-DD/*.parquet
 
@@ -28,13 +29,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 ACCOUNT = re.compile(r"^[a-z][a-z0-9_]{0,31}/[A-Za-z0-9_\-]{1,64}$")  # the model's account id, exchange/name
-LOG_KINDS = ("trades", "orders", "funding")
+LOG_KINDS = ("trades", "orders", "funding", "parents")
 MARKET_TABLES = ("klines", "agg_trades", "market_trades")
 # hive partition keys of each compacted table, outermost first
 PARTITIONS: dict[str, tuple[str, ...]] = {
     "trades": ("date",),
     "orders": ("date",),
     "funding": ("date",),
+    "parents": ("date",),
     "klines": ("market", "symbol", "interval", "month"),
     "agg_trades": ("market", "symbol", "date"),
     "market_trades": ("market", "symbol", "date"),
@@ -65,7 +67,7 @@ class Layout:
         return self.root / "logs"
 
     def log(self, kind: str, day: date, account: str) -> Path:
-        """``logs/YYYY/MM/DD/{account}/{kind}.jsonl`` (kind: trades, orders, funding)."""
+        """``logs/YYYY/MM/DD/{account}/{kind}.jsonl`` (kind: one of ``LOG_KINDS``)."""
         if kind not in LOG_KINDS:
             raise ValueError(f"unknown log kind {kind!r} (one of {', '.join(LOG_KINDS)})")
         return self.logs / f"{day:%Y/%m/%d}" / account_path(account) / f"{kind}.jsonl"

@@ -1,6 +1,6 @@
-"""Writing and reading the raw logs: trade, order and funding logs per account and day, transfers per month,
-hourly snapshots. Every line is one model message in the model codec's JSON; a reader reports each line it
-cannot decode with its file and line, and goes on.
+"""Writing and reading the raw logs: trade, order, funding and parent-order logs per account and day,
+transfers per month, hourly snapshots. Every line is one model message in the model codec's JSON; a reader
+reports each line it cannot decode with its file and line, and goes on.
 
 The account folder is the account id itself, ``exchange/name``: ``logs/2026/12/01/binance/sub_mm/trades.jsonl``.
 """
@@ -56,7 +56,8 @@ class LogWriter:
             return self.layout.transfers(d.year, d.month)
         kind = _KIND_OF.get(type(msg))
         if kind is None:
-            raise TypeError(f"no log for {type(msg).__name__} (logs: Fill, OrderEvent, Funding, TransferEvent)")
+            known = ", ".join(t.__name__ for t in (*LOG_TYPES.values(), TransferEvent))
+            raise TypeError(f"no log for {type(msg).__name__} (logs: {known})")
         return self.layout.log(kind, day_of(msg.event_ns), msg.account)  # type: ignore[attr-defined]
 
     def append(self, msg: msgspec.Struct) -> Path:
@@ -103,7 +104,7 @@ def read_log(path: Path, kind: str, result: FileResult | None = None) -> Iterato
 
 
 def iter_log(path: Path, kind: str, result: FileResult | None = None) -> Iterator[tuple[int, msgspec.Struct]]:
-    """(line number, message) of one log file (kind: trades, orders, funding or transfers); see ``read_log``."""
+    """(line number, message) of one log file (kind: one of ``LOG_KINDS`` or transfers); see ``read_log``."""
     t = LOG_TYPES[kind] if kind in LOG_TYPES else TransferEvent
     with path.open("rb") as fh:
         for number, line in enumerate(fh, 1):

@@ -1,7 +1,8 @@
 """The rows of the trade, order and funding logs: the model's messages, and their columns in DuckDB.
 
 ``trades.jsonl`` holds ``oms.model.Fill``, ``orders.jsonl`` ``oms.model.OrderEvent``, ``funding.jsonl``
-``Funding`` (below: the model has no funding-payment message yet) and ``transfers.jsonl``
+``Funding`` (below: the model has no funding-payment message yet), ``parents.jsonl``
+``oms.model.parents.ParentEvent`` (every step of an emulated parent order) and ``transfers.jsonl``
 ``oms.model.TransferEvent``, one message a line in the model codec's JSON. The DuckDB column of every
 field is derived here from the struct itself (decimal strings -> DECIMAL, ints -> BIGINT, enums -> VARCHAR,
 nested structs -> JSON), with the struct's default for a field the codec omitted, so the file schema has one
@@ -20,6 +21,7 @@ import msgspec
 from oms.model import Fill, OrderEvent, TransferEvent
 from oms.model.base import Msg
 from oms.model.fields import AccountStr, DecimalStr, OptDecimalStr, SymbolStr, TimeNs
+from oms.model.parents import ParentEvent
 
 # Exact decimals: 38 digits, 12 after the point (int128 in DuckDB; products are cast back to this scale).
 DECIMAL = "DECIMAL(38,12)"
@@ -43,12 +45,18 @@ class Funding(Msg, tag="funding", kw_only=True):
     event_ns: TimeNs
 
 
-LOG_TYPES: dict[str, type[msgspec.Struct]] = {"trades": Fill, "orders": OrderEvent, "funding": Funding}
+LOG_TYPES: dict[str, type[msgspec.Struct]] = {
+    "trades": Fill,
+    "orders": OrderEvent,
+    "funding": Funding,
+    "parents": ParentEvent,
+}
 # the fields that identify one row: a repeat of the key in the same log is a duplicate
 LOG_KEYS: dict[str, tuple[str, ...]] = {
     "trades": ("account", "symbol", "trade_id"),
     "orders": ("account", "client_order_id", "kind", "status", "filled_qty", "event_ns"),
     "funding": ("account", "symbol", "event_ns"),
+    "parents": ("account", "parent_id", "seq"),  # a parent's steps are numbered from 1
 }
 
 

@@ -1,7 +1,7 @@
 """DuckDB views over the whole archive, in memory or in the database file ``data/oms.duckdb``.
 
-Views: ``trades``, ``orders``, ``funding`` (compacted Parquet plus the raw JSONL of days not compacted yet),
-``transfers``, ``snapshots``, ``klines``, ``agg_trades``, ``market_trades``, and the PnL views
+Views: ``trades``, ``orders``, ``funding``, ``parents`` (compacted Parquet plus the raw JSONL of days not
+compacted yet), ``transfers``, ``snapshots``, ``klines``, ``agg_trades``, ``market_trades``, and the PnL views
 ``positions`` and ``pnl_daily`` (``oms.archive.pnl``). Every view reads its files when queried, so new files
 show up without re-creating anything; a filter on ``date``/``account`` (or ``market``/``symbol``) reads only
 the matching files (hive partitions for Parquet, the folder names for JSONL). An empty placeholder per table

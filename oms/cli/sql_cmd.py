@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sql",
         help="run DuckDB SQL over the archive (table, CSV, JSON or Parquet)",
-        description="Views: trades, orders, funding, transfers, snapshots, klines, agg_trades, market_trades, "
+        description="Views: trades, orders, funding, parents, transfers, snapshots, klines, agg_trades, market_trades, "
         "positions, pnl_daily, pnl_daily_total, pnl_monthly, pnl_monthly_total, pnl_fills. "
         'Example: oms sql "select date, account, net_pnl from pnl_daily order by date"',
     )

@@ -74,6 +74,7 @@ class Emulation:
         subject = order_subject("orders", AccountId.parse(ev.account), ev.symbol)
         rec = OutboxRecord(subject, f"parent:{ev.account}:{ev.parent_id}:{ev.seq}", msgspec.Raw(encode(ev)))
         await self.daemon.publisher.publish_record(rec)
+        self.daemon.sink.log(ev)  # data/logs/YYYY/MM/DD/{account}/parents.jsonl, beside the children's orders.jsonl
         self.daemon.metrics.events_published.labels("ParentEvent").inc()
 
     async def stop(self) -> None:
