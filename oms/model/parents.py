@@ -23,7 +23,7 @@ iceberg        ``price`` (limit), ``display_qty`` (clip), ``variance_pct`` (clip
 twap           ``duration_s``, ``slices``: equal slices at even times (``kernels.execution.split_twap``)
 vwap           ``duration_s``, ``profile`` (weight per slice): ``split_vwap``
 percent        ``duration_s``, ``chunk_pct``: chunks of a share of the parent (``split_percent``)
-pov            ``participation_pct`` of the market volume traded since the start, ``duration_s``
+pov            ``participation_pct`` of the others' volume since the start (own fills out), ``duration_s``
 liquidity      takes the book's depth within ``price`` (``kernels.book.depth``) as IOC children until done
 ============== ====================================================================================
 
@@ -137,7 +137,7 @@ class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     best_price: OptDecimalStr = None  # trailing stop: the best price since activation
     activated: bool = False
     triggered: bool = False
-    volume_seen: DecimalStr = "0"  # pov: market volume since the start
+    volume_seen: DecimalStr = "0"  # pov: the other participants' volume since the start (the daemon's fills out)
     seq: int = 0  # events published so far (their message ids)
     reason: str = ""
     updated_ns: TimeNs = 0

@@ -60,6 +60,7 @@ class Emulation:
         d.sink.enrich = self.slippage.enrich
         d.sink.listeners.extend((self.parents.on_event, self.exits.on_event))
         book.listeners.extend((self.parents.on_trade, self.exits.on_trade))
+        book.volume_listeners.append(self.parents.on_volume)
         for s in d.sessions.values():
             if s.trading:
                 await self.parents.resume(s.name, s.clients_for)

@@ -4,10 +4,13 @@
 price units (0 for an empty side), ``last(i)`` the last trade's price units of instrument ``i`` (0 before the
 first), ``depth_within`` the book's quantity on one side at prices at least as good as a limit, and
 ``reference(exchange, symbol, side)`` the price an order of ``side`` would pay now: the best ask to buy, the
-best bid to sell (the mid's side when that side is empty, 0 without a book). Nothing here awaits.
+best bid to sell (the mid's side when that side is empty, 0 without a book). ``volume_listeners`` hear the
+others' volume change: public trades less the daemon's own fills (``on_own_fill``). Nothing here awaits.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from kernels import book as K
 from kernels import codes as C
@@ -15,6 +18,13 @@ from oms.model import Instrument, Trade
 from stream.instruments import InstrumentTable
 
 _USABLE = (K.SNAPSHOT, K.SYNCED)  # a book with a snapshot (diffs applied or waiting for the first)
+_RECENT = 20_000  # trade ids kept per instrument for matching own fills to public trades
+
+
+def _remember(ids: OrderedDict, trade_id: str, value) -> None:
+    ids[trade_id] = value
+    if len(ids) > _RECENT:
+        ids.popitem(last=False)
 
 
 class BookView:
@@ -25,6 +35,11 @@ class BookView:
         self._last: dict[int, int] = {}
         self._volume: dict[int, int] = {}  # quantity units traded on the market since the start
         self.listeners: list = []  # (i, price units, qty units, event ns) per trade: the parents and exits
+        # the others' volume: public trades that are not the daemon's own fills, matched by trade id whichever
+        # of the two streams reports a trade first (recent ids only: both report it within moments)
+        self._public: dict[int, OrderedDict[str, int]] = {}  # public trades not matched to an own fill yet
+        self._own: dict[int, OrderedDict[str, None]] = {}  # own fills whose public trade has not come yet
+        self.volume_listeners: list = []  # (i, change of the others' volume in qty units; < 0: taken back)
 
     def on_trade(self, i: int, ins: Instrument, trade: Trade) -> None:
         """A market trade (``MarketFeed.listeners``): the last price and the volume, then the listeners."""
@@ -36,6 +51,25 @@ class BookView:
         self._volume[i] = self._volume.get(i, 0) + qty
         for listener in self.listeners:
             listener(i, price, qty, trade.event_ns)
+        own = self._own.get(i)
+        if own is not None and own.pop(trade.trade_id, 0) is None:
+            return  # the daemon's own fill, reported first by the user stream
+        _remember(self._public.setdefault(i, OrderedDict()), trade.trade_id, qty)
+        self._volume_changed(i, qty)
+
+    def on_own_fill(self, i: int, trade_id: str, qty: int) -> None:
+        """A fill of one of the daemon's accounts: not the others' volume (taken back if its public trade came
+        first). Idempotent: a fill reported twice counts once."""
+        public = self._public.get(i)
+        counted = public.pop(trade_id, None) if public is not None else None
+        if counted is not None:
+            self._volume_changed(i, -counted)
+        else:
+            _remember(self._own.setdefault(i, OrderedDict()), trade_id, None)
+
+    def _volume_changed(self, i: int, delta: int) -> None:
+        for listener in self.volume_listeners:
+            listener(i, delta)
 
     def number(self, exchange: str, symbol: str) -> tuple[int, Instrument]:
         return self.table.lookup(exchange, symbol)

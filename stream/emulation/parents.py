@@ -188,9 +188,12 @@ class ParentEngine:
 
     # ------------------------------------------------------------------ what drives the steps
     def on_event(self, ev) -> None:
-        """The event sink's listener: a child's order event (with its fill) kicks its parent."""
+        """The event sink's listener: a child's order event (with its fill) kicks its parent; any fill of the
+        daemon's accounts is its own volume, not the market's others (``BookView.on_own_fill``)."""
         if type(ev) is not OrderEvent:
             return
+        if ev.fill is not None:
+            self._own_fill(ev)
         pid = self.children.get(ev.client_order_id)
         if pid is None:
             return
@@ -210,8 +213,23 @@ class ParentEngine:
             w.notes.append(("child_done", ev.client_order_id, None, ev.status.value))
         self.kick(w)
 
+    def _own_fill(self, ev: OrderEvent) -> None:
+        try:
+            i, ins = self.book.number(self.exchange_of(ev.account), ev.symbol)
+            qty = ins.qty(ev.fill.qty)
+        except (KeyError, ValueError):  # UnknownInstrument is a KeyError
+            return  # not an instrument the daemon trades: no pov parent watches it
+        self.book.on_own_fill(i, ev.fill.trade_id, qty)
+
+    def on_volume(self, i: int, delta: int) -> None:
+        """The others' volume changed (``BookView.volume_listeners``): pov parents take part in it."""
+        for w in self.parents.values():
+            if w.i == i and w.st.cmd.algo is ParentAlgo.POV and w.st.status is ParentStatus.WORKING:
+                w.st.volume_seen = w.ins.qty_str(max(0, w.ins.qty(w.st.volume_seen) + delta))
+                w.dirty = True
+
     def on_trade(self, i: int, price: int, qty: int, ts: int) -> None:
-        """A market trade: trailing stops follow it, OCO stops and pov parents look again."""
+        """A market trade: trailing stops follow it, OCO stops look again."""
         for w in self.parents.values():
             if w.i != i or w.st.status is not ParentStatus.WORKING:
                 continue
@@ -222,9 +240,6 @@ class ParentEngine:
             elif algo is ParentAlgo.OCO and not w.st.triggered:
                 if self._stop_hit(w, price):
                     self.kick(w)
-            elif algo is ParentAlgo.POV:
-                w.st.volume_seen = w.ins.qty_str(w.ins.qty(w.st.volume_seen) + qty)
-                w.dirty = True
 
     @staticmethod
     def _stop_hit(w: Working, price: int) -> bool:

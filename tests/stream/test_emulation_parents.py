@@ -3,10 +3,12 @@ stop, OCO; each ends with the exchange's ledger, JetStream and the daemon's stat
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
+from localex import clients
 from oms.model.parents import ParentStatus, child_order_id
-from tests.stream.conftest import place, request, unique, until
+from tests.stream.conftest import request, unique, until
 from tests.stream.emulation_kit import finished, parent, send_parent, three_views_agree
 
 
@@ -135,7 +137,7 @@ async def test_vwap_percent_pov_and_liquidity_parents_fill(bench, nc):
     name, taker = unique("algos"), unique("tkr")
     bench.write([name, taker])
     acct = bench.account(name)
-    d = bench.daemon()
+    d = bench.daemon(accounts=[acct])  # the taker is another participant of the market, not the daemon's
     await d.start()
     try:
         marketable = str((bench.ticker() * Decimal("1.02")).quantize(Decimal("0.01")))
@@ -148,14 +150,19 @@ async def test_vwap_percent_pov_and_liquidity_parents_fill(bench, nc):
                                                  max_slippage_bps=200, intent="pv"))  # fmt: skip
         plans = {pid: [q for _, q in d.emulation.parents.parents[pid].plan] for pid in (vwap, pct)}
         assert plans == {vwap: [100, 200, 100], pct: [200, 200]}  # split_vwap / split_percent, in lots
-        # the market trades 0.004 (another account): the pov parent may take half of it
-        [r] = await d.router.execute([place(bench.account(taker), "0.004", None, intent="vol")])
-        assert r.ok, r
+        # another participant trades 0.004: the pov parent may take half of it. The other parents' fills and its
+        # own are the daemon's volume, not the market's: they alone would never let it finish.
+        _, key, secret = bench.accounts[taker]
+        other = clients.binance_sync(bench.exchange.url, key, secret)
+        await asyncio.to_thread(other.create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.004")
         for pid in (vwap, pct, liq, pov):
             await finished(d, pid, status=ParentStatus.DONE, timeout=90)
             await three_views_agree(nc, d, acct, pid)
-        w = d.emulation.parents.parents[pov]
-        assert Decimal(w.st.volume_seen) >= Decimal("0.004")
+        # the others' volume it saw: the participant's 0.004 (and the exchange's own flow), never the daemon's fills
+        st = d.emulation.parents.parents[pov].st
+        assert Decimal(st.volume_seen) >= Decimal("0.004")
+        i = d.emulation.parents.parents[pov].i
+        await until(lambda: not d.emulation.book._own.get(i), what="every own fill matched to its public trade")
     finally:
         await d.stop()
 

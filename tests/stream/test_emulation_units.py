@@ -12,13 +12,15 @@ from pydantic import ValidationError
 
 from kernels import codes as C
 from oms.config.exits import ExitsConfig
-from oms.model import Instrument, InstrumentSpec
+from oms.model import Instrument, InstrumentSpec, Trade
 from oms.model.commands import CommandError, CommandRequest, encode_request, parse_request
 from oms.model.parents import ParentAlgo, PlaceParent, child_order_id, derive_parent_id
 from stream.emulation import plans
+from stream.emulation.book import BookView
 from stream.emulation.slippage import SlippageControl
 
 INS = Instrument(InstrumentSpec(symbol="BTC/USDT", tick_size="0.01", step_size="0.00001", min_notional="10"))
+_LOT = Instrument(InstrumentSpec(symbol="BTC/USDT", tick_size="0.01", step_size="1"))  # quantities in whole lots
 
 
 def _twap(**kw) -> PlaceParent:
@@ -91,3 +93,22 @@ def test_exit_rules_are_validated_and_the_strategy_rule_wins():
     ):
         with pytest.raises(ValidationError, match=why):
             ExitsConfig.model_validate({"strategies": {"s": bad}})
+
+
+@given(st.permutations(["t1", "t2", "t3", "o1", "o2", "f1", "f2", "f1"]))
+def test_the_others_volume_leaves_out_own_fills_whichever_stream_reports_first(order):
+    """Public trades t1..t3 (1, 2, 3 lots) are others'; o1, o2 (10, 20 lots) are the daemon's own fills, each
+    seen on the public stream and again as a fill f1, f2 (f1 twice): in any order, the others' volume is 6."""
+    book = BookView(None, (None, None), [])
+    changes: list[int] = []
+    book.volume_listeners.append(lambda i, delta: changes.append(delta))
+    qty = {"t1": 1, "t2": 2, "t3": 3, "o1": 10, "o2": 20}
+    for ev in order:
+        if ev.startswith("f"):
+            book.on_own_fill(0, "o" + ev[1], qty["o" + ev[1]])
+        else:
+            trade = Trade(exchange="binance", symbol="BTC/USDT", trade_id=ev, price="100", qty=str(qty[ev]),
+                          taker_side="buy", event_ns=1)  # fmt: skip
+            book.on_trade(0, _LOT, trade)
+    assert sum(changes) == 6
+    assert book.volume(0) == 36  # all of the market's volume, own trades included
