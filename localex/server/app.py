@@ -25,6 +25,7 @@ from localex.server import (
     routes_algo,
     routes_amend,
     routes_futures,
+    routes_futures_account,
     routes_market,
     routes_sapi,
     routes_spot,
@@ -136,7 +137,15 @@ def build_app(
     )
     app[STATE_KEY] = state
     app[DEPTH_KEY] = depth
-    for module in (routes_market, routes_spot, routes_amend, routes_futures, routes_algo, routes_sapi):
+    for module in (
+        routes_market,
+        routes_spot,
+        routes_amend,
+        routes_futures,
+        routes_futures_account,
+        routes_algo,
+        routes_sapi,
+    ):
         for ep in module.ENDPOINTS:
             app.router.add_route(ep.method, ep.path, make_handler(ep, state))
     routes_admin.add_routes(app, state)

@@ -20,7 +20,16 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from localex.engine.errors import ExchangeError
-from localex.server import auth, errors, routes_algo, routes_amend, routes_futures, routes_market, routes_spot
+from localex.server import (
+    auth,
+    errors,
+    routes_algo,
+    routes_amend,
+    routes_futures,
+    routes_futures_account,
+    routes_market,
+    routes_spot,
+)
 from localex.server.errors import BinanceError
 from localex.server.http import Call, check_param_names, error_response, from_engine
 from localex.server.outbox import Outbox
@@ -363,12 +372,18 @@ FUTURES_METHODS: dict[str, Method] = {
     "order.modify": Method(_wrap_rest(routes_futures.modify_order), 1, True, "FUTURES", True),
     "algoOrder.place": Method(lambda s, c: _async(routes_algo.place(c, c.params, _acct(c))), 0, True, "FUTURES", True),
     "algoOrder.cancel": Method(lambda s, c: _async(routes_algo.cancel(c, c.params, _acct(c))), 1, True, "FUTURES"),
-    "account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
-    "v2/account.status": Method(lambda s, c: _async(routes_futures.account_body(c, _acct(c))), 5, True, "FUTURES"),
-    "account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True, "FUTURES"),
-    "v2/account.balance": Method(lambda s, c: _async(routes_futures.balance_body(c, _acct(c))), 5, True, "FUTURES"),
-    "account.position": Method(_wrap_rest(routes_futures.position_risk), 5, True, "FUTURES"),
-    "v2/account.position": Method(_wrap_rest(routes_futures.position_risk), 5, True, "FUTURES"),
+    "account.status": Method(lambda s, c: _async(routes_futures_account.account_body(c, _acct(c))), 5, True, "FUTURES"),
+    "v2/account.status": Method(
+        lambda s, c: _async(routes_futures_account.account_body(c, _acct(c))), 5, True, "FUTURES"
+    ),
+    "account.balance": Method(
+        lambda s, c: _async(routes_futures_account.balance_body(c, _acct(c))), 5, True, "FUTURES"
+    ),
+    "v2/account.balance": Method(
+        lambda s, c: _async(routes_futures_account.balance_body(c, _acct(c))), 5, True, "FUTURES"
+    ),
+    "account.position": Method(_wrap_rest(routes_futures_account.position_risk), 5, True, "FUTURES"),
+    "v2/account.position": Method(_wrap_rest(routes_futures_account.position_risk), 5, True, "FUTURES"),
     "userDataStream.start": Method(_futures_listen_key_start, 1),
     "userDataStream.ping": Method(_futures_listen_key_ping, 1),
     "userDataStream.stop": Method(_futures_listen_key_stop, 1),
