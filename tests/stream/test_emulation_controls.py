@@ -107,29 +107,6 @@ async def _kv_exit(kv, key):
     return doc if doc.get("qty") == "0" else None
 
 
-async def test_a_take_profit_ladder_exits_in_parts(bench, nc):
-    name = unique("ladder")
-    ladder = {"take_profit": [{"at_pct": "0.0001", "fraction": "0.5"}, {"at_pct": "0.0002", "fraction": "0.5"}]}
-    bench.write([name], risk_extra={"exits": {"accounts": {"binance": {name: ladder}}}})
-    acct = bench.account(name)
-    d = bench.daemon()
-    await d.start()
-    try:
-        [res] = (await request(nc, acct, place(acct, "0.004", None, intent="entry"))).results
-        assert res.ok, res
-        m = await until(lambda: _managed(d, acct), what="the managed position")
-        await until(lambda: Decimal(m.st.qty) == 0, timeout=120, what="both take-profit levels")
-        assert m.st.levels_done == 2 and len(m.st.exits) == 2
-        sold = []
-        for coid in m.st.exits:
-            order = await _execution(d, acct).query_order("BTC/USDT", coid)
-            assert order.status is OrderStatus.FILLED
-            sold.append(Decimal(order.filled_qty))
-        assert sold == [Decimal("0.002"), Decimal("0.002")]
-    finally:
-        await d.stop()
-
-
 @pytest.fixture
 def probe(monkeypatch):
     monkeypatch.setitem(registry.BUILTINS, "probe", probe_strategy.STRATEGY)
