@@ -3,7 +3,8 @@
 ``risk.yaml``'s money limits are in USDT (``max_order_notional_usdt``, ``max_position_notional_usdt``) and the
 risk kernel compares them with an order's notional in the instrument's own money unit: right for every
 USDT-quoted instrument, wrong for one quoted in another asset (ETH/BTC's notional is in 1e-12 BTC). For those
-instruments ``QuoteLimits.check`` (the gateway's ``quote_check`` hook, before the kernel) converts the notional
+instruments ``QuoteLimits.check`` (the gateway's ``quote_check`` hook, before the kernel, for placements, amends
+and cancel-replaces alike: ``stream.amend.gate``) converts the notional
 into USDT with the live mark of the quote's USDT pair on the same exchange (``BTC/USDT``, or the pair named in
 ``risk.yaml`` ``quote_rates``) and applies the two limits exactly as the kernel does:
 
@@ -16,6 +17,9 @@ USDT values are rounded up to the 1e-8 unit (a conversion never lets an order th
 conversion pair is not among the daemon's instruments, or has no mark yet, such an order is refused
 (``risk:NO_QUOTE_RATE``, naming the pair): it is never passed unchecked. An order that only reduces its
 position needs no money limit and is left to the kernel. USDT-quoted instruments cost one dict lookup.
+
+Not converted (yet): the account's gross exposure, leverage, daily-loss and drawdown checks, which the kernel
+sums over instruments in their own money units (a BTC-quoted position's 1e-12 BTC counts as 1e-8 USDT units).
 """
 
 from __future__ import annotations

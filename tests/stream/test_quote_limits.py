@@ -13,9 +13,20 @@ import pytest
 from kernels import codes as C
 from kernels.positions import apply_fill, transfer, update_mark
 from kernels.risk_limits import load_risk_limits
-from kernels.state import AccountIndex, KernelState
+from kernels.state import P_OPEN_BUY, AccountIndex, KernelState
 from oms.config import DEFAULT_CONFIG_DIR, ConfigError, load_config
-from oms.model import Instrument, InstrumentKind, InstrumentSpec, OrderStatus, OrderType, PlaceOrder, Side
+from oms.model import (
+    AmendOrder,
+    Instrument,
+    InstrumentKind,
+    InstrumentSpec,
+    OrderEvent,
+    OrderEventKind,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+)
 from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
 from stream.instruments import InstrumentTable
@@ -137,3 +148,29 @@ def test_quote_rates_in_risk_yaml_are_validated(tmp_path: Path):
     risk.write_text(text + "quote_rates: {BTC: ETH/USDT}\n")
     with pytest.raises(ConfigError, match=r"quote_rates BTC: 'ETH/USDT' is not BTC's USDT pair"):
         load_config(cfg)
+
+
+def test_an_amend_and_a_cancel_replace_are_checked_in_usdt_too():
+    d = Desk()
+    d.mark("BTC/USDT", "90000")
+    r = d.buy("10")  # 45,000 USDT
+    coid = r.client_order_id
+    d.gw.on_order_event(OrderEvent(account="binance/sub_market_making", symbol="ETH/BTC", client_order_id=coid,
+                                   venue_order_id="1", kind=OrderEventKind.ACCEPTED, status=OrderStatus.NEW,
+                                   event_ns=1))  # fmt: skip
+
+    def amend(qty: str, price: str | None = None):
+        return d.gw.amend(AmendOrder(account="binance/sub_market_making", symbol="ETH/BTC", client_order_id=coid,
+                                     side=Side.BUY, qty=qty, price=price))  # fmt: skip
+
+    up = amend("12")  # 54,000 USDT: refused, the order and its reservation unchanged
+    assert not up.result.ok and up.result.code == "risk:MAX_ORDER_NOTIONAL" and up.send == []
+    assert up.events[0].kind is OrderEventKind.AMEND_REJECTED and "54000.00000000 USDT" in up.events[0].reason
+    i = d.table.lookup("binance", "ETH/BTC")[0]
+    assert int(d.state.pos[P_OPEN_BUY, 0, i, 0]) == d.eth.qty("10")
+    assert amend("11").result.ok  # 49,500 USDT
+    d.gw.amends.clear()  # (the venue's answer to that amend is not part of this test)
+    d.gw.amends_qty_only = lambda account, symbol: True  # Binance Spot: a new price is a cancel-replace
+    r = amend("12", price="0.05001")
+    assert r.result.code == "risk:MAX_ORDER_NOTIONAL" and r.send == []
+    assert amend("11", price="0.05001").result.ok  # 0.550110 BTC = 49,509.90 USDT
