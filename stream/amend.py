@@ -113,17 +113,32 @@ def check(gw: OrderGateway, cmd: AmendOrder) -> Outcome | Checked:
     return Checked(rec, ins, qty, new_price, old_price)
 
 
-def rejected(gw: OrderGateway, cmd: AmendOrder, rec: OrderRecord, reason: int) -> Outcome:
-    """The risk kernel refused the amended order: an ``amend_rejected`` event with its reason."""
-    code = f"risk:{C.reason_name(reason)}"
+def rejected(gw: OrderGateway, cmd: AmendOrder, rec: OrderRecord, reason: int | tuple[str, str]) -> Outcome:
+    """The risk kernel (a reason code) or the gateway's ``quote_check`` (a ``(code, reason)`` refusal) refused
+    the amended order: an ``amend_rejected`` event with its reason."""
+    if isinstance(reason, tuple):
+        (code, message), kernel_code = reason, None
+    else:
+        code, message, kernel_code = f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason
     gw.rejections[code] += 1
     ev = OrderEvent(account=cmd.account, symbol=cmd.symbol, client_order_id=cmd.client_order_id,
                     kind=OrderEventKind.AMEND_REJECTED, status=rec.status, side=cmd.side,
-                    order_type=rec.cmd.order_type, qty=cmd.qty, price=cmd.price, code=reason,
-                    reason=f"{code}: {C.reason_message(reason)}", event_ns=gw.clock())  # fmt: skip
+                    order_type=rec.cmd.order_type, qty=cmd.qty, price=cmd.price, code=kernel_code,
+                    reason=f"{code}: {message}", event_ns=gw.clock())  # fmt: skip
     result = CommandResult(ok=False, client_order_id=cmd.client_order_id, status=rec.status, code=code,
-                           reason=C.reason_message(reason))  # fmt: skip
+                           reason=message)  # fmt: skip
     return result, [ev], []
+
+
+def gate(gw: OrderGateway, rec: OrderRecord, otype: int, price: int, qty: int, now: int) -> int | tuple[str, str]:
+    """The amended order through the gateway's ``quote_check`` (limits in USDT for other quotes) and the risk
+    kernel, as a placement: 0, a kernel reason code, or a ``(code, reason)`` refusal."""
+    ro = 1 if rec.cmd.reduce_only else 0
+    qc = gw.quote_check
+    if qc is not None and (refusal := qc(rec.account, rec.instrument, rec.side, otype, price, qty, bool(ro),
+                                         rec.pos_side)) is not None:  # fmt: skip
+        return refusal
+    return gw.gate.check(rec.account, rec.instrument, rec.side, otype, price, qty, ro, rec.pos_side, now)
 
 
 def apply(gw: OrderGateway, cmd: AmendOrder, c: Checked) -> Outcome:
@@ -140,8 +155,7 @@ def apply(gw: OrderGateway, cmd: AmendOrder, c: Checked) -> Outcome:
         open_old = max(0, rec.qty - rec.filled)
         gw.gate.release(rec.account, rec.instrument, rec.side, rec.pos_side, open_old, True)
         otype = C.ORDER_TYPE_CODES[rec.cmd.order_type]
-        reason = gw.gate.check(rec.account, rec.instrument, rec.side, otype, new_price or 0, qty - rec.filled,
-                               1 if rec.cmd.reduce_only else 0, rec.pos_side, gw.clock())  # fmt: skip
+        reason = gate(gw, rec, otype, new_price or 0, qty - rec.filled, gw.clock())
         if reason:
             reserve(rec, open_old, gw)
             return rejected(gw, cmd, rec, reason)

@@ -127,6 +127,9 @@ class OrderGateway:
         # Every new fill of the daemon's orders, once (a, i, side, price, qty, fee in kernel units), whether or
         # not it moves the positions kernel: the circuit breaker's trade book (stream.risk.tradebook). None: off.
         self.on_fill: Callable[[int, int, int, int, int, int], None] | None = None
+        # USDT limits of instruments quoted in another asset (stream.risk.quotes.QuoteLimits.check): (a, i, side,
+        # otype, price, qty, reduce_only, pos_side) -> None or a refusal (code, reason), before the kernel.
+        self.quote_check: Callable[[int, int, int, int, int, int, bool, int], tuple[str, str] | None] | None = None
         self.amends: dict[str, amend.PendingAmend] = {}  # client order id -> amend sent, not yet answered
         # (account, symbol) -> True where the venue amends only a lower quantity in place (Binance Spot): any
         # other amend there is a cancel-replace (stream.replace). None: every amend goes to the venue as it is.
@@ -211,6 +214,9 @@ class OrderGateway:
                 scaled = ins.qty_str(guarded)
                 note = f"qty scaled from {cmd.qty} to {scaled} by the volatility guard"
                 qty, cmd = guarded, _replace(cmd, qty=scaled)
+        if self.quote_check is not None and (refusal := self.quote_check(a, i, side, otype, price, qty,
+                                                                        cmd.reduce_only, ps)) is not None:  # fmt: skip
+            return self._refuse(cmd, *refusal)
         flat += (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
         return (_READY, cmd, coid, a, i, side, ps, qty, note)
 

@@ -93,8 +93,7 @@ def decide(gw: OrderGateway, cmd: AmendOrder) -> amend.Outcome:
         rec.reserved = False
     now = gw.clock()
     otype = C.ORDER_TYPE_CODES[rec.cmd.order_type]
-    reason = gw.gate.check(rec.account, rec.instrument, rec.side, otype, c.new_price or 0, remainder,
-                           1 if rec.cmd.reduce_only else 0, rec.pos_side, now)  # fmt: skip
+    reason = amend.gate(gw, rec, otype, c.new_price or 0, remainder, now)
     if reason:
         if reserved:
             amend.reserve(rec, open_old, gw)

@@ -364,6 +364,21 @@ class RiskConfig(Frozen):
     portfolio_guards: PortfolioGuardsConfig | None = None
     exits: ExitsConfig | None = None  # managed stop-loss / take-profit (oms/config/exits.py)
     futures_monitor: FuturesMonitorConfig | None = None
+    # quote asset -> the unified symbol of its USDT pair (Spot, or the USD-M perpetual), whose mark converts a
+    # notional quoted in that asset (ETH/BTC's BTC) into the limits' USDT (stream/risk/quotes.py); an asset not
+    # named here uses "{asset}/USDT"
+    quote_rates: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _quote_rates(self) -> RiskConfig:
+        for asset, pair in self.quote_rates.items():
+            if not re.fullmatch(r"[A-Z0-9]{1,20}", asset):
+                raise ValueError(f"quote_rates: {asset!r} is not an asset name like BTC")
+            if pair not in (f"{asset}/USDT", f"{asset}/USDT:USDT"):
+                raise ValueError(
+                    f"quote_rates {asset}: {pair!r} is not {asset}'s USDT pair ({asset}/USDT or {asset}/USDT:USDT)"
+                )
+        return self
 
     def limits_for(self, exchange: str, account: str) -> AccountRiskLimits:
         """The defaults with this account's overrides applied."""

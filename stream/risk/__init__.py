@@ -3,5 +3,6 @@
 from stream.risk.breaker import CircuitBreaker, Tier, Trip
 from stream.risk.controls import RiskControls
 from stream.risk.guards import PortfolioGuards
+from stream.risk.quotes import QuoteLimits
 
-__all__ = ["CircuitBreaker", "PortfolioGuards", "RiskControls", "Tier", "Trip"]
+__all__ = ["CircuitBreaker", "PortfolioGuards", "QuoteLimits", "RiskControls", "Tier", "Trip"]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from kernels.state import AccountIndex, KernelState
 from stream.risk.breaker import CircuitBreaker, Trip
 from stream.risk.guards import GuardSettings, PortfolioGuards
+from stream.risk.quotes import QuoteLimits
 
 log = logging.getLogger("stream.risk")
 
@@ -32,11 +33,14 @@ class RiskControls:
         guards: PortfolioGuards | None,
         on_trip: OnTrip,
         breaker_interval_s: float = 1.0,
+        quote_rates: dict[str, str] | None = None,
     ):
         self.breaker = breaker
         self.guards = guards
         self.on_trip = on_trip
         self.breaker_interval_s = breaker_interval_s
+        self.quote_rates = dict(quote_rates or {})
+        self.quotes: QuoteLimits | None = None  # set by attach
         self.errors = 0
         self.ticks = 0
         self._tasks: list[asyncio.Task] = []
@@ -56,12 +60,16 @@ class RiskControls:
         guards = None
         if pg is not None and pg.enabled:
             guards = PortfolioGuards(state, GuardSettings.from_config(pg), names, clock)
-        return cls(breaker, guards, on_trip, float(cb.interval_s) if cb is not None else 1.0)
+        interval = float(cb.interval_s) if cb is not None else 1.0
+        return cls(breaker, guards, on_trip, interval, dict(getattr(risk, "quote_rates", None) or {}))
 
     def attach(self, gateway) -> None:
         """Install the guards' hook in the order gateway (``stream.gateway.OrderGateway.guard``) and, when the
-        breaker measures the platform's trades, its fill hook (``OrderGateway.on_fill``)."""
+        breaker measures the platform's trades, its fill hook (``OrderGateway.on_fill``); and, always, the USDT
+        limits of instruments quoted in another asset (``OrderGateway.quote_check``, ``stream.risk.quotes``)."""
         gateway.guard = self.guards.check if self.guards is not None else None
+        self.quotes = QuoteLimits(gateway.state, gateway.instruments, self.quote_rates)
+        gateway.quote_check = self.quotes.check
         trades = self.breaker.trades if self.breaker is not None else None
         gateway.on_fill = trades.on_fill if trades is not None else None
 

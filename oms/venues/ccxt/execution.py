@@ -25,6 +25,7 @@ from typing import Any
 import ccxt
 import msgspec
 
+from oms.archive.records import Funding
 from oms.keys.provider import Credentials
 from oms.model import (
     AccountSettings,
@@ -47,7 +48,7 @@ from oms.model import (
     TransferKind,
     TransferStatus,
 )
-from oms.venues.ccxt import parse
+from oms.venues.ccxt import parse, settings
 from oms.venues.ccxt.errors import to_venue_error
 from oms.venues.ccxt.instruments import CcxtInstruments
 from oms.venues.ccxt.metadata import trigger_book
@@ -564,6 +565,15 @@ class CcxtExecution:
         )
         self.hedge_mode = bool((answer or {}).get("hedged"))
         return PositionMode.HEDGE if self.hedge_mode else PositionMode.ONE_WAY
+
+    async def symbol_settings(self, symbol: str | None = None) -> list[AccountSettings]:
+        """USD-M: each symbol's leverage and margin type (ccxt's ``fetchLeverages``; ``settings``). Not part of
+        ``ExecutionClient``: the daemon reads it, where a connector has it, before enforcing its targets."""
+        return await settings.symbol_settings(self, symbol)
+
+    async def funding_payments(self, since_ns: int, until_ns: int | None = None) -> list[Funding]:
+        """USD-M funding fees since ``since_ns`` (ccxt's ``fetchFundingHistory``; ``settings``)."""
+        return await settings.funding_payments(self, since_ns, until_ns)
 
     async def transfer(self, transfer: Transfer) -> TransferEvent:
         """Move an asset between this account's markets (ccxt's unified ``transfer``). Transfers between
