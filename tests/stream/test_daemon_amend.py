@@ -331,3 +331,34 @@ async def test_spot_replace_refused_by_the_venue_leaves_nothing_twice(bench, nc)
         assert [o.client_order_id for o in await execution.open_orders("BTC/USDT")] == []
     finally:
         await d.stop()
+
+
+async def test_spot_stop_limit_new_price_is_replaced_with_its_stop(bench, nc):
+    """A resting Spot stop-limit moved to a new limit price: the replacement is a stop-limit again with the same
+    trigger price, at the venue and in the gateway (cancelReplace carries the whole order, not just a price)."""
+    name = unique("stoprepl")
+    bench.write([name])
+    acct = bench.account(name)
+    d = bench.daemon(accounts=[acct])
+    await d.start()
+    try:
+        stop, limit, moved = price_at(bench, "1.02"), price_at(bench, "1.025"), price_at(bench, "1.03")
+        cmd = PlaceOrder(account=acct, symbol="BTC/USDT", side=Side.BUY, order_type=OrderType.STOP_LIMIT, qty="0.01",
+                         price=limit, stop_price=stop, intent="stop-replace")  # fmt: skip
+        [res] = (await request(nc, acct, cmd)).results
+        assert res.ok and res.status is OrderStatus.NEW, res
+        old = res.client_order_id
+        move = AmendOrder(account=acct, symbol="BTC/USDT", client_order_id=old, side=Side.BUY, price=moved)
+        [r] = (await request(nc, acct, move)).results
+        assert r.ok and r.status is OrderStatus.NEW and r.client_order_id != old, r
+        fresh = d.gateway.orders.get(r.client_order_id)
+        assert fresh.cmd.order_type is OrderType.STOP_LIMIT and Decimal(fresh.cmd.stop_price) == Decimal(stop)
+        execution = d.sessions[acct].links[Market.SPOT].clients.execution
+        venue_old = await execution.query_order("BTC/USDT", old)
+        venue_new = await execution.query_order("BTC/USDT", r.client_order_id)
+        assert venue_old.status is OrderStatus.CANCELED
+        assert venue_new.status is OrderStatus.NEW and venue_new.order_type is OrderType.STOP_LIMIT
+        assert (Decimal(venue_new.price), Decimal(venue_new.stop_price), Decimal(venue_new.qty)) == (
+            Decimal(moved), Decimal(stop), Decimal("0.01"))  # fmt: skip
+    finally:
+        await d.stop()
