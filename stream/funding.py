@@ -21,8 +21,10 @@ reconnect, a restart) is booked once:
 
 The account's realised PnL in the kernel (``account_summary``: realised - fees + funding, what the circuit
 breaker reads) counts funding as its own total; the live view (``stream.livestate.pnl_of``) shows it per
-account and per symbol. A bad row (a symbol the daemon does not trade, an unreadable amount) is counted by
-reason and logged, and the rest is booked.
+account and per symbol. A payment on a symbol the daemon does not trade (a position opened by hand) is
+published and logged like the others, so the archive and the PnL report hold it, and counted ``not_traded``;
+it is not in the kernel's totals. An unreadable amount is counted ``bad_payment`` and logged; the rest is
+booked.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -90,6 +93,7 @@ class FundingBook:
         self.counts: Counter[str] = Counter()  # booked, published, duplicate, and refusals by reason
         self._loaded: set[str] = set()
         self._dups: Counter[str] = Counter()  # account -> payments seen again
+        self._untraded: set[tuple[str, str]] = set()  # (account, symbol) of payments outside the instrument table
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
 
@@ -183,8 +187,11 @@ class FundingBook:
             return False
         try:
             i, ins = self.instruments.lookup(account.split("/", 1)[0], f.symbol)
-            units = ins.money(f.amount, "funding amount")
-        except (UnknownInstrument, ValueError) as exc:
+        except UnknownInstrument:
+            i = ins = None  # a position the daemon does not trade (opened by hand): the money moved all the same
+        try:
+            units = ins.money(f.amount, "funding amount") if ins is not None else Decimal(f.amount)
+        except (ValueError, ArithmeticError) as exc:
             n = self.counts["bad_payment"] = self.counts["bad_payment"] + 1
             if n <= 5 or n % 1000 == 0:
                 log.warning("funding payment of %s on %s at %d not booked (%d so far): %s", account, f.symbol,
@@ -192,6 +199,13 @@ class FundingBook:
             return False
         seen.add(key)
         self.last_ns[account] = max(self.last_ns.get(account, 0), f.event_ns)
+        if ins is None:
+            kernel = False
+            self.counts["not_traded"] += 1
+            if (account, f.symbol) not in self._untraded:
+                self._untraded.add((account, f.symbol))
+                log.warning("funding of %s on %s, a symbol the daemon does not trade: published and logged, not in "
+                            "the kernel's totals", account, f.symbol)  # fmt: skip
         if kernel:
             s = self.state
             side = POS_SHORT if s.pos[P_QTY, number, i, 1] and not s.pos[P_QTY, number, i, 0] else POS_BOTH

@@ -184,3 +184,34 @@ async def _live_funding(nc, acct: str, paid: Decimal) -> bool:
     raw = await kv(nc, acct, "pnl")
     doc = json.loads(raw) if raw else {}
     return Decimal(doc.get("funding", "0")) == paid and doc.get("funding_by_symbol", {}).get(PERP) is not None
+
+
+async def test_funding_on_a_symbol_the_daemon_does_not_trade_is_published_and_logged(bench, nc, clock):
+    """A position opened by hand on ETHUSDT (the daemon trades only the BTC perpetual of this account): its
+    funding payment moved the wallet, so it is published and logged (the archive and the PnL report hold it),
+    counted ``not_traded`` and kept out of the kernel's totals, which hold only what the daemon trades."""
+    name = unique("fundx")
+    futures_config(bench, name)
+    acct = bench.account(name)
+    _, key, secret = bench.accounts[name]
+    by_hand = clients.binance_sync(bench.exchange.url, key, secret)
+    mark = Decimal(bench.exchange.resting_futures_price("ETHUSDT", below=0))
+    qty = str((Decimal(300) / mark).quantize(Decimal("0.001"), ROUND_UP))
+    await asyncio.to_thread(by_hand.futures_create_order, symbol="ETHUSDT", side="BUY", type="MARKET", quantity=qty)
+    d = bench.daemon()
+    await d.start()
+    try:
+        assert d.sessions[acct].trading, d.sessions[acct].refused
+        t = await asyncio.to_thread(pass_funding_time, bench, clock)
+        [ev] = await until(lambda: funding_events(nc, name), what="the funding event in JetStream")
+        venue = await asyncio.to_thread(by_hand.futures_income_history, incomeType="FUNDING_FEE",
+                                        startTime=t // 1_000_000 - 1000)  # fmt: skip
+        assert [(r["symbol"], Decimal(r["income"])) for r in venue] == [("ETHUSDT", Decimal(ev.amount))]
+        assert ev.symbol == "ETH/USDT:USDT" and ev.event_ns == t and Decimal(ev.amount) != 0
+        assert d.funding.counts["not_traded"] == 1 and d.funding.counts["bad_payment"] == 0
+        assert int(d.wiring.state.acc[A_FUNDING, d.sessions[acct].number]) == 0
+        con = views.connect(bench.data_dir)
+        rows = con.execute("SELECT symbol, amount FROM funding WHERE account = ?", [acct]).fetchall()
+        assert rows == [("ETH/USDT:USDT", Decimal(ev.amount))]
+    finally:
+        await d.stop()
