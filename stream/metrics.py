@@ -69,8 +69,8 @@ class DaemonMetrics:
         self.open_orders = Gauge("oms_open_orders", "Open orders known to the daemon", ["account"], registry=r)
         self.connected = Gauge("oms_connected", "1 while the account's user stream is live", ["account"], registry=r)
         self.funding = Gauge(
-            "oms_funding_payments", "Funding payments seen, by outcome (booked, published, duplicate, not_traded, bad_payment, "
-            "venue_error, ...)", ["outcome"], registry=r,
+            "oms_funding_payments", "Funding payments seen, by outcome (booked, published, duplicate, not_traded, "
+            "bad_payment, venue_error, ...)", ["outcome"], registry=r,
         )  # fmt: skip
         self._readers: list[Callable[[DaemonMetrics], None]] = []
 
