@@ -224,9 +224,10 @@ class Daemon:
             )  # fmt: skip
             await feed.start(self.factory)
             self.feeds.append(feed)
+        self.emulation = Emulation(self)  # parents, managed exits, slippage control: hooks on the router
+        await self.emulation.attach()  # before the accounts' reconciliation: the exits get the fills it finds
         await self._start_accounts(leases)
         await self._start_rotation()
-        self.emulation = Emulation(self)  # parents, managed exits, slippage control: hooks on the router
         await self.emulation.start()
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds)
         self.strategies.start()

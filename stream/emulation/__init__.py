@@ -6,6 +6,8 @@ capped market orders and every order's reference price), listeners on the ``Even
 fills' slippage fields) and on the market feeds (trades through ``BookView``), and the ``oms_parents`` KV
 bucket for what must survive a restart. ``start()`` runs before the daemon subscribes its command subjects,
 so the first command already sees the hooks; it resumes the working parents and exits of its accounts.
+``attach()`` (before the accounts start) plugs the parts in early, so the managed exits also get the fills
+that the accounts' reconciliation finds.
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ class Emulation:
         self.exits: ExitManager | None = None
         self._tasks: list[asyncio.Task] = []
 
-    async def start(self) -> None:
+    async def attach(self) -> None:
+        """Before the accounts start: the parts and their hooks and listeners, so that the fills a start's
+        reconciliation finds (made while the daemon was down) reach the managed exits. The exits hold them
+        until ``start`` has reloaded the positions they belong to."""
         d = self.daemon
         kv = await ensure_bucket(d.nc.jetstream(), BUCKET, storage=d.settings.bus.storage)
         store = StateStore(kv)
@@ -61,10 +66,20 @@ class Emulation:
         d.sink.listeners.extend((self.parents.on_event, self.exits.on_event))
         book.listeners.extend((self.parents.on_trade, self.exits.on_trade))
         book.volume_listeners.append(self.parents.on_volume)
+        self.exits.hold()
+
+    async def start(self) -> None:
+        """After the accounts started: resume the working parents and managed exits of the trading ones, then
+        apply the fills their reconciliation found, and run."""
+        d = self.daemon
+        if self.exits is None:
+            await self.attach()
+        assert self.parents is not None and self.exits is not None
         for s in d.sessions.values():
             if s.trading:
                 await self.parents.resume(s.name, s.clients_for)
                 await self.exits.resume(s.name, s.clients_for)
+        self.exits.release()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self.parents.run(), name="parent orders"),

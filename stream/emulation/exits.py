@@ -26,7 +26,7 @@ import msgspec
 from prometheus_client import Counter
 
 from oms.bus import symbol_token
-from oms.model import Market, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side
+from oms.model import Fill, Market, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side
 from oms.model.parents import child_order_id
 from oms.venues.errors import OrderNotFound, VenueError
 from stream.emulation.book import BookView
@@ -75,6 +75,7 @@ class ExitManager:
         self.positions: dict[str, Managed] = {}
         self.exit_ids: set[str] = set()
         self._trades: set[tuple[str, str]] = set()
+        self._held: list | None = None  # fills kept until the positions are reloaded (``hold``/``release``)
         self._running = True
         self.fired = Counter("oms_exits", "Managed exits sent, by trigger", ["account", "trigger"], registry=registry)
 
@@ -83,13 +84,36 @@ class ExitManager:
         return f"exit-{symbol_token(symbol)}-{strategy or 'any'}"
 
     # ------------------------------------------------------------------ fills build and shrink positions
+    def hold(self) -> None:
+        """Keep the fills that arrive from now on (a start's reconciliation) until ``release``."""
+        self._held = []
+
+    def release(self) -> None:
+        """Apply the kept fills, in order, onto the positions ``resume`` reloaded."""
+        held, self._held = self._held or [], None
+        for ev in held:
+            self.on_event(ev)
+        if held:
+            log.info("managed exits: %d fill(s) found by the reconciliation applied", len(held))
+
     def on_event(self, ev) -> None:
-        if self.conf is None or type(ev) is not OrderEvent or ev.fill is None:
+        """A fill: inside its order event (the live stream), or standalone (a reconciliation's, found at the
+        venue); each trade once."""
+        if self.conf is None:
             return
-        f = ev.fill
+        if type(ev) is OrderEvent and ev.fill is not None:
+            f = ev.fill
+        elif type(ev) is Fill:
+            f = ev
+        else:
+            return
+        if self._held is not None:
+            self._held.append(ev)
+            return
         if (ev.account, f.trade_id) in self._trades:
             return
         self._trades.add((ev.account, f.trade_id))
+        ev = f  # account, symbol and client order id: the fill's own
         rec = self.gateway.orders.get(ev.client_order_id)
         strategy = rec.cmd.strategy if rec is not None else ""
         sign = 1 if f.side is Side.BUY else -1
