@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 
 import pytest
+from nats.js.errors import NotFoundError
 
 from tests.flows.conftest import Desk, make_desk
 
@@ -163,6 +165,13 @@ async def test_a_rerun_after_the_duplicate_window_publishes_nothing_again(desk: 
     from oms.bus import BusSettings
 
     monkeypatch.setattr(rb, "BUS", BusSettings(duplicate_window_s=1.0))
+    nc = await nats_server.connect("flows")
+    try:  # a stream created with this window: one the earlier tests made with an hour's keeps their ids' purge
+        await nc.jetstream().delete_stream("TRANSFERS")  # timer (nats-server purges on it), so a probe never ends
+    except NotFoundError:
+        pass
+    finally:
+        await nc.close()
     args = {"config_dir": str(desk.config_dir), "keys_file": str(desk.keys_file), "cycle": "late-rerun"}
     done = await rb.rebalance(**args)
     ids = {t["transfer_id"] for t in done["transfers"]}
@@ -173,7 +182,9 @@ async def test_a_rerun_after_the_duplicate_window_publishes_nothing_again(desk: 
         js = nc.jetstream()
         probe, hdr = "transfers.binance.probe.window", {"Nats-Msg-Id": f"probe-{uuid.uuid4()}"}
         assert not (await js.publish(probe, b"1", headers=hdr)).duplicate
+        deadline = time.monotonic() + 30
         while (await js.publish(probe, b"1", headers=hdr)).duplicate:  # until JetStream has forgotten the id
+            assert time.monotonic() < deadline, "JetStream still knows the probe's id 30 s after a 1 s window"
             await asyncio.sleep(0.1)
     finally:
         await nc.close()
