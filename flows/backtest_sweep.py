@@ -6,7 +6,14 @@ its one ``load-tape``). ``runner`` picks where the tasks run:
 - ``threads``: Prefect's ThreadPoolTaskRunner in this process (the engine releases the GIL);
 - ``processes``: Prefect's ProcessPoolTaskRunner, one process per core;
 - ``dask``: prefect-dask's DaskTaskRunner, on a new loopback LocalCluster of ``workers`` processes, or on the
-  running Dask scheduler at ``dask_address`` (``tcp://host:8786``) when given: a cluster of machines.
+  running Dask scheduler at ``dask_address`` (``tcp://host:8786``) when given: a cluster of machines, or a
+  standing cluster whose workers already hold Prefect and the compiled engine (below).
+
+A standing cluster is the fast path: its workers are started once, with this module as Dask's preload
+(``dask worker --preload flows.backtest_sweep``, or ``standing_cluster()`` / ``python -m flows.backtest_sweep``
+on one machine). The preload imports Prefect and the engine and loads the compiled loops from Numba's cache
+(``dask_setup``) before the worker takes a task, so a sweep sent to ``dask_address`` pays only its compute and
+Prefect's bookkeeping, not a new Python per worker, a cluster start and its shutdown.
 
 What a sweep costs beside its runs is each worker's start, so the work there is kept to what scoring needs:
 - the tape is parsed once, in the flow's process, and travels with each chunk (a few MB for the hourly
@@ -21,6 +28,7 @@ The flow publishes the best points as a table artifact and returns every scored 
 
 from __future__ import annotations
 
+import os
 import time
 
 from prefect import flow, task
@@ -34,6 +42,7 @@ from oms.archive.market import DEFAULT_ARCHIVE, DEFAULT_DATASETS
 from strategies.registry import get
 
 RUNNERS = ("threads", "processes", "dask")
+WARM_ENV = "OMS_SWEEP_WARM"  # the strategy kinds a preloaded worker loads (comma-separated), default sma_cross
 
 
 def task_runner(runner: str, workers: int, dask_address: str | None = None):
@@ -65,6 +74,28 @@ def warm_worker(kind: str) -> None:
     from backtest.compiled import warm
 
     warm(get(kind))
+
+
+def dask_setup(worker=None) -> None:
+    """Dask's preload hook (``--preload flows.backtest_sweep``): runs in each worker before its first task.
+
+    Importing this module has already imported Prefect and the engine; this loads the compiled loop of every
+    kind in ``$OMS_SWEEP_WARM`` (default ``sma_cross``) from Numba's disk cache. An unknown kind stops the
+    worker's start with the registry's error naming it, not a sweep later.
+    """
+    for kind in (k.strip() for k in os.environ.get(WARM_ENV, "sma_cross").split(",")):
+        if kind:
+            warm_worker(kind)
+
+
+def standing_cluster(workers: int = 2, host: str = "127.0.0.1", port: int = 0):
+    """A Dask LocalCluster of ``workers`` single-threaded processes preloaded with this module (``dask_setup``):
+    start it once, pass ``cluster.scheduler_address`` as the flow's ``dask_address`` for every sweep, close it
+    when done. ``port=0`` picks a free scheduler port."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=host, scheduler_port=port,
+                        dashboard_address=f"{host}:0", preload=["flows.backtest_sweep"])  # fmt: skip
 
 
 def _warm_dask_workers(kind: str) -> list:
@@ -149,3 +180,29 @@ def backtest_sweep(
     )  # fmt: skip
     print(f"{kind}: {len(scored)} points in {seconds:.2f} s on {runner}; best {scored[0]['params']}")
     return {"points": scored, "best": scored[0], "seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flows.backtest_sweep [--workers N] [--port P]``: run a standing, preloaded cluster until Ctrl-C
+    and print the address to pass as ``dask_address``."""
+    import argparse
+    import signal
+    import threading
+
+    ap = argparse.ArgumentParser(prog="python -m flows.backtest_sweep", description=main.__doc__)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with standing_cluster(args.workers, args.host, args.port) as cluster:
+        print(f"sweep cluster ready: dask_address={cluster.scheduler_address} ({args.workers} workers)", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -61,3 +61,32 @@ def test_the_sweep_runs_on_a_dask_cluster_and_scores_like_the_engine(prefect_ser
     assert len(scored) == 3 and all(t.state.is_completed() for t in scored)
     (art,) = [a for a in arts if a.key == "backtest-sweep-sma-cross"]
     assert art.type == "table"
+
+
+def _worker_state() -> dict:
+    """Run in a Dask worker: what its preload left there."""
+    import sys
+
+    from backtest.compiled import _ENGINES, SIGNATURE
+
+    return {"prefect": "prefect" in sys.modules, "flow": "flows.backtest_sweep" in sys.modules,
+            "warm": any(SIGNATURE in e.signatures for e in _ENGINES.values())}  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_a_standing_preloaded_cluster_serves_two_sweeps_with_the_engines_scores(prefect_server, tmp_path, btc_hourly):
+    from distributed import Client
+
+    from flows.backtest_sweep import backtest_sweep, standing_cluster
+
+    expected = {tuple(p.params.values()): p.score for p in evaluate(SMA, grid(SPACE), btc_hourly, threads=1)}
+    with standing_cluster(2) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        # before any sweep: every worker already imported Prefect and this module and loaded the compiled loop
+        states = client.run(_worker_state)
+        assert len(states) == 2 and all(s == {"prefect": True, "flow": True, "warm": True} for s in states.values())
+        for _ in range(2):  # the same workers serve the next flow run: nothing restarts
+            out = backtest_sweep(kind="sma_cross", space=SPACE, runner="dask", chunks=3, datasets=str(DATASETS),
+                                 dask_address=cluster.scheduler_address, archive=str(tmp_path / "none"))  # fmt: skip
+            assert {tuple(r["params"].values()): r["score"] for r in out["points"]} == expected
+        assert set(client.run(_worker_state)) == set(states)  # same worker processes after both runs
