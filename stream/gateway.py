@@ -201,7 +201,8 @@ class OrderGateway:
             return self._refuse(cmd, "unsupported_order_type", f"{ot} orders are not gated yet")
         try:
             qty = ins.qty(cmd.qty)
-            price = self._price(cmd, ins, otype)
+            px = cmd.price
+            price = ins.price(px) if px is not None and otype in _LIMIT_CODES else self._price(cmd, ins, otype)
         except ValueError as exc:
             return self._refuse(cmd, "bad_number", str(exc))
         side, ps = _SIDE[cmd.side], _POS_SIDE[cmd.position_side]

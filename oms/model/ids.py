@@ -148,6 +148,9 @@ class ClientOrderId:
                 raise ValueError(f"client order id prefix {prefix!r}: 1-9 letters or digits")
             if len(_GOOD_PREFIXES) < 64:
                 _GOOD_PREFIXES.add(prefix)
+        if _DIRECT.get(type(command)) and getattr(command, "client_order_id", None) is None:  # the hot path
+            digest = _blake2b(_SORTED.encode(command), digest_size=26).digest()
+            return f"{prefix}-{digest.translate(_B32_BYTES).decode()}"
         return f"{prefix}-{_b32_digest(_content(command))}"
 
     @staticmethod
