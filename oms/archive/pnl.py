@@ -6,7 +6,8 @@ quantity the matches are the segments between the merged breakpoints of ``B`` an
 quantity times (sell price - buy price), realised when the later of its two fills happens and credited to
 that (closing) fill. That is a sort and window scans, no per-fill loop, and exact: DECIMAL throughout.
 Unrealised PnL at the end of a day is the book's mark-to-market (cash flow + position x mark) minus its
-realised PnL; the mark is the last fill price of the symbol (any account) up to that day's end. Fees are the
+realised PnL; the mark is the last fill price of the symbol (any account) up to that day's end (of fills at
+the same nanosecond, the highest price: never the scan's order). Fees are the
 fills' commissions (quote-asset commissions; others are counted in ``other_fee_fills``), funding the
 ``funding`` log's signed amounts.
 
@@ -93,7 +94,7 @@ open_lots AS (
          sum(CAST(len * coalesce(b_price, a_price) AS {D})) AS cost
   FROM seg JOIN pnl_books k USING (book) WHERE a_seq IS NULL OR b_seq IS NULL GROUP BY ALL
 ),
-marks AS (SELECT symbol, arg_max(price, event_ns) AS mark FROM trades GROUP BY symbol)
+marks AS (SELECT symbol, arg_max(price, (event_ns, price)) AS mark FROM trades GROUP BY symbol)
 SELECT o.account, o.symbol, o.position_side, o.qty,
        CAST(o.cost / abs(o.qty) AS {D}) AS entry_price, m.mark,
        CAST(o.qty * m.mark - sign(o.qty) * o.cost AS {D}) AS unrealised_pnl
@@ -113,8 +114,9 @@ _BOOK_DAY = f"""
 FROM pnl_fill_realised GROUP BY ALL
 """
 
-# the last fill price of each symbol up to a day's end (any account)
-_MARKS = "SELECT symbol, date, arg_max(price, event_ns) AS mark FROM trades GROUP BY ALL"
+# the last fill price of each symbol up to a day's end (any account); fills of two accounts at the same
+# nanosecond: the higher price, so that the mark never depends on the scan's order
+_MARKS = "SELECT symbol, date, arg_max(price, (event_ns, price)) AS mark FROM trades GROUP BY ALL"
 
 
 def book_daily_sql(day: str = _BOOK_DAY, marks: str = _MARKS) -> str:

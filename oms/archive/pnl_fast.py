@@ -59,8 +59,10 @@ _READ = (
     f"SELECT {_KEY} AS key, date, event_ns, CAST(side = 'buy' AS TINYINT) AS buy, price, qty, commission FROM trades"
 )
 
+# each book-day's last fill; across books at the same nanosecond the higher price, as ``pnl._MARKS`` (a
+# book's own fills never share a nanosecond here), so both give the same mark whatever the scan order
 _MARKS_FAST = (
-    "SELECT k.symbol, d.date, arg_max(d.last_price, d.last_ns) AS mark "
+    "SELECT k.symbol, d.date, arg_max(d.last_price, (d.last_ns, d.last_price)) AS mark "
     "FROM pnl_book_day d JOIN pnl_books k USING (book) GROUP BY ALL"
 )
 

@@ -5,6 +5,7 @@ cannot reproduce exactly (fills at the same nanosecond, too many decimals)."""
 from __future__ import annotations
 
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -111,3 +112,18 @@ def test_the_key_table_grows_and_keeps_every_tuple(tmp_path: Path, monkeypatch) 
     assert keys.table.num_rows == 5 * 3 and len(keys.books) == 5 * 2  # 5 accounts, 2 symbols
     assert len(fills.book) == i
     con.close()
+
+
+def test_two_accounts_filling_a_symbol_at_one_nanosecond_mark_at_the_higher_price(tmp_path: Path) -> None:
+    """The symbol's mark is its last fill price; two accounts' fills at the same nanosecond (hypothesis found
+    one: the fast pass marked at 0.01, the SQL stages at 15.34, by scan order) mark at the higher price in both
+    passes, whatever order the scan meets them in."""
+    layout = Layout(tmp_path)
+    with LogWriter(layout) as w:
+        w.extend([fill("binance/sub_a", 1, "buy", "15.34", "0.001", T0, "0", "ETH/USDT:USDT"),
+                  fill("binance/sub_b", 2, "buy", "0.01", "0.001", T0, "0", "ETH/USDT:USDT"),
+                  fill("binance/sub_c", 3, "buy", "7.5", "0.001", T0, "0", "ETH/USDT:USDT")])  # fmt: skip
+    fast, exact, took_fast = both(tmp_path)
+    assert took_fast and fast == exact
+    marks = {row[0]: row[12] for row in fast[3]}  # pnl_book_daily: account, ..., mark
+    assert set(marks.values()) == {Decimal("15.34")}, marks
