@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -106,6 +107,11 @@ def test_a_live_but_unresponsive_server_is_reported_not_killed(tmp_path):
         pid = services["nats"].status().pid
         os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
         try:
+            # kill() only queues the stop: a server thread on the other core may still answer a request
+            deadline = time.monotonic() + 10
+            while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
+                assert time.monotonic() < deadline, "nats-server did not stop on SIGSTOP"
+                time.sleep(0.01)
             [result] = services.up(["nats"])
             assert not result.ok and result.outcome.startswith("running but unhealthy (no answer)")
             assert f"PID {pid} left alone, not replaced" in result.outcome
