@@ -69,6 +69,8 @@ def targets_of(daemon: Daemon, session: AccountSession) -> list[ReconcileTarget]
             for rec in daemon.gateway.orders.open_orders(session.number)
             if rec.status in _UNSETTLED and rec.cmd.symbol in symbols
         )
+        if daemon.emulation is not None:  # parent children recorded before sending: a crash may follow the frame
+            pending += daemon.emulation.unsent_for(session.name, symbols)
         out.append(ReconcileTarget(link.clients.execution, symbols, pending))
     return out
 

@@ -44,6 +44,7 @@ class Emulation:
         self.slippage: SlippageControl | None = None
         self.exits: ExitManager | None = None
         self._tasks: list[asyncio.Task] = []
+        self._unsent: dict[str, list[tuple[str, str]]] = {}  # account -> (symbol, child id) for its reconciliation
 
     async def attach(self) -> None:
         """Before the accounts start: the parts and their hooks and listeners, so that the fills a start's
@@ -67,6 +68,16 @@ class Emulation:
         book.listeners.extend((self.parents.on_trade, self.exits.on_trade))
         book.volume_listeners.append(self.parents.on_volume)
         self.exits.hold()
+        for name in d.sessions:
+            self._unsent[name] = await self.parents.unsent(name)
+
+    def unsent_for(self, account: str, symbols) -> tuple[tuple[str, str], ...]:
+        """The recorded, maybe sent children of ``account`` on ``symbols`` (``ParentEngine.unsent``), for its
+        start's reconciliation (once: later reconciliations find them in the gateway)."""
+        found = self._unsent.get(account, [])
+        mine = tuple(x for x in found if x[0] in symbols)
+        self._unsent[account] = [x for x in found if x[0] not in symbols]
+        return mine
 
     async def start(self) -> None:
         """After the accounts started: resume the working parents and managed exits of the trading ones, then

@@ -513,6 +513,17 @@ class ParentEngine:
         await self.store.put(w.account, w.pid, st)
 
     # ------------------------------------------------------------------ restart
+    async def unsent(self, account: str) -> list[tuple[str, str]]:
+        """(symbol, client order id) of the children of ``account``'s working parents recorded before they were
+        sent and not known to have an answer: a crash may have come after the frame went out. The start's
+        reconciliation looks them up by id, so a fill the venue made meanwhile is named after its child."""
+        out = []
+        for st in await self.store.load(account, "par-", ParentState):
+            if st.status is ParentStatus.WORKING:
+                out += [(st.cmd.symbol, ch.client_order_id) for ch in st.children
+                        if not ch.sent and ch.status not in _TERMINAL_CHILD]  # fmt: skip
+        return out
+
     async def resume(self, account: str, clients_for) -> int:
         """Reload the working parents of ``account`` and find their children at the venue; how many."""
         n = 0

@@ -169,8 +169,9 @@ async def test_vwap_percent_pov_and_liquidity_parents_fill(bench, nc):
 
 async def test_a_restarted_daemon_resumes_its_parents_and_never_repeats_a_child(bench, nc):
     """A resting iceberg clip and a TWAP mid-schedule survive a restart: the new daemon finds the clip at the venue
-    by its id (adopted, not re-sent), a child recorded but never sent is asked for and skipped, and both parents
-    finish with each child id used once."""
+    by its id (adopted, not re-sent), a child recorded but never sent is asked for and skipped, one recorded
+    whose frame went out and that filled meanwhile is found with its fill named after it (in TRADES, not under
+    the venue's order id), and both parents finish with each child id used once."""
     name = unique("resume")
     bench.write([name])
     acct = bench.account(name)
@@ -201,6 +202,13 @@ async def test_a_restarted_daemon_resumes_its_parents_and_never_repeats_a_child(
     st = msgspec.json.decode((await kv.get(key)).value, type=ParentState)
     ghost = child_order_id(twap, len(st.children))
     st.children.append(ChildOrder(n=len(st.children), client_order_id=ghost, qty="0.001", role="slice"))
+    # and one that died after its frame went out: the venue has it, filled while the daemon was down
+    sent = child_order_id(twap, len(st.children))
+    st.children.append(ChildOrder(n=len(st.children), client_order_id=sent, qty="0.001", role="slice"))
+    _, api_key, secret = bench.accounts[name]
+    venue = clients.binance_sync(bench.exchange.url, api_key, secret)
+    await asyncio.to_thread(venue.create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001",
+                            newClientOrderId=sent)  # fmt: skip
     writer = await bench.connect("daemon")  # only the daemon's identity writes the bucket
     try:
         await (await writer.jetstream().key_value("oms_parents")).put(key, msgspec.json.encode(st))
@@ -214,6 +222,7 @@ async def test_a_restarted_daemon_resumes_its_parents_and_never_repeats_a_child(
         assert d2.gateway.orders.get(clip) is not None  # found at the venue by its id
         st2 = await finished(d2, twap, status=ParentStatus.DONE, timeout=90)
         assert next(c for c in st2.children if c.client_order_id == ghost).status == "not_found"
+        assert next(c for c in st2.children if c.client_order_id == sent).status == "filled"
         ids = [c.client_order_id for c in st2.children]
         assert ids == [child_order_id(twap, n) for n in range(len(ids))]  # each number once, none re-sent
         [c] = (await request(nc, acct, _cancel(acct, ice))).results
