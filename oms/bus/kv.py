@@ -81,12 +81,17 @@ class AccountLease:
         self.revision = 0
 
     async def acquire(self) -> None:
-        try:
-            self.revision = await self.kv.create(self.key, encode(self.info))
-        except KeyWrongLastSequenceError:
-            other = await self.holder()
-            who = f"{other.holder} (pid {other.pid} on {other.host})" if other else "another daemon"
-            raise LeaseHeld(f"account {self.account} is traded by {who}; not trading it here") from None
+        for attempt in range(3):
+            try:
+                self.revision = await self.kv.create(self.key, encode(self.info))
+                return
+            except KeyNotFoundError:  # nats-py's create reads the entry it conflicted with, which may expire first
+                if attempt == 2:
+                    raise
+            except KeyWrongLastSequenceError:
+                other = await self.holder()
+                who = f"{other.holder} (pid {other.pid} on {other.host})" if other else "another daemon"
+                raise LeaseHeld(f"account {self.account} is traded by {who}; not trading it here") from None
 
     async def refresh(self) -> None:
         try:
