@@ -101,6 +101,7 @@ class ParentEngine:
         self.parents: dict[str, Working] = {}
         self.children: dict[str, str] = {}  # child client order id -> parent id
         self.refused = 0
+        self._stored: dict[str, list[ParentState]] = {}  # account -> its parents as read before its reconciliation
         self._running = True
 
     # ------------------------------------------------------------------ commands
@@ -518,7 +519,8 @@ class ParentEngine:
         sent and not known to have an answer: a crash may have come after the frame went out. The start's
         reconciliation looks them up by id, so a fill the venue made meanwhile is named after its child."""
         out = []
-        for st in await self.store.load(account, "par-", ParentState):
+        self._stored[account] = states = await self.store.load(account, "par-", ParentState)  # resume reuses them
+        for st in states:
             if st.status is ParentStatus.WORKING:
                 out += [(st.cmd.symbol, ch.client_order_id) for ch in st.children
                         if not ch.sent and ch.status not in _TERMINAL_CHILD]  # fmt: skip
@@ -527,7 +529,8 @@ class ParentEngine:
     async def resume(self, account: str, clients_for) -> int:
         """Reload the working parents of ``account`` and find their children at the venue; how many."""
         n = 0
-        for st in await self.store.load(account, "par-", ParentState):
+        states = self._stored.pop(account, None)  # read by ``unsent`` at attach; nothing else writes them since
+        for st in states if states is not None else await self.store.load(account, "par-", ParentState):
             pid = st.cmd.parent_id or ""
             if st.status is not ParentStatus.WORKING or pid in self.parents:
                 continue
