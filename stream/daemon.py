@@ -212,7 +212,7 @@ class Daemon:
         self.router.on_resume = self.risk.resume
         self.futures_settings = FuturesSettings(
             targets_from_config(self.cfg, self.plan), self.sessions, self.wiring.state, self.metrics,
-            self.sink.emit_risk, self.router.state_of,
+            self.sink.emit_risk, self.router.state_of, self.live,
         )  # fmt: skip
         self.router.on_settings = self.futures_settings.command
         self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=s.venue_options)

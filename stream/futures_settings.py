@@ -17,7 +17,9 @@ success (Binance -4046 / -4059 included). A change the venue refuses (an open po
 half-applied silently (and one refused because of a position is tried again when the futures monitor sees the
 account flat, ``retry_when_flat``): a warning log line, ``oms_futures_settings{outcome="refused"}``, and a
 ``futures_settings_refused`` ``RiskEvent`` on ``risk.{exchange}.{account}`` naming what was applied and what
-was not, and the account keeps trading on the settings it has. Changes that all went through are one
+was not, and the account keeps trading on the settings it has. The same refusal found again (at a restart or a
+reconnect: the same settings, values and codes, nothing applied) is logged but not announced again: the last
+announced refusal is kept in the live-state bucket (kind ``futures_settings``). Changes that all went through are one
 ``futures_settings_applied`` event; an account already in line publishes nothing (a venue that cannot report
 its settings, without ``symbol_settings``, is sent the target each time, logged but not announced).
 ``reports[account]`` (shown in ``/health/{exchange}/{account}``) is the last run's outcome. The venue's position
@@ -38,9 +40,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
 
+import msgspec
+
 from kernels.codes import HEDGE
 from kernels.fixed import PPM
 from kernels.state import A_POS_MODE, L_MAX_LEVERAGE_PPM, UNLIMITED, KernelState
+from oms.bus import LiveState
 from oms.config import Config
 from oms.model import AccountSettings, InstrumentId, MarginType, Market, PositionMode
 from oms.model.commands import CommandResult
@@ -107,6 +112,14 @@ class SettingOutcome:
         return f"{where} {self.want} not applied" + (f" (is {self.had})" if self.had else "") + f": {self.reason}"
 
 
+class AnnouncedSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The refusal last announced on ``risk.{exchange}.{account}`` (``futures_settings`` in the live-state
+    bucket): each refused setting as ``[setting, symbol, want, had, outcome, code]``; empty once in line."""
+
+    refused: list[list[str]]
+    event_ns: int
+
+
 @dataclass(frozen=True)
 class SettingsReport:
     account: str
@@ -153,6 +166,7 @@ class FuturesSettings:
         metrics: DaemonMetrics,
         emit_risk: Callable[[RiskEvent], Awaitable[None]],
         state_of: Callable[[AccountSession], str],
+        live: LiveState | None = None,
     ):
         self.targets = targets
         self.sessions = sessions
@@ -160,7 +174,9 @@ class FuturesSettings:
         self.metrics = metrics
         self.emit_risk = emit_risk
         self.state_of = state_of
+        self.live = live
         self.reports: dict[str, SettingsReport] = {}
+        self.announced: dict[str, list[list[str]] | None] = {}  # account -> refusal last announced ([]: none)
 
     # ------------------------------------------------------------------ enforcement
     async def enforce(self, session: AccountSession, reason: str) -> SettingsReport | None:
@@ -261,6 +277,11 @@ class FuturesSettings:
             log.warning("futures settings: %s: %s; trading on the current setting", session.name, o.describe(),
                         extra=extra)  # fmt: skip
         by_venue = [o for o in r.refused if o.outcome != "unsupported"]  # the daemon's own limits: logged only
+        refusal = [[o.setting, o.symbol, o.want, o.had, o.outcome, str(o.code)] for o in by_venue]
+        if by_venue and not r.applied and refusal == await self._announced(session):
+            log.info("futures settings: %s: the same refusal as last announced; not announced again", session.name,
+                     extra=extra)  # fmt: skip
+            return
         if by_venue:
             applied = "; ".join(o.describe() for o in r.applied) or "nothing"
             why = (f"{r.reason}: not applied: {'; '.join(o.describe() for o in by_venue)}. Applied: {applied}. "
@@ -269,6 +290,31 @@ class FuturesSettings:
         elif any(o.had for o in r.applied):  # a venue that cannot say what it had: set each time, not announced
             await self._event(session, "futures_settings_applied", f"{r.reason}: " + "; ".join(
                 o.describe() for o in r.applied))  # fmt: skip
+        if refusal != await self._announced(session):
+            await self._announce(session, refusal)
+
+    async def _announced(self, session: AccountSession) -> list[list[str]] | None:
+        """The refusal last announced for the account (None: unknown), read from the live-state bucket once."""
+        if session.name not in self.announced and self.live is not None:
+            try:
+                got = await self.live.get(session.name, "futures_settings", AnnouncedSettings)
+            except Exception as exc:  # NATS down or an unreadable entry: announce it again rather than miss it
+                log.warning("futures settings: %s: last announcement unreadable (%s: %s)", session.name,
+                            type(exc).__name__, exc)  # fmt: skip
+                return None
+            self.announced[session.name] = None if got is None else got.refused
+        return self.announced.get(session.name)
+
+    async def _announce(self, session: AccountSession, refusal: list[list[str]]) -> None:
+        self.announced[session.name] = refusal
+        if self.live is None:
+            return
+        try:
+            await self.live.put(session.name, "futures_settings",
+                                AnnouncedSettings(refused=refusal, event_ns=time.time_ns()))  # fmt: skip
+        except Exception as exc:  # the next start then announces it once more
+            log.warning("futures settings: %s: announcement not recorded (%s: %s)", session.name,
+                        type(exc).__name__, exc)  # fmt: skip
 
     async def _event(self, session: AccountSession, action: str, reason: str) -> None:
         await self.emit_risk(

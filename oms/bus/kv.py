@@ -24,7 +24,9 @@ from nats.js.kv import KeyValue
 from oms.model import AccountId
 from oms.model.codec import decode, encode
 
-STATE_KINDS = ("positions", "balances", "open_orders", "pnl", "trading_state")
+# futures_settings: the USD-M settings refusal last announced (stream.futures_settings), so a restart that finds
+# the same one does not announce it again
+STATE_KINDS = ("positions", "balances", "open_orders", "pnl", "trading_state", "futures_settings")
 
 
 class LeaseHeld(RuntimeError):

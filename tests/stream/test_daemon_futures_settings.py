@@ -220,3 +220,44 @@ async def _drift(nc, name: str):
 async def _n_events(nc, name: str, n: int):
     events = await settings_events(nc, name)
     return events if len(events) >= n else None
+
+
+async def test_a_restart_that_finds_the_same_refusal_does_not_announce_it_again(bench, nc, caplog):
+    name = unique("fsetq")
+    cfg = bench.write([name])
+    configure(cfg, name, margin_type="isolated", max_leverage=5)
+    acct = bench.account(name)
+    client = venue_client(bench, name)
+    qty = lot(bench)
+    await asyncio.to_thread(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity=qty)
+    caplog.set_level(logging.INFO, logger="stream.futures_settings")
+
+    async def run_once() -> list[str]:
+        d = bench.daemon()
+        await d.start()
+        try:
+            assert d.sessions[acct].trading
+            return [o.setting for o in d.futures_settings.reports[acct].refused]
+        finally:
+            await d.stop()
+
+    # the open position blocks the margin type: announced once, then only logged at each restart
+    assert await run_once() == ["margin_type"]
+    assert await run_once() == ["margin_type"]
+    assert [e.action for e in await settings_events(nc, name)] == ["futures_settings_refused"]
+    assert sum("not announced again" in m for m in caplog.messages) == 1, caplog.messages
+    # flat while the daemon is down: the next start applies it and says so; the one after has nothing to say
+    await asyncio.to_thread(client.futures_create_order, symbol="BTCUSDT", side="SELL", type="MARKET",
+                            quantity=qty, reduceOnly="true")  # fmt: skip
+    assert await run_once() == []
+    assert await run_once() == []
+    events = await settings_events(nc, name)
+    assert [e.action for e in events] == ["futures_settings_refused", "futures_settings_applied"], events
+    assert "margin_type of BTC/USDT:USDT set to isolated (was cross)" in events[-1].reason, events[-1]
+    assert await venue_settings(client) == ("one_way", "ISOLATED", 5)
+    # the position blocks it again after someone reverts it by hand: a new refusal is announced again
+    await asyncio.to_thread(client.futures_change_margin_type, symbol="BTCUSDT", marginType="CROSSED")
+    await asyncio.to_thread(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity=qty)
+    assert await run_once() == ["margin_type"]
+    actions = [e.action for e in await settings_events(nc, name)]
+    assert actions == ["futures_settings_refused", "futures_settings_applied", "futures_settings_refused"], actions
