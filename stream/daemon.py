@@ -504,6 +504,10 @@ class Daemon:
         )
 
     # ------------------------------------------------------------------ views
+    def _reference_of(self, client_order_id: str) -> str | None:
+        slippage = self.emulation.slippage if self.emulation is not None else None
+        return None if slippage is None else slippage.reference_of(client_order_id)
+
     def _account_view(self, account: str) -> dict:
         s = self.sessions.get(account)
         if s is None:
@@ -512,7 +516,7 @@ class Daemon:
         return {
             "positions": livestate.positions_of(table, s.number, account, s.account.exchange),
             "balances": livestate.balances_list(s.balances),
-            "open_orders": livestate.open_orders_of(self.gateway.orders, table, s.number),
+            "open_orders": livestate.open_orders_of(self.gateway.orders, table, s.number, self._reference_of),
             "pnl": livestate.pnl_of(table, s.number, account),
             "trading_state": livestate.TradingStateView(
                 account=account,

@@ -10,6 +10,7 @@ balances into the model's structs, under the kinds of ``oms.bus.kv.STATE_KINDS``
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
@@ -72,7 +73,11 @@ def positions_of(table: InstrumentTable, a: int, account: str, exchange: str) ->
     return out
 
 
-def open_orders_of(tracker: OrderTracker, table: InstrumentTable, a: int) -> list[Order]:
+def open_orders_of(
+    tracker: OrderTracker, table: InstrumentTable, a: int, reference_of: Callable[[str], str | None] | None = None
+) -> list[Order]:
+    """The open orders of kernel account ``a``; ``reference_of(client order id)``: each one's slippage reference
+    price (``stream.emulation.slippage``), when the daemon keeps them."""
     out = []
     for rec in tracker.open_orders(a):
         ins = table.instrument(rec.instrument)[1]
@@ -96,6 +101,7 @@ def open_orders_of(tracker: OrderTracker, table: InstrumentTable, a: int) -> lis
                 filled_qty=ins.qty_str(rec.filled),
                 updated_ns=rec.updated_ns,
                 strategy=c.strategy,
+                reference_price=reference_of(rec.client_order_id) if reference_of is not None else None,
             )
         )
     return out

@@ -144,6 +144,9 @@ class Order(Msg, _OrderRef, tag="order", kw_only=True):
     created_ns: TimeNs = 0
     updated_ns: TimeNs = 0
     strategy: str = ""
+    # the book's best price on the side the order takes when it was sent (the daemon's slippage control): kept
+    # in the live state so that its fills after a restart still carry their realised slippage
+    reference_price: OptDecimalStr = None
 
 
 class OrderEvent(Msg, _OrderRef, tag="order_event", kw_only=True):

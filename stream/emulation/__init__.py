@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import msgspec
 
 from oms.bus import OutboxRecord, order_subject
 from oms.bus.streams import ensure_bucket
-from oms.model import AccountId
+from oms.model import AccountId, Order
 from oms.model.codec import encode
 from oms.model.parents import ParentEvent
 from stream.emulation.book import BookView
@@ -27,6 +28,8 @@ from stream.emulation.exits import ExitManager
 from stream.emulation.parents import ParentEngine
 from stream.emulation.slippage import SlippageControl
 from stream.emulation.store import BUCKET, StateStore
+
+log = logging.getLogger("stream.emulation")
 
 __all__ = ["BookView", "Emulation", "ExitManager", "ParentEngine", "SlippageControl", "StateStore"]
 
@@ -70,6 +73,18 @@ class Emulation:
         self.exits.hold()
         for name in d.sessions:
             self._unsent[name] = await self.parents.unsent(name)
+            await self._restore_references(name)
+
+    async def _restore_references(self, account: str) -> None:
+        """The slippage references of the account's open orders, as the last run left them in the live state."""
+        d = self.daemon
+        try:
+            orders = await d.live.get(account, "open_orders", list[Order]) if d.live is not None else None
+        except Exception as exc:  # NATS down or an entry of another version: those fills carry no slippage
+            log.warning("slippage references of %s not restored (%s: %s)", account, type(exc).__name__, exc)
+            return
+        if orders:
+            self.slippage.restore(orders)
 
     def unsent_for(self, account: str, symbols) -> tuple[tuple[str, str], ...]:
         """The recorded, maybe sent children of ``account`` on ``symbols`` (``ParentEngine.unsent``), for its

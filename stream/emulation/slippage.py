@@ -10,6 +10,10 @@
   it fills what the book offers within the cap and the rest expires; with no book it is refused
   (``slippage:no_book``), never sent blind.
 
+Each open order's reference price is also in the live state (``Order.reference_price`` of ``open_orders`` in
+the KV bucket); ``restore`` reads them back at the next start, before its reconciliation, so that the fills found
+then (an order resting while the daemon was down) carry their slippage too.
+
 ``enrich`` (the event sink's) writes ``reference_price`` and ``slippage_bps`` (positive: worse than the
 reference) into every fill of such an order, standalone and inside its order event, and observes the
 ``oms_fill_slippage_bps{account}`` histogram once per fill.
@@ -25,7 +29,7 @@ import msgspec
 from prometheus_client import Counter, Histogram
 
 from kernels import codes as C
-from oms.model import Fill, OrderEvent, OrderType, PlaceOrder, Side, TimeInForce
+from oms.model import Fill, Order, OrderEvent, OrderType, PlaceOrder, Side, TimeInForce
 from oms.model.commands import CommandResult
 from stream.emulation.book import BookView
 
@@ -87,6 +91,23 @@ class SlippageControl:
             return max(tick, raw - raw % tick)
         raw = -((-ref * (10_000 - bps)) // 10_000)  # ceiling
         return max(tick, raw + (-raw % tick))
+
+    def reference_of(self, coid: str) -> str | None:
+        """The order's reference price as a decimal string (None: none recorded)."""
+        got = self.refs.get(coid)
+        return None if got is None else format(got[0], "f")
+
+    def restore(self, orders: list[Order]) -> int:
+        """The reference prices of the open orders a previous run wrote to the live state (``Order.
+        reference_price``), so that their fills after a restart still carry their slippage; how many."""
+        n = 0
+        for o in orders:
+            if o.reference_price is not None and o.client_order_id not in self.refs:
+                self.refs[o.client_order_id] = (Decimal(o.reference_price), C.BUY if o.side is Side.BUY else C.SELL)
+                n += 1
+        while len(self.refs) > self.keep:
+            self.refs.popitem(last=False)
+        return n
 
     def slippage_bps(self, coid: str, price: str) -> tuple[Decimal, Decimal] | None:
         got = self.refs.get(coid)

@@ -40,9 +40,9 @@ class Quotes:
                 self.client.cancel_order(symbol="BTCUSDT", orderId=oid)
 
 
-async def _fills(nc, acct: str, coids: set[str]):
+async def _fills(nc, acct: str, coids: set[str], n: int = 2):
     fills = await child_fills(nc, acct, coids)
-    return fills if len(fills) == 2 else None
+    return fills if len(fills) == n else None
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,10 @@ async def test_an_entry_filled_while_the_daemon_was_down_is_managed_after_the_re
     try:
         m = await until(lambda: _managed(d, acct), what="the managed position from the fill found at restart")
         assert Decimal(m.st.entry) == Decimal("7000") and Decimal(m.st.qty) == Decimal("0.004")
+        # its slippage reference (the best ask, 7100, when it was sent) came back from the live state
+        [f] = await until(lambda: _fills(nc, acct, {res.client_order_id}, 1), what="the entry's fill in TRADES")
+        assert (Decimal(f.price), Decimal(f.reference_price)) == (Decimal("7000"), Decimal("7100")), f
+        assert Decimal(f.slippage_bps) == Decimal("-140.85"), f  # (7000 - 7100) / 7100, better than the ask
         await asyncio.to_thread(quote, "BUY", "0.01", "7002.00")
         await asyncio.to_thread(quote, "SELL", "0.01", "7002.20")
         await until(lambda: Decimal(m.st.qty) == 0, timeout=60, what="both take-profit levels")
