@@ -10,6 +10,11 @@ connections are up again and then takes a REST snapshot (open orders, every orde
 since the last one it saw, balances, positions): whatever happened during the gap is delivered as events,
 and anything the resubscribed stream also reports is a duplicate. The same reconciliation runs when the
 stream has been silent for ``silence_s`` while orders are open (a stream can die without an error).
+
+Connection slots: on USD-M the private stream is a connection of its own (ccxt.pro's listenKey socket), so
+it holds one of the account's WebSocket connection slots (``RequestBudget.connection``) from its start until it
+stops, as the Binance connector's does; on Spot it shares the WebSocket API's connection, whose slot
+``ws_orders`` holds.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class CcxtUserStream:
         self._last_event = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
         self._stream: WatchStream[UserEvent] | None = None
+        self._slot: Any = None
         execution.user_stream = self
 
     @property
@@ -77,6 +83,7 @@ class CcxtUserStream:
 
     async def _source(self) -> AsyncIterator[UserEvent]:
         if not self._tasks:
+            await self._hold_slot()
             self.start()
         try:
             while True:
@@ -109,6 +116,7 @@ class CcxtUserStream:
         if not self._tasks:
             return
         await self.stop()
+        await self._hold_slot()
         self.start()
         self._gap("key switch: re-subscribing with the new key")
 
@@ -117,6 +125,17 @@ class CcxtUserStream:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            await slot.__aexit__(None, None, None)
+
+    async def _hold_slot(self) -> None:
+        """USD-M: one of the account's connection slots for the private socket (waits for a free one)."""
+        limiter = self.execution.session.limiter
+        if self.market is Market.USDM and self._slot is None and limiter is not None:
+            slot = limiter.connection()
+            await slot.__aenter__()
+            self._slot = slot
 
     def track(self, order: Order) -> None:
         """Tell the stream about an order placed or queried over REST, so a gap's reconciliation looks it up

@@ -137,3 +137,23 @@ async def test_dropped_private_socket_is_a_gap_covered_by_the_rest_snapshot(
         await stream.close()
     finally:
         await v.close()
+
+
+async def test_the_usdm_private_stream_holds_a_connection_slot_until_it_closes(
+    server: LocalServer, ccxt_config
+) -> None:
+    """On USD-M the private stream is a socket of its own: one of the account's five slots while it is open
+    (on Spot it shares the WebSocket API's connection)."""
+    v = Venue(server, ccxt_config)
+    try:
+        v.fund("sub_futures_trend", "usdm", USDT="1000")
+        clients = await v.clients("sub_futures_trend", "usdm")
+        limiter = clients.execution.session.limiter
+        before = limiter.ws_open
+        stream = clients.user_data.events()
+        await asyncio.wait_for(stream.ready(), 10)
+        assert limiter.ws_open == before + 1
+        await stream.close()
+        assert limiter.ws_open == before
+    finally:
+        await v.close()
