@@ -3,9 +3,10 @@
 Binance tells a funding payment on the user stream as an ``ACCOUNT_UPDATE`` with reason ``FUNDING_FEE``; for
 a cross position it names no symbol (only the wallet's change), so the payment itself is read from the income
 history (``BinanceExecution.funding_payments``: ``GET /fapi/v1/income``, ``incomeType=FUNDING_FEE``), one row
-per symbol and funding time. ``FundingBook`` keeps, per account, the payments already booked (by symbol and
-funding time: the archive's key of a funding row), so a payment seen again (the stream and a catch-up, a
-reconnect, a restart) is booked once:
+per position and funding time. ``FundingBook`` keeps, per account, the payments already booked (by symbol,
+funding time and the venue's id of the row, ``tranId``: the archive's key of a funding row; in hedge mode both
+sides of a symbol are paid at one time), so a payment seen again (the stream and a catch-up, a reconnect, a
+restart) is booked once:
 
 * ``on_update(session, ev)``: a ``FUNDING_FEE`` balance event: the payments since a little before it are read
   and each new one booked **live**: into the positions kernel (``apply_funding``: the account's and the
@@ -88,7 +89,7 @@ class FundingBook:
         self.on_booked = on_booked  # account -> (the live state is dirty)
         self.clock = clock or time.time_ns
         self.pace = pace  # (limiter, weight) -> holds the weight of one catch-up request (WeightPacer.call)
-        self.seen: dict[str, set[tuple[str, int]]] = {}  # account -> {(symbol, funding time ns)}
+        self.seen: dict[str, set[tuple[str, int, str]]] = {}  # account -> {(symbol, funding time ns, venue id)}
         self.last_ns: dict[str, int] = {}  # account -> newest funding time known
         self.counts: Counter[str] = Counter()  # booked, published, duplicate, and refusals by reason
         self._loaded: set[str] = set()
@@ -173,14 +174,49 @@ class FundingBook:
                             "reconciliation reads it again", account, exc)  # fmt: skip
                 return 0
             new = 0
+            sides = self._hedge_sides(account, number, payments)
             for f in payments:
-                if await self._book(account, number, f, live=live, kernel=kernel):
+                if await self._book(account, number, f, live=live, kernel=kernel, side=sides.get(id(f))):
                     new += 1
             return new
 
-    async def _book(self, account: str, number: int, f: Funding, *, live: bool, kernel: bool) -> bool:
+    def _hedge_sides(self, account: str, number: int, payments: list[Funding]) -> dict[int, int]:
+        """Hedge mode with both sides of a symbol open: the venue writes one payment per position and names
+        neither side (Binance's income rows have no position side). Each pair is matched to the sides by size:
+        the amounts stand as the positions' sizes do (one mark, one rate). Equal sizes cannot tell: the paying
+        row goes to the long side, as a positive rate has it (counted ``side_assumed``)."""
+        groups: dict[tuple[str, int], list[Funding]] = {}
+        for f in payments:
+            groups.setdefault((f.symbol, f.event_ns), []).append(f)
+        out: dict[int, int] = {}
+        exchange = account.split("/", 1)[0]
+        for (symbol, _), rows in groups.items():
+            if len(rows) != 2:
+                continue
+            try:
+                i, _ins = self.instruments.lookup(exchange, symbol)
+                a, b = (abs(Decimal(r.amount)) for r in rows)
+            except (UnknownInstrument, ArithmeticError, ValueError):
+                continue  # booked one by one (an unreadable amount is refused there)
+            long_q, short_q = (
+                abs(int(self.state.pos[P_QTY, number, i, 0])),
+                abs(int(self.state.pos[P_QTY, number, i, 1])),
+            )
+            if not long_q or not short_q:
+                continue
+            straight, crossed = abs(a * short_q - b * long_q), abs(b * short_q - a * long_q)
+            if straight == crossed:
+                self.counts["side_assumed"] += 1
+                first_long = Decimal(rows[0].amount) <= Decimal(rows[1].amount)
+            else:
+                first_long = straight < crossed
+            out[id(rows[0])], out[id(rows[1])] = (POS_BOTH, POS_SHORT) if first_long else (POS_SHORT, POS_BOTH)
+        return out
+
+    async def _book(self, account: str, number: int, f: Funding, *, live: bool, kernel: bool,
+                    side: int | None = None) -> bool:  # fmt: skip
         seen = self.seen.setdefault(account, set())
-        key = (f.symbol, f.event_ns)
+        key = (f.symbol, f.event_ns, f.venue_id)
         if key in seen:
             self.counts["duplicate"] += 1
             self._dups[account] += 1
@@ -208,7 +244,8 @@ class FundingBook:
                             "the kernel's totals", account, f.symbol)  # fmt: skip
         if kernel:
             s = self.state
-            side = POS_SHORT if s.pos[P_QTY, number, i, 1] and not s.pos[P_QTY, number, i, 0] else POS_BOTH
+            if side is None:  # one position open (or the pair could not be matched): the open side's
+                side = POS_SHORT if s.pos[P_QTY, number, i, 1] and not s.pos[P_QTY, number, i, 0] else POS_BOTH
             if live:  # the wallet paid (or got) it just now: cash, funding totals, the peak
                 apply_funding(*s.blocks, number, i, side, units)
             else:  # the venue's snapshot (the kernel's cash) holds it already: the funding totals only
@@ -218,7 +255,7 @@ class FundingBook:
         await self.publisher.publish_record(
             OutboxRecord(
                 funding_subject(account, f.symbol),
-                funding_msg_id(account, f.symbol, f.event_ns),
+                funding_msg_id(account, f.symbol, f.event_ns, f.venue_id),
                 msgspec.Raw(codec.encode(f)),
             )  # fmt: skip
         )
@@ -260,7 +297,7 @@ class FundingBook:
                         log.warning("funding history of %s: %s is not a funding payment (%s)", account,
                                     msg.subject, exc)  # fmt: skip
                         continue
-                    seen.add((f.symbol, f.event_ns))
+                    seen.add((f.symbol, f.event_ns, f.venue_id))
                     self.last_ns[account] = max(self.last_ns.get(account, 0), f.event_ns)
                 pending = msgs[-1].metadata.num_pending if msgs else 0
         finally:

@@ -55,7 +55,7 @@ LOG_TYPES: dict[str, type[msgspec.Struct]] = {
 LOG_KEYS: dict[str, tuple[str, ...]] = {
     "trades": ("account", "symbol", "trade_id"),
     "orders": ("account", "client_order_id", "kind", "status", "filled_qty", "event_ns"),
-    "funding": ("account", "symbol", "event_ns"),
+    "funding": ("account", "symbol", "event_ns", "venue_id"),  # hedge mode: both sides paid at one time
     "parents": ("account", "parent_id", "seq"),  # a parent's steps are numbered from 1
 }
 

@@ -113,9 +113,10 @@ def funding_subject(account: str | AccountId, symbol: str | InstrumentId) -> str
     return order_subject("funding", account, symbol)
 
 
-def funding_msg_id(account: str, symbol: str, event_ns: int) -> str:
-    """A funding payment is one per account, symbol and funding time, however often it is seen."""
-    return f"funding:{account}:{symbol}:{event_ns}"
+def funding_msg_id(account: str, symbol: str, event_ns: int, venue_id: str = "") -> str:
+    """A funding payment is one per account, symbol, funding time and the venue's id of it (in hedge mode each
+    side of a symbol is paid at the same time), however often it is seen."""
+    return f"funding:{account}:{symbol}:{event_ns}" + (f":{venue_id}" if venue_id else "")
 
 
 def md_subject(exchange: str, market: Market | str, symbol: str | InstrumentId) -> str:

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from decimal import ROUND_UP, Decimal
 
 import pytest
+import yaml
 
-from kernels.state import A_FUNDING
+from kernels.state import A_FUNDING, P_FUNDING
 from localex import clients
 from localex.engine import Exchange
 from localex.engine.exchange import FUNDING_INTERVAL_NS
@@ -167,7 +168,7 @@ async def test_funding_is_booked_published_logged_and_shown_once(bench, nc, cloc
     try:
         assert d.sessions[acct].trading, d.sessions[acct].refused
         await until(lambda: d.funding.counts["published"] == 1, what="the missed payment published")
-        assert {(PERP, t), (PERP, t2)} <= d.funding.seen[acct]
+        assert {(PERP, t), (PERP, t2)} <= {key[:2] for key in d.funding.seen[acct]}  # (symbol, time, venue id)
         evs = await funding_events(nc, name)
         assert [e.event_ns for e in evs] == [t, t2], evs
         con = views.connect(bench.data_dir)
@@ -215,3 +216,52 @@ async def test_funding_on_a_symbol_the_daemon_does_not_trade_is_published_and_lo
         assert rows == [("ETH/USDT:USDT", Decimal(ev.amount))]
     finally:
         await d.stop()
+
+
+async def test_hedge_mode_pays_both_sides_at_one_time_and_each_is_booked_to_its_side(bench, nc, clock):
+    """Hedge mode, a long and a short of half its size open on the perpetual: the venue writes one payment per
+    position at the funding time (naming neither side). Both are published, logged and booked, each to its
+    side by size (before, the second was taken for a duplicate of the first and lost)."""
+    name = unique("fundh")
+    futures_config(bench, name)
+    doc = yaml.safe_load((bench.config_dir / "accounts.yaml").read_text())
+    doc["accounts"]["binance"][name].update(spot_enabled=False, position_mode="hedge")
+    (bench.config_dir / "accounts.yaml").write_text(yaml.safe_dump(doc))
+    acct = bench.account(name)
+    _, key, secret = bench.accounts[name]
+    by_hand = clients.binance_sync(bench.exchange.url, key, secret)
+    await asyncio.to_thread(by_hand.futures_change_position_mode, dualSidePosition="true")
+    mark = Decimal(bench.exchange.resting_futures_price(below=0))
+    small = (Decimal(300) / mark).quantize(Decimal("0.001"), ROUND_UP)
+    for side, position_side, qty in (("BUY", "LONG", 2 * small), ("SELL", "SHORT", small)):
+        await asyncio.to_thread(by_hand.futures_create_order, symbol="BTCUSDT", side=side, type="MARKET",
+                                quantity=str(qty), positionSide=position_side)  # fmt: skip
+    d = bench.daemon()
+    await d.start()
+    try:
+        assert d.sessions[acct].trading, d.sessions[acct].refused
+        t = await asyncio.to_thread(pass_funding_time, bench, clock)
+        evs = await until(lambda: _n(funding_events(nc, name), 2), what="both payments in JetStream")
+        venue = await asyncio.to_thread(by_hand.futures_income_history, incomeType="FUNDING_FEE",
+                                        startTime=t // 1_000_000 - 1000)  # fmt: skip
+        assert len(venue) == 2 and {r["symbol"] for r in venue} == {"BTCUSDT"}, venue
+        assert sorted(Decimal(e.amount) for e in evs) == sorted(Decimal(r["income"]) for r in venue)
+        assert {e.venue_id for e in evs} == {str(r["tranId"]) for r in venue} and {e.event_ns for e in evs} == {t}
+        long_paid, short_paid = sorted((Decimal(e.amount) for e in evs), key=abs, reverse=True)  # long: twice
+        a = d.sessions[acct].number
+        i, _ = d.wiring.instruments.lookup("binance", PERP)
+        pos = d.wiring.state.pos
+        assert int(pos[P_FUNDING, a, i, 0]) == money_to_units(str(long_paid)), (long_paid, short_paid)
+        assert int(pos[P_FUNDING, a, i, 1]) == money_to_units(str(short_paid))
+        assert int(d.wiring.state.acc[A_FUNDING, a]) == money_to_units(str(long_paid + short_paid))
+        assert d.funding.counts["booked"] == 2 and d.funding.counts["side_assumed"] == 0
+        con = views.connect(bench.data_dir)
+        rows = con.execute("SELECT amount FROM funding WHERE account = ?", [acct]).fetchall()
+        assert sorted(Decimal(x) for (x,) in rows) == sorted((long_paid, short_paid))
+    finally:
+        await d.stop()
+
+
+async def _n(got, n: int):
+    out = await got
+    return out if len(out) >= n else None
