@@ -157,3 +157,26 @@ async def test_the_usdm_private_stream_holds_a_connection_slot_until_it_closes(
         assert limiter.ws_open == before
     finally:
         await v.close()
+
+
+async def test_a_quiet_stream_with_a_resting_order_is_checked_not_reconciled(server: LocalServer, ccxt_config) -> None:
+    """Silent while an order rests: the venue's open orders are compared with the stream's each ``silence_s``
+    (one REST call a symbol); the same orders, nothing missed, so no gap and no full REST snapshot."""
+    v = Venue(server, ccxt_config)
+    try:
+        v.fund("main", "spot", USDT="100000")
+        clients = await v.clients("main", "spot")
+        clients.user_data.silence_s = 1.0
+        stream = clients.user_data.events()
+        await stream.ready()
+        resting = cmd(Side.BUY, "0.01", "1000")
+        await clients.execution.place(resting)
+        await until(stream, lambda e: isinstance(e, OrderEvent) and e.client_order_id == resting.client_order_id)
+        deadline = time.monotonic() + 20
+        while clients.user_data.quiet_checks < 3:
+            assert time.monotonic() < deadline, f"{clients.user_data.quiet_checks} quiet checks"
+            await asyncio.sleep(0.1)
+        assert clients.user_data.gaps["user silent"] == 0 and clients.user_data.reconciles <= 1
+        await stream.close()
+    finally:
+        await v.close()
