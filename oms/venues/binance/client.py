@@ -38,6 +38,18 @@ class RateLimitedWebsocketAPI(WebsocketAPI):
         super().__init__(url=url)
         self._on_limits = on_limits
         self.TIMEOUT = timeout_s  # the library's own per-request wait; the connector's is shorter
+        self.late_answers = 0  # answers that came as their request gave up (``_handle_message``)
+
+    def _handle_message(self, msg: Any) -> Any:
+        """python-binance's, surviving an answer to a request that has just given up: a timeout cancels the
+        request's future one loop step before the request removes it, and an answer read in that step made
+        ``set_result`` raise ``InvalidStateError``, which ended the read loop for good (every later request on
+        the socket then timed out; seen with 200 accounts on one loaded daemon). The late answer is dropped."""
+        try:
+            return super()._handle_message(msg)
+        except asyncio.InvalidStateError:
+            self.late_answers += 1
+            return None
 
     def json_loads(self, msg: Any) -> Any:
         parsed = super().json_loads(msg)
