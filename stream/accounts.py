@@ -129,8 +129,12 @@ class AccountSession:
             )
 
     async def ready(self, timeout_s: float = 30.0) -> None:
-        for link in self.links.values():
-            await asyncio.wait_for(link.clients.user_data.events().ready(), timeout_s)
+        for market, link in self.links.items():
+            try:
+                await asyncio.wait_for(link.clients.user_data.events().ready(), timeout_s)
+            except TimeoutError:
+                why = f"the {market.value} user stream was not subscribed within {timeout_s:g} s"
+                raise TimeoutError(why) from None
             link.connected = True
             link.last_message_ns = time.time_ns()
 

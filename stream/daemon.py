@@ -238,8 +238,6 @@ class Daemon:
         await self.writer.flush()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self.writer.run(), name="live state writer"))
-        for x in trading:
-            self._tasks.append(loop.create_task(x.keep_lease(s.bus.lease_ttl_s / 3, self._lease_lost)))
         self.metrics.on_scrape(self._read_gauges)
         self.ops = OpsServer(
             s.health_port,
@@ -387,6 +385,14 @@ class Daemon:
                 )
             )
             return
+        # refreshed from now on, not once every account has started: a start longer than the lease's TTL
+        # (200 accounts paced inside the IP's weight take minutes) must not let another daemon take it meanwhile
+        ttl_s = self.settings.bus.lease_ttl_s
+        self._tasks.append(
+            asyncio.get_running_loop().create_task(
+                session.keep_lease(ttl_s / 3, self._lease_lost), name=f"lease {session.name}"
+            )
+        )
         try:
             await session.connect(self.factory)
             balances = await session.load_balances()
@@ -407,6 +413,8 @@ class Daemon:
         except Exception as exc:
             session.refused = f"reconciliation ({reason}) failed: {type(exc).__name__}: {exc}"
             log.exception("account %s: %s; not trading it", session.name, session.refused)
+            return
+        if session.lease is None:  # lost to another daemon meanwhile (``_lease_lost`` said why)
             return
         await self._enforce_futures_settings(session, reason)
         self._catch_up_funding(session, reason)

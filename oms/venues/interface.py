@@ -92,12 +92,17 @@ class RequestBudget(Protocol):
     follows the venue's own count rather than a guess.
     """
 
-    async def acquire(self, endpoint: str, *, weight: int | None = None, orders: int = 0) -> None:
+    async def acquire(
+        self, endpoint: str, *, weight: int | None = None, orders: int = 0, trading: bool | None = None
+    ) -> None:
         """Wait until the request fits in every limit of the account and of its IP, then charge it.
 
         ``endpoint`` is the key of ``VenueMetadata.weights`` (``"POST /fapi/v1/order"``, ``"order.place"``);
         ``weight`` overrides its weight (e.g. depth by limit); ``orders`` is the number of orders it places
-        (a batch of 5 is 5). Raises ``RateLimited`` only if the wait would exceed the budget's ``max_wait_s``.
+        (a batch of 5 is 5); ``trading`` says it places, cancels or resolves orders, which may use the IP's
+        whole weight window (default: ``orders > 0`` or the endpoint's ``EndpointWeight.trading``), while
+        other requests keep within its background share. Raises ``RateLimited`` only if the wait would exceed
+        the budget's ``max_wait_s``.
         """
         ...
 

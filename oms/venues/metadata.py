@@ -51,11 +51,14 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
 class EndpointWeight(msgspec.Struct, frozen=True):
     """The request weight of one endpoint (REST ``METHOD /path`` or WebSocket-API method name).
 
-    ``orders`` is True for endpoints that count against the order-rate limits too.
+    ``orders`` is True for endpoints that count against the order-rate limits too; ``trading`` for the other
+    requests that act on or resolve orders (cancels, cancel-all, order queries): these and placements may use
+    the IP's whole weight window, every other request only its background share (``oms.venues.ratelimit``).
     """
 
     weight: int = 1
     orders: bool = False
+    trading: bool = False
 
 
 class RateLimitRule(msgspec.Struct, frozen=True, kw_only=True):

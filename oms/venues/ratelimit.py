@@ -36,6 +36,8 @@ from oms.venues.metadata import RateLimitRule, VenueMetadata
 NowNs = Callable[[], int]
 Sleep = Callable[[float], Awaitable[Any]]
 _UNITS = {"S": 1, "SECOND": 1, "M": 60, "MINUTE": 60, "H": 3600, "HOUR": 3600, "D": 86400, "DAY": 86400}
+# Share of each IP weight window that requests other than trading ones may fill (see ``IpBudget``).
+BACKGROUND_SHARE = 0.8
 _HEADER = re.compile(r"^x-(?:mbx|sapi)-(used-ip-weight|used-uid-weight|used-weight|order-count)-(\d+)([smhd])$")
 
 
@@ -58,14 +60,17 @@ class Window:
         if start != self.start_ns:
             self.start_ns, self.count = start, 0
 
-    def wait_ns(self, cost: int, now: int) -> int:
-        """0 if ``cost`` fits now, else the ns until this window resets."""
+    def wait_ns(self, cost: int, now: int, share: float = 1.0) -> int:
+        """0 if ``cost`` fits now within ``share`` of the limit, else the ns until this window resets (a cost
+        larger than the share fits only in an empty window)."""
         if cost <= 0:
             return 0
         if cost > self.limit:
             raise ValueError(f"a request of {cost} exceeds the whole {self.name} limit of {self.limit}")
         self._roll(now)
-        return 0 if self.count + cost <= self.limit else self.start_ns + self.interval_ns - now
+        cap = self.limit if share >= 1.0 else int(self.limit * share)
+        fits = self.count + cost <= cap or (self.count == 0 and cost <= self.limit)
+        return 0 if fits else self.start_ns + self.interval_ns - now
 
     def charge(self, cost: int, now: int) -> None:
         self._roll(now)
@@ -88,11 +93,27 @@ def _interval_s(num: int | str, unit: str) -> int:
 
 
 class IpBudget:
-    """Request weight per IP and the IP-wide back-off after a 429/418."""
+    """Request weight per IP and the IP-wide back-off after a 429/418.
 
-    def __init__(self, key: str, rules: Sequence[RateLimitRule] = (), *, now_ns: NowNs = time.time_ns):
+    Trading requests (placements, cancels, amends, order queries: ``trading``) may use the whole window;
+    every other request (reads, snapshots, subscriptions, reconciliation, silence checks) waits until it fits
+    within ``background_share`` of it, so the rest is always there for orders: 200 accounts starting at
+    once fill at most that share of the IP's minute (``tests/bench/test_daemon_accounts_bench.py``).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        rules: Sequence[RateLimitRule] = (),
+        *,
+        now_ns: NowNs = time.time_ns,
+        background_share: float = BACKGROUND_SHARE,
+    ):
+        if not 0 < background_share <= 1:
+            raise ValueError(f"{key}: the background share of the IP weight must be in (0, 1] (got {background_share})")
         self.key = key
         self.now_ns = now_ns
+        self.background_share = background_share
         self.weight = {
             int(r.interval_s): Window(f"{key} weight/{r.interval_s:g}s", r.interval_s, r.limit)
             for r in rules
@@ -101,8 +122,9 @@ class IpBudget:
         self.backoff_until_ns = 0
         self.backoffs = 0
 
-    def wait_ns(self, weight: int, now: int) -> int:
-        waits = [w.wait_ns(weight, now) for w in self.weight.values()]
+    def wait_ns(self, weight: int, now: int, trading: bool = True) -> int:
+        share = 1.0 if trading else self.background_share
+        waits = [w.wait_ns(weight, now, share) for w in self.weight.values()]
         return max([self.backoff_until_ns - now, *waits, 0])
 
     def charge(self, weight: int, now: int) -> None:
@@ -161,19 +183,26 @@ class AccountBudget:
         self.ws_limit = limits.ws_connections
         self.ws_open = 0
         self._ws_free = asyncio.Condition()
-        self._lock = asyncio.Lock()
+        # waiters queue in order per account, trading requests in a queue of their own: a cancel never waits
+        # behind a read that waits for the background share
+        self._locks = {True: asyncio.Lock(), False: asyncio.Lock()}
         self.waited_s = 0.0
         self.requests = 0
 
     # --- RequestBudget ------------------------------------------------------------------------------------
-    async def acquire(self, endpoint: str, *, weight: int | None = None, orders: int = 0) -> None:
+    async def acquire(
+        self, endpoint: str, *, weight: int | None = None, orders: int = 0, trading: bool | None = None
+    ) -> None:
+        listed = self.metadata.weight(endpoint) if self.metadata else None
         if weight is None:
-            weight = self.metadata.weight(endpoint).weight if self.metadata else 1
-        async with self._lock:
+            weight = listed.weight if listed else 1
+        if trading is None:
+            trading = orders > 0 or (listed is not None and (listed.orders or listed.trading))
+        async with self._locks[trading]:
             while True:
                 now = self.now_ns()
                 wait = max(
-                    self.ip.wait_ns(weight, now),
+                    self.ip.wait_ns(weight, now, trading),
                     *(w.wait_ns(weight, now) for w in self.weight.values()),
                     *(w.wait_ns(orders, now) for w in self.orders.values()),
                 )
@@ -270,7 +299,17 @@ class AccountBudget:
 class RateLimits:
     """The hub: one ``IpBudget`` per (exchange, market, address), one ``AccountBudget`` per account and market."""
 
-    def __init__(self, *, now_ns: NowNs = time.time_ns, sleep: Sleep = asyncio.sleep, max_wait_s: float = 120.0):
+    def __init__(
+        self,
+        *,
+        now_ns: NowNs = time.time_ns,
+        sleep: Sleep = asyncio.sleep,
+        max_wait_s: float = 120.0,
+        background_share: float = BACKGROUND_SHARE,
+    ):
+        if not 0 < background_share <= 1:
+            raise ValueError(f"the background share of the IP weight must be in (0, 1] (got {background_share})")
+        self.background_share = background_share
         self.now_ns = now_ns
         self.sleep = sleep
         self.max_wait_s = max_wait_s
@@ -282,7 +321,8 @@ class RateLimits:
     ) -> IpBudget:
         key = f"{exchange}/{market}@{address}"
         if key not in self.ips:
-            self.ips[key] = IpBudget(key, metadata.rate_limits if metadata else (), now_ns=self.now_ns)
+            rules = metadata.rate_limits if metadata else ()
+            self.ips[key] = IpBudget(key, rules, now_ns=self.now_ns, background_share=self.background_share)
         return self.ips[key]
 
     def account(

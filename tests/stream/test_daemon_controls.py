@@ -3,6 +3,7 @@ all against the real local exchange and nats-server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from decimal import Decimal
@@ -11,6 +12,7 @@ import aiohttp
 import msgspec
 
 from kernels.state import I_MARK
+from oms.bus import AccountLease, BusSettings, LeaseHeld
 from oms.model import OrderStatus, Side
 from oms.model.codec import decode
 from oms.services import free_port
@@ -97,6 +99,35 @@ async def test_a_second_daemon_for_the_same_account_refuses_to_trade_it(bench, n
         assert third.sessions[acct].trading
     finally:
         await third.stop()
+
+
+async def test_a_start_longer_than_the_lease_ttl_keeps_the_lease(bench, nc):
+    """The lease is refreshed from the moment it is taken: a start that outlasts its TTL (200 accounts paced
+    inside the IP's weight take minutes) must not let a second daemon take an account half-started."""
+    name = unique()
+    bench.write([name])
+    acct = bench.account(name)
+    d = bench.daemon(bus=BusSettings(lease_bucket="leases_slow_start", lease_ttl_s=1.0))
+    reconcile, rival = d.reconcile_hook, {}
+
+    async def slow_reconcile(daemon, session, reason):
+        kv = await daemon.nc.jetstream().key_value("leases_slow_start")  # the test client may not write it
+        for _ in range(4):  # 4 s, four TTLs: a rival holder tries every second
+            await asyncio.sleep(1.0)
+            try:
+                await AccountLease(kv, acct, "rival").acquire()
+                rival["took"] = True
+            except LeaseHeld as exc:
+                rival["refused"] = str(exc)
+        await reconcile(daemon, session, reason)
+
+    d.reconcile_hook = slow_reconcile
+    await d.start()
+    try:
+        assert "took" not in rival and d.settings.holder in rival["refused"]
+        assert d.sessions[acct].trading and d.sessions[acct].lease is not None
+    finally:
+        await d.stop()
 
 
 async def test_health_per_account_and_prometheus_metrics_on_loopback(bench, nc):

@@ -117,13 +117,15 @@ async def test_pacer_holds_many_accounts_under_the_share_of_the_ip_budget():
     assert 0.7 < pacer.peak_share <= 0.8  # close to the share, never above it
     minutes = (clock.now - start) / 60e9
     assert 200 * 46 / 800 - 1 <= minutes <= 200 * 46 / 800 + 1  # as fast as the share allows
-    # without the pacer the same calls fill the window to its limit
-    clock2 = SimClock()
-    hub2 = RateLimits(now_ns=clock2, sleep=clock2.sleep, max_wait_s=600)
-    raw = [hub2.account(f"binance/a{k}", "spot", limits, meta) for k in range(200)]
-    await asyncio.gather(*(b.acquire("GET /api/v3/x", weight=20) for b in raw))
-    ip = next(iter(hub2.ips.values()))
-    assert max(w.count for w in ip.weight.values()) / 1000 > 0.95
+    # without the pacer, the IP budget's own background share holds reads there too; trading requests (which
+    # the pacer never sees) may fill the window to its limit
+    for trading, peak in ((False, 0.8), (True, 1.0)):
+        clock2 = SimClock()
+        hub2 = RateLimits(now_ns=clock2, sleep=clock2.sleep, max_wait_s=600)
+        raw = [hub2.account(f"binance/a{k}", "spot", limits, meta) for k in range(200)]
+        await asyncio.gather(*(b.acquire("GET /api/v3/x", weight=20, trading=trading) for b in raw))
+        ip = next(iter(hub2.ips.values()))
+        assert max(w.count for w in ip.weight.values()) / 1000 == peak
 
 
 def test_expected_weights_come_from_the_venue_metadata():

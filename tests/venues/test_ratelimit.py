@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import msgspec
 import pytest
 
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
 from oms.model import Market
 from oms.venues import Capabilities, EndpointWeight, RateLimited, RateLimitRule, VenueMetadata
+from oms.venues.ccxt.metadata import weights_from
 from oms.venues.ratelimit import AccountLimits, RateLimits
 from tests.localex.conftest import free_port, start_server
 
@@ -74,6 +76,59 @@ async def test_endpoint_weights_and_the_ip_shared_by_accounts(hub, clock):
     assert clock.slept == [pytest.approx(59.0)]
     with pytest.raises(ValueError, match="exceeds the whole binance/a weight/1m limit of 100"):
         await a.acquire("GET /x", weight=101)
+
+
+async def test_only_trading_requests_may_use_the_ips_last_fifth(hub, clock):
+    """Reads, snapshots and subscriptions keep within 80% of the IP's window (120 of 150 here); placements,
+    cancels and order queries may use the rest, so orders always find weight even while 200 accounts start."""
+    meta = msgspec.structs.replace(
+        META,
+        weights={**META.weights, "DELETE /api/v3/order": EndpointWeight(10, trading=True)},
+    )
+    roomy = AccountLimits(weight_per_minute=1000, orders_per_10s=3, orders_per_day=10)  # only the IP limits
+    a = hub.account("binance/a", "spot", roomy, meta)
+    b = hub.account("binance/b", "spot", roomy, meta)
+    await a.acquire("GET /api/v3/openOrders")
+    await a.acquire("GET /api/v3/openOrders")
+    await b.acquire("GET /x", weight=35)  # the IP at 115 of 150
+    await b.acquire("GET /x", weight=10)  # 125 > 120: a background read waits for the next minute
+    assert clock.slept == [pytest.approx(59.0)]
+    assert a.ip.weight[60].count == 10
+    await b.acquire("GET /x", weight=95)  # 105
+    await b.acquire("DELETE /api/v3/order")  # a cancel: 115
+    await b.acquire("POST /api/v3/order", orders=1, weight=20)  # a placement: 135, past the background share
+    await b.acquire("GET /y", weight=5, trading=True)  # the caller says it resolves an order: 140
+    assert len(clock.slept) == 1 and a.ip.weight[60].count == 140
+    await a.acquire("GET /x", weight=1)  # a background read: waits again
+    assert len(clock.slept) == 2
+    with pytest.raises(ValueError, match="background share"):
+        RateLimits(background_share=0)
+
+
+async def test_a_trading_request_does_not_queue_behind_a_read_waiting_for_the_background_share(clock):
+    gate = asyncio.Event()
+
+    async def sleep(s: float) -> None:
+        await gate.wait()
+        clock.t += int(s * 1e9)
+
+    hub = RateLimits(now_ns=clock.now, sleep=sleep, max_wait_s=3600)
+    b = hub.account("binance/a", "spot", AccountLimits(1000, 3, 10), META)
+    await b.acquire("GET /x", weight=120)  # the IP's background share of 150, all used
+    read = asyncio.create_task(b.acquire("GET /x", weight=1))
+    await asyncio.sleep(0)
+    assert not read.done()
+    await asyncio.wait_for(b.acquire("POST /api/v3/order", orders=1), 1)  # not behind the read
+    gate.set()
+    await read
+    assert b.ip.weight[60].count == 1  # the read went into the next minute
+
+
+def test_ccxt_weights_mark_cancels_and_order_queries_as_trading():
+    api = {"private": {"get": {"order": 4, "openOrders": 6}, "delete": {"order": 1}, "post": {"order": 1}}}
+    weights = weights_from(api, {"private": "https://api.example.com/api/v3"})
+    assert weights["GET /api/v3/order"].trading and weights["DELETE /api/v3/order"].trading
+    assert weights["POST /api/v3/order"].orders and not weights["GET /api/v3/openOrders"].trading
 
 
 async def test_the_venues_counts_win(hub, clock):

@@ -52,6 +52,7 @@ USDM_CAPABILITIES = Capabilities(
 )
 
 _ORDER = EndpointWeight(1, orders=True)
+_CANCEL = EndpointWeight(1, trading=True)  # cancels and order queries may use the IP's whole weight window
 SPOT_WEIGHTS = {
     "POST /api/v3/order": _ORDER,
     "order.place": _ORDER,
@@ -59,14 +60,14 @@ SPOT_WEIGHTS = {
     "order.amend.keepPriority": EndpointWeight(4, orders=True),
     "POST /api/v3/order/cancelReplace": _ORDER,
     "order.cancelReplace": _ORDER,
-    "DELETE /api/v3/order": EndpointWeight(1),
-    "order.cancel": EndpointWeight(1),
-    "GET /api/v3/order": EndpointWeight(4),
-    "order.status": EndpointWeight(4),
+    "DELETE /api/v3/order": _CANCEL,
+    "order.cancel": _CANCEL,
+    "GET /api/v3/order": EndpointWeight(4, trading=True),
+    "order.status": EndpointWeight(4, trading=True),
     "GET /api/v3/openOrders": EndpointWeight(6),  # 80 without a symbol (the connector passes the weight)
     "openOrders.status": EndpointWeight(6),
-    "DELETE /api/v3/openOrders": EndpointWeight(1),
-    "openOrders.cancelAll": EndpointWeight(1),
+    "DELETE /api/v3/openOrders": _CANCEL,
+    "openOrders.cancelAll": _CANCEL,
     "GET /api/v3/account": EndpointWeight(20),
     "account.status": EndpointWeight(20),
     "GET /api/v3/myTrades": EndpointWeight(20),
@@ -77,6 +78,7 @@ SPOT_WEIGHTS = {
     "GET /api/v3/time": EndpointWeight(1),
     "time": EndpointWeight(1),
     "userDataStream.subscribe.signature": EndpointWeight(2),
+    "ws-api connect": EndpointWeight(3),  # the connection's 2 and the time request that opens it
     "POST /sapi/v1/sub-account/universalTransfer": EndpointWeight(1),
     "GET /sapi/v1/sub-account/universalTransfer": EndpointWeight(1),
     "POST /sapi/v1/asset/transfer": EndpointWeight(1),
@@ -86,12 +88,12 @@ USDM_WEIGHTS = {
     "order.place": EndpointWeight(0, orders=True),
     "PUT /fapi/v1/order": _ORDER,
     "order.modify": _ORDER,
-    "DELETE /fapi/v1/order": EndpointWeight(1),
-    "order.cancel": EndpointWeight(1),
-    "GET /fapi/v1/order": EndpointWeight(1),
-    "order.status": EndpointWeight(1),
+    "DELETE /fapi/v1/order": _CANCEL,
+    "order.cancel": _CANCEL,
+    "GET /fapi/v1/order": _CANCEL,
+    "order.status": _CANCEL,
     "GET /fapi/v1/openOrders": EndpointWeight(1),  # 40 without a symbol
-    "DELETE /fapi/v1/allOpenOrders": EndpointWeight(1),
+    "DELETE /fapi/v1/allOpenOrders": _CANCEL,
     "POST /fapi/v1/batchOrders": EndpointWeight(5, orders=True),
     "GET /fapi/v3/balance": EndpointWeight(5),
     "account.balance": EndpointWeight(5),
@@ -111,11 +113,12 @@ USDM_WEIGHTS = {
     "GET /fapi/v1/positionSide/dual": EndpointWeight(30),
     "POST /fapi/v1/algoOrder": EndpointWeight(0, orders=True),
     "algoOrder.place": EndpointWeight(0, orders=True),
-    "DELETE /fapi/v1/algoOrder": EndpointWeight(1),
-    "algoOrder.cancel": EndpointWeight(1),
-    "GET /fapi/v1/algoOrder": EndpointWeight(1),
+    "DELETE /fapi/v1/algoOrder": _CANCEL,
+    "algoOrder.cancel": _CANCEL,
+    "GET /fapi/v1/algoOrder": _CANCEL,
     "GET /fapi/v1/openAlgoOrders": EndpointWeight(1),  # 40 without a symbol
-    "DELETE /fapi/v1/algoOpenOrders": EndpointWeight(1),
+    "DELETE /fapi/v1/algoOpenOrders": _CANCEL,
+    "ws-api connect": EndpointWeight(4),  # the connection's 2 and the all-symbol ticker.price (2) that opens it
     "POST /fapi/v1/listenKey": EndpointWeight(1),
     "PUT /fapi/v1/listenKey": EndpointWeight(1),
     "DELETE /fapi/v1/listenKey": EndpointWeight(1),

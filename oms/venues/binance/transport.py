@@ -35,6 +35,7 @@ from websockets.protocol import State as WsState
 from oms.venues.binance.signing import WsSigner
 
 WS = "ws"
+WS_CONNECT = "ws-api connect"  # key of VenueMetadata.weights: opening the WebSocket API
 REST = "rest"
 
 
@@ -339,6 +340,7 @@ class Transport:
             method = self.client.ws_futures_get_all_tickers
         t0 = time.perf_counter_ns()
         try:
+            await self._acquire(WS_CONNECT, 0)  # the connection's weight and the request that opens it
             await asyncio.wait_for(method(), max(self.ws_timeout_s * 2, 1.0))
         except Exception as exc:
             self._ws_failed_at = time.monotonic()

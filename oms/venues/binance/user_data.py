@@ -200,12 +200,14 @@ class BinanceUserData:
         self._rotate.clear()
         timeout = max(5.0, self.s.settings.ws_api_timeout_s * 3)
         try:
+            # the stream carries the account's fills: its (re)subscription is a trading request, which may use
+            # the IP's whole weight window (not only the background share; the daemon's ready() has a timeout)
             if self.s.market is Market.USDM:  # a connection of its own: it holds one of the account's slots
-                await self.s.ctx.limiter.acquire("POST /fapi/v1/listenKey")
+                await self.s.ctx.limiter.acquire("POST /fapi/v1/listenKey", trading=True)
                 await self._hold_slot()
             else:  # subscribing sends on the WebSocket API: after a loss, wait for python-binance's own reconnect
                 # a request of weight 2 on the IP's budget: it waits out a 429/418 back-off like every other one
-                await self.s.ctx.limiter.acquire("userDataStream.subscribe.signature", weight=2)
+                await self.s.ctx.limiter.acquire("userDataStream.subscribe.signature", weight=2, trading=True)
                 await wait_ws_api_reconnected(self.s.client.ws_api, timeout)
             await asyncio.wait_for(sock.__aenter__(), timeout)
         except BaseException:

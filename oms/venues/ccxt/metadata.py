@@ -117,8 +117,16 @@ def weights_from(api: Mapping[str, Any], urls: Mapping[str, Any]) -> dict[str, E
                 value = cost.get("cost", 1) if isinstance(cost, Mapping) else cost
                 weight = max(1, math.ceil(float(value or 1)))
                 m = method.upper()
-                orders = m in ("POST", "PUT") and "order" in path.lower() and "cancel" not in path.lower()
-                out[f"{m} {prefix}/{path}"] = EndpointWeight(weight, orders)
+                low = path.lower()
+                orders = m in ("POST", "PUT") and "order" in low and "cancel" not in low
+                # cancels, the query of one order and opening the user stream may use the IP's whole window
+                trading = (
+                    orders
+                    or (m in ("DELETE", "PUT") and "order" in low)
+                    or (m == "GET" and low.endswith("order"))
+                    or (m == "POST" and ("listenkey" in low or "userdatastream" in low))
+                )
+                out[f"{m} {prefix}/{path}"] = EndpointWeight(weight, orders, trading)
     return out
 
 

@@ -175,7 +175,8 @@ class WsOrders:
     async def charge(self, op: str) -> None:
         """The request's share of the account's budget, before it is sent."""
         if self.limiter is not None:
-            await self.limiter.acquire(f"ws {OPERATIONS[op][0]}", weight=1, orders=1 if op == "place" else 0)
+            orders = 1 if op == "place" else 0
+            await self.limiter.acquire(f"ws {OPERATIONS[op][0]}", weight=1, orders=orders, trading=True)
 
     async def close(self) -> None:
         if self._connecting is not None:
