@@ -93,7 +93,9 @@ class DaemonSettings:
     local_url: str | None = None  # the local exchange's address (tests: a free port)
     venue_options: dict = field(default_factory=dict)  # exchange -> connector options
     nats_options: dict = field(default_factory=dict)  # more nats.connect options (user_credentials, tls, ...)
-    ready_timeout_s: float = 30.0
+    # an account's user stream subscribed and its open orders loaded; more than one weight window: the load
+    # (80 weight per Spot account without a symbol) may wait up to a minute for the IP's background share
+    ready_timeout_s: float = 90.0
     start_concurrency: int = 16  # accounts started (and reconciled) at once
     # who the daemon is on NATS (oms.bus.auth: the `daemon` NKey); None connects without credentials
     nats_identity: NatsClientSettings | None = None

@@ -342,7 +342,10 @@ SPOT_METHODS: dict[str, Method] = {
         lambda s, c: _async(routes_spot.query(c, c.params, _acct(c))), 4, True, rest="GET /api/v3/order"
     ),
     "openOrders.status": Method(
-        lambda s, c: _async(routes_spot.open_orders_body(c, c.params, _acct(c))), 6, True, rest="GET /api/v3/openOrders"
+        lambda s, c: _async(routes_spot.open_orders_body(c, c.params, _acct(c))),
+        _all_symbols_weight(6, 80),  # Binance's docs: 6 for one symbol, 80 without (as GET /api/v3/openOrders)
+        True,
+        rest="GET /api/v3/openOrders",
     ),
     "openOrders.cancelAll": Method(
         lambda s, c: _async(routes_spot.cancel_all_body(c, c.params, _acct(c))),

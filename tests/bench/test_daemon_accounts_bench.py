@@ -56,23 +56,32 @@ class Remote:
 
 
 class WeightSampler(threading.Thread):
-    """The IP's used weight as the venue reports it, sampled with a ping (weight 1) every ``every_s``."""
+    """The IP's used weight as the venue reports it, sampled with a ping (weight 1) every ``every_s``: the
+    peak of the whole IP (``peak``), and of the daemon alone (``daemon_peak``: less the sampler's own pings
+    in that minute, the venue's windows being aligned to the minute)."""
 
     def __init__(self, url: str, every_s: float = 0.5):
         super().__init__(daemon=True)
         self.url, self.every_s = url, every_s
-        self.peak = 0
+        self.peak = self.daemon_peak = 0
         self.samples = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
+        minute, pings = -1, 0
         while not self.halt.wait(self.every_s):
+            now = int(time.time() // 60)
+            minute, pings = (now, 0) if now != minute else (minute, pings)
             try:
+                pings += 1  # charged even if the answer is lost
                 with urllib.request.urlopen(self.url + "/api/v3/ping", timeout=2) as resp:
                     used = int(resp.headers.get("X-MBX-USED-WEIGHT-1M", "0"))
             except (OSError, ValueError):
                 continue
+            if int(time.time() // 60) != minute:  # the answer came in the next minute: not comparable
+                continue
             self.peak, self.samples = max(self.peak, used), self.samples + 1
+            self.daemon_peak = max(self.daemon_peak, used - pings)
 
 
 def _health(port: int) -> tuple[int, dict] | None:
@@ -132,7 +141,8 @@ def _run_daemon(bench: Bench, cfg, accounts: list[str], url: str, sampler: Weigh
         doc = got[1]
         assert len(doc["accounts"]) == len(accounts), doc
         rss, hwm = _memory_mb(proc.pid)
-        return {"took": took, "rss": rss, "hwm": hwm, "peak_weight": sampler.peak if sampler else 0}
+        peaks = {"peak_weight": sampler.peak, "daemon_weight": sampler.daemon_peak} if sampler else {}
+        return {"took": took, "rss": rss, "hwm": hwm, **peaks}
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(120) == 0, f"the daemon did not stop cleanly: see {log.name}"
@@ -162,7 +172,7 @@ def test_200_accounts_on_one_daemon(tmp_path) -> None:
                 sampler.join()
     finally:
         nats.down()
-    share = many["peak_weight"] / IP_LIMIT
+    share, daemon_share = many["peak_weight"] / IP_LIMIT, many["daemon_weight"] / IP_LIMIT
     per_account = (many["rss"] - one["rss"]) / (ACCOUNTS - 1)
     print(f"\n{ACCOUNTS} Spot accounts on one daemon (`oms stream run`), local exchange with Binance's limits:")
     print(f"  start to /health 200      {many['took']:7.1f} s   (1 account, same run: {one['took']:.1f} s)")
@@ -170,8 +180,9 @@ def test_200_accounts_on_one_daemon(tmp_path) -> None:
         f"  resident memory           {many['rss']:7.0f} MB  peak {many['hwm']:.0f} MB   "
         f"(1 account: {one['rss']:.0f} MB, peak {one['hwm']:.0f} MB; {per_account:.2f} MB per extra account)"
     )
-    print(f"  IP weight, venue's count  peak {many['peak_weight']} of {IP_LIMIT}/min = {share:.0%} "
-          f"({sampler.samples} samples, the sampler's own ~120/min included)")  # fmt: skip
-    print(json.dumps({"many": many, "one": one, "share": share}))
+    print(f"  IP weight, venue's count  the daemon's peak {many['daemon_weight']} of {IP_LIMIT}/min = "
+          f"{daemon_share:.1%}; the IP's {many['peak_weight']} = {share:.1%} with the sampler's own pings "
+          f"({sampler.samples} samples)")  # fmt: skip
+    print(json.dumps({"many": many, "one": one, "share": share, "daemon_share": daemon_share}))
     assert many["hwm"] < 1024, "200 accounts must fit in 1 GB"
-    assert share <= 0.8, "the start must stay within 80% of the IP's weight budget"
+    assert daemon_share <= 0.8, "the start must stay within 80% of the IP's weight budget"

@@ -171,6 +171,25 @@ async def test_envelopes_and_rate_limits(server, account) -> None:
         assert "rateLimits" in await quiet.call("ping", {"returnRateLimits": True})
 
 
+async def test_open_orders_without_a_symbol_weigh_80_as_binance_documents(server, account) -> None:
+    """openOrders.status: weight 6 for one symbol, 80 for all (Binance's WebSocket API docs, as REST)."""
+    session, api = await _open(server, account)
+    try:
+        counts = []
+        for params in ({"symbol": "BTCUSDT"}, {}):
+            for _ in range(3):  # again if the minute's window turned between the two calls
+                before = (await api.call("ping"))["rateLimits"][0]["count"]
+                answer = await api.call("openOrders.status", params, signed=True)
+                assert answer["status"] == 200, answer
+                if answer["rateLimits"][0]["count"] > before:
+                    break
+            counts.append(answer["rateLimits"][0]["count"] - before)
+        assert counts == [6, 80]
+    finally:
+        await api.ws.close()
+        await session.close()
+
+
 async def test_order_methods_results_and_user_events(server, account) -> None:
     session, api = await _open(server, account)
     try:

@@ -64,8 +64,10 @@ SPOT_WEIGHTS = {
     "order.cancel": _CANCEL,
     "GET /api/v3/order": EndpointWeight(4, trading=True),
     "order.status": EndpointWeight(4, trading=True),
-    "GET /api/v3/openOrders": EndpointWeight(6),  # 80 without a symbol (the connector passes the weight)
+    "GET /api/v3/openOrders": EndpointWeight(6),
     "openOrders.status": EndpointWeight(6),
+    "GET /api/v3/openOrders#all": EndpointWeight(80),  # without a symbol (transport.ALL_SYMBOL_OPS)
+    "openOrders.status#all": EndpointWeight(80),
     "DELETE /api/v3/openOrders": _CANCEL,
     "openOrders.cancelAll": _CANCEL,
     "GET /api/v3/account": EndpointWeight(20),
@@ -92,7 +94,8 @@ USDM_WEIGHTS = {
     "order.cancel": _CANCEL,
     "GET /fapi/v1/order": _CANCEL,
     "order.status": _CANCEL,
-    "GET /fapi/v1/openOrders": EndpointWeight(1),  # 40 without a symbol
+    "GET /fapi/v1/openOrders": EndpointWeight(1),
+    "GET /fapi/v1/openOrders#all": EndpointWeight(40),  # without a symbol (transport.ALL_SYMBOL_OPS)
     "DELETE /fapi/v1/allOpenOrders": _CANCEL,
     "POST /fapi/v1/batchOrders": EndpointWeight(5, orders=True),
     "GET /fapi/v3/balance": EndpointWeight(5),
@@ -116,7 +119,8 @@ USDM_WEIGHTS = {
     "DELETE /fapi/v1/algoOrder": _CANCEL,
     "algoOrder.cancel": _CANCEL,
     "GET /fapi/v1/algoOrder": _CANCEL,
-    "GET /fapi/v1/openAlgoOrders": EndpointWeight(1),  # 40 without a symbol
+    "GET /fapi/v1/openAlgoOrders": EndpointWeight(1),
+    "GET /fapi/v1/openAlgoOrders#all": EndpointWeight(40),
     "DELETE /fapi/v1/algoOpenOrders": _CANCEL,
     "ws-api connect": EndpointWeight(4),  # the connection's 2 and the all-symbol ticker.price (2) that opens it
     "POST /fapi/v1/listenKey": EndpointWeight(1),

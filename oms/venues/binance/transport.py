@@ -67,6 +67,15 @@ async def wait_ws_api_reconnected(api: Any, timeout_s: float, step_s: float = 0.
     return ws_api_open(api)
 
 
+# Operations Binance charges much more without a symbol (Spot open orders 80 instead of 6, USD-M 40 instead
+# of 1): their weight is looked up under ``"<endpoint>#all"`` then (``metadata``)
+ALL_SYMBOL_OPS = frozenset({"open_orders", "algo_open_orders"})
+
+
+def _weight_key(op: Op, endpoint: str, params: dict[str, Any]) -> str:
+    return f"{endpoint}#all" if op.name in ALL_SYMBOL_OPS and not params.get("symbol") else endpoint
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One operation: its python-binance methods (``ws`` None: REST only), endpoints (the limiter's keys, see
@@ -361,7 +370,7 @@ class Transport:
         op = self.ops[name]
         path, reason = self._route(op)
         orders = (len(params.get("batchOrders", ())) or 1) if op.order else 0
-        await self._acquire(op.ws_endpoint if path == WS else op.rest_endpoint, orders)
+        await self._acquire(_weight_key(op, op.ws_endpoint if path == WS else op.rest_endpoint, params), orders)
         if path == WS:
             try:
                 return await self._ws(op, params, coid)
@@ -369,7 +378,7 @@ class Transport:
                 if not op.idempotent:
                     raise SentNoAnswer(op.name, WS, failed.why, failed.sent_ms) from failed.__cause__
                 reason = f"ws failed: {failed.why}"
-                await self._acquire(op.rest_endpoint, orders)
+                await self._acquire(_weight_key(op, op.rest_endpoint, params), orders)
         return await self._rest(op, params, coid, reason)
 
     async def _ws(self, op: Op, params: dict[str, Any], coid: str) -> Any:

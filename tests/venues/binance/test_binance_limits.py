@@ -85,6 +85,24 @@ async def test_venue_counts_feed_the_budget(harness: Harness):
     assert ip_weight >= 20  # X-MBX-USED-WEIGHT-1M / rateLimits REQUEST_WEIGHT adopted: at least our own requests
 
 
+async def test_open_orders_of_every_symbol_are_charged_their_own_weight(harness: Harness):
+    """Binance charges 80 for Spot's open orders without a symbol (6 with one): the budget must count that
+    before sending, or 200 accounts' starts (each reads its open orders once) overrun the IP's minute."""
+    c = await harness.account(Market.SPOT)
+    budget = harness.limits.accounts[(str(c.ctx.account), "spot")]
+    own = budget.weight[60]  # the account's window: only our own charges, never the venue's counts
+    charged = []
+    for symbol in ("BTC/USDT", None):
+        for _ in range(3):  # again if the minute's window turned meanwhile
+            before = own.count
+            await c.execution.open_orders(symbol)
+            if own.count > before:
+                break
+        charged.append(own.count - before)
+    assert charged == [6, 80]
+    assert {r.path for r in c.execution.session.log.records if r.op == "open_orders"} == {"ws"}
+
+
 async def test_429_then_418_with_retry_after_back_off_every_account_on_the_ip(tight: Harness):
     a = await tight.account(Market.SPOT)
     b = await tight.account(Market.SPOT)
