@@ -1,9 +1,11 @@
-"""Backtest engine against backtesting.py and vectorbt, side by side in one run (`make bench`).
+"""Backtest engine against backtesting.py, vectorbt and nautilus_trader, side by side in one run (`make bench`).
 
-nautilus_trader is not compared yet: its newest release with Python 3.11 wheels (1.221.0) requires pandas < 3
-(pip would downgrade pandas to 2.3.3) and vectorbt 1.2 requires pandas >= 3.0.3, so the two cannot share this
-3.11 environment. nautilus_trader 1.231.0 installs on Python 3.12 with pandas 3.1.1 (checked here, in a
-separate venv), so a 3.12 bench environment could hold all three; the comparison itself is not written.
+nautilus_trader cannot share this environment: its newest release with Python 3.11 wheels (1.221) requires
+pandas < 3 and vectorbt 1.2 requires pandas >= 3.0.3. So it lives in its own venv, ``.venv-nautilus``, which the
+bench makes when missing (tests/bench/nautilus_venv.py, from tests/bench/nautilus-requirements.txt, through
+pip and PyPI; ``make bench`` runs it first), and the same rule runs there as a subprocess
+(tests/bench/nautilus_sma.py) on the bars this bench loads, written to a CSV file; it reports its fills, final
+equity and the time of its engine run alone (wall and CPU) as JSON.
 
 Every figure is printed the moment it is measured (through pytest's capture), each beside its baseline
 from the same run. Times are CPU time of the measuring thread (``time.thread_time``) as well as wall
@@ -14,7 +16,7 @@ The rule everywhere: SMA 10/30 cross on closes, long-only, all cash, next-open f
 100,000 USDT, in whole 0.00001 BTC lots (backtesting.py through FractionalBacktest, vectorbt through
 size_granularity), on the real BTC-USD hourly history (datasets/market, 20,111 bars).
 Printed: trades, final equity, wall time and ratios; asserted: the same trades (bar, side, price;
-size within one lot) and the final equity to the cent against backtesting.py and vectorbt.
+size within one lot) and the final equity to the cent against backtesting.py, vectorbt and nautilus_trader.
 
 Speed, on a 2,011,100-bar tape built from the real path: the 20,111 real bars, then the same bars
 time-reversed (open and close swapped), alternately, 100 copies, re-timed hourly, so prices stay the
@@ -30,6 +32,7 @@ Prefect server, on prefect-dask's LocalCluster and on Prefect's process pool.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +60,7 @@ FEE = 0.001
 FAST, SLOW = 10, 30
 BTC = Instrument(BTCUSDT_SPOT)
 HOUR = 3_600_000_000_000
+BENCH = Path(__file__).resolve().parent
 
 
 ORDER = 10_000  # USDT per entry on the 2M-bar tape
@@ -154,6 +158,17 @@ def vectorbt_pf(df: pd.DataFrame, entries, exits, value: float | None = None):
                                       size_granularity=1, freq="1h", **size)  # fmt: skip
 
 
+def nautilus(t: Tape, folder: Path) -> dict:
+    """The rule in nautilus_trader (tests/bench/nautilus_sma.py) in .venv-nautilus, made here when missing."""
+    made = subprocess.run([sys.executable, str(BENCH / "nautilus_venv.py")], check=True, capture_output=True, text=True)
+    python = made.stdout.strip().splitlines()[-1]
+    bars = folder / "bars.csv"
+    np.savetxt(bars, t.events[:, [EV_T0, EV_OPEN, 5, 6, EV_CLOSE, 8]], fmt="%d", delimiter=",")
+    args = [python, str(BENCH / "nautilus_sma.py"), str(bars), str(FAST), str(SLOW), str(CASH), str(FEE)]
+    done = subprocess.run(args, check=True, capture_output=True, text=True, timeout=900)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def mirrored(t: Tape, copies: int = 100) -> Tape:
     ev = t.events
     rev = ev[::-1].copy()
@@ -223,7 +238,7 @@ def rate(n: int, wall: float, cpu: float) -> str:
 
 
 @pytest.mark.timeout(1800)
-def test_same_trades_and_equity_as_backtesting_py_and_vectorbt(tape, say):
+def test_same_trades_and_equity_as_backtesting_py_vectorbt_and_nautilus_trader(tape, say, tmp_path):
     ours(tape)  # compile (or load the cached loop)
     t_ours, c_ours, res = best_of(lambda: ours(tape))
     fills = res.trades
@@ -235,15 +250,22 @@ def test_same_trades_and_equity_as_backtesting_py_and_vectorbt(tape, say):
     t_vbt, c_vbt, pf = best_of(lambda: vectorbt_pf(df, entries, exits))
     eq_vbt = float(pf.final_value())
     orders = pf.orders.records_readable
+    nt = nautilus(tape, tmp_path)
+    nt_fills = np.array(nt["fills"], dtype=np.int64).reshape(-1, 4)  # bar, side, price, lots
+    eq_nt = float(nt["final_equity"])
     rows = [
         ("crypto-oms", len(fills), eq_ours, t_ours, c_ours),
         ("backtesting.py 0.6.6", 2 * len(bt_trades) - int(bt_trades["ExitBar"].isna().sum()), eq_bt, t_bt, c_bt),
         ("vectorbt 1.2.0 from_signals", len(orders), eq_vbt, t_vbt, c_vbt),
+        (f"nautilus_trader {nt['version']}", len(nt_fills), eq_nt, nt["wall_s"], nt["cpu_s"]),
     ]
     say(f"\nSMA {FAST}/{SLOW} cross, real BTC-USD hourly ({len(tape)} bars): fills, final equity (USDT), time")
+    say("  (nautilus_trader: its engine run alone, in .venv-nautilus; each bar given as an open tick and the bar)")
     for name, k, eq, sec, cpu in rows:
         say(f"  {name:<30} fills {k:>5}  equity {eq:>14,.2f}  {cpu * 1e3:>9.1f} ms CPU ({cpu / c_ours:>7,.1f}x ours)"
             f"  {sec * 1e3:>9.1f} ms wall ({sec / t_ours:>7,.1f}x)")  # fmt: skip
+    say(f"  nautilus_trader: {nt['trades']} trades (round trips), {len(tape) / nt['cpu_s']:,.0f} bars/s CPU, "
+        f"ours is {nt['cpu_s'] / c_ours:,.0f}x faster (CPU; wall {nt['wall_s'] / t_ours:,.0f}x; one run)")  # fmt: skip
     say("  " + load())
 
     buys = fills[fills[:, F_SIDE] > 0]
@@ -260,6 +282,12 @@ def test_same_trades_and_equity_as_backtesting_py_and_vectorbt(tape, say):
     assert np.allclose(orders["Price"].to_numpy() * 1e5, fills[:, F_PRICE] / 100)
     assert np.all(np.abs(orders["Size"].to_numpy() - fills[:, F_QTY]) <= 1.0001)
     assert abs(eq_vbt - eq_ours) < 0.01, (eq_vbt, eq_ours)
+    # nautilus_trader: every fill (bar, side, price exactly; size within one lot), equity to the cent
+    assert nt["trades"] == len(buys)
+    assert len(nt_fills) == len(fills)
+    assert np.array_equal(nt_fills[:, :3], fills[:, [F_EVENT, F_SIDE, F_PRICE]])
+    assert np.all(np.abs(nt_fills[:, 3] - fills[:, F_QTY]) <= 1)
+    assert abs(eq_nt - eq_ours) < 0.01, (eq_nt, eq_ours)
     assert Decimal(str(eq_ours)) > 0
 
 
