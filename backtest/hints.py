@@ -42,6 +42,8 @@ def assume(typingctx, cond):
 
     The engine says ``assume(k >= 0)`` for its event index, which is never negative: Numba then drops the
     negative-index wrap-around (a compare and a select) from every ``events[f, k]`` and ``equity[k, a]``.
+    Measured on the 2M-bar tape (best of 5, 3 rounds): 20.0-21.7 ms CPU with it, 20.7-22.5 ms without, so
+    within noise there; the quiet inner loop (``backtest.engine``) is what took the run from 26 ms.
     """
     sig = types.void(cond)
 
