@@ -161,12 +161,14 @@ def vectorbt_pf(df: pd.DataFrame, entries, exits, value: float | None = None):
 
 def nautilus(t: Tape, folder: Path) -> dict:
     """The rule in nautilus_trader (tests/bench/nautilus_sma.py) in .venv-nautilus, made here when missing."""
-    made = subprocess.run([sys.executable, str(BENCH / "nautilus_venv.py")], check=True, capture_output=True, text=True)
+    made = subprocess.run([sys.executable, str(BENCH / "nautilus_venv.py")], capture_output=True, text=True)
+    assert made.returncode == 0, f"making .venv-nautilus failed:\n{made.stderr[-3000:]}"
     python = made.stdout.strip().splitlines()[-1]
     bars = folder / "bars.csv"
     np.savetxt(bars, t.events[:, [EV_T0, EV_OPEN, 5, 6, EV_CLOSE, 8]], fmt="%d", delimiter=",")
     args = [python, str(BENCH / "nautilus_sma.py"), str(bars), str(FAST), str(SLOW), str(CASH), str(FEE)]
-    done = subprocess.run(args, check=True, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"nautilus_sma.py failed:\n{done.stderr[-3000:]}"
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
