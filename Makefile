@@ -45,8 +45,11 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
+# nautilus_trader cannot share .venv (pandas < 3 against vectorbt's >= 3): its own .venv-nautilus, made from
+# tests/bench/nautilus-requirements.txt (a no-op when its stamp matches), run by the backtest bench as a subprocess.
 bench: build-engine $(BENCH_STAMP)
+	$(BIN)/python tests/bench/nautilus_venv.py
 	$(BIN)/python -m pytest -q -s tests/bench
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV)-nautilus

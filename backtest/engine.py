@@ -11,6 +11,12 @@ Per event, in this order:
    ``ts + latency`` (so a bar's decision trades at the next bar's open at the earliest).
 The same inputs give the same outputs bit for bit: no clocks, no randomness, integer arithmetic only.
 
+Most events of a bar strategy are quiet: one account, no timer, no order open, no perp position, nothing to
+deliver. There steps 1-4 reduce to the day roll and the mark, so the loop runs them in an inner loop of their
+own (the day roll, the mark, the curve, the strategy) and returns to the full steps at the first event that
+needs them (funding, or intents from the strategy). Same results bit for bit (the pinned fingerprint); on the
+2M-bar tape about a quarter less CPU time than the full steps for every event (tests/bench/test_backtest_bench.py).
+
 ``loop`` is plain Python here: ``backtest.compiled.engine_for(strategy)`` compiles it once per strategy
 (and Numba caches that on disk).
 """
@@ -42,7 +48,7 @@ from backtest.codes import (
     OV_EQUITY,
     OV_POSITION,
 )
-from backtest.hints import prefetch
+from backtest.hints import assume, prefetch
 from backtest.matching import add_intents, add_intents_called, check_liquidation, match_instrument, overflow
 from kernels.codes import PERP
 from kernels.fixed import mul_div_floor
@@ -150,7 +156,63 @@ def loop(  # noqa: C901 (one flat loop: a call per step costs more than the step
     record = cfg[C_RECORD]
     n_acc = acc.shape[0]
     day_end = (rt[RT_DAY] + 1) * DAY_NS if rt[RT_DAY] >= 0 else -1
-    for k in range(start, n):
+    can_be_quiet = timer_ns <= 0 and n_acc == 1
+    k = start
+    while k < n:
+        assume(k >= 0)
+        if (
+            can_be_quiet
+            and rt[RT_NOPEN] == 0
+            and rt[RT_PERPS] == 0
+            and rt[RT_DELIVERED] == rt[RT_NFILLS]
+            and rt[RT_NFILLS] < fills.shape[0]
+        ):
+            # The quiet stretch: no timer, one account, no order open, no perp position, no fill to deliver, room for
+            # fills. Then the steps below reduce to the day roll, the mark, the curve and the strategy, which is all
+            # this inner loop does, until an event that needs more (funding, or intents: orders may be open after
+            # them) sends it to the full steps, which handle any event (so leaving is always correct).
+            while k < n:
+                assume(k >= 0)
+                if events[EV_KIND, k] == FUNDING:
+                    break
+                ts = events[EV_TS, k]
+                if ts >= day_end:
+                    day = ts // DAY_NS
+                    roll_day(rt, vol, tier, tiers, day)
+                    day_end = (day + 1) * DAY_NS
+                mi = events[EV_INST, k]
+                new = events[EV_CLOSE, k]
+                old = last[mi]
+                if old != new:
+                    mult = inst[mi, I_MULT]
+                    if not _mark(acc, pos, 0, mi, new, mult, (new - old) * mult, err, k):
+                        counters[K_EVENTS] += k - start
+                        return k
+                    last[mi] = new
+                if record:
+                    equity[k, 0] = acc[0, A_EQUITY]
+                m = on_market(params, state, events, k, acc, pos, out)
+                if k & 7 == 0 and k + PREFETCH_AHEAD < n:
+                    for fld in (EV_T0, EV_OPEN, EV_HIGH, EV_LOW, EV_VOLUME):
+                        prefetch(events, fld, k + PREFETCH_AHEAD)
+                if m != 0:  # as after on_market below
+                    if not add_intents(out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err):
+                        counters[K_EVENTS] += k - start
+                        return k
+                    while rt[RT_DELIVERED] < rt[RT_NFILLS]:
+                        f = rt[RT_DELIVERED]
+                        rt[RT_DELIVERED] = f + 1
+                        m = on_fill(params, state, fills[f], acc, pos, out)
+                        if m != 0 and not add_intents_called(
+                            out, m, k, ts, inst, cfg, orders, acc, pos, fills, log, rt, counters, err
+                        ):
+                            counters[K_EVENTS] += k - start
+                            return k
+                    k += 1
+                    break
+                k += 1
+            if k >= n:
+                break
         ts = events[EV_TS, k]
         if ts >= day_end:
             day = ts // DAY_NS
@@ -237,5 +299,6 @@ def loop(  # noqa: C901 (one flat loop: a call per step costs more than the step
             # only where orders are open, so without this each read is a cache miss
             for fld in (EV_T0, EV_OPEN, EV_HIGH, EV_LOW, EV_VOLUME):
                 prefetch(events, fld, k + PREFETCH_AHEAD)
+        k += 1
     counters[K_EVENTS] += n - start
     return n
