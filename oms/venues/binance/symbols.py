@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
+from typing import Any
 
 from oms.model import Instrument, InstrumentId, InstrumentKind, InstrumentSpec, Market
 from oms.venues.binance.wire_rest import ExchangeInfo, SymbolInfo
@@ -92,6 +93,7 @@ class SymbolTable:
         # by Binance symbol, what the event parsers need in one lookup: the unified symbol, the decimals of its
         # prices and quantities, and the sets of values ``check_decimal`` has passed at those decimals
         self.parse_info: dict[str, tuple[str, int, int, AbstractSet[str], AbstractSet[str]]] = {}
+        self.place_templates: dict[tuple[object, ...], Any] = {}  # oms.venues.binance.orders.place_params' cache
         for spec in specs:
             self.specs[spec.symbol] = spec
             try:
