@@ -57,8 +57,8 @@ TOO_MANY = -3
 
 @njit(cache=True, inline="always")
 def _skip_ws(buf, i, n):
-    while i < n and (buf[i] == 32 or buf[i] == 10 or buf[i] == 13 or buf[i] == 9):
-        i += 1
+    while i < n and buf[i] <= 32 and (buf[i] == 32 or buf[i] == 10 or buf[i] == 13 or buf[i] == 9):
+        i += 1  # (the first test alone settles it for anything but blanks and control characters)
     return i
 
 
