@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, types
 
 from kernels.book import apply_diff
-from oms.venues.binance.depth_frame import FALLBACK, scan_frame
+from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame
 from oms.venues.binance.depth_units import ASK, BID, DepthUnits, scan_levels
 
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
@@ -44,7 +44,7 @@ def scan_and_apply(bids, asks, pplaces, qplaces, sides, prices, qtys, lv, meta, 
 
 
 @njit(
-    types.int64(_BYTES, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64, _LV, _META, types.int64),
+    types.int64(FRAME_BYTES, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64, _LV, _META, types.int64),
     cache=True,
 )
 def scan_frame_and_apply(frame, symbol, pplaces, qplaces, sides, prices, qtys, ids, lv, meta, book):
@@ -82,7 +82,7 @@ class BookFeed:
         u = self.units
         if type(data) is bytes:
             r = scan_frame_and_apply(
-                np.frombuffer(data, dtype=np.uint8), self._symbol, u.pplaces, u.qplaces, self._sides, self._prices,
+                data, self._symbol, u.pplaces, u.qplaces, self._sides, self._prices,
                 self._qtys, self._ids, self.lv, self.meta, self.book,
             )  # fmt: skip
             if r != FALLBACK:

@@ -29,6 +29,7 @@ _FALSE = np.frombuffer(b"false", dtype=np.uint8)
 _NULL = np.frombuffer(b"null", dtype=np.uint8)
 _HAVE_ALL = 0b1111111  # e E s U u b a
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
+FRAME_BYTES = types.Bytes(types.uint8, 1, "C", readonly=True)  # a Python bytes object, passed as it is
 _I64 = types.Array(types.int64, 1, "C")
 
 
@@ -185,10 +186,14 @@ def _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
     return k, i + 1
 
 
-@njit(types.int64(_BYTES, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64), cache=True)
+@njit(
+    [types.int64(frame, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64) for frame in (_BYTES, FRAME_BYTES)],
+    cache=True,
+)
 def scan_frame(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
-    """The levels of a bare or combined-stream depth frame (count), its ids in ``ids``; or ``FALLBACK``."""
-    n = buf.shape[0]
+    """The levels of a bare or combined-stream depth frame (count), its ids in ``ids``; or ``FALLBACK``.
+    ``buf`` is the frame's ``bytes`` themselves (no array to make) or a uint8 array of them."""
+    n = len(buf)
     # combined iff the frame starts with '{"stream"' (DepthUnits.envelope's test; leading blanks: fall back)
     if n == 0 or buf[0] != 123:
         return FALLBACK

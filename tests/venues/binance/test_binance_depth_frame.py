@@ -47,11 +47,13 @@ def fast(units: DepthUnits, data: bytes):
     sides, prices, qtys = (np.zeros(units.max_levels, dtype=np.int64) for _ in range(3))
     ids = np.zeros(4, dtype=np.int64)
     symbol = np.frombuffer(units.venue_symbol.encode(), dtype=np.uint8)
-    k = scan_frame(np.frombuffer(data, dtype=np.uint8), symbol, units.pplaces, units.qplaces, sides, prices, qtys, ids)
-    if k == FALLBACK:
-        return FALLBACK
-    assert k >= 0
-    return tuple(ids.tolist()), sides[:k].tolist(), prices[:k].tolist(), qtys[:k].tolist()
+    out = []
+    for buf in (np.frombuffer(data, dtype=np.uint8), data):  # an array of the bytes, or the bytes themselves
+        k = scan_frame(buf, symbol, units.pplaces, units.qplaces, sides, prices, qtys, ids)
+        assert k >= 0 or k == FALLBACK
+        out.append(FALLBACK if k < 0 else (tuple(ids.tolist()), *(a[:k].tolist() for a in (sides, prices, qtys))))
+    assert out[0] == out[1]
+    return out[0]
 
 
 def check(units: DepthUnits, data: bytes) -> object:
