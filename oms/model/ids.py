@@ -22,6 +22,7 @@ import msgspec
 
 from oms.model.enums import Market
 
+# these are used with fullmatch: "$" alone lets a trailing newline through ("0\n" was a valid client order id)
 _EXCHANGE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _ASSET = re.compile(r"^[^/:\s.*>]{1,32}$")
@@ -40,7 +41,7 @@ class ExchangeId(msgspec.Struct, frozen=True):
     name: str
 
     def __post_init__(self) -> None:
-        if not _EXCHANGE.match(self.name):
+        if not _EXCHANGE.fullmatch(self.name):
             raise ValueError(f"exchange id {self.name!r}: must be lower-case letters, digits or _ (e.g. 'binance')")
 
     def __str__(self) -> str:
@@ -55,7 +56,7 @@ class AccountId(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         ExchangeId(self.exchange)
-        if not _ACCOUNT_NAME.match(self.name):
+        if not _ACCOUNT_NAME.fullmatch(self.name):
             raise ValueError(
                 f"account name {self.name!r} on {self.exchange}: must be 1-64 letters, digits, _ or - "
                 "(it is a NATS subject token)"
@@ -81,7 +82,7 @@ class InstrumentId(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         for what, asset in (("base", self.base), ("quote", self.quote)):
-            if not _ASSET.match(asset):
+            if not _ASSET.fullmatch(asset):
                 raise ValueError(f"instrument {self.base}/{self.quote}: bad {what} asset {asset!r}")
         if self.settle and self.settle != self.quote:
             raise ValueError(
@@ -144,7 +145,7 @@ class ClientOrderId:
     @staticmethod
     def derive(command: msgspec.Struct, prefix: str = "oms") -> str:
         if prefix not in _GOOD_PREFIXES:
-            if not _PREFIX.match(prefix):
+            if not _PREFIX.fullmatch(prefix):
                 raise ValueError(f"client order id prefix {prefix!r}: 1-9 letters or digits")
             if len(_GOOD_PREFIXES) < 64:
                 _GOOD_PREFIXES.add(prefix)
@@ -156,7 +157,7 @@ class ClientOrderId:
     @staticmethod
     def validate(text: str) -> str:
         """``text`` if it is a valid client order id, else ValueError saying why."""
-        if not isinstance(text, str) or not CLIENT_ORDER_ID_RE.match(text):
+        if not isinstance(text, str) or not CLIENT_ORDER_ID_RE.fullmatch(text):
             raise ValueError(
                 f"client order id {text!r}: must be 1-36 characters of A-Z a-z 0-9 . : / _ - (Binance's alphabet)"
             )

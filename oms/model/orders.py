@@ -2,6 +2,10 @@
 
 Decimals are strings (``"0.015"``), times int64 nanoseconds since the epoch (UTC). ``account`` is
 ``exchange/name`` (``binance/sub_mm``), ``symbol`` the unified symbol (``BTC/USDT:USDT``).
+
+``Fill`` and ``OrderEvent`` are made for every venue event and are not tracked by the cyclic garbage collector
+(``gc=False``): their fields are strings, numbers, enums and (an event's) one ``Fill``, so they cannot be part
+of a reference cycle. A field that can hold a container must not be added to them without removing it.
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ class CancelAll(Msg, tag="cancel_all", kw_only=True):
     symbol: SymbolStr | None = None
 
 
-class Fill(Msg, _OrderRef, tag="fill", kw_only=True):
+class Fill(Msg, _OrderRef, tag="fill", kw_only=True, gc=False):
     """One trade of one order. ``trade_id`` is unique per (account, symbol): the key that drops duplicates."""
 
     account: AccountStr
@@ -149,7 +153,7 @@ class Order(Msg, _OrderRef, tag="order", kw_only=True):
     reference_price: OptDecimalStr = None
 
 
-class OrderEvent(Msg, _OrderRef, tag="order_event", kw_only=True):
+class OrderEvent(Msg, _OrderRef, tag="order_event", kw_only=True, gc=False):
     """Something that happened to an order: ``kind`` (see ``oms.model.status``) and the status after it.
 
     ``filled_qty`` is cumulative; ``fill`` is set for ``partial_fill``/``fill``. ``code`` and ``reason``

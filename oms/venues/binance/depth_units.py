@@ -57,8 +57,8 @@ TOO_MANY = -3
 
 @njit(cache=True, inline="always")
 def _skip_ws(buf, i, n):
-    while i < n and (buf[i] == 32 or buf[i] == 10 or buf[i] == 13 or buf[i] == 9):
-        i += 1
+    while i < n and buf[i] <= 32 and (buf[i] == 32 or buf[i] == 10 or buf[i] == 13 or buf[i] == 9):
+        i += 1  # (the first test alone settles it for anything but blanks and control characters)
     return i
 
 
@@ -104,37 +104,37 @@ _BYTES = types.Array(types.uint8, 1, "C", readonly=True)  # np.frombuffer of the
 _I64 = types.Array(types.int64, 1, "C")
 
 
-@njit(types.int64(_BYTES, types.int64, types.int64, types.int64, _I64, _I64, _I64, types.int64), cache=True)
-def scan_levels(buf, pplaces, qplaces, side, sides, prices, qtys, start):
-    """Append the levels of ``[["p","q"],...]`` in ``buf`` at ``start``; returns the new count or an error < 0."""
-    n = buf.shape[0]
+@njit(cache=True)
+def scan_levels_at(buf, i, n, pplaces, qplaces, side, sides, prices, qtys, start):
+    """Append the levels of ``[["p","q"],...]`` at ``buf[i]``: (new count, index after the closing ``]``), or
+    (error < 0, -1)."""
     cap = prices.shape[0]
     k = start
-    i = _skip_ws(buf, 0, n)
+    i = _skip_ws(buf, i, n)
     if i >= n or buf[i] != 91:  # '['
-        return BAD_JSON
+        return BAD_JSON, -1
     i = _skip_ws(buf, i + 1, n)
     if i < n and buf[i] == 93:  # ']': no levels
-        return k
+        return k, i + 1
     while True:
         if i >= n or buf[i] != 91:
-            return BAD_JSON
+            return BAD_JSON, -1
         i = _skip_ws(buf, i + 1, n)
         p, i = _number(buf, i, n, pplaces)
         if i < 0:
-            return p
+            return p, -1
         i = _skip_ws(buf, i, n)
         if i >= n or buf[i] != 44:  # ','
-            return BAD_JSON
+            return BAD_JSON, -1
         i = _skip_ws(buf, i + 1, n)
         q, i = _number(buf, i, n, qplaces)
         if i < 0:
-            return q
+            return q, -1
         i = _skip_ws(buf, i, n)
         if i >= n or buf[i] != 93:
-            return BAD_JSON
+            return BAD_JSON, -1
         if k >= cap:
-            return TOO_MANY
+            return TOO_MANY, -1
         sides[k] = side
         prices[k] = p
         qtys[k] = q
@@ -144,8 +144,15 @@ def scan_levels(buf, pplaces, qplaces, side, sides, prices, qtys, start):
             i = _skip_ws(buf, i + 1, n)
             continue
         if i < n and buf[i] == 93:
-            return k
-        return BAD_JSON
+            return k, i + 1
+        return BAD_JSON, -1
+
+
+@njit(types.int64(_BYTES, types.int64, types.int64, types.int64, _I64, _I64, _I64, types.int64), cache=True)
+def scan_levels(buf, pplaces, qplaces, side, sides, prices, qtys, start):
+    """Append the levels of ``[["p","q"],...]`` in ``buf`` at ``start``; returns the new count or an error < 0."""
+    k, _ = scan_levels_at(buf, 0, buf.shape[0], pplaces, qplaces, side, sides, prices, qtys, start)
+    return k
 
 
 def _power_of_ten_places(unit: Decimal, what: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from oms.model import AmendOrder, Market, OrderType, PlaceOrder, PositionSide, Side, TimeInForce
 from oms.venues.binance import codes
-from oms.venues.binance.symbols import BadDecimal, SymbolTable, check_decimal
+from oms.venues.binance.symbols import BadDecimal, SymbolTable, check_decimal, seen_decimals
 
 E = TypeVar("E", bound=Enum)
 
@@ -59,8 +59,59 @@ def _dec(symbols: SymbolTable, venue: str, value: str, price: bool, what: str) -
         raise OrderNotExpressible(str(exc)) from None
 
 
+class _PlaceTemplate:
+    """What ``place_params`` gives for one kind of order, but its quantity, prices and client order id."""
+
+    __slots__ = ("params", "venue", "pplaces", "qplaces", "price", "stop")
+
+    def __init__(self, params: dict[str, Any], symbols: SymbolTable) -> None:
+        self.params = dict.fromkeys(params, None)  # the same names in the same order
+        for k, v in params.items():
+            if k not in _VARYING:
+                self.params[k] = v
+        self.venue = params["symbol"]
+        self.pplaces = symbols.price_places[self.venue]
+        self.qplaces = symbols.qty_places[self.venue]
+        self.price = "price" in params
+        self.stop = "stopPrice" in params
+
+
+_VARYING = frozenset({"quantity", "newClientOrderId", "price", "stopPrice"})
+_TEMPLATES_MAX = 4096
+
+
 def place_params(cmd: PlaceOrder, market: Market, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
-    """The parameters of ``order.place`` / ``POST .../order`` for ``cmd`` (its client order id must be set)."""
+    """The parameters of ``order.place`` / ``POST .../order`` for ``cmd`` (its client order id must be set).
+
+    The part fixed by the kind of order (symbol, side, type, flags, receive window) is kept per symbol table, so
+    an order of a kind placed before is its template filled in: its quantity and prices checked, its client
+    order id. A kind seen first (or one refused) goes through ``_place_params``, which says what is wrong.
+    """
+    key = (
+        market, cmd.symbol, cmd.side, cmd.order_type, cmd.time_in_force, cmd.post_only, cmd.reduce_only,
+        cmd.position_side, recv_window_ms, cmd.price is None, cmd.stop_price is None,
+    )  # fmt: skip
+    templates = symbols.place_templates
+    t = templates.get(key)
+    if t is None:
+        p = _place_params(cmd, market, symbols, recv_window_ms)
+        if len(templates) >= _TEMPLATES_MAX:
+            templates.clear()
+        templates[key] = _PlaceTemplate(p, symbols)
+        return p
+    p = t.params.copy()
+    qty = cmd.qty
+    p["quantity"] = qty if qty in seen_decimals(t.qplaces) else _dec(symbols, t.venue, qty, False, "qty")
+    p["newClientOrderId"] = cmd.client_order_id
+    if t.price:
+        price = cmd.price
+        p["price"] = price if price in seen_decimals(t.pplaces) else _dec(symbols, t.venue, price, True, "price")  # type: ignore[arg-type]
+    if t.stop:
+        p["stopPrice"] = _dec(symbols, t.venue, cmd.stop_price, True, "stop_price")  # type: ignore[arg-type]
+    return p
+
+
+def _place_params(cmd: PlaceOrder, market: Market, symbols: SymbolTable, recv_window_ms: int) -> dict[str, Any]:
     # commands built in Python (not decoded) carry whatever was passed: normalise to the enums
     order_type = _enum(OrderType, cmd.order_type)
     side = _enum(Side, cmd.side)

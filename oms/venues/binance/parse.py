@@ -14,6 +14,7 @@ last one of an order says FILLED): one without (``t`` < 1 or a zero ``l``) is ba
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 
 from oms.model import (
@@ -41,13 +42,20 @@ from oms.venues.binance import codes
 from oms.venues.binance import wire_market as wm
 from oms.venues.binance import wire_rest as wr
 from oms.venues.binance import wire_user as wu
-from oms.venues.binance.symbols import SymbolTable, check_decimal
+from oms.venues.binance.symbols import SymbolTable, UnknownSymbol, check_decimal
 
 MS = 1_000_000
 _MAKER = LiquiditySide.MAKER
 _TAKER = LiquiditySide.TAKER
 _FILL = OrderEventKind.FILL
 _PARTIAL = OrderEventKind.PARTIAL_FILL
+_FILLED = OrderStatus.FILLED
+_STATUS = codes.STATUS
+_SIDE = codes.SIDE
+_POSITION_SIDE = codes.POSITION_SIDE
+_TRADE_EXEC = codes.TRADE_EXEC
+_SPOT_TYPE_GET = codes.SPOT_TYPE.get
+_FUTURES_TYPE_GET = codes.FUTURES_TYPE.get
 
 
 def _price(value: str) -> str | None:
@@ -70,18 +78,26 @@ def _event_kind(exec_type: str, status: OrderStatus, has_trade: bool) -> OrderEv
     return kind
 
 
+def _info(symbols: SymbolTable, venue_symbol: str) -> tuple[str, int, int, AbstractSet[str], AbstractSet[str]]:
+    try:
+        return symbols.parse_info[venue_symbol]
+    except KeyError:
+        raise UnknownSymbol(venue_symbol, symbols.market.value) from None
+
+
+# The two order-event parsers run on every user-data event: one lookup gives the symbol's parse info, and each
+# decimal is tested against the values check_decimal has already passed before calling it (same result).
 def parse_to_order_event(ev: wu.ExecutionReport, account: str, symbols: SymbolTable, recv_ns: int = 0) -> OrderEvent:
     """Spot ``executionReport`` -> ``OrderEvent`` (with its ``Fill`` when it reports a trade)."""
-    symbol = symbols.unified(ev.s)
-    pp = symbols.price_places[ev.s]
-    qp = symbols.qty_places[ev.s]
-    status = codes.STATUS[ev.X]
-    side = codes.SIDE[ev.S]
+    symbol, pp, qp, seen_p, seen_q = _info(symbols, ev.s)
+    status = _STATUS[ev.X]
+    side = _SIDE[ev.S]
     coid = ev.C or ev.c
     oid = str(ev.i)
-    has_trade = ev.t > 0 and ev.l.strip("0.") != ""
+    last_qty = ev.l
     fill = None
-    if has_trade:
+    if ev.t > 0 and last_qty.strip("0.") != "":
+        last_px = ev.L
         fill = Fill(
             account=account,
             symbol=symbol,
@@ -89,25 +105,31 @@ def parse_to_order_event(ev: wu.ExecutionReport, account: str, symbols: SymbolTa
             venue_order_id=oid,
             trade_id=str(ev.t),
             side=side,
-            price=check_decimal(ev.L, pp, "executionReport L (last price)"),
-            qty=check_decimal(ev.l, qp, "executionReport l (last quantity)"),
+            price=last_px if last_px in seen_p else check_decimal(last_px, pp, "executionReport L (last price)"),
+            qty=last_qty if last_qty in seen_q else check_decimal(last_qty, qp, "executionReport l (last quantity)"),
             commission=ev.n,
             commission_asset=ev.N or "",
             liquidity=_MAKER if ev.m else _TAKER,
             event_ns=ev.T * MS,
             recv_ns=recv_ns,
         )
+        kind = _FILL if status is _FILLED else _PARTIAL
+        if ev.x not in _TRADE_EXEC:
+            kind = _event_kind(ev.x, status, True)
+    else:
+        kind = _event_kind(ev.x, status, False)
+    qty, price = ev.q, ev.p
     return OrderEvent(
         account=account,
         symbol=symbol,
         client_order_id=coid,
         venue_order_id=oid,
-        kind=_event_kind(ev.x, status, has_trade),
+        kind=kind,
         status=status,
         side=side,
-        order_type=codes.SPOT_TYPE.get(ev.o),
-        qty=check_decimal(ev.q, qp, "executionReport q (quantity)"),
-        price=_price(check_decimal(ev.p, pp, "executionReport p (price)")),
+        order_type=_SPOT_TYPE_GET(ev.o),
+        qty=qty if qty in seen_q else check_decimal(qty, qp, "executionReport q (quantity)"),
+        price=_price(price if price in seen_p else check_decimal(price, pp, "executionReport p (price)")),
         filled_qty=ev.z,
         fill=fill,
         reason="" if ev.r == "NONE" else ev.r,
@@ -121,15 +143,14 @@ def parse_to_futures_order_event(
 ) -> OrderEvent:
     """USD-M ``ORDER_TRADE_UPDATE`` -> ``OrderEvent`` (with its ``Fill`` on a trade)."""
     o = ev.o
-    symbol = symbols.unified(o.s)
-    pp = symbols.price_places[o.s]
-    qp = symbols.qty_places[o.s]
-    status = codes.STATUS[o.X]
-    side = codes.SIDE[o.S]
+    symbol, pp, qp, seen_p, seen_q = _info(symbols, o.s)
+    status = _STATUS[o.X]
+    side = _SIDE[o.S]
     oid = str(o.i)
-    has_trade = o.t > 0 and o.l.strip("0.") != ""
+    last_qty = o.l
     fill = None
-    if has_trade:
+    if o.t > 0 and last_qty.strip("0.") != "":
+        last_px = o.L
         fill = Fill(
             account=account,
             symbol=symbol,
@@ -137,27 +158,35 @@ def parse_to_futures_order_event(
             venue_order_id=oid,
             trade_id=str(o.t),
             side=side,
-            price=check_decimal(o.L, pp, "ORDER_TRADE_UPDATE o.L (last price)"),
-            qty=check_decimal(o.l, qp, "ORDER_TRADE_UPDATE o.l (last quantity)"),
+            price=last_px if last_px in seen_p else check_decimal(last_px, pp, "ORDER_TRADE_UPDATE o.L (last price)"),
+            qty=last_qty
+            if last_qty in seen_q
+            else check_decimal(last_qty, qp, "ORDER_TRADE_UPDATE o.l (last quantity)"),
             commission=o.n,
             commission_asset=o.N or "",
             liquidity=_MAKER if o.m else _TAKER,
-            position_side=codes.POSITION_SIDE[o.ps],
+            position_side=_POSITION_SIDE[o.ps],
             realized_pnl=o.rp,
             event_ns=o.T * MS,
             recv_ns=recv_ns,
         )
+        kind = _FILL if status is _FILLED else _PARTIAL
+        if o.x not in _TRADE_EXEC:
+            kind = _event_kind(o.x, status, True)
+    else:
+        kind = _event_kind(o.x, status, False)
+    qty, price = o.q, o.p
     return OrderEvent(
         account=account,
         symbol=symbol,
         client_order_id=o.c,
         venue_order_id=oid,
-        kind=_event_kind(o.x, status, has_trade),
+        kind=kind,
         status=status,
         side=side,
-        order_type=codes.FUTURES_TYPE.get(o.o),
-        qty=check_decimal(o.q, qp, "ORDER_TRADE_UPDATE o.q (quantity)"),
-        price=_price(check_decimal(o.p, pp, "ORDER_TRADE_UPDATE o.p (price)")),
+        order_type=_FUTURES_TYPE_GET(o.o),
+        qty=qty if qty in seen_q else check_decimal(qty, qp, "ORDER_TRADE_UPDATE o.q (quantity)"),
+        price=_price(price if price in seen_p else check_decimal(price, pp, "ORDER_TRADE_UPDATE o.p (price)")),
         filled_qty=o.z,
         avg_price=_price(o.ap),
         fill=fill,

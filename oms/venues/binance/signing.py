@@ -5,18 +5,45 @@ The signature is hex HMAC-SHA256 of the request's params sorted by name, joined 
 alphabet). python-binance signs each request itself with ``urlencode`` and a fresh ``hmac.new``; params that
 already carry a ``signature`` it passes on untouched, so the connector signs them here, with the shared
 clock's server time, several times faster (``tests/bench/test_binance_venue_bench.py``).
+
+A signature is a template filled in: requests of one kind carry the same param names, so their sorted order,
+an ``itemgetter`` of the values in that order and the ``k=%s&...`` format are made once per set of names; the
+leading ``apiKey=<key>&`` (the first name of most requests) is already inside the signer's inner hash state.
+A payload that formatted a boolean (Python writes ``True``, Binance wants ``true``) is made again the slow way.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
+
+
+class _Template:
+    """The signing template of one set of param names (as given, signature included or not)."""
+
+    __slots__ = ("order", "head", "names", "values", "tail")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.order = tuple(k for k in sorted(names) if k != "signature")
+        # with apiKey first, the template covers what follows it: "apiKey=<key>&" is in the signer's inner state
+        self.head = len(self.order) > 1 and self.order[0] == "apiKey"
+        self.names = self.order[1:] if self.head else self.order
+        self.values = _getter(self.names)
+        self.tail = "&".join(f"{k.replace('%', '%%')}=%s" for k in self.names)
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    if len(names) > 1:
+        return itemgetter(*names)
+    return lambda params: tuple(params[k] for k in names)
 
 
 class WsSigner:
     """Signs WebSocket-API params for one API key."""
 
-    __slots__ = ("api_key", "_inner", "_outer")
+    __slots__ = ("api_key", "_inner", "_outer", "_inner_key")
 
     def __init__(self, api_key: str, secret: str) -> None:
         self.api_key = api_key
@@ -27,6 +54,8 @@ class WsSigner:
         key = key.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(key.translate(_IPAD))
         self._outer = hashlib.sha256(key.translate(_OPAD))
+        self._inner_key = self._inner.copy()  # and the payload's constant start, for params led by apiKey
+        self._inner_key.update(f"apiKey={api_key}&".encode())
 
     def hexdigest(self, message: bytes) -> str:
         """Hex HMAC-SHA256 of ``message`` under this signer's secret (``hmac.new(secret, message, sha256)``)."""
@@ -38,27 +67,50 @@ class WsSigner:
 
     def payload(self, params: dict[str, Any]) -> str:
         """The string Binance verifies: params but ``signature``, sorted by name, ``k=v`` joined by ``&``
-        (booleans written ``true``/``false``). The sorted order is remembered per set of names: requests of
-        one kind always carry the same ones."""
-        names = tuple(params)
-        order = _ORDERS.get(names)
-        if order is None:
-            if len(_ORDERS) >= 1024:
-                _ORDERS.clear()
-            order = _ORDERS[names] = tuple(k for k in sorted(names) if k != "signature")
-        return "&".join([
-            f"{k}={v}" if type(v := params[k]) is not bool else f"{k}={'true' if v else 'false'}" for k in order
-        ])  # fmt: skip
+        (booleans written ``true``/``false``)."""
+        t = _template(params)
+        if t.head:
+            return f"apiKey={params['apiKey']}&{self._tail(t, params)}"
+        return self._tail(t, params)
 
     def sign(self, params: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
         """``params`` with ``apiKey``, ``timestamp`` and ``signature`` set (the dict itself, changed)."""
         params["apiKey"] = self.api_key
         params["timestamp"] = timestamp_ms
-        params["signature"] = self.hexdigest(self.payload(params).encode())
+        t = _template(params)
+        tail = self._tail(t, params).encode()
+        if t.head:  # params["apiKey"] is this signer's key: its part of the payload is hashed already
+            inner = self._inner_key.copy()
+        else:
+            inner = self._inner.copy()
+        inner.update(tail)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        params["signature"] = outer.hexdigest()
         return params
 
+    @staticmethod
+    def _tail(t: _Template, params: dict[str, Any]) -> str:
+        text = t.tail % t.values(params)
+        if "True" in text or "False" in text:  # perhaps a boolean: write the payload value by value
+            return "&".join([
+                f"{k}={v}" if type(v := params[k]) is not bool else f"{k}={'true' if v else 'false'}"
+                for k in t.names
+            ])  # fmt: skip
+        return text
 
-_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}  # param names as given -> sorted, without signature
+
+def _template(params: dict[str, Any]) -> _Template:
+    names = tuple(params)
+    t = _TEMPLATES.get(names)
+    if t is None:
+        if len(_TEMPLATES) >= 1024:
+            _TEMPLATES.clear()
+        t = _TEMPLATES[names] = _Template(names)
+    return t
+
+
+_TEMPLATES: dict[tuple[str, ...], _Template] = {}  # param names as given -> their signing template
 _BLOCK = 64  # SHA-256's block size
 _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))

@@ -8,7 +8,9 @@ more digits than the instrument allows is refused (``BadDecimal``) instead of be
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
+from typing import Any
 
 from oms.model import Instrument, InstrumentId, InstrumentKind, InstrumentSpec, Market
 from oms.venues.binance.wire_rest import ExchangeInfo, SymbolInfo
@@ -88,6 +90,10 @@ class SymbolTable:
         self.qty_places: dict[str, int] = {}
         self.specs: dict[str, InstrumentSpec] = {}
         self.unusable: dict[str, str] = {}  # unified symbol -> why the model cannot hold it in int64 units
+        # by Binance symbol, what the event parsers need in one lookup: the unified symbol, the decimals of its
+        # prices and quantities, and the sets of values ``check_decimal`` has passed at those decimals
+        self.parse_info: dict[str, tuple[str, int, int, AbstractSet[str], AbstractSet[str]]] = {}
+        self.place_templates: dict[tuple[object, ...], Any] = {}  # oms.venues.binance.orders.place_params' cache
         for spec in specs:
             self.specs[spec.symbol] = spec
             try:
@@ -98,6 +104,8 @@ class SymbolTable:
             self.to_venue[spec.symbol] = spec.venue_symbol
             self.price_places[spec.venue_symbol] = decimals(spec.tick_size)
             self.qty_places[spec.venue_symbol] = decimals(spec.step_size)
+            pp, qp = self.price_places[spec.venue_symbol], self.qty_places[spec.venue_symbol]
+            self.parse_info[spec.venue_symbol] = (spec.symbol, pp, qp, seen_decimals(pp), seen_decimals(qp))
 
     @classmethod
     def from_exchange_info(cls, info: ExchangeInfo, market: Market, exchange: str = "binance") -> SymbolTable:
@@ -159,6 +167,13 @@ def check_decimal(value: str, places: int, what: str) -> str:
 
 _SEEN: tuple[set[str], ...] = tuple(set() for _ in range(19))  # by places: values that passed
 _SEEN_MAX = 8192
+_NONE_SEEN: frozenset[str] = frozenset()
+
+
+def seen_decimals(places: int) -> AbstractSet[str]:
+    """The values ``check_decimal`` has passed at ``places`` (a live set: ``v in seen`` means ``check_decimal(v,
+    places, ...)`` returns ``v``), for hot paths that test it before calling; empty for places it keeps none of."""
+    return _SEEN[places] if 0 <= places < len(_SEEN) else _NONE_SEEN
 
 
 def _check_decimal_slowly(value: str, places: int, what: str) -> str:

@@ -18,8 +18,12 @@ from __future__ import annotations
 import msgspec
 
 
-class ExecutionReport(msgspec.Struct, tag_field="e", tag="executionReport", frozen=True):
-    """Spot ``executionReport``: one order's new state (and its fill, when ``x`` is TRADE)."""
+class ExecutionReport(msgspec.Struct, tag_field="e", tag="executionReport", frozen=True, kw_only=True, gc=False):
+    """Spot ``executionReport``: one order's new state (and its fill, when ``x`` is TRADE).
+
+    Fields are declared in the order Binance writes them (the decoder looks for the next key at the next field
+    first); ``kw_only`` lets the optional ones sit among the required ones.
+    """
 
     E: int  # event time, ms
     s: str  # symbol
@@ -29,25 +33,25 @@ class ExecutionReport(msgspec.Struct, tag_field="e", tag="executionReport", froz
     f: str  # time in force
     q: str  # order quantity
     p: str  # order price
+    P: str = "0"  # stop price
+    F: str = "0"  # iceberg quantity
+    g: int = -1  # order list id
+    C: str = ""  # original client order id of a cancelled order
     x: str  # execution type: NEW, CANCELED, REPLACED, REJECTED, TRADE, EXPIRED, TRADE_PREVENTION
     X: str  # order status
+    r: str = "NONE"  # reject reason
     i: int  # order id
     l: str  # noqa: E741  last executed quantity
     z: str  # cumulative filled quantity
     L: str  # last executed price
     n: str  # commission of this fill
+    N: str | None = None  # commission asset (null without a fill)
     T: int  # transaction time, ms
     t: int  # trade id (-1 without a fill)
-    O: int  # noqa: E741  order creation time, ms
-    Z: str  # cumulative quote quantity
-    P: str = "0"  # stop price
-    F: str = "0"  # iceberg quantity
-    g: int = -1  # order list id
-    C: str = ""  # original client order id of a cancelled order
-    r: str = "NONE"  # reject reason
-    N: str | None = None  # commission asset (null without a fill)
     w: bool = False  # is the order on the book
     m: bool = False  # is this fill the maker side
+    O: int  # noqa: E741  order creation time, ms
+    Z: str  # cumulative quote quantity
     Y: str = "0"  # last quote quantity (l * L)
     Q: str = "0"  # quote order quantity
     W: int = 0  # working time, ms
@@ -95,8 +99,8 @@ class EventStreamTerminated(msgspec.Struct, tag_field="e", tag="eventStreamTermi
     E: int
 
 
-class OrderUpdate(msgspec.Struct, frozen=True):
-    """The ``o`` object of USD-M ``ORDER_TRADE_UPDATE``."""
+class OrderUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The ``o`` object of USD-M ``ORDER_TRADE_UPDATE`` (fields in Binance's order, as ``ExecutionReport``)."""
 
     s: str  # symbol
     c: str  # client order id
@@ -106,17 +110,17 @@ class OrderUpdate(msgspec.Struct, frozen=True):
     q: str  # original quantity
     p: str  # original price
     ap: str  # average price
+    sp: str = "0"  # stop price
     x: str  # execution type: NEW, CANCELED, CALCULATED (liquidation), EXPIRED, TRADE, AMENDMENT
     X: str  # order status
     i: int  # order id
     l: str  # noqa: E741  last filled quantity
     z: str  # cumulative filled quantity
     L: str  # last filled price
-    T: int  # trade time, ms
-    t: int  # trade id (0 without a fill)
-    sp: str = "0"  # stop price
     N: str | None = None  # commission asset
     n: str = "0"  # commission
+    T: int  # trade time, ms
+    t: int  # trade id (0 without a fill)
     b: str = "0"  # bids notional
     a: str = "0"  # ask notional
     m: bool = False  # maker side
@@ -129,7 +133,7 @@ class OrderUpdate(msgspec.Struct, frozen=True):
     V: str = "NONE"  # self-trade prevention mode
 
 
-class OrderTradeUpdate(msgspec.Struct, tag_field="e", tag="ORDER_TRADE_UPDATE", frozen=True):
+class OrderTradeUpdate(msgspec.Struct, tag_field="e", tag="ORDER_TRADE_UPDATE", frozen=True, gc=False):
     """USD-M ``ORDER_TRADE_UPDATE``."""
 
     E: int  # event time, ms
@@ -234,7 +238,8 @@ def decode_spot_user(frame: bytes | str) -> SpotUserEvent:
 
 def convert_spot_user(event: object) -> SpotUserEvent:
     """A Spot user-data event from the dict python-binance hands on; raises ``msgspec.ValidationError``."""
-    return msgspec.convert(event, SpotUserEvent)
+    t = _SPOT_BY_TAG.get(event.get("e")) if type(event) is dict else None  # type: ignore[arg-type]
+    return msgspec.convert(event, t or SpotUserEvent)  # type: ignore[arg-type]
 
 
 def decode_futures_user(frame: bytes | str) -> FuturesUserEvent:
@@ -244,4 +249,16 @@ def decode_futures_user(frame: bytes | str) -> FuturesUserEvent:
 
 def convert_futures_user(event: object) -> FuturesUserEvent:
     """A USD-M user-data event from a decoded dict; raises ``msgspec.ValidationError``."""
-    return msgspec.convert(event, FuturesUserEvent)
+    t = _FUTURES_BY_TAG.get(event.get("e")) if type(event) is dict else None  # type: ignore[arg-type]
+    return msgspec.convert(event, t or FuturesUserEvent)  # type: ignore[arg-type]
+
+
+def _by_tag(union: object) -> dict[object, type]:
+    return {t.__struct_config__.tag: t for t in union.__args__}  # type: ignore[attr-defined]
+
+
+# a dict is converted to its event's own struct, found by its tag ``e``: msgspec.convert to the union prepares the
+# union's types on every call, several times the cost of the conversion itself; an unknown or missing tag goes to
+# the union, which refuses it with msgspec's own message
+_SPOT_BY_TAG = _by_tag(SpotUserEvent)
+_FUTURES_BY_TAG = _by_tag(FuturesUserEvent)
