@@ -42,3 +42,19 @@ def test_schema_documents_every_message():
         "minimum": 0,
         "type": "integer",
     }
+
+
+def test_no_pattern_lets_a_trailing_newline_through():
+    """A bare ``$`` matches before a final newline: "1.5\\n" was a decimal, "binance\\n" an exchange."""
+    import msgspec
+    import pytest
+
+    from oms.model.fields import AccountStr, AssetStr, ClientOrderIdStr, DecimalStr, ExchangeStr, SymbolStr
+
+    cases = [(DecimalStr, "1.5"), (AccountStr, "binance/sub_mm"), (ExchangeStr, "binance"), (SymbolStr, "BTC/USDT"),
+             (AssetStr, "USDT"), (ClientOrderIdStr, "abc-1")]  # fmt: skip
+    for kind, good in cases:
+        assert msgspec.convert(good, kind) == good
+        for bad in (good + "\n", good + "\n\n", "\n" + good):
+            with pytest.raises(msgspec.ValidationError):
+                msgspec.convert(bad, kind)
