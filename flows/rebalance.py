@@ -3,8 +3,9 @@
 Tasks, in order (each with retries and back-off):
 
 1. ``read-balances``: the asset's free balance of the main account and of every sub-account, from the
-   exchange, all with the main account's key (Binance's master endpoints, ``flows.sub_balances``; a venue
-   without them: each sub-account's own key); a sub-account's wallet is Spot, or USD-M when it trades
+   exchange, all with the main account's key through its connector (``ExecutionClient.sub_account_balances``,
+   Binance's master endpoints; a venue without them, ``capabilities.sub_account_balances`` off: each
+   sub-account's own key); a sub-account's wallet is Spot, or USD-M when it trades
    futures only;
 2. ``plan-transfers``: the fewest transfers that satisfy the rules (``flows.rebalance_plan``, pure);
 3. the plan is written to ``data/rebalance/{exchange}/{cycle}.json`` before anything moves; a rerun of the
@@ -43,7 +44,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.rebalance_plan import Plan, PlannedTransfer, SubAccount, check_after, from_units, plan_rebalance, to_units
-from flows.sub_balances import MasterBalances
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter, iter_log
 from oms.archive.report import FileResult
@@ -55,7 +55,7 @@ from oms.keys.factory import open_store
 from oms.keys.local import DemoKeysFile
 from oms.keys.provider import KeyNotFound, KeyProvider
 from oms.keys.redact import install_redaction
-from oms.model import Market, Transfer, TransferEvent, TransferKind, TransferStatus
+from oms.model import Balance, Market, Transfer, TransferEvent, TransferKind, TransferStatus
 from oms.venues.factory import VenueFactory
 
 log = logging.getLogger("flows.rebalance")
@@ -131,33 +131,28 @@ def plan_path(data_dir: Path, exchange: str, cycle: str) -> Path:
 @task(name="read-balances", cache_policy=NO_CACHE, persist_result=False)
 async def read_balances(r: Runner) -> dict[str, int]:
     """Free balance of the asset per account, as the exchange has it now: the main account's with its key,
-    every sub-account's with the main key too where the venue has master endpoints (``flows.sub_balances``),
-    else with the sub-account's own key."""
+    every sub-account's with the main key too where its connector reads sub-accounts
+    (``capabilities.sub_account_balances``), else with the sub-account's own key."""
     a = r.accounts
     main = await r.factory.account_clients(a.exchange, a.main, r.main_market)
-    rows = await main.execution.balances()
-    free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
-    out = {a.main: _units(free, a, a.main)}
-    if not MasterBalances.available(main):
-        for name, market in a.markets.items():
-            if name != a.main:
-                clients = await r.factory.account_clients(a.exchange, name, market)
-                rows = await clients.execution.balances()
-                free = next((Decimal(b.free) for b in rows if b.asset == a.asset), Decimal(0))
-                out[name] = _units(free, a, name)
-        return out
-    refs = r.factory.account_refs(a.exchange)
-    master = MasterBalances(main)
-    try:
-        for name, market in a.markets.items():
-            if name == a.main:
-                continue
+    out = {a.main: _units(_free(await main.execution.balances(), a.asset), a, a.main)}
+    master = main.execution.capabilities.sub_account_balances
+    refs = r.factory.account_refs(a.exchange) if master else {}
+    for name, market in a.markets.items():
+        if name == a.main:
+            continue
+        if master:
             if name not in refs:
                 raise RebalanceFailed(f"no venue id (email) known for {a.exchange}/{name}: cannot read its balance")
-            out[name] = _units(await master.free(f"{a.exchange}/{name}", refs[name], market, a.asset), a, name)
-    finally:
-        await master.close()
+            rows = await main.execution.sub_account_balances(name, market)
+        else:
+            rows = await (await r.factory.account_clients(a.exchange, name, market)).execution.balances()
+        out[name] = _units(_free(rows, a.asset), a, name)
     return out
+
+
+def _free(rows: list[Balance], asset: str) -> Decimal:
+    return next((Decimal(b.free) for b in rows if b.asset == asset), Decimal(0))
 
 
 def _units(free: Decimal, a: Accounts, name: str) -> int:

@@ -242,14 +242,3 @@ def zip_member(zf: zipfile.ZipFile) -> str:
     if len(names) != 1:
         raise ValueError(f"expected one CSV inside, found {len(names)}")
     return names[0]
-
-
-def extract_csv(zip_path: Path, into: Path) -> Path:
-    """The one CSV inside a Binance zip, extracted into ``into``."""
-    with zipfile.ZipFile(zip_path) as zf:
-        name = zip_member(zf)
-        target = into / Path(name).name
-        with zf.open(name) as src, target.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-    return target

@@ -1,8 +1,9 @@
 """Import Binance public-archive CSVs (klines, aggTrades, trades; Spot and USD-M) into hive-partitioned Parquet.
 
 Trade files (aggTrades, trades: the millions of rows) first try the fast path (``oms.archive.market_fast``:
-pyarrow's CSV reader streamed into its Parquet writer, checks in NumPy), which hands any file it cannot judge
-alone to the careful path below; both write the same rows.
+the compiled reader ``oms.archive.trade_csv`` parses the file, or its zip member as ISA-L inflates it, in
+blocks straight into columns, checks in NumPy, pyarrow's Parquet writer in a second thread), which hands any
+file it cannot judge alone to the careful path below; both write the same rows.
 
 Careful path: one DuckDB pass per file parses the CSV with fixed column types into a staging Parquet file
 (rows that do not parse land in DuckDB's rejects table with their line); one cheap pass over the staging file
@@ -32,14 +33,15 @@ import duckdb
 from oms.archive.binance_files import (
     CSV_TYPES,
     KEY_COLUMN,
+    SNIFF_BYTES,
     TIME_COLUMNS,
     BinanceFile,
     NotABinanceFile,
-    extract_csv,
     parse_name,
     read_checksum,
     sha256_file,
     sniff_csv,
+    sniff_head,
 )
 from oms.archive.fetch import Fetched, fetch_all, is_url, read_url_list
 from oms.archive.layout import Layout
@@ -47,6 +49,7 @@ from oms.archive.market import import_datasets, is_dataset_file
 from oms.archive.market_fast import FAST_KINDS, NeedsCarefulPath, import_fast
 from oms.archive.report import FileResult, Report
 from oms.archive.schema import ensure_placeholders
+from oms.archive.trade_csv import Prefixed, ZipMember, extract_member
 
 log = logging.getLogger("oms.archive")
 
@@ -154,15 +157,15 @@ class MarketImporter:
             return res
         work = Path(tempfile.mkdtemp(dir=self.staging))
         try:
+            if self.fast and bf.kind in FAST_KINDS and self._fast(bf, path, res):
+                return res  # read straight from the file, or from its zip member as it inflates
             csv_path = path
-            if path.suffix == ".zip":  # extracted in 1 MB reads: far cheaper than parsing from the zip stream
+            if path.suffix == ".zip":  # the careful path reads a CSV file: the member inflated with ISA-L
                 try:
-                    csv_path = extract_csv(path, work)
+                    csv_path = extract_member(path, work)
                 except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
                     res.reject(None, f"unreadable zip: {exc}", "unreadable zip")
                     return res
-            if self.fast and bf.kind in FAST_KINDS and self._fast(bf, csv_path, res):
-                return res
             self._import_csv(bf, csv_path, work, res)
         except (duckdb.Error, ValueError, OSError) as exc:
             res.rows = 0
@@ -171,17 +174,21 @@ class MarketImporter:
             shutil.rmtree(work, ignore_errors=True)
         return res
 
-    def _fast(self, bf: BinanceFile, csv_path: Path, res: FileResult) -> bool:
-        """The fast path (``oms.archive.market_fast``); False when the file needs the careful path."""
+    def _fast(self, bf: BinanceFile, path: Path, res: FileResult) -> bool:
+        """The fast path (``oms.archive.market_fast``, parsing with ``oms.archive.trade_csv``); False when the
+        file needs the careful path (which also reports an unreadable zip or an empty file)."""
         if self._other_sources(bf):
             return False  # rows of another source file (the month's, a day's) in these partitions: dedupe
         try:
-            shape = sniff_csv(csv_path, bf.kind)
-            res.rows, res.outputs = import_fast(bf, csv_path, shape, self.now_ns, self._symbol_dir(bf))
+            with ZipMember(path) if path.suffix == ".zip" else path.open("rb", buffering=0) as src:
+                head = src.read(SNIFF_BYTES)
+                shape = sniff_head(head[:SNIFF_BYTES], bf.kind)
+                stream = Prefixed(head, src)
+                res.rows, res.outputs = import_fast(bf, stream, shape, self.now_ns, self._symbol_dir(bf))
             return True
         except NeedsCarefulPath as exc:
             log.info("archive: %s takes the careful path: %s", bf.path, exc)
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
             pass  # the careful path reports it, naming the file
         return False
 

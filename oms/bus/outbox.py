@@ -2,8 +2,11 @@
 
 While NATS is unreachable (or an acknowledgement does not come), the publisher appends each event here
 instead of losing it; when NATS returns, the file is replayed in order and removed. Each record is one JSON
-line ``{"s": subject, "i": msg_id, "d": <the event's JSON>}``, appended and fsync'd before ``append``
-returns, so what ``append`` accepted survives a crash of the process or the machine.
+line ``{"s": subject, "i": msg_id, "d": <the event's JSON>, "t": <write time, ns since the epoch>}``,
+appended and fsync'd before ``append`` returns, so what ``append`` accepted survives a crash of the process
+or the machine. The write time tells the replay whether JetStream still deduplicates the record by its
+``Nats-Msg-Id`` (younger than the stream's duplicate window) or whether it must look it up in the stream
+first (``oms.bus.replay``); a record written before the field existed reads as ``t=0``, i.e. old.
 
 Draining never races new appends: ``seal()`` renames the active file to a numbered segment that only the
 drainer reads and deletes, while new events go to a fresh active file. A line that cannot be read (the
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import msgspec
@@ -26,6 +30,7 @@ class OutboxRecord(msgspec.Struct, frozen=True):
     s: str  # subject
     i: str  # Nats-Msg-Id
     d: msgspec.Raw  # the event's JSON, as encoded by the model's codec
+    t: int = 0  # when it was first written to the outbox (ns since the epoch; 0: unknown, treated as old)
 
 
 _enc = msgspec.json.Encoder()
@@ -57,10 +62,13 @@ class Outbox:
         return self._fd
 
     def append(self, records: list[OutboxRecord]) -> None:
-        """Write ``records`` durably (one write, then fsync) before returning."""
+        """Write ``records`` durably (one write, then fsync) before returning; a record without a write time
+        gets now (one written before keeps its own: a drain that re-queues a record does not make it young)."""
         if not records:
             return
-        data = b"".join(_enc.encode(r) + b"\n" for r in records)
+        now = time.time_ns()
+        stamped = (r if r.t else msgspec.structs.replace(r, t=now) for r in records)
+        data = b"".join(_enc.encode(r) + b"\n" for r in stamped)
         fd = self._open()
         view = memoryview(data)
         while view:

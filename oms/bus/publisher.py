@@ -6,8 +6,9 @@ acks are awaited a window at a time, not one by one). Whatever cannot be confirm
 connection lost with acks outstanding, an ack that does not come within ``ack_timeout_s`` — goes to the
 fsync'd outbox (``oms.bus.outbox``). From then on new events queue behind it in the outbox, so their order
 is kept, and a drain task replays the outbox as soon as NATS answers again, then switches back to direct
-publishing. Re-sent events carry the same message id, so JetStream stores each once (within the stream's
-duplicate window).
+publishing. Re-sent events carry the same message id, so JetStream stores each once within the stream's
+duplicate window; a record written to the outbox longer ago than that window (less the ack timeout) is
+looked up in the stream first and skipped when it is there (``oms.bus.replay``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from oms.bus.outbox import Outbox, OutboxRecord
+from oms.bus.replay import StoredLookup
 from oms.bus.subjects import msg_id, subject_of
 from oms.model.codec import encode
 
@@ -35,6 +37,7 @@ class PublisherStats:
     duplicates: int = 0  # acknowledged as a duplicate of an id JetStream already had
     to_outbox: int = 0  # events written to the outbox
     drained: int = 0  # outbox records delivered
+    already_stored: int = 0  # old outbox records found in the stream on replay, not published again
     errors: int = 0  # failed publishes and drains (each retried)
 
 
@@ -63,6 +66,9 @@ class EventPublisher:
         self._queued = len(outbox) > 0  # events wait in the outbox: new ones queue behind them
         self._drainer: asyncio.Task | None = None
         self._closed = False
+        # an outbox record is written up to ack_timeout_s after it was sent (and stored, maybe): older than the
+        # window less that (and a second of clock slop) is beyond what Nats-Msg-Id deduplication still covers
+        self.lookup = StoredLookup(self.js, margin_s=ack_timeout_s + 1.0, timeout_s=max(ack_timeout_s, 1.0))
 
     async def __aenter__(self) -> EventPublisher:
         self.start()
@@ -185,7 +191,18 @@ class EventPublisher:
                 self.stats.drained += len(records)
 
     async def _deliver(self, records: list[OutboxRecord]) -> bool:
-        """Publish ``records`` in windows and wait for every ack; False at the first failure."""
+        """Publish ``records`` in windows and wait for every ack; False at the first failure. Records too old
+        for the stream's deduplication that the stream already holds are skipped."""
+        try:
+            stored = await self.lookup.stored(records)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.warning("outbox drain: looking up old records failed (%s: %s): retrying", type(exc).__name__, exc)
+            return False
+        if stored:
+            log.info("outbox drain: %d record(s) older than the duplicate window already stored: skipped", len(stored))
+            self.stats.already_stored += len(stored)
+            records = [r for r in records if r.i not in stored]
         for start in range(0, len(records), self.window):
             futures = []
             try:

@@ -366,6 +366,14 @@ class ExecutionClient(Protocol):
         where the venue has no such history (``capabilities.sub_account_transfer`` off)."""
         ...
 
+    async def sub_account_balances(self, account: str, market: Market) -> list[Balance]:
+        """The balances of sub-account ``account`` (a name in ``VenueContext.account_refs``) on its ``market``
+        wallet, read with this client's key, which must be the main account's (Binance's master-account
+        endpoints): a rebalance needs one key, not one per sub-account. ``free`` is what a transfer can move
+        out (USD-M: the wallet's ``maxWithdrawAmount``; ``locked`` the rest of the wallet balance).
+        ``Unsupported`` where the venue has no such endpoints (``capabilities.sub_account_balances`` off)."""
+        ...
+
     async def server_time_ns(self) -> int:
         """The venue's time (Binance ``GET /api/v3/time``), for ``TimeSync``."""
         ...

@@ -41,6 +41,7 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     leverage: bool = False
     margin_type: bool = False
     sub_account_transfer: bool = False
+    sub_account_balances: bool = False  # the main key reads its sub-accounts' wallets (Binance master endpoints)
     fills_since: bool = True  # fills by time range (Binance myTrades/userTrades need a symbol)
     fetch_order_by_client_id: bool = True
 

@@ -337,14 +337,13 @@ async def test_cli_import_from_url_list_and_file_urls(archive_server, tmp_path: 
 @pytest.mark.parametrize("streamed", [False, True], ids=["parsed-whole", "streamed-in-4k-blocks"])
 def test_the_fast_path_writes_what_the_careful_path_writes(tmp_path: Path, monkeypatch, caplog,
                                                            streamed: bool) -> None:  # fmt: skip
-    """Trade files through pyarrow (the fast path; parsed at once, or streamed in small blocks as a file over
-    ``WHOLE_BYTES`` is) and through DuckDB (the careful path): the same rows, types and partitions, for Spot
-    ms/µs, USD-M with a header and no is_best_match, zipped or not, and a monthly file split by day."""
-    import oms.archive.market_fast as market_fast
+    """Trade files through the compiled reader (the fast path, ``trade_csv``; in 16 MB blocks, or in 4 kB
+    blocks so that files span many) and through DuckDB (the careful path): the same rows, types and partitions,
+    for Spot ms/µs, USD-M with a header and no is_best_match, zipped or not, and a monthly file split by day."""
+    import oms.archive.trade_csv as trade_csv
 
     if streamed:
-        monkeypatch.setattr(market_fast, "WHOLE_BYTES", 0)
-        monkeypatch.setattr(market_fast, "BLOCK_BYTES", 4096)
+        monkeypatch.setattr(trade_csv, "BLOCK_BYTES", 4096)
     src = tmp_path / "src"
     write_archive_file(src, market="spot", period="daily", kind="aggTrades", symbol="BTCUSDT", stamp="2024-12-31",
                        rows=agg_trades_rows(date(2024, 12, 31), 500, us=False, best_match=True))  # fmt: skip
@@ -388,16 +387,19 @@ def test_plain_decimals_on_the_fast_path_the_rest_on_the_careful_path(layout: La
     """The fast path's compiled decimal parse gives exactly DuckDB's DECIMAL(18,8) values for plain decimals;
     any other spelling (exponent, sign, more than 8 decimals) sends the file to the careful path, which
     imports it as before."""
+    import numpy as np
     import pyarrow as pa
 
-    from oms.archive.market_fast import _decimal_array, _fixed_values
+    from oms.archive.market_fast import _decimal_array
+    from oms.archive.trade_csv import FIXED, parse
 
+    kinds = np.array([FIXED], dtype=np.int64)
     plain = ["1", "0.5", "123.45678901", "9999999999.99999999", ".5", "5.", "00012.3400"]
-    values = _fixed_values(pa.array([v.encode() for v in plain], pa.binary()).slice(0))
-    assert values is not None
-    assert _decimal_array(values, pa.decimal128(18, 8)).to_pylist() == [Decimal(v) for v in plain]
+    values, bad, _ = parse("\n".join(plain).encode() + b"\n", kinds, False)
+    assert bad == -1 and values.shape == (1, len(plain))
+    assert _decimal_array(values[0], pa.decimal128(18, 8)).to_pylist() == [Decimal(v) for v in plain]
     for other in ["", "-1", "+1", "1e5", " 1", "1.123456789", "12345678901", "1.2.3", "."]:
-        assert _fixed_values(pa.array([b"1", other.encode()], pa.binary())) is None, other
+        assert parse(f"1\n{other}\n".encode(), kinds, False)[1] == 1, other
     rows = agg_trades_rows(date(2024, 12, 31), 20, us=False, best_match=True)
     parts = rows[7].split(",")
     parts[1] = "1.0123e4"  # DuckDB reads it; the fast path does not judge it

@@ -642,6 +642,26 @@ class VenueContract:
         found_back = await main.execution.find_transfer(back)  # the sender's side of the history (fromEmail)
         assert found_back is not None and found_back.transfer == back
 
+    async def test_sub_account_balances_with_the_main_key(self, build, venue: ContractVenue, market: Market):
+        main_creds = venue.new_trader(Market.SPOT, self.EXCHANGE)
+        sub_creds = venue.new_trader(market, self.EXCHANGE, parent=main_creds.account)
+        emails = {a["accountId"]: a["email"] for a in venue.server.admin("GET", "/admin/v1/accounts")}
+        refs = {main_creds.account: emails[main_creds.account], sub_creds.account: emails[sub_creds.account]}
+        main = await build(Market.SPOT, main_creds, refs)
+        sub = await build(market, sub_creds, refs)
+        if not main.execution.capabilities.sub_account_balances:
+            with pytest.raises(Unsupported, match=sub_creds.account):
+                await main.execution.sub_account_balances(sub_creds.account, market)
+            return
+        own = {b.asset: (Decimal(b.free), Decimal(b.free) + Decimal(b.locked)) for b in await sub.execution.balances()}
+        seen = await main.execution.sub_account_balances(sub_creds.account, market)
+        assert own and {b.asset: (Decimal(b.free), Decimal(b.free) + Decimal(b.locked)) for b in seen} == own
+        assert {(b.account, b.market) for b in seen} == {(sub.account, market)}
+        with pytest.raises(Unsupported, match="no-such-account"):  # no venue id known: refused, nothing read
+            await main.execution.sub_account_balances("no-such-account", market)
+        with pytest.raises(VenueError):  # the sub-account's key is not a master key
+            await sub.execution.sub_account_balances(main_creds.account, Market.SPOT)
+
     async def test_key_rotation_keeps_the_user_stream(self, trader: Facets, venue: ContractVenue, market: Market):
         old = trader.ctx.credentials
         stream = trader.user_data.events()

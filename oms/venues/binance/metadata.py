@@ -28,6 +28,7 @@ SPOT_CAPABILITIES = Capabilities(
     leverage=False,
     margin_type=False,
     sub_account_transfer=True,
+    sub_account_balances=True,  # GET /sapi/v4/sub-account/assets, /sapi/v2/sub-account/futures/account
     fills_since=True,
     fetch_order_by_client_id=True,
 )
@@ -84,6 +85,10 @@ SPOT_WEIGHTS = {
     "POST /sapi/v1/sub-account/universalTransfer": EndpointWeight(1),
     "GET /sapi/v1/sub-account/universalTransfer": EndpointWeight(1),
     "POST /sapi/v1/asset/transfer": EndpointWeight(1),
+    # master-account reads of sub-account wallets: Binance counts them on the SAPI's own budgets (v4 assets:
+    # UID weight 60; futures account V2: IP weight 1); counted here once, like the other SAPI calls
+    "GET /sapi/v4/sub-account/assets": EndpointWeight(1),
+    "GET /sapi/v2/sub-account/futures/account": EndpointWeight(1),
 }
 USDM_WEIGHTS = {
     "POST /fapi/v1/order": EndpointWeight(0, orders=True),

@@ -139,6 +139,8 @@ OPS: dict[str, dict[str, Op]] = {
         ),
         Op("transfer", "universal_transfer", "POST /sapi/v1/asset/transfer", idempotent=False),
         Op("sub_transfer_history", "get_universal_transfer_history", "GET /sapi/v1/sub-account/universalTransfer"),
+        Op("sub_assets", "get_sub_account_assets", "GET /sapi/v4/sub-account/assets"),
+        Op("sub_futures_account", "get_subaccount_futures_details", "GET /sapi/v2/sub-account/futures/account"),
     ),
     "usdm": _ops(
         Op(

@@ -604,6 +604,14 @@ class CcxtExecution:
             action=f"find transfer {transfer.transfer_id}",
         )  # fmt: skip
 
+    async def sub_account_balances(self, account: str, market: Market) -> list[Balance]:
+        """ccxt's unified API has no master-key read of a sub-account's wallet (``has`` has no such entry; only
+        per-exchange implicit endpoints): ``Unsupported``, and each sub-account is read with its own key."""
+        raise Unsupported(
+            "ccxt's unified API cannot read a sub-account's balances with the main key", account=self.account,
+            action=f"read the {Market(market).value} balances of sub-account {account}",
+        )  # fmt: skip
+
     async def server_time_ns(self) -> int:
         ms = await self._call("read server time", None, self.exchange.fetch_time, state_changing=False, idempotent=True)
         return int(ms) * parse.MS

@@ -11,7 +11,8 @@
   per minute = Binance's 6000 weight/min), so a ccxt exchange's budget in ``configs/exchanges.yaml`` is
   counted in those units.
 
-Sub-account transfers are not in ccxt's unified API, so ``sub_account_transfer`` is False for every exchange;
+Sub-account transfers and sub-account balances read with the main key are not in ccxt's unified API (no
+``has`` entry for either), so ``sub_account_transfer`` and ``sub_account_balances`` are False for every exchange;
 ``amend`` is declared on USD-M only (ccxt's Spot ``editOrder`` is a cancel-replace on several exchanges).
 """
 
@@ -97,6 +98,7 @@ def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], marke
         leverage=futures and has.get("setLeverage") is True,
         margin_type=futures and has.get("setMarginMode") is True,
         sub_account_transfer=False,
+        sub_account_balances=False,
         fills_since=has.get("fetchMyTrades") is True,
         fetch_order_by_client_id=has.get("fetchOrder") is True,
     )
