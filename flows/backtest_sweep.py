@@ -5,9 +5,10 @@ its one ``load-tape``). ``runner`` picks where the tasks run:
 
 - ``threads``: Prefect's ThreadPoolTaskRunner in this process (the engine releases the GIL);
 - ``processes``: Prefect's ProcessPoolTaskRunner, one process per core;
-- ``dask``: prefect-dask's DaskTaskRunner, on a new loopback LocalCluster of ``workers`` processes, or on the
-  running Dask scheduler at ``dask_address`` (``tcp://host:8786``) when given: a cluster of machines, or a
-  standing cluster whose workers already hold Prefect and the compiled engine (below).
+- ``dask``: prefect-dask's DaskTaskRunner on a running Dask scheduler: the ``dask_address`` parameter
+  (``tcp://host:8786``: a cluster of machines, say), else ``$OMS_DASK_ADDRESS``, the platform's standing cluster
+  (the ``dask`` service of `oms up`, ``services.dask`` in configs/stream.yaml; the flow runner sets it), else a
+  new loopback LocalCluster of ``workers`` processes, with a logged warning saying why that sweep is slow.
 
 A standing cluster is the fast path: its workers are started once, with this module as Dask's preload
 (``dask worker --preload flows.backtest_sweep``, or ``standing_cluster()`` / ``python -m flows.backtest_sweep``
@@ -29,7 +30,9 @@ The flow publishes the best points as a table artifact and returns every scored 
 from __future__ import annotations
 
 import os
+import socket
 import time
+from urllib.parse import urlsplit
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
@@ -42,6 +45,7 @@ from oms.archive.market import DEFAULT_ARCHIVE, DEFAULT_DATASETS
 from strategies.registry import get
 
 RUNNERS = ("threads", "processes", "dask")
+ADDRESS_ENV = "OMS_DASK_ADDRESS"  # the standing cluster's scheduler, set by the flow runner (oms.services.flows)
 WARM_ENV = "OMS_SWEEP_WARM"  # the strategy kinds a preloaded worker loads (comma-separated), default sma_cross
 
 
@@ -61,6 +65,38 @@ def task_runner(runner: str, workers: int, dask_address: str | None = None):
                  "dashboard_address": "127.0.0.1:0"}  # fmt: skip
         return DaskTaskRunner(cluster_kwargs=local)
     raise ValueError(f"unknown task runner {runner!r} (one of {', '.join(RUNNERS)})")
+
+
+def _answers(address: str, timeout: float = 2.0) -> bool:
+    """True when something accepts a TCP connection at ``tcp://host:port``."""
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 8786), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def dask_cluster(dask_address: str | None, environ=None) -> tuple[str | None, str | None]:
+    """(the scheduler a dask sweep uses, None) or (None, why it starts a cold local cluster instead).
+
+    The ``dask_address`` parameter wins (used as given: a wrong one fails the run, naming it); else
+    ``$OMS_DASK_ADDRESS`` when its scheduler answers; else nothing."""
+    if dask_address:
+        return dask_address, None
+    env = os.environ if environ is None else environ
+    standing = env.get(ADDRESS_ENV, "").strip()
+    if not standing:
+        return None, (
+            f"no dask_address parameter and no ${ADDRESS_ENV} (the platform's dask service is off: "
+            "services.dask.enabled in configs/stream.yaml, or this run is not from the flow runner of `oms up`)"
+        )
+    if not _answers(standing):
+        return None, (
+            f"${ADDRESS_ENV}={standing} does not answer (the dask service is down: `oms status`, "
+            "`oms services up dask`)"
+        )
+    return standing, None
 
 
 @task(name="score-points", cache_policy=NO_CACHE)
@@ -88,14 +124,16 @@ def dask_setup(worker=None) -> None:
             warm_worker(kind)
 
 
-def standing_cluster(workers: int = 2, host: str = "127.0.0.1", port: int = 0):
-    """A Dask LocalCluster of ``workers`` single-threaded processes preloaded with this module (``dask_setup``):
-    start it once, pass ``cluster.scheduler_address`` as the flow's ``dask_address`` for every sweep, close it
-    when done. ``port=0`` picks a free scheduler port."""
+def standing_cluster(workers: int = 2, host: str = "127.0.0.1", port: int = 0, threads: int = 1,
+                     dashboard_port: int = 0):  # fmt: skip
+    """A Dask LocalCluster of ``workers`` processes of ``threads`` threads preloaded with this module
+    (``dask_setup``): start it once, pass ``cluster.scheduler_address`` as the flow's ``dask_address`` (or set
+    ``$OMS_DASK_ADDRESS``) for every sweep, close it when done. Port 0 picks a free port."""
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=host, scheduler_port=port,
-                        dashboard_address=f"{host}:0", preload=["flows.backtest_sweep"])  # fmt: skip
+    return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host=host,
+                        scheduler_port=port, dashboard_address=f"{host}:{dashboard_port}",
+                        preload=["flows.backtest_sweep"])  # fmt: skip
 
 
 def _warm_dask_workers(kind: str) -> list:
@@ -166,6 +204,19 @@ def backtest_sweep(
     points = points if points is not None else grid(space)
     tape_args = {"symbol": symbol, "interval": interval, "market": market, "archive": archive,
                  "datasets": datasets, "leverage": 1}  # fmt: skip
+    if runner == "dask":
+        dask_address, why = dask_cluster(dask_address)
+        if why:
+            from prefect import get_run_logger
+
+            get_run_logger().warning(
+                "backtest-sweep: a cold local Dask cluster of %d workers (about 10 s of start and shutdown before "
+                "and after the points) because %s",
+                workers,
+                why,
+            )
+        else:
+            print(f"backtest-sweep: on the Dask cluster at {dask_address}")
     inner = sweep_points.with_options(task_runner=task_runner(runner, workers, dask_address))
     t0 = time.perf_counter()
     scored = inner(kind, points, tape_args, cash, objective, chunks)
@@ -183,8 +234,9 @@ def backtest_sweep(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m flows.backtest_sweep [--workers N] [--port P]``: run a standing, preloaded cluster until Ctrl-C
-    and print the address to pass as ``dask_address``."""
+    """``python -m flows.backtest_sweep [--workers N] [--threads T] [--port P] [--dashboard-port D]``: run a
+    standing, preloaded cluster until Ctrl-C or SIGTERM and print the address to pass as ``dask_address`` (the
+    platform's ``dask`` service, oms.services.dask_cluster, runs this)."""
     import argparse
     import signal
     import threading
@@ -193,11 +245,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dashboard-port", type=int, default=0)
     args = ap.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with standing_cluster(args.workers, args.host, args.port) as cluster:
-        print(f"sweep cluster ready: dask_address={cluster.scheduler_address} ({args.workers} workers)", flush=True)
+    t0 = time.perf_counter()
+    with standing_cluster(args.workers, args.host, args.port, args.threads, args.dashboard_port) as cluster:
+        print(f"sweep cluster ready in {time.perf_counter() - t0:.1f} s: dask_address={cluster.scheduler_address} "
+              f"({args.workers} workers x {args.threads} threads)", flush=True)  # fmt: skip
         try:
             stop.wait()
         except KeyboardInterrupt:

@@ -518,6 +518,22 @@ class StreamService(Frozen):
     enabled: Flag = Field(False, description="`oms up` also starts the stream daemon (`oms stream run`)")
 
 
+class DaskService(Frozen):
+    """The standing Dask cluster the ``backtest-sweep`` flow sends its chunks to (workers preloaded, warm)."""
+
+    enabled: Flag = Field(True, description="`oms up` starts it; the flow runner then gives sweeps its address")
+    scheduler_port: Port = Field(8786, description="the scheduler's port on 127.0.0.1 (tcp://127.0.0.1:PORT)")
+    dashboard_port: Port = Field(8787, description="the scheduler's HTTP port (health check, /json/counts.json)")
+    workers: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(2, description="worker processes")
+    threads: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(1, description="threads per worker")
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> DaskService:
+        if self.scheduler_port == self.dashboard_port:
+            raise ValueError(f"scheduler_port and dashboard_port are both {self.scheduler_port}; give them two ports")
+        return self
+
+
 DeploymentName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
@@ -548,6 +564,7 @@ class ServicesConfig(Frozen):
     prefect: PrefectService = PrefectService()
     local_exchange: LocalExchangeService = LocalExchangeService()
     stream: StreamService = StreamService()
+    dask: DaskService = DaskService()
     flows: FlowsService = FlowsService()
 
     @field_validator("data_dir")

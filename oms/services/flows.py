@@ -42,6 +42,8 @@ class FlowsService(Service):
                 "OMS_LOCAL_EXCHANGE_PORT": str(s.localex_port),
             }
         )
+        if s.dask_enabled:  # backtest-sweep on runner=dask uses the standing cluster (flows.backtest_sweep)
+            env["OMS_DASK_ADDRESS"] = f"tcp://{s.host}:{s.dask_port}"
         if s.config_dir is not None:
             env["OMS_CONFIG_DIR"] = str(s.config_dir)  # the flows load the configuration `oms up` was given
         self.ready_file.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from oms.services.base import UNHEALTHY, Service, Status
+from oms.services.dask_cluster import DaskService
 from oms.services.flows import FlowsService
 from oms.services.localex import LocalExchangeService
 from oms.services.lock import DEFAULT_WAIT, ServiceLock
@@ -16,7 +17,7 @@ from oms.services.process import ServiceError
 from oms.services.settings import ServiceSettings
 from oms.services.stream import StreamService
 
-ORDER = ("nats", "openbao", "prefect", "localex", "stream", "flows")  # the flow runner needs the others
+ORDER = ("nats", "openbao", "prefect", "localex", "dask", "stream", "flows")  # the flow runner needs the others
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ class DownResult:
 
 
 class Services:
-    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange, stream daemon,
-    flow runner."""
+    """The embedded stack: nats-server (JetStream), OpenBao, Prefect server, local exchange, the sweeps' Dask
+    cluster, stream daemon, flow runner."""
 
     def __init__(
         self,
@@ -55,6 +56,7 @@ class Services:
             "openbao": OpenBaoService(settings),
             "prefect": PrefectService(settings),
             "localex": LocalExchangeService(settings),
+            "dask": DaskService(settings),
             "stream": StreamService(settings),
             "flows": FlowsService(settings),
         }
@@ -63,6 +65,7 @@ class Services:
         if names is None:
             enabled = {
                 "localex": self.settings.localex_enabled,
+                "dask": self.settings.dask_enabled,
                 "stream": self.settings.stream_enabled,
                 "flows": self.settings.flows_enabled,
             }
@@ -133,6 +136,8 @@ class Services:
         return [r.name for r in self.stop(names) if r.outcome == "stopped"]
 
     def status(self) -> list[Status]:
-        """Every service; the stream daemon only when enabled (``services.stream.enabled``) or running."""
-        shown = [n for n in ORDER if n != "stream" or self.settings.stream_enabled or self.all[n].proc.state()]
+        """Every service; the stream daemon and the Dask cluster only when enabled (``services.stream.enabled``,
+        ``services.dask.enabled``) or running."""
+        optional = {"stream": self.settings.stream_enabled, "dask": self.settings.dask_enabled}
+        shown = [n for n in ORDER if optional.get(n, True) or self.all[n].proc.state()]
         return [self.all[n].status() for n in shown]

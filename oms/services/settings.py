@@ -15,6 +15,8 @@ PORT_FIELDS = (
     "openbao_cluster_port",
     "prefect_port",
     "localex_port",
+    "dask_port",
+    "dask_dashboard_port",
 )
 
 
@@ -30,6 +32,11 @@ class ServiceSettings:
     localex_enabled: bool = True
     stream_enabled: bool = False  # the stream daemon under `oms up` (services.stream.enabled)
     stream_health_port: int = 8780
+    dask_enabled: bool = True  # the standing Dask cluster for sweeps (services.dask.enabled)
+    dask_port: int = 8786
+    dask_dashboard_port: int = 8787
+    dask_workers: int = 2
+    dask_threads: int = 1
     config_dir: Path | None = None  # the configuration the daemon is started with
     flows_enabled: bool = True  # the flow runner (python -m flows.serve) with the other services
     host: str = "127.0.0.1"
@@ -54,6 +61,11 @@ class ServiceSettings:
             prefect_api_auth=s.prefect.api_auth,
             stream_enabled=s.stream.enabled,
             stream_health_port=cfg.stream.daemon.health_port,
+            dask_enabled=s.dask.enabled,
+            dask_port=s.dask.scheduler_port,
+            dask_dashboard_port=s.dask.dashboard_port,
+            dask_workers=s.dask.workers,
+            dask_threads=s.dask.threads,
             config_dir=cfg.dir,
             origins={
                 "data_dir": cfg.origin("stream.yaml", "services", "data_dir"),
@@ -63,6 +75,8 @@ class ServiceSettings:
                 "openbao_cluster_port": cfg.origin("stream.yaml", "services", "openbao", "cluster_port"),
                 "prefect_port": cfg.origin("stream.yaml", "services", "prefect", "port"),
                 "localex_port": cfg.origin("exchanges.yaml", "local_exchange", "port"),
+                "dask_port": cfg.origin("stream.yaml", "services", "dask", "scheduler_port"),
+                "dask_dashboard_port": cfg.origin("stream.yaml", "services", "dask", "dashboard_port"),
             },
         )
 

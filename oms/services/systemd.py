@@ -25,6 +25,7 @@ SERVICES = {
     "openbao": ("OpenBao (Vault-compatible), initialised and unsealed", ""),
     "prefect": ("Prefect server and UI on 127.0.0.1", ""),
     "localex": ("the local exchange (Binance-wire paper venue)", ""),
+    "dask": ("Dask scheduler and preloaded workers for backtest sweeps", ""),
 }
 
 
@@ -69,7 +70,8 @@ def render_units(cfg: Config, *, system: bool = False, config_dir: Path | None =
         "environment": _environment(),
         "user": getpass.getuser() if system else "",
     }
-    names = [n for n in SERVICES if n != "localex" or cfg.stream.services.local_exchange.enabled]
+    enabled = {"localex": cfg.stream.services.local_exchange.enabled, "dask": cfg.stream.services.dask.enabled}
+    names = [n for n in SERVICES if enabled.get(n, True)]
     units = [
         Unit(
             f"oms-{name}.service",

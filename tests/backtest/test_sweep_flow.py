@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 
 import pytest
 
@@ -90,3 +92,71 @@ def test_a_standing_preloaded_cluster_serves_two_sweeps_with_the_engines_scores(
                                  dask_address=cluster.scheduler_address, archive=str(tmp_path / "none"))  # fmt: skip
             assert {tuple(r["params"].values()): r["score"] for r in out["points"]} == expected
         assert set(client.run(_worker_state)) == set(states)  # same worker processes after both runs
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_cluster_is_the_parameter_else_the_answering_standing_one_else_none_with_why(prefect_server):
+    from flows.backtest_sweep import dask_cluster
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        up = f"tcp://127.0.0.1:{listening.getsockname()[1]}"
+        assert dask_cluster("tcp://10.0.0.5:8786", {"OMS_DASK_ADDRESS": up}) == ("tcp://10.0.0.5:8786", None)
+        assert dask_cluster(None, {"OMS_DASK_ADDRESS": up}) == (up, None)
+    down = f"tcp://127.0.0.1:{_closed_port()}"
+    address, why = dask_cluster(None, {"OMS_DASK_ADDRESS": down})
+    assert address is None and why == (
+        f"$OMS_DASK_ADDRESS={down} does not answer (the dask service is down: `oms status`, `oms services up dask`)"
+    )
+    address, why = dask_cluster("", {})
+    assert address is None and why.startswith("no dask_address parameter and no $OMS_DASK_ADDRESS")
+
+
+@pytest.mark.timeout(600)
+def test_a_sweep_without_an_address_takes_the_standing_cluster_from_the_environment(
+    prefect_server, tmp_path, btc_hourly, monkeypatch
+):
+    from flows.backtest_sweep import backtest_sweep, standing_cluster
+
+    expected = {tuple(p.params.values()): p.score for p in evaluate(SMA, grid(SPACE), btc_hourly, threads=1)}
+    with standing_cluster(2) as cluster:
+        monkeypatch.setenv("OMS_DASK_ADDRESS", cluster.scheduler_address)
+        assert not cluster.scheduler.task_prefixes
+        out = backtest_sweep(kind="sma_cross", space=SPACE, runner="dask", chunks=3, datasets=str(DATASETS),
+                             archive=str(tmp_path / "none"))  # fmt: skip
+        assert {tuple(r["params"].values()): r["score"] for r in out["points"]} == expected
+        assert "warm_worker" in cluster.scheduler.task_prefixes  # its workers ran this sweep
+
+
+@pytest.mark.timeout(600)
+def test_a_sweep_whose_standing_cluster_is_down_warns_why_and_runs_on_a_local_one(
+    prefect_server, tmp_path, btc_hourly, monkeypatch
+):
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    from flows.backtest_sweep import backtest_sweep
+
+    down = f"tcp://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("OMS_DASK_ADDRESS", down)
+    state = backtest_sweep(kind="sma_cross", space=SPACE, runner="dask", workers=1, chunks=2, return_state=True,
+                           datasets=str(DATASETS), archive=str(tmp_path / "none"))  # fmt: skip
+    assert len(state.result()["points"]) == 7
+
+    async def logs():
+        async with get_client() as client:
+            flt = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+            return [(r.level, r.message) for r in await client.read_logs(log_filter=flt)]
+
+    warnings = [m for level, m in asyncio.run(logs()) if level == logging.WARNING]
+    assert warnings == [
+        "backtest-sweep: a cold local Dask cluster of 1 workers (about 10 s of start and shutdown before and after "
+        f"the points) because $OMS_DASK_ADDRESS={down} does not answer (the dask service is down: `oms status`, "
+        "`oms services up dask`)"
+    ]

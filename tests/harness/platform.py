@@ -41,7 +41,8 @@ def platform_configs(root: Path, *, source: Path = DEFAULT_CONFIG_DIR) -> Platfo
 
 def free_ports(target: Path, data: Path) -> PlatformConfigs:
     """Give the configs folder ``target`` free ports and the data folder ``data`` (its other files as they are)."""
-    names = ("nats", "nats_monitor", "openbao", "openbao_cluster", "prefect", "localex", "health", "metrics", "webhook")
+    names = ("nats", "nats_monitor", "openbao", "openbao_cluster", "prefect", "localex", "health", "metrics", "webhook",
+             "dask", "dask_dashboard")  # fmt: skip
     ports = {name: free_port() for name in names}
 
     def stream(doc: dict) -> None:
@@ -52,6 +53,7 @@ def free_ports(target: Path, data: Path) -> PlatformConfigs:
         s["nats"] = {"port": ports["nats"], "monitor_port": ports["nats_monitor"]}
         s["openbao"] = {"port": ports["openbao"], "cluster_port": ports["openbao_cluster"]}
         s["prefect"] = {**s.get("prefect", {}), "port": ports["prefect"]}
+        s["dask"] = {**s.get("dask", {}), "scheduler_port": ports["dask"], "dashboard_port": ports["dask_dashboard"]}
         if "webhook" in doc:
             doc["webhook"]["port"] = ports["webhook"]
 

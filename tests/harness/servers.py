@@ -29,6 +29,9 @@ def loopback_settings(data_dir: Path, **overrides) -> ServiceSettings:
         openbao_cluster_port=free_port(),
         prefect_port=free_port(),
         localex_port=free_port(),
+        dask_port=free_port(),
+        dask_dashboard_port=free_port(),
+        dask_enabled=False,  # the sweeps' Dask cluster only where a test asks for it (test_dask_service.py)
         flows_enabled=False,  # the flow runner only where a test asks for it (tests/flows/)
     )
     values.update(overrides)

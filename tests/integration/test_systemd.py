@@ -52,10 +52,14 @@ def test_units_cover_every_part_and_carry_the_daemons_cores(tmp_path):
         "oms-openbao.service",
         "oms-prefect.service",
         "oms-localex.service",
+        "oms-dask.service",
         "oms-stream.service",
         "oms-flows.service",
         "oms.target",
     }
+    dask = _options(units["oms-dask.service"])
+    assert dask["ExecStart"][0].endswith(f"services run dask --config {configs.resolve()}")
+    assert "oms-dask.service" in _options(units["oms-flows.service"])["After"][0]
     daemon = _options(units["oms-stream.service"])
     assert daemon["CPUAffinity"] == ["0 1"]
     assert daemon["Restart"] == ["always"]

@@ -81,8 +81,9 @@ def platform(tmp_path_factory):
 def test_up_prints_a_status_of_services_accounts_and_addresses(platform):
     made, _, up = platform
     out = up.stdout
-    for name in ("nats", "openbao", "prefect", "localex", "stream", "flows"):
+    for name in ("nats", "openbao", "prefect", "localex", "dask", "stream", "flows"):
         assert name in out
+    assert f"tcp://127.0.0.1:{made.ports['dask']}" in out and "preloaded for sweeps" in out  # the sweeps' cluster
     assert "services" in out and "accounts" in out and "open next" in out
     assert f"http://127.0.0.1:{made.ports['prefect']}" in out  # the UI
     assert f"http://127.0.0.1:{made.ports['health']}/health" in out
@@ -244,7 +245,7 @@ def test_the_prefect_ui_shows_every_deployment_with_its_schedule_and_the_artifac
 def test_down_leaves_nothing_running(platform):
     made, env, _ = platform
     pids = [json.loads(p.read_text())["pid"] for p in made.data_dir.glob("run/*.json")]
-    assert len(pids) == 6
+    assert len(pids) == 7  # nats, openbao, prefect, localex, dask, stream, flows
     down = oms("down", "--config", str(made.dir), env=env, timeout=300)
     assert down.returncode == 0, down.stderr
     assert "stopped:" in down.stdout
