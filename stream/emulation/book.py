@@ -37,9 +37,13 @@ class BookView:
         self.listeners: list = []  # (i, price units, qty units, event ns) per trade: the parents and exits
         # the others' volume: public trades that are not the daemon's own fills, matched by trade id whichever
         # of the two streams reports a trade first (recent ids only: both report it within moments)
-        self._public: dict[int, OrderedDict[str, int]] = {}  # public trades not matched to an own fill yet
+        # public trades not matched to an own fill yet: trade id -> (qty units, the count's sequence number)
+        self._public: dict[int, OrderedDict[str, tuple[int, int]]] = {}
         self._own: dict[int, OrderedDict[str, None]] = {}  # own fills whose public trade has not come yet
-        self.volume_listeners: list = []  # (i, change of the others' volume in qty units; < 0: taken back)
+        # (i, change of the others' volume in qty units (< 0: taken back), the sequence number of the count it
+        # adds or takes back): a listener that started after a count must not lose its take-back
+        self.volume_listeners: list = []
+        self.volume_seq = 0  # public trades counted so far
 
     def on_trade(self, i: int, ins: Instrument, trade: Trade) -> None:
         """A market trade (``MarketFeed.listeners``): the last price and the volume, then the listeners."""
@@ -54,8 +58,9 @@ class BookView:
         own = self._own.get(i)
         if own is not None and own.pop(trade.trade_id, 0) is None:
             return  # the daemon's own fill, reported first by the user stream
-        _remember(self._public.setdefault(i, OrderedDict()), trade.trade_id, qty)
-        self._volume_changed(i, qty)
+        self.volume_seq += 1
+        _remember(self._public.setdefault(i, OrderedDict()), trade.trade_id, (qty, self.volume_seq))
+        self._volume_changed(i, qty, self.volume_seq)
 
     def on_own_fill(self, i: int, trade_id: str, qty: int) -> None:
         """A fill of one of the daemon's accounts: not the others' volume (taken back if its public trade came
@@ -63,13 +68,13 @@ class BookView:
         public = self._public.get(i)
         counted = public.pop(trade_id, None) if public is not None else None
         if counted is not None:
-            self._volume_changed(i, -counted)
+            self._volume_changed(i, -counted[0], counted[1])
         else:
             _remember(self._own.setdefault(i, OrderedDict()), trade_id, None)
 
-    def _volume_changed(self, i: int, delta: int) -> None:
+    def _volume_changed(self, i: int, delta: int, seq: int) -> None:
         for listener in self.volume_listeners:
-            listener(i, delta)
+            listener(i, delta, seq)
 
     def number(self, exchange: str, symbol: str) -> tuple[int, Instrument]:
         return self.table.lookup(exchange, symbol)

@@ -71,6 +71,7 @@ class Working:
     task: asyncio.Task | None = None
     again: bool = False
     dirty: bool = False
+    volume_from: int = 0  # pov: the book's volume_seq when it started watching (earlier counts are not its own)
 
     @property
     def pid(self) -> str:
@@ -155,7 +156,7 @@ class ParentEngine:
         if total <= 0:
             raise ValueError("qty must be positive")
         side = C.BUY if cmd.side is Side.BUY else C.SELL
-        w = Working(st, cmd.account, i, ins, side, total)
+        w = Working(st, cmd.account, i, ins, side, total, volume_from=self.book.volume_seq)
         w.price = ins.price(cmd.price) if cmd.price is not None else 0
         w.stop = ins.price(cmd.stop_price, "stop_price") if cmd.stop_price is not None else 0
         w.end_ns = st.started_ns + int(cmd.duration_s * 1e9) if cmd.duration_s else 0
@@ -222,9 +223,14 @@ class ParentEngine:
             return  # not an instrument the daemon trades: no pov parent watches it
         self.book.on_own_fill(i, ev.fill.trade_id, qty)
 
-    def on_volume(self, i: int, delta: int) -> None:
-        """The others' volume changed (``BookView.volume_listeners``): pov parents take part in it."""
+    def on_volume(self, i: int, delta: int, seq: int) -> None:
+        """The others' volume changed (``BookView.volume_listeners``): pov parents take part in it. A take-back
+        of a trade counted before a parent started is not that parent's: its own fill (another parent's child,
+        say) often reaches the user stream after the public trade, and the parent would lose volume it never
+        had (seen in CI: a pov parent's volume went back to 0)."""
         for w in self.parents.values():
+            if seq <= w.volume_from:
+                continue
             if w.i == i and w.st.cmd.algo is ParentAlgo.POV and w.st.status is ParentStatus.WORKING:
                 w.st.volume_seen = w.ins.qty_str(max(0, w.ins.qty(w.st.volume_seen) + delta))
                 w.dirty = True

@@ -101,7 +101,7 @@ def test_the_others_volume_leaves_out_own_fills_whichever_stream_reports_first(o
     seen on the public stream and again as a fill f1, f2 (f1 twice): in any order, the others' volume is 6."""
     book = BookView(None, (None, None), [])
     changes: list[int] = []
-    book.volume_listeners.append(lambda i, delta: changes.append(delta))
+    book.volume_listeners.append(lambda i, delta, seq: changes.append(delta))
     qty = {"t1": 1, "t2": 2, "t3": 3, "o1": 10, "o2": 20}
     for ev in order:
         if ev.startswith("f"):
@@ -112,3 +112,23 @@ def test_the_others_volume_leaves_out_own_fills_whichever_stream_reports_first(o
             book.on_trade(0, _LOT, trade)
     assert sum(changes) == 6
     assert book.volume(0) == 36  # all of the market's volume, own trades included
+
+
+def test_a_take_back_of_a_trade_counted_before_a_listener_started_carries_that_counts_number():
+    """An own fill whose public trade was counted before a pov parent started is taken back with the number
+    of that count, so the parent (started later: ``Working.volume_from``) leaves it alone; the CI failure: a
+    pov parent's volume went to 0 when the other parents' fills reached the user stream after their trades."""
+    book = BookView(None, (None, None), [])
+    seen: list[tuple[int, int]] = []
+    book.volume_listeners.append(lambda i, delta, seq: seen.append((delta, seq)))
+
+    def trade(tid: str, q: int) -> None:
+        book.on_trade(0, _LOT, Trade(exchange="binance", symbol="BTC/USDT", trade_id=tid, price="100", qty=str(q),
+                                     taker_side="buy", event_ns=1))  # fmt: skip
+
+    trade("own-early", 10)  # another parent's child, public stream first
+    started = book.volume_seq  # a pov parent starts here
+    trade("other", 4)
+    book.on_own_fill(0, "own-early", 10)  # its fill, after the parent started
+    assert seen == [(10, 1), (4, 2), (-10, 1)]
+    assert sum(d for d, seq in seen if seq > started) == 4  # what the parent counts: the other's 4
