@@ -112,14 +112,6 @@ class AccountSession:
             return None
         return (Decimal(bal.free) if bal is not None else Decimal(0)) + (pending or Decimal(0))
 
-    async def load_balances(self) -> list[Balance]:
-        out: list[Balance] = []
-        for market, link in self.links.items():
-            for b in await link.clients.execution.balances():
-                self.balances[(market, b.asset)] = b
-                out.append(b)
-        return out
-
     def subscribe(self, handler: EventHandler) -> None:
         """Start one consumer task per market (the subscription starts at once; see ``ready``)."""
         for market, link in self.links.items():

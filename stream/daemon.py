@@ -37,8 +37,7 @@ import nats
 
 from kernels.book import new_books
 from kernels.codes import TRADING_STATES
-from kernels.positions import transfer
-from kernels.state import A_CASH, I_MARK, L_TRADING_STATE
+from kernels.state import I_MARK, L_TRADING_STATE
 from kernels.warmup import warm_up
 from oms.archive.layout import Layout
 from oms.archive.logs import LogWriter
@@ -52,7 +51,6 @@ from oms.keys.rotation import KeyRotationListener
 from oms.keys.webhook import WebhookSecret
 from oms.model import BalanceEvent, Fill, Market, OrderEvent, PositionEvent
 from oms.model.commands import CommandReply, CommandRequest, encode_request
-from oms.model.units import money_to_units
 from oms.venues.factory import VenueFactory
 from oms.venues.interface import StreamStatus, UserEvent
 from stream import livestate
@@ -78,7 +76,6 @@ from stream.wiring import DaemonPlan, KernelWiring, plan_from_config
 log = logging.getLogger("stream.daemon")
 
 ReconcileHook = Callable[["Daemon", AccountSession, str], Awaitable[None]]
-CASH_ASSETS = ("USDT",)  # the kernels' money is USDT
 
 
 @dataclass(frozen=True)
@@ -217,7 +214,13 @@ class Daemon:
             self.sink.emit_risk, self.router.state_of, self.live,
         )  # fmt: skip
         self.router.on_settings = self.futures_settings.command
-        self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=s.venue_options)
+        # the start's reconciliation reads the open orders of the daemon's symbols (Spot: 6 weight a symbol) and
+        # the connector learns them from that read: the user stream's own read of every open order (80) would
+        # repeat it for each account, about half of a 200-account start's weight
+        options = {ex: {"open_orders_at_start": False} for ex in self.cfg.exchanges.exchanges}
+        for ex, opts in s.venue_options.items():
+            options[ex] = {**options.get(ex, {}), **opts}
+        self.factory = VenueFactory(self.cfg, self.keys, local_url=s.local_url, options=options)
         self._apply_config_states()
         for (exchange, market), symbols in self.plan.symbols.items():
             feed = MarketFeed(
@@ -397,8 +400,8 @@ class Daemon:
         )
         try:
             await session.connect(self.factory)
-            balances = await session.load_balances()
-            self._load_cash(session, balances)
+            # no balances read here: reconciliation reads them right after the subscription and sets the
+            # session's balances and the kernel's cash (``ReconcileState.apply``); nothing trades before it
             session.subscribe(self._on_user_event)
             await session.ready(self.settings.ready_timeout_s)
         except (TimeoutError, KeyStoreError, KeyError, ValueError, OSError, Exception) as exc:
@@ -439,16 +442,6 @@ class Daemon:
         link = session.links.get(Market.USDM)
         if link is not None and self.funding is not None:
             self.funding.start_catch_up(session.name, session.number, link.clients.execution, reason)
-
-    def _load_cash(self, session: AccountSession, balances) -> None:
-        total = 0
-        for b in balances:
-            if b.asset in CASH_ASSETS:
-                total += money_to_units(b.free, "balance") + money_to_units(b.locked, "balance")
-        state = self.wiring.state
-        delta = total - int(state.acc[A_CASH, session.number])
-        if delta:
-            transfer(*state.blocks, session.number, delta)
 
     async def _start_rotation(self) -> None:
         if not callable(getattr(self.keys, "refresh", None)):

@@ -188,6 +188,7 @@ class AccountBudget:
         self._locks = {True: asyncio.Lock(), False: asyncio.Lock()}
         self.waited_s = 0.0
         self.requests = 0
+        self.spent = 0  # weight charged since the start, all windows aside (what a start or a task cost)
 
     # --- RequestBudget ------------------------------------------------------------------------------------
     async def acquire(
@@ -213,6 +214,7 @@ class AccountBudget:
                     for w in self.orders.values():
                         w.charge(orders, now)
                     self.requests += 1
+                    self.spent += weight
                     return
                 if wait > self.max_wait_s * 1e9:
                     raise RateLimited(

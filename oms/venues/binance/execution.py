@@ -461,6 +461,8 @@ class BinanceExecution:
         if self.market is Market.USDM:  # conditional orders waiting for their trigger
             rows = await s.request("algo_open_orders", params, action="list open conditional orders")
             out += [self._algo_order(row) for row in rows if row.get("symbol") in s.symbol_table.to_unified]
+        for o in out:  # an order found open is known from now on: its events pass (what was known stays)
+            s.tracker.learn(o)
         return out
 
     async def load_open_orders(self) -> list[Order]:

@@ -86,6 +86,12 @@ class OrderTracker:
         t.qty, t.price = order.qty, order.price
         self._retire(t)
 
+    def learn(self, order: Order) -> None:
+        """An order a read found open: loaded if it is not known, left as it is if it is (a REST answer may be
+        older than what the stream has said since)."""
+        if order.client_order_id not in self.orders:
+            self.load(order)
+
     def mark(self, coid: str, kind: OrderEventKind) -> OrderStatus:
         """Our own event (cancel sent, outcome unknown, not found): the status after it (raises if illegal)."""
         t = self.orders[coid]

@@ -132,7 +132,8 @@ class BinanceUserData:
 
     async def _run(self) -> None:
         await self.ex._ready()
-        await self.ex.load_open_orders()
+        if self.s.settings.open_orders_at_start:
+            await self.ex.load_open_orders()
         backoff = 0.1
         sock = None
         while not self.closed:
