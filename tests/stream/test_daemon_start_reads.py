@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from kernels.state import A_CASH, A_DAY_START_EQUITY
 from localex import clients
 from oms.model import Market, OrderStatus
+from oms.model.units import money_to_units
 from oms.venues.binance.config import BinanceSettings
 from tests.stream.conftest import unique, until
 
@@ -38,6 +40,12 @@ async def test_a_start_reads_each_thing_once_and_still_follows_orders_placed_bef
         # connection 3, subscription 2, balances 20, trades 20, open orders of the one symbol 6 (and the
         # market's own reads elsewhere): far below the all-symbol read alone
         assert 0 < spent < ALL_SYMBOL_OPEN_ORDERS, f"the start cost {spent} weight"
+        # the day's starting equity is the whole equity reconciled (cash and the 2 BTC funded), not the cash a
+        # read before subscribing used to put in first (which hid a fall of the BTC from the loss checks)
+        state, a = d.gateway.state, session.number
+        held = money_to_units(str(2 * bench.ticker()))
+        start_minus_cash = int(state.acc[A_DAY_START_EQUITY, a]) - int(state.acc[A_CASH, a])
+        assert abs(start_minus_cash - held) < held // 10, (start_minus_cash, held)
         other.cancel_order(symbol="BTCUSDT", origClientOrderId="manual-before-start")
         await until(lambda: rec.status is OrderStatus.CANCELED, what="the cancel from elsewhere in the daemon")
         assert not link.clients.execution.session.tracker.dropped, "an event of the adopted order was dropped"
