@@ -132,12 +132,15 @@ class StrategyHost:
         self._event = np.zeros((EV_FIELDS, 1), dtype=np.int64)
         self._fill = np.zeros(F_FIELDS, dtype=np.int64)
 
-    def _intents(self, m: int, what: str) -> np.ndarray:
+    def _intents(self, m: int, what: str, ts: int) -> np.ndarray:
+        """The ``m`` intents written, checked; ``what`` at ``ts`` names the call in a refusal (worded only then)."""
         if not 0 <= m <= MAX_INTENTS:
+            what = f"{what} at ts {int(ts)}"
             raise IntentError(f"strategy {self.name!r} returned {m} intents on {what} (at most {MAX_INTENTS})")
         rows = self._out[:m].copy()
         if first_invalid(rows, m, self.acc.shape[0], self._lots, self._ticks) < 0:
             return rows
+        what = f"{what} at ts {int(ts)}"
         for r, row in enumerate(rows):
             reason = check_intent(row, self.acc.shape[0], self.lots, self.ticks)
             if reason:
@@ -151,14 +154,14 @@ class StrategyHost:
         """Intents (m, IN_FIELDS) for one market event given as its EV_FIELDS values."""
         self._event[:, 0] = event
         m = self.strategy.on_market(self.params, self.state, self._event, 0, self.acc, self.pos, self._out)
-        return self._intents(int(m), f"market event at ts {int(event[0])}")
+        return self._intents(int(m), "market event", event[0])
 
     def on_fill(self, fill: np.ndarray) -> np.ndarray:
         """Intents for one fill or rejection given as its F_FIELDS values."""
         self._fill[:] = fill
         m = self.strategy.on_fill(self.params, self.state, self._fill, self.acc, self.pos, self._out)
-        return self._intents(int(m), f"fill at ts {int(fill[0])}")
+        return self._intents(int(m), "fill", fill[0])
 
     def on_timer(self, now_ns: int) -> np.ndarray:
         m = self.strategy.on_timer(self.params, self.state, np.int64(now_ns), self.acc, self.pos, self._out)
-        return self._intents(int(m), f"timer at ts {now_ns}")
+        return self._intents(int(m), "timer", now_ns)

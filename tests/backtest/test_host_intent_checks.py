@@ -47,7 +47,8 @@ def test_the_host_names_the_first_bad_row_after_good_ones(btc_hourly):
     good = [0, 0, 0, 1, LIMIT, 3 * tick, 2 * lot, 0, 1]
     bad = [0, 0, 0, 1, LIMIT, -tick, 2 * lot, 0, 2]
     host = StrategyHost(SCRIPT, {"rows": [good, good, bad, good]}, Binding((0,), ((0, ins[0]),)), 1, ins, name="s")
-    with pytest.raises(IntentError, match=rf"row 2 .*'price': {-tick}.*positive whole number of ticks"):
+    ts = int(btc_hourly.events[0][0])
+    with pytest.raises(IntentError, match=rf"on market event at ts {ts}: row 2 .*'price': {-tick}.*positive whole"):
         host.on_market(btc_hourly.events[0])
     ok = StrategyHost(SCRIPT, {"rows": [good, good]}, Binding((0,), ((0, ins[0]),)), 1, ins)
     assert ok.on_market(btc_hourly.events[0]).tolist() == [good[1:], good[1:]]
