@@ -154,6 +154,7 @@ class StrategyRunner:
         task.add_done_callback(self._tasks.discard)
 
     def _send(self, h: HostedStrategy, rows, ts: int, what: str) -> None:
+        rows = rows.tolist()  # Python ints: a numpy row's fields are slow to read one by one
         commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, ts, r, what)) is not None]
         if commands:
             self.intents += len(commands)
@@ -286,8 +287,8 @@ class StrategyRunner:
             return
         self._send(h, rows, ts, what)
 
-    def _command(self, h: HostedStrategy, row: np.ndarray, ts: int, r: int, what: str = ""):
-        a, i, side, otype, price, qty, flags, tag = (int(x) for x in row[: api.IN_FIELDS])
+    def _command(self, h: HostedStrategy, row: list[int], ts: int, r: int, what: str = ""):
+        a, i, side, otype, price, qty, flags, tag = row[: api.IN_FIELDS]
         exchange, ins = self.wiring.instruments.instrument(i)
         account = self.wiring.accounts.pairs[a]
         acct = f"{account[0]}/{account[1]}"

@@ -91,7 +91,7 @@ class Instrument:
         "spec", "symbol", "instrument_kind", "kind", "trading", "status", "tick_size", "step_size",
         "contract_size", "price_unit", "qty_unit", "tick", "lot", "mult", "min_qty", "max_qty", "min_price",
         "max_price", "min_notional", "max_notional", "money_decimals", "money_unit", "_pplaces", "_qplaces",
-        "_pcache", "_qcache",
+        "_pcache", "_qcache", "_ptext", "_qtext",
     )  # fmt: skip
 
     def __init__(self, spec: InstrumentSpec):
@@ -118,6 +118,8 @@ class Instrument:
         # decimal string -> units of the values seen lately (orders quote the same few prices and sizes)
         self._pcache: dict[str, int] = {}
         self._qcache: dict[str, int] = {}
+        self._ptext: dict[int, str] = {}  # and units -> decimal string, the other way (quotes sent)
+        self._qtext: dict[int, str] = {}
         self.tick = to_units(self.tick_size, self.price_unit, f"{name} tick_size in price units")
         self.lot = to_units(self.step_size, self.qty_unit, f"{name} step_size in quantity units")
         self.money_decimals = _money_decimals(spec)
@@ -182,14 +184,20 @@ class Instrument:
 
     # --- units -> decimal string ---------------------------------------------------------------------
     def price_str(self, units: int) -> str:
-        if self._pplaces >= 0:
-            return plain_text(units, self._pplaces)
-        return from_units(units, self.price_unit)
+        text = self._ptext.get(units)
+        if text is None:
+            n = int(units)
+            text = plain_text(n, self._pplaces) if self._pplaces >= 0 else from_units(n, self.price_unit)
+            _remember(self._ptext, n, text)
+        return text
 
     def qty_str(self, units: int) -> str:
-        if self._qplaces >= 0:
-            return plain_text(units, self._qplaces)
-        return from_units(units, self.qty_unit)
+        text = self._qtext.get(units)
+        if text is None:
+            n = int(units)
+            text = plain_text(n, self._qplaces) if self._qplaces >= 0 else from_units(n, self.qty_unit)
+            _remember(self._qtext, n, text)
+        return text
 
     def notional(self, price_units: int, qty_units: int) -> int:
         """Notional in money units (Python ints, exact)."""
@@ -228,10 +236,10 @@ class Instrument:
 _CACHE_MAX = 8192
 
 
-def _remember(cache: dict[str, int], value: str, n: int) -> None:
+def _remember(cache: dict, key: object, value: object) -> None:
     if len(cache) >= _CACHE_MAX:
         cache.clear()
-    cache[value] = n
+    cache[key] = value
 
 
 def _money_decimals(spec: InstrumentSpec) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,3 +96,24 @@ def test_units_back_to_text_as_the_decimal_path(n, unit):
     by_price = Instrument(InstrumentSpec(symbol="X/USDT", tick_size=unit, step_size="1"))
     by_qty = Instrument(InstrumentSpec(symbol="X/USDT", tick_size="1", step_size=unit))
     assert by_price.price_str(n) == from_units(n, Decimal(unit)) == by_qty.qty_str(n)
+
+
+TEXT_UNITS = ["0.01", "0.00001", "1", "0.10", "0.5", "0.25", "10"]
+TEXT_INSTRUMENTS = {
+    u: (
+        Instrument(InstrumentSpec(symbol="X/USDT", tick_size=u, step_size="1")),
+        Instrument(InstrumentSpec(symbol="X/USDT", tick_size="1", step_size=u)),
+    )
+    for u in TEXT_UNITS
+}
+
+
+@given(st.lists(st.integers(-(10**6), 10**6) | st.integers(-(2**63), 2**63 - 1), max_size=20),
+       st.sampled_from(TEXT_UNITS))  # fmt: skip
+def test_units_to_text_remembered_are_the_decimal_path(values, unit):
+    # the same instruments across examples: values come back from price_str/qty_str's memory, as ints or int64
+    by_price, by_qty = TEXT_INSTRUMENTS[unit]
+    for n in values + values:
+        want = from_units(n, Decimal(unit))
+        assert by_price.price_str(n) == want == by_qty.qty_str(n)
+        assert by_price.price_str(np.int64(n)) == want == by_qty.qty_str(np.int64(n))

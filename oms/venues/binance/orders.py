@@ -62,7 +62,7 @@ def _dec(symbols: SymbolTable, venue: str, value: str, price: bool, what: str) -
 class _PlaceTemplate:
     """What ``place_params`` gives for one kind of order, but its quantity, prices and client order id."""
 
-    __slots__ = ("params", "venue", "pplaces", "qplaces", "price", "stop")
+    __slots__ = ("params", "venue", "pplaces", "qplaces", "price", "stop", "pseen", "qseen")
 
     def __init__(self, params: dict[str, Any], symbols: SymbolTable) -> None:
         self.params = dict.fromkeys(params, None)  # the same names in the same order
@@ -74,6 +74,8 @@ class _PlaceTemplate:
         self.qplaces = symbols.qty_places[self.venue]
         self.price = "price" in params
         self.stop = "stopPrice" in params
+        self.pseen = seen_decimals(self.pplaces)  # live sets: a value in one is what check_decimal passes
+        self.qseen = seen_decimals(self.qplaces)
 
 
 _VARYING = frozenset({"quantity", "newClientOrderId", "price", "stopPrice"})
@@ -101,11 +103,11 @@ def place_params(cmd: PlaceOrder, market: Market, symbols: SymbolTable, recv_win
         return p
     p = t.params.copy()
     qty = cmd.qty
-    p["quantity"] = qty if qty in seen_decimals(t.qplaces) else _dec(symbols, t.venue, qty, False, "qty")
+    p["quantity"] = qty if qty in t.qseen else _dec(symbols, t.venue, qty, False, "qty")
     p["newClientOrderId"] = cmd.client_order_id
     if t.price:
         price = cmd.price
-        p["price"] = price if price in seen_decimals(t.pplaces) else _dec(symbols, t.venue, price, True, "price")  # type: ignore[arg-type]
+        p["price"] = price if price in t.pseen else _dec(symbols, t.venue, price, True, "price")  # type: ignore[arg-type]
     if t.stop:
         p["stopPrice"] = _dec(symbols, t.venue, cmd.stop_price, True, "stop_price")  # type: ignore[arg-type]
     return p

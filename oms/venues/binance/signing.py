@@ -77,13 +77,13 @@ class WsSigner:
         """``params`` with ``apiKey``, ``timestamp`` and ``signature`` set (the dict itself, changed)."""
         params["apiKey"] = self.api_key
         params["timestamp"] = timestamp_ms
-        t = _template(params)
-        tail = self._tail(t, params).encode()
-        if t.head:  # params["apiKey"] is this signer's key: its part of the payload is hashed already
-            inner = self._inner_key.copy()
-        else:
-            inner = self._inner.copy()
-        inner.update(tail)
+        t = _TEMPLATES.get(tuple(params)) or _template(params)
+        text = t.tail % t.values(params)
+        if "True" in text or "False" in text:  # perhaps a boolean: write the payload value by value
+            text = _slow_tail(t, params)
+        # with apiKey first, params["apiKey"] is this signer's key: its part of the payload is hashed already
+        inner = (self._inner_key if t.head else self._inner).copy()
+        inner.update(text.encode())
         outer = self._outer.copy()
         outer.update(inner.digest())
         params["signature"] = outer.hexdigest()
@@ -92,12 +92,15 @@ class WsSigner:
     @staticmethod
     def _tail(t: _Template, params: dict[str, Any]) -> str:
         text = t.tail % t.values(params)
-        if "True" in text or "False" in text:  # perhaps a boolean: write the payload value by value
-            return "&".join([
-                f"{k}={v}" if type(v := params[k]) is not bool else f"{k}={'true' if v else 'false'}"
-                for k in t.names
-            ])  # fmt: skip
+        if "True" in text or "False" in text:
+            return _slow_tail(t, params)
         return text
+
+
+def _slow_tail(t: _Template, params: dict[str, Any]) -> str:
+    return "&".join([
+        f"{k}={v}" if type(v := params[k]) is not bool else f"{k}={'true' if v else 'false'}" for k in t.names
+    ])  # fmt: skip
 
 
 def _template(params: dict[str, Any]) -> _Template:
