@@ -75,6 +75,7 @@ _POS_SIDE = C.POSITION_SIDE_CODES
 _PENDING_NEW = OrderStatus.PENDING_NEW
 _READY = object()  # _prepare: the order goes on to the risk kernel
 _replace = msgspec.structs.replace
+_force_setattr = msgspec.structs.force_setattr
 # What placing one command came to: (the reply's result, the command to send or None, the event or None).
 _Outcome = tuple[CommandResult, PlaceOrder | None, OrderEvent | None]
 
@@ -136,6 +137,7 @@ class OrderGateway:
         self.amends_qty_only: Callable[[str, str], bool] | None = None
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
         self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
+        self._derive = ClientOrderId.deriver(id_prefix)  # (the prefix is checked here, once)
 
     # ------------------------------------------------------------------ commands
     def place(self, cmd: PlaceOrder) -> Decision:
@@ -149,22 +151,26 @@ class OrderGateway:
         answered as that known order."""
         return [_decision(o) for o in self._place_run(cmds)]
 
-    def _place_run(self, cmds: Sequence[PlaceOrder]) -> list[_Outcome]:
+    def _place_run(self, cmds: Sequence[PlaceOrder], owned: bool = False) -> list[_Outcome]:
         """The outcomes of placing ``cmds`` in order: everything before the kernel per command, then one kernel
-        call for those still standing (split where an id repeats one pending in the same call)."""
+        call for those still standing (split where an id repeats one pending in the same call).
+
+        ``owned``: the commands were decoded here and nobody else holds them (``handle_request``), so a derived
+        client order id is written into the command itself rather than into a copy."""
         out: list = [None] * len(cmds)
         pending: list = []  # (k, (_READY, cmd, coid, a, i, side, pos_side, qty, note)) of the orders in ``flat``
         flat: list[int] = []  # their kernel fields, O_FIELDS each
         ids: set[str] = set()
         now = self.clock()
+        prepare = self._prepare
         for k, cmd in enumerate(cmds):
-            p = self._prepare(cmd, now, flat)
+            p = prepare(cmd, now, flat, owned)
             if p[0] is _READY:
                 if p[2] in ids:  # the same id twice in one batch: decide the first ones before looking again
                     del flat[-O_FIELDS:]
                     self._check(pending, flat, out, now)
                     ids.clear()
-                    p = self._prepare(cmd, now, flat)
+                    p = prepare(p[1], now, flat, owned)
                     if p[0] is not _READY:
                         out[k] = p
                         continue
@@ -175,15 +181,18 @@ class OrderGateway:
         self._check(pending, flat, out, now)
         return out
 
-    def _prepare(self, cmd: PlaceOrder, now: int, flat: list[int]) -> tuple:
+    def _prepare(self, cmd: PlaceOrder, now: int, flat: list[int], owned: bool = False) -> tuple:
         """Everything before the risk kernel: the id, idempotency, route, order type, units and the portfolio
         guards. Returns an outcome (a refusal, or the answer for a known order), or ``(_READY, cmd, coid, a, i,
         side, pos_side, qty, note)`` with the order's kernel fields appended to ``flat`` (``note``: why the
         quantity was scaled, or "")."""
         coid = cmd.client_order_id
         if coid is None:
-            coid = ClientOrderId.derive(cmd, self.id_prefix)
-            cmd = _replace(cmd, client_order_id=coid)
+            coid = self._derive(cmd)
+            if owned:
+                _force_setattr(cmd, "client_order_id", coid)
+            else:
+                cmd = _replace(cmd, client_order_id=coid)
         known = self.orders.get(coid)
         if known is not None:  # a retry or a replay: answer, never send twice
             return (CommandResult(ok=True, client_order_id=coid, status=known.status), None, None)
@@ -303,7 +312,7 @@ class OrderGateway:
                 j = k + 1
                 while j < n and type(cmds[j]) is PlaceOrder:
                     j += 1
-                for result, send, event in self._place_run(cmds[k:j]):  # type: ignore[arg-type]
+                for result, send, event in self._place_run(cmds[k:j], True):  # type: ignore[arg-type]
                     results.append(result)
                     if send is not None:
                         total.send.append(send)
