@@ -137,7 +137,7 @@ class OrderGateway:
         self.amends_qty_only: Callable[[str, str], bool] | None = None
         self._routes: dict[tuple[str, str], tuple[int, int]] = {}
         self._account_numbers: dict[str, int] = {}  # "binance/sub_mm" -> kernel account (they never change)
-        self._derive = ClientOrderId.deriver(id_prefix)  # (the prefix is checked here, once)
+        self._derive = ClientOrderId.deriver(id_prefix, PlaceOrder)  # (the prefix is checked here, once)
 
     # ------------------------------------------------------------------ commands
     def place(self, cmd: PlaceOrder) -> Decision:
@@ -158,27 +158,29 @@ class OrderGateway:
         ``owned``: the commands were decoded here and nobody else holds them (``handle_request``), so a derived
         client order id is written into the command itself rather than into a copy."""
         out: list = [None] * len(cmds)
-        pending: list = []  # (k, (_READY, cmd, coid, a, i, side, pos_side, qty, note)) of the orders in ``flat``
+        ks: list[int] = []  # where in ``cmds`` the orders in ``flat`` are
+        pending: list = []  # theirs (_READY, cmd, coid, a, i, side, pos_side, qty, note)
         flat: list[int] = []  # their kernel fields, O_FIELDS each
         ids: set[str] = set()
         now = self.clock()
         prepare = self._prepare
         for k, cmd in enumerate(cmds):
             p = prepare(cmd, now, flat, owned)
-            if p[0] is _READY:
-                if p[2] in ids:  # the same id twice in one batch: decide the first ones before looking again
-                    del flat[-O_FIELDS:]
-                    self._check(pending, flat, out, now)
-                    ids.clear()
-                    p = prepare(p[1], now, flat, owned)
-                    if p[0] is not _READY:
-                        out[k] = p
-                        continue
-                pending.append((k, p))
-                ids.add(p[2])
-            else:
+            if p[0] is not _READY:
                 out[k] = p
-        self._check(pending, flat, out, now)
+                continue
+            if p[2] in ids:  # the same id twice in one batch: decide the first ones before looking again
+                del flat[-O_FIELDS:]
+                self._check(ks, pending, flat, out, now)
+                ids.clear()
+                p = prepare(p[1], now, flat, owned)
+                if p[0] is not _READY:
+                    out[k] = p
+                    continue
+            ks.append(k)
+            pending.append(p)
+            ids.add(p[2])
+        self._check(ks, pending, flat, out, now)
         return out
 
     def _prepare(self, cmd: PlaceOrder, now: int, flat: list[int], owned: bool = False) -> tuple:
@@ -230,8 +232,8 @@ class OrderGateway:
         flat += (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
         return (_READY, cmd, coid, a, i, side, ps, qty, note)
 
-    def _check(self, pending: list, flat: list[int], out: list, now: int) -> None:
-        """The risk kernel over the prepared orders (one call), their outcomes into ``out``."""
+    def _check(self, ks: list[int], pending: list, flat: list[int], out: list, now: int) -> None:
+        """The risk kernel over the prepared orders (one call), their outcomes into ``out`` at ``ks``."""
         n = len(pending)
         if not n:
             return
@@ -243,14 +245,14 @@ class OrderGateway:
             check_orders(*self._blocks, orders, res)
             reasons = res.tolist()
         add = self.orders.add
-        for (k, (_, cmd, coid, a, i, side, ps, qty, note)), reason in zip(pending, reasons, strict=True):
+        for k, (_, cmd, coid, a, i, side, ps, qty, note), reason in zip(ks, pending, reasons, strict=True):
             if reason:
                 out[k] = self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)
             else:
-                add(OrderRecord(cmd, a, i, side, ps, qty, updated_ns=now))
-                result = CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note)
-                out[k] = (result, cmd, None)
+                add(OrderRecord(cmd, a, i, side, ps, qty, updated_ns=now), coid)
+                out[k] = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note), cmd, None)
         self.accepted += reasons.count(C.OK)
+        ks.clear()
         pending.clear()
         flat.clear()
 

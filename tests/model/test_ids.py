@@ -115,6 +115,7 @@ def test_a_deriver_gives_the_ids_derive_gives(intent, prefix, given_id):
     derive = ClientOrderId.deriver(prefix)
     cmd = _order(intent=intent, client_order_id="mine" if given_id else None)
     assert derive(cmd) == ClientOrderId.derive(cmd, prefix)  # a given id is ignored by both
+    assert ClientOrderId.deriver(prefix, PlaceOrder)(_order(intent=intent)) == ClientOrderId.derive(cmd, prefix)
     assert derive(_Untagged(len(intent), intent)) == ClientOrderId.derive(_Untagged(len(intent), intent), prefix)
 
 
@@ -122,3 +123,5 @@ def test_a_deriver_refuses_a_bad_prefix_at_once():
     assert ClientOrderId.deriver()(_order()) == PINNED_ID
     with pytest.raises(ValueError, match="prefix"):
         ClientOrderId.deriver("abcdefghij")
+    with pytest.raises(TypeError, match="_Untagged is not a tagged model message"):
+        ClientOrderId.deriver("oms", _Untagged)
