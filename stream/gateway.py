@@ -306,6 +306,7 @@ class OrderGateway:
             return exc.reply(), Decision(CommandResult(ok=False, code=exc.code, reason=str(exc)))
         total = Decision(CommandResult(ok=True))
         results: list[CommandResult] = []
+        sends, events = total.send, total.events
         cmds = req.commands
         n, k = len(cmds), 0
         while k < n:
@@ -314,12 +315,10 @@ class OrderGateway:
                 j = k + 1
                 while j < n and type(cmds[j]) is PlaceOrder:
                     j += 1
-                for result, send, event in self._place_run(cmds[k:j], True):  # type: ignore[arg-type]
-                    results.append(result)
-                    if send is not None:
-                        total.send.append(send)
-                    if event is not None:
-                        total.events.append(event)
+                outcomes = self._place_run(cmds[k:j] if k or j < n else cmds, True)  # type: ignore[arg-type]
+                results += [o[0] for o in outcomes]
+                sends += [o[1] for o in outcomes if o[1] is not None]
+                events += [o[2] for o in outcomes if o[2] is not None]
                 k = j
             else:
                 d = self._other(cmd)
