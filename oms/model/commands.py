@@ -22,6 +22,10 @@ and a reason that says what and where, so the daemon can count rejections by cod
 
 from __future__ import annotations
 
+import re
+import types
+import typing
+from collections.abc import Callable
 from typing import Annotated, Union
 
 import msgspec
@@ -103,13 +107,18 @@ def _version_of(data: bytes) -> tuple[int | None, str]:
 def parse_request(data: bytes, account: AccountId | str) -> CommandRequest:
     """The request in ``data`` for ``account`` (the subject's), validated; raises ``CommandError``.
 
-    The typed decoder runs first (one pass over the bytes on the common path); only a request it refuses is
-    read again as plain JSON, to tell an unsupported version from a malformed request."""
+    The typed decoder runs first (one pass over the bytes on the common path: ``_fast_decode``); only a request
+    it refuses is read again as plain JSON, to tell an unsupported version from a malformed request."""
     acc = account if type(account) is str else str(account)
     if len(data) > MAX_REQUEST_BYTES:
         raise CommandError("malformed", f"command request of {len(data)} bytes exceeds {MAX_REQUEST_BYTES}")
     try:
-        req = _decoder.decode(data)
+        req = _fast_decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        req = None
+    try:
+        if req is None:  # refused by the fast path: the strict decoder says where and why
+            req = _decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         v, rid = _version_of(data)
         if v is not None and v not in SUPPORTED_VERSIONS:
@@ -128,6 +137,135 @@ def parse_request(data: bytes, account: AccountId | str) -> CommandRequest:
                 req.request_id,
             )
     return req
+
+
+# ---- the fast path of the typed decoder -------------------------------------------------------------------
+# msgspec checks a string field's ``pattern`` with one regex search per field per command: two thirds of the
+# cost of decoding a batch of placements (1.4 of 2.1 us per order). ``_fast_decode`` reads a request into twins
+# of ``CommandRequest`` and ``PlaceOrder`` whose fields carry every constraint but the patterns, looks each
+# pattern-checked value of a placement up among the values already seen to match (searched with the very
+# pattern when new), and builds the real ``PlaceOrder`` from the twin. Whatever it refuses (a value failing a
+# pattern, or any error of the twins) is read again by the strict decoder, which says where and why in its own
+# words: the fast path only ever accepts what the strict one would, as the same values
+# (tests/model/test_commands.py compares the two on arbitrary requests).
+
+_CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "tz")
+_SEEN_LIMIT = 100_000  # values remembered per pattern (then forgotten at once, and learnt again)
+
+
+def _without_pattern(tp: object) -> tuple[object, str | None]:
+    """``tp`` with its ``Meta(pattern=...)`` taken out (every other constraint kept), and the pattern."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        base, *metas = typing.get_args(tp)
+        pattern, kept = None, []
+        for m in metas:
+            if isinstance(m, msgspec.Meta) and m.pattern is not None:
+                pattern = m.pattern
+                rest = {c: getattr(m, c) for c in _CONSTRAINTS if getattr(m, c) is not None}
+                if rest:
+                    kept.append(msgspec.Meta(**rest))
+            else:
+                kept.append(m)
+        return (Annotated[(base, *kept)] if kept else base), pattern
+    if origin in (Union, types.UnionType):
+        parts = [_without_pattern(a) for a in typing.get_args(tp)]
+        patterns = {p for _, p in parts if p is not None}
+        if len(patterns) > 1:
+            raise TypeError(f"{tp}: more than one pattern in one union")
+        return Union[tuple(a for a, _ in parts)], next(iter(patterns), None)  # noqa: UP007 - built at runtime
+    return tp, None
+
+
+def _twin(cls: type[msgspec.Struct]) -> tuple[type[msgspec.Struct], Callable[[msgspec.Struct], bool], Callable]:
+    """A struct that decodes like ``cls`` but for the patterns; the check of a twin's patterns; twin -> ``cls``.
+
+    The check and the conversion are compiled from the fields (one expression each: the conversion names only
+    the fields that differ from their defaults, as a call naming all 17 of a placement's costs five times one
+    naming 7)."""
+    fields, patterns, required, optional = [], {}, [], []
+    scope: dict = {"cls": cls}
+    for n, f in enumerate(msgspec.structs.fields(cls)):
+        if f.encode_name != f.name or not f.name.isidentifier():
+            raise TypeError(f"{cls.__name__}.{f.name}: renamed fields are not twinned")
+        tp, pattern = _without_pattern(f.type)
+        if pattern is not None:
+            patterns.setdefault(pattern, []).append(f.name)
+        if f.default is not msgspec.NODEFAULT:
+            fields.append((f.name, tp, f.default))
+            scope[f"d{n}"] = f.default
+            optional.append((f.name, f"m.{f.name} is not None" if f.default is None else f"m.{f.name} != d{n}"))
+        elif f.default_factory is not msgspec.NODEFAULT:
+            fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
+            required.append(f.name)
+        else:
+            fields.append((f.name, tp))
+            required.append(f.name)
+    c = cls.__struct_config__
+    twin = msgspec.defstruct(
+        cls.__name__, fields, kw_only=True, frozen=c.frozen, omit_defaults=c.omit_defaults,
+        forbid_unknown_fields=c.forbid_unknown_fields, tag_field=c.tag_field, tag=c.tag,
+    )  # fmt: skip
+    checks = []
+    for k, (pattern, names) in enumerate(patterns.items()):
+        scope[f"seen{k}"] = {None}  # the twin's types already say where None may be
+        scope[f"search{k}"] = re.compile(pattern).search
+        checks += [f"m.{name} in seen{k}" for name in names]
+    kw = "".join(f"    if {test}:\n        kw[{name!r}] = m.{name}\n" for name, test in optional)
+    code = (
+        f"def check(m):\n    return {' and '.join(checks) or 'True'}\n\n"
+        f"def convert(m):\n    kw = {{}}\n{kw}    return cls({', '.join(f'{n}=m.{n}' for n in required)}, **kw)\n"
+    )
+    exec(code, scope)  # built from the struct's own field names (identifiers, checked above)
+    scope["patterns"] = [(names, scope[f"seen{k}"], scope[f"search{k}"]) for k, names in enumerate(patterns.values())]
+    return twin, scope["check"], (scope["convert"], scope["patterns"])
+
+
+_FastPlace, _place_seen, (_to_place, _place_patterns) = _twin(PlaceOrder)
+
+
+def _learn(cmd: msgspec.Struct) -> bool:
+    """Whether every pattern-checked value of ``cmd`` matches its pattern (those that do are remembered)."""
+    for names, seen, search in _place_patterns:
+        for name in names:
+            v = getattr(cmd, name)
+            if v not in seen:
+                if search(v) is None:
+                    return False
+                if len(seen) >= _SEEN_LIMIT:
+                    seen.clear()
+                    seen.add(None)
+                seen.add(v)
+    return True
+
+
+class _FastRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """``CommandRequest`` with its placements read as ``_FastPlace`` (tests/model/test_commands.py checks that
+    the two stay alike)."""
+
+    v: int = COMMAND_VERSION
+    request_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    commands: Annotated[
+        tuple[Union[_FastPlace, AmendOrder, CancelOrder, CancelAll, PlaceParent, SetLeverage, SetMarginType,  # type: ignore[valid-type] # noqa: UP007
+                    SetPositionMode], ...],
+        msgspec.Meta(min_length=1, max_length=MAX_BATCH),
+    ]  # fmt: skip
+
+
+_fast_decoder = msgspec.json.Decoder(_FastRequest)
+
+
+def _fast_decode(data: bytes) -> CommandRequest | None:
+    """The request in ``data`` as the strict decoder reads it, or None (or the twins' error) where it is not
+    one the strict decoder accepts."""
+    r = _fast_decoder.decode(data)
+    commands = list(r.commands)
+    for k, c in enumerate(commands):
+        if type(c) is _FastPlace:
+            if not _place_seen(c) and not _learn(c):
+                return None
+            commands[k] = _to_place(c)
+    return CommandRequest(v=r.v, request_id=r.request_id, commands=tuple(commands))
 
 
 def _version_error(v: int, rid: str) -> CommandError:

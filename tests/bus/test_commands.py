@@ -4,8 +4,12 @@ reply travels over real NATS request/reply."""
 from __future__ import annotations
 
 import json
+import typing
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oms.bus import command_subject
 from oms.model import CancelAll, OrderType, PlaceOrder, Side
@@ -16,6 +20,9 @@ from oms.model.commands import (
     CommandReply,
     CommandRequest,
     CommandResult,
+    _fast_decode,
+    _FastPlace,
+    _FastRequest,
     decode_reply,
     encode_reply,
     encode_request,
@@ -99,3 +106,76 @@ async def test_request_reply_over_real_nats(nc, nats_server):
     finally:
         await sub.unsubscribe()
         await trader.close()
+
+
+_VALUES = {
+    "account": [ACC, "binance/main", "Binance/x", "binance/sub_mm\n", "binance/", "okx/a-b", 7],
+    "symbol": ["BTC/USDT", "BTC/USDT:USDT", "BTC", "BTC/USDT\n", "a b/c", "ETH/BTC", None],
+    "side": ["buy", "sell", "hold"],
+    "order_type": ["limit", "market", "stop_limit", "nope"],
+    "qty": ["0.001", "1", "-1.5", "1.", ".5", "1e5", "1\n", "", 5],
+    "price": ["60000", "60000.5", None, "6e4", "1\n", "x"],
+    "stop_price": [None, "59000", "-", "1\n"],
+    "client_order_id": [None, "mine-1", "x" * 37, "bad id", "ok\n", "a:b/c.d_e-f"],
+    "max_slippage_bps": [None, 5, -1, 20_000],
+    "good_till_ns": [0, 5, -5],
+    "reduce_only": [False, True, "yes"],
+    "intent": ["", "1", "x\n"],
+    "strategy": ["", "mm"],
+    "position_side": ["both", "long", "up"],
+    "nonsense": [1],  # an unknown field: PlaceOrder ignores them, as the model's messages do
+}
+_REQUIRED = ("account", "symbol", "side", "order_type", "qty")
+
+
+@st.composite
+def _requests(draw) -> bytes:
+    commands = []
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            fields = {f: draw(st.sampled_from(v)) for f, v in _VALUES.items()
+                      if f in _REQUIRED or draw(st.integers(0, 3)) == 0}  # fmt: skip
+            if draw(st.integers(0, 9)) == 0:
+                fields.pop(draw(st.sampled_from(_REQUIRED)))
+            commands.append({"type": "place_order", **fields})
+        else:
+            commands.append({"type": "cancel_all", "account": draw(st.sampled_from(_VALUES["account"]))})
+    body = {"request_id": draw(st.sampled_from(["", "r1", "r" * 65])), "commands": commands}
+    if draw(st.integers(0, 9)) == 0:
+        body["v"] = draw(st.sampled_from([1, 2, "1"]))
+    return json.dumps(body).encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(_requests())
+def test_the_fast_decoder_accepts_exactly_what_the_strict_one_does(data):
+    """``parse_request`` reads placements without msgspec's per-value regex searches (``_fast_decode``): the
+    requests it accepts are the strict decoder's, as equal values of the same types, and nothing else."""
+    try:
+        strict = msgspec.json.decode(data, type=CommandRequest)
+    except msgspec.ValidationError:
+        strict = None
+    try:
+        fast = _fast_decode(data)
+    except msgspec.ValidationError:
+        fast = None
+    assert fast == strict
+    if strict is not None:
+        assert [type(c) for c in fast.commands] == [type(c) for c in strict.commands]
+        values = [[(type(v), v) for v in msgspec.structs.astuple(c)] for c in fast.commands]
+        assert values == [[(type(v), v) for v in msgspec.structs.astuple(c)] for c in strict.commands]
+
+
+def test_the_fast_decoders_twins_follow_the_models_structs():
+    def shape(cls):
+        return [(f.name, f.default) for f in msgspec.structs.fields(cls)]
+
+    assert shape(_FastPlace) == shape(PlaceOrder) and shape(_FastRequest) == shape(CommandRequest)
+    assert [f.type for f in msgspec.structs.fields(_FastRequest)][:2] == [
+        f.type for f in msgspec.structs.fields(CommandRequest)
+    ][:2]
+    union = typing.get_args(typing.get_args(msgspec.structs.fields(CommandRequest)[2].type)[0])[0]
+    twins = typing.get_args(typing.get_args(msgspec.structs.fields(_FastRequest)[2].type)[0])[0]
+    assert [_FastPlace if t is PlaceOrder else t for t in typing.get_args(union)] == list(typing.get_args(twins))
+    for c in (PlaceOrder, _FastPlace):
+        assert (c.__struct_config__.tag, c.__struct_config__.tag_field) == ("place_order", "type")

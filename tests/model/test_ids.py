@@ -108,3 +108,20 @@ def test_client_order_id_of_any_struct_is_valid_and_follows_its_content(a, b):
     one = ClientOrderId.derive(_Untagged(a, b))
     assert re.fullmatch(r"oms-[a-z2-7]{26}", one) and one == ClientOrderId.derive(_Untagged(a, b))
     assert one != ClientOrderId.derive(_Untagged(a + 1, b))
+
+
+@given(st.text(max_size=20), st.sampled_from(["oms", "abcdefghi", "x1"]), st.booleans())
+def test_a_deriver_gives_the_ids_derive_gives(intent, prefix, given_id):
+    derive = ClientOrderId.deriver(prefix)
+    cmd = _order(intent=intent, client_order_id="mine" if given_id else None)
+    assert derive(cmd) == ClientOrderId.derive(cmd, prefix)  # a given id is ignored by both
+    assert ClientOrderId.deriver(prefix, PlaceOrder)(_order(intent=intent)) == ClientOrderId.derive(cmd, prefix)
+    assert derive(_Untagged(len(intent), intent)) == ClientOrderId.derive(_Untagged(len(intent), intent), prefix)
+
+
+def test_a_deriver_refuses_a_bad_prefix_at_once():
+    assert ClientOrderId.deriver()(_order()) == PINNED_ID
+    with pytest.raises(ValueError, match="prefix"):
+        ClientOrderId.deriver("abcdefghij")
+    with pytest.raises(TypeError, match="_Untagged is not a tagged model message"):
+        ClientOrderId.deriver("oms", _Untagged)

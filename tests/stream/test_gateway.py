@@ -23,6 +23,7 @@ from oms.model import (
     PlaceOrder,
     Side,
 )
+from oms.model.codec import encode
 from oms.model.commands import CommandRequest, encode_request
 from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
@@ -267,3 +268,28 @@ def test_a_request_keeps_the_order_of_its_commands(gw):
     ]  # fmt: skip
     assert [type(c).__name__ for c in d.send] == ["PlaceOrder", "PlaceOrder", "CancelOrder", "PlaceOrder"]
     assert reply.results[4].code == "risk:MAX_OPEN_ORDERS" and len(d.events) == 1
+
+
+def test_a_request_decides_as_its_commands_placed_one_by_one():
+    """The request path (one decode, commands owned by the gateway, one kernel call per run of placements)
+    against ``place`` per command: the same replies, ids, sends, event bytes, records and kernel state,
+    through risk rejections, refusals, a duplicate within the request and a retry of the whole request."""
+    clock = lambda: T0  # noqa: E731 - one reading for both, so the events' bytes can be compared
+    one, batch = _fresh_gateway(), _fresh_gateway()
+    one.clock = batch.clock = clock
+    cmds = _batch() + [place(side=Side.SELL, intent="9", reduce_only=True)]  # risk: reduce-only, nothing to reduce
+    data = encode_request(CommandRequest(request_id="r", commands=tuple(cmds)))
+    singles = [one.place(c) for c in cmds] + [one.place(c) for c in cmds]  # then the retry: all known
+    replies = [batch.handle_request(data, ACC) for _ in range(2)]
+    assert [r for reply, _ in replies for r in reply.results] == [d.result for d in singles]
+    assert [s for _, d in replies for s in d.send] == [s for d in singles for s in d.send]
+    assert [encode(e) for _, d in replies for e in d.events] == [encode(e) for d in singles for e in d.events]
+    codes = [r.code for r in replies[0][0].results]
+    assert codes == ["", "risk:MAX_ORDER_NOTIONAL", "", "bad_number", "unknown_symbol", "", "", "",
+                     "risk:MAX_OPEN_ORDERS", "risk:REDUCE_ONLY_REJECTED"]  # fmt: skip
+    assert replies[1][1].send == [] and [r.code for r in replies[1][0].results] == codes  # the retry sends nothing
+    assert [(r.client_order_id, r.status) for r in batch.orders] == [(r.client_order_id, r.status) for r in one.orders]
+    assert list(batch.orders) == list(one.orders)
+    assert same(snapshot(one), snapshot(batch)) and batch.accepted == one.accepted == 4
+    assert batch.rejections == one.rejections
+    assert [c.client_order_id for c in cmds] == [None] * 6 + ["mine-1"] + [None] * 3  # the caller's left as they were
