@@ -128,6 +128,10 @@ MAX_OPEN_ORDERS = 31
 RATE_LIMIT = 32
 # fill status (positions.apply_fill); the index and side codes above apply to fills too
 HEDGE_OVERCLOSE = 33
+# risk limits in USDT and an instrument quoted in another asset (kernels.quote_rates)
+NO_QUOTE_RATE = 34
+UNPRICED_EXPOSURE = 35
+GLOBAL_UNPRICED_EXPOSURE = 36
 
 REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
     OK: ("OK", "accepted"),
@@ -184,6 +188,18 @@ REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
     HEDGE_OVERCLOSE: (
         "HEDGE_OVERCLOSE",
         "fill would close more than the hedge-mode position side holds (state out of sync: reconcile)",
+    ),
+    NO_QUOTE_RATE: (
+        "NO_QUOTE_RATE",
+        "the instrument is quoted in another asset and no rate into the limits' USDT is known yet",
+    ),
+    UNPRICED_EXPOSURE: (
+        "UNPRICED_EXPOSURE",
+        "the account holds a position quoted in an asset with no USDT rate yet: its exposure and loss are unknown",
+    ),
+    GLOBAL_UNPRICED_EXPOSURE: (
+        "GLOBAL_UNPRICED_EXPOSURE",
+        "an account holds a position quoted in an asset with no USDT rate yet: the global limits cannot be checked",
     ),
 }
 REASON_MESSAGES = {code: message for code, (_, message) in REASONS.items()}
