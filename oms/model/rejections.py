@@ -10,6 +10,8 @@ Codes are ``origin:NAME``:
   (its error code and message, as the connectors raise them in ``oms.venues.errors.Rejected``); the backtest's
   simulated venue reports its refusals under the same codes.
 * ``backtest:NAME``: limits of the simulation itself, with no live counterpart.
+* the daemon's own refusals of a command before any check (``unknown_symbol``, ``bad_number``, ...) and the
+  portfolio guards' (``guard:correlation``, ``guard:volatility``), under the codes its replies have always used.
 
 A venue answer the table does not know keeps the daemon's generic ``venue:<code>``.
 """
@@ -26,7 +28,7 @@ class Rejection:
 
     @property
     def name(self) -> str:
-        return self.code.split(":", 1)[1]
+        return self.code.rsplit(":", 1)[-1]
 
 
 # the risk kernel's reasons, by the names of kernels.codes (its int codes live there)
@@ -91,11 +93,30 @@ BACKTEST_REASONS: dict[str, str] = {
     "BUDGET_BELOW_LOT": "a quote-quantity budget buys less than one lot at the fill price",
 }
 
+# the order gateway's, amend's and command router's own codes (stream.gateway, stream.amend, stream.commands)
+DAEMON_REASONS: dict[str, str] = {
+    "unknown_account": "the account is not one of this daemon's",
+    "unknown_symbol": "the symbol is not an instrument of this daemon on the account's exchange",
+    "unknown_market": "the account does not trade that market on this daemon",
+    "unknown_order": "no such order of this account is known to this daemon",
+    "unsupported": "the command is not served by this daemon or the venue",
+    "unsupported_order_type": "the order type is not gated by the risk check yet",
+    "bad_number": "a price or quantity is not a valid number for the instrument (tick, lot, decimals)",
+    "bad_amend": "the amend is not valid for the order",
+    "not_open": "the order is not open: nothing to amend",
+    "not_amendable": "the order cannot be amended now (an amend or cancel is in flight)",
+    "guard:correlation": "the entry is correlated above max_correlation with an open position of the account",
+    "guard:volatility": "the volatility-scaled size is below the instrument's minimum quantity",
+    "venue:rate_limited": "the venue's rate limit: the request waits or is refused until the limit allows it",
+    "venue:outcome_unknown": "the venue's answer to the amend never came: the order is kept as it was",
+    "shutting_down": "the daemon is shutting down and takes no commands",
+}
+
 REJECTIONS: dict[str, Rejection] = {
     f"{origin}:{name}": Rejection(f"{origin}:{name}", reason)
     for origin, table in (("risk", RISK_REASONS), ("venue", VENUE_REASONS), ("backtest", BACKTEST_REASONS))
     for name, reason in table.items()
-}
+} | {code: Rejection(code, reason) for code, reason in DAEMON_REASONS.items()}
 
 
 def rejection(code: str) -> Rejection:

@@ -57,6 +57,21 @@ def test_every_code_the_kernels_can_return_has_an_entry():
     assert all(f"risk:{n}" in REJECTIONS for n in reason_names)
 
 
+def test_every_code_the_daemon_refuses_an_order_with_has_an_entry():
+    """The literal codes of the gateway, amend, command router, guards and quote limits (the ``risk:{name}`` of a
+    kernel reason is covered above)."""
+    calls = re.compile(r'(?:_refuse|_refused|_Refusal|refuse\(gw, \w+,)\(?\s*(?:cmd, )?"([a-z_]+(?::[A-Za-z_]+)?)"')
+    prefixed = re.compile(r'"((?:risk|guard|venue):[A-Za-z_]+)"')
+    found = set()
+    for name in ("gateway.py", "amend.py", "commands.py", "risk/guards.py", "risk/quotes.py"):
+        text = (ROOT / "stream" / name).read_text()
+        found |= set(calls.findall(text)) | set(prefixed.findall(text))
+    found |= {"unknown_market"}  # commands._venue_code's answer for a symbol of no market here
+    assert {"unknown_symbol", "bad_number", "bad_amend", "guard:correlation", "risk:NO_QUOTE_RATE"} <= found
+    missing = sorted(c for c in found if c not in REJECTIONS)
+    assert missing == [], f"refusal codes without an entry in oms.model.rejections: {missing}"
+
+
 def test_every_backtest_rejection_maps_to_an_entry():
     source = (ROOT / "backtest" / "codes.py").read_text()
     reasons = {n: getattr(B, n) for n in re.findall(r"^(R_[A-Z_]+) = \d+", source, re.M)}
