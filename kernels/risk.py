@@ -25,7 +25,7 @@ are in the instrument's own money; the account's limits in USDT: an instrument q
 (ETH/BTC) converts its notional, position and exposure growth at its rate (``kernels.quote_rates``, rounded
 up), and, for an entry, is refused while it has no rate (``NO_QUOTE_RATE``) or while the account, or any
 account for the global limits, holds a position without one (``UNPRICED_EXPOSURE``,
-``GLOBAL_UNPRICED_EXPOSURE``), since its exposure and equity are then unknown.
+``GLOBAL_UNPRICED_EXPOSURE``; only where such a limit is set), since its exposure and equity are then unknown.
 
 Compilation: the kernels here have explicit signatures and ``cache=True``, so they are compiled when
 this module is first imported on a machine (about 15 s) and loaded from Numba's on-disk cache
@@ -271,9 +271,14 @@ def _check(  # noqa: C901 - one flat sequence of checks, inlined into the batch 
         den = ins[I_RATE_DEN, i]
         if num == 0:
             return NO_QUOTE_RATE
-        if acc[A_UNPRICED, a] > 0:
-            return UNPRICED_EXPOSURE
-        if glob[G_UNPRICED] > 0:
+        if acc[A_UNPRICED, a] > 0 and (
+            lim[L_MAX_GROSS, a] != UNLIMITED
+            or lim[L_MAX_LEVERAGE_PPM, a] != UNLIMITED
+            or lim[L_MAX_DAILY_LOSS, a] != UNLIMITED
+            or lim[L_MAX_DRAWDOWN_PPM, a] != UNLIMITED
+        ):
+            return UNPRICED_EXPOSURE  # a limit on the account's exposure or equity cannot be checked
+        if glob[G_UNPRICED] > 0 and (glob[G_MAX_GROSS] != UNLIMITED or glob[G_MAX_DAILY_LOSS] != UNLIMITED):
             return GLOBAL_UNPRICED_EXPOSURE
         if to_limit_ceil_sat(notional, num, den) > lim[L_MAX_ORDER_NOTIONAL, a]:
             return MAX_ORDER_NOTIONAL

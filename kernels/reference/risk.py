@@ -113,9 +113,11 @@ def new_risk(
         return C.ACCOUNT_REDUCE_ONLY
     if inst.rate_num == 0:
         return C.NO_QUOTE_RATE
-    if world.unpriced(a):
+    account_limits = (lim.max_gross_exposure, lim.max_leverage_ppm, lim.max_daily_loss, lim.max_drawdown_ppm)
+    if world.unpriced(a) and any(x != UNLIMITED for x in account_limits):
         return C.UNPRICED_EXPOSURE
-    if any(world.unpriced(b) for b in range(len(world.accounts))):
+    globally_limited = world.max_gross_exposure != UNLIMITED or world.max_daily_loss != UNLIMITED
+    if globally_limited and any(world.unpriced(b) for b in range(len(world.accounts))):
         return C.GLOBAL_UNPRICED_EXPOSURE
     if over(inst.ceil(order_notional(world, i, otype, price, qty)), lim.max_order_notional):
         return C.MAX_ORDER_NOTIONAL

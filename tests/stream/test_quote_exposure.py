@@ -175,6 +175,9 @@ def test_a_held_position_without_a_rate_refuses_entries_with_a_reason():
     d = Desk(btcusdt=False)  # BTC/USDT is not streamed: ETH/BTC has no rate
     d.hold_eth(0, "1")
     s = d.state
+    assert d.order("a0", "ETH/USDT", "0.01", "4500").ok  # no limit on exposure or equity: nothing unchecked
+    d.state.set_limits(0, max_daily_loss=money_to_units("5000"))
+    d.state.glob[G_MAX_GROSS] = money_to_units("10000000")
     assert int(s.ins[I_RATE_NUM, d.i("ETH/BTC")]) == 0 and s.acc[A_UNPRICED, 0] == 1 and s.glob[G_UNPRICED] == 1
     assert s.acc[A_GROSS, 0] == 0  # unknown, so not counted: and therefore no entry passes unchecked
     r = d.order("a0", "ETH/USDT", "0.01", "4500")
