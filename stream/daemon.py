@@ -233,7 +233,7 @@ class Daemon:
         await self._start_accounts(leases)
         await self._start_rotation()
         await self.emulation.start()
-        self.fees = FeeRates(self.sessions, self.wiring.instruments)
+        self.fees = FeeRates(self.sessions, self.wiring.instruments, float(self.cfg.stream.daemon.fee_refresh_s))
         self._tasks.append(asyncio.get_running_loop().create_task(self.fees.run(), name="fee rates"))
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds, fees=self.fees)
         self.strategies.start()

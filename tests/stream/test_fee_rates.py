@@ -21,7 +21,7 @@ async def test_the_daemon_fetches_the_accounts_commission_and_falls_back_with_a_
     await d.start()
     try:
         fees = d.fees
-        assert fees is not None
+        assert fees is not None and fees.interval_s == 3600.0  # stream.yaml daemon.fee_refresh_s
 
         def fetched():
             got = {sym: r for (a, sym), r in fees.rates.items() if a == acct}
