@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from oms.model.rejections import rejection
+
 # ------------------------------------------------------------------ instruments: (n, I_FIELDS) int64
 I_KIND = 0  # kernels.codes SPOT or PERP
 I_MULT = 1  # money units per price unit x quantity unit
@@ -117,13 +119,17 @@ R_ORDERS_FULL = 6  # the order table is full
 R_QTY_ZERO = 7  # a QUOTE_QTY budget below one lot at the fill price
 R_LIQUIDATED = 8  # the account was liquidated: its open orders are cancelled
 R_OVERFLOW = 99  # internal: apply_fill refused an amount past MONEY_LIMIT (the run stops with OVERFLOW)
-REJECT_REASON = {
-    R_CASH: "insufficient cash",
-    R_POSITION: "insufficient position to sell (spot)",
-    R_MARGIN: "insufficient margin",
-    R_POST_ONLY: "post-only order would take liquidity",
-    R_REDUCE_ONLY: "reduce-only order would not reduce",
-    R_ORDERS_FULL: "order table full",
-    R_QTY_ZERO: "budget below one lot",
-    R_LIQUIDATED: "cancelled by liquidation",
+# each reason's entry in the rejection table live trading shares (oms.model.rejections): the same refused order
+# reads the same code and reason in a backtest's trades and in the daemon's replies
+REJECTION = {
+    R_CASH: rejection("venue:INSUFFICIENT_BALANCE"),
+    R_POSITION: rejection("venue:INSUFFICIENT_BALANCE"),  # Binance Spot: the same -2010 as a buy without the cash
+    R_MARGIN: rejection("venue:INSUFFICIENT_MARGIN"),
+    R_POST_ONLY: rejection("venue:POST_ONLY_WOULD_TAKE"),
+    R_REDUCE_ONLY: rejection("risk:REDUCE_ONLY_REJECTED"),  # the daemon's risk check refuses it before the venue
+    R_ORDERS_FULL: rejection("backtest:ORDER_TABLE_FULL"),
+    R_QTY_ZERO: rejection("backtest:BUDGET_BELOW_LOT"),
+    R_LIQUIDATED: rejection("venue:CANCELED_BY_LIQUIDATION"),
 }
+REJECT_CODE = {r: x.code for r, x in REJECTION.items()}
+REJECT_REASON = {r: x.reason for r, x in REJECTION.items()}

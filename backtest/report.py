@@ -1,7 +1,8 @@
 """A run's files under ``reports/backtests/{run_id}/``: metrics, trades, equity and drawdown charts, fingerprint.
 
 - ``metrics.json``: ``backtest.metrics`` per account and for all accounts, the counters, the settings;
-- ``trades.parquet``: every fill and rejection with exact decimal strings (price, qty, fee);
+- ``trades.parquet``: every fill and rejection with exact decimal strings (price, qty, fee), a rejection with
+  its code and reason from the table live trading shares (``oms.model.rejections``);
 - ``equity.png`` and ``drawdown.png`` (matplotlib);
 - ``fingerprint.txt``: the sha256 of the run's outputs (``Result.fingerprint``).
 ``run_id`` defaults to ``{strategy}-{fingerprint[:12]}``: the same run writes the same folder.
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
-from backtest.codes import REJECT_REASON
+from backtest.codes import REJECT_CODE, REJECT_REASON
 from backtest.metrics import drawdown, metrics
 from backtest.run import Result
 from kernels.instruments import money_from_units
@@ -60,6 +61,9 @@ def trades_table(result: Result) -> pa.Table:
             ],
             "rejected": [
                 REJECT_REASON.get(x, str(x)) if r else None for r, x in zip(rejected, col(F_FEE), strict=True)
+            ],
+            "reject_code": [  # oms.model.rejections: the code the daemon gives the same refusal
+                REJECT_CODE.get(x, str(x)) if r else None for r, x in zip(rejected, col(F_FEE), strict=True)
             ],
             "flags": col(F_FLAGS),
             "tag": col(F_TAG),

@@ -2,8 +2,10 @@
 
 Kernels see only these ints (module-level ints are compile-time constants in Numba). Python code
 turns a reason code into a sentence with ``reason_message`` and into a stable name with
-``reason_name``. The ``*_CODES`` dicts at the end map each ``oms.model`` enum member to its code (and the
-``*_MEMBERS`` dicts back): the one place where the model's names become kernel ints.
+``reason_name``; the messages are the shared rejection table's (``oms.model.rejections``, which live
+trading and the backtest both report from: a refusal reads ``risk:{name}``). The ``*_CODES`` dicts at
+the end map each ``oms.model`` enum member to its code (and the ``*_MEMBERS`` dicts back): the one
+place where the model's names become kernel ints.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from oms.model.enums import (
     TimeInForce,
     TradingState,
 )
+from oms.model.rejections import RISK_REASONS
 
 # Sides are signed so that a signed quantity is ``side * qty``.
 BUY = 1
@@ -128,63 +131,49 @@ MAX_OPEN_ORDERS = 31
 RATE_LIMIT = 32
 # fill status (positions.apply_fill); the index and side codes above apply to fills too
 HEDGE_OVERCLOSE = 33
+# risk limits in USDT and an instrument quoted in another asset (kernels.quote_rates)
+NO_QUOTE_RATE = 34
+UNPRICED_EXPOSURE = 35
+GLOBAL_UNPRICED_EXPOSURE = 36
 
-REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message)
-    OK: ("OK", "accepted"),
-    UNKNOWN_ACCOUNT: ("UNKNOWN_ACCOUNT", "unknown account index"),
-    UNKNOWN_INSTRUMENT: ("UNKNOWN_INSTRUMENT", "unknown instrument index"),
-    BAD_SIDE: ("BAD_SIDE", "side must be BUY (1) or SELL (-1)"),
-    BAD_ORDER_TYPE: ("BAD_ORDER_TYPE", "unknown order type"),
-    BAD_POSITION_SIDE: (
-        "BAD_POSITION_SIDE",
-        "position side does not match the account's position mode (BOTH in netting mode, LONG or SHORT in hedge mode)",
-    ),
-    GLOBAL_HALTED: ("GLOBAL_HALTED", "trading is halted for all accounts (global kill switch)"),
-    ACCOUNT_HALTED: ("ACCOUNT_HALTED", "trading is halted for this account"),
-    INSTRUMENT_NOT_TRADING: ("INSTRUMENT_NOT_TRADING", "the instrument is not trading"),
-    QTY_NOT_POSITIVE: ("QTY_NOT_POSITIVE", "quantity must be positive"),
-    QTY_STEP: ("QTY_STEP", "quantity is not a multiple of the lot step (LOT_SIZE filter)"),
-    QTY_BELOW_MIN: ("QTY_BELOW_MIN", "quantity is below the exchange minimum (LOT_SIZE filter)"),
-    QTY_ABOVE_MAX: ("QTY_ABOVE_MAX", "quantity is above the exchange maximum (LOT_SIZE filter)"),
-    PRICE_NOT_POSITIVE: ("PRICE_NOT_POSITIVE", "price must be positive"),
-    PRICE_TICK: ("PRICE_TICK", "price is not a multiple of the tick size (PRICE_FILTER)"),
-    PRICE_OUT_OF_RANGE: ("PRICE_OUT_OF_RANGE", "price is outside the exchange's min/max price (PRICE_FILTER)"),
-    NO_MARK_PRICE: ("NO_MARK_PRICE", "no mark price for the instrument yet"),
-    PRICE_BAND: ("PRICE_BAND", "limit price is outside the price band around the mark"),
-    NOTIONAL_BELOW_MIN: ("NOTIONAL_BELOW_MIN", "order notional is below the exchange minimum (NOTIONAL filter)"),
-    NOTIONAL_ABOVE_MAX: ("NOTIONAL_ABOVE_MAX", "order notional is above the exchange maximum (NOTIONAL filter)"),
-    REDUCE_ONLY_REJECTED: ("REDUCE_ONLY_REJECTED", "reduce-only order would increase or flip the position"),
-    GLOBAL_REDUCE_ONLY: (
-        "GLOBAL_REDUCE_ONLY",
-        "all accounts are reduce-only and the order would increase or flip the position",
-    ),
-    ACCOUNT_REDUCE_ONLY: (
-        "ACCOUNT_REDUCE_ONLY",
-        "the account is reduce-only and the order would increase or flip the position",
-    ),
-    MAX_ORDER_NOTIONAL: ("MAX_ORDER_NOTIONAL", "order notional is above the account's max_order_notional_usdt"),
-    MAX_POSITION: (
-        "MAX_POSITION",
-        "position, with open orders on the same side, would exceed max_position_notional_usdt",
-    ),
-    MAX_ACCOUNT_EXPOSURE: ("MAX_ACCOUNT_EXPOSURE", "the account's gross exposure would exceed max_gross_exposure_usdt"),
-    MAX_GLOBAL_EXPOSURE: (
-        "MAX_GLOBAL_EXPOSURE",
-        "gross exposure across all accounts would exceed the global max_gross_exposure_usdt",
-    ),
-    MAX_LEVERAGE: ("MAX_LEVERAGE", "gross exposure would exceed max_leverage times the account's equity"),
-    DAILY_LOSS: ("DAILY_LOSS", "the account's loss since the start of the day exceeds max_daily_loss_usdt"),
-    GLOBAL_DAILY_LOSS: (
-        "GLOBAL_DAILY_LOSS",
-        "the loss across all accounts since the start of the day exceeds the global max_daily_loss_usdt",
-    ),
-    MAX_DRAWDOWN: ("MAX_DRAWDOWN", "the account's drawdown from its equity peak exceeds max_drawdown_pct"),
-    MAX_OPEN_ORDERS: ("MAX_OPEN_ORDERS", "the account already has max_open_orders open orders"),
-    RATE_LIMIT: ("RATE_LIMIT", "order rate limit reached (orders_per_second / order_burst token bucket)"),
-    HEDGE_OVERCLOSE: (
-        "HEDGE_OVERCLOSE",
-        "fill would close more than the hedge-mode position side holds (state out of sync: reconcile)",
-    ),
+REASONS: dict[int, tuple[str, str]] = {  # code: (name, readable message from oms.model.rejections)
+    OK: ("OK", RISK_REASONS["OK"]),
+    UNKNOWN_ACCOUNT: ("UNKNOWN_ACCOUNT", RISK_REASONS["UNKNOWN_ACCOUNT"]),
+    UNKNOWN_INSTRUMENT: ("UNKNOWN_INSTRUMENT", RISK_REASONS["UNKNOWN_INSTRUMENT"]),
+    BAD_SIDE: ("BAD_SIDE", RISK_REASONS["BAD_SIDE"]),
+    BAD_ORDER_TYPE: ("BAD_ORDER_TYPE", RISK_REASONS["BAD_ORDER_TYPE"]),
+    BAD_POSITION_SIDE: ("BAD_POSITION_SIDE", RISK_REASONS["BAD_POSITION_SIDE"]),
+    GLOBAL_HALTED: ("GLOBAL_HALTED", RISK_REASONS["GLOBAL_HALTED"]),
+    ACCOUNT_HALTED: ("ACCOUNT_HALTED", RISK_REASONS["ACCOUNT_HALTED"]),
+    INSTRUMENT_NOT_TRADING: ("INSTRUMENT_NOT_TRADING", RISK_REASONS["INSTRUMENT_NOT_TRADING"]),
+    QTY_NOT_POSITIVE: ("QTY_NOT_POSITIVE", RISK_REASONS["QTY_NOT_POSITIVE"]),
+    QTY_STEP: ("QTY_STEP", RISK_REASONS["QTY_STEP"]),
+    QTY_BELOW_MIN: ("QTY_BELOW_MIN", RISK_REASONS["QTY_BELOW_MIN"]),
+    QTY_ABOVE_MAX: ("QTY_ABOVE_MAX", RISK_REASONS["QTY_ABOVE_MAX"]),
+    PRICE_NOT_POSITIVE: ("PRICE_NOT_POSITIVE", RISK_REASONS["PRICE_NOT_POSITIVE"]),
+    PRICE_TICK: ("PRICE_TICK", RISK_REASONS["PRICE_TICK"]),
+    PRICE_OUT_OF_RANGE: ("PRICE_OUT_OF_RANGE", RISK_REASONS["PRICE_OUT_OF_RANGE"]),
+    NO_MARK_PRICE: ("NO_MARK_PRICE", RISK_REASONS["NO_MARK_PRICE"]),
+    PRICE_BAND: ("PRICE_BAND", RISK_REASONS["PRICE_BAND"]),
+    NOTIONAL_BELOW_MIN: ("NOTIONAL_BELOW_MIN", RISK_REASONS["NOTIONAL_BELOW_MIN"]),
+    NOTIONAL_ABOVE_MAX: ("NOTIONAL_ABOVE_MAX", RISK_REASONS["NOTIONAL_ABOVE_MAX"]),
+    REDUCE_ONLY_REJECTED: ("REDUCE_ONLY_REJECTED", RISK_REASONS["REDUCE_ONLY_REJECTED"]),
+    GLOBAL_REDUCE_ONLY: ("GLOBAL_REDUCE_ONLY", RISK_REASONS["GLOBAL_REDUCE_ONLY"]),
+    ACCOUNT_REDUCE_ONLY: ("ACCOUNT_REDUCE_ONLY", RISK_REASONS["ACCOUNT_REDUCE_ONLY"]),
+    MAX_ORDER_NOTIONAL: ("MAX_ORDER_NOTIONAL", RISK_REASONS["MAX_ORDER_NOTIONAL"]),
+    MAX_POSITION: ("MAX_POSITION", RISK_REASONS["MAX_POSITION"]),
+    MAX_ACCOUNT_EXPOSURE: ("MAX_ACCOUNT_EXPOSURE", RISK_REASONS["MAX_ACCOUNT_EXPOSURE"]),
+    MAX_GLOBAL_EXPOSURE: ("MAX_GLOBAL_EXPOSURE", RISK_REASONS["MAX_GLOBAL_EXPOSURE"]),
+    MAX_LEVERAGE: ("MAX_LEVERAGE", RISK_REASONS["MAX_LEVERAGE"]),
+    DAILY_LOSS: ("DAILY_LOSS", RISK_REASONS["DAILY_LOSS"]),
+    GLOBAL_DAILY_LOSS: ("GLOBAL_DAILY_LOSS", RISK_REASONS["GLOBAL_DAILY_LOSS"]),
+    MAX_DRAWDOWN: ("MAX_DRAWDOWN", RISK_REASONS["MAX_DRAWDOWN"]),
+    MAX_OPEN_ORDERS: ("MAX_OPEN_ORDERS", RISK_REASONS["MAX_OPEN_ORDERS"]),
+    RATE_LIMIT: ("RATE_LIMIT", RISK_REASONS["RATE_LIMIT"]),
+    HEDGE_OVERCLOSE: ("HEDGE_OVERCLOSE", RISK_REASONS["HEDGE_OVERCLOSE"]),
+    NO_QUOTE_RATE: ("NO_QUOTE_RATE", RISK_REASONS["NO_QUOTE_RATE"]),
+    UNPRICED_EXPOSURE: ("UNPRICED_EXPOSURE", RISK_REASONS["UNPRICED_EXPOSURE"]),
+    GLOBAL_UNPRICED_EXPOSURE: ("GLOBAL_UNPRICED_EXPOSURE", RISK_REASONS["GLOBAL_UNPRICED_EXPOSURE"]),
 }
 REASON_MESSAGES = {code: message for code, (_, message) in REASONS.items()}
 REASON_NAMES = {code: name for code, (name, _) in REASONS.items()}

@@ -14,7 +14,10 @@ Cash (the account's USDT balance, ``acc[A_CASH]``):
 * spot fills move cash by ``-(signed notional) - fee`` (the asset is paid for).
 
 So, exactly: change in cash == realised - fees + funding - change in spot cost basis, and after a
-position returns to flat its realised PnL equals the sum of its fills' signed proceeds.
+position returns to flat its realised PnL equals the sum of its fills' signed proceeds. For an instrument
+quoted in another asset (ETH/BTC) the position's fields stay in its money (1e-12 BTC) and what reaches the
+account (cash, realised, fees, value, gross, perp cost) is converted into 1e-8 USDT at the instrument's rate
+(``kernels.quote_rates``), rounded against the account: a cash move at the rate of the moment of the fill.
 
 Every kernel keeps the account and global caches (value, gross exposure, perp cost basis, cash) and
 the equity peak up to date; ``recompute_caches`` rebuilds the caches from positions.
@@ -46,6 +49,7 @@ from kernels.codes import (
     UNKNOWN_INSTRUMENT,
 )
 from kernels.fixed import PPM, mul_div_ceil, mul_div_floor, mul_div_trunc
+from kernels.quote_rates import to_limit_ceil, to_limit_floor
 from kernels.state import (
     A_CASH,
     A_COST_PERP,
@@ -57,15 +61,19 @@ from kernels.state import (
     A_PEAK_EQUITY,
     A_POS_MODE,
     A_REALISED,
+    A_UNPRICED,
     A_VALUE,
     G_CASH,
     G_COST_PERP,
     G_DAY_START_EQUITY,
     G_GROSS,
+    G_UNPRICED,
     G_VALUE,
     I_KIND,
     I_MARK,
     I_MULT,
+    I_RATE_DEN,
+    I_RATE_NUM,
     P_COST,
     P_FEES,
     P_FUNDING,
@@ -113,6 +121,9 @@ def _set_mark(ins, acc, pos, glob, i, mark):
     dm = mark - old
     m = ins[I_MULT, i]
     ins[I_MARK, i] = mark
+    num = ins[I_RATE_NUM, i]
+    den = ins[I_RATE_DEN, i]
+    same = num == den  # quoted in the limits' currency: nothing to convert
     dv_total = 0
     dg_total = 0
     for a in range(acc.shape[1]):
@@ -120,8 +131,16 @@ def _set_mark(ins, acc, pos, glob, i, mark):
         q1 = pos[P_QTY, a, i, 1]
         if q0 == 0 and q1 == 0:
             continue
-        dv = (q0 + q1) * dm * m
-        dg = (abs(q0) + abs(q1)) * dm * m
+        if same:
+            dv = (q0 + q1) * dm * m
+            dg = (abs(q0) + abs(q1)) * dm * m
+        else:  # each slot's converted value at the new mark minus at the old one (the caches' own rounding)
+            dv = 0
+            dg = 0
+            for q in (q0, q1):
+                if q != 0:
+                    dv += to_limit_floor(q * mark * m, num, den) - to_limit_floor(q * old * m, num, den)
+                    dg += to_limit_ceil(abs(q) * mark * m, num, den) - to_limit_ceil(abs(q) * old * m, num, den)
         acc[A_VALUE, a] += dv
         acc[A_GROSS, a] += dg
         dv_total += dv
@@ -132,7 +151,7 @@ def _set_mark(ins, acc, pos, glob, i, mark):
 
 
 @njit(cache=True, inline="always")
-def _apply_fill(ins, acc, pos, glob, a, i, side, pos_side, price, qty, fee):
+def _apply_fill(ins, acc, pos, glob, a, i, side, pos_side, price, qty, fee):  # noqa: C901 - one flat kernel
     if a < 0 or a >= acc.shape[1]:
         return UNKNOWN_ACCOUNT
     if i < 0 or i >= ins.shape[1]:
@@ -177,22 +196,34 @@ def _apply_fill(ins, acc, pos, glob, a, i, side, pos_side, price, qty, fee):
     pos[P_COST, a, i, slot] = c_new
     pos[P_REALISED, a, i, slot] += realised
     pos[P_FEES, a, i, slot] += fee
-    acc[A_REALISED, a] += realised
-    acc[A_FEES, a] += fee
+    # the account's fields are in the limits' unit: an instrument quoted in another asset converts at its rate
+    num = ins[I_RATE_NUM, i]
+    den = ins[I_RATE_DEN, i]
+    acc[A_REALISED, a] += to_limit_floor(realised, num, den)
+    acc[A_FEES, a] += to_limit_ceil(fee, num, den)
 
     mark_unit = ins[I_MARK, i] * m
-    dv = (q_new - q) * mark_unit
-    dg = (abs(q_new) - abs(q)) * mark_unit
+    if num == den:
+        dv = (q_new - q) * mark_unit
+        dg = (abs(q_new) - abs(q)) * mark_unit
+    else:
+        dv = to_limit_floor(q_new * mark_unit, num, den) - to_limit_floor(q * mark_unit, num, den)
+        dg = to_limit_ceil(abs(q_new) * mark_unit, num, den) - to_limit_ceil(abs(q) * mark_unit, num, den)
+        if num == 0:
+            dn = (1 if q_new != 0 else 0) - (1 if q != 0 else 0)
+            acc[A_UNPRICED, a] += dn
+            glob[G_UNPRICED] += dn
     acc[A_VALUE, a] += dv
     acc[A_GROSS, a] += dg
     glob[G_VALUE] += dv
     glob[G_GROSS] += dg
     if ins[I_KIND, i] == PERP:
-        acc[A_COST_PERP, a] += c_new - c
-        glob[G_COST_PERP] += c_new - c
-        _move_cash(acc, glob, a, realised - fee)
+        dc = to_limit_ceil(c_new, num, den) - to_limit_ceil(c, num, den)
+        acc[A_COST_PERP, a] += dc
+        glob[G_COST_PERP] += dc
+        _move_cash(acc, glob, a, to_limit_floor(realised - fee, num, den))
     else:
-        _move_cash(acc, glob, a, -side * qty * unit - fee)
+        _move_cash(acc, glob, a, to_limit_floor(-side * qty * unit - fee, num, den))
     _raise_peak(acc, a)
     return OK
 
@@ -254,7 +285,8 @@ def apply_funding(ins, lim, acc, pos, glob, a, i, pos_side, amount):
 def apply_funding_rate(ins, lim, acc, pos, glob, i, rate_e8):
     """Charge a funding rate (units of 1e-8) to every position in instrument i at its mark:
     a long pays value x rate when the rate is positive, a short receives it (each payment is rounded
-    down, i.e. against the account). Returns the net amount booked across accounts."""
+    down, i.e. against the account; an instrument quoted in another asset books it at its rate). Returns the net
+    amount booked across accounts, in the limits' unit."""
     mark_unit = ins[I_MARK, i] * ins[I_MULT, i]
     total = 0
     for a in range(acc.shape[1]):
@@ -264,10 +296,11 @@ def apply_funding_rate(ins, lim, acc, pos, glob, i, rate_e8):
                 continue
             amount = mul_div_floor(-q * mark_unit, rate_e8, FUNDING_RATE_SCALE)
             pos[P_FUNDING, a, i, slot] += amount
-            acc[A_FUNDING, a] += amount
-            _move_cash(acc, glob, a, amount)
+            booked = to_limit_floor(amount, ins[I_RATE_NUM, i], ins[I_RATE_DEN, i])
+            acc[A_FUNDING, a] += booked
+            _move_cash(acc, glob, a, booked)
             _raise_peak(acc, a)
-            total += amount
+            total += booked
     return total
 
 
@@ -296,37 +329,47 @@ def recompute_caches(ins, lim, acc, pos, glob):
     g_value = 0
     g_gross = 0
     g_cost = 0
+    g_unpriced = 0
     for a in range(acc.shape[1]):
         value = 0
         gross = 0
         cost = 0
+        unpriced = 0
         for i in range(ins.shape[1]):
             mark_unit = ins[I_MARK, i] * ins[I_MULT, i]
+            num = ins[I_RATE_NUM, i]
+            den = ins[I_RATE_DEN, i]
             for slot in range(2):
                 q = pos[P_QTY, a, i, slot]
                 if q == 0:
                     continue
-                value += q * mark_unit
-                gross += abs(q) * mark_unit
+                value += to_limit_floor(q * mark_unit, num, den)
+                gross += to_limit_ceil(abs(q) * mark_unit, num, den)
                 if ins[I_KIND, i] == PERP:
-                    cost += pos[P_COST, a, i, slot]
+                    cost += to_limit_ceil(pos[P_COST, a, i, slot], num, den)
+                if num == 0:
+                    unpriced += 1
         acc[A_VALUE, a] = value
         acc[A_GROSS, a] = gross
         acc[A_COST_PERP, a] = cost
+        acc[A_UNPRICED, a] = unpriced
         g_cash += acc[A_CASH, a]
         g_value += value
         g_gross += gross
         g_cost += cost
+        g_unpriced += unpriced
     glob[G_CASH] = g_cash
     glob[G_VALUE] = g_value
     glob[G_GROSS] = g_gross
     glob[G_COST_PERP] = g_cost
+    glob[G_UNPRICED] = g_unpriced
 
 
 @njit(cache=True)
 def account_summary(ins, lim, acc, pos, glob, out):
     """Fill out[S_*, a] for every account: equity, cash, unrealised, realised, fees, funding, gross and
-    net value (money units). Unrealised is value at the mark minus cost basis, spot and perp alike."""
+    net value (money units). Unrealised is value at the mark minus cost basis, spot and perp alike (converted at
+    each instrument's rate, rounded down)."""
     for a in range(acc.shape[1]):
         unrealised = 0
         for i in range(ins.shape[1]):
@@ -334,7 +377,8 @@ def account_summary(ins, lim, acc, pos, glob, out):
             for slot in range(2):
                 q = pos[P_QTY, a, i, slot]
                 if q != 0:
-                    unrealised += q * mark_unit - pos[P_COST, a, i, slot]
+                    u = q * mark_unit - pos[P_COST, a, i, slot]
+                    unrealised += to_limit_floor(u, ins[I_RATE_NUM, i], ins[I_RATE_DEN, i])
         out[S_EQUITY, a] = _equity(acc, a)
         out[S_CASH, a] = acc[A_CASH, a]
         out[S_UNREALISED, a] = unrealised

@@ -11,7 +11,7 @@ Checks, in order (the first failure is returned; see ``codes.REASONS`` for the m
    ``reduce_only``, must shrink the position without flipping it;
 5. for orders that do not just reduce the position: max order notional, max position (including
    open orders on the same side), account and global gross exposure, leverage, daily loss (account
-   and global), drawdown from the equity peak;
+   and global), drawdown from the equity peak, all in USDT (an instrument quoted in another asset converted);
 6. max open orders and the order-rate token bucket (every order).
 
 An accepted order reserves its effect: one token, one open order, and its quantity on its side of
@@ -20,7 +20,12 @@ is filled, cancelled or expires. A rejected order changes nothing.
 
 Notional is priced at the limit price for limit-priced orders and at the mark otherwise; exposure and
 position limits are valued at the mark. Money is int64 units of 1e-8 USDT and ratios are parts per
-million, so every comparison is exact integer arithmetic (see fixed.py).
+million, so every comparison is exact integer arithmetic (see fixed.py). The exchange's notional filters
+are in the instrument's own money; the account's limits in USDT: an instrument quoted in another asset
+(ETH/BTC) converts its notional, position and exposure growth at its rate (``kernels.quote_rates``, rounded
+up), and, for an entry, is refused while it has no rate (``NO_QUOTE_RATE``) or while the account, or any
+account for the global limits, holds a position without one (``UNPRICED_EXPOSURE``,
+``GLOBAL_UNPRICED_EXPOSURE``; only where such a limit is set), since its exposure and equity are then unknown.
 
 Compilation: the kernels here have explicit signatures and ``cache=True``, so they are compiled when
 this module is first imported on a machine (about 15 s) and loaded from Numba's on-disk cache
@@ -46,6 +51,7 @@ from kernels.codes import (
     GLOBAL_DAILY_LOSS,
     GLOBAL_HALTED,
     GLOBAL_REDUCE_ONLY,
+    GLOBAL_UNPRICED_EXPOSURE,
     HALTED,
     HEDGE,
     INSTRUMENT_NOT_TRADING,
@@ -62,6 +68,7 @@ from kernels.codes import (
     MAX_ORDER_TYPE,
     MAX_POSITION,
     NO_MARK_PRICE,
+    NO_QUOTE_RATE,
     NOTIONAL_ABOVE_MAX,
     NOTIONAL_BELOW_MIN,
     OK,
@@ -84,8 +91,10 @@ from kernels.codes import (
     TAKE_PROFIT_LIMIT,
     UNKNOWN_ACCOUNT,
     UNKNOWN_INSTRUMENT,
+    UNPRICED_EXPOSURE,
 )
 from kernels.fixed import INT64_MAX, add_sat, mul3_sat, mul_ppm_sat
+from kernels.quote_rates import to_limit_ceil_sat
 from kernels.state import (
     A_CASH,
     A_COST_PERP,
@@ -96,6 +105,7 @@ from kernels.state import (
     A_POS_MODE,
     A_TOKENS,
     A_TOKENS_NS,
+    A_UNPRICED,
     A_VALUE,
     G_CASH,
     G_COST_PERP,
@@ -104,6 +114,7 @@ from kernels.state import (
     G_MAX_DAILY_LOSS,
     G_MAX_GROSS,
     G_TRADING_STATE,
+    G_UNPRICED,
     G_VALUE,
     I_LOT,
     I_MARK,
@@ -114,6 +125,8 @@ from kernels.state import (
     I_MIN_PRICE,
     I_MIN_QTY,
     I_MULT,
+    I_RATE_DEN,
+    I_RATE_NUM,
     I_STATUS,
     I_TICK,
     L_MAX_DAILY_LOSS,
@@ -253,17 +266,31 @@ def _check(  # noqa: C901 - one flat sequence of checks, inlined into the batch 
             return GLOBAL_REDUCE_ONLY
         if astate == REDUCE_ONLY:
             return ACCOUNT_REDUCE_ONLY
-        if notional > lim[L_MAX_ORDER_NOTIONAL, a]:
+        # money limits are in USDT: an instrument quoted in another asset converts at its rate (rounded up)
+        num = ins[I_RATE_NUM, i]
+        den = ins[I_RATE_DEN, i]
+        if num == 0:
+            return NO_QUOTE_RATE
+        if acc[A_UNPRICED, a] > 0 and (
+            lim[L_MAX_GROSS, a] != UNLIMITED
+            or lim[L_MAX_LEVERAGE_PPM, a] != UNLIMITED
+            or lim[L_MAX_DAILY_LOSS, a] != UNLIMITED
+            or lim[L_MAX_DRAWDOWN_PPM, a] != UNLIMITED
+        ):
+            return UNPRICED_EXPOSURE  # a limit on the account's exposure or equity cannot be checked
+        if glob[G_UNPRICED] > 0 and (glob[G_MAX_GROSS] != UNLIMITED or glob[G_MAX_DAILY_LOSS] != UNLIMITED):
+            return GLOBAL_UNPRICED_EXPOSURE
+        if to_limit_ceil_sat(notional, num, den) > lim[L_MAX_ORDER_NOTIONAL, a]:
             return MAX_ORDER_NOTIONAL
         # worst case on the order's side: position plus every open order on that side plus this one
         if side == BUY:
             worst = q + pos[P_OPEN_BUY, a, i, slot] + qty
         else:
             worst = pos[P_OPEN_SELL, a, i, slot] + qty - q
-        if worst > 0 and mul3_sat(mark, worst, mult) > lim[L_MAX_POSITION_NOTIONAL, a]:
+        if worst > 0 and to_limit_ceil_sat(mul3_sat(mark, worst, mult), num, den) > lim[L_MAX_POSITION_NOTIONAL, a]:
             return MAX_POSITION
         grow = abs(q + side * qty) - abs(q)  # growth of |position| if the order fills
-        dgross = mul3_sat(mark, grow, mult) if grow > 0 else 0
+        dgross = to_limit_ceil_sat(mul3_sat(mark, grow, mult), num, den) if grow > 0 else 0
         gross_after = add_sat(acc[A_GROSS, a], dgross)
         if gross_after > lim[L_MAX_GROSS, a]:
             return MAX_ACCOUNT_EXPOSURE

@@ -23,10 +23,13 @@ Field-major positions keep the hot path's working set small: the risk check read
 fields (4 MB each for 256 accounts x 1,024 instruments), which stay in the L3 cache even when orders
 hit accounts and instruments at random; a record-per-slot layout (measured) made that case 4x slower.
 
-Money fields are int64 units of 1e-8 USDT. ``acc[A_VALUE]`` (sum of signed quantity x mark x mult
-over the account's positions), ``acc[A_COST_PERP]`` (cost basis of perpetual positions) and
-``acc[A_GROSS]`` (sum of |quantity| x mark x mult) are caches kept exact by every kernel that moves a
-quantity, a mark or cash, so that equity (``cash + value - cost_perp``) and exposure are O(1) in the
+Money fields are int64 units of 1e-8 USDT. An instrument quoted in another asset (ETH/BTC) counts its money
+(1e-12 BTC) at its rate ``ins[I_RATE_NUM] / ins[I_RATE_DEN]`` (``kernels.quote_rates``): positions, cash
+moves and exposure enter the account caches in USDT, rounded against the account (values down, exposure
+and cost up); a position's own fields (``pos``) stay in the instrument's money. ``acc[A_VALUE]`` (sum of
+signed quantity x mark x mult over the account's positions), ``acc[A_COST_PERP]`` (cost basis of perpetual
+positions) and ``acc[A_GROSS]`` (sum of |quantity| x mark x mult) are caches kept exact by every kernel that
+moves a quantity, a mark, a rate or cash, so that equity (``cash + value - cost_perp``) and exposure are O(1) in the
 risk check; ``positions.recompute_caches`` rebuilds them from the positions.
 """
 
@@ -49,7 +52,11 @@ TOKEN = 1_000_000_000_000
 # ins: instruments
 I_KIND, I_STATUS, I_MULT, I_TICK, I_LOT, I_MIN_QTY, I_MAX_QTY, I_MIN_PRICE, I_MAX_PRICE = range(9)
 I_MIN_NOTIONAL, I_MAX_NOTIONAL, I_MARK = range(9, 12)
-I_FIELDS = 12
+# the instrument's money -> 1e-8 USDT (the limits' unit): x USDT units = x * I_RATE_NUM / I_RATE_DEN, pushed by
+# the daemon from the quote's USDT pair (kernels.quote_rates); 1/1 (the default) for USDT-quoted instruments,
+# I_RATE_NUM = 0 while no rate is known (the risk check then refuses entries: NO_QUOTE_RATE)
+I_RATE_NUM, I_RATE_DEN = range(12, 14)
+I_FIELDS = 14
 
 # lim: per-account limits (money in units of 1e-8 USDT, ratios in parts per million, order rate in
 # orders per 1000 s)
@@ -61,7 +68,8 @@ L_FIELDS = 11
 # acc: per-account state
 A_POS_MODE, A_EXCHANGE, A_CASH, A_VALUE, A_COST_PERP, A_GROSS, A_REALISED, A_FEES = range(8)
 A_FUNDING, A_DAY_START_EQUITY, A_PEAK_EQUITY, A_OPEN_ORDERS, A_TOKENS, A_TOKENS_NS = range(8, 14)
-A_FIELDS = 14
+A_UNPRICED = 14  # open position slots in instruments without a USDT rate (their value is unknown)
+A_FIELDS = 15
 
 # pos: per (account, instrument, slot)
 P_QTY, P_COST, P_REALISED, P_FEES, P_FUNDING, P_OPEN_BUY, P_OPEN_SELL = range(7)
@@ -70,7 +78,8 @@ P_FIELDS = 7
 # glob: global limits, kill switch, and sums over all accounts of the acc caches
 G_MAX_GROSS, G_MAX_DAILY_LOSS, G_TRADING_STATE, G_CASH, G_VALUE, G_COST_PERP, G_GROSS = range(7)
 G_DAY_START_EQUITY = 7
-G_FIELDS = 8
+G_UNPRICED = 8  # sum of acc[A_UNPRICED]
+G_FIELDS = 9
 
 LIMIT_FIELDS = {
     "max_order_notional": L_MAX_ORDER_NOTIONAL,
@@ -136,6 +145,8 @@ class KernelState:
         self.n_accounts = n_accounts
         self.n_instruments = n_instruments
         self.ins = np.zeros((I_FIELDS, n_instruments), dtype=np.int64)
+        self.ins[I_RATE_NUM] = 1  # money in the limits' unit until a rate is set (kernels.quote_rates)
+        self.ins[I_RATE_DEN] = 1
         self.lim = np.full((L_FIELDS, n_accounts), UNLIMITED, dtype=np.int64)
         self.lim[L_TRADING_STATE] = ACTIVE
         self.acc = np.zeros((A_FIELDS, n_accounts), dtype=np.int64)

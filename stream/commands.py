@@ -44,6 +44,7 @@ from oms.model import (
     PlaceOrder,
 )
 from oms.model.commands import Command, CommandError, CommandReply, CommandResult, encode_reply, parse_request
+from oms.model.rejections import venue_rejection
 from oms.model.settings import SETTINGS_COMMANDS
 from oms.model.units import to_decimal
 from oms.venues.errors import OrderNotFound, RateLimited, UnknownOutcome, VenueError
@@ -479,6 +480,9 @@ def _venue_code(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return "unknown_market"
     code = getattr(exc, "code", None)
+    shared = venue_rejection(code, getattr(exc, "venue_message", ""))  # the table the backtest reports from too
+    if shared is not None:
+        return shared.code
     return f"venue:{code}" if code is not None else f"venue:{type(exc).__name__.lower()}"
 
 

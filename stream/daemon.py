@@ -58,6 +58,7 @@ from stream.accounts import AccountSession
 from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
+from stream.fees import FeeRates
 from stream.funding import FundingBook
 from stream.futures import FuturesMonitor
 from stream.futures_settings import FuturesSettings, targets_from_config
@@ -167,6 +168,7 @@ class Daemon:
         self.writer: StateWriter | None = None
         self.rotation: KeyRotationListener | None = None
         self.strategies: StrategyRunner | None = None
+        self.fees: FeeRates | None = None  # the accounts' own commission rates (stream.fees)
         self.emulation: Emulation | None = None
         self.ops: OpsServer | None = None
         self.logs: LogWriter | None = None
@@ -234,7 +236,9 @@ class Daemon:
         await self._start_accounts(leases)
         await self._start_rotation()
         await self.emulation.start()
-        self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds)
+        self.fees = FeeRates(self.sessions, self.wiring.instruments, float(self.cfg.stream.daemon.fee_refresh_s))
+        self._tasks.append(asyncio.get_running_loop().create_task(self.fees.run(), name="fee rates"))
+        self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds, fees=self.fees)
         self.strategies.start()
         trading = [x for x in self.sessions.values() if x.lease is not None]
         self._subs = await self.router.subscribe(self.nc, trading)

@@ -2,13 +2,26 @@
 
 The kernels know instruments by number; the edges speak ``binance`` + ``BTC/USDT:USDT``. The same symbol on
 two exchanges is two instruments (their filters, books and marks differ). Numbers are given once, when the
-venue's markets are loaded, and written into the kernel state's instrument block.
+venue's markets are loaded, and written into the kernel state's instrument block. An instrument quoted in
+another asset than the limits' USDT (ETH/BTC) enters without a rate into USDT (``kernels.quote_rates``): the
+risk check refuses entries in it until ``stream.risk.quotes.QuoteLimits`` pushes the rate of its quote's pair.
 """
 
 from __future__ import annotations
 
-from kernels.state import KernelState
+from kernels.quote_rates import LIMIT_CURRENCY
+from kernels.state import I_RATE_NUM, KernelState
 from oms.model import Instrument
+
+
+def quote_of(ins: Instrument) -> str:
+    """The instrument's quote asset ("" for a synthetic name without one: its money is taken as USDT)."""
+    if ins.spec.quote_asset:
+        return ins.spec.quote_asset
+    try:
+        return ins.id.quote
+    except ValueError:
+        return ""
 
 
 class UnknownInstrument(KeyError):
@@ -34,9 +47,12 @@ class InstrumentTable:
                 raise ValueError(f"instrument table full: the kernel state holds {self.state.n_instruments}")
             self._index[key] = i
             self._by_number.append((exchange, instrument))
-        else:
-            self._by_number[i] = (exchange, instrument)
-        self.state.set_instrument(i, instrument)
+            self.state.set_instrument(i, instrument)
+            if quote_of(instrument) not in ("", LIMIT_CURRENCY):
+                self.state.ins[I_RATE_NUM, i] = 0  # no rate into USDT yet (a new instrument: no position holds it)
+            return i
+        self._by_number[i] = (exchange, instrument)
+        self.state.set_instrument(i, instrument)  # the rate it has stays
         return i
 
     def lookup(self, exchange: str, symbol: str) -> tuple[int, Instrument]:

@@ -15,10 +15,10 @@ listener: ``F_FIELDS`` with its tag, ``MAKER``/``PARTIAL``/``REJECTED`` flags, t
 time); their intents take the same path as those of ``on_market``.
 
 ``QUOTE_QTY`` (spend ``IN_QTY`` money units, fees included) is sized here, like the backtest's
-``_size_budget``, at the book's best price on the side taken (taker fee ``QUOTE_FEE_PPM``) and sent as a market
-order of that quantity; ``CLOSE`` becomes a market order for the account's whole position on the instrument
-(from the positions kernel; reduce-only on futures; on Spot at most the free balance of the base asset, since a
-Spot buy pays its fee in that asset). An intent the host refuses (``IntentError``) or that
+``_size_budget``, at the book's best price on the side taken (the account's own taker fee, ``stream.fees``) and
+sent as a market order of that quantity; ``CLOSE`` becomes a market order for the account's whole position on
+the instrument (from the positions kernel; reduce-only on futures; on Spot at most the free balance of the base
+asset, since a Spot buy pays its fee in that asset). An intent the host refuses (``IntentError``) or that
 cannot be an order now (``QUOTE_QTY`` without a book or below one lot, ``CLOSE`` when flat) is counted in
 ``dropped`` and logged once per reason; the strategy keeps running.
 """
@@ -79,8 +79,9 @@ class HostedStrategy:
 
 
 class StrategyRunner:
-    def __init__(self, plan: DaemonPlan, wiring: KernelWiring, router: OrderRouter, feeds: list[MarketFeed]):
+    def __init__(self, plan: DaemonPlan, wiring: KernelWiring, router: OrderRouter, feeds: list[MarketFeed], fees=None):
         self.plan, self.wiring, self.router, self.feeds = plan, wiring, router, feeds
+        self.fees = fees  # stream.fees.FeeRates: the account's own taker rate for QUOTE_QTY budgets
         self.hosted: list[HostedStrategy] = []
         self.dropped: Counter[str] = Counter()
         self.intents = 0
@@ -301,7 +302,7 @@ class StrategyRunner:
         if otype == api.CANCEL_ALL:
             return CancelAll(account=acct, symbol=ins.symbol)
         if flags & api.QUOTE_QTY:
-            qty = self._size_budget(qty, i, side, ins)
+            qty = self._size_budget(qty, i, side, ins, a)
             if qty <= 0:
                 self._drop("quote_qty_unsized", h.name, f"{ins.symbol}: no book, or the budget buys less than a lot")
                 return None
@@ -347,9 +348,11 @@ class StrategyRunner:
         units = int(free / to_decimal(ins.qty_unit))
         return units - units % ins.lot
 
-    def _size_budget(self, budget: int, i: int, side: int, ins: Instrument) -> int:
+    def _size_budget(self, budget: int, i: int, side: int, ins: Instrument, a: int = -1) -> int:
         """Most whole lots whose notional plus the taker fee fits in ``budget`` money units at the book's best
-        price on the side taken (the backtest's ``_size_budget`` at its fill price)."""
+        price on the side taken (the backtest's ``_size_budget`` at its fill price). The fee is account a's own
+        taker rate where the venue reported it (``stream.fees``), else ``QUOTE_FEE_PPM``."""
+        fee = self.fees.taker_ppm(a, i, QUOTE_FEE_PPM) if self.fees is not None else QUOTE_FEE_PPM
         if self.books is None:
             return 0
         lv, meta = self.books
@@ -357,8 +360,8 @@ class StrategyRunner:
         if best <= 0:
             return 0
         unit = best * ins.mult
-        q = budget * 1_000_000 // (unit * (1_000_000 + QUOTE_FEE_PPM)) // ins.lot * ins.lot
-        while q > 0 and q * unit + q * unit * QUOTE_FEE_PPM // 1_000_000 > budget:
+        q = budget * 1_000_000 // (unit * (1_000_000 + fee)) // ins.lot * ins.lot
+        while q > 0 and q * unit + q * unit * fee // 1_000_000 > budget:
             q -= ins.lot
         return q
 

@@ -27,6 +27,15 @@ class Instrument:
     min_notional: int
     max_notional: int
     mark: int
+    rate_num: int = 1  # the instrument's money -> the limits' USDT (kernels.quote_rates); 0: no rate
+    rate_den: int = 1
+
+    def floor(self, x: int) -> int:
+        """x of this instrument's money in the limits' unit, rounded down."""
+        return x * self.rate_num // self.rate_den
+
+    def ceil(self, x: int) -> int:
+        return -(-x * self.rate_num // self.rate_den)
 
 
 @dataclass
@@ -88,17 +97,22 @@ class World:
     def value(self, a: int) -> int:
         """Sum of signed quantity x mark x mult over the account's positions."""
         acct = self.accounts[a]
-        return sum(p.qty * self.instruments[i].mark * self.instruments[i].mult for (i, _), p in acct.positions.items())
+        ins = self.instruments
+        return sum(ins[i].floor(p.qty * ins[i].mark * ins[i].mult) for (i, _), p in acct.positions.items())
 
     def cost_perp(self, a: int) -> int:
         acct = self.accounts[a]
-        return sum(p.cost for (i, _), p in acct.positions.items() if self.instruments[i].kind == PERP)
+        ins = self.instruments
+        return sum(ins[i].ceil(p.cost) for (i, _), p in acct.positions.items() if ins[i].kind == PERP and p.qty)
+
+    def unpriced(self, a: int) -> int:
+        """Open position slots in instruments without a rate."""
+        return sum(1 for (i, _), p in self.accounts[a].positions.items() if p.qty and self.instruments[i].rate_num == 0)
 
     def gross(self, a: int) -> int:
         acct = self.accounts[a]
-        return sum(
-            abs(p.qty) * self.instruments[i].mark * self.instruments[i].mult for (i, _), p in acct.positions.items()
-        )
+        ins = self.instruments
+        return sum(ins[i].ceil(abs(p.qty) * ins[i].mark * ins[i].mult) for (i, _), p in acct.positions.items())
 
     def equity(self, a: int) -> int:
         """Cash plus spot holdings at the mark plus unrealised PnL of perpetuals."""

@@ -55,12 +55,12 @@ def apply_fill(world: World, a: int, i: int, side: int, pos_side: int, price: in
     position.qty, position.cost = q, cost
     position.realised += realised
     position.fees += fee
-    acct.realised += realised
-    acct.fees += fee
+    acct.realised += inst.floor(realised)
+    acct.fees += inst.ceil(fee)
     if inst.kind == C.PERP:
-        acct.cash = cash_before + realised - fee
+        acct.cash = cash_before + inst.floor(realised - fee)
     else:
-        acct.cash = cash_before - side * qty * unit - fee
+        acct.cash = cash_before + inst.floor(-side * qty * unit - fee)
     raise_peak(world, a)
     return C.OK
 
@@ -97,11 +97,21 @@ def apply_funding_rate(world: World, i: int, rate_e8: int) -> int:
             value = position.qty * inst.mark * inst.mult
             amount = (-value * rate_e8) // FUNDING_RATE_SCALE  # floor: against the account
             position.funding += amount
-            acct.funding += amount
-            acct.cash += amount
-            total += amount
+            booked = inst.floor(amount)
+            acct.funding += booked
+            acct.cash += booked
+            total += booked
             raise_peak(world, a)
     return total
+
+
+def set_quote_rate(world: World, i: int, num: int, den: int) -> None:
+    """The instrument's rate into the limits' unit (kernels.quote_rates.set_quote_rate): the caches follow."""
+    inst = world.instruments[i]
+    inst.rate_num, inst.rate_den = (num, den) if den > 0 else (0, 1)
+    for a, acct in enumerate(world.accounts):
+        if any(acct.positions.get((i, slot)) and acct.positions[(i, slot)].qty for slot in (0, 1)):
+            raise_peak(world, a)
 
 
 def transfer(world: World, a: int, amount: int) -> None:
@@ -120,10 +130,9 @@ def start_day(world: World) -> None:
 
 def account_summary(world: World, a: int) -> dict[str, int]:
     acct = world.accounts[a]
+    ins = world.instruments
     unrealised = sum(
-        p.qty * world.instruments[i].mark * world.instruments[i].mult - p.cost
-        for (i, _), p in acct.positions.items()
-        if p.qty
+        ins[i].floor(p.qty * ins[i].mark * ins[i].mult - p.cost) for (i, _), p in acct.positions.items() if p.qty
     )
     return {
         "equity": world.equity(a),

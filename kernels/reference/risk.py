@@ -111,7 +111,15 @@ def new_risk(
         return C.GLOBAL_REDUCE_ONLY
     if lim.trading_state == C.REDUCE_ONLY:
         return C.ACCOUNT_REDUCE_ONLY
-    if over(order_notional(world, i, otype, price, qty), lim.max_order_notional):
+    if inst.rate_num == 0:
+        return C.NO_QUOTE_RATE
+    account_limits = (lim.max_gross_exposure, lim.max_leverage_ppm, lim.max_daily_loss, lim.max_drawdown_ppm)
+    if world.unpriced(a) and any(x != UNLIMITED for x in account_limits):
+        return C.UNPRICED_EXPOSURE
+    globally_limited = world.max_gross_exposure != UNLIMITED or world.max_daily_loss != UNLIMITED
+    if globally_limited and any(world.unpriced(b) for b in range(len(world.accounts))):
+        return C.GLOBAL_UNPRICED_EXPOSURE
+    if over(inst.ceil(order_notional(world, i, otype, price, qty)), lim.max_order_notional):
         return C.MAX_ORDER_NOTIONAL
     position = acct.position(i, 1 if pos_side == C.POS_SHORT else 0)
     q = position.qty
@@ -119,9 +127,9 @@ def new_risk(
         worst_position = q + position.open_buy + qty
     else:
         worst_position = -(q - position.open_sell - qty)
-    if worst_position > 0 and over(worst_position * inst.mark * inst.mult, lim.max_position_notional):
+    if worst_position > 0 and over(inst.ceil(worst_position * inst.mark * inst.mult), lim.max_position_notional):
         return C.MAX_POSITION
-    added_gross = max(0, abs(q + side * qty) - abs(q)) * inst.mark * inst.mult
+    added_gross = inst.ceil(max(0, abs(q + side * qty) - abs(q)) * inst.mark * inst.mult)
     gross_after = world.gross(a) + added_gross
     if over(gross_after, lim.max_gross_exposure):
         return C.MAX_ACCOUNT_EXPOSURE

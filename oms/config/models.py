@@ -476,6 +476,9 @@ class DaemonConfig(Frozen):
     )
     log_max_bytes: PosCount = Field(20_000_000, description="per-account log file size before it rotates")
     log_backups: Count = Field(10, description="rotated per-account log files kept")
+    fee_refresh_s: Annotated[int, Field(strict=True, ge=60, le=86400)] = Field(
+        3600, description="seconds between reads of each account's commission rates from the venue (stream.fees)"
+    )
 
 
 class NatsService(Frozen):

@@ -30,12 +30,13 @@ from oms.venues.interface import (
     UserEvent,
     VenueContext,
 )
-from oms.venues.metadata import Capabilities, EndpointWeight, FeeTier, RateLimitRule, VenueMetadata
+from oms.venues.metadata import Capabilities, CommissionRates, EndpointWeight, FeeTier, RateLimitRule, VenueMetadata
 from oms.venues.registry import connector_for, register
 
 __all__ = [
     "AuthError",
     "Capabilities",
+    "CommissionRates",
     "ClockSkew",
     "Connector",
     "EndpointWeight",

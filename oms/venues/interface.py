@@ -63,7 +63,7 @@ from oms.model import (
     TransferEvent,
 )
 from oms.venues.errors import VenueError
-from oms.venues.metadata import Capabilities, VenueMetadata
+from oms.venues.metadata import Capabilities, CommissionRates, VenueMetadata
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -323,6 +323,11 @@ class ExecutionClient(Protocol):
     async def fills(self, symbol: str, since_ns: int, until_ns: int | None = None) -> list[Fill]:
         """The account's fills on ``symbol`` from ``since_ns`` (inclusive) to ``until_ns`` (exclusive; now if
         None), oldest first, all pages. Equal to the user stream's fills for the same trades."""
+        ...
+
+    async def commission(self, symbol: str) -> CommissionRates:
+        """The account's own maker/taker commission on ``symbol`` (``capabilities.commission_rates``;
+        ``Unsupported`` where the venue does not report it: use ``metadata.fee()`` then)."""
         ...
 
     async def balances(self) -> list[Balance]:

@@ -44,6 +44,9 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     sub_account_balances: bool = False  # the main key reads its sub-accounts' wallets (Binance master endpoints)
     fills_since: bool = True  # fills by time range (Binance myTrades/userTrades need a symbol)
     fetch_order_by_client_id: bool = True
+    # the account's own maker/taker rates per symbol (Binance GET /api/v3/account/commission, GET
+    # /fapi/v1/commissionRate; ccxt fetch_trading_fee): ExecutionClient.commission
+    commission_rates: bool = False
 
     def supports(self, order_type: OrderType) -> bool:
         return order_type in self.order_types
@@ -84,6 +87,29 @@ class FeeTier(msgspec.Struct, frozen=True, kw_only=True):
     min_volume: DecimalStr = "0"
     maker: DecimalStr
     taker: DecimalStr
+
+
+class CommissionRates(msgspec.Struct, frozen=True, kw_only=True):
+    """One account's maker/taker commission on one symbol (fractions of the notional, e.g. ``"0.001"``), as the
+    venue reports it (``source="venue"``) or from the metadata's fee table (``source="metadata"``)."""
+
+    symbol: str
+    maker: DecimalStr
+    taker: DecimalStr
+    source: str = "venue"
+
+    @property
+    def maker_ppm(self) -> int:
+        return _ppm(self.maker)
+
+    @property
+    def taker_ppm(self) -> int:
+        return _ppm(self.taker)
+
+
+def _ppm(rate: str) -> int:
+    """A fee fraction in parts per million, rounded up (a fee is never under-counted)."""
+    return int((Decimal(rate) * 1_000_000).to_integral_value(rounding="ROUND_CEILING"))
 
 
 class VenueMetadata(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,8 +1,10 @@
 """The risk controls on the daemon's timers: the breaker's tick and the guards' sampling and recomputation.
 
 ``RiskControls.from_config(cfg.risk, state, accounts, names, on_trip)`` builds what ``risk.yaml`` enables;
-``attach(gateway)`` installs the guards' per-order hook; ``start()`` runs both timers as tasks on the running
-loop (the guards' statistics in a worker thread, their kernels release the GIL); ``on_trip(trip)`` is awaited
+``attach(gateway)`` installs the guards' per-order hook and the USDT limits of cross-quoted instruments;
+``start()`` runs the timers as tasks on the running loop (the quote rates into the kernel state every
+``rates_interval_s`` and before each breaker tick, so exposure and losses are counted in USDT; the guards'
+statistics in a worker thread, their kernels release the GIL); ``on_trip(trip)`` is awaited
 for every switch the breaker makes (the daemon publishes a risk event and updates its view); ``resume(a)``
 is what a manual resume calls; ``stop()`` cancels the timers. A failing tick is logged and counted, and the
 timer carries on.
@@ -34,12 +36,14 @@ class RiskControls:
         on_trip: OnTrip,
         breaker_interval_s: float = 1.0,
         quote_rates: dict[str, str] | None = None,
+        rates_interval_s: float = 1.0,
     ):
         self.breaker = breaker
         self.guards = guards
         self.on_trip = on_trip
         self.breaker_interval_s = breaker_interval_s
         self.quote_rates = dict(quote_rates or {})
+        self.rates_interval_s = rates_interval_s
         self.quotes: QuoteLimits | None = None  # set by attach
         self.errors = 0
         self.ticks = 0
@@ -69,12 +73,15 @@ class RiskControls:
         limits of instruments quoted in another asset (``OrderGateway.quote_check``, ``stream.risk.quotes``)."""
         gateway.guard = self.guards.check if self.guards is not None else None
         self.quotes = QuoteLimits(gateway.state, gateway.instruments, self.quote_rates)
+        self.quotes.push_rates()
         gateway.quote_check = self.quotes.check
         trades = self.breaker.trades if self.breaker is not None else None
         gateway.on_fill = trades.on_fill if trades is not None else None
 
     def start(self) -> list[asyncio.Task]:
         loop = asyncio.get_running_loop()
+        if self.quotes is not None:
+            self._tasks.append(loop.create_task(self._rates_loop(), name="risk-quote-rates"))
         if self.breaker is not None:
             self._tasks.append(loop.create_task(self._breaker_loop(), name="risk-breaker"))
         if self.guards is not None:
@@ -101,6 +108,8 @@ class RiskControls:
     async def tick_breaker(self) -> list[Trip]:
         """One breaker tick (the timer's body): its trips handed to ``on_trip``."""
         assert self.breaker is not None
+        if self.quotes is not None:
+            self.quotes.push_rates()  # losses of cross-quoted positions at the quote's USDT mark now
         trips = self.breaker.tick()
         self.ticks += 1
         for trip in trips:
@@ -120,6 +129,16 @@ class RiskControls:
             except Exception:
                 self.errors += 1
                 log.exception("circuit breaker tick failed (%d so far); it carries on", self.errors)
+
+    async def _rates_loop(self) -> None:
+        assert self.quotes is not None
+        while True:
+            await asyncio.sleep(self.rates_interval_s)
+            try:
+                self.quotes.push_rates()
+            except Exception:
+                self.errors += 1
+                log.exception("quote rates update failed (%d so far); the last rates stay", self.errors)
 
     async def _guards_loop(self) -> None:
         assert self.guards is not None

@@ -18,8 +18,13 @@ conversion pair is not among the daemon's instruments, or has no mark yet, such 
 (``risk:NO_QUOTE_RATE``, naming the pair): it is never passed unchecked. An order that only reduces its
 position needs no money limit and is left to the kernel. USDT-quoted instruments cost one dict lookup.
 
-Not converted (yet): the account's gross exposure, leverage, daily-loss and drawdown checks, which the kernel
-sums over instruments in their own money units (a BTC-quoted position's 1e-12 BTC counts as 1e-8 USDT units).
+The rest of the account's money (cash moves, position value, gross exposure, perpetual cost: so the gross
+exposure, leverage, daily-loss and drawdown checks, per account and global, and the circuit breaker's PnL) is
+converted in the kernels at each instrument's rate (``kernels.quote_rates``). ``push_rates()`` writes every
+cross instrument's rate (its pair's mark x the units' ratio, or 0 while there is none) into the kernel state;
+the risk controls call it on their timer and before each breaker tick, and ``check`` first brings its own
+instrument's rate up to the live mark, so this check and the kernel's always use the same rate. Nothing is
+computed per order for USDT-quoted instruments.
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ from decimal import Decimal
 from fractions import Fraction
 
 from kernels import codes as C
+from kernels.quote_rates import LIMIT_CURRENCY, set_quote_rate
 from kernels.state import (
     A_POS_MODE,
     I_MARK,
     I_MULT,
+    I_RATE_DEN,
+    I_RATE_NUM,
     L_MAX_ORDER_NOTIONAL,
     L_MAX_POSITION_NOTIONAL,
     P_OPEN_BUY,
@@ -42,9 +50,8 @@ from kernels.state import (
 )
 from oms.model import OrderType
 from oms.model.units import money_unit
-from stream.instruments import InstrumentTable, UnknownInstrument
+from stream.instruments import InstrumentTable, UnknownInstrument, quote_of
 
-LIMIT_CURRENCY = "USDT"
 LIMIT_UNIT = money_unit(8)  # the kernel's limits: 1e-8 USDT
 NO_QUOTE_RATE = "risk:NO_QUOTE_RATE"
 _LIMIT_PRICED = frozenset(
@@ -67,14 +74,9 @@ class _Cross:
         """``units`` of the instrument's money at the pair's mark, in 1e-8 USDT, rounded up."""
         return -(-units * rate_mark * self.num // self.den)
 
-
-def _quote(ins) -> str:
-    if ins.spec.quote_asset:
-        return ins.spec.quote_asset
-    try:
-        return ins.id.quote
-    except ValueError:
-        return ""
+    def rate(self, rate_mark: int) -> tuple[int, int]:
+        """The kernel's rate (``I_RATE_NUM``, ``I_RATE_DEN``) at the pair's mark: (0, 1) without a mark."""
+        return (rate_mark * self.num, self.den) if rate_mark > 0 else (0, 1)
 
 
 def _show(units: int) -> str:
@@ -89,14 +91,43 @@ class QuoteLimits:
         self.instruments = instruments
         self.rates = dict(rates or {})  # quote asset -> its USDT pair's unified symbol (default "{asset}/USDT")
         self._plans: dict[int, _Cross | str | None] = {}  # instrument -> _SAME, a _Cross, or why there is no pair
+        self._blocks = tuple(state.blocks)
         self.refused = 0
+        self.pushes = 0  # rates changed in the kernel state
+
+    def push_rates(self) -> int:
+        """Every cross-quoted instrument's rate into the kernel state (``kernels.quote_rates``), at its pair's
+        mark now; 0 (no rate: entries refused) for one whose pair is not an instrument or has no mark. Returns
+        how many rates changed."""
+        changed = 0
+        for i in range(len(self.instruments)):
+            plan = self._plans.get(i, 0)
+            if plan is _SAME:
+                continue
+            if plan == 0:
+                plan = self._plan(i)
+                if plan is _SAME:
+                    self._plans[i] = _SAME
+                    continue
+            changed += self._sync(i, plan)
+        return changed
+
+    def _sync(self, i: int, plan: _Cross | str) -> int:
+        """Instrument i's kernel rate as the plan says now; 1 when it changed."""
+        ins = self.state.ins
+        num, den = plan.rate(int(ins[I_MARK, plan.rate_i])) if isinstance(plan, _Cross) else (0, 1)
+        if ins[I_RATE_NUM, i] == num and ins[I_RATE_DEN, i] == den:
+            return 0
+        set_quote_rate(*self._blocks, i, num, den)
+        self.pushes += 1
+        return 1
 
     def pair_of(self, quote: str) -> str:
         return self.rates.get(quote, f"{quote}/{LIMIT_CURRENCY}")
 
     def _plan(self, i: int) -> _Cross | str | None:
         exchange, ins = self.instruments.instrument(i)
-        quote = _quote(ins)
+        quote = quote_of(ins)
         if quote in ("", LIMIT_CURRENCY):  # "": a synthetic name (kernel set-ups), money taken as USDT
             return _SAME
         pair = self.pair_of(quote)
@@ -109,7 +140,7 @@ class QuoteLimits:
                 f"instrument of this daemon on {exchange} (stream it: stream.yaml daemon.markets, or name the "
                 f"pair in risk.yaml quote_rates)"
             )
-        if _quote(rate) != LIMIT_CURRENCY:
+        if quote_of(rate) != LIMIT_CURRENCY:
             return f"{pair}, the conversion pair of {quote}, is not quoted in {LIMIT_CURRENCY}"
         # instrument money units -> quote asset -> x (rate ticks x rate price unit) -> 1e-8 USDT
         factor = Fraction(ins.money_unit) * Fraction(rate.price_unit) / Fraction(LIMIT_UNIT)
@@ -129,6 +160,7 @@ class QuoteLimits:
             if plan is _SAME:
                 self._plans[i] = _SAME
                 return None
+        self._sync(i, plan)  # the kernel converts this order's instrument at the same rate as here
         s = self.state
         slot = 1 if pos_side == C.POS_SHORT else 0
         q = int(s.pos[P_QTY, a, i, slot])

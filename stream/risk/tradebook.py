@@ -25,7 +25,7 @@ import numpy as np
 
 from kernels import codes as C
 from kernels.positions import S_FEES, S_FIELDS, S_FUNDING, S_REALISED, S_UNREALISED, account_summary, apply_fill
-from kernels.state import I_MARK, P_QTY, KernelState
+from kernels.state import I_MARK, I_RATE_DEN, I_RATE_NUM, P_QTY, KernelState
 
 
 class TradeBook:
@@ -49,7 +49,10 @@ class TradeBook:
 
     def pnl(self) -> np.ndarray:
         """Per account (money units): realised - fees + funding + unrealised of the trades, at the marks now."""
-        self.book.ins[I_MARK] = self.state.ins[I_MARK]
+        ins = self.book.ins
+        ins[I_MARK] = self.state.ins[I_MARK]
+        ins[I_RATE_NUM] = self.state.ins[I_RATE_NUM]  # cross-quoted trades' unrealised PnL at the USDT rate now
+        ins[I_RATE_DEN] = self.state.ins[I_RATE_DEN]
         s = self._summary
         account_summary(*self._blocks, s)
         return s[S_REALISED] - s[S_FEES] + s[S_FUNDING] + s[S_UNREALISED]

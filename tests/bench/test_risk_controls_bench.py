@@ -7,7 +7,9 @@ Run with ``make bench``. Each figure beside a baseline measured in the same run:
 * one ``CircuitBreaker.tick`` (200 accounts x 256 instruments, two tiers each, and global tiers) vs the
   ``account_summary`` kernel call alone, which it contains;
 * one ``PortfolioGuards.recompute`` (256 instruments x 240 samples) vs NumPy's ``corrcoef`` of the same
-  returns (no missing values, no tables).
+  returns (no missing values, no tables);
+* one ``QuoteLimits.push_rates`` (the USDT rates of BTC-quoted instruments into the kernel state) vs the
+  breaker tick over the same state.
 
 Nothing is asserted about time (a slow machine warns, never fails).
 """
@@ -30,6 +32,7 @@ from stream.gateway import OrderGateway
 from stream.instruments import InstrumentTable
 from stream.risk import CircuitBreaker, PortfolioGuards, Tier
 from stream.risk.guards import GuardSettings
+from stream.risk.quotes import QuoteLimits
 
 pytestmark = pytest.mark.bench
 ACCOUNTS = 200
@@ -130,3 +133,44 @@ def test_breaker_tick_and_guards_recompute():
     print(f"guards recompute, 256 instruments x 240 samples, {ACCOUNTS} accounts each holding all 256 (the "
           f"worst case), in a worker thread off the event loop: {recompute * 1e3:.1f} ms "
           f"(baseline numpy corrcoef of the same returns alone: {numpy * 1e3:.1f} ms)")  # fmt: skip
+
+
+def test_quote_rate_push():
+    """``QuoteLimits.push_rates`` (the timer's and the breaker tick's first step): 256 instruments of which 64 are
+    BTC-quoted, 200 accounts holding all of them, the BTC mark moving so every cross rate changes (64 revaluations
+    of 200 accounts), beside the same pass with the mark unchanged (nothing to write) and the breaker tick."""
+    state = KernelState(n_accounts=ACCOUNTS, n_instruments=257)
+    accounts = AccountIndex([("binance", f"acct{k}") for k in range(ACCOUNTS)])
+    table = InstrumentTable(state)
+    btc = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
+                         min_qty="0.00001", max_qty="9000", min_notional="5", quote_asset="USDT")  # fmt: skip
+    b = table.add("binance", Instrument(btc))
+    for n in range(256):
+        quote = "BTC" if n % 4 == 0 else "USDT"
+        spec = InstrumentSpec(symbol=f"C{n}/{quote}", kind=InstrumentKind.SPOT, tick_size="0.00001",
+                              step_size="0.001", min_qty="0.001", max_qty="9000000", min_notional="0.0001",
+                              quote_asset=quote)  # fmt: skip
+        i = table.add("binance", Instrument(spec))
+        update_mark(*state.blocks, i, Instrument(spec).mark_to_units("0.01"))
+    state.pos[P_QTY, :, 1:, 0] = 1000
+    quotes = QuoteLimits(state, table)
+    marks = iter(range(9_000_000, 10_000_000))
+    update_mark(*state.blocks, b, next(marks))
+    quotes.push_rates()
+    recompute_caches(*state.blocks)
+
+    def moved():
+        update_mark(*state.blocks, b, next(marks))
+        assert quotes.push_rates() == 64
+
+    push = best(moved)
+    same = best(quotes.push_rates)
+    tiers = [Tier(15 * 60 * 10**9, money_to_units("500"), C.REDUCE_ONLY, "15m")]
+    clock = iter(range(10**18, 10**18 + 10**12, 10**9))
+    br = CircuitBreaker(state, accounts, dict.fromkeys(range(ACCOUNTS), tiers), tiers, clock=lambda: next(clock))
+    br.tick()
+    tick = best(br.tick)
+    print(
+        f"\nquote rates push, 64 of 256 instruments BTC-quoted x {ACCOUNTS} accounts: {push * 1e3:.3f} ms when BTC "
+        f"moved, {same * 1e3:.3f} ms unchanged (baseline breaker tick over the same state: {tick * 1e3:.2f} ms)"
+    )

@@ -33,7 +33,8 @@ declares (``Capabilities.order_types``), market orders filling; amend (or ``Unsu
 capability is off); batch with an order the venue refuses in it; cancel-all; typed rejections (with the
 venue's code) naming order and account;
 fills from the user stream equal fills from REST; balances and positions equal the exchange's after a
-sequence of fills; leverage, margin type, hedge mode with long and short positions; a sub-account transfer
+sequence of fills; the account's commission rates equal the exchange's; leverage, margin type, hedge mode with
+long and short positions; a sub-account transfer
 (or ``Unsupported`` where ``Capabilities.sub_account_transfer`` is off); key rotation without losing the
 user stream.
 """
@@ -590,6 +591,23 @@ class VenueContract:
             ]
             assert Decimal(positions[0].qty) == Decimal(QTY[market])  # two buys, one sell
             assert Decimal(positions[0].entry_price) == Decimal(rows[0]["entryPrice"])
+
+    async def test_commission_rates_are_the_accounts_own(self, build, venue: ContractVenue, market: Market):
+        creds = venue.new_trader(market, self.EXCHANGE)
+        trader = await build(market, creds)
+        assert trader.execution.capabilities.commission_rates
+        got = await trader.execution.commission(trader.symbol)
+        params = {"symbol": trader.instruments.to_venue(trader.symbol)}
+        if market is Market.SPOT:  # the rate charged: standard + special + tax (before a BNB discount)
+            body = await venue.signed("GET", "/api/v3/account/commission", creds, **params)
+            parts = [body[k] for k in ("standardCommission", "specialCommission", "taxCommission")]
+            maker, taker = (sum(Decimal(p[side]) for p in parts) for side in ("maker", "taker"))
+        else:
+            body = await venue.signed("GET", "/fapi/v1/commissionRate", creds, **params)
+            maker, taker = Decimal(body["makerCommissionRate"]), Decimal(body["takerCommissionRate"])
+        assert (got.symbol, Decimal(got.maker), Decimal(got.taker)) == (trader.symbol, maker, taker)
+        assert got.source == "venue"
+        assert got.taker_ppm == int(taker * 1_000_000) and got.maker_ppm == int(maker * 1_000_000)
 
     @futures_only
     async def test_leverage_margin_type_and_hedge_mode(self, trader: Facets, market: Market):

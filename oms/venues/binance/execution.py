@@ -66,6 +66,7 @@ from oms.venues.binance.orders import (
 from oms.venues.binance.session import MarketSession
 from oms.venues.errors import AuthError, OrderNotFound, Rejected, UnknownOutcome, Unsupported, VenueError
 from oms.venues.interface import VenueContext
+from oms.venues.metadata import CommissionRates
 
 log = logging.getLogger(__name__)
 MS = 1_000_000
@@ -504,6 +505,24 @@ class BinanceExecution:
             rows = parse.parse_to_balances(wr.convert(body, list[wr.FuturesBalance]), self.account, now)
         return [b for b in rows if b.free.strip("0.") or b.locked.strip("0.")]
 
+    async def commission(self, symbol: str) -> CommissionRates:
+        """The account's commission on ``symbol``: Spot ``GET /api/v3/account/commission`` (standard + special +
+        tax, the rate Binance charges before a BNB discount), USD-M ``GET /fapi/v1/commissionRate``."""
+        s = await self._ready()
+        venue = s.symbol_table.venue(symbol)
+        body = await s.request("commission", {"symbol": venue}, action=f"read the commission on {symbol}")
+        try:
+            if self.market is Market.SPOT:
+                parts = [body.get(k) or {} for k in ("standardCommission", "specialCommission", "taxCommission")]
+                maker = sum((Decimal(str(p.get("maker", "0"))) for p in parts), Decimal(0))
+                taker = sum((Decimal(str(p.get("taker", "0"))) for p in parts), Decimal(0))
+            else:
+                maker, taker = Decimal(str(body["makerCommissionRate"])), Decimal(str(body["takerCommissionRate"]))
+        except (AttributeError, KeyError, ArithmeticError) as exc:
+            raise Rejected(None, f"unreadable commission answer {body!r}: {exc}", account=self.account,
+                           action=f"read the commission on {symbol}") from None  # fmt: skip
+        return CommissionRates(symbol=symbol, maker=_plain(maker), taker=_plain(taker))
+
     async def positions(self, symbol: str | None = None) -> list[Position]:
         if self.market is not Market.USDM:
             return []
@@ -729,3 +748,8 @@ def _dec(x: Decimal) -> str:
     """A decimal string without exponent or trailing zeros (``"0"`` for zero)."""
     text = format(x.normalize(), "f")
     return text if text not in ("-0", "") else "0"
+
+
+def _plain(rate: Decimal) -> str:
+    """A rate as a plain decimal string without trailing zeros (``0.00100000`` -> ``0.001``)."""
+    return "0" if rate == 0 else format(rate.normalize(), "f")

@@ -31,6 +31,7 @@ SPOT_CAPABILITIES = Capabilities(
     sub_account_balances=True,  # GET /sapi/v4/sub-account/assets, /sapi/v2/sub-account/futures/account
     fills_since=True,
     fetch_order_by_client_id=True,
+    commission_rates=True,  # GET /api/v3/account/commission
 )
 USDM_CAPABILITIES = Capabilities(
     market=Market.USDM,
@@ -50,6 +51,7 @@ USDM_CAPABILITIES = Capabilities(
     sub_account_transfer=True,
     fills_since=True,
     fetch_order_by_client_id=True,
+    commission_rates=True,  # GET /fapi/v1/commissionRate
 )
 
 _ORDER = EndpointWeight(1, orders=True)
@@ -72,6 +74,7 @@ SPOT_WEIGHTS = {
     "DELETE /api/v3/openOrders": _CANCEL,
     "openOrders.cancelAll": _CANCEL,
     "GET /api/v3/account": EndpointWeight(20),
+    "GET /api/v3/account/commission": EndpointWeight(20),
     "account.status": EndpointWeight(20),
     "GET /api/v3/myTrades": EndpointWeight(20),
     "myTrades": EndpointWeight(20),
@@ -116,6 +119,7 @@ USDM_WEIGHTS = {
     "POST /fapi/v1/leverage": EndpointWeight(1),
     "GET /fapi/v1/adlQuantile": EndpointWeight(5),
     "GET /fapi/v1/symbolConfig": EndpointWeight(5),
+    "GET /fapi/v1/commissionRate": EndpointWeight(20),
     "POST /fapi/v1/marginType": EndpointWeight(1),
     "POST /fapi/v1/positionSide/dual": EndpointWeight(1),
     "GET /fapi/v1/positionSide/dual": EndpointWeight(30),

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import ccxt
@@ -64,7 +65,7 @@ from oms.venues.errors import (
     VenueError,
 )
 from oms.venues.interface import VenueContext
-from oms.venues.metadata import Capabilities, VenueMetadata
+from oms.venues.metadata import Capabilities, CommissionRates, VenueMetadata
 
 log = logging.getLogger(__name__)
 
@@ -513,6 +514,31 @@ class CcxtExecution:
         b = await self._call("read balances", None, self.exchange.fetch_balance, state_changing=False, idempotent=True)
         return list(parse.balances(self.account, self.market, b, time.time_ns()))
 
+    async def commission(self, symbol: str) -> CommissionRates:
+        """The account's commission on ``symbol``: ccxt's ``fetch_trading_fee``, the venue's own strings where its
+        answer has them. On Binance Spot that method reads ``/sapi/v1/asset/tradeFee``; the account endpoint
+        ``GET /api/v3/account/commission`` (ccxt's implicit ``privateGetAccountCommission``) is read instead, as the
+        Binance connector does: standard + special + tax, before a BNB discount."""
+        if not self.capabilities.commission_rates:
+            raise Unsupported("the venue does not report commission rates", account=self.account,
+                              action=f"read the commission on {symbol}")  # fmt: skip
+        action = f"read the commission on {symbol}"
+        ex = self.exchange
+        if self.market is Market.SPOT and hasattr(ex, "privateGetAccountCommission"):
+            await self._call("load markets", None, ex.load_markets, state_changing=False, idempotent=True)
+            venue = ex.market(symbol)["id"]
+            body = await self._call(action, None, ex.privateGetAccountCommission, {"symbol": venue},
+                                    state_changing=False, idempotent=True)  # fmt: skip
+            parts = [body.get(k) or {} for k in ("standardCommission", "specialCommission", "taxCommission")]
+            maker = sum((Decimal(str(p.get("maker", "0"))) for p in parts), Decimal(0))
+            taker = sum((Decimal(str(p.get("taker", "0"))) for p in parts), Decimal(0))
+        else:
+            fee = await self._call(action, None, ex.fetch_trading_fee, symbol, state_changing=False, idempotent=True)
+            info = fee.get("info") if isinstance(fee.get("info"), dict) else {}
+            maker = Decimal(str(info.get("makerCommissionRate") or ex.number_to_string(fee["maker"])))
+            taker = Decimal(str(info.get("takerCommissionRate") or ex.number_to_string(fee["taker"])))
+        return CommissionRates(symbol=symbol, maker=_plain(maker), taker=_plain(taker))
+
     async def positions(self, symbol: str | None = None) -> list[Position]:
         if self.market is not Market.USDM:
             return []
@@ -643,3 +669,8 @@ class CcxtExecution:
 
 def _as_error(exc: BaseException, account: str) -> VenueError:
     return VenueError(f"{type(exc).__name__}: {exc}", account=account, action="place")
+
+
+def _plain(rate: Decimal) -> str:
+    """A rate as a plain decimal string without trailing zeros (``0.00100000`` -> ``0.001``)."""
+    return "0" if rate == 0 else format(rate.normalize(), "f")

@@ -101,6 +101,7 @@ def capabilities_from(has: Mapping[str, Any], features: Mapping[str, Any], marke
         sub_account_balances=False,
         fills_since=has.get("fetchMyTrades") is True,
         fetch_order_by_client_id=has.get("fetchOrder") is True,
+        commission_rates=has.get("fetchTradingFee") is True,
     )
 
 
