@@ -52,7 +52,7 @@ from oms.keys.rotation import KeyRotationListener
 from oms.keys.webhook import WebhookSecret
 from oms.model import BalanceEvent, Fill, Market, OrderEvent, PositionEvent
 from oms.model.commands import CommandReply, CommandRequest, encode_request
-from oms.model.units import money_to_units
+from oms.model.units import to_decimal
 from oms.venues.factory import VenueFactory
 from oms.venues.interface import StreamStatus, UserEvent
 from stream import livestate
@@ -69,6 +69,7 @@ from stream.instruments import UnknownInstrument
 from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
 from stream.reconcile_hook import reconcile_session, reconciler_of
+from stream.reconcile_state import cash_units
 from stream.risk import RiskControls, Trip
 from stream.strategies import StrategyRunner
 from stream.webhook import AlertWebhook, WebhookSettings
@@ -78,7 +79,6 @@ from stream.wiring import DaemonPlan, KernelWiring, plan_from_config
 log = logging.getLogger("stream.daemon")
 
 ReconcileHook = Callable[["Daemon", AccountSession, str], Awaitable[None]]
-CASH_ASSETS = ("USDT",)  # the kernels' money is USDT
 
 
 @dataclass(frozen=True)
@@ -441,10 +441,14 @@ class Daemon:
             self.funding.start_catch_up(session.name, session.number, link.clients.execution, reason)
 
     def _load_cash(self, session: AccountSession, balances) -> None:
-        total = 0
+        """The kernel's cash from the first balances read: the account's ``cash_assets`` (configs/accounts.yaml),
+        free + locked, in their money unit (``stream.reconcile_state.cash_units``)."""
+        assets = self.cfg.account(session.account.exchange, session.account.name).cash_assets
+        wallet: dict[str, Decimal] = {}
         for b in balances:
-            if b.asset in CASH_ASSETS:
-                total += money_to_units(b.free, "balance") + money_to_units(b.locked, "balance")
+            held = to_decimal(b.free, "free") + to_decimal(b.locked, "locked")
+            wallet[b.asset] = wallet.get(b.asset, Decimal(0)) + held
+        total = cash_units(wallet, assets)
         state = self.wiring.state
         delta = total - int(state.acc[A_CASH, session.number])
         if delta:
