@@ -35,7 +35,17 @@ COMPILED_MODULES = (
     "events",
     "marketdata",
     "futures",
+    "fees",
+    "matcher_state",
+    "validation",
+    "reservations",
+    "settlement",
     "matching",
+    "exchange_state",
+    "funding",
+    "operation",
+    "wallets",
+    "futures_settings",
     "exchange",
 )
 GROUP = "oms_engine"  # mypyc's shared library is the top-level module ``oms_engine__mypyc``

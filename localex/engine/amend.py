@@ -59,7 +59,8 @@ def amend_keep_priority(
             m.books[key].side(o.side).reduce(o.price, delta)
             m.dirty.add(key)
         if o.locked:  # what the removed quantity held goes back to free
-            free = o.price * delta * spec.notional_unit if o.side == BUY else delta * spec.qty_unit
+            # a buy frees the removed value truncated: what stays locked still covers the rest (markets.py)
+            free = spec.settled_quote(o.price * delta * spec.notional_unit) if o.side == BUY else delta * spec.qty_unit
             free = min(free, o.locked)
             asset = spec.quote_asset if o.side == BUY else spec.base_asset
             bal = acc.bal(acc.spot, asset)

@@ -10,11 +10,12 @@ user orders that now cross and trigger stops. Everything is a function of seed +
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from oms.archive.pricepath import PRICE_SCALE, PricePath
+from oms.archive.pricepath import PRICE_SCALE, CrossPath, PricePath
 
 from .errors import ExchangeError
 from .markets import AMOUNT_SCALE, USDM, SymbolSpec
@@ -31,13 +32,20 @@ MS = 1_000_000
 @dataclass(frozen=True)
 class LiquidityConfig:
     """The ladder: ``levels`` per side, spacing (ticks, or basis points of price when ticks is 0),
-    quote notional per level (jittered up to +``jitter`` fraction, deterministic from the seed)."""
+    quote notional per level (jittered up to +``jitter`` fraction, deterministic from the seed):
+    ``level_notional`` in the quote currency, unless ``coin_level_notional`` names the quote (a market quoted in
+    a coin: 5000 BTC a level would be nonsense)."""
 
     levels: int = 10
     spacing_ticks: int = 0
     spacing_bp: int = 5
     level_notional: str = "5000"
     jitter: float = 0.5
+    coin_level_notional: tuple[tuple[str, str], ...] = (("BTC", "0.1"), ("ETH", "2"), ("BNB", "10"))
+
+    def notional_for(self, quote_asset: str) -> str:
+        """The quote notional of one level of a market quoted in ``quote_asset``."""
+        return dict(self.coin_level_notional).get(quote_asset, self.level_notional)
 
 
 @dataclass
@@ -67,7 +75,8 @@ class LiquidityProvider:
         ex.cancel_all(acc_id, spec.market, spec.symbol)
         self.centers[spec.key] = center
         step = self.spacing(spec, center)
-        notional = int(Decimal(self.config.level_notional) * AMOUNT_SCALE)
+        # fine quote units (markets.py), as ``notional_unit`` and ``min_notional_units`` are
+        notional = int(Decimal(self.config.notional_for(spec.quote_asset)) * AMOUNT_SCALE) * spec.quote_scale
         for i in range(self.config.levels):
             for side, price in ((BUY, center - step * (i + 1)), (SELL, center + step * (i + 1))):
                 if price < spec.min_price_ticks or price > spec.max_price_ticks:
@@ -97,7 +106,7 @@ class Replay:
     def __init__(
         self,
         exchange: Exchange,
-        paths: dict[str, PricePath],
+        paths: Mapping[str, PricePath | CrossPath],
         *,
         speed: float = 60.0,
         start_data_ms: int | None = None,
@@ -114,7 +123,7 @@ class Replay:
         self.start_data_ms = start_data_ms
         self.start_ns = exchange.clock()
         self.lp = LiquidityProvider(exchange, liquidity or LiquidityConfig(), exchange.seed if seed is None else seed)
-        self.targets: list[tuple[SymbolSpec, PricePath]] = [
+        self.targets: list[tuple[SymbolSpec, PricePath | CrossPath]] = [
             (s, paths[s.path]) for s in exchange.specs() if s.path in paths
         ]
         self.data_ms = self.start_data_ms

@@ -1,7 +1,8 @@
 """The markets the local exchange lists: data, not code.
 
 Each row mirrors Binance's exchangeInfo for the symbol (values as Binance published them; the minimum
-notional of futures BTCUSDT is 100 USDT, of spot symbols 5 USDT). Add a market by adding a row; the
+notional of futures BTCUSDT is 100 USDT, of spot USDT symbols 5 USDT; spot ETHBTC as Binance lists it, with a
+price path derived from ETHUSDT / BTCUSDT, ``oms.archive.pricepath.CrossPath``). Add a market by adding a row; the
 loader in ``markets.py`` checks every row (tick and step must be multiples of 1e-8, brackets ascending).
 Leverage brackets: (notional cap in quote units, max leverage, maintenance margin rate). Open-order
 limits default to Binance's: 200 open orders per account and symbol, of which 5 (spot) / 10 (futures) may
@@ -103,6 +104,25 @@ MARKETS: tuple[dict[str, object], ...] = (
         "min_notional": "5",
         "max_notional": "9000000",
         "path": "LTCUSDT",
+    },
+    {
+        # quoted in BTC: tick x step = 1e-9 BTC, below the 1e-8 ledger unit; notionals in 1e-12 BTC
+        # (``quote_decimals``, by default from markets.FINE_QUOTE_DECIMALS), settled as markets.py says
+        "market": "spot",
+        "symbol": "ETHBTC",
+        "base": "ETH",
+        "quote": "BTC",
+        "tick": "0.00001",
+        "min_price": "0.00001",
+        "max_price": "922327",
+        "step": "0.0001",
+        "min_qty": "0.0001",
+        "max_qty": "100000",
+        "market_max_qty": "2037.6125",
+        "min_notional": "0.0001",
+        "max_notional": "9000000",
+        "quote_decimals": 12,
+        "path": "ETHBTC",
     },
     # ---- USD-M perpetual futures -----------------------------------------------------------------
     {

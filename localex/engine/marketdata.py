@@ -67,12 +67,14 @@ def bar_open(interval_ms: int, t_ms: int) -> int:
 
 
 class MarketData:
-    """Series of one book. ``notional_unit`` turns price*qty into 1e-8 quote units."""
+    """Series of one book. ``notional_unit`` turns price*qty into fine quote units, ``quote_scale`` of which make
+    1e-8: each trade's quote volume is its settled quote amount (``SymbolSpec.settled_quote``)."""
 
     __slots__ = (
         "market",
         "symbol",
         "notional_unit",
+        "quote_scale",
         "last_price",
         "next_trade_id",
         "next_agg_id",
@@ -84,10 +86,11 @@ class MarketData:
         "_run",
     )
 
-    def __init__(self, market: str, symbol: str, notional_unit: int) -> None:
+    def __init__(self, market: str, symbol: str, notional_unit: int, quote_scale: int = 1) -> None:
         self.market = market
         self.symbol = symbol
         self.notional_unit = notional_unit
+        self.quote_scale = quote_scale
         self.last_price = 0
         self.next_trade_id = 1
         self.next_agg_id = 1
@@ -155,7 +158,7 @@ class MarketData:
         if len(pend) == 1:
             p = t0.price
             q = t0.qty
-            qv = p * q * self.notional_unit
+            qv = p * q * self.notional_unit // self.quote_scale
             tbv, tbq = (0, 0) if t0.buyer_is_maker else (q, qv)
             hi = lo = p
             n = 1
@@ -173,7 +176,7 @@ class MarketData:
                     hi = p
                 elif p < lo:
                     lo = p
-                x = p * t.qty * nu
+                x = p * t.qty * nu // self.quote_scale
                 q += t.qty
                 qv += x
                 if not t.buyer_is_maker:
@@ -286,7 +289,7 @@ class MarketData:
                 last = group[-1].price
                 vol = qv = tbv = tbq = 0
                 for t in group:
-                    q = t.price * t.qty * nu
+                    q = t.price * t.qty * nu // self.quote_scale
                     vol += t.qty
                     qv += q
                     if not t.buyer_is_maker:

@@ -3,6 +3,15 @@
 Inside the engine prices are int ticks, quantities int lots (multiples of stepSize) and every asset
 amount (balances, notionals, commissions, PnL) an int count of 1e-8 units (``AMOUNT_SCALE``).
 ``SymbolSpec`` converts once at the boundary and formats back like Binance.
+
+A market quoted in a coin (ETHBTC: tick 0.00001 x step 0.0001 = 1e-9 BTC) trades values finer than 1e-8:
+its spec works out notionals in *fine* quote units of 1e-``quote_decimals`` (12 for BTC, ETH and BNB, as
+``oms.model.units.QUOTE_MONEY_DECIMALS``), so ``notional_unit``, ``min_notional_units`` and
+``max_notional_units`` are fine units and exact. What moves in the ledger is settled to 1e-8 (the settlement
+rule, ``settled_quote``): the quote amount of each fill is truncated to 1e-8 and that same amount leaves the
+buyer and reaches the seller (its ``quoteQty``), so no money is created or destroyed; a buy locks the exact
+value rounded up (``lock_quote``), which covers every truncated fill. For 1e-8-quoted markets (USDT) the fine
+unit is the ledger unit and all of this is the identity.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ MAX_AMOUNT_UNITS: Final = (
     2**63 - 1
 )  # the largest amount or balance (1e-8 units): an int64, as downstream kernels hold it
 MAX_AMOUNT: Final = Decimal(MAX_AMOUNT_UNITS) / AMOUNT_SCALE
+FINE_QUOTE_DECIMALS: Final = {"BTC": 12, "ETH": 12, "BNB": 12}  # the coins that quote other coins
 ASSET_RE: Final = re.compile(r"^[A-Z0-9]{1,20}\Z")  # an asset name as Binance spells them (BTC, USDT, 1000SATS)
 
 
@@ -115,10 +125,12 @@ class SymbolSpec:
     # USD-M PERCENT_PRICE: a LIMIT price must lie within [mark * down, mark * up] (basis points of 1e-4)
     percent_up_bp: int = 10500
     percent_down_bp: int = 9500
+    quote_decimals: int = AMOUNT_DECIMALS  # fine quote units of notionals: 1e-quote_decimals (see module doc)
     # derived ints, filled in __post_init__
     price_unit: int = field(default=0, repr=False)  # 1e-8 units per tick
     qty_unit: int = field(default=0, repr=False)  # 1e-8 units (of base) per lot
-    notional_unit: int = field(default=0, repr=False)  # 1e-8 quote units per tick*lot
+    notional_unit: int = field(default=0, repr=False)  # fine quote units per tick*lot
+    quote_scale: int = field(default=1, repr=False)  # fine quote units per 1e-8
     min_price_ticks: int = field(default=0, repr=False)
     max_price_ticks: int = field(default=0, repr=False)
     min_qty_lots: int = field(default=0, repr=False)
@@ -144,20 +156,30 @@ class SymbolSpec:
 
         price_unit = exact("tick", self.tick_size)
         qty_unit = exact("step", self.step_size)
-        notional = self.tick_size * self.step_size * AMOUNT_SCALE
+        if self.quote_decimals < AMOUNT_DECIMALS or (self.market != SPOT and self.quote_decimals != AMOUNT_DECIMALS):
+            raise ValueError(
+                f"market table: {self.market} {self.symbol}: quote_decimals={self.quote_decimals} "
+                f"(spot: at least {AMOUNT_DECIMALS}; usdm: {AMOUNT_DECIMALS})"
+            )
+        fine = 10**self.quote_decimals
+        notional = self.tick_size * self.step_size * fine
         if notional != notional.to_integral_value():
-            raise ValueError(f"market table: {self.market} {self.symbol}: tick*step below 1e-8")
+            raise ValueError(
+                f"market table: {self.market} {self.symbol}: tick*step below 1e-{self.quote_decimals} "
+                "(give the row a larger quote_decimals)"
+            )
         s = object.__setattr__
         s(self, "price_unit", price_unit)
         s(self, "qty_unit", qty_unit)
         s(self, "notional_unit", int(notional))
+        s(self, "quote_scale", fine // AMOUNT_SCALE)
         s(self, "min_price_ticks", int(self.min_price / self.tick_size))
         s(self, "max_price_ticks", int(self.max_price / self.tick_size))
         s(self, "min_qty_lots", int(self.min_qty / self.step_size))
         s(self, "max_qty_lots", int(self.max_qty / self.step_size))
         s(self, "market_max_lots", int(self.market_max_qty / self.step_size))
-        s(self, "min_notional_units", int(self.min_notional * AMOUNT_SCALE))
-        s(self, "max_notional_units", int(self.max_notional * AMOUNT_SCALE))
+        s(self, "min_notional_units", int(self.min_notional * fine))
+        s(self, "max_notional_units", int(self.max_notional * fine))
         # wire string -> ticks / lots for strings that passed every filter (plain attributes: not fields,
         # so equality, hashing and repr of the spec are unchanged)
         s(self, "price_cache", {})
@@ -213,6 +235,15 @@ class SymbolSpec:
         if market_order and n > self.market_max_lots:
             raise filter_failure("MARKET_LOT_SIZE")
         return n
+
+    # ---- settlement of fine quote values (see the module docstring) -----------------------------
+    def settled_quote(self, fine: int) -> int:
+        """The 1e-8 amount a fill of ``fine`` quote units moves from buyer to seller: truncated."""
+        return fine // self.quote_scale
+
+    def lock_quote(self, fine: int) -> int:
+        """The 1e-8 amount a buy of ``fine`` quote units locks: rounded up (covers the truncated fills)."""
+        return -(-fine // self.quote_scale)
 
     def price_of(self, ticks: int) -> Decimal:
         """Int ticks -> exact Decimal price."""
@@ -315,6 +346,7 @@ def spec_from_row(row: dict[str, object]) -> SymbolSpec:
         brackets=_brackets(row.get("brackets", ())),  # type: ignore[arg-type]
         max_num_orders=int(row.get("max_num_orders", 200)),  # type: ignore[call-overload]
         max_num_algo_orders=int(row.get("max_num_algo_orders", 5 if market == SPOT else 10)),  # type: ignore[call-overload]
+        quote_decimals=int(row.get("quote_decimals", FINE_QUOTE_DECIMALS.get(str(row["quote"]), AMOUNT_DECIMALS))),  # type: ignore[call-overload]
     )
 
 

@@ -10,20 +10,15 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Final
 
 from . import errors as E
-from .accounts import Account, Ledger
+from .accounts import Account
 from .book import Book, BookSide
-from .events import Emitter
-from .futures import apply_fill, initial_margin
-from .marketdata import MarketData
-from .markets import SPOT, SymbolSpec, parse_amount, parse_decimal
+from .fees import FeeSchedule
+from .markets import SPOT, parse_decimal
+from .matcher_state import MAX_TRIGGER_ROUNDS, TRIGGERED_TYPE
+from .settlement import Settlement
 from .types import (
-    BOTH,
     BUY,
     CANCELED,
     EXPIRED,
@@ -35,399 +30,31 @@ from .types import (
     IOC,
     LIMIT,
     LIMIT_MAKER,
-    LONG,
-    MARK_PRICE,
     MARKET,
     NEW,
     PARTIALLY_FILLED,
-    SELL,
-    SHORT,
-    SIDES,
-    STOP,
-    STOP_LOSS,
-    STOP_LOSS_LIMIT,
-    STOP_MARKET,
-    STOP_TYPES_SPOT,
-    STOP_TYPES_USDM,
     STP_EXPIRE_BOTH,
     STP_EXPIRE_MAKER,
     STP_EXPIRE_TAKER,
     STP_NONE,
-    TAKE_PROFIT,
-    TAKE_PROFIT_LIMIT,
-    TAKE_PROFIT_MARKET,
     TRAILING_STOP_MARKET,
-    WALLET_FUTURES,
-    WALLET_SPOT,
     X_CANCELED,
     X_EXPIRED,
     X_NEW,
     X_TRADE,
     X_TRADE_PREVENTION,
     AggTradeEvent,
-    Balance,
     Fill,
     Order,
     OrderEvent,
     OrderRequest,
     TradeEvent,
-    new_limit_order,
 )
 
-PPM: Final = 1_000_000
-# what a triggered stop becomes
-TRIGGERED_TYPE: Final = {
-    STOP_LOSS: MARKET,
-    TAKE_PROFIT: MARKET,
-    STOP_LOSS_LIMIT: LIMIT,
-    TAKE_PROFIT_LIMIT: LIMIT,
-    STOP: LIMIT,
-    STOP_MARKET: MARKET,
-    TAKE_PROFIT_MARKET: MARKET,
-    TRAILING_STOP_MARKET: MARKET,
-}
-STOP_LIKE: Final = frozenset((STOP_LOSS, STOP_LOSS_LIMIT, STOP, STOP_MARKET))  # buy above / sell below
-TP_LIKE: Final = frozenset((TAKE_PROFIT, TAKE_PROFIT_LIMIT, TAKE_PROFIT_MARKET))  # buy below / sell above
-STP_MODES: Final = frozenset((STP_NONE, STP_EXPIRE_TAKER, STP_EXPIRE_MAKER, STP_EXPIRE_BOTH))
-MAX_TRIGGER_ROUNDS: Final = 1000
-MARKET_LIKE: Final = frozenset((MARKET, STOP_LOSS, TAKE_PROFIT, STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET))
-MIN_CALLBACK: Final = Decimal("0.1")
-MAX_CALLBACK: Final = Decimal("10")
 
-
-@dataclass(frozen=True, slots=True)
-class FeeSchedule:
-    """Fee rates in parts per million: spot 0.1%/0.1%, futures maker 0.02% / taker 0.05%."""
-
-    spot_maker_ppm: int = 1000
-    spot_taker_ppm: int = 1000
-    usdm_maker_ppm: int = 200
-    usdm_taker_ppm: int = 500
-
-
-def fee_of(amount: int, ppm: int) -> int:
-    """Commission on ``amount`` (1e-8 units), rounded half-up."""
-    return (amount * ppm + PPM // 2) // PPM
-
-
-class Matcher:
-    """All books, orders, fills and stop orders; see the module docstring."""
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        specs: dict[tuple[str, str], SymbolSpec],
-        clock: Callable[[], int],
-        emitter: Emitter,
-        fees: FeeSchedule,
-        fee_account: Account,
-    ) -> None:
-        self.ledger = ledger
-        self.specs = specs
-        self.clock = clock
-        self.em = emitter
-        self.fees = fees
-        self.fee_account = fee_account
-        self.books: dict[tuple[str, str], Book] = {k: Book() for k in specs}
-        self.md: dict[tuple[str, str], MarketData] = {
-            k: MarketData(k[0], k[1], s.notional_unit) for k, s in specs.items()
-        }
-        self.orders: dict[tuple[str, str], dict[int, Order]] = {k: {} for k in specs}
-        self.next_order_id: dict[tuple[str, str], int] = dict.fromkeys(specs, 1)
-        self.stops: dict[tuple[str, str], list[Order]] = {k: [] for k in specs}
-        self.fills: dict[tuple[str, str, str], list[Fill]] = {}
-        self.mark: dict[str, int] = {}
-        self.dirty: set[tuple[str, str]] = set()
-        self._cid_counter = 0
-        # a quote-quantity taker's latest TRADE event, held until the next trade or the end of its matching:
-        # only then is it known whether that trade filled it (Binance's last TRADE says FILLED; no extra event)
-        self._held: OrderEvent | None = None
-
-    # ================================================================================ validation
-    def spec(self, market: str, symbol: str) -> SymbolSpec:
-        """The spec or -1121."""
-        s = self.specs.get((market, symbol))
-        if s is None:
-            raise E.invalid_symbol()
-        return s
-
-    def build(self, acc: Account, req: OrderRequest) -> Order:
-        """Validate ``req`` fully and return the (not yet placed) order. Raises ExchangeError."""
-        if req.type == LIMIT:
-            spec = self.specs.get((req.market, req.symbol))
-            if spec is not None and not spec.is_futures:
-                order = self._build_spot_limit(acc, req, spec)
-                if order is not None:
-                    return order
-        spec = self.spec(req.market, req.symbol)
-        if req.side not in SIDES:
-            raise E.ExchangeError(-1117, "Invalid side.")
-        if req.type not in spec.order_types:
-            raise E.ExchangeError(-1116, "Invalid orderType.")
-        price, tif = self._parse_price_tif(spec, req)
-        stop, act = self._parse_stop(spec, req)
-        fut = spec.is_futures
-        close_position = bool(req.close_position) and fut and req.type in (STOP_MARKET, TAKE_PROFIT_MARKET)
-        qty, quote_qty = self._parse_quantity(spec, req, close_position)
-        stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
-        if stp not in STP_MODES:
-            raise E.bad_param("selfTradePreventionMode", stp)
-        pside, reduce_only = self._position_side(acc, req, fut)
-        cid = self._client_id(acc, req)
-        now = self.clock()
-        order = Order(
-            acc.account_id,
-            req.market,
-            req.symbol,
-            0,
-            cid,
-            req.side,
-            req.type,
-            tif,
-            price,
-            qty,
-            stop_price=stop,
-            time_ns=now,
-            update_ns=now,
-            working_ns=now,
-            quote_order_qty=quote_qty,
-            orig_type=req.type,
-            reduce_only=reduce_only,
-            close_position=close_position,
-            position_side=pside,
-            working_type=req.working_type or "CONTRACT_PRICE",
-            callback_rate=str(req.callback_rate or ""),
-            activation_price=act,
-            self_trade_prevention_mode=stp,
-            spec=spec,
-        )
-        key = (req.market, req.symbol)
-        if fut and order.type == LIMIT:
-            self.check_percent_price(spec, price)
-        self._check_notional(spec, order, key)
-        if fut and (reduce_only or close_position):
-            self._check_reduce_only(acc, order)
-        if order.type in TRIGGERED_TYPE:
-            self._check_trigger_at_placement(order, key)
-        return order
-
-    def _build_spot_limit(self, acc: Account, req: OrderRequest, spec: SymbolSpec) -> Order | None:
-        """``build`` for the common spot LIMIT order whose price and quantity strings were seen before.
-
-        Returns None, having changed nothing, whenever anything is unusual (unknown strings, a missing
-        or bad parameter): the general path then does the work and raises the right error. Otherwise
-        the same checks in the same order, the same clock reads, the same order.
-        """
-        side = req.side
-        if (side != BUY and side != SELL) or LIMIT not in spec.order_types:
-            return None
-        p = req.price
-        price = spec.price_cache.get(p) if p.__class__ is str else None  # type: ignore[attr-defined]
-        tif = req.time_in_force
-        if price is None or (tif != GTC and tif != IOC and tif != FOK):
-            return None
-        if req.quote_order_qty is not None and req.quote_order_qty != "":
-            return None
-        q = req.quantity
-        qty = spec.qty_cache.get(q) if q.__class__ is str else None  # type: ignore[attr-defined]
-        stp = req.self_trade_prevention_mode or STP_EXPIRE_TAKER
-        if qty is None or stp not in STP_MODES:
-            return None
-        if req.client_order_id:
-            cid = self._client_id(acc, req)
-        else:
-            self._cid_counter += 1
-            cid = "x-" + str(self._cid_counter).zfill(22)
-        order: Order = new_limit_order(
-            acc.account_id,
-            req.market,
-            req.symbol,
-            cid,
-            side,
-            LIMIT,
-            tif,
-            price,
-            qty,
-            self.clock(),
-            req.position_side or BOTH,
-            req.working_type or "CONTRACT_PRICE",
-            str(req.callback_rate or ""),
-            stp,
-            spec,
-        )
-        value = price * qty * spec.notional_unit
-        if value < spec.min_notional_units or (spec.max_notional_units and value > spec.max_notional_units):
-            raise E.filter_failure("NOTIONAL")
-        return order
-
-    def _next_client_id(self) -> str:
-        self._cid_counter += 1
-        return "x-" + str(self._cid_counter).zfill(22)
-
-    @staticmethod
-    def _parse_price_tif(spec: SymbolSpec, req: OrderRequest) -> tuple[int, str]:
-        """(price ticks, timeInForce) for the order type; 0 and "" / GTC when the type has no price."""
-        fut = spec.is_futures
-        otype = req.type
-        needs_price = otype in (LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT) or (
-            fut and otype in (STOP, TAKE_PROFIT)
-        )
-        if not needs_price:
-            if req.price not in (None, "") and not fut:
-                raise E.ExchangeError(-1106, "Parameter 'price' sent when not required.")
-            return 0, GTC if fut else ""
-        if req.price is None or req.price == "":
-            raise E.mandatory("price")
-        price = spec.parse_price(req.price)
-        tif = req.time_in_force
-        if otype == LIMIT_MAKER:
-            return price, GTC
-        if not tif:
-            if not fut:
-                raise E.mandatory("timeInForce")
-            tif = GTC
-        if tif not in ((GTC, IOC, FOK, GTX) if fut else (GTC, IOC, FOK)):
-            raise E.ExchangeError(-1115, "Invalid timeInForce.")
-        return price, tif
-
-    @staticmethod
-    def _parse_stop(spec: SymbolSpec, req: OrderRequest) -> tuple[int, int]:
-        """(stopPrice ticks, activationPrice ticks) of stop and trailing orders, zeros otherwise."""
-        otype = req.type
-        if otype not in STOP_TYPES_SPOT and otype not in STOP_TYPES_USDM:
-            return 0, 0
-        if otype == TRAILING_STOP_MARKET:
-            if req.callback_rate in (None, ""):
-                raise E.mandatory("callbackRate")
-            rate = parse_decimal("callbackRate", req.callback_rate)  # type: ignore[arg-type]
-            if rate < MIN_CALLBACK or rate > MAX_CALLBACK:
-                raise E.ExchangeError(-2007, "Invalid callBack rate.")
-            if req.activation_price in (None, ""):
-                return 0, 0
-            return 0, spec.parse_price(req.activation_price, "activationPrice")  # type: ignore[arg-type]
-        if req.stop_price in (None, ""):
-            raise E.mandatory("stopPrice")
-        return spec.parse_price(req.stop_price, "stopPrice"), 0  # type: ignore[arg-type]
-
-    @staticmethod
-    def _parse_quantity(spec: SymbolSpec, req: OrderRequest, close_position: bool) -> tuple[int, int]:
-        """(quantity lots, quoteOrderQty 1e-8 units)."""
-        if req.quote_order_qty not in (None, ""):
-            if spec.is_futures or req.type != MARKET:
-                raise E.bad_param("quoteOrderQty", req.quote_order_qty)
-            if req.quantity not in (None, ""):
-                raise E.ExchangeError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
-            quote_qty = parse_amount("quoteOrderQty", req.quote_order_qty)  # type: ignore[arg-type]
-            if quote_qty <= 0:
-                raise E.bad_param("quoteOrderQty", req.quote_order_qty)
-            return 0, quote_qty
-        if close_position:
-            return 0, 0
-        if req.quantity in (None, ""):
-            raise E.mandatory("quantity")
-        market_like = req.type in MARKET_LIKE and not (spec.is_futures and req.type == TAKE_PROFIT)
-        return spec.parse_qty(req.quantity, market_order=market_like), 0  # type: ignore[arg-type]
-
-    @staticmethod
-    def _position_side(acc: Account, req: OrderRequest, fut: bool) -> tuple[str, bool]:
-        """(positionSide, effective reduce-only) by the account's position mode."""
-        pside = req.position_side or BOTH
-        if not fut:
-            return pside, False
-        if acc.dual_side:
-            if pside not in (LONG, SHORT):
-                raise E.ExchangeError(-4061, "Order's position side does not match user's setting.")
-            if req.reduce_only:
-                raise E.ExchangeError(-1106, "Parameter 'reduceonly' sent when not required.")
-            return pside, (req.side == SELL) == (pside == LONG)
-        if pside != BOTH:
-            raise E.ExchangeError(-4061, "Order's position side does not match user's setting.")
-        return pside, bool(req.reduce_only)
-
-    def _client_id(self, acc: Account, req: OrderRequest) -> str:
-        """The request's clientOrderId (checked, unique among open orders) or a generated one."""
-        cid = req.client_order_id
-        if not cid:
-            return self._next_client_id()
-        if len(cid) > 36 or not all(c.isalnum() or c in "-_.:/" for c in cid):
-            raise E.bad_param("newClientOrderId", cid)
-        if (req.market, req.symbol, cid) in acc.open_by_client_id:
-            raise E.duplicate_order()
-        return cid
-
-    def _ref_price(self, order: Order, key: tuple[str, str]) -> int:
-        """Price used to value a market order: best opposite, else last, else mark."""
-        if order.price:
-            return order.price
-        if order.stop_price:
-            return order.stop_price
-        opp = self.books[key].opposite(order.side).best()
-        return opp or self.md[key].last_price or self.mark.get(order.symbol, 0)
-
-    def _check_notional(self, spec: SymbolSpec, order: Order, key: tuple[str, str]) -> None:
-        if order.quote_order_qty:
-            if order.quote_order_qty < spec.min_notional_units:
-                raise E.filter_failure("NOTIONAL")
-            return
-        if order.close_position or order.type == TRAILING_STOP_MARKET and not order.orig_qty:
-            return
-        ref = self._ref_price(order, key)
-        if not ref:
-            return
-        value = ref * order.orig_qty * spec.notional_unit
-        if spec.is_futures:
-            if value < spec.min_notional_units and not order.reduce_only:
-                raise E.min_notional_futures(format(spec.min_notional.normalize(), "f"))
-        elif value < spec.min_notional_units or (spec.max_notional_units and value > spec.max_notional_units):
-            raise E.filter_failure("NOTIONAL")
-
-    def check_percent_price(self, spec: SymbolSpec, price: int) -> None:
-        """USD-M PERCENT_PRICE: a LIMIT price within [mark * multiplierDown, mark * multiplierUp].
-
-        Binance's -4016 "Limit price can't be higher than X." / -4024 "Limit price can't be lower than X.";
-        no check while the symbol has no mark price yet.
-        """
-        mark = self.mark.get(spec.symbol)
-        if not mark:
-            return
-        up = mark * spec.percent_up_bp // 10000
-        if price > up:
-            raise E.ExchangeError(-4016, f"Limit price can't be higher than {spec.fmt_price(up)}.")
-        down = -(-mark * spec.percent_down_bp // 10000)
-        if price < down:
-            raise E.ExchangeError(-4024, f"Limit price can't be lower than {spec.fmt_price(down)}.")
-
-    def _check_reduce_only(self, acc: Account, order: Order) -> None:
-        pos = acc.positions.get((order.symbol, order.position_side))
-        q = pos.qty if pos else 0
-        if order.close_position:
-            return
-        if q == 0 or (q > 0) == (order.side == BUY):
-            raise E.reduce_only_rejected()
-        if acc.dual_side and order.orig_qty > abs(q):
-            raise E.ExchangeError(-2022, "ReduceOnly Order is rejected.")
-
-    def _trigger_price(self, order: Order, key: tuple[str, str]) -> int:
-        if order.market != SPOT and order.working_type == MARK_PRICE:
-            return self.mark.get(order.symbol) or self.md[key].last_price
-        return self.md[key].last_price or self.mark.get(order.symbol, 0)
-
-    def _check_trigger_at_placement(self, order: Order, key: tuple[str, str]) -> None:
-        if order.type == TRAILING_STOP_MARKET:
-            return
-        p = self._trigger_price(order, key)
-        if p and self._triggers(order, p):
-            raise E.would_trigger_spot() if order.market == SPOT else E.would_trigger_futures()
-
-    @staticmethod
-    def _triggers(order: Order, p: int) -> bool:
-        t = order.type
-        buy = order.side == BUY
-        if t in STOP_LIKE:
-            return p >= order.stop_price if buy else p <= order.stop_price
-        if t in TP_LIKE:
-            return p <= order.stop_price if buy else p >= order.stop_price
-        return False
+class Matcher(Settlement):
+    """All books, orders, fills and stop orders; see the module docstring. Built on ``Settlement``, which
+    builds on ``Reservations``, ``OrderValidation`` and ``MatcherState``."""
 
     # ================================================================================ placement
     def place(self, acc: Account, order: Order) -> list[Fill]:
@@ -496,6 +123,8 @@ class Matcher:
             buy = True
             asset = spec.quote_asset
             need = price * qty * spec.notional_unit
+            if spec.quote_scale != 1:
+                need = spec.lock_quote(need)
             opp = book.asks.prices
             crosses = bool(opp) and opp[0] <= price
         else:
@@ -587,136 +216,6 @@ class Matcher:
                 return True
         return False
 
-    # ================================================================================ reservations
-    def _reserve(self, acc: Account, order: Order, key: tuple[str, str]) -> None:
-        spec = order.spec
-        assert spec is not None
-        if spec.is_futures:
-            self._reserve_margin(acc, order, key, spec)
-            return
-        if order.side == BUY:
-            asset = spec.quote_asset
-            if order.quote_order_qty:
-                need = order.quote_order_qty
-            elif order.price:
-                need = order.price * order.orig_qty * spec.notional_unit
-            elif order.stop_price:
-                need = order.stop_price * order.orig_qty * spec.notional_unit
-            else:
-                need = self._walk_cost(self.books[key].asks, order.orig_qty, spec.notional_unit)
-        else:
-            asset = spec.base_asset
-            need = order.orig_qty * spec.qty_unit
-            if order.quote_order_qty:
-                lots = self._walk_qty_for_quote(self.books[key].bids, order.quote_order_qty, spec)
-                need = lots * spec.qty_unit
-        self._lock_spot(acc, order, asset, need)
-
-    def _lock_spot(self, acc: Account, order: Order, asset: str, need: int) -> None:
-        """Move ``need`` of ``asset`` from free to locked for ``order`` (-2010 when it is not there)."""
-        bal = acc.bal(acc.spot, asset)
-        if bal.free < need and not acc.unlimited:
-            raise E.insufficient_balance()
-        bal.free -= need
-        bal.locked += need
-        order.locked = need
-        if self.em.active:
-            self.em.touch(acc.account_id, WALLET_SPOT, asset)
-
-    @staticmethod
-    def _walk_cost(side: BookSide, lots: int, nu: int) -> int:
-        cost = 0
-        for p in side.prices:
-            q = side.qty[p]
-            take = q if q < lots else lots
-            cost += p * take * nu
-            lots -= take
-            if lots <= 0:
-                break
-        return cost
-
-    @staticmethod
-    def _walk_qty_for_quote(side: BookSide, quote: int, spec: SymbolSpec) -> int:
-        lots = 0
-        nu = spec.notional_unit
-        for p in reversed(side.prices):
-            q = side.qty[p]
-            can = quote // (p * nu)
-            take = q if q < can else can
-            lots += take
-            quote -= take * p * nu
-            if take < q:
-                break
-        return lots
-
-    def _opening_lots(self, acc: Account, order: Order, lots: int) -> int:
-        if order.reduce_only or order.close_position:
-            return 0
-        pos = acc.positions.get((order.symbol, order.position_side))
-        q = pos.qty if pos else 0
-        if q and (q > 0) != (order.side == BUY):
-            return max(0, lots - abs(q))
-        return lots
-
-    def _reserve_margin(self, acc: Account, order: Order, key: tuple[str, str], spec: SymbolSpec) -> None:
-        opening = self._opening_lots(acc, order, order.orig_qty)
-        if not opening:
-            return
-        price = order.price or self._ref_price(order, key) or self.mark.get(order.symbol, 0)
-        im = initial_margin(price * opening * spec.notional_unit, acc.leverage_of(order.symbol))
-        if not acc.unlimited and im > self.available(acc):
-            raise E.margin_insufficient()
-        order.margin = im
-        acc.order_margin += im
-
-    def available(self, acc: Account) -> int:
-        """Futures available balance (USDT, 1e-8): wallet + cross uPnL - position IM - isolated - order IM."""
-        bal = acc.futures.get("USDT")
-        avail = (bal.free if bal else 0) - acc.order_margin
-        for pos in acc.positions.values():
-            if not pos.qty:
-                continue
-            spec = self.specs[("usdm", pos.symbol)]
-            mark = self.mark_of(pos.symbol)
-            if acc.margin_type_of(pos.symbol) == "ISOLATED":
-                avail -= pos.isolated_margin
-            else:
-                nu = spec.notional_unit
-                avail += mark * pos.qty * nu - pos.cost
-                avail -= initial_margin(abs(mark * pos.qty * nu), acc.leverage_of(pos.symbol))
-        return avail
-
-    def mark_of(self, symbol: str) -> int:
-        """Mark price of a futures symbol: replayed price, else last trade, else mid."""
-        m = self.mark.get(symbol)
-        if m:
-            return m
-        key = ("usdm", symbol)
-        last = self.md[key].last_price
-        if last:
-            return last
-        b = self.books[key]
-        bid, ask = b.bids.best(), b.asks.best()
-        return (bid + ask) // 2 if bid and ask else bid or ask
-
-    def _release(self, acc: Account, order: Order) -> None:
-        """Return what the order still holds (spot locked funds, futures order margin)."""
-        if order.locked:
-            spec = order.spec
-            assert spec is not None
-            asset = spec.quote_asset if order.side == BUY else spec.base_asset
-            bal = acc.spot.get(asset)
-            if bal is None:
-                bal = acc.spot[asset] = Balance(asset)
-            bal.locked -= order.locked
-            bal.free += order.locked
-            order.locked = 0
-            if self.em.active:
-                self.em.touch(acc.account_id, WALLET_SPOT, asset)
-        if order.margin:
-            acc.order_margin -= order.margin
-            order.margin = 0
-
     # ================================================================================ matching
     def _execute(self, acc: Account, order: Order, key: tuple[str, str], book: Book) -> list[Fill]:
         """Match ``order`` as taker at the makers' prices, then rest, fill or expire it."""
@@ -732,6 +231,7 @@ class Matcher:
         spec = order.spec
         assert spec is not None
         nu = spec.notional_unit
+        scale = spec.quote_scale
         plain = not by_quote and order.market == SPOT  # spot makers are never reduce-only
         last_agg = None
         expired_in_match = False
@@ -751,8 +251,8 @@ class Matcher:
                 remaining = order.orig_qty - order.executed_qty
                 mrem = maker.orig_qty - maker.executed_qty
                 lots = remaining if remaining < mrem else mrem
-                if buy and order.locked < best * lots * nu:
-                    lots = order.locked // (best * nu)
+                if buy and order.locked * scale < best * lots * nu:
+                    lots = order.locked * scale // (best * nu)
                     if lots <= 0:
                         break
             else:
@@ -793,13 +293,14 @@ class Matcher:
         nu = spec.notional_unit
         remaining = order.orig_qty - order.executed_qty
         mrem = maker.orig_qty - maker.executed_qty
+        scale = spec.quote_scale
         if order.quote_order_qty:
-            can = (order.quote_order_qty - order.cum_quote) // (best * nu)
+            can = (order.quote_order_qty - order.cum_quote) * scale // (best * nu)
             lots = can if can < mrem else mrem
         else:
             lots = remaining if remaining < mrem else mrem
-            if order.side == BUY and order.market == SPOT and order.locked < best * lots * nu:
-                lots = order.locked // (best * nu)
+            if order.side == BUY and order.market == SPOT and order.locked * scale < best * lots * nu:
+                lots = order.locked * scale // (best * nu)
         if lots <= 0:
             return 0
         if maker.reduce_only and maker.market != SPOT:
@@ -852,7 +353,7 @@ class Matcher:
         assert spec is not None
         if order.locked and order.side == BUY and order.market == SPOT:
             # a spot buy that took better prices returns its surplus lock before resting
-            surplus = order.locked - order.price * remaining * spec.notional_unit
+            surplus = order.locked - spec.lock_quote(order.price * remaining * spec.notional_unit)
             if surplus > 0:
                 bal = acc.bal(acc.spot, spec.quote_asset)
                 bal.locked -= surplus
@@ -881,6 +382,8 @@ class Matcher:
         md.next_trade_id = tid + 1
         mk_acc = self.ledger.accounts[maker.account_id]
         quote = price * lots * spec.notional_unit
+        if spec.quote_scale != 1:
+            quote = spec.settled_quote(quote)  # the settlement rule (markets.py): truncated to 1e-8, both sides
         buy = taker.side == BUY
         if spec.is_futures:
             t_fill = self._settle_futures(acc, taker, price, lots, quote, tid, False, now, spec)
@@ -940,147 +443,6 @@ class Matcher:
                 em.emit(OrderEvent(mk_acc.account_id, X_TRADE, maker.snapshot(), m_fill, now))
         taker.status = PARTIALLY_FILLED
         return last_agg
-
-    def _settle_spot(
-        self,
-        acc: Account,
-        order: Order,
-        price: int,
-        lots: int,
-        quote: int,
-        tid: int,
-        maker: bool,
-        now: int,
-        spec: SymbolSpec,
-    ) -> Fill:
-        fees = self.fees
-        ppm = fees.spot_maker_ppm if maker else fees.spot_taker_ppm
-        base_units = lots * spec.qty_unit
-        wallet = acc.spot
-        if order.side == BUY:
-            pay_asset, fasset, pay_amount = spec.quote_asset, spec.base_asset, quote
-            fee = (base_units * ppm + PPM // 2) // PPM  # fee_of
-            gain = base_units - fee
-        else:
-            pay_asset, fasset, pay_amount = spec.base_asset, spec.quote_asset, base_units
-            fee = (quote * ppm + PPM // 2) // PPM  # fee_of
-            gain = quote - fee
-        pay = wallet.get(pay_asset)
-        if pay is None:
-            pay = wallet[pay_asset] = Balance(pay_asset)
-        pay.locked -= pay_amount
-        order.locked -= pay_amount
-        get = wallet.get(fasset)
-        if get is None:
-            get = wallet[fasset] = Balance(fasset)
-        get.free += gain
-        if fee:
-            fee_wallet = self.fee_account.spot
-            fb = fee_wallet.get(fasset)
-            if fb is None:
-                fb = fee_wallet[fasset] = Balance(fasset)
-            fb.free += fee
-        order.executed_qty += lots
-        order.cum_quote += quote
-        order.commission += fee
-        order.update_ns = now
-        account_id = acc.account_id
-        fill = Fill(
-            account_id,
-            order.market,
-            order.symbol,
-            tid,
-            order.order_id,
-            order.client_order_id,
-            order.side,
-            price,
-            lots,
-            quote,
-            fee,
-            fasset,
-            maker,
-            now,
-        )
-        fk = (account_id, order.market, order.symbol)
-        lst = self.fills.get(fk)
-        if lst is None:
-            lst = self.fills[fk] = []
-        lst.append(fill)
-        if self.em.active:
-            self.em.touch(account_id, WALLET_SPOT, pay_asset)
-            self.em.touch(account_id, WALLET_SPOT, fasset)
-        return fill
-
-    def _settle_futures(
-        self,
-        acc: Account,
-        order: Order,
-        price: int,
-        lots: int,
-        quote: int,
-        tid: int,
-        maker: bool,
-        now: int,
-        spec: SymbolSpec,
-    ) -> Fill:
-        ppm = self.fees.usdm_maker_ppm if maker else self.fees.usdm_taker_ppm
-        fee = fee_of(quote, ppm)
-        pos = acc.position(order.symbol, order.position_side)
-        before = abs(pos.qty)
-        pnl, closed = apply_fill(pos, order.side, lots, price, spec.notional_unit)
-        pos.update_ns = now
-        if acc.margin_type_of(order.symbol) == "ISOLATED":
-            if closed and before:
-                pos.isolated_margin -= pos.isolated_margin * closed // before
-            opened = lots - closed
-            if opened:
-                pos.isolated_margin += initial_margin(
-                    price * opened * spec.notional_unit, acc.leverage_of(order.symbol)
-                )
-            if pos.qty == 0:
-                pos.isolated_margin = 0
-        usdt = acc.bal(acc.futures, spec.margin_asset)
-        usdt.free += pnl - fee
-        if fee:
-            self.fee_account.bal(self.fee_account.futures, spec.margin_asset).free += fee
-        if order.margin:
-            rem = order.orig_qty - order.executed_qty
-            rel = order.margin if lots >= rem else order.margin * lots // rem
-            order.margin -= rel
-            acc.order_margin -= rel
-        order.executed_qty += lots
-        order.cum_quote += quote
-        order.commission += fee
-        order.realized_pnl += pnl
-        order.update_ns = now
-        fill = Fill(
-            acc.account_id,
-            order.market,
-            order.symbol,
-            tid,
-            order.order_id,
-            order.client_order_id,
-            order.side,
-            price,
-            lots,
-            quote,
-            fee,
-            spec.margin_asset,
-            maker,
-            now,
-            pnl,
-            order.position_side,
-        )
-        fk = (acc.account_id, order.market, order.symbol)
-        lst = self.fills.get(fk)
-        if lst is None:
-            lst = self.fills[fk] = []
-        lst.append(fill)
-        if self.em.active:
-            self.em.touch(
-                acc.account_id, WALLET_FUTURES, spec.margin_asset, (order.symbol, order.position_side), delta=pnl - fee
-            )
-        return fill
 
     def _finish(
         self,
@@ -1190,3 +552,6 @@ class Matcher:
     def is_open(self, order: Order) -> bool:
         """NEW or PARTIALLY_FILLED."""
         return order.status in (NEW, PARTIALLY_FILLED)
+
+
+__all__ = ["FeeSchedule", "Matcher"]

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -39,6 +39,7 @@ from localex.server.state import STATE_KEY, ServerConfig, ServerState
 from localex.server.streams import serve_stream_socket
 from localex.server.tickers import TICK_S, TickerPublisher
 from localex.server.ws_api import serve_ws_api
+from oms.archive.pricepath import CrossPath
 
 log = logging.getLogger(__name__)
 REPLAY_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("replay_task", asyncio.Task)
@@ -114,7 +115,7 @@ def _refuse_host(state: ServerState) -> Callable[[web.Request], web.StreamRespon
 
 
 def build_app(
-    config: ServerConfig, exchange: Exchange | None = None, paths: dict[str, PricePath] | None = None
+    config: ServerConfig, exchange: Exchange | None = None, paths: Mapping[str, PricePath | CrossPath] | None = None
 ) -> web.Application:
     """The application: routes, engine listener, demo accounts, replay timer (when ``paths`` given).
 

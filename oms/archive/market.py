@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from oms.archive.pricepath import PricePath
+from oms.archive.pricepath import CrossPath, PricePath
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ BITSTAMP_FILE = "bitstamp_BTC_ETH_LTC_USD_d.csv"
 BITSTAMP_COINS = {"BTC": "BTCUSDT", "ETH": "ETHUSDT", "LTC": "LTCUSDT"}
 # the hourly Coinbase file is preferred for BTC; Bitstamp gives ETH and LTC (daily)
 SOURCE_PREFERENCE = {"BTCUSDT": ("1h", "1d"), "ETHUSDT": ("1d",), "LTCUSDT": ("1d",)}
+CROSS_PATHS = {"ETHBTC": ("ETHUSDT", "BTCUSDT")}  # cross -> (base leg, quote leg), both quoted in USDT
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,12 +272,21 @@ def load_price_path(
     return PricePath.from_rows(symbol, INTERVAL_MS[iv], rows)
 
 
-def load_default_paths(archive: Path = DEFAULT_ARCHIVE, datasets: Path = DEFAULT_DATASETS) -> dict[str, PricePath]:
-    """Paths for BTCUSDT, ETHUSDT and LTCUSDT (those that have data)."""
-    out = {}
+def load_default_paths(
+    archive: Path = DEFAULT_ARCHIVE, datasets: Path = DEFAULT_DATASETS
+) -> dict[str, PricePath | CrossPath]:
+    """Paths for BTCUSDT, ETHUSDT and LTCUSDT (those that have data) and the crosses of ``CROSS_PATHS`` whose
+    legs have data (ETHBTC = ETHUSDT / BTCUSDT)."""
+    out: dict[str, PricePath | CrossPath] = {}
+    legs: dict[str, PricePath] = {}
     for sym in SOURCE_PREFERENCE:
         try:
-            out[sym] = load_price_path(sym, None, archive, datasets)
+            legs[sym] = out[sym] = load_price_path(sym, None, archive, datasets)
         except FileNotFoundError:
             log.warning("market data: no path for %s", sym)
+    for cross, (base, quote) in CROSS_PATHS.items():
+        if base in legs and quote in legs:
+            out[cross] = CrossPath(cross, legs[base], legs[quote])
+        else:
+            log.warning("market data: no path for %s (needs %s and %s)", cross, base, quote)
     return out

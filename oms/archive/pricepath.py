@@ -2,7 +2,8 @@
 
 Market data in the archive is loaded into this shape (``oms.archive.market.load_price_path``); the local
 exchange's replay reads prices from it. Prices are ints of 1e-8 (``PRICE_SCALE``), exact from the
-decimal strings of the archive.
+decimal strings of the archive. ``CrossPath`` derives a cross rate (ETHBTC) from two paths quoted in the same
+currency (ETHUSDT / BTCUSDT) at every instant, so the cross never disagrees with its legs.
 """
 
 from __future__ import annotations
@@ -72,3 +73,29 @@ class PricePath:
         seg_len = self.bar_ms // 3 if k < 2 else self.bar_ms - 2 * (self.bar_ms // 3)
         a, b = pts[k], pts[k + 1]
         return a + (b - a) * frac_num // seg_len
+
+
+@dataclass(frozen=True)
+class CrossPath:
+    """The price of ``base`` in ``quote`` where both paths are quoted in a third currency: ``base / quote`` at
+    every instant (ETHBTC = ETHUSDT / BTCUSDT), in 1e-8 units rounded half-up. Defined over the span both legs
+    have; like ``PricePath`` it holds the first value before and the last after."""
+
+    name: str
+    base: PricePath
+    quote: PricePath
+
+    @property
+    def start_ms(self) -> int:
+        return max(self.base.start_ms, self.quote.start_ms)
+
+    @property
+    def end_ms(self) -> int:
+        return min(self.base.end_ms, self.quote.end_ms)
+
+    def price_at(self, t_ms: int) -> int:
+        t = min(max(t_ms, self.start_ms), self.end_ms)
+        num, den = self.base.price_at(t), self.quote.price_at(t)
+        if den <= 0:
+            raise ValueError(f"price path {self.name}: {self.quote.name} is {den} at {t}")
+        return (2 * num * PRICE_SCALE + den) // (2 * den)

@@ -84,7 +84,7 @@ async def test_spot_ticker_payloads_have_binance_keys_and_types(server) -> None:
     assert seen["btcusdt@ticker"]["e"] == "24hrTicker" and seen["btcusdt@ticker"]["s"] == "BTCUSDT"
     assert_shape(seen["btcusdt@miniTicker"], MINI_TICKER)
     assert seen["btcusdt@miniTicker"]["e"] == "24hrMiniTicker"
-    assert {t["s"] for t in seen["!ticker@arr"]} <= {"BTCUSDT", "ETHUSDT", "LTCUSDT"}
+    assert {t["s"] for t in seen["!ticker@arr"]} <= {"BTCUSDT", "ETHUSDT", "LTCUSDT", "ETHBTC"}
     for row in seen["!ticker@arr"]:
         assert_shape(row, SPOT_TICKER)
     for row in seen["!miniTicker@arr"]:
@@ -169,7 +169,7 @@ async def test_all_market_array_holds_only_changed_symbols(quiet) -> None:
     url = quiet.url.replace("http", "ws") + "/ws/!miniTicker@arr"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         first = await ws.receive_json(timeout=WAIT)
-        assert {t["s"] for t in first} == {"BTCUSDT", "ETHUSDT", "LTCUSDT"}  # everything is new to the stream
+        assert {t["s"] for t in first} == {"BTCUSDT", "ETHUSDT", "LTCUSDT", "ETHBTC"}  # everything is new to the stream
         with pytest.raises(asyncio.TimeoutError):  # nothing changed: nothing is pushed
             await ws.receive_json(timeout=1.5)
         await asyncio.to_thread(_trade, quiet, "spot", "31000.00")

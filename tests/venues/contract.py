@@ -33,7 +33,8 @@ declares (``Capabilities.order_types``), market orders filling; amend (or ``Unsu
 capability is off); batch with an order the venue refuses in it; cancel-all; typed rejections (with the
 venue's code) naming order and account;
 fills from the user stream equal fills from REST; balances and positions equal the exchange's after a
-sequence of fills; the account's commission rates equal the exchange's; leverage, margin type, hedge mode with
+sequence of fills; the account's commission rates equal the exchange's; a BTC-quoted (ETHBTC) order
+placed, filled and read back with the BTC balance exact; leverage, margin type, hedge mode with
 long and short positions; a sub-account transfer
 (or ``Unsupported`` where ``Capabilities.sub_account_transfer`` is off); key rotation without losing the
 user stream.
@@ -608,6 +609,53 @@ class VenueContract:
         assert (got.symbol, Decimal(got.maker), Decimal(got.taker)) == (trader.symbol, maker, taker)
         assert got.source == "venue"
         assert got.taker_ppm == int(taker * 1_000_000) and got.maker_ppm == int(maker * 1_000_000)
+
+    async def test_a_btc_quoted_order_fills_and_the_btc_balance_reads_back_exactly(self, build, venue: ContractVenue):
+        """ETHBTC (tick 0.00001 x step 0.0001 = 1e-9 BTC): the instrument holds BTC money in 1e-12; an order that
+        fills and one that rests read back exactly, the fill's BTC is settled as the exchange's rule says
+        (truncated to 1e-8, localex/engine/CONTRACT.md) and the BTC balance equals the exchange's to the unit."""
+        maker, _, _ = venue.server.new_account(spot={"ETH": "100", "BTC": "1"})
+        for price in ("0.03512", "0.03514"):
+            req = OrderRequest("spot", "ETHBTC", "SELL", "LIMIT", quantity="1", price=price, time_in_force="GTC")
+            await venue.run(lambda req=req: venue.exchange.place_order(maker, req))
+        account, key, secret = venue.server.new_account(spot={"BTC": "1"})
+        creds = Credentials(self.EXCHANGE, "spot", account, key, secret, permissions=("spot",))
+        f = await build(Market.SPOT, creds)
+        inst = f.instruments.instrument("ETH/BTC")
+        assert f.instruments.to_venue("ETH/BTC") == "ETHBTC" and inst.money_decimals == 12
+        assert inst.notional_str("0.03512", "0.0029") == "0.000101848"
+        since = time.time_ns() - 5 * 10**9
+        base = {"account": f.account, "symbol": "ETH/BTC", "side": Side.BUY, "order_type": OrderType.LIMIT}
+        base |= {"time_in_force": TimeInForce.GTC}
+        taker = PlaceOrder(**base, qty="0.0029", price="0.03513", intent=f"{time.time_ns()}-{next(_INTENTS)}")
+        ev = await f.execution.place(taker.with_client_order_id("ct"))
+        assert ev.status is OrderStatus.FILLED and Decimal(ev.filled_qty) == Decimal("0.0029"), ev
+        # an average price, where the connector gives one, is Binance's cummulativeQuoteQty / executedQty: the
+        # settled 0.00010184 BTC over 0.0029 ETH, a hair below the fill's 0.03512 (the fill's price is exact)
+        assert ev.avg_price is None or Decimal(ev.avg_price) * Decimal("0.0029") - Decimal("0.00010184") < Decimal(
+            "1e-15"
+        ), ev
+        resting = PlaceOrder(**base, qty="0.0037", price="0.03001", intent=f"{time.time_ns()}-{next(_INTENTS)}")
+        rest = await f.execution.place(resting.with_client_order_id("ct"))
+        assert rest.status is OrderStatus.NEW
+        queried = await f.execution.query_order("ETH/BTC", rest.client_order_id)
+        assert (Decimal(queried.price), Decimal(queried.qty)) == (Decimal("0.03001"), Decimal("0.0037"))
+        (fill,) = await f.execution.fills("ETH/BTC", since)
+        assert (Decimal(fill.price), Decimal(fill.qty), fill.client_order_id) == (
+            Decimal("0.03512"), Decimal("0.0029"), ev.client_order_id,
+        )  # fmt: skip
+        assert (Decimal(fill.commission), fill.commission_asset) == (Decimal("0.0000029"), "ETH")
+        # the exchange's settlement: 0.000101848 BTC paid as 0.00010184; 0.0037 x 0.03001 = 0.000111037 locked as
+        # 0.00011104 (rounded up)
+        paid, locked = Decimal("0.00010184"), Decimal("0.00011104")
+        mine = {b.asset: (Decimal(b.free), Decimal(b.locked)) for b in await f.execution.balances()}
+        truth = venue.admin_balances(account, Market.SPOT)
+        assert mine["BTC"] == truth["BTC"] == (1 - paid - locked, locked)
+        assert mine["ETH"] == truth["ETH"] == (Decimal("0.0029") - Decimal("0.0000029"), 0)
+        assert inst.money(mine["BTC"][0]) + inst.money(mine["BTC"][1]) == inst.money(1 - paid)  # exact in 1e-12
+        await f.execution.cancel(CancelOrder(account=f.account, symbol="ETH/BTC", client_order_id=rest.client_order_id))
+        mine = {b.asset: (Decimal(b.free), Decimal(b.locked)) for b in await f.execution.balances()}
+        assert mine["BTC"] == venue.admin_balances(account, Market.SPOT)["BTC"] == (1 - paid, 0)
 
     @futures_only
     async def test_leverage_margin_type_and_hedge_mode(self, trader: Facets, market: Market):
