@@ -289,7 +289,7 @@ def test_cash_assets_default_to_usdt_and_a_coin_stands_alone(cfg_dir):
     edit(accounts, "strategy: arbitrage,", "strategy: arbitrage, cash_assets: [BTC],")
     btc = load_config(cfg_dir, env={}).account("binance", "sub_spot_arb")
     assert btc.cash_assets == ("BTC",) and btc.cash_money_decimals() == 12
-    edit(accounts, "arbitrage, cash_assets: [BTC]", "arbitrage, cash_assets: [BTC, USDT]")
+    edit(accounts, "cash_assets: [BTC]", "cash_assets: [BTC, USDT]")
     edit(accounts, "strategy: market_making}", "strategy: market_making, cash_assets: [usdt]}")
     edit(accounts, "withdraw_enabled: true}", "withdraw_enabled: true, cash_assets: []}")
     got = problems(cfg_dir)
