@@ -62,7 +62,7 @@ from stream.gateway import OrderGateway
 from stream.orders import TERMINAL
 from stream.reconcile_history import AccountHistory, LastFills, OrderHistory
 from stream.reconcile_pacing import WeightPacer, expected_weight
-from stream.reconcile_state import CASH_ASSETS, KernelSync
+from stream.reconcile_state import KernelSync
 
 log = logging.getLogger("stream.reconcile")
 MS = 1_000_000
@@ -80,12 +80,11 @@ _UNSETTLED = frozenset({OrderStatus.PENDING_NEW, OrderStatus.UNKNOWN})
 @dataclass(frozen=True)
 class ReconcileTarget:
     """One account on one market. ``pending``: (symbol, client order id) of placements whose outcome is not
-    known (the daemon's own record of what it sent); ``cash_assets``: the account's cash (``AccountConfig``)."""
+    known (the daemon's own record of what it sent)."""
 
     execution: ExecutionClient
     symbols: tuple[str, ...]
     pending: tuple[tuple[str, str], ...] = ()
-    cash_assets: tuple[str, ...] = CASH_ASSETS
 
     @property
     def account(self) -> AccountId:
@@ -222,7 +221,7 @@ class Reconciler:
         ts_state = _venue_now(ex)
         report.balances, report.positions = list(balances), list(positions)
         a = self.gateway.accounts[acct.exchange, acct.name]
-        self.kernel.apply(a, acct.exchange, market, balances, positions, t.cash_assets)
+        self.kernel.apply(a, acct.exchange, market, balances, positions)
         await self._state_events(run, balances, positions, ts_state)
 
         symbols = sorted({*t.symbols, *(o.symbol for o in run.venue_orders.values())})

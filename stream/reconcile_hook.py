@@ -1,10 +1,11 @@
-"""The daemon's reconciliation hook: ``Daemon`` awaits ``reconcile_session`` before an account trades, at start and
-after every user-stream gap (``reason`` ``start`` / ``reconnect``). One ``Reconciler`` per daemon (so one
-``WeightPacer`` holds every account's calls within the IP budget), publishing through the daemon's event sink
-(JetStream, the daily files, the metrics). The targets are the account's markets with the daemon's symbols of each;
-``pending`` are the account's orders the gateway still has without an answer (``pending_new`` / ``unknown``), so
-they are settled by client order id and never re-sent; the kernel's cash is the account's configured
-``cash_assets``. An account whose reconciliation fails raises ``ReconcileFailed``, and the daemon does not trade it.
+"""The daemon's reconciliation hook: ``Daemon`` awaits ``reconcile_session`` before an account trades, at start
+and after every user-stream gap (``reason`` ``start`` / ``reconnect``).
+
+One ``Reconciler`` per daemon (so one ``WeightPacer`` holds every account's calls within the IP budget),
+publishing through the daemon's event sink (JetStream, the daily files, the metrics). The targets are the
+account's markets with the daemon's symbols of each; ``pending`` are the account's orders the gateway still
+has without an answer (``pending_new`` / ``unknown``), so they are settled by client order id and never
+re-sent. An account whose reconciliation fails raises ``ReconcileFailed``, and the daemon does not trade it.
 ``OMS_RECONCILE_LOOKBACK_S`` and ``OMS_RECONCILE_GRACE_S`` override the fill lookback and the grace window.
 """
 
@@ -70,8 +71,7 @@ def targets_of(daemon: Daemon, session: AccountSession) -> list[ReconcileTarget]
         )
         if daemon.emulation is not None:  # parent children recorded before sending: a crash may follow the frame
             pending += daemon.emulation.unsent_for(session.name, symbols)
-        cash = daemon.cfg.account(session.account.exchange, session.account.name).cash_assets
-        out.append(ReconcileTarget(link.clients.execution, symbols, pending, cash))
+        out.append(ReconcileTarget(link.clients.execution, symbols, pending))
     return out
 
 

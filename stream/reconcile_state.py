@@ -2,13 +2,11 @@
 
 For one account and market, after reconciliation has read them:
 
-* **cash** (``acc[A_CASH]``) is the wallet balance of the account's cash assets (``cash_assets`` of its
-  configs/accounts.yaml entry: ``USDT`` by default, ``BTC`` for an account whose cash is BTC), ``free + locked``,
-  summed at par and over the account's markets (Spot wallet plus USD-M wallet), in the money unit of those assets
-  (1e-8 for USDT, 1e-12 for BTC: ``oms.model.units.money_decimals_of``), exactly;
+* **cash** (``acc[A_CASH]``) is the wallet balance of the cash asset (``USDT``), ``free + locked``, summed over
+  the account's markets (Spot wallet plus USD-M wallet);
 * **USD-M positions**: each perpetual's signed quantity and a cost basis of quantity x entry price (the
   venue's average entry, rounded half-even to the tick unit);
-* **Spot positions**: the base asset's wallet balance (``free + locked``) on the instruments quoted in a
+* **Spot positions**: the base asset's wallet balance (``free + locked``) on the instrument quoted in the
   cash asset; the cost basis is kept when the quantity did not change, else valued at the mark (Spot has no
   entry price on the venue).
 
@@ -36,10 +34,10 @@ from kernels.state import (
     KernelState,
 )
 from oms.model import Balance, Instrument, InstrumentId, Market, Position, PositionSide
-from oms.model.units import money_decimals_of, money_to_units, round_to_units, to_decimal
+from oms.model.units import money_to_units, round_to_units, to_decimal
 from stream.instruments import InstrumentTable
 
-CASH_ASSETS = ("USDT",)  # an account's cash assets when its config names none
+CASH_ASSET = "USDT"
 
 
 def _floor_units(value: str, unit: Decimal, what: str) -> int:
@@ -47,21 +45,13 @@ def _floor_units(value: str, unit: Decimal, what: str) -> int:
     return int((d / unit).to_integral_value(rounding=decimal.ROUND_DOWN))
 
 
-def cash_units(total: dict[str, Decimal], cash_assets: Sequence[str]) -> int:
-    """The cash of wallet totals (asset -> free + locked) in ``cash_assets``, summed, in their money unit; a digit
-    finer than that unit (dust) is dropped. The assets share one unit (``AccountConfig.cash_assets`` checks it)."""
-    decimals = money_decimals_of(cash_assets[0])
-    cash = sum((total.get(asset, Decimal(0)) for asset in cash_assets), Decimal(0))
-    exact = cash.quantize(Decimal(1).scaleb(-decimals), decimal.ROUND_DOWN)
-    return money_to_units(format(exact, "f"), "cash", decimals)
-
-
 class KernelSync:
     """Writes venue snapshots into one ``KernelState`` (see the module docstring)."""
 
-    def __init__(self, state: KernelState, instruments: InstrumentTable):
+    def __init__(self, state: KernelState, instruments: InstrumentTable, cash_asset: str = CASH_ASSET):
         self.state = state
         self.instruments = instruments
+        self.cash_asset = cash_asset
         self._cash: dict[tuple[int, Market], int] = {}  # (kernel account, market) -> cash units
 
     def apply(
@@ -71,11 +61,11 @@ class KernelSync:
         market: Market,
         balances: Sequence[Balance],
         positions: Sequence[Position],
-        cash_assets: Sequence[str] = CASH_ASSETS,
     ) -> None:
         s = self.state
         total = {b.asset: to_decimal(b.free, "free") + to_decimal(b.locked, "locked") for b in balances}
-        self._cash[(a, market)] = cash_units(total, cash_assets)
+        cash = total.get(self.cash_asset, Decimal(0))
+        self._cash[(a, market)] = money_to_units(format(cash.quantize(Decimal("1e-8"), decimal.ROUND_DOWN), "f"))
         s.acc[A_CASH, a] = sum(v for (acct, _), v in self._cash.items() if acct == a)
         by_symbol = {(p.symbol, p.position_side): p for p in positions}
         for symbol, i in self.instruments.numbers(exchange):
@@ -94,7 +84,7 @@ class KernelSync:
                     q = -q if p.qty.startswith("-") or side is PositionSide.SHORT and q > 0 else q
                     entry = round_to_units(p.entry_price, ins.price_unit, f"{symbol} entry price")
                     self._set(a, i, slot, q, q * entry * ins.mult)
-            elif sid.quote in cash_assets:
+            elif sid.quote == self.cash_asset:
                 q = _floor_units(format(total.get(sid.base, Decimal(0)), "f"), ins.qty_unit, f"{symbol} balance")
                 self._set_spot(a, i, ins, q)
         recompute_caches(*s.blocks)
