@@ -13,7 +13,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from oms.config.exits import ExitsConfig
 from oms.config.units import INT64_MAX, check_units
-from oms.model.units import MONEY_DECIMALS, money_decimals_of
 
 # Numbers the kernels hold as int64 units (oms.config.units): each must convert exactly and fit.
 NonNegDecimal = Annotated[Decimal, Field(ge=0), AfterValidator(check_units("money"))]
@@ -59,33 +58,6 @@ class AccountConfig(Frozen):
     max_position_usdt: NonNegDecimal | None = Field(None, description="futures only")
     margin_type: Literal["isolated", "cross"] | None = Field(None, description="futures only")
     position_mode: Literal["one_way", "hedge"] | None = Field(None, description="futures only")
-    cash_assets: tuple[Asset, ...] = Field(
-        ("USDT",),
-        description="the assets the account's cash is held in: the daemon loads and reconciles the kernels' cash "
-        "as their wallet balances (free + locked, summed at par); one coin (BTC) alone for an account whose cash is "
-        "that coin (it trades ETH/BTC), its money then in that coin's unit (oms.model.units.QUOTE_MONEY_DECIMALS)",
-    )
-
-    @field_validator("cash_assets")
-    @classmethod
-    def _cash_assets(cls, assets: tuple[str, ...]) -> tuple[str, ...]:
-        if not assets:
-            raise ValueError("name at least one asset (the default is [USDT])")
-        twice = sorted({a for a in assets if assets.count(a) > 1})
-        if twice:
-            raise ValueError(f"{', '.join(twice)} listed more than once")
-        coins = [a for a in assets if money_decimals_of(a) != MONEY_DECIMALS]
-        if coins and len(assets) > 1:
-            raise ValueError(
-                f"{coins[0]} must be the account's only cash asset: the kernels hold one cash amount per account "
-                f"in one money unit (1e-{money_decimals_of(coins[0])} {coins[0]}) and do not add {coins[0]} to "
-                f"{', '.join(a for a in assets if a != coins[0])}"
-            )
-        return assets
-
-    def cash_money_decimals(self) -> int:
-        """The decimals of the money unit the account's cash is held in (8 for USDT, 12 for BTC)."""
-        return money_decimals_of(self.cash_assets[0])
 
     @model_validator(mode="after")
     def _shape(self) -> AccountConfig:
