@@ -159,11 +159,20 @@ class OrderRouter:
             if self.on_settings is None:
                 return self._refused(cmd, "unsupported", f"{type(cmd).__name__} is not served by this daemon")
             return await self.on_settings(session, cmd)
-        for hook in self.hooks:  # stream.emulation: parents, slippage caps (a result ends the command there)
+        home = cmd.account
+        for hook in self.hooks:  # routing, stream.emulation: parents, slippage caps (a result ends it there)
             out = await hook(cmd)
             if isinstance(out, CommandResult):
                 return out
             cmd = out
+        if type(cmd) is PlaceOrder and cmd.route:  # routed (stream.routing): the reply names the account chosen
+            if cmd.account != home:
+                session = self.sessions[cmd.account]
+            result = await self._gate_and_carry_out(session, cmd)
+            return msgspec.structs.replace(result, account=cmd.account)
+        return await self._gate_and_carry_out(session, cmd)
+
+    async def _gate_and_carry_out(self, session: AccountSession, cmd: Command) -> CommandResult:
         t0 = time.perf_counter()
         if isinstance(cmd, PlaceOrder):
             decision = self.gateway.place(cmd)

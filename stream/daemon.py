@@ -69,6 +69,7 @@ from stream.marketdata import BOOK_DEPTH, MarketFeed
 from stream.metrics import DaemonMetrics
 from stream.reconcile_hook import reconcile_session, reconciler_of
 from stream.risk import RiskControls, Trip
+from stream.routing import SmartRouter
 from stream.strategies import StrategyRunner
 from stream.webhook import AlertWebhook, WebhookSettings
 from stream.webhook import serve as serve_webhook
@@ -169,6 +170,7 @@ class Daemon:
         self.rotation: KeyRotationListener | None = None
         self.strategies: StrategyRunner | None = None
         self.fees: FeeRates | None = None  # the accounts' own commission rates (stream.fees)
+        self.routing: SmartRouter | None = None  # routed placements (stream.routing)
         self.emulation: Emulation | None = None
         self.ops: OpsServer | None = None
         self.logs: LogWriter | None = None
@@ -238,6 +240,10 @@ class Daemon:
         await self.emulation.start()
         self.fees = FeeRates(self.sessions, self.wiring.instruments, float(self.cfg.stream.daemon.fee_refresh_s))
         self._tasks.append(asyncio.get_running_loop().create_task(self.fees.run(), name="fee rates"))
+        # placements naming other accounts (PlaceOrder.route) go where the routing kernel scores best
+        self.routing = SmartRouter(self.books, self.sessions, self.wiring.instruments, self.gateway.orders.get,
+                                   self.fees.taker_ppm, id_prefix=self.gateway.id_prefix)  # fmt: skip
+        self.router.hooks.insert(0, self.routing)
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds, fees=self.fees)
         self.strategies.start()
         trading = [x for x in self.sessions.values() if x.lease is not None]

@@ -32,7 +32,7 @@ import msgspec
 
 from oms.model.account import AccountSettings
 from oms.model.enums import OrderStatus
-from oms.model.fields import ClientOrderIdStr
+from oms.model.fields import AccountStr, ClientOrderIdStr
 from oms.model.ids import AccountId
 from oms.model.orders import AmendOrder, CancelAll, CancelOrder, PlaceOrder
 from oms.model.parents import ParentStatus, PlaceParent
@@ -66,6 +66,7 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     reason: str = ""
     parent_status: ParentStatus | None = None  # a PlaceParent's (client_order_id is then its parent id)
     settings: AccountSettings | None = None  # a settings command's: the venue's answer
+    account: AccountStr | None = None  # a routed placement's (``PlaceOrder.route``): the account it went to
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -65,6 +65,9 @@ class PlaceOrder(Msg, _OrderRef, tag="place_order", kw_only=True):
     # slippage control (stream.emulation.slippage): a market order goes out as an IOC limit at most this many
     # basis points from the live book's best price (None: as sent)
     max_slippage_bps: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    # smart routing (stream.routing): other accounts this order may go to instead of ``account``; the routing
+    # kernel picks the one whose book, fee, balance and rate-limit headroom serve it best (the reply names it)
+    route: tuple[AccountStr, ...] = ()
 
     def with_client_order_id(self, prefix: str = "oms") -> PlaceOrder:
         """This command with its client order id set (derived from the content when not given)."""

@@ -273,6 +273,15 @@ class AccountBudget:
                 self._ws_free.notify()
 
     # --- inspection ----------------------------------------------------------------------------------------
+    def order_headroom(self) -> int:
+        """Orders the account may still send now: the least room left in its orders windows."""
+        now = self.now_ns()
+        room = []
+        for w in self.orders.values():
+            w._roll(now)
+            room.append(w.limit - w.count)
+        return max(0, min(room)) if room else 1 << 30
+
     def used(self) -> dict[str, int]:
         """Current counts by window name (account and IP), for metrics and tests."""
         now = self.now_ns()
