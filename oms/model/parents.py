@@ -103,6 +103,25 @@ def derive_parent_id(cmd: PlaceParent) -> str:
     return ClientOrderId.derive(msgspec.structs.replace(cmd, parent_id=None), PARENT_PREFIX)
 
 
+class ParentAmend(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What an ``AmendOrder`` naming a parent may change besides its quantity and limit price (``AmendOrder.
+    parent``): None leaves a field as it was. Which fields an algorithm takes is as for ``PlaceParent``."""
+
+    stop_price: OptDecimalStr = None  # oco stop, trailing stop activation
+    callback_rate: OptDecimalStr = None  # trailing stop
+    display_qty: OptDecimalStr = None  # iceberg
+    variance_pct: OptDecimalStr = None  # iceberg
+    duration_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 86400)] | None = None  # from the parent's start
+    slices: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None  # twap
+    profile: Annotated[tuple[Annotated[int, msgspec.Meta(ge=0)], ...], msgspec.Meta(max_length=10_000)] | None = None
+    chunk_pct: OptDecimalStr = None  # percent
+    participation_pct: OptDecimalStr = None  # pov
+
+    def changes(self) -> dict:
+        """The fields given, by name."""
+        return {k: v for k in self.__struct_fields__ if (v := getattr(self, k)) is not None}
+
+
 class _ChildKey(msgspec.Struct, frozen=True):
     parent: str
     n: int
@@ -122,6 +141,7 @@ class ChildOrder(msgspec.Struct, kw_only=True, omit_defaults=True):
     sent: bool = False  # False: recorded before sending (a restart asks the venue by its id first)
     status: str = "pending_new"
     filled_qty: DecimalStr = "0"
+    replaces: str = ""  # made by a parent amend as the cancel-replace of this child (its refusal is the amend's)
 
 
 class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -138,6 +158,13 @@ class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     activated: bool = False
     triggered: bool = False
     volume_seen: DecimalStr = "0"  # pov: the other participants' volume since the start (the daemon's fills out)
+    # the last amend (``AmendOrder`` naming the parent): when it came, what had filled and the volume seen then.
+    # The schedule's slices after it share what was left (``stream.emulation.plans.replan``); a pov parent's new
+    # participation counts from the volume then.
+    amends: int = 0
+    amended_ns: TimeNs = 0
+    amended_filled: DecimalStr = "0"
+    amended_volume: DecimalStr = "0"
     seq: int = 0  # events published so far (their message ids)
     reason: str = ""
     updated_ns: TimeNs = 0

@@ -23,7 +23,17 @@ from decimal import Decimal
 import msgspec
 
 from kernels import codes as C
-from oms.model import CancelOrder, Instrument, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from oms.model import (
+    AmendOrder,
+    CancelOrder,
+    Instrument,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+)
 from oms.model.commands import CommandResult
 from oms.model.parents import (
     ChildOrder,
@@ -36,7 +46,7 @@ from oms.model.parents import (
     derive_parent_id,
 )
 from oms.venues.errors import OrderNotFound, VenueError
-from stream.emulation import plans
+from stream.emulation import parent_amend, plans
 from stream.emulation.book import BookView
 from stream.emulation.store import StateStore
 from stream.orders import TERMINAL
@@ -72,6 +82,9 @@ class Working:
     again: bool = False
     dirty: bool = False
     volume_from: int = 0  # pov: the book's volume_seq when it started watching (earlier counts are not its own)
+    base: int = 0  # units filled when last amended: the schedule after it shares the rest (``plans.replan``)
+    volume_base: int = 0  # pov: the others' volume seen when last amended (the new participation counts from it)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step or amend at a time
 
     @property
     def pid(self) -> str:
@@ -102,6 +115,7 @@ class ParentEngine:
         self.parents: dict[str, Working] = {}
         self.children: dict[str, str] = {}  # child client order id -> parent id
         self.refused = 0
+        self.amending: set[str] = set()  # children the engine amends or cancels for a parent amend, right now
         self._stored: dict[str, list[ParentState]] = {}  # account -> its parents as read before its reconciliation
         self._running = True
 
@@ -112,6 +126,8 @@ class ParentEngine:
                 return await self.place(cmd)
             if type(cmd) is CancelOrder and cmd.client_order_id in self.parents:
                 return await self.cancel(cmd.client_order_id)
+            if type(cmd) is AmendOrder:
+                return await parent_amend.hook(self, cmd)
         except Exception as exc:  # a bug here refuses the command, it does not end the request
             log.exception("parent command %s of %s failed", type(cmd).__name__, cmd.account)
             return CommandResult(ok=False, client_order_id=getattr(cmd, "parent_id", None) or None,
@@ -178,9 +194,15 @@ class ParentEngine:
             raise ValueError("liquidity split needs a limit price")
         if algo in plans.SCHEDULED and not cmd.duration_s:
             raise ValueError(f"{algo} needs duration_s")
+        if st.amends:
+            w.base, w.volume_base = ins.qty(st.amended_filled), ins.qty(st.amended_volume)
         if algo in plans.SCHEDULED or algo is ParentAlgo.ICEBERG:
             ref = w.price or self.book.reference(i, side) or self.book.last(i)
-            w.plan = plans.plan(cmd, ins, total, st.started_ns, plans.min_child(ins, ref))
+            least = plans.min_child(ins, ref)
+            if st.amends:
+                w.plan = plans.replan(cmd, ins, total, st.started_ns, least, st.amended_ns, w.base)
+            else:
+                w.plan = plans.plan(cmd, ins, total, st.started_ns, least)
         return w
 
     def _register(self, w: Working) -> None:
@@ -311,7 +333,8 @@ class ParentEngine:
         while True:
             w.again = False
             try:
-                await self._step(w)
+                async with w.lock:
+                    await self._step(w)
             except Exception:
                 log.exception("parent %s of %s: step failed", w.pid, w.account)
             if not w.again:
@@ -360,7 +383,7 @@ class ParentEngine:
     async def _decide(self, w: Working, filled: int, open_: list[ChildOrder]) -> None:
         st, cmd, now = w.st, w.st.cmd, self.clock()
         left = w.total - filled
-        rejected = [c for c in st.children if c.status == "rejected"]
+        rejected = [c for c in st.children if c.status == "rejected" and not c.replaces]  # an amend's: refused it
         if rejected:
             self._finish(w, ParentStatus.REJECTED, f"child {rejected[-1].client_order_id} was rejected")
             log.warning("parent %s of %s rejected: %s", w.pid, w.account, w.st.reason)
@@ -393,13 +416,15 @@ class ParentEngine:
         """The next child of an iceberg, pov or liquidity parent (none of its children open)."""
         st, algo = w.st, w.st.cmd.algo
         if algo is ParentAlgo.ICEBERG:
+            if not w.plan:
+                return
             k = min(st.next_slice, len(w.plan) - 1)
-            target = sum(q for _, q in w.plan[: k + 1])
+            target = w.base + sum(q for _, q in w.plan[: k + 1])
             qty = min(left, max(target - filled, w.plan[k][1]))
             st.next_slice = k + 1
             await self._send(w, "clip", qty, w.price, TimeInForce.GTC)
         elif algo is ParentAlgo.POV:
-            target = w.ins.qty(st.volume_seen) * w.rate_ppm // 1_000_000
+            target = w.base + (w.ins.qty(st.volume_seen) - w.volume_base) * w.rate_ppm // 1_000_000
             qty = min(left, (target - filled) - (target - filled) % w.ins.lot)
             least = plans.min_child(w.ins, self.book.reference(w.i, w.side))
             if qty > 0 and left - qty < least:
@@ -426,7 +451,7 @@ class ParentEngine:
         due = k
         while due + 1 < len(w.plan) and w.plan[due + 1][0] <= now:
             due += 1
-        target = sum(q for _, q in w.plan[: due + 1])
+        target = w.base + sum(q for _, q in w.plan[: due + 1])
         qty = min(left, target - filled)
         st.next_slice = due + 1
         ref = w.price or self.book.reference(w.i, w.side)
