@@ -232,6 +232,7 @@ class Daemon:
         await self._start_rotation()
         await self.emulation.start()
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds)
+        self.strategies.exit_rules = self.emulation.exits.set_rule  # the strategies' exit intents
         self.strategies.start()
         trading = [x for x in self.sessions.values() if x.lease is not None]
         self._subs = await self.router.subscribe(self.nc, trading)

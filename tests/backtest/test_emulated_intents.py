@@ -134,3 +134,19 @@ def test_emulated_intents_give_the_same_run_through_the_quiet_loop_and_the_full_
     assert np.array_equal(quiet.fills, full.fills) and np.array_equal(quiet.equity, full.equity)
     assert quiet.fingerprint() == full.fingerprint()
     assert api.EXIT_TAG in set(quiet.trades[:, F_TAG]) and 7 in set(quiet.trades[:, F_TAG])
+
+
+def test_the_strategy_the_daemon_hosts_works_its_intents_the_same_way_here():
+    """tests/stream/intent_strategy.py: live (tests/stream/test_emulation_intents.py) its TWAP is a parent of the
+    daemon's emulation and its trailing stop a managed exit; here the same slices and the same exit."""
+    from tests.stream import intent_strategy as S
+
+    tape = closes("100", "100", "101", "103", "104", "101.9", "101", "100")
+    params = {"qty_units": SPOT.qty("0.3"), "slices": 3, "duration_s": 2 * 3600, "trailing_ppm": 20_000}
+    res = run(S.STRATEGY, params, tape, [Account("a", "100000")])
+    [parent] = res.meta["emulation"]["parents"]
+    assert [q for _, q in parent["plan"]] == [SPOT.qty("0.1")] * 3 and parent["status"] == "done"
+    state = res.meta["state"]
+    assert state[S.S_BOUGHT] == SPOT.qty("0.3") and state[S.S_EXITED] == SPOT.qty("0.3")
+    assert res.meta["emulation"]["exits"] == [(5, 0, 0, "trailing_stop")]  # 101.9 is 2.02% back from 104
+    assert res.pos[0, 0] == 0
