@@ -125,3 +125,39 @@ async def test_iceberg_price_and_qty_amends_move_its_resting_clip_and_survive_a_
 
 async def _status(execution, coid: str, status: str) -> bool:
     return (await execution.query_order("BTC/USDT", coid)).status.value == status
+
+
+async def test_oco_amend_moves_and_grows_its_take_profit_and_checks_the_stop(bench, nc):
+    name = unique("amoco")
+    bench.write([name])
+    acct = bench.account(name)
+    d = bench.daemon()
+    await d.start()
+    mid = bench.ticker()
+    tp, tp2, stop, bad = (str((mid * Decimal(f)).quantize(Decimal("0.01"))) for f in ("1.03", "1.02", "0.96", "1.04"))
+    try:
+        pid = await send_parent(nc, acct, parent(acct, "oco", "0.002", side="sell", price=tp, stop_price=stop,
+                                                 intent="am3"))  # fmt: skip
+        engine = d.emulation.parents
+        w = engine.parents[pid]
+        await until(lambda: w.st.children, what="the take-profit leg")
+        leg = w.st.children[0].client_order_id
+        await until(lambda: (r := d.gateway.orders.get(leg)) is not None and r.status.value == "new", what="rests")
+        # a stop on the winning side of the new limit: refused as a new parent would be, nothing touched
+        [r] = (await request(nc, acct, _amend(acct, pid, side="sell", parent=ParentAmend(stop_price=bad)))).results
+        assert not r.ok and r.code == "parent:bad_params" and "losing side" in r.reason
+        assert d.gateway.orders.get(leg).is_open and len(w.st.children) == 1
+        # more at a nearer limit: the resting leg is replaced by one for the whole new quantity
+        [r] = (await request(nc, acct, _amend(acct, pid, side="sell", qty="0.003", price=tp2))).results
+        assert r.ok, r
+        w = engine.parents[pid]
+        [old, new] = w.st.children
+        assert new.replaces == leg and new.role == "take_profit"
+        rec = d.gateway.orders.get(new.client_order_id)
+        assert rec.is_open and rec.cmd.price == tp2 and rec.qty == w.ins.qty("0.003")
+        [c] = (await request(nc, acct, CancelOrder(account=acct, symbol="BTC/USDT", client_order_id=pid))).results
+        assert c.ok and c.parent_status is ParentStatus.CANCELED
+        await finished(d, pid, status=ParentStatus.CANCELED)
+        await three_views_agree(nc, d, acct, pid)
+    finally:
+        await d.stop()
