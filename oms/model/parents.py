@@ -24,7 +24,9 @@ twap           ``duration_s``, ``slices``: equal slices at even times (``kernels
 vwap           ``duration_s``, ``profile`` (weight per slice): ``split_vwap``
 percent        ``duration_s``, ``chunk_pct``: chunks of a share of the parent (``split_percent``)
 pov            ``participation_pct`` of the others' volume since the start (own fills out), ``duration_s``
-liquidity      takes the book's depth within ``price`` (``kernels.book.depth``) as IOC children until done
+liquidity      takes the book's depth within ``price`` (``kernels.book.depth``) as IOC children until done;
+               with ``route`` across the books of several accounts, each child sized by its book's depth
+               within ``price`` and its account's free balance (``kernels.execution.allocate``)
 ============== ====================================================================================
 
 Slices of twap/vwap/percent/pov/liquidity go out as IOC limits at ``price`` when given, else capped at
@@ -92,6 +94,9 @@ class PlaceParent(Msg, tag="place_parent", kw_only=True):
     strategy: str = ""
     intent: str = ""
     parent_id: ClientOrderIdStr | None = None
+    # liquidity: the other accounts (``exchange/name``, this daemon's) it may also send children to, the same symbol
+    # on each one's exchange and book (``stream.emulation.split``)
+    route: Annotated[tuple[AccountStr, ...], msgspec.Meta(max_length=16)] = ()
 
     def with_parent_id(self) -> PlaceParent:
         if self.parent_id is not None:
@@ -142,6 +147,7 @@ class ChildOrder(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str = "pending_new"
     filled_qty: DecimalStr = "0"
     replaces: str = ""  # made by a parent amend as the cancel-replace of this child (its refusal is the amend's)
+    account: str = ""  # the account it went to, when not the parent's (a liquidity parent's ``route``)
 
 
 class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
