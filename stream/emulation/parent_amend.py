@@ -138,6 +138,7 @@ async def _follow(eng: ParentEngine, w: Working, nw: Working, ch: ChildOrder, le
     """The open child ``ch`` made to fit the amended parent ``nw`` with ``left`` units to go; a refusal (the
     parent amend's) or None."""
     coid, st = ch.client_order_id, w.st
+    account = ch.account or w.account  # a routed liquidity child is on its own account
     rec = eng.gateway.orders.get(coid)
     if rec is None or not rec.is_open:
         return None  # no answer yet, or done: the next step sees it
@@ -150,26 +151,26 @@ async def _follow(eng: ParentEngine, w: Working, nw: Working, ch: ChildOrder, le
     if want <= 0 or (not resting and want < remaining):
         eng.amending.add(coid)
         try:
-            await eng.execute([CancelOrder(account=w.account, symbol=cmd.symbol, client_order_id=coid)])
+            await eng.execute([CancelOrder(account=account, symbol=cmd.symbol, client_order_id=coid)])
         finally:
             eng.amending.discard(coid)
         return None
     if want == remaining and new_price == price:
         return None
     child_amend = AmendOrder(
-        account=w.account, symbol=cmd.symbol, client_order_id=coid, side=cmd.side,
+        account=account, symbol=cmd.symbol, client_order_id=coid, side=cmd.side,
         qty=ins.qty_str(rec.filled + want) if want != remaining else None,
         price=new_price if new_price != price else None,
     )  # fmt: skip
     replacement = None
     qty_only = getattr(eng.gateway, "amends_qty_only", None)
     lower_only = want < remaining and new_price == price
-    if qty_only is not None and qty_only(w.account, cmd.symbol) and not lower_only:
+    if qty_only is not None and qty_only(account, cmd.symbol) and not lower_only:
         rid = replacement_id(child_amend, eng.gateway.id_prefix)
         replacement = next((c for c in st.children if c.client_order_id == rid), None)
         if replacement is None:  # recorded before it is sent: a restart asks the venue for it
             replacement = ChildOrder(n=len(st.children), client_order_id=rid, qty=ins.qty_str(want), price=new_price,
-                                     role=ch.role, replaces=coid)  # fmt: skip
+                                     role=ch.role, replaces=coid, account=ch.account)  # fmt: skip
             st.children.append(replacement)
             eng.children[rid] = w.pid
             await eng._save(w)
