@@ -1,6 +1,6 @@
-"""The emulated intents of a backtest: TWAP parents and managed exits, worked as the daemon works them live.
+"""The emulated intents of a backtest: TWAP and POV parents and managed exits, worked as the daemon works them live.
 
-A strategy writes them like any intent (``strategies.api``: ``TWAP``; ``STOP_LOSS``, ``TRAILING_STOP``,
+A strategy writes them like any intent (``strategies.api``: ``TWAP``, ``POV``; ``STOP_LOSS``, ``TRAILING_STOP``,
 ``MAX_HOLD``, ``TAKE_PROFIT``). The compiled loop (``backtest.matching.add_intents``) parks each in the order
 table (``O_ACTIVE = PENDING``) and returns before its next event; ``Emulator.take`` picks them up, and while any
 parent works or any exit rule is set, ``backtest.run`` steps the loop one event at a time and calls ``after(k)``
@@ -12,6 +12,11 @@ risk of cash) decided at ``k``'s time, so, like a strategy's own intents, they t
   slices due so far planned less what filled (an unfilled remainder joins the next slice), as an IOC limit at the
   parent's price (0: a market child); one below the instrument's minimum waits for the next slice. When the
   schedule ends with quantity left the parent expires. Its children carry the parent's tag (``on_fill`` sees them).
+* **POV** (the daemon's pov): the market's volume of the instrument's events after the decision (a bar's volume:
+  the backtest's own fills are not in it, as the daemon leaves its own fills out), times the participation, is
+  what it may have bought; the next child (none open) takes that less what filled, in whole lots, and the rest
+  of the parent with it when what would be left is below the venue's minimum; when the duration is over with
+  quantity left it expires.
 * **Managed exits** (``stream.emulation.exits``): the exit rows of one event make (account, instrument)'s rule
   (``oms.config.exits.ExitRule``'s fields, in ppm). Fills that are not exits build the managed position (signed
   size, volume-weighted entry, opening size, best price since); its exits are market orders, reduce-only, tagged
@@ -68,6 +73,11 @@ class Parent:
     next_slice: int = 0
     children: int = 0
     status: str = "working"  # working | done | expired
+    algo: str = "twap"
+    rate_ppm: int = 0  # pov: participation
+    end_ns: int = 0  # pov: when its duration is over
+    decided: int = -1  # pov: the event it was decided on (the volume counts from the next one)
+    volume: int = 0  # pov: the market's volume since
 
 
 @dataclass
@@ -119,6 +129,8 @@ class Emulator:
             a, i, t = row[O_ACCOUNT], row[O_INST], row[O_TYPE]
             if t == api.TWAP:
                 self._twap(row)
+            elif t == api.POV:
+                self._pov(row)
             else:
                 rule = rules.setdefault((row[O_RESTING], a, i), Rule())
                 self._rule_part(rule, t, row[O_PRICE], row[O_QTY])
@@ -148,6 +160,23 @@ class Emulator:
             raise EmulationError(f"twap of {qty} units on {ins.symbol}: {exc}") from None
         plan = [(int(t), int(q)) for t, q in zip(times, qtys, strict=True)]
         self.parents.append(Parent(a, i, row[O_SIDE], qty, price, row[O_TAG], start, plan, least))
+
+    def _pov(self, row: list[int]) -> None:
+        a, i, qty, price = row[O_ACCOUNT], row[O_INST], row[O_QTY], row[O_PRICE]
+        rate, duration_s = row[O_FLAGS] & ((1 << api.POV_PPM_BITS) - 1), row[O_FLAGS] >> api.POV_PPM_BITS
+        ins = self.tape.instruments[i]
+        if row[O_SIDE] not in (1, -1):
+            raise EmulationError(f"pov side {row[O_SIDE]} is not BUY or SELL")
+        if not 0 < rate <= _PPM or duration_s <= 0:
+            why = f"pov needs a participation in (0, 1e6] ppm and a duration (got {rate}, {duration_s} s)"
+            raise EmulationError(why)
+        if qty <= 0 or qty % ins.lot or price < 0 or (price and price % ins.tick):
+            raise EmulationError(f"pov of {qty} units at {price} is not whole lots and ticks of {ins.symbol}")
+        least = self._min_child(i, price or int(self.tape.columns[api.EV_CLOSE, row[O_RESTING]]))
+        start = row[O_ARRIVE]
+        self.parents.append(Parent(a, i, row[O_SIDE], qty, price, row[O_TAG], start, [], least, algo="pov",
+                                   rate_ppm=rate, end_ns=start + duration_s * 1_000_000_000,
+                                   decided=row[O_RESTING]))  # fmt: skip
 
     @staticmethod
     def _rule_part(rule: Rule, t: int, value: int, qty: int) -> None:
@@ -186,7 +215,13 @@ class Emulator:
         i, ts, price = int(events[api.EV_INST, k]), int(events[api.EV_TS, k]), int(events[api.EV_CLOSE, k])
         n = 0
         for p in self.parents:
-            if p.status == "working" and p.inst == i:
+            if p.status != "working" or p.inst != i:
+                continue
+            if p.algo == "pov":
+                if k > p.decided:
+                    p.volume += int(events[api.EV_VOLUME, k])
+                n = self._participate(p, ts, price, orders, rt, n)
+            else:
                 n = self._slice(p, ts, orders, rt, n)
         for (a, j), rule in self.rules.items():
             m = self.positions.get((a, j))
@@ -261,6 +296,27 @@ class Emulator:
         if qty < p.min_qty and p.next_slice < len(p.plan):
             return n  # below the venue's minimum: it joins the next slice
         if qty <= 0:
+            return n
+        p.children += 1
+        if p.price:
+            return self._emit(n, p.account, p.inst, p.side, api.LIMIT, p.price, qty, api.IOC, p.tag)
+        return self._emit(n, p.account, p.inst, p.side, api.MARKET, 0, qty, 0, p.tag)
+
+    def _participate(self, p: Parent, ts: int, price: int, orders, rt, n: int) -> int:
+        """``ParentEngine._flow``'s pov: the next child when the volume allows one and none is open."""
+        if self._open_children(p.account, p.inst, p.tag, orders, rt):
+            return n
+        left = p.total - p.filled
+        if ts >= p.end_ns:
+            p.status = "expired"
+            return n
+        lot = self.tape.instruments[p.inst].lot
+        target = p.volume * p.rate_ppm // _PPM
+        qty = min(left, (target - p.filled) - (target - p.filled) % lot)
+        least = self._min_child(p.inst, p.price or price)
+        if qty > 0 and left - qty < least:
+            qty = left  # never leave a remainder the venue would refuse
+        if not (qty >= least or (qty == left and target >= p.total)) or qty <= 0:
             return n
         p.children += 1
         if p.price:

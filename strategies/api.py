@@ -79,6 +79,10 @@ CANCEL_ALL = 101
 # A TWAP parent: IN_QTY in equal slices (``kernels.execution.split_twap``) over a duration, each an IOC limit at
 # IN_PRICE (0: a market child); ``IN_FLAGS`` = slices | duration_s << 16 (``emit_twap``).
 TWAP = 110
+# A percent-of-volume parent: IN_QTY as IOC children (limit IN_PRICE, 0: market) of at most a share of the market's
+# volume since it started, until done or its duration ends; ``IN_FLAGS`` = participation ppm | duration_s << 20
+# (``emit_pov``).
+POV = 111
 # Managed exits of the position the strategy's fills build on (IN_ACCOUNT, IN_INST), as ``risk.yaml`` ``exits:``
 # rules (``oms.config.exits.ExitRule``): the exit rows of one call make the instrument's rule (replacing the last).
 STOP_LOSS = 120  # IN_PRICE: exit all this far against the entry, in ppm of the entry price
@@ -89,6 +93,7 @@ EXIT_TAG = 1 << 62  # the tag of the managed exits' orders (their fills reach on
 EMULATED_FIRST = TWAP
 EMULATED_LAST = TAKE_PROFIT
 TWAP_SLICES_BITS = 16
+POV_PPM_BITS = 20
 
 # intent flags (bits)
 REDUCE_ONLY = 1
@@ -149,6 +154,13 @@ def emit_twap(out, n, account, inst, side, qty, price, slices, duration_s, tag):
     """A TWAP parent (``TWAP``): ``qty`` in ``slices`` (1..65535) over ``duration_s`` seconds, limit ``price`` (0:
     market children)."""
     return emit(out, n, account, inst, side, TWAP, price, qty, slices | (duration_s << TWAP_SLICES_BITS), tag)
+
+
+@kernel(inline="always")
+def emit_pov(out, n, account, inst, side, qty, price, participation_ppm, duration_s, tag):
+    """A percent-of-volume parent (``POV``): ``qty`` at ``participation_ppm`` (1..1e6) of the volume over
+    ``duration_s`` seconds, limit ``price`` (0: market children)."""
+    return emit(out, n, account, inst, side, POV, price, qty, participation_ppm | (duration_s << POV_PPM_BITS), tag)
 
 
 @kernel(inline="always")

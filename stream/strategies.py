@@ -23,9 +23,9 @@ cannot be an order now (``QUOTE_QTY`` without a book or below one lot, ``CLOSE``
 ``dropped`` and logged once per reason; the strategy keeps running.
 
 Emulated intents are worked by ``stream.emulation``, as the backtest's ``backtest.emulation`` works them: a
-``TWAP`` becomes a ``PlaceParent`` (twap; its tag names the parent: ``CANCEL`` of the tag cancels it, and its
-children's fills reach ``on_fill`` with that tag); the exit rows of one call for one instrument (``STOP_LOSS``,
-``TRAILING_STOP``, ``MAX_HOLD``, ``TAKE_PROFIT``) become the strategy's ``ExitRule`` on that symbol
+``TWAP`` or ``POV`` becomes a ``PlaceParent`` (twap, pov; its tag names the parent: ``CANCEL`` of the tag cancels
+it, and its children's fills reach ``on_fill`` with that tag); the exit rows of one call for one instrument
+(``STOP_LOSS``, ``TRAILING_STOP``, ``MAX_HOLD``, ``TAKE_PROFIT``) become the strategy's ``ExitRule`` on that symbol
 (``ExitManager.set_rule``, through ``exit_rules``), whose exits' fills reach ``on_fill`` tagged ``EXIT_TAG``.
 """
 
@@ -362,8 +362,8 @@ class StrategyRunner:
             return CancelAll(account=acct, symbol=ins.symbol)
         if api.STOP_LOSS <= otype <= api.TAKE_PROFIT:
             return None  # the strategy's exit rule (``_exit_rule``)
-        if otype == api.TWAP:
-            return self._twap(h, acct, ins, side, price, qty, flags, tag, ts, r, what)
+        if otype in (api.TWAP, api.POV):
+            return self._parent(h, acct, ins, otype, side, price, qty, flags, tag, ts, r, what)
         if flags & api.QUOTE_QTY:
             qty = self._size_budget(qty, i, side, ins)
             if qty <= 0:
@@ -401,13 +401,19 @@ class StrategyRunner:
         self._orders[coid] = h
         return cmd
 
-    def _twap(self, h: HostedStrategy, acct: str, ins: Instrument, side: int, price: int, qty: int, flags: int,
-              tag: int, ts: int, r: int, what: str) -> PlaceParent:  # fmt: skip
+    def _parent(self, h: HostedStrategy, acct: str, ins: Instrument, otype: int, side: int, price: int, qty: int,
+                flags: int, tag: int, ts: int, r: int, what: str) -> PlaceParent:  # fmt: skip
+        if otype == api.TWAP:
+            algo = {"algo": ParentAlgo.TWAP, "slices": flags & ((1 << api.TWAP_SLICES_BITS) - 1),
+                    "duration_s": float(flags >> api.TWAP_SLICES_BITS)}  # fmt: skip
+        else:  # POV: participation ppm as a percentage (1 ppm = 0.0001%)
+            ppm = flags & ((1 << api.POV_PPM_BITS) - 1)
+            algo = {"algo": ParentAlgo.POV, "participation_pct": format(Decimal(ppm) / 10_000, "f"),
+                    "duration_s": float(flags >> api.POV_PPM_BITS)}  # fmt: skip
         cmd = PlaceParent(
             account=acct, symbol=ins.symbol, side=Side.BUY if side == C.BUY else Side.SELL, qty=ins.qty_str(qty),
-            algo=ParentAlgo.TWAP, price=ins.price_str(price) if price else None,
-            slices=flags & ((1 << api.TWAP_SLICES_BITS) - 1), duration_s=float(flags >> api.TWAP_SLICES_BITS),
-            strategy=h.name, intent=f"{h.name}:{ts}:{r}" + (f":{what}" if what else ""),
+            price=ins.price_str(price) if price else None, strategy=h.name,
+            intent=f"{h.name}:{ts}:{r}" + (f":{what}" if what else ""), **algo,
         ).with_parent_id()  # fmt: skip
         pid = cmd.parent_id or ""
         h.tags[tag] = (pid, ins.symbol)  # CANCEL of the tag cancels the parent

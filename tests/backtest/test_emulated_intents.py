@@ -150,3 +150,22 @@ def test_the_strategy_the_daemon_hosts_works_its_intents_the_same_way_here():
     assert state[S.S_BOUGHT] == SPOT.qty("0.3") and state[S.S_EXITED] == SPOT.qty("0.3")
     assert res.meta["emulation"]["exits"] == [(5, 0, 0, "trailing_stop")]  # 101.9 is 2.02% back from 104
     assert res.pos[0, 0] == 0
+
+
+def pov(k, qty, ppm, seconds, price="0", tag=8, side=BUY):
+    flags = ppm | seconds << api.POV_PPM_BITS
+    return (k, 0, 0, side, api.POV, SPOT.price(price) if price != "0" else 0, SPOT.qty(qty), flags, tag)
+
+
+def test_a_pov_parent_takes_its_share_of_each_bars_volume_after_it_started():
+    tape = closes(*["1000"] * 8, volume="0.2")
+    res = run(SCRIPT, script(pov(0, "0.3", 500_000, 10 * 3600)), tape, [Account("a", "100000")])
+    # half of each later bar's 0.2: 0.1 after bar 1, bar 2, bar 3, each filled at the next bar's open
+    assert list(res.trades[:, F_EVENT]) == [2, 3, 4] and set(res.trades[:, F_QTY]) == {SPOT.qty("0.1")}
+    assert set(res.trades[:, F_TAG]) == {8}
+    [parent] = res.meta["emulation"]["parents"]
+    assert parent["status"] == "done" and parent["children"] == 3
+    # too little volume before its time runs out: what it could take, then expired
+    thin = run(SCRIPT, script(pov(0, "0.3", 500_000, 3 * 3600)), tape, [Account("a", "100000")])
+    [parent] = thin.meta["emulation"]["parents"]
+    assert parent["status"] == "expired" and 0 < parent["filled"] < SPOT.qty("0.3")

@@ -26,7 +26,7 @@ def intents(monkeypatch):
 async def test_a_strategys_twap_and_exit_intents_are_worked_by_the_emulation(bench, nc, intents):
     name, taker = unique("intents"), unique("taker")
     qty = Instrument(BTCUSDT_SPOT).qty("0.003")
-    params = {"qty_units": qty, "slices": 3, "duration_s": 2, "trailing_ppm": 1}
+    params = {"qty_units": qty, "slices": 3, "duration_s": 2, "trailing_ppm": 1, "pov_ppm": 250_000}
     strategies = {"intents_test": {"account": name, "kind": "intents", "exchange": "binance", "market": "spot",
                                    "symbols": ["BTC/USDT"], "params": params}}  # fmt: skip
     bench.write([name, taker], strategies=strategies)
@@ -38,8 +38,12 @@ async def test_a_strategys_twap_and_exit_intents_are_worked_by_the_emulation(ben
         [r] = await d.router.execute([place(bench.account(taker), "0.002", None, intent="take")])  # a market trade
         assert r.ok, r
         engine = d.emulation.parents
-        pid = await until(lambda: next(iter(d.strategies.parents), None), timeout=60, what="the strategy's parent")
+        [pid, pov] = await until(lambda: list(d.strategies.parents) if len(d.strategies.parents) == 2 else None,
+                                 timeout=60, what="the strategy's two parents")  # fmt: skip
         w = await until(lambda: engine.parents.get(pid), what="the parent in the emulation")
+        p = await until(lambda: engine.parents.get(pov), what="the pov parent in the emulation")
+        assert p.st.cmd.algo is ParentAlgo.POV and p.st.cmd.participation_pct == "25" and p.st.cmd.duration_s == 600
+        assert p.rate_ppm == 250_000 and d.strategies.parents[pov][1] == S.POV_TAG
         assert w.st.cmd.algo is ParentAlgo.TWAP and w.st.cmd.strategy == "intents_test" and w.st.cmd.slices == 3
         assert [q for _, q in w.plan] == [qty // 3] * 3  # kernels.execution.split_twap, as in the backtest
         rule = d.emulation.exits.overrides[acct, "BTC/USDT", "intents_test"]
