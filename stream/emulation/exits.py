@@ -306,7 +306,12 @@ class ExitManager:
             if Decimal(st.qty) == 0:
                 continue
             if st.rule is not None:  # a strategy's own: it applies again
-                rule = ExitRule.model_validate(st.rule)
+                try:
+                    rule = ExitRule.model_validate(st.rule)
+                except ValueError as exc:  # pydantic's ValidationError: a state of another version
+                    log.error("managed exit %s of %s: its strategy's rule is unreadable, not resumed: %s",
+                              st.symbol, account, exc)  # fmt: skip
+                    continue
                 self.overrides.setdefault((account, st.symbol, st.strategy), rule)
             else:
                 rule = self.conf.rule_for(account, st.strategy) if self.conf is not None else None
