@@ -146,7 +146,7 @@ async def _follow(eng: ParentEngine, w: Working, nw: Working, ch: ChildOrder, le
     remaining = rec.qty - rec.filled
     resting = ch.role in _RESTING and not st.triggered
     want = left if (resting and ch.role == "take_profit") else min(remaining, left)
-    price = rec.cmd.price
+    price = ins.price_str(ins.price(rec.cmd.price)) if rec.cmd.price is not None else None  # compared as units
     new_price = ins.price_str(nw.price) if resting and nw.price else price
     if want <= 0 or (not resting and want < remaining):
         eng.amending.add(coid)

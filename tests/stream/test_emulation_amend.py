@@ -89,10 +89,11 @@ async def test_iceberg_price_and_qty_amends_move_its_resting_clip_and_survive_a_
         [r] = (await request(nc, acct, move)).results
         assert r.ok, r
         w = engine.parents[pid]
-        rid = replacement_id(_amend(acct, clip, price=lower), d.gateway.id_prefix)
+        shown = w.ins.price_str(w.ins.price(lower))  # the child's amend carries the price as the instrument writes it
+        rid = replacement_id(_amend(acct, clip, price=shown), d.gateway.id_prefix)
         assert [(c.client_order_id, c.replaces) for c in w.st.children] == [(clip, ""), (rid, clip)]
         rec = d.gateway.orders.get(rid)
-        assert rec is not None and rec.cmd.price == lower and rec.is_open
+        assert rec is not None and Decimal(rec.cmd.price) == Decimal(lower) and rec.is_open
         assert (await request(nc, acct, move)).results[0].reason.startswith("unchanged")
         # less: the clip lowered in place (Spot's keepPriority), no new child
         [r] = (await request(nc, acct, _amend(acct, pid, qty="0.001"))).results
@@ -105,7 +106,7 @@ async def test_iceberg_price_and_qty_amends_move_its_resting_clip_and_survive_a_
     await d2.start()
     try:
         w2 = d2.emulation.parents.parents[pid]
-        assert w2.st.cmd.qty == "0.001" and w2.st.cmd.price == lower and w2.st.amends == 2
+        assert w2.st.cmd.qty == "0.001" and Decimal(w2.st.cmd.price) == Decimal(lower) and w2.st.amends == 2
         assert w2.total == w2.ins.qty("0.001") and w2.price == w2.ins.price(lower)
         assert [c.client_order_id for c in w2.st.children] == [clip, rid]  # found at the venue, none re-sent
         assert d2.gateway.orders.get(rid) is not None
@@ -154,7 +155,7 @@ async def test_oco_amend_moves_and_grows_its_take_profit_and_checks_the_stop(ben
         [old, new] = w.st.children
         assert new.replaces == leg and new.role == "take_profit"
         rec = d.gateway.orders.get(new.client_order_id)
-        assert rec.is_open and rec.cmd.price == tp2 and rec.qty == w.ins.qty("0.003")
+        assert rec.is_open and Decimal(rec.cmd.price) == Decimal(tp2) and rec.qty == w.ins.qty("0.003")
         [c] = (await request(nc, acct, CancelOrder(account=acct, symbol="BTC/USDT", client_order_id=pid))).results
         assert c.ok and c.parent_status is ParentStatus.CANCELED
         await finished(d, pid, status=ParentStatus.CANCELED)
