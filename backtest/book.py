@@ -59,7 +59,8 @@ RT_DAY = 4  # current day number (ts // DAY_NS), -1 before the first event
 RT_PERPS = 5  # number of non-zero perp positions (liquidation checks only when some exist)
 RT_DELIVERED = 6  # fills delivered to on_fill so far
 RT_NEXT_TIMER = 7
-RT_FIELDS = 8
+RT_PENDING = 8  # emulated intents (backtest.emulation) written and not taken yet: the loop returns to the driver
+RT_FIELDS = 9
 
 
 @kernel(inline="always")

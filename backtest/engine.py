@@ -30,6 +30,7 @@ from backtest.book import (
     RT_NEXT_TIMER,
     RT_NFILLS,
     RT_NOPEN,
+    RT_PENDING,
     RT_PERPS,
     roll_day,
 )
@@ -213,6 +214,9 @@ def loop(  # noqa: C901 (one flat loop: a call per step costs more than the step
                 k += 1
             if k >= n:
                 break
+        if rt[RT_PENDING] > 0:  # emulated intents (a parent, an exit rule): backtest.emulation takes them first
+            counters[K_EVENTS] += k - start
+            return k
         ts = events[EV_TS, k]
         if ts >= day_end:
             day = ts // DAY_NS

@@ -15,7 +15,18 @@
 
 from __future__ import annotations
 
-from backtest.book import RT_HI, RT_NFILLS, RT_NLOG, RT_NOPEN, RT_PERPS, apply_fill, fee_of, fee_rate, record_fill
+from backtest.book import (
+    RT_HI,
+    RT_NFILLS,
+    RT_NLOG,
+    RT_NOPEN,
+    RT_PENDING,
+    RT_PERPS,
+    apply_fill,
+    fee_of,
+    fee_rate,
+    record_fill,
+)
 from backtest.book import recompute_equity as _recompute
 from backtest.codes import (
     BAD_ACCOUNT,
@@ -83,6 +94,8 @@ from strategies.api import (
     CANCEL,
     CANCEL_ALL,
     CLOSE,
+    EMULATED_FIRST,
+    EMULATED_LAST,
     EV_HIGH,
     EV_INST,
     EV_LOW,
@@ -110,6 +123,7 @@ from strategies.api import (
 )
 
 ALL_FLAGS = REDUCE_ONLY | POST_ONLY | IOC | QUOTE_QTY | CLOSE
+PENDING = 2  # O_ACTIVE of an emulated intent's row (a parent, an exit rule) waiting for backtest.emulation
 PPM = 1_000_000
 
 
@@ -134,6 +148,8 @@ def _invalid(row, out, inst, n_acc):
         return BAD_INSTRUMENT
     t = out[row, IN_TYPE]
     if t == CANCEL or t == CANCEL_ALL:
+        return BAD_TAG if out[row, IN_TAG] < 0 else 0
+    if EMULATED_FIRST <= t <= EMULATED_LAST:  # checked by backtest.emulation, which works it
         return BAD_TAG if out[row, IN_TAG] < 0 else 0
     if t != LIMIT and t != MARKET:
         return BAD_TYPE
@@ -186,7 +202,7 @@ def add_intents(  # noqa: C901
         t = out[r, IN_TYPE]
         if t == CANCEL or t == CANCEL_ALL:
             for s in range(rt[RT_HI]):
-                if orders[s, O_ACTIVE] and orders[s, O_ACCOUNT] == a and orders[s, O_INST] == i:
+                if orders[s, O_ACTIVE] == 1 and orders[s, O_ACCOUNT] == a and orders[s, O_INST] == i:
                     if t == CANCEL_ALL or orders[s, O_TAG] == out[r, IN_TAG]:
                         _deactivate(orders, s, acc, rt)
                         counters[K_CANCELS] += 1
@@ -208,7 +224,8 @@ def add_intents(  # noqa: C901
                 continue
             slot = rt[RT_HI]
             rt[RT_HI] = slot + 1
-        orders[slot, O_ACTIVE] = 1
+        emulated = EMULATED_FIRST <= t <= EMULATED_LAST
+        orders[slot, O_ACTIVE] = PENDING if emulated else 1
         orders[slot, O_ACCOUNT] = a
         orders[slot, O_INST] = i
         orders[slot, O_SIDE] = out[r, IN_SIDE]
@@ -217,8 +234,13 @@ def add_intents(  # noqa: C901
         orders[slot, O_QTY] = out[r, IN_QTY]
         orders[slot, O_FLAGS] = out[r, IN_FLAGS]
         orders[slot, O_TAG] = out[r, IN_TAG]
-        orders[slot, O_ARRIVE] = ts + cfg[C_LATENCY_NS]
         orders[slot, O_RESTING] = 0
+        if emulated:  # for backtest.emulation to take: the loop returns before its next event
+            orders[slot, O_ARRIVE] = ts  # when it was decided
+            orders[slot, O_RESTING] = k
+            rt[RT_PENDING] += 1
+            continue
+        orders[slot, O_ARRIVE] = ts + cfg[C_LATENCY_NS]
         rt[RT_NOPEN] += 1
         acc[a, A_OPEN_ORDERS] += 1
         counters[K_ORDERS] += 1
@@ -285,7 +307,7 @@ def match_instrument(  # noqa: C901
     mult = inst[i, I_MULT]
     part = cfg[C_PARTICIPATION_PPM]
     for s in range(rt[RT_HI]):
-        if orders[s, O_ACTIVE] == 0 or orders[s, O_INST] != i or orders[s, O_ARRIVE] > t0:
+        if orders[s, O_ACTIVE] != 1 or orders[s, O_INST] != i or orders[s, O_ARRIVE] > t0:
             continue
         a = orders[s, O_ACCOUNT]
         side = orders[s, O_SIDE]
@@ -424,7 +446,7 @@ def check_liquidation(k, events, inst, cfg, tiers, tier, acc, pos, cost, last, o
             rt[RT_PERPS] -= 1
             record_fill(fills, rt, counters, events[EV_TS, k], a, j, side, px, size, fee, -1, LIQUIDATION, k)
         for s in range(rt[RT_HI]):
-            if orders[s, O_ACTIVE] and orders[s, O_ACCOUNT] == a and inst[orders[s, O_INST], I_KIND] == PERP:
+            if orders[s, O_ACTIVE] == 1 and orders[s, O_ACCOUNT] == a and inst[orders[s, O_INST], I_KIND] == PERP:
                 record_fill(
                     fills, rt, counters, events[EV_TS, k], a, orders[s, O_INST], orders[s, O_SIDE], 0, 0,
                     R_LIQUIDATED, orders[s, O_TAG], REJECTED, k,

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from backtest.book import RT_FIELDS, RT_NFILLS, RT_NLOG, VOL_DAYS
+from backtest.book import RT_FIELDS, RT_NFILLS, RT_NLOG, RT_PENDING, VOL_DAYS
 from backtest.codes import (
     C_FIELDS,
     C_LATENCY_NS,
@@ -45,6 +45,7 @@ from backtest.codes import (
     T_FIELDS,
 )
 from backtest.compiled import engine_for
+from backtest.emulation import EmulationError, Emulator
 from backtest.tape import Tape
 from kernels.instruments import Instrument, money_from_units, money_to_units
 from strategies.api import A_CASH, A_EQUITY, A_FIELDS, EV_TS, F_FIELDS, IN_FIELDS, MAX_INTENTS
@@ -153,6 +154,17 @@ def _when(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _emulate(emu: Emulator, label: str, new: int, fills, orders, acc, pos, log, rt, counters, err) -> bool:
+    """Events up to ``new`` done: the emulated intents they wrote taken, and what the parents and exits decide
+    after event ``new - 1`` sent; False when that set the loop's ``err``."""
+    try:
+        if rt[RT_PENDING]:
+            emu.take(orders, rt)
+        return not emu.active or emu.after(new - 1, fills, orders, acc, pos, log, rt, counters, err)
+    except EmulationError as exc:
+        raise BacktestError(f"strategy {label!r}: emulated intent by event {new - 1}: {exc}") from None
+
+
 def run(
     strategy: Strategy,
     params: dict | Params,
@@ -218,14 +230,23 @@ def run(
         eq_arg = equity if record_equity else np.zeros((1, n_acc), dtype=np.int64)
         done = 0
         step = max(n_ev // 100, 100_000) if progress else n_ev
+        emu = Emulator(tape, cfg, n_acc)
         while True:  # in chunks only to report progress: the engine state carries over exactly
-            done = run_events(
+            # one event at a time while a parent works or an exit rule is set (backtest.emulation decides after each)
+            stepping = emu.active
+            end = done + 1 if stepping else min(done + step, n_ev)
+            new = run_events(
                 p, s, cols, inst, cfg, tiers, a, pos, cost, last, orders, fills, eq_arg, log, out, rt, vol, tier,
-                counters, err, done, min(done + step, n_ev),
+                counters, err, done, end,
             )  # fmt: skip
-            if err[ERR_CODE] != 0 or done >= n_ev:
+            if err[ERR_CODE] != 0:
                 break
-            if progress:
+            if new > done and not _emulate(emu, label, new, fills, orders, a, pos, log, rt, counters, err):
+                break
+            done = new
+            if done >= n_ev:
+                break
+            if progress and not stepping:
                 progress(done, n_ev)
         if err[ERR_CODE] == FILLS_FULL:
             cap *= 4
@@ -265,5 +286,5 @@ def run(
         initial=initial,
         counters={n: int(v) for n, v in zip(COUNTER_NAMES, counters, strict=True)},
         intents=log[: rt[RT_NLOG]].copy(),
-        meta={"params": p, "state": s},
+        meta={"params": p, "state": s, **({"emulation": emu.summary()} if emu.parents or emu.rules else {})},
     )

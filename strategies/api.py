@@ -74,6 +74,27 @@ MAX_INTENTS = 64  # rows of `out` the engine and the host give a strategy per ca
 CANCEL = 100
 CANCEL_ALL = 101
 
+# Emulated intents: worked by the platform, not sent as one order (the daemon's ``stream.emulation``, the backtest's
+# ``backtest.emulation``, over the same execution kernels). Their fills reach ``on_fill`` with the intent's IN_TAG.
+# A TWAP parent: IN_QTY in equal slices (``kernels.execution.split_twap``) over a duration, each an IOC limit at
+# IN_PRICE (0: a market child); ``IN_FLAGS`` = slices | duration_s << 16 (``emit_twap``).
+TWAP = 110
+# A percent-of-volume parent: IN_QTY as IOC children (limit IN_PRICE, 0: market) of at most a share of the market's
+# volume since it started, until done or its duration ends; ``IN_FLAGS`` = participation ppm | duration_s << 20
+# (``emit_pov``).
+POV = 111
+# Managed exits of the position the strategy's fills build on (IN_ACCOUNT, IN_INST), as ``risk.yaml`` ``exits:``
+# rules (``oms.config.exits.ExitRule``): the exit rows of one call make the instrument's rule (replacing the last).
+STOP_LOSS = 120  # IN_PRICE: exit all this far against the entry, in ppm of the entry price
+TRAILING_STOP = 121  # IN_PRICE: exit all after this retracement from the best price since entry, ppm
+MAX_HOLD = 122  # IN_PRICE: exit all this many seconds after the position opened
+TAKE_PROFIT = 123  # IN_PRICE: this far in favour (ppm of entry), exit IN_QTY ppm of the opening size; one row a level
+EXIT_TAG = 1 << 62  # the tag of the managed exits' orders (their fills reach on_fill with it)
+EMULATED_FIRST = TWAP
+EMULATED_LAST = TAKE_PROFIT
+TWAP_SLICES_BITS = 16
+POV_PPM_BITS = 20
+
 # intent flags (bits)
 REDUCE_ONLY = 1
 POST_ONLY = 2  # a limit that would take liquidity on arrival is rejected instead
@@ -126,6 +147,27 @@ def emit(out, n, account, inst, side, otype, price, qty, flags, tag):
     out[n, IN_FLAGS] = flags
     out[n, IN_TAG] = tag
     return n + 1
+
+
+@kernel(inline="always")
+def emit_twap(out, n, account, inst, side, qty, price, slices, duration_s, tag):
+    """A TWAP parent (``TWAP``): ``qty`` in ``slices`` (1..65535) over ``duration_s`` seconds, limit ``price`` (0:
+    market children)."""
+    return emit(out, n, account, inst, side, TWAP, price, qty, slices | (duration_s << TWAP_SLICES_BITS), tag)
+
+
+@kernel(inline="always")
+def emit_pov(out, n, account, inst, side, qty, price, participation_ppm, duration_s, tag):
+    """A percent-of-volume parent (``POV``): ``qty`` at ``participation_ppm`` (1..1e6) of the volume over
+    ``duration_s`` seconds, limit ``price`` (0: market children)."""
+    return emit(out, n, account, inst, side, POV, price, qty, participation_ppm | (duration_s << POV_PPM_BITS), tag)
+
+
+@kernel(inline="always")
+def emit_exit(out, n, account, inst, kind, value, qty):
+    """One part of the managed exit rule of (account, inst): ``kind`` STOP_LOSS / TRAILING_STOP / MAX_HOLD /
+    TAKE_PROFIT with its ``value`` (and a take-profit level's ``qty``, ppm of the opening size)."""
+    return emit(out, n, account, inst, 0, kind, value, qty, 0, 0)
 
 
 @kernel(inline="always")

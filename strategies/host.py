@@ -19,6 +19,8 @@ from strategies.api import (
     CANCEL,
     CANCEL_ALL,
     CLOSE,
+    EMULATED_FIRST,
+    EMULATED_LAST,
     EV_FIELDS,
     F_FIELDS,
     IN_ACCOUNT,
@@ -56,8 +58,10 @@ def check_intent(row: np.ndarray, n_accounts: int, lots: list[int], ticks: list[
         return "instrument index out of range"
     if otype in (CANCEL, CANCEL_ALL):
         return "tag is negative" if tag < 0 else None
+    if EMULATED_FIRST <= otype <= EMULATED_LAST:  # a parent or an exit rule: the emulation checks its numbers
+        return "tag is negative" if tag < 0 else None
     if otype not in (LIMIT, MARKET):
-        return "type is not LIMIT, MARKET, CANCEL or CANCEL_ALL"
+        return "type is not LIMIT, MARKET, CANCEL, CANCEL_ALL or an emulated intent"
     if side not in (1, -1):
         return "side is not BUY (1) or SELL (-1)"
     if flags & ~ALL_FLAGS or (flags & QUOTE_QTY and (flags & CLOSE or otype == LIMIT)):

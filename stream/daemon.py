@@ -245,6 +245,7 @@ class Daemon:
                                    self.fees.taker_ppm, id_prefix=self.gateway.id_prefix)  # fmt: skip
         self.router.hooks.insert(0, self.routing)
         self.strategies = StrategyRunner(self.plan, self.wiring, self.router, self.feeds, fees=self.fees)
+        self.strategies.exit_rules = self.emulation.exits.set_rule  # the strategies' exit intents
         self.strategies.start()
         trading = [x for x in self.sessions.values() if x.lease is not None]
         self._subs = await self.router.subscribe(self.nc, trading)

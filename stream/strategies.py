@@ -21,6 +21,12 @@ the instrument (from the positions kernel; reduce-only on futures; on Spot at mo
 asset, since a Spot buy pays its fee in that asset). An intent the host refuses (``IntentError``) or that
 cannot be an order now (``QUOTE_QTY`` without a book or below one lot, ``CLOSE`` when flat) is counted in
 ``dropped`` and logged once per reason; the strategy keeps running.
+
+Emulated intents are worked by ``stream.emulation``, as the backtest's ``backtest.emulation`` works them: a
+``TWAP`` or ``POV`` becomes a ``PlaceParent`` (twap, pov; its tag names the parent: ``CANCEL`` of the tag cancels
+it, and its children's fills reach ``on_fill`` with that tag); the exit rows of one call for one instrument
+(``STOP_LOSS``, ``TRAILING_STOP``, ``MAX_HOLD``, ``TAKE_PROFIT``) become the strategy's ``ExitRule`` on that symbol
+(``ExitManager.set_rule``, through ``exit_rules``), whose exits' fills reach ``on_fill`` tagged ``EXIT_TAG``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import numpy as np
 from kernels import book as K
 from kernels import codes as C
 from kernels.state import A_CASH, A_OPEN_ORDERS, P_QTY
+from oms.config.exits import ExitRule, TakeProfitLevel
 from oms.model import (
     CancelAll,
     CancelOrder,
@@ -50,6 +57,7 @@ from oms.model import (
     TimeInForce,
     Trade,
 )
+from oms.model.parents import ParentAlgo, PlaceParent
 from oms.model.units import MONEY_UNIT, money_to_units, round_to_units, to_decimal
 from strategies import api
 from strategies import registry as builtins
@@ -63,6 +71,7 @@ from stream.wiring import DaemonPlan, KernelWiring
 log = logging.getLogger("stream.strategies")
 
 
+_EXIT_TRIGGERS = frozenset({"stop_loss", "trailing_stop", "max_hold"})  # stream.emulation.exits' order intents
 QUOTE_FEE_PPM = 1_000  # the taker fee QUOTE_QTY budgets leave room for (Binance's base rate, 0.1%)
 
 
@@ -94,6 +103,8 @@ class StrategyRunner:
         self._seen: set[str] = set()  # trade ids delivered to on_fill
         lv = feeds[0].lv if feeds else None
         self.books = (lv, feeds[0].meta) if feeds else None
+        self.parents: dict[str, tuple[HostedStrategy, int]] = {}  # parent id -> its strategy and tag
+        self.exit_rules = None  # (account, symbol, strategy, ExitRule) -> None: stream.emulation.ExitManager.set_rule
 
     def start(self) -> None:
         table = self.wiring.instruments
@@ -156,6 +167,12 @@ class StrategyRunner:
 
     def _send(self, h: HostedStrategy, rows, ts: int, what: str) -> None:
         rows = rows.tolist()  # Python ints: a numpy row's fields are slow to read one by one
+        exits: dict[tuple[int, int], list] = {}
+        for row in rows:
+            if api.STOP_LOSS <= int(row[api.IN_TYPE]) <= api.TAKE_PROFIT:
+                exits.setdefault((int(row[api.IN_ACCOUNT]), int(row[api.IN_INST])), []).append(row)
+        for (a, i), parts in exits.items():
+            self._exit_rule(h, a, i, parts)
         commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, ts, r, what)) is not None]
         if commands:
             self.intents += len(commands)
@@ -178,13 +195,16 @@ class StrategyRunner:
         if not self._running or type(ev) is not OrderEvent:
             return
         h = self._orders.get(ev.client_order_id)
-        if h is None:
-            return
         rec = self.router.gateway.orders.get(ev.client_order_id)
+        tag = h.by_order.get(ev.client_order_id, 0) if h is not None else 0
+        if h is None:  # a child of its parent, or one of its managed exits
+            h, tag = self._emulated(rec)
+            if h is None:
+                return
         if rec is None and ev.status is not OrderStatus.REJECTED:
             return
         row = np.zeros(api.F_FIELDS, dtype=np.int64)
-        row[api.F_TAG] = h.by_order.get(ev.client_order_id, 0)
+        row[api.F_TAG] = tag
         exchange, _, name = str(ev.account).partition("/")
         try:  # a strategy with legs trades several accounts: the fill's own account
             row[api.F_ACCOUNT] = self.wiring.accounts[exchange, name]
@@ -216,6 +236,47 @@ class StrategyRunner:
             return
         h.fills += 1
         self._call(h, h.host.on_fill, row, int(row[api.F_TS]), f"fill{int(h.fills)}")
+
+    def _emulated(self, rec) -> tuple[HostedStrategy | None, int]:
+        """The strategy and tag of an order the emulation sent for it: a parent's child (``intent`` is
+        ``{parent id}:{n}``) or a managed exit (``{trigger}:{epoch}:{n}``, the strategy's name on it)."""
+        if rec is None:
+            return None, 0
+        intent = rec.cmd.intent
+        found = self.parents.get(intent.rpartition(":")[0])
+        if found is not None:
+            return found
+        trigger = intent.partition(":")[0]
+        if trigger in _EXIT_TRIGGERS or trigger.startswith("take_profit_"):
+            h = next((h for h in self.hosted if h.name == rec.cmd.strategy), None)
+            return h, api.EXIT_TAG
+        return None, 0
+
+    def _exit_rule(self, h: HostedStrategy, a: int, i: int, parts) -> None:
+        """The exit rows of one call for one instrument: the strategy's rule there (``ExitManager.set_rule``)."""
+        _, ins = self.wiring.instruments.instrument(i)
+        account = self.wiring.accounts.pairs[a]
+        fields: dict = {"take_profit": []}
+        for row in parts:
+            t, value, qty = int(row[api.IN_TYPE]), int(row[api.IN_PRICE]), int(row[api.IN_QTY])
+            pct = Decimal(value) / 10_000  # ppm of the price as percent
+            if t == api.STOP_LOSS:
+                fields["stop_loss_pct"] = pct
+            elif t == api.TRAILING_STOP:
+                fields["trailing_stop_pct"] = pct
+            elif t == api.MAX_HOLD:
+                fields["max_hold_s"] = Decimal(value)
+            else:
+                fields["take_profit"].append(TakeProfitLevel(at_pct=pct, fraction=Decimal(qty) / 1_000_000))
+        try:
+            rule = ExitRule(**fields)
+        except ValueError as exc:  # pydantic's ValidationError
+            self._drop("bad_exit_rule", h.name, str(exc))
+            return
+        if self.exit_rules is None:
+            self._drop("no_exits", h.name, "the daemon manages no exits (no emulation)")
+            return
+        self.exit_rules(f"{account[0]}/{account[1]}", ins.symbol, h.name, rule)
 
     @staticmethod
     def _fee(f, ins: Instrument) -> int:
@@ -301,6 +362,10 @@ class StrategyRunner:
             return CancelOrder(account=acct, symbol=known[1], client_order_id=known[0])
         if otype == api.CANCEL_ALL:
             return CancelAll(account=acct, symbol=ins.symbol)
+        if api.STOP_LOSS <= otype <= api.TAKE_PROFIT:
+            return None  # the strategy's exit rule (``_exit_rule``)
+        if otype in (api.TWAP, api.POV):
+            return self._parent(h, acct, ins, otype, side, price, qty, flags, tag, ts, r, what)
         if flags & api.QUOTE_QTY:
             qty = self._size_budget(qty, i, side, ins, a)
             if qty <= 0:
@@ -336,6 +401,25 @@ class StrategyRunner:
         h.tags[tag] = (coid, ins.symbol)
         h.by_order[coid] = tag
         self._orders[coid] = h
+        return cmd
+
+    def _parent(self, h: HostedStrategy, acct: str, ins: Instrument, otype: int, side: int, price: int, qty: int,
+                flags: int, tag: int, ts: int, r: int, what: str) -> PlaceParent:  # fmt: skip
+        if otype == api.TWAP:
+            algo = {"algo": ParentAlgo.TWAP, "slices": flags & ((1 << api.TWAP_SLICES_BITS) - 1),
+                    "duration_s": float(flags >> api.TWAP_SLICES_BITS)}  # fmt: skip
+        else:  # POV: participation ppm as a percentage (1 ppm = 0.0001%)
+            ppm = flags & ((1 << api.POV_PPM_BITS) - 1)
+            algo = {"algo": ParentAlgo.POV, "participation_pct": format(Decimal(ppm) / 10_000, "f"),
+                    "duration_s": float(flags >> api.POV_PPM_BITS)}  # fmt: skip
+        cmd = PlaceParent(
+            account=acct, symbol=ins.symbol, side=Side.BUY if side == C.BUY else Side.SELL, qty=ins.qty_str(qty),
+            price=ins.price_str(price) if price else None, strategy=h.name,
+            intent=f"{h.name}:{ts}:{r}" + (f":{what}" if what else ""), **algo,
+        ).with_parent_id()  # fmt: skip
+        pid = cmd.parent_id or ""
+        h.tags[tag] = (pid, ins.symbol)  # CANCEL of the tag cancels the parent
+        self.parents[pid] = (h, tag)
         return cmd
 
     def _free_units(self, account: str, ins: Instrument) -> int:

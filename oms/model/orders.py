@@ -18,6 +18,7 @@ from oms.model.base import Msg
 from oms.model.enums import LiquiditySide, OrderStatus, OrderType, PositionSide, Side, TimeInForce
 from oms.model.fields import AccountStr, ClientOrderIdStr, DecimalStr, OptDecimalStr, SymbolStr, TimeNs
 from oms.model.ids import AccountId, ClientOrderId, InstrumentId
+from oms.model.parents import ParentAmend
 from oms.model.status import OrderEventKind
 
 
@@ -77,7 +78,11 @@ class PlaceOrder(Msg, _OrderRef, tag="place_order", kw_only=True):
 
 
 class AmendOrder(Msg, _OrderRef, tag="amend_order", kw_only=True):
-    """Change an open order's price and/or quantity in place, where the venue can (``Capabilities.amend``)."""
+    """Change an open order's price and/or quantity in place, where the venue can (``Capabilities.amend``).
+
+    Naming a parent order (its parent id as ``client_order_id``), the daemon amends the parent: ``qty`` its total,
+    ``price`` its limit, ``parent`` its algorithm's parameters (``ParentAmend``); an order that is not a parent
+    takes no ``parent`` (refused)."""
 
     account: AccountStr
     symbol: SymbolStr
@@ -85,6 +90,7 @@ class AmendOrder(Msg, _OrderRef, tag="amend_order", kw_only=True):
     side: Side
     qty: OptDecimalStr = None
     price: OptDecimalStr = None
+    parent: ParentAmend | None = None
 
 
 class CancelOrder(Msg, _OrderRef, tag="cancel_order", kw_only=True):

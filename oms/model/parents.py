@@ -24,7 +24,9 @@ twap           ``duration_s``, ``slices``: equal slices at even times (``kernels
 vwap           ``duration_s``, ``profile`` (weight per slice): ``split_vwap``
 percent        ``duration_s``, ``chunk_pct``: chunks of a share of the parent (``split_percent``)
 pov            ``participation_pct`` of the others' volume since the start (own fills out), ``duration_s``
-liquidity      takes the book's depth within ``price`` (``kernels.book.depth``) as IOC children until done
+liquidity      takes the book's depth within ``price`` (``kernels.book.depth``) as IOC children until done;
+               with ``route`` across the books of several accounts, each child sized by its book's depth
+               within ``price`` and its account's free balance (``kernels.execution.allocate``)
 ============== ====================================================================================
 
 Slices of twap/vwap/percent/pov/liquidity go out as IOC limits at ``price`` when given, else capped at
@@ -92,6 +94,9 @@ class PlaceParent(Msg, tag="place_parent", kw_only=True):
     strategy: str = ""
     intent: str = ""
     parent_id: ClientOrderIdStr | None = None
+    # liquidity: the other accounts (``exchange/name``, this daemon's) it may also send children to, the same symbol
+    # on each one's exchange and book (``stream.emulation.split``)
+    route: Annotated[tuple[AccountStr, ...], msgspec.Meta(max_length=16)] = ()
 
     def with_parent_id(self) -> PlaceParent:
         if self.parent_id is not None:
@@ -101,6 +106,25 @@ class PlaceParent(Msg, tag="place_parent", kw_only=True):
 
 def derive_parent_id(cmd: PlaceParent) -> str:
     return ClientOrderId.derive(msgspec.structs.replace(cmd, parent_id=None), PARENT_PREFIX)
+
+
+class ParentAmend(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What an ``AmendOrder`` naming a parent may change besides its quantity and limit price (``AmendOrder.
+    parent``): None leaves a field as it was. Which fields an algorithm takes is as for ``PlaceParent``."""
+
+    stop_price: OptDecimalStr = None  # oco stop, trailing stop activation
+    callback_rate: OptDecimalStr = None  # trailing stop
+    display_qty: OptDecimalStr = None  # iceberg
+    variance_pct: OptDecimalStr = None  # iceberg
+    duration_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 86400)] | None = None  # from the parent's start
+    slices: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None  # twap
+    profile: Annotated[tuple[Annotated[int, msgspec.Meta(ge=0)], ...], msgspec.Meta(max_length=10_000)] | None = None
+    chunk_pct: OptDecimalStr = None  # percent
+    participation_pct: OptDecimalStr = None  # pov
+
+    def changes(self) -> dict:
+        """The fields given, by name."""
+        return {k: v for k in self.__struct_fields__ if (v := getattr(self, k)) is not None}
 
 
 class _ChildKey(msgspec.Struct, frozen=True):
@@ -122,6 +146,8 @@ class ChildOrder(msgspec.Struct, kw_only=True, omit_defaults=True):
     sent: bool = False  # False: recorded before sending (a restart asks the venue by its id first)
     status: str = "pending_new"
     filled_qty: DecimalStr = "0"
+    replaces: str = ""  # made by a parent amend as the cancel-replace of this child (its refusal is the amend's)
+    account: str = ""  # the account it went to, when not the parent's (a liquidity parent's ``route``)
 
 
 class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -138,6 +164,13 @@ class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     activated: bool = False
     triggered: bool = False
     volume_seen: DecimalStr = "0"  # pov: the other participants' volume since the start (the daemon's fills out)
+    # the last amend (``AmendOrder`` naming the parent): when it came, what had filled and the volume seen then.
+    # The schedule's slices after it share what was left (``stream.emulation.plans.replan``); a pov parent's new
+    # participation counts from the volume then.
+    amends: int = 0
+    amended_ns: TimeNs = 0
+    amended_filled: DecimalStr = "0"
+    amended_volume: DecimalStr = "0"
     seq: int = 0  # events published so far (their message ids)
     reason: str = ""
     updated_ns: TimeNs = 0

@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from decimal import Decimal
 
 import msgspec
 
+from kernels import codes as C
 from oms.bus import OutboxRecord, order_subject
 from oms.bus.streams import ensure_bucket
-from oms.model import AccountId, Order
+from oms.model import AccountId, Instrument, Market, Order
 from oms.model.codec import encode
 from oms.model.parents import ParentEvent
+from oms.model.units import to_decimal
 from stream.emulation.book import BookView
 from stream.emulation.exits import ExitManager
 from stream.emulation.parents import ParentEngine
@@ -30,6 +33,7 @@ from stream.emulation.slippage import SlippageControl
 from stream.emulation.store import BUCKET, StateStore
 
 log = logging.getLogger("stream.emulation")
+FEE_ROOM = Decimal("0.001")  # the taker fee a buy's balance cap leaves room for (Binance's base rate)
 
 __all__ = ["BookView", "Emulation", "ExitManager", "ParentEngine", "SlippageControl", "StateStore"]
 
@@ -62,7 +66,8 @@ class Emulation:
         registry = d.metrics.registry
         self.slippage = SlippageControl(book, exchange_of, registry, id_prefix=d.gateway.id_prefix)
         self.parents = ParentEngine(d.gateway, d.router.execute, book, store, self._publish,
-                                    exchange_of=exchange_of, tick_s=self.tick_s)  # fmt: skip
+                                    exchange_of=exchange_of, tick_s=self.tick_s, free_of=self._free_of,
+                                    clients_of=lambda account: d.sessions[account].clients_for)  # fmt: skip
         self.exits = ExitManager(d.cfg.risk, d.gateway, d.router.execute, book, store, registry,
                                  exchange_of=exchange_of, tick_s=self.tick_s)  # fmt: skip
         d.router.hooks.extend((self.parents.hook, self.slippage.hook))
@@ -74,6 +79,22 @@ class Emulation:
         for name in d.sessions:
             self._unsent[name] = await self.parents.unsent(name)
             await self._restore_references(name)
+
+    def _free_of(self, account: str, ins: Instrument, side: int, limit: int) -> int | None:
+        """What ``account``'s free Spot balance buys at ``limit`` (less the taker fee) or sells, in whole lots of
+        ``ins``; None when it is not known (or not Spot: margin is the risk kernel's)."""
+        s = self.daemon.sessions.get(account)
+        if s is None or ins.id.market is not Market.SPOT:
+            return None
+        if side == C.BUY:
+            free = s.free(Market.SPOT, ins.id.quote)
+            qty = None if free is None else free * (1 - FEE_ROOM) / Decimal(ins.price_str(limit))
+        else:
+            qty = s.free(Market.SPOT, ins.id.base)
+        if qty is None:
+            return None
+        units = max(0, int(qty / to_decimal(ins.qty_unit)))
+        return units - units % ins.lot
 
     async def _restore_references(self, account: str) -> None:
         """The slippage references of the account's open orders, as the last run left them in the live state."""

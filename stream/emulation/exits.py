@@ -11,6 +11,10 @@ take-profit level ``at_pct`` in favour (exits ``fraction`` of the opening size, 
 capped at the rule's ``max_slippage_bps`` (``SlippageControl``), reduce-only on futures, with the client order id
 ``child_order_id("exit:{account}:{symbol}:{epoch}", n)``: ``epoch`` is the opening fill's trade id, so a
 restart (the state is in the ``oms_parents`` bucket) derives the same ids.
+
+A hosted strategy may set the rule of its own positions on one symbol (``set_rule``: its exit intents,
+``strategies.api.STOP_LOSS`` ...): that rule goes before the configured ones, and is kept in the position's
+state (``ExitState.rule``) so a restart applies it again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import msgspec
 from prometheus_client import Counter
 
 from oms.bus import symbol_token
+from oms.config.exits import ExitRule
 from oms.model import Fill, Market, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side
 from oms.model.parents import child_order_id
 from oms.venues.errors import OrderNotFound, VenueError
@@ -51,6 +56,7 @@ class ExitState(msgspec.Struct, kw_only=True, omit_defaults=True):
     stopped: str = ""  # why everything is being exited ("" while not)
     sent: int = 0  # exit orders sent (their numbers)
     exits: list[str] = msgspec.field(default_factory=list)  # their client order ids
+    rule: dict | None = None  # a strategy's own rule (``ExitManager.set_rule``), as ExitRule's JSON
 
 
 @dataclass
@@ -77,11 +83,27 @@ class ExitManager:
         self._trades: set[tuple[str, str]] = set()
         self._held: list | None = None  # fills kept until the positions are reloaded (``hold``/``release``)
         self._running = True
+        self.overrides: dict[tuple[str, str, str], object] = {}  # (account, symbol, strategy) -> ExitRule
         self.fired = Counter("oms_exits", "Managed exits sent, by trigger", ["account", "trigger"], registry=registry)
 
     @staticmethod
     def key_of(account: str, symbol: str, strategy: str) -> str:
         return f"exit-{symbol_token(symbol)}-{strategy or 'any'}"
+
+    def set_rule(self, account: str, symbol: str, strategy: str, rule) -> None:
+        """A strategy's own exit rule (``oms.config.exits.ExitRule``) for its positions on ``symbol``: the next
+        position it opens there is managed by it (and an open one from its next check on)."""
+        self.overrides[account, symbol, strategy] = rule
+        m = self.positions.get(f"{account}|{self.key_of(account, symbol, strategy)}")
+        if m is not None:
+            m.rule = rule
+            m.st.rule = rule.model_dump(mode="json")
+
+    def rule_for(self, account: str, symbol: str, strategy: str):
+        found = self.overrides.get((account, symbol, strategy))
+        if found is not None or self.conf is None:
+            return found
+        return self.conf.rule_for(account, strategy)
 
     # ------------------------------------------------------------------ fills build and shrink positions
     def hold(self) -> None:
@@ -99,7 +121,7 @@ class ExitManager:
     def on_event(self, ev) -> None:
         """A fill: inside its order event (the live stream), or standalone (a reconciliation's, found at the
         venue); each trade once."""
-        if self.conf is None:
+        if self.conf is None and not self.overrides:
             return
         if type(ev) is OrderEvent and ev.fill is not None:
             f = ev.fill
@@ -129,7 +151,7 @@ class ExitManager:
         if m is not None and Decimal(m.st.qty) * qty < 0:
             self._shrink(m, qty)  # an order of the other side (not an exit) reduces it too
             return
-        rule = self.conf.rule_for(ev.account, strategy)
+        rule = self.rule_for(ev.account, ev.symbol, strategy)
         if rule is None:
             return
         if m is None:
@@ -141,6 +163,8 @@ class ExitManager:
                 account=ev.account, symbol=ev.symbol, strategy=strategy, epoch=f.trade_id, qty="0", entry=f.price,
                 opened_size="0", opened_ns=f.event_ns or self.clock(), best=f.price,
             )  # fmt: skip
+            if (ev.account, ev.symbol, strategy) in self.overrides:
+                st.rule = rule.model_dump(mode="json")
             m = self.positions[full] = Managed(st, i, ins, rule, key)
         st = m.st
         old = Decimal(st.qty)
@@ -277,13 +301,20 @@ class ExitManager:
     async def resume(self, account: str, clients_for=None) -> int:
         """Reload the managed positions of ``account``; an exit order recorded but unknown to the gateway is
         looked up at the venue by its id and adopted (so it is waited for, never sent again)."""
-        if self.conf is None:
-            return 0
         n = 0
         for st in await self.store.load(account, "exit-", ExitState):
             if Decimal(st.qty) == 0:
                 continue
-            rule = self.conf.rule_for(account, st.strategy)
+            if st.rule is not None:  # a strategy's own: it applies again
+                try:
+                    rule = ExitRule.model_validate(st.rule)
+                except ValueError as exc:  # pydantic's ValidationError: a state of another version
+                    log.error("managed exit %s of %s: its strategy's rule is unreadable, not resumed: %s",
+                              st.symbol, account, exc)  # fmt: skip
+                    continue
+                self.overrides.setdefault((account, st.symbol, st.strategy), rule)
+            else:
+                rule = self.conf.rule_for(account, st.strategy) if self.conf is not None else None
             if rule is None:
                 continue
             try:

@@ -23,7 +23,17 @@ from decimal import Decimal
 import msgspec
 
 from kernels import codes as C
-from oms.model import CancelOrder, Instrument, OrderEvent, OrderStatus, OrderType, PlaceOrder, Side, TimeInForce
+from oms.model import (
+    AmendOrder,
+    CancelOrder,
+    Instrument,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+    PlaceOrder,
+    Side,
+    TimeInForce,
+)
 from oms.model.commands import CommandResult
 from oms.model.parents import (
     ChildOrder,
@@ -36,7 +46,7 @@ from oms.model.parents import (
     derive_parent_id,
 )
 from oms.venues.errors import OrderNotFound, VenueError
-from stream.emulation import plans
+from stream.emulation import parent_amend, plans, split
 from stream.emulation.book import BookView
 from stream.emulation.store import StateStore
 from stream.orders import TERMINAL
@@ -72,6 +82,10 @@ class Working:
     again: bool = False
     dirty: bool = False
     volume_from: int = 0  # pov: the book's volume_seq when it started watching (earlier counts are not its own)
+    base: int = 0  # units filled when last amended: the schedule after it shares the rest (``plans.replan``)
+    volume_base: int = 0  # pov: the others' volume seen when last amended (the new participation counts from it)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step or amend at a time
+    venues: list[split.Venue] = field(default_factory=list)  # a routed liquidity parent's books (``split``)
 
     @property
     def pid(self) -> str:
@@ -90,6 +104,8 @@ class ParentEngine:
         exchange_of: Callable[[str], str],
         clock: Callable[[], int] = time.time_ns,
         tick_s: float = 0.05,
+        free_of: split.FreeOf | None = None,
+        clients_of: Callable[[str], Callable] | None = None,
     ):
         self.gateway = gateway
         self.execute = execute
@@ -99,9 +115,12 @@ class ParentEngine:
         self.exchange_of = exchange_of
         self.clock = clock
         self.tick_s = tick_s
+        self.free_of = free_of  # an account's free balance as a quantity (a routed liquidity parent's caps)
+        self.clients_of = clients_of  # account -> its clients_for (a routed child found at restart)
         self.parents: dict[str, Working] = {}
         self.children: dict[str, str] = {}  # child client order id -> parent id
         self.refused = 0
+        self.amending: set[str] = set()  # children the engine amends or cancels for a parent amend, right now
         self._stored: dict[str, list[ParentState]] = {}  # account -> its parents as read before its reconciliation
         self._running = True
 
@@ -112,6 +131,8 @@ class ParentEngine:
                 return await self.place(cmd)
             if type(cmd) is CancelOrder and cmd.client_order_id in self.parents:
                 return await self.cancel(cmd.client_order_id)
+            if type(cmd) is AmendOrder:
+                return await parent_amend.hook(self, cmd)
         except Exception as exc:  # a bug here refuses the command, it does not end the request
             log.exception("parent command %s of %s failed", type(cmd).__name__, cmd.account)
             return CommandResult(ok=False, client_order_id=getattr(cmd, "parent_id", None) or None,
@@ -176,12 +197,27 @@ class ParentEngine:
                 raise ValueError("pov needs duration_s")
         elif algo is ParentAlgo.LIQUIDITY and not w.price:
             raise ValueError("liquidity split needs a limit price")
+        self._plan(w, st)
+        return w
+
+    def _plan(self, w: Working, st: ParentState) -> None:
+        """A routed liquidity parent's books, a schedule's or an iceberg's slices (``plans``)."""
+        cmd, algo, ins, i, side, total = st.cmd, st.cmd.algo, w.ins, w.i, w.side, w.total
+        if cmd.route:
+            if algo is not ParentAlgo.LIQUIDITY:
+                raise ValueError("only a liquidity parent takes a route")
+            w.venues = split.venues(self.book, self.exchange_of, cmd.account, cmd.route, cmd.symbol, cmd.price or "")
         if algo in plans.SCHEDULED and not cmd.duration_s:
             raise ValueError(f"{algo} needs duration_s")
+        if st.amends:
+            w.base, w.volume_base = ins.qty(st.amended_filled), ins.qty(st.amended_volume)
         if algo in plans.SCHEDULED or algo is ParentAlgo.ICEBERG:
             ref = w.price or self.book.reference(i, side) or self.book.last(i)
-            w.plan = plans.plan(cmd, ins, total, st.started_ns, plans.min_child(ins, ref))
-        return w
+            least = plans.min_child(ins, ref)
+            if st.amends:
+                w.plan = plans.replan(cmd, ins, total, st.started_ns, least, st.amended_ns, w.base)
+            else:
+                w.plan = plans.plan(cmd, ins, total, st.started_ns, least)
 
     def _register(self, w: Working) -> None:
         self.parents[w.pid] = w
@@ -311,7 +347,8 @@ class ParentEngine:
         while True:
             w.again = False
             try:
-                await self._step(w)
+                async with w.lock:
+                    await self._step(w)
             except Exception:
                 log.exception("parent %s of %s: step failed", w.pid, w.account)
             if not w.again:
@@ -360,7 +397,7 @@ class ParentEngine:
     async def _decide(self, w: Working, filled: int, open_: list[ChildOrder]) -> None:
         st, cmd, now = w.st, w.st.cmd, self.clock()
         left = w.total - filled
-        rejected = [c for c in st.children if c.status == "rejected"]
+        rejected = [c for c in st.children if c.status == "rejected" and not c.replaces]  # an amend's: refused it
         if rejected:
             self._finish(w, ParentStatus.REJECTED, f"child {rejected[-1].client_order_id} was rejected")
             log.warning("parent %s of %s rejected: %s", w.pid, w.account, w.st.reason)
@@ -393,19 +430,25 @@ class ParentEngine:
         """The next child of an iceberg, pov or liquidity parent (none of its children open)."""
         st, algo = w.st, w.st.cmd.algo
         if algo is ParentAlgo.ICEBERG:
+            if not w.plan:
+                return
             k = min(st.next_slice, len(w.plan) - 1)
-            target = sum(q for _, q in w.plan[: k + 1])
+            target = w.base + sum(q for _, q in w.plan[: k + 1])
             qty = min(left, max(target - filled, w.plan[k][1]))
             st.next_slice = k + 1
             await self._send(w, "clip", qty, w.price, TimeInForce.GTC)
         elif algo is ParentAlgo.POV:
-            target = w.ins.qty(st.volume_seen) * w.rate_ppm // 1_000_000
+            target = w.base + (w.ins.qty(st.volume_seen) - w.volume_base) * w.rate_ppm // 1_000_000
             qty = min(left, (target - filled) - (target - filled) % w.ins.lot)
             least = plans.min_child(w.ins, self.book.reference(w.i, w.side))
             if qty > 0 and left - qty < least:
                 qty = left  # never leave a remainder the venue would refuse: take it with this child
             if qty >= least or (qty == left and target >= w.total):
                 await self._send(w, "slice", qty, w.price, TimeInForce.IOC)
+        elif algo is ParentAlgo.LIQUIDITY and w.venues:
+            for v, qty in zip(w.venues, split.sizes(self.book, self.free_of, w.venues, w.side, left), strict=True):
+                if qty > 0:
+                    await self._send(w, "slice", qty, v.limit, TimeInForce.IOC, venue=v)
         elif algo is ParentAlgo.LIQUIDITY:
             qty = self.book.depth_within(w.i, w.side, w.price)
             qty = min(left, qty - qty % w.ins.lot)
@@ -426,7 +469,7 @@ class ParentEngine:
         due = k
         while due + 1 < len(w.plan) and w.plan[due + 1][0] <= now:
             due += 1
-        target = sum(q for _, q in w.plan[: due + 1])
+        target = w.base + sum(q for _, q in w.plan[: due + 1])
         qty = min(left, target - filled)
         st.next_slice = due + 1
         ref = w.price or self.book.reference(w.i, w.side)
@@ -452,8 +495,12 @@ class ParentEngine:
         await self._send(w, "stop", left, 0, None)
 
     # ------------------------------------------------------------------ children
-    async def _send(self, w: Working, role: str, qty: int, price: int, tif: TimeInForce | None) -> None:
+    async def _send(
+        self, w: Working, role: str, qty: int, price: int, tif: TimeInForce | None, venue: split.Venue | None = None
+    ) -> None:
         st, cmd = w.st, w.st.cmd
+        ins = venue.ins if venue is not None else w.ins
+        account = venue.account if venue is not None else cmd.account
         n = len(st.children)
         coid = child_order_id(w.pid, n, self.gateway.id_prefix)
         limit = price > 0
@@ -462,13 +509,14 @@ class ParentEngine:
             slippage = cmd.max_slippage_bps
             if slippage is None and cmd.algo in _IOC_ALGOS:
                 slippage = DEFAULT_SLIPPAGE_BPS
-        child = ChildOrder(n=n, client_order_id=coid, qty=w.ins.qty_str(qty),
-                           price=w.ins.price_str(price) if limit else None, role=role)  # fmt: skip
+        shown = ins.price_str(price) if limit else None
+        child = ChildOrder(n=n, client_order_id=coid, qty=ins.qty_str(qty), price=shown, role=role,
+                           account=account if account != cmd.account else "")  # fmt: skip
         st.children.append(child)
         self.children[coid] = w.pid
         await self._save(w)  # written before it is sent: a restart asks the venue for this id
         order = PlaceOrder(
-            account=cmd.account, symbol=cmd.symbol, side=cmd.side,
+            account=account, symbol=cmd.symbol, side=cmd.side,
             order_type=OrderType.LIMIT if limit else OrderType.MARKET, qty=child.qty, price=child.price,
             time_in_force=tif if limit else None, reduce_only=cmd.reduce_only, strategy=cmd.strategy,
             intent=f"{w.pid}:{n}", client_order_id=coid, max_slippage_bps=slippage,
@@ -492,7 +540,7 @@ class ParentEngine:
         for ch in w.st.children:
             rec = self.gateway.orders.get(ch.client_order_id)
             if rec is not None and rec.is_open:
-                await self.execute([CancelOrder(account=w.account, symbol=w.st.cmd.symbol,
+                await self.execute([CancelOrder(account=ch.account or w.account, symbol=w.st.cmd.symbol,
                                                 client_order_id=ch.client_order_id)])  # fmt: skip
 
     def _finish(self, w: Working, status: ParentStatus, reason: str) -> None:
@@ -529,7 +577,7 @@ class ParentEngine:
         for st in states:
             if st.status is ParentStatus.WORKING:
                 out += [(st.cmd.symbol, ch.client_order_id) for ch in st.children
-                        if not ch.sent and ch.status not in _TERMINAL_CHILD]  # fmt: skip
+                        if not ch.sent and ch.status not in _TERMINAL_CHILD and not ch.account]  # fmt: skip
         return out
 
     async def resume(self, account: str, clients_for) -> int:
@@ -549,7 +597,10 @@ class ParentEngine:
                 self.children[ch.client_order_id] = pid
                 if self.gateway.orders.get(ch.client_order_id) is not None or ch.status in _TERMINAL_CHILD:
                     continue
-                await self._find(w, ch, clients_for)
+                found_by = clients_for
+                if ch.account and self.clients_of is not None:  # a routed child: its own account's venue
+                    found_by = self.clients_of(ch.account)
+                await self._find(w, ch, found_by)
             self._register(w)
             w.notes.append(("resumed", "", None, f"{len(st.children)} child(ren) checked at the venue"))
             self.kick(w)

@@ -5,6 +5,7 @@
 goes out when the one before has filled). It is a pure function of the command and its start time, so a
 restarted daemon computes the same schedule. ``min_child`` is the smallest child the venue takes (its
 minimum quantity, or its minimum notional at the reference price, whichever is larger, in whole lots).
+``replan`` is the schedule after an amend: what was left then, over the slices still to come.
 ``parse_ppm`` reads a percentage string as parts per million, exactly or ``ValueError``.
 """
 
@@ -82,3 +83,23 @@ def plan(cmd: PlaceParent, ins: Instrument, total: int, start_ns: int, min_qty: 
     else:
         return []
     return [(int(t), int(q)) for t, q in zip(times, qtys, strict=True) if q > 0]
+
+
+def replan(
+    cmd: PlaceParent, ins: Instrument, total: int, start_ns: int, min_qty: int, from_ns: int, base: int
+) -> list[tuple[int, int]]:
+    """The schedule of a parent amended at ``from_ns`` with ``base`` units filled: ``total - base`` over the
+    slices of the amended command's whole schedule (``plan``) that come after ``from_ns``, in proportion to their
+    planned quantities (``kernels.execution.allocate``; one slice at ``from_ns`` when none is left to come);
+    an iceberg's clips are split again from what is left. Sums exactly to ``total - base``; a pure function of
+    its arguments, so a restart computes the same."""
+    left = total - base
+    if left <= 0:
+        return []
+    if cmd.algo is ParentAlgo.ICEBERG:
+        return plan(cmd, ins, left, start_ns, min_qty)
+    later = [(t, q) for t, q in plan(cmd, ins, total, start_ns, min_qty) if t > from_ns]
+    if not later:
+        return [(from_ns, left)]
+    qtys = X.allocate(left, np.array([q for _, q in later], dtype=np.int64), ins.lot, min_qty)
+    return [(t, int(q)) for (t, _), q in zip(later, qtys, strict=True) if q > 0]

@@ -132,3 +132,18 @@ def test_a_take_back_of_a_trade_counted_before_a_listener_started_carries_that_c
     book.on_own_fill(0, "own-early", 10)  # its fill, after the parent started
     assert seen == [(10, 1), (4, 2), (-10, 1)]
     assert sum(d for d, seq in seen if seq > started) == 4  # what the parent counts: the other's 4
+
+
+def test_an_amended_schedule_shares_what_is_left_over_the_slices_still_to_come():
+    total, sec = INS.qty("0.006"), 1_000_000_000
+    cmd = _twap(qty="0.006", slices=6, duration_s=6.0)
+    # amended at 2.5 s with 0.001 filled: the slices at 3, 4 and 5 s share the 0.005 left (split_twap's 1:1:1)
+    after = plans.replan(cmd, INS, total, 0, 1, int(2.5 * sec), INS.qty("0.001"))
+    assert [t for t, _ in after] == [3 * sec, 4 * sec, 5 * sec] and [q for _, q in after] == [167, 167, 166]
+    # amended after the last slice: what is left goes at once; all filled: nothing
+    assert plans.replan(cmd, INS, total, 0, 1, 9 * sec, 200) == [(9 * sec, total - 200)]
+    assert plans.replan(cmd, INS, total, 0, 1, sec, total) == []
+    # an iceberg's clips are split again from what is left (the same seed: deterministic)
+    ice = _twap(algo=ParentAlgo.ICEBERG, qty="0.006", price="100", display_qty="0.002", variance_pct="10")
+    clips = plans.replan(ice, INS, total, 0, 1, 5 * sec, INS.qty("0.001"))
+    assert sum(q for _, q in clips) == INS.qty("0.005") and clips == plans.plan(ice, INS, INS.qty("0.005"), 0, 1)
