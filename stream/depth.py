@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, types
 
 from kernels.book import apply_diff
-from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame
+from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame_into
 from oms.venues.binance.depth_units import ASK, BID, DepthUnits, scan_levels
 
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
@@ -43,50 +43,60 @@ def scan_and_apply(bids, asks, pplaces, qplaces, sides, prices, qtys, lv, meta, 
     return apply_diff(lv, meta, book, first_id, last_id, prev_id, sides[:k], prices[:k], qtys[:k])
 
 
-@njit(
-    types.int64(FRAME_BYTES, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64, _LV, _META, types.int64),
-    cache=True,
-)
-def scan_frame_and_apply(frame, symbol, pplaces, qplaces, sides, prices, qtys, ids, lv, meta, book):
-    """A whole frame scanned (``scan_frame``), then applied to ``book``: the kernel's result, with the frame's
-    event time in ``ids[4]``; or ``FALLBACK`` with the book untouched."""
-    k = scan_frame(frame, symbol, pplaces, qplaces, sides, prices, qtys, ids)
+# BookFeed's work array: rows of sides, prices and quantities (the scanner's output), then a header row
+_SIDES, _PRICES, _QTYS, _HEAD = range(4)
+_H_PPLACES, _H_QPLACES, _H_BOOK, _H_SYMBOL_LEN = range(4)
+_H_IDS = 4  # E U u pu of the frame scanned
+_H_EVENT_MS = 8  # event time of the last frame applied
+_H_SYMBOL = 16  # the venue symbol's bytes, one per slot
+_WORK = types.Array(types.int64, 2, "C")
+
+
+@njit(types.int64(FRAME_BYTES, _WORK, _LV, _META), cache=True)
+def scan_frame_and_apply(frame, work, lv, meta):
+    """A whole frame scanned (``scan_frame``), then applied to the book named in ``work``'s header: the kernel's
+    result, with the frame's event time in the header; or ``FALLBACK`` with the book untouched. Everything but
+    the frame and the book's arrays is in ``work``, so a call unboxes four arguments instead of eleven."""
+    head = work[_HEAD]
+    ids = head[_H_IDS : _H_IDS + 4]
+    sides, prices, qtys = work[_SIDES], work[_PRICES], work[_QTYS]
+    symbol = head[_H_SYMBOL : _H_SYMBOL + head[_H_SYMBOL_LEN]]
+    k = scan_frame_into(frame, symbol, head[_H_PPLACES], head[_H_QPLACES], sides, prices, qtys, ids)
     if k < 0:
         return FALLBACK
-    r = apply_diff(lv, meta, book, ids[1], ids[2], ids[3], sides[:k], prices[:k], qtys[:k])
-    ids[4] = ids[0]
+    r = apply_diff(lv, meta, head[_H_BOOK], ids[1], ids[2], ids[3], sides[:k], prices[:k], qtys[:k])
+    head[_H_EVENT_MS] = ids[0]
     return r
 
 
 class BookFeed:
     """One instrument's depth frames into one book of ``kernels.book``'s arrays."""
 
-    __slots__ = ("units", "lv", "meta", "book", "_sides", "_prices", "_qtys", "_ids", "_symbol")
+    __slots__ = ("units", "lv", "meta", "book", "_work", "_sides", "_prices", "_qtys")
 
     def __init__(self, units: DepthUnits, lv: np.ndarray, meta: np.ndarray, book: int) -> None:
         self.units = units
         self.lv, self.meta, self.book = lv, meta, book
-        self._sides = np.zeros(units.max_levels, dtype=np.int64)
-        self._prices = np.zeros(units.max_levels, dtype=np.int64)
-        self._qtys = np.zeros(units.max_levels, dtype=np.int64)
-        self._ids = np.zeros(5, dtype=np.int64)  # scan_frame's E U u pu, and the event time of the last applied
-        self._symbol = np.frombuffer(units.venue_symbol.encode(), dtype=np.uint8)
+        symbol = units.venue_symbol.encode()
+        self._work = np.zeros((4, max(units.max_levels, _H_SYMBOL + len(symbol))), dtype=np.int64)
+        self._sides, self._prices, self._qtys = (self._work[r, : units.max_levels] for r in (_SIDES, _PRICES, _QTYS))
+        head = self._work[_HEAD]
+        head[_H_PPLACES], head[_H_QPLACES], head[_H_BOOK] = units.pplaces, units.qplaces, book
+        head[_H_SYMBOL_LEN] = len(symbol)
+        head[_H_SYMBOL : _H_SYMBOL + len(symbol)] = np.frombuffer(symbol, dtype=np.uint8)
 
     @property
     def last_event_ms(self) -> int:
         """Event time of the last frame applied (0 before the first)."""
-        return int(self._ids[4])
+        return int(self._work[_HEAD, _H_EVENT_MS])
 
     def apply(self, frame: bytes | str) -> int:
         data = frame.encode() if type(frame) is str else frame
-        u = self.units
         if type(data) is bytes:
-            r = scan_frame_and_apply(
-                data, self._symbol, u.pplaces, u.qplaces, self._sides, self._prices,
-                self._qtys, self._ids, self.lv, self.meta, self.book,
-            )  # fmt: skip
+            r = scan_frame_and_apply(data, self._work, self.lv, self.meta)
             if r != FALLBACK:
                 return r
+        u = self.units
         ev = u.envelope(frame)
         r = scan_and_apply(
             np.frombuffer(ev.b, dtype=np.uint8), np.frombuffer(ev.a, dtype=np.uint8), u.pplaces, u.qplaces,
@@ -94,5 +104,5 @@ class BookFeed:
         )  # fmt: skip
         if r < 0:
             raise u.error(r)
-        self._ids[4] = ev.E
+        self._work[_HEAD, _H_EVENT_MS] = ev.E
         return r

@@ -128,7 +128,7 @@ def _depth_field(buf, i, n, ks, ke, have, symbol, pplaces, qplaces, sides, price
     c = buf[ks]
     if size == 1 and (c == 101 or c == 115):  # e, s: strings that must match
         vs, ve, i = _string(buf, i, n)
-        if i < 0 or not _equal(buf, vs, ve, _DEPTH_UPDATE if c == 101 else symbol):
+        if i < 0 or not (_equal(buf, vs, ve, _DEPTH_UPDATE) if c == 101 else _equal(buf, vs, ve, symbol)):
             return 0, k, -1
         return (1 if c == 101 else 4), k, i
     if size == 1 and (c == 69 or c == 85 or c == 117):  # E U u
@@ -186,13 +186,9 @@ def _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
     return k, i + 1
 
 
-@njit(
-    [types.int64(frame, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64) for frame in (_BYTES, FRAME_BYTES)],
-    cache=True,
-)
-def scan_frame(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
-    """The levels of a bare or combined-stream depth frame (count), its ids in ``ids``; or ``FALLBACK``.
-    ``buf`` is the frame's ``bytes`` themselves (no array to make) or a uint8 array of them."""
+@njit(cache=True)
+def scan_frame_into(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
+    """``scan_frame`` for compiled callers, any integer arrays (``symbol``: the venue symbol's byte values)."""
     n = len(buf)
     # combined iff the frame starts with '{"stream"' (DepthUnits.envelope's test; leading blanks: fall back)
     if n == 0 or buf[0] != 123:
@@ -232,3 +228,13 @@ def scan_frame(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
     if i < 0 or _skip_ws(buf, i, n) != n:
         return FALLBACK
     return k
+
+
+@njit(
+    [types.int64(frame, _BYTES, types.int64, types.int64, _I64, _I64, _I64, _I64) for frame in (_BYTES, FRAME_BYTES)],
+    cache=True,
+)
+def scan_frame(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
+    """The levels of a bare or combined-stream depth frame (count), its ids in ``ids``; or ``FALLBACK``.
+    ``buf`` is the frame's ``bytes`` themselves (no array to make) or a uint8 array of them."""
+    return scan_frame_into(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids)

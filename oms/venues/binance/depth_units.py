@@ -21,6 +21,14 @@ import numpy as np
 from numba import njit, types
 
 from oms.model import Instrument
+from oms.venues.binance.depth_numbers import (
+    _LITTLE_ENDIAN,
+    BAD_JSON,
+    TOO_MANY,
+    TOO_PRECISE,
+    load_word,
+    number,
+)
 from oms.venues.binance.symbols import BadDecimal
 
 BID = 0
@@ -49,11 +57,6 @@ class CombinedDepthRaw(msgspec.Struct, frozen=True):
 _BARE = msgspec.json.Decoder(DepthUpdateRaw)
 _COMBINED = msgspec.json.Decoder(CombinedDepthRaw)
 
-# scanner results < 0
-BAD_JSON = -1
-TOO_PRECISE = -2
-TOO_MANY = -3
-
 
 @njit(cache=True, inline="always")
 def _skip_ws(buf, i, n):
@@ -62,76 +65,71 @@ def _skip_ws(buf, i, n):
     return i
 
 
-@njit(cache=True)
-def _number(buf, i, n, places):
-    """Parse ``"digits[.digits]"`` at ``buf[i]`` (the opening quote) as an int of 10**-places units.
-    Returns (value, next index) or (error code, -1)."""
-    if i >= n or buf[i] != 34:
-        return BAD_JSON, -1
-    i += 1
-    value = 0
-    digits = 0
-    while i < n and 48 <= buf[i] <= 57:
-        value = value * 10 + (buf[i] - 48)
-        digits += 1
-        i += 1
-    if digits == 0 or digits > 18:
-        return BAD_JSON, -1
-    used = 0
-    if i < n and buf[i] == 46:  # '.'
-        i += 1
-        fdigits = 0
-        while i < n and 48 <= buf[i] <= 57:
-            d = buf[i] - 48
-            if used < places:
-                value = value * 10 + d
-                used += 1
-            elif d != 0:
-                return TOO_PRECISE, -1
-            fdigits += 1
-            i += 1
-        if fdigits == 0:
-            return BAD_JSON, -1
-    while used < places:
-        value *= 10
-        used += 1
-    if i >= n or buf[i] != 34:
-        return BAD_JSON, -1
-    return value, i + 1
-
-
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)  # np.frombuffer of the frame: read-only
 _I64 = types.Array(types.int64, 1, "C")
+_U16 = np.uint64(0xFFFF)
+_U32 = np.uint64(0xFFFFFFFF)
+
+
+_QUOTE_SEP = np.uint64(0x222C)  # ',"' read as a little-endian word: between a level's price and its quantity
+_LEVEL_SEP = np.uint64(0x225B2C5D)  # '],["': from one level's quantity to the next level's price
+
+
+_NEXT, _END, _UNCLOSED, _BAD_AFTER = range(4)  # how a level ends (``_level_close``)
+
+
+@njit(cache=True, inline="always")
+def _level_close(buf, i, n):
+    """After a level's quantity: (index of the next level's ``[``, _NEXT), (index after the side's closing
+    ``]``, _END), or (-1, _UNCLOSED / _BAD_AFTER)."""
+    i = _skip_ws(buf, i, n)
+    if i >= n or buf[i] != 93:
+        return -1, _UNCLOSED
+    i = _skip_ws(buf, i + 1, n)
+    if i < n and buf[i] == 44:
+        i = _skip_ws(buf, i + 1, n)
+        if i < n and buf[i] == 91:
+            return i, _NEXT
+        return -1, _BAD_AFTER
+    if i < n and buf[i] == 93:
+        return i + 1, _END
+    return -1, _BAD_AFTER
 
 
 @njit(cache=True)
 def scan_levels_at(buf, i, n, pplaces, qplaces, side, sides, prices, qtys, start):
     """Append the levels of ``[["p","q"],...]`` at ``buf[i]``: (new count, index after the closing ``]``), or
-    (error < 0, -1)."""
+    (error < 0, -1). Separators without blanks (as Binance sends them) are each tested as one word."""
     cap = prices.shape[0]
     k = start
+    words = _LITTLE_ENDIAN and n >= 8
     i = _skip_ws(buf, i, n)
     if i >= n or buf[i] != 91:  # '['
         return BAD_JSON, -1
     i = _skip_ws(buf, i + 1, n)
     if i < n and buf[i] == 93:  # ']': no levels
         return k, i + 1
-    while True:
-        if i >= n or buf[i] != 91:
-            return BAD_JSON, -1
-        i = _skip_ws(buf, i + 1, n)
-        p, i = _number(buf, i, n, pplaces)
+    if i >= n or buf[i] != 91:
+        return BAD_JSON, -1
+    while True:  # at the level's '['
+        p, i = number(buf, _skip_ws(buf, i + 1, n), n, pplaces)
         if i < 0:
             return p, -1
-        i = _skip_ws(buf, i, n)
-        if i >= n or buf[i] != 44:  # ','
-            return BAD_JSON, -1
-        i = _skip_ws(buf, i + 1, n)
-        q, i = _number(buf, i, n, qplaces)
+        if words and i <= n - 8 and load_word(buf, i) & _U16 == _QUOTE_SEP:
+            i += 1
+        else:
+            i = _skip_ws(buf, i, n)
+            if i >= n or buf[i] != 44:  # ','
+                return BAD_JSON, -1
+            i = _skip_ws(buf, i + 1, n)
+        q, i = number(buf, i, n, qplaces)
         if i < 0:
             return q, -1
-        i = _skip_ws(buf, i, n)
-        if i >= n or buf[i] != 93:
+        if words and i <= n - 8 and load_word(buf, i) & _U32 == _LEVEL_SEP:
+            i, how = i + 2, _NEXT
+        else:
+            i, how = _level_close(buf, i, n)
+        if how == _UNCLOSED:
             return BAD_JSON, -1
         if k >= cap:
             return TOO_MANY, -1
@@ -139,12 +137,10 @@ def scan_levels_at(buf, i, n, pplaces, qplaces, side, sides, prices, qtys, start
         prices[k] = p
         qtys[k] = q
         k += 1
-        i = _skip_ws(buf, i + 1, n)
-        if i < n and buf[i] == 44:
-            i = _skip_ws(buf, i + 1, n)
+        if how == _NEXT:
             continue
-        if i < n and buf[i] == 93:
-            return k, i + 1
+        if how == _END:
+            return k, i
         return BAD_JSON, -1
 
 
