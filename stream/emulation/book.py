@@ -6,10 +6,17 @@ first), ``depth_within`` the book's quantity on one side at prices at least as g
 ``reference(exchange, symbol, side)`` the price an order of ``side`` would pay now: the best ask to buy, the
 best bid to sell (the mid's side when that side is empty, 0 without a book). ``volume_listeners`` hear the
 others' volume change: public trades less the daemon's own fills (``on_own_fill``). Nothing here awaits.
+
+A public trade is counted as the others' only ``grace_ns`` after it came (``release``, on the next trade and on
+the parents' clock) unless the daemon's own fill of it came meanwhile: the user stream often reports an own fill
+after the public stream reports its trade, and a pov parent must never trade on the daemon's own volume (seen in
+a test: the liquidity parent's fills, counted for the moment before their reports came, let a pov parent finish
+before anybody else traded). An own fill later than the grace is taken back, with the number of its count.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 
 from kernels import book as K
@@ -19,6 +26,7 @@ from stream.instruments import InstrumentTable
 
 _USABLE = (K.SNAPSHOT, K.SYNCED)  # a book with a snapshot (diffs applied or waiting for the first)
 _RECENT = 20_000  # trade ids kept per instrument for matching own fills to public trades
+OWN_FILL_GRACE_NS = 1_000_000_000  # how long a public trade waits for the daemon's own fill of it (see above)
 
 
 def _remember(ids: OrderedDict, trade_id: str, value) -> None:
@@ -28,8 +36,20 @@ def _remember(ids: OrderedDict, trade_id: str, value) -> None:
 
 
 class BookView:
-    def __init__(self, table: InstrumentTable, books: tuple, feeds: list):
+    def __init__(
+        self,
+        table: InstrumentTable,
+        books: tuple,
+        feeds: list,
+        *,
+        grace_ns: int = OWN_FILL_GRACE_NS,
+        clock=time.monotonic_ns,
+    ):
         self.table = table
+        self.grace_ns = grace_ns
+        self.clock = clock
+        # public trades waiting out the grace: trade id -> (qty units, arrival ns), oldest first
+        self._waiting: dict[int, OrderedDict[str, tuple[int, int]]] = {}
         self.lv, self.meta = books
         self.feeds = feeds
         self._last: dict[int, int] = {}
@@ -58,13 +78,29 @@ class BookView:
         own = self._own.get(i)
         if own is not None and own.pop(trade.trade_id, 0) is None:
             return  # the daemon's own fill, reported first by the user stream
-        self.volume_seq += 1
-        _remember(self._public.setdefault(i, OrderedDict()), trade.trade_id, (qty, self.volume_seq))
-        self._volume_changed(i, qty, self.volume_seq)
+        now = self.clock()
+        _remember(self._waiting.setdefault(i, OrderedDict()), trade.trade_id, (qty, now))
+        self.release(now)
+
+    def release(self, now: int | None = None) -> None:
+        """Count the public trades whose grace is over and whose own fill did not come: the others' volume."""
+        now = self.clock() if now is None else now
+        for i, waiting in self._waiting.items():
+            while waiting:
+                trade_id, (qty, came) = next(iter(waiting.items()))
+                if now - came < self.grace_ns:
+                    break
+                del waiting[trade_id]
+                self.volume_seq += 1
+                _remember(self._public.setdefault(i, OrderedDict()), trade_id, (qty, self.volume_seq))
+                self._volume_changed(i, qty, self.volume_seq)
 
     def on_own_fill(self, i: int, trade_id: str, qty: int) -> None:
         """A fill of one of the daemon's accounts: not the others' volume (taken back if its public trade came
         first). Idempotent: a fill reported twice counts once."""
+        waiting = self._waiting.get(i)
+        if waiting is not None and waiting.pop(trade_id, None) is not None:
+            return  # its public trade is still in its grace: never counted
         public = self._public.get(i)
         counted = public.pop(trade_id, None) if public is not None else None
         if counted is not None:

@@ -310,6 +310,7 @@ class ParentEngine:
         last_save = 0.0
         while self._running:
             await asyncio.sleep(self.tick_s)
+            self.book.release()  # public trades whose grace for an own fill is over: the others' volume
             now = self.clock()
             save = time.monotonic() - last_save > 1.0
             for w in list(self.parents.values()):

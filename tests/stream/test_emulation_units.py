@@ -99,7 +99,7 @@ def test_exit_rules_are_validated_and_the_strategy_rule_wins():
 def test_the_others_volume_leaves_out_own_fills_whichever_stream_reports_first(order):
     """Public trades t1..t3 (1, 2, 3 lots) are others'; o1, o2 (10, 20 lots) are the daemon's own fills, each
     seen on the public stream and again as a fill f1, f2 (f1 twice): in any order, the others' volume is 6."""
-    book = BookView(None, (None, None), [])
+    book = BookView(None, (None, None), [], grace_ns=0)
     changes: list[int] = []
     book.volume_listeners.append(lambda i, delta, seq: changes.append(delta))
     qty = {"t1": 1, "t2": 2, "t3": 3, "o1": 10, "o2": 20}
@@ -118,7 +118,7 @@ def test_a_take_back_of_a_trade_counted_before_a_listener_started_carries_that_c
     """An own fill whose public trade was counted before a pov parent started is taken back with the number
     of that count, so the parent (started later: ``Working.volume_from``) leaves it alone; the CI failure: a
     pov parent's volume went to 0 when the other parents' fills reached the user stream after their trades."""
-    book = BookView(None, (None, None), [])
+    book = BookView(None, (None, None), [], grace_ns=0)
     seen: list[tuple[int, int]] = []
     book.volume_listeners.append(lambda i, delta, seq: seen.append((delta, seq)))
 
@@ -132,6 +132,36 @@ def test_a_take_back_of_a_trade_counted_before_a_listener_started_carries_that_c
     book.on_own_fill(0, "own-early", 10)  # its fill, after the parent started
     assert seen == [(10, 1), (4, 2), (-10, 1)]
     assert sum(d for d, seq in seen if seq > started) == 4  # what the parent counts: the other's 4
+
+
+def test_a_public_trade_waits_out_its_grace_for_the_own_fill_before_it_counts():
+    """The daemon's own fill reported after its public trade, within the grace: never the others' volume (a pov
+    parent never trades on it, the flaky CI failure); another participant's trade counts once its grace is over;
+    an own fill later than the grace is taken back."""
+    now = [0]
+    book = BookView(None, (None, None), [], grace_ns=1_000, clock=lambda: now[0])
+    seen: list[tuple[int, int]] = []
+    book.volume_listeners.append(lambda i, delta, seq: seen.append((delta, seq)))
+
+    def trade(tid: str, q: int) -> None:
+        book.on_trade(0, _LOT, Trade(exchange="binance", symbol="BTC/USDT", trade_id=tid, price="100", qty=str(q),
+                                     taker_side="buy", event_ns=1))  # fmt: skip
+
+    trade("own", 10)  # a child's fill on the public stream first
+    trade("other", 4)
+    now[0] = 500
+    book.on_own_fill(0, "own", 10)  # its report, within the grace
+    book.release()
+    assert seen == []  # nothing counted yet: "other" is still in its grace
+    now[0] = 1_000
+    book.release()
+    assert seen == [(4, 1)]  # the other's trade; the own one never
+    trade("own-late", 7)
+    now[0] = 2_500
+    book.release()
+    book.on_own_fill(0, "own-late", 7)  # later than the grace: counted, then taken back with its number
+    assert seen == [(4, 1), (7, 2), (-7, 2)]
+    assert book.volume(0) == 21  # the market's volume: every trade
 
 
 def test_an_amended_schedule_shares_what_is_left_over_the_slices_still_to_come():
