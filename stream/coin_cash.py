@@ -89,6 +89,7 @@ class CoinCash:
         self.pair_of = pair_of  # quote asset -> its USDT pair (stream.risk.quotes.QuoteLimits.pair_of)
         self.push = push  # the instruments' rates into the kernel state now (QuoteLimits.push_rates)
         self._held: dict[int, _Held] = {}
+        self._pairs: dict[tuple[str, str], tuple[int, list[tuple[int, Fraction]]]] = {}  # see _quoted
         self.revalued = 0  # cash values changed by revalue()
 
     def rate(self, exchange: str, asset: str) -> tuple[int, int]:
@@ -175,15 +176,28 @@ class CoinCash:
     def _ledger(self, a: int, exchange: str, asset: str) -> Fraction:
         """Sum over the account's spot slots in pairs quoted in ``asset`` of realised - fees - cost, in the
         coin's money unit: its change is the coin the account's fills paid and received."""
-        pos, kind = self.state.pos, self.state.ins[I_KIND]
-        unit = money_unit(money_decimals_of(asset))
+        pos = self.state.pos
         total = Fraction(0)
-        for _, i in self.instruments.numbers(exchange):
-            ins = self.instruments.instrument(i)[1]
-            if kind[i] == PERP or quote_of(ins) != asset:
-                continue
+        for i, ratio in self._quoted(exchange, asset):
             own = sum(int(pos[P_REALISED, a, i, s]) - int(pos[P_FEES, a, i, s]) - int(pos[P_COST, a, i, s])
                       for s in (0, 1))  # fmt: skip
             if own:
-                total += own * Fraction(ins.money_unit) / Fraction(unit)
+                total += own * ratio
         return total
+
+    def _quoted(self, exchange: str, asset: str) -> list[tuple[int, Fraction]]:
+        """(instrument, its money unit in the coin's) of the spot pairs of ``exchange`` quoted in ``asset``; looked
+        up again when the table has grown."""
+        key = (exchange, asset)
+        known = self._pairs.get(key)
+        if known is not None and known[0] == len(self.instruments):
+            return known[1]
+        unit = Fraction(money_unit(money_decimals_of(asset)))
+        kind = self.state.ins[I_KIND]
+        found = [
+            (i, Fraction(ins.money_unit) / unit)
+            for _, i in self.instruments.numbers(exchange)
+            if kind[i] != PERP and quote_of(ins := self.instruments.instrument(i)[1]) == asset
+        ]
+        self._pairs[key] = (len(self.instruments), found)
+        return found

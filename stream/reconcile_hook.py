@@ -40,6 +40,7 @@ RATE_WAIT_S = 10.0  # a coin cash's rate is waited for this long before the acco
 RATE_POLL_S = 0.05  # how often the rate is looked for meanwhile
 _UNSETTLED = (OrderStatus.PENDING_NEW, OrderStatus.UNKNOWN)
 _reconcilers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_waiting: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # daemon -> accounts waiting for a cash rate
 
 
 class ReconcileFailed(RuntimeError):
@@ -114,7 +115,10 @@ async def _no_rate(coins: CoinCash | None, exchange: str, coin: str, wait_s: flo
 
 async def _when_priced(daemon: Daemon, session: AccountSession, coin: str) -> None:
     """Reconcile ``session`` again once its coin cash has a rate (the daemon's stop cancels the wait)."""
-    await _no_rate(coins_of(daemon), session.account.exchange, coin, None)
+    try:
+        await _no_rate(coins_of(daemon), session.account.exchange, coin, None)
+    finally:
+        _waiting.get(daemon, set()).discard(session.name)
     if not session.trading and session.lease is not None and not daemon._stopping:
         await daemon._reconcile(session, "cash rate")
 
@@ -126,11 +130,14 @@ async def reconcile_session(daemon: Daemon, session: AccountSession, reason: str
         missing = await _no_rate(coins_of(daemon), session.account.exchange, assets[0], wait_s)
         if missing is not None:
             why = str(missing)
-            if missing.waiting:  # the pair is streamed: its mark will come, and the account is reconciled then
+            waiting = _waiting.setdefault(daemon, set())
+            if missing.waiting and session.name not in waiting:  # its mark will come: reconciled again then
+                waiting.add(session.name)
                 task = asyncio.get_running_loop().create_task(
                     _when_priced(daemon, session, assets[0]), name=f"cash rate {session.name}"
                 )
                 daemon._tasks.append(task)
+            if missing.waiting:
                 why += f" after {wait_s:g} s; reconciled again when it comes"
             raise ReconcileFailed(f"{session.name}: {why}")
     reports = await reconciler_of(daemon).run(targets_of(daemon, session))

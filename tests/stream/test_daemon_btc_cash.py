@@ -11,6 +11,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from kernels.state import A_CASH, I_MARK, P_QTY
 from oms.model import OrderStatus, OrderType, PlaceOrder, Side
+from stream.reconcile_hook import ReconcileFailed, reconcile_session
 from tests.stream.conftest import request, unique, until
 
 PICO = 10**12  # 1e-12 BTC: the unit the BTC held is counted in (oms.model.units.QUOTE_MONEY_DECIMALS)
@@ -154,5 +155,40 @@ async def test_btc_cash_without_a_btc_usdt_pair_does_not_trade_and_says_why(benc
         [res] = (await request(nc, acct, buy)).results
         assert not res.ok, res
         assert int(d.wiring.state.acc[A_CASH, session.number]) == 0  # nothing valued without a rate
+    finally:
+        await d.stop()
+
+
+async def test_btc_cash_without_a_mark_yet_waits_and_is_reconciled_when_it_comes(bench, nc, monkeypatch):
+    monkeypatch.setenv("OMS_RECONCILE_RATE_WAIT_S", "0")  # refused at the first look: the retry is what is tested
+    name = unique("btclate")
+    bench.write([name], symbols=("BTC/USDT", "ETH/BTC"), cash={name: ["BTC"]})
+    acct = bench.account(name)
+    d = bench.daemon()
+    calls: list[tuple[str, str]] = []
+
+    async def hook(daemon, session, reason: str) -> None:
+        if reason == "start":  # the daemon's state before BTC/USDT's first tick: no mark (nothing holds it)
+            i, _ = daemon.wiring.instruments.lookup("binance", "BTC/USDT")
+            daemon.wiring.state.ins[I_MARK, i] = 0
+        try:
+            await reconcile_session(daemon, session, reason)
+        except ReconcileFailed as exc:
+            calls.append((reason, str(exc)))
+            raise
+        calls.append((reason, "ok"))
+
+    d.reconcile_hook = hook
+    await d.start()
+    try:
+        session = d.sessions[acct]
+        await until(lambda: session.trading, timeout=30, what="the account reconciled once BTC/USDT has a mark")
+        assert calls == [
+            ("start", f"{acct}: the BTC cash cannot be valued in USDT: no BTC/USDT mark yet after 0 s; reconciled "
+                      "again when it comes"),
+            ("cash rate", "ok"),
+        ]  # fmt: skip
+        expected = valued(d, Decimal(2))
+        assert kernel(d, acct) == (expected, 0)
     finally:
         await d.stop()
