@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
+
 from kernels.codes import PERP
 from kernels.quote_rates import LIMIT_CURRENCY
 from kernels.state import (
@@ -75,7 +77,9 @@ class _Held:
     exchange: str
     asset: str
     native: int  # the coin held at the anchor, in its money unit
-    ledger: Fraction  # sum of realised - fees - cost of its coin-quoted spot slots at the anchor, in the coin's unit
+    ledger: (
+        int | Fraction
+    )  # sum of realised - fees - cost of its coin-quoted spot slots at the anchor, in the coin's unit
     num: int  # the rate the cash was last valued at
     den: int
 
@@ -89,7 +93,7 @@ class CoinCash:
         self.pair_of = pair_of  # quote asset -> its USDT pair (stream.risk.quotes.QuoteLimits.pair_of)
         self.push = push  # the instruments' rates into the kernel state now (QuoteLimits.push_rates)
         self._held: dict[int, _Held] = {}
-        self._pairs: dict[tuple[str, str], tuple[int, list[tuple[int, Fraction]]]] = {}  # see _quoted
+        self._pairs: dict[tuple[str, str], tuple[int, np.ndarray, list[Fraction] | None]] = {}  # _quoted
         self.revalued = 0  # cash values changed by revalue()
 
     def rate(self, exchange: str, asset: str) -> tuple[int, int]:
@@ -122,7 +126,7 @@ class CoinCash:
         num, den = self.rate(exchange, asset)
         if self.push is not None:
             self.push()
-        self._held[a] = _Held(exchange, asset, native, self._ledger(a, exchange, asset), num, den)
+        self._held[a] = _Held(exchange, asset, native, self._ledgers([a], exchange, asset)[0], num, den)
         value = native * num // den
         self._move(a, value - int(self.state.acc[A_CASH, a]), peak=False)  # set, as a USDT cash is: not a gain
         self.revalue()
@@ -137,7 +141,7 @@ class CoinCash:
         h = self._held.get(a)
         if h is None:
             return None
-        return h.native + int(self._ledger(a, h.exchange, h.asset) - h.ledger)
+        return h.native + int(self._ledgers([a], h.exchange, h.asset)[0] - h.ledger)
 
     def value(self, a: int) -> int | None:
         """``floor(held * rate)`` of account ``a`` at the rate it was last valued at (None: not a coin)."""
@@ -149,17 +153,23 @@ class CoinCash:
         """Every coin cash set to the coin held at the rate now; a coin without a rate keeps its last value.
         Returns how many cash values changed."""
         changed = 0
+        groups: dict[tuple[str, str], list[int]] = {}
         for a, h in self._held.items():
+            groups.setdefault((h.exchange, h.asset), []).append(a)
+        cash = self.state.acc[A_CASH]
+        for (exchange, asset), accounts in groups.items():
             try:
-                h.num, h.den = self.rate(h.exchange, h.asset)
+                rate: tuple[int, int] | None = self.rate(exchange, asset)
             except NoCashRate:
-                pass  # the last value stands (its instruments are refused entries without a rate meanwhile)
-            value = self.value(a)
-            assert value is not None
-            delta = value - int(self.state.acc[A_CASH, a])
-            if delta:
-                self._move(a, delta)
-                changed += 1
+                rate = None  # the last value stands (its pairs' entries are refused without a rate meanwhile)
+            for a, ledger in zip(accounts, self._ledgers(accounts, exchange, asset), strict=True):
+                h = self._held[a]
+                if rate is not None:
+                    h.num, h.den = rate
+                delta = (h.native + int(ledger - h.ledger)) * h.num // h.den - int(cash[a])
+                if delta:
+                    self._move(a, delta)
+                    changed += 1
         self.revalued += changed
         return changed
 
@@ -173,25 +183,25 @@ class CoinCash:
         if acc[A_PEAK_EQUITY, a] != 0 and equity > acc[A_PEAK_EQUITY, a]:
             acc[A_PEAK_EQUITY, a] = equity
 
-    def _ledger(self, a: int, exchange: str, asset: str) -> Fraction:
-        """Sum over the account's spot slots in pairs quoted in ``asset`` of realised - fees - cost, in the
-        coin's money unit: its change is the coin the account's fills paid and received."""
-        pos = self.state.pos
-        total = Fraction(0)
-        for i, ratio in self._quoted(exchange, asset):
-            own = sum(int(pos[P_REALISED, a, i, s]) - int(pos[P_FEES, a, i, s]) - int(pos[P_COST, a, i, s])
-                      for s in (0, 1))  # fmt: skip
-            if own:
-                total += own * ratio
-        return total
+    def _ledgers(self, accounts: list[int], exchange: str, asset: str) -> list[int | Fraction]:
+        """Per account: the sum over its spot slots in pairs quoted in ``asset`` of realised - fees - cost, in the
+        coin's money unit (its change is the coin the account's fills paid and received); one array pass."""
+        idx, ratios = self._quoted(exchange, asset)
+        if len(idx) == 0:
+            return [0] * len(accounts)
+        pos, rows = self.state.pos, np.ix_(np.asarray(accounts, dtype=np.intp), idx)
+        own = (pos[P_REALISED][rows] - pos[P_FEES][rows] - pos[P_COST][rows]).sum(axis=2)  # (accounts, pairs)
+        if ratios is None:  # every pair counts money in the coin's own unit (the usual case): plain integers
+            return [int(x) for x in own.sum(axis=1)]
+        return [sum((int(x) * r for x, r in zip(row, ratios, strict=True)), Fraction(0)) for row in own]
 
-    def _quoted(self, exchange: str, asset: str) -> list[tuple[int, Fraction]]:
-        """(instrument, its money unit in the coin's) of the spot pairs of ``exchange`` quoted in ``asset``; looked
-        up again when the table has grown."""
+    def _quoted(self, exchange: str, asset: str) -> tuple[np.ndarray, list[Fraction] | None]:
+        """The spot pairs of ``exchange`` quoted in ``asset`` and their money units in the coin's (None: all 1);
+        looked up again when the table has grown."""
         key = (exchange, asset)
         known = self._pairs.get(key)
         if known is not None and known[0] == len(self.instruments):
-            return known[1]
+            return known[1], known[2]
         unit = Fraction(money_unit(money_decimals_of(asset)))
         kind = self.state.ins[I_KIND]
         found = [
@@ -199,5 +209,7 @@ class CoinCash:
             for _, i in self.instruments.numbers(exchange)
             if kind[i] != PERP and quote_of(ins := self.instruments.instrument(i)[1]) == asset
         ]
-        self._pairs[key] = (len(self.instruments), found)
-        return found
+        idx = np.asarray([i for i, _ in found], dtype=np.intp)
+        ratios = None if all(r == 1 for _, r in found) else [r for _, r in found]
+        self._pairs[key] = (len(self.instruments), idx, ratios)
+        return idx, ratios
