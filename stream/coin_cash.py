@@ -8,9 +8,9 @@ the model treats it like a position in the coin, revalued with the rate:
   wallet's ``free + locked`` at reconciliation (``anchor``), plus, since then, the exact coin amounts of the
   account's fills in spot pairs quoted in the coin (ETH/BTC): the change of their ``realised - fees - cost``
   position fields, which is exactly the coin a spot fill pays or receives (``kernels.positions``);
-* **the rate** ``r = num / den`` (1e-8 USDT per money unit) is the same as h-xquote's for an instrument quoted in
-  the coin: the live mark of the coin's USDT pair (``BTC/USDT``, or risk.yaml ``quote_rates``) times the units'
-  ratio (``stream.risk.quotes.QuoteLimits.pair_of``);
+* **the rate** ``r = num / den`` (1e-8 USDT per money unit) is the kernel's rate of an instrument quoted in the
+  coin (``stream.risk.quotes.QuoteLimits.push_rates``): the live mark of the coin's USDT pair (``BTC/USDT``, or
+  risk.yaml ``quote_rates``: ``QuoteLimits.pair_of``) times the units' ratio;
 * **the cash** is ``floor(n * r)`` (what the account holds rounds down), set at reconciliation and again at
   every rate push (``revalue``: the risk controls' 1 s timer and before each breaker tick, right after
   ``push_rates``). Between two pushes a fill moves it at the rate of the moment, as every cross fill does; the
@@ -77,9 +77,7 @@ class _Held:
     exchange: str
     asset: str
     native: int  # the coin held at the anchor, in its money unit
-    ledger: (
-        int | Fraction
-    )  # sum of realised - fees - cost of its coin-quoted spot slots at the anchor, in the coin's unit
+    ledger: int | Fraction  # realised - fees - cost of its coin-quoted spot slots at the anchor (coin's unit)
     num: int  # the rate the cash was last valued at
     den: int
 
