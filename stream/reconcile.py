@@ -58,11 +58,12 @@ from oms.model import (
 from oms.model.units import to_decimal
 from oms.venues.errors import OrderNotFound, VenueError
 from oms.venues.interface import ExecutionClient
+from stream.coin_cash import CoinCash
 from stream.gateway import OrderGateway
 from stream.orders import TERMINAL
 from stream.reconcile_history import AccountHistory, LastFills, OrderHistory
 from stream.reconcile_pacing import WeightPacer, expected_weight
-from stream.reconcile_state import KernelSync
+from stream.reconcile_state import CASH_ASSETS, KernelSync
 
 log = logging.getLogger("stream.reconcile")
 MS = 1_000_000
@@ -80,11 +81,12 @@ _UNSETTLED = frozenset({OrderStatus.PENDING_NEW, OrderStatus.UNKNOWN})
 @dataclass(frozen=True)
 class ReconcileTarget:
     """One account on one market. ``pending``: (symbol, client order id) of placements whose outcome is not
-    known (the daemon's own record of what it sent)."""
+    known (the daemon's own record of what it sent); ``cash_assets``: the account's cash (``AccountConfig``)."""
 
     execution: ExecutionClient
     symbols: tuple[str, ...]
     pending: tuple[tuple[str, str], ...] = ()
+    cash_assets: tuple[str, ...] = CASH_ASSETS
 
     @property
     def account(self) -> AccountId:
@@ -144,9 +146,11 @@ class Reconciler:
         sleep: Callable[[float], object] = asyncio.sleep,
         emit: Callable[[msgspec.Struct], Awaitable[object]] | None = None,
         flush_timeout_s: float = 30.0,
+        coins: CoinCash | None = None,
     ):
         """``emit`` publishes one event (default ``publisher.publish``; the daemon passes its sink, which also
-        writes the daily files and counts); ``publisher.flush`` is awaited at the end of ``run``."""
+        writes the daily files and counts); ``publisher.flush`` is awaited at the end of ``run``; ``coins``
+        values the cash of accounts whose cash is a coin (``stream.coin_cash``; the daemon's risk controls')."""
         if concurrency < 1:
             raise ValueError(f"reconciliation concurrency must be >= 1 (got {concurrency})")
         self.gateway = gateway
@@ -159,7 +163,7 @@ class Reconciler:
         self.grace_ns = int(grace_s * 1e9)
         self.clock = clock
         self.sleep = sleep
-        self.kernel = KernelSync(gateway.state, gateway.instruments)
+        self.kernel = KernelSync(gateway.state, gateway.instruments, coins)
         self.failures = 0
         self.emit = emit or publisher.publish
         self.flush_timeout_s = flush_timeout_s
@@ -221,7 +225,7 @@ class Reconciler:
         ts_state = _venue_now(ex)
         report.balances, report.positions = list(balances), list(positions)
         a = self.gateway.accounts[acct.exchange, acct.name]
-        self.kernel.apply(a, acct.exchange, market, balances, positions)
+        self.kernel.apply(a, acct.exchange, market, balances, positions, t.cash_assets)
         await self._state_events(run, balances, positions, ts_state)
 
         symbols = sorted({*t.symbols, *(o.symbol for o in run.venue_orders.values())})

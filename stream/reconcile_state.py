@@ -2,13 +2,17 @@
 
 For one account and market, after reconciliation has read them:
 
-* **cash** (``acc[A_CASH]``) is the wallet balance of the cash asset (``USDT``), ``free + locked``, summed over
-  the account's markets (Spot wallet plus USD-M wallet);
+* **cash** (``acc[A_CASH]``, 1e-8 USDT) is the wallet balance of the account's cash assets (``cash_assets`` of
+  its configs/accounts.yaml entry, ``USDT`` by default), ``free + locked``, summed over the account's markets
+  (Spot wallet plus USD-M wallet): at par for USDT (and any other asset of 8 decimals), or, for an account whose
+  cash is a coin (``cash_assets: [BTC]``), the coin held valued at its USDT rate, ``floor(BTC x rate)``, and
+  revalued with the rate from then on (``stream.coin_cash.CoinCash``; without a rate the account is refused:
+  ``NoCashRate``);
 * **USD-M positions**: each perpetual's signed quantity and a cost basis of quantity x entry price (the
   venue's average entry, rounded half-even to the tick unit);
-* **Spot positions**: the base asset's wallet balance (``free + locked``) on the instrument quoted in the
-  cash asset; the cost basis is kept when the quantity did not change, else valued at the mark (Spot has no
-  entry price on the venue).
+* **Spot positions**: the base asset's wallet balance (``free + locked``) on the instruments quoted in a
+  cash asset (ETH/BTC for a BTC-cash account); the cost basis is kept when the quantity did not change, else
+  valued at the mark (Spot has no entry price on the venue).
 
 Quantities finer than the instrument's unit (dust) are rounded down. Then the cached exposure and value are
 rebuilt (``kernels.positions.recompute_caches``); a state never loaded before (day start and peak both 0)
@@ -35,9 +39,10 @@ from kernels.state import (
 )
 from oms.model import Balance, Instrument, InstrumentId, Market, Position, PositionSide
 from oms.model.units import money_to_units, round_to_units, to_decimal
+from stream.coin_cash import CoinCash, NoCashRate, is_coin
 from stream.instruments import InstrumentTable
 
-CASH_ASSET = "USDT"
+CASH_ASSETS = ("USDT",)  # an account's cash assets when its config names none
 
 
 def _floor_units(value: str, unit: Decimal, what: str) -> int:
@@ -48,11 +53,12 @@ def _floor_units(value: str, unit: Decimal, what: str) -> int:
 class KernelSync:
     """Writes venue snapshots into one ``KernelState`` (see the module docstring)."""
 
-    def __init__(self, state: KernelState, instruments: InstrumentTable, cash_asset: str = CASH_ASSET):
+    def __init__(self, state: KernelState, instruments: InstrumentTable, coins: CoinCash | None = None):
         self.state = state
         self.instruments = instruments
-        self.cash_asset = cash_asset
-        self._cash: dict[tuple[int, Market], int] = {}  # (kernel account, market) -> cash units
+        self.coins = coins  # values a coin cash in USDT (the daemon's risk controls own it)
+        # (kernel account, market) -> cash units: 1e-8 USDT, or the coin's own unit for a coin cash
+        self._cash: dict[tuple[int, Market], int] = {}
 
     def apply(
         self,
@@ -61,12 +67,24 @@ class KernelSync:
         market: Market,
         balances: Sequence[Balance],
         positions: Sequence[Position],
+        cash_assets: Sequence[str] = CASH_ASSETS,
     ) -> None:
         s = self.state
+        fresh = s.acc[A_DAY_START_EQUITY, a] == 0 and s.acc[A_PEAK_EQUITY, a] == 0  # never loaded before
         total = {b.asset: to_decimal(b.free, "free") + to_decimal(b.locked, "locked") for b in balances}
-        cash = total.get(self.cash_asset, Decimal(0))
-        self._cash[(a, market)] = money_to_units(format(cash.quantize(Decimal("1e-8"), decimal.ROUND_DOWN), "f"))
-        s.acc[A_CASH, a] = sum(v for (acct, _), v in self._cash.items() if acct == a)
+        coin = cash_assets[0] if len(cash_assets) == 1 and is_coin(cash_assets[0]) else None
+        if coin is not None:
+            if self.coins is None:
+                raise NoCashRate(f"the {coin} cash cannot be valued in USDT: this reconciler has no quote rates")
+            self.coins.rate(exchange, coin)  # before anything changes: NoCashRate leaves the state as it was
+            self._cash[(a, market)] = self.coins.units(coin, total.get(coin, Decimal(0)))
+        else:
+            if self.coins is not None:
+                self.coins.release(a)
+            cash = sum((total.get(asset, Decimal(0)) for asset in cash_assets), Decimal(0))
+            exact = cash.quantize(Decimal("1e-8"), decimal.ROUND_DOWN)
+            self._cash[(a, market)] = money_to_units(format(exact, "f"))
+            s.acc[A_CASH, a] = sum(v for (acct, _), v in self._cash.items() if acct == a)
         by_symbol = {(p.symbol, p.position_side): p for p in positions}
         for symbol, i in self.instruments.numbers(exchange):
             ins = self.instruments.instrument(i)[1]
@@ -84,11 +102,14 @@ class KernelSync:
                     q = -q if p.qty.startswith("-") or side is PositionSide.SHORT and q > 0 else q
                     entry = round_to_units(p.entry_price, ins.price_unit, f"{symbol} entry price")
                     self._set(a, i, slot, q, q * entry * ins.mult)
-            elif sid.quote == self.cash_asset:
+            elif sid.quote in cash_assets:
                 q = _floor_units(format(total.get(sid.base, Decimal(0)), "f"), ins.qty_unit, f"{symbol} balance")
                 self._set_spot(a, i, ins, q)
+        if coin is not None and self.coins is not None:  # after the positions: their cost is the ledger's anchor
+            native = sum(v for (acct, _), v in self._cash.items() if acct == a)
+            self.coins.anchor(a, exchange, coin, native)
         recompute_caches(*s.blocks)
-        if s.acc[A_DAY_START_EQUITY, a] == 0 and s.acc[A_PEAK_EQUITY, a] == 0:
+        if fresh:
             eq = s.equity(a)
             s.acc[A_DAY_START_EQUITY, a] = eq
             s.acc[A_PEAK_EQUITY, a] = eq

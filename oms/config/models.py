@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from oms.config.exits import ExitsConfig
 from oms.config.units import INT64_MAX, check_units
+from oms.model.units import MONEY_DECIMALS, money_decimals_of
 
 # Numbers the kernels hold as int64 units (oms.config.units): each must convert exactly and fit.
 NonNegDecimal = Annotated[Decimal, Field(ge=0), AfterValidator(check_units("money"))]
@@ -58,6 +59,35 @@ class AccountConfig(Frozen):
     max_position_usdt: NonNegDecimal | None = Field(None, description="futures only")
     margin_type: Literal["isolated", "cross"] | None = Field(None, description="futures only")
     position_mode: Literal["one_way", "hedge"] | None = Field(None, description="futures only")
+    cash_assets: tuple[Asset, ...] = Field(
+        ("USDT",),
+        description="the assets the account's cash is held in: reconciliation sets the kernels' cash (1e-8 USDT) "
+        "from their wallet balances (free + locked; USDT and other 8-decimal assets at par); one coin (BTC, "
+        "oms.model.units.QUOTE_MONEY_DECIMALS) alone for an account whose cash is that coin (it trades ETH/BTC): "
+        "its cash is then the coin held valued at the coin's USDT rate and revalued with it (stream.coin_cash)",
+    )
+
+    @field_validator("cash_assets")
+    @classmethod
+    def _cash_assets(cls, assets: tuple[str, ...]) -> tuple[str, ...]:
+        if not assets:
+            raise ValueError("name at least one asset (the default is [USDT])")
+        twice = sorted({a for a in assets if assets.count(a) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} listed more than once")
+        coins = [a for a in assets if money_decimals_of(a) != MONEY_DECIMALS]
+        if coins and len(assets) > 1:
+            raise ValueError(
+                f"{coins[0]} must be the account's only cash asset: a coin cash is the coin held valued at its USDT "
+                f"rate (stream.coin_cash), it is not added to "
+                f"{', '.join(a for a in assets if a != coins[0])} at par"
+            )
+        return assets
+
+    def cash_money_decimals(self) -> int:
+        """The decimals of the money unit of the asset the account's cash is held in (8 for USDT, 12 for BTC: the
+        unit the coin is counted in before it is valued in USDT)."""
+        return money_decimals_of(self.cash_assets[0])
 
     @model_validator(mode="after")
     def _shape(self) -> AccountConfig:

@@ -3,7 +3,8 @@
 ``RiskControls.from_config(cfg.risk, state, accounts, names, on_trip)`` builds what ``risk.yaml`` enables;
 ``attach(gateway)`` installs the guards' per-order hook and the USDT limits of cross-quoted instruments;
 ``start()`` runs the timers as tasks on the running loop (the quote rates into the kernel state every
-``rates_interval_s`` and before each breaker tick, so exposure and losses are counted in USDT; the guards'
+``rates_interval_s`` and before each breaker tick, so exposure and losses are counted in USDT, and right after
+them the cash of accounts whose cash is a coin revalued at its rate: ``coins``, ``stream.coin_cash``; the guards'
 statistics in a worker thread, their kernels release the GIL); ``on_trip(trip)`` is awaited
 for every switch the breaker makes (the daemon publishes a risk event and updates its view); ``resume(a)``
 is what a manual resume calls; ``stop()`` cancels the timers. A failing tick is logged and counted, and the
@@ -19,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from kernels.state import AccountIndex, KernelState
+from stream.coin_cash import CoinCash
 from stream.risk.breaker import CircuitBreaker, Trip
 from stream.risk.guards import GuardSettings, PortfolioGuards
 from stream.risk.quotes import QuoteLimits
@@ -45,6 +47,7 @@ class RiskControls:
         self.quote_rates = dict(quote_rates or {})
         self.rates_interval_s = rates_interval_s
         self.quotes: QuoteLimits | None = None  # set by attach
+        self.coins: CoinCash | None = None  # set by attach: coin cash valued at the same rates
         self.errors = 0
         self.ticks = 0
         self._tasks: list[asyncio.Task] = []
@@ -73,7 +76,8 @@ class RiskControls:
         limits of instruments quoted in another asset (``OrderGateway.quote_check``, ``stream.risk.quotes``)."""
         gateway.guard = self.guards.check if self.guards is not None else None
         self.quotes = QuoteLimits(gateway.state, gateway.instruments, self.quote_rates)
-        self.quotes.push_rates()
+        self.coins = CoinCash(gateway.state, gateway.instruments, self.quotes.pair_of, self.quotes.push_rates)
+        self.push_rates()
         gateway.quote_check = self.quotes.check
         trades = self.breaker.trades if self.breaker is not None else None
         gateway.on_fill = trades.on_fill if trades is not None else None
@@ -108,13 +112,22 @@ class RiskControls:
     async def tick_breaker(self) -> list[Trip]:
         """One breaker tick (the timer's body): its trips handed to ``on_trip``."""
         assert self.breaker is not None
-        if self.quotes is not None:
-            self.quotes.push_rates()  # losses of cross-quoted positions at the quote's USDT mark now
+        self.push_rates()  # losses of cross-quoted positions (and coin cash) at the quote's USDT mark now
         trips = self.breaker.tick()
         self.ticks += 1
         for trip in trips:
             await self.on_trip(trip)
         return trips
+
+    def push_rates(self) -> int:
+        """The quotes' USDT rates into the kernel state, then every coin cash revalued at them; how many of
+        both changed."""
+        changed = 0
+        if self.quotes is not None:
+            changed += self.quotes.push_rates()
+        if self.coins is not None:
+            changed += self.coins.revalue()
+        return changed
 
     async def tick_guards(self) -> int:
         assert self.guards is not None
@@ -135,7 +148,7 @@ class RiskControls:
         while True:
             await asyncio.sleep(self.rates_interval_s)
             try:
-                self.quotes.push_rates()
+                self.push_rates()
             except Exception:
                 self.errors += 1
                 log.exception("quote rates update failed (%d so far); the last rates stay", self.errors)

@@ -28,6 +28,7 @@ from kernels.positions import S_FIELDS, account_summary, recompute_caches, trans
 from kernels.state import I_MARK, P_QTY, UNLIMITED, AccountIndex, KernelState
 from oms.model import Instrument, InstrumentKind, InstrumentSpec, OrderType, PlaceOrder, Side
 from oms.model.units import money_to_units
+from stream.coin_cash import CoinCash
 from stream.gateway import OrderGateway
 from stream.instruments import InstrumentTable
 from stream.risk import CircuitBreaker, PortfolioGuards, Tier
@@ -173,4 +174,48 @@ def test_quote_rate_push():
     print(
         f"\nquote rates push, 64 of 256 instruments BTC-quoted x {ACCOUNTS} accounts: {push * 1e3:.3f} ms when BTC "
         f"moved, {same * 1e3:.3f} ms unchanged (baseline breaker tick over the same state: {tick * 1e3:.2f} ms)"
+    )
+
+
+def test_coin_cash_revalue():
+    """``CoinCash.revalue`` (the step after ``push_rates`` on the rate timer): 200 accounts whose cash is BTC,
+    each holding 16 BTC-quoted pairs of 64 instruments, BTC moving so every cash and cross rate changes; beside
+    the same run's ``push_rates`` alone (the baseline, h-xquote's step)."""
+    state = KernelState(n_accounts=ACCOUNTS, n_instruments=65)
+    table = InstrumentTable(state)
+    btc = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
+                         min_qty="0.00001", max_qty="9000", min_notional="5", quote_asset="USDT")  # fmt: skip
+    b = table.add("binance", Instrument(btc))
+    for n in range(64):
+        quote = "BTC" if n % 4 == 0 else "USDT"
+        spec = InstrumentSpec(symbol=f"C{n}/{quote}", kind=InstrumentKind.SPOT, tick_size="0.00001",
+                              step_size="0.001", min_qty="0.001", max_qty="9000000", min_notional="0.0001",
+                              quote_asset=quote)  # fmt: skip
+        i = table.add("binance", Instrument(spec))
+        update_mark(*state.blocks, i, Instrument(spec).mark_to_units("0.01"))
+    state.pos[P_QTY, :, 1:, 0] = 1000
+    quotes = QuoteLimits(state, table)
+    coins = CoinCash(state, table, quotes.pair_of, quotes.push_rates)
+    marks = iter(range(9_000_000, 10_000_000))
+    update_mark(*state.blocks, b, next(marks))
+    quotes.push_rates()
+    recompute_caches(*state.blocks)
+    for a in range(ACCOUNTS):
+        coins.anchor(a, "binance", "BTC", 2 * 10**12)
+
+    def rates_only():
+        update_mark(*state.blocks, b, next(marks))
+        assert quotes.push_rates() == 16
+
+    def rates_and_cash():
+        update_mark(*state.blocks, b, next(marks))
+        assert quotes.push_rates() == 16
+        assert coins.revalue() == ACCOUNTS
+
+    base = best(rates_only)
+    both = best(rates_and_cash)
+    print(
+        f"\nrate push, 16 of 64 instruments BTC-quoted x {ACCOUNTS} accounts whose cash is BTC: push_rates alone "
+        f"{base * 1e3:.3f} ms (baseline), with the BTC cash revalued {both * 1e3:.3f} ms "
+        f"(revalue {(both - base) * 1e3:.3f} ms, {(both - base) / ACCOUNTS * 1e6:.2f} us an account)"
     )

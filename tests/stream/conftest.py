@@ -112,9 +112,10 @@ class Bench:
         strategies: dict | None = None,
         risk_extra: dict | None = None,
         usdm: tuple[str, ...] = (),
+        cash: dict[str, list[str]] | None = None,
     ) -> Path:
         """The bench's configs for ``names`` (Spot accounts; with ``usdm`` symbols, USD-M enabled on each of
-        them too and those perpetuals streamed by the daemon)."""
+        them too and those perpetuals streamed by the daemon; ``cash``: account name -> its ``cash_assets``)."""
         for name in names:
             if name not in self.accounts:
                 acct = self.exchange.new_account(spot={"USDT": "100000", "BTC": "2"}, futures={"USDT": "100000"})
@@ -132,6 +133,7 @@ class Bench:
                 "api_key_vault_path": f"binance_{n}",
                 "spot_enabled": True,
                 "futures_enabled": bool(usdm),
+                **({"cash_assets": (cash or {})[n]} if n in (cash or {}) else {}),
             }
             for n in names
         }

@@ -279,3 +279,24 @@ def test_a_working_level_above_its_cap_is_a_problem(cfg_dir):
     ) in found
     assert any(p.startswith("accounts.yaml: account_routing.balance_rules.sub_working_balance: working level 60000 of")
                for p in found)  # fmt: skip
+
+
+def test_cash_assets_default_to_usdt_and_a_coin_stands_alone(cfg_dir):
+    cfg = load_config(env={})
+    assert cfg.account("binance", "main").cash_assets == ("USDT",)
+    assert cfg.account("binance", "main").cash_money_decimals() == 8
+    accounts = cfg_dir / "accounts.yaml"
+    edit(accounts, "strategy: arbitrage,", "strategy: arbitrage, cash_assets: [BTC],")
+    btc = load_config(cfg_dir, env={}).account("binance", "sub_spot_arb")
+    assert btc.cash_assets == ("BTC",) and btc.cash_money_decimals() == 12
+    edit(accounts, "arbitrage, cash_assets: [BTC]", "arbitrage, cash_assets: [BTC, USDT]")
+    edit(accounts, "strategy: market_making}", "strategy: market_making, cash_assets: [usdt]}")
+    edit(accounts, "withdraw_enabled: true}", "withdraw_enabled: true, cash_assets: []}")
+    got = problems(cfg_dir)
+    assert (
+        "accounts.yaml: accounts.binance.sub_spot_arb.cash_assets: BTC must be the account's only cash asset: a coin "
+        "cash is the coin held valued at its USDT rate (stream.coin_cash), it is not added to USDT at par"
+    ) in got
+    assert any(p.startswith("accounts.yaml: accounts.binance.sub_market_making.cash_assets.0: String should match")
+               for p in got), got  # fmt: skip
+    assert "accounts.yaml: accounts.binance.main.cash_assets: name at least one asset (the default is [USDT])" in got
