@@ -62,7 +62,7 @@ from oms.model.commands import CommandError, CommandReply, CommandResult, parse_
 from oms.model.units import round_to_units, to_decimal
 from stream import amend, replace
 from stream.instruments import InstrumentTable, UnknownInstrument
-from stream.orders import OrderRecord, OrderTracker
+from stream.orders import NO_TRADES, OrderRecord, OrderTracker
 
 log = logging.getLogger("stream.gateway")
 
@@ -159,39 +159,98 @@ class OrderGateway:
         """The outcomes of placing ``cmds`` in order: everything before the kernel per command, then one kernel
         call for those still standing (split where an id repeats one pending in the same call).
 
+        Column-wise: the ids of the whole run first, then one pass whose common case (a new id, a known route,
+        a priced limit order, units in the instrument's caches) is inline, and anything else (a known order, an
+        unknown account or symbol, another order type, a bad number) through ``_prepare``, in the same order.
+
         ``owned``: the commands were decoded here and nobody else holds them (``handle_request``), so a derived
         client order id is written into the command itself rather than into a copy."""
-        out: list = [None] * len(cmds)
+        derive = self._derive
+        if owned:
+            coids = []
+            for cmd in cmds:
+                coid = cmd.client_order_id
+                if coid is None:
+                    coid = derive(cmd)
+                    _force_setattr(cmd, "client_order_id", coid)
+                coids.append(coid)
+        else:
+            cmds = [cmd if cmd.client_order_id is not None else _replace(cmd, client_order_id=derive(cmd))
+                    for cmd in cmds]  # fmt: skip
+            coids = [cmd.client_order_id for cmd in cmds]
+        n = len(cmds)
+        out: list = [None] * n
         ks: list[int] = []  # where in ``cmds`` the orders in ``flat`` are
-        pending: list = []  # theirs (_READY, cmd, coid, a, i, side, pos_side, qty, note)
+        pending: list = []  # theirs (cmd, coid, a, i, side, pos_side, qty, note)
         flat: list[int] = []  # their kernel fields, O_FIELDS each
         ids: set[str] = set()
         now = self.clock()
+        known = self.orders.get
+        routes = self._routes
+        table = self.instruments.instrument
+        guard, quote_check = self.guard, self.quote_check
+        units: dict[int, tuple] = {}  # this run's instruments: i -> (instrument, its qty and price caches' get)
         prepare = self._prepare
-        for k, cmd in enumerate(cmds):
-            p = prepare(cmd, now, flat, owned)
-            if p[0] is not _READY:
-                out[k] = p
-                continue
-            if p[2] in ids:  # the same id twice in one batch: decide the first ones before looking again
-                del flat[-O_FIELDS:]
+        for k in range(n):
+            cmd, coid = cmds[k], coids[k]
+            if coid in ids:  # the same id twice in one batch: decide the first ones before looking again
                 self._check(ks, pending, flat, out, now)
                 ids.clear()
-                p = prepare(p[1], now, flat, owned)
+            route = routes.get((cmd.account, cmd.symbol))
+            px = cmd.price
+            if (route is None or px is None or known(coid) is not None
+                    or _ORDER_TYPE.get(cmd.order_type) not in _LIMIT_CODES):  # fmt: skip
+                p = prepare(cmd, now, owned)  # the exceptions, one by one
                 if p[0] is not _READY:
                     out[k] = p
                     continue
+                _, cmd, coid, a, i, side, ps, qty, note, kernel = p
+                flat += kernel
+            else:
+                a, i = route
+                u = units.get(i)
+                if u is None:
+                    ins = table(i)[1]  # by number: filters updated later are seen
+                    u = units[i] = (ins, ins._qcache.get, ins._pcache.get)
+                ins, qget, pget = u
+                cq = cmd.qty
+                qty = qget(cq) if type(cq) is str else None
+                price = pget(px) if type(px) is str else None
+                if qty is None or price is None:
+                    try:
+                        qty, price = ins.qty(cq), ins.price(px)
+                    except ValueError as exc:
+                        out[k] = self._refuse(cmd, "bad_number", str(exc))
+                        continue
+                side, ps = _SIDE[cmd.side], _POS_SIDE[cmd.position_side]
+                note = ""
+                ro = cmd.reduce_only
+                if guard is not None and not ro:  # portfolio guards: tables from a timer, read here
+                    guarded, refusal = guard(a, i, side, ps, qty)
+                    if refusal is not None:
+                        out[k] = self._refuse(cmd, *refusal)
+                        continue
+                    if guarded != qty:
+                        scaled = ins.qty_str(guarded)
+                        note = f"qty scaled from {cq} to {scaled} by the volatility guard"
+                        qty, cmd = guarded, _replace(cmd, qty=scaled)
+                otype = _ORDER_TYPE[cmd.order_type]
+                if quote_check is not None and (refusal := quote_check(a, i, side, otype, price, qty, ro,
+                                                                       ps)) is not None:  # fmt: skip
+                    out[k] = self._refuse(cmd, *refusal)
+                    continue
+                flat += (a, i, side, otype, price, qty, 1 if ro else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
             ks.append(k)
-            pending.append(p)
-            ids.add(p[2])
+            pending.append((cmd, coid, a, i, side, ps, qty, note))
+            ids.add(coid)
         self._check(ks, pending, flat, out, now)
         return out
 
-    def _prepare(self, cmd: PlaceOrder, now: int, flat: list[int], owned: bool = False) -> tuple:
-        """Everything before the risk kernel: the id, idempotency, route, order type, units and the portfolio
-        guards. Returns an outcome (a refusal, or the answer for a known order), or ``(_READY, cmd, coid, a, i,
-        side, pos_side, qty, note)`` with the order's kernel fields appended to ``flat`` (``note``: why the
-        quantity was scaled, or "")."""
+    def _prepare(self, cmd: PlaceOrder, now: int, owned: bool = False) -> tuple:
+        """Everything before the risk kernel, for one order: the id, idempotency, route, order type, units and
+        the portfolio guards. Returns an outcome (a refusal, or the answer for a known order), or ``(_READY, cmd,
+        coid, a, i, side, pos_side, qty, note, kernel)`` with ``kernel`` the order's O_FIELDS kernel fields
+        (``note``: why the quantity was scaled, or "")."""
         coid = cmd.client_order_id
         if coid is None:
             coid = self._derive(cmd)
@@ -233,8 +292,8 @@ class OrderGateway:
         if self.quote_check is not None and (refusal := self.quote_check(a, i, side, otype, price, qty,
                                                                         cmd.reduce_only, ps)) is not None:  # fmt: skip
             return self._refuse(cmd, *refusal)
-        flat += (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
-        return (_READY, cmd, coid, a, i, side, ps, qty, note)
+        kernel = (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
+        return (_READY, cmd, coid, a, i, side, ps, qty, note, kernel)
 
     def _check(self, ks: list[int], pending: list, flat: list[int], out: list, now: int) -> None:
         """The risk kernel over the prepared orders (one call), their outcomes into ``out`` at ``ks``."""
@@ -249,12 +308,14 @@ class OrderGateway:
             check_orders(*self._blocks, orders, res)
             reasons = res.tolist()
         add = self.orders.add
-        for k, (_, cmd, coid, a, i, side, ps, qty, note), reason in zip(ks, pending, reasons, strict=True):
+        for k, (cmd, coid, a, i, side, ps, qty, note), reason in zip(ks, pending, reasons, strict=True):
             if reason:
                 out[k] = self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)
             else:
-                add(OrderRecord(cmd, a, i, side, ps, qty, updated_ns=now), coid)
-                out[k] = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note), cmd, None)
+                add(OrderRecord(cmd, a, i, side, ps, qty, _PENDING_NEW, 0, True, None, NO_TRADES, now), coid)
+                result = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note) if note
+                          else CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW))  # fmt: skip
+                out[k] = (result, cmd, None)
         self.accepted += reasons.count(C.OK)
         ks.clear()
         pending.clear()

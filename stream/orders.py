@@ -20,6 +20,9 @@ TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJE
 OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL})
 
 
+NO_TRADES: frozenset[str] = frozenset()
+
+
 class OrderRecord(msgspec.Struct):
     """(A msgspec struct, not a dataclass: one is made per accepted order, and its compiled ``__init__`` costs
     a third of a dataclass's.)"""
@@ -34,10 +37,17 @@ class OrderRecord(msgspec.Struct):
     filled: int = 0  # quantity units filled so far
     reserved: bool = True  # holds a risk reservation (open-order slot and open quantity)
     venue_order_id: str | None = None
-    trade_ids: set[str] = msgspec.field(default_factory=set)
+    trade_ids: frozenset[str] | set[str] = NO_TRADES  # made at the first fill (``add_trade``), not per order
     updated_ns: int = 0
     replaces: str | None = None  # a cancel-replace's new order: the client order id of the order it replaced
     replaced_by: str | None = None  # a replaced order: its replacement's client order id
+
+    def add_trade(self, trade_id: str) -> None:
+        """Remember ``trade_id`` as applied (the set is made here, at the order's first fill)."""
+        if self.trade_ids is NO_TRADES:
+            self.trade_ids = {trade_id}
+        else:
+            self.trade_ids.add(trade_id)  # type: ignore[union-attr]
 
     @property
     def client_order_id(self) -> str:
@@ -98,7 +108,7 @@ class OrderTracker:
         after = next_status(before, ev.kind, filled=rec.filled > 0 or ev.fill is not None, order=rec.client_order_id)
         new_fill = None
         if ev.fill is not None and ev.fill.trade_id not in rec.trade_ids:
-            rec.trade_ids.add(ev.fill.trade_id)
+            rec.add_trade(ev.fill.trade_id)
             rec.filled += fill_units
             new_fill = ev.fill
         rec.status = after

@@ -154,7 +154,7 @@ def test_gateway_steps():
             for cmds in batches:
                 flat: list[int] = []
                 for c in cmds:
-                    gw._prepare(c, 1, flat, True)
+                    flat += gw._prepare(c, 1, True)[-1]
                 flats.append(flat)
 
         steps["known?, route, units, kernel fields (_prepare)"] = _best_us(prepare)
