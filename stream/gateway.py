@@ -40,7 +40,16 @@ import numpy as np
 
 from kernels import codes as C
 from kernels.positions import apply_fill
-from kernels.risk import O_FIELDS, RiskGate, check_orders
+from kernels.risk import (
+    O_ACCOUNT,
+    O_FIELDS,
+    O_INSTRUMENT,
+    O_POS_SIDE,
+    O_QTY,
+    O_SIDE,
+    RiskGate,
+    check_orders,
+)
 from kernels.state import A_OPEN_ORDERS, P_OPEN_BUY, P_OPEN_SELL, AccountIndex, KernelState, slot_of
 from oms.model import (
     AccountId,
@@ -165,24 +174,12 @@ class OrderGateway:
 
         ``owned``: the commands were decoded here and nobody else holds them (``handle_request``), so a derived
         client order id is written into the command itself rather than into a copy."""
-        derive = self._derive
-        if owned:
-            coids = []
-            for cmd in cmds:
-                coid = cmd.client_order_id
-                if coid is None:
-                    coid = derive(cmd)
-                    _force_setattr(cmd, "client_order_id", coid)
-                coids.append(coid)
-        else:
-            cmds = [cmd if cmd.client_order_id is not None else _replace(cmd, client_order_id=derive(cmd))
-                    for cmd in cmds]  # fmt: skip
-            coids = [cmd.client_order_id for cmd in cmds]
+        cmds, coids = self._ids(cmds, owned)
         n = len(cmds)
         out: list = [None] * n
         ks: list[int] = []  # where in ``cmds`` the orders in ``flat`` are
-        pending: list = []  # theirs (cmd, coid, a, i, side, pos_side, qty, note)
         flat: list[int] = []  # their kernel fields, O_FIELDS each
+        notes: dict[int, str] = {}  # where a quantity was scaled: why
         ids: set[str] = set()
         now = self.clock()
         known = self.orders.get
@@ -194,17 +191,19 @@ class OrderGateway:
         for k in range(n):
             cmd, coid = cmds[k], coids[k]
             if coid in ids:  # the same id twice in one batch: decide the first ones before looking again
-                self._check(ks, pending, flat, out, now)
+                self._check(ks, flat, notes, cmds, coids, out, now)
                 ids.clear()
             route = routes.get((cmd.account, cmd.symbol))
             px = cmd.price
-            if (route is None or px is None or known(coid) is not None
-                    or _ORDER_TYPE.get(cmd.order_type) not in _LIMIT_CODES):  # fmt: skip
+            otype = _ORDER_TYPE.get(cmd.order_type)
+            if route is None or px is None or known(coid) is not None or otype not in _LIMIT_CODES:
                 p = prepare(cmd, now, owned)  # the exceptions, one by one
                 if p[0] is not _READY:
                     out[k] = p
                     continue
-                _, cmd, coid, a, i, side, ps, qty, note, kernel = p
+                _, cmds[k], _, _, _, _, _, _, note, kernel = p
+                if note:
+                    notes[k] = note
                 flat += kernel
             else:
                 a, i = route
@@ -223,7 +222,6 @@ class OrderGateway:
                         out[k] = self._refuse(cmd, "bad_number", str(exc))
                         continue
                 side, ps = _SIDE[cmd.side], _POS_SIDE[cmd.position_side]
-                note = ""
                 ro = cmd.reduce_only
                 if guard is not None and not ro:  # portfolio guards: tables from a timer, read here
                     guarded, refusal = guard(a, i, side, ps, qty)
@@ -232,19 +230,34 @@ class OrderGateway:
                         continue
                     if guarded != qty:
                         scaled = ins.qty_str(guarded)
-                        note = f"qty scaled from {cq} to {scaled} by the volatility guard"
-                        qty, cmd = guarded, _replace(cmd, qty=scaled)
-                otype = _ORDER_TYPE[cmd.order_type]
+                        notes[k] = f"qty scaled from {cq} to {scaled} by the volatility guard"
+                        qty, cmds[k] = guarded, _replace(cmd, qty=scaled)
                 if quote_check is not None and (refusal := quote_check(a, i, side, otype, price, qty, ro,
                                                                        ps)) is not None:  # fmt: skip
                     out[k] = self._refuse(cmd, *refusal)
                     continue
                 flat += (a, i, side, otype, price, qty, 1 if ro else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
             ks.append(k)
-            pending.append((cmd, coid, a, i, side, ps, qty, note))
             ids.add(coid)
-        self._check(ks, pending, flat, out, now)
+        self._check(ks, flat, notes, cmds, coids, out, now)
         return out
+
+    def _ids(self, cmds: Sequence[PlaceOrder], owned: bool) -> tuple[list[PlaceOrder], list[str]]:
+        """The run's commands, each with its client order id (derived where it has none: into the command itself
+        when ``owned``, else into a copy), in a list of their own, and the ids."""
+        derive = self._derive
+        if not owned:
+            cmds = [cmd if cmd.client_order_id is not None else _replace(cmd, client_order_id=derive(cmd))
+                    for cmd in cmds]  # fmt: skip
+            return cmds, [cmd.client_order_id for cmd in cmds]  # type: ignore[misc]
+        coids = []
+        for cmd in cmds:
+            coid = cmd.client_order_id
+            if coid is None:
+                coid = derive(cmd)
+                _force_setattr(cmd, "client_order_id", coid)
+            coids.append(coid)
+        return list(cmds), coids  # (a command the guard scales is replaced in this list by its scaled copy)
 
     def _prepare(self, cmd: PlaceOrder, now: int, owned: bool = False) -> tuple:
         """Everything before the risk kernel, for one order: the id, idempotency, route, order type, units and
@@ -295,31 +308,41 @@ class OrderGateway:
         kernel = (a, i, side, otype, price, qty, 1 if cmd.reduce_only else 0, ps, now)  # O_ACCOUNT ... O_TIME_NS
         return (_READY, cmd, coid, a, i, side, ps, qty, note, kernel)
 
-    def _check(self, ks: list[int], pending: list, flat: list[int], out: list, now: int) -> None:
+    def _check(self, ks: list[int], flat: list[int], notes: dict[int, str], cmds: list[PlaceOrder],
+               coids: list[str], out: list, now: int) -> None:  # fmt: skip
         """The risk kernel over the prepared orders (one call), their outcomes into ``out`` at ``ks``."""
-        n = len(pending)
+        n = len(ks)
         if not n:
             return
         if n == 1:
             reasons = [self.gate.check(*flat)]
+            accs, inss, sides, qtys, pss = [flat[O_ACCOUNT]], [flat[O_INSTRUMENT]], [flat[O_SIDE]], [flat[O_QTY]], [
+                flat[O_POS_SIDE]]  # fmt: skip
         else:
             orders = np.array(flat, dtype=np.int64).reshape(n, O_FIELDS).T.copy()
             res = np.empty(n, dtype=np.int64)
             check_orders(*self._blocks, orders, res)
             reasons = res.tolist()
-        add = self.orders.add
-        for k, (cmd, coid, a, i, side, ps, qty, note), reason in zip(ks, pending, reasons, strict=True):
+            accs, inss, sides, qtys, pss = (orders[f].tolist() for f in (O_ACCOUNT, O_INSTRUMENT, O_SIDE, O_QTY,
+                                                                         O_POS_SIDE))  # fmt: skip
+        new_ids, new_recs = [], []
+        for k, a, i, side, ps, qty, reason in zip(ks, accs, inss, sides, pss, qtys, reasons, strict=True):
+            cmd = cmds[k]
             if reason:
                 out[k] = self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)
-            else:
-                add(OrderRecord(cmd, a, i, side, ps, qty, _PENDING_NEW, 0, True, None, NO_TRADES, now), coid)
-                result = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note) if note
-                          else CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW))  # fmt: skip
-                out[k] = (result, cmd, None)
-        self.accepted += reasons.count(C.OK)
+                continue
+            coid = coids[k]
+            new_ids.append(coid)
+            new_recs.append(OrderRecord(cmd, a, i, side, ps, qty, _PENDING_NEW, 0, True, None, NO_TRADES, now))
+            note = notes.get(k) if notes else None
+            result = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note) if note
+                      else CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW))  # fmt: skip
+            out[k] = (result, cmd, None)
+        self.orders.add_new(new_ids, new_recs)
+        self.accepted += len(new_ids)
         ks.clear()
-        pending.clear()
         flat.clear()
+        notes.clear()
 
     def cancel(self, cmd: CancelOrder) -> Decision:
         rec = self.orders.get(cmd.client_order_id)

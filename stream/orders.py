@@ -91,6 +91,26 @@ class OrderTracker:
             open_ids = self._open_by_account[rec.account] = set()
         open_ids.add(coid)
 
+    def add_new(self, client_order_ids: list[str], recs: list[OrderRecord]) -> None:
+        """Track new open ``recs`` under ``client_order_ids`` (the same length), in order: ``add`` for a run of
+        accepted orders, with one index update per account (a request's orders are mostly one account's)."""
+        if not recs:
+            return
+        self._orders.update(zip(client_order_ids, recs, strict=True))
+        a = recs[0].account
+        if all(r.account == a for r in recs):
+            by_account = [(a, client_order_ids)]
+        else:
+            groups: dict[int, list[str]] = {}
+            for r, coid in zip(recs, client_order_ids, strict=True):
+                groups.setdefault(r.account, []).append(coid)
+            by_account = list(groups.items())
+        for a, coids in by_account:
+            open_ids = self._open_by_account.get(a)
+            if open_ids is None:
+                open_ids = self._open_by_account[a] = set()
+            open_ids.update(coids)
+
     def open_orders(self, account: int) -> list[OrderRecord]:
         return [self._orders[c] for c in sorted(self._open_by_account.get(account, ()))]
 
