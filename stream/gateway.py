@@ -86,6 +86,7 @@ _ORDER_TYPE = {t: c for t, c in C.ORDER_TYPE_CODES.items() if c <= C.MAX_ORDER_T
 _SIDE = C.SIDE_CODES
 _POS_SIDE = C.POSITION_SIDE_CODES
 _PENDING_NEW = OrderStatus.PENDING_NEW
+_BACK = (O_ACCOUNT, O_INSTRUMENT, O_SIDE, O_POS_SIDE, O_QTY)  # an accepted order's record, from its kernel fields
 _READY = object()  # _prepare: the order goes on to the risk kernel
 _replace = msgspec.structs.replace
 _force_setattr = msgspec.structs.force_setattr
@@ -231,7 +232,8 @@ class OrderGateway:
                     if guarded != qty:
                         scaled = ins.qty_str(guarded)
                         notes[k] = f"qty scaled from {cq} to {scaled} by the volatility guard"
-                        qty, cmds[k] = guarded, _replace(cmd, qty=scaled)
+                        qty = guarded
+                        cmd = cmds[k] = _replace(cmd, qty=scaled)
                 if quote_check is not None and (refusal := quote_check(a, i, side, otype, price, qty, ro,
                                                                        ps)) is not None:  # fmt: skip
                     out[k] = self._refuse(cmd, *refusal)
@@ -316,15 +318,13 @@ class OrderGateway:
             return
         if n == 1:
             reasons = [self.gate.check(*flat)]
-            accs, inss, sides, qtys, pss = [flat[O_ACCOUNT]], [flat[O_INSTRUMENT]], [flat[O_SIDE]], [flat[O_QTY]], [
-                flat[O_POS_SIDE]]  # fmt: skip
+            accs, inss, sides, pss, qtys = ([flat[f]] for f in _BACK)
         else:
             orders = np.array(flat, dtype=np.int64).reshape(n, O_FIELDS).T.copy()
             res = np.empty(n, dtype=np.int64)
             check_orders(*self._blocks, orders, res)
             reasons = res.tolist()
-            accs, inss, sides, qtys, pss = (orders[f].tolist() for f in (O_ACCOUNT, O_INSTRUMENT, O_SIDE, O_QTY,
-                                                                         O_POS_SIDE))  # fmt: skip
+            accs, inss, sides, pss, qtys = (orders[f].tolist() for f in _BACK)
         new_ids, new_recs = [], []
         for k, a, i, side, ps, qty, reason in zip(ks, accs, inss, sides, pss, qtys, reasons, strict=True):
             cmd = cmds[k]

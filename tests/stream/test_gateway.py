@@ -270,6 +270,13 @@ def test_a_request_keeps_the_order_of_its_commands(gw):
     assert reply.results[4].code == "risk:MAX_OPEN_ORDERS" and len(d.events) == 1
 
 
+def slowly(gw: OrderGateway, cmd: PlaceOrder):
+    """``gw.place(cmd)`` through ``_prepare``, never the batch path's inline common case (which takes only
+    orders of a route already known): the reference the request path is held to."""
+    gw._routes.clear()
+    return gw.place(cmd)
+
+
 def test_a_request_decides_as_its_commands_placed_one_by_one():
     """The request path (one decode, commands owned by the gateway, one kernel call per run of placements)
     against ``place`` per command: the same replies, ids, sends, event bytes, records and kernel state,
@@ -279,7 +286,7 @@ def test_a_request_decides_as_its_commands_placed_one_by_one():
     one.clock = batch.clock = clock
     cmds = _batch() + [place(side=Side.SELL, intent="9", reduce_only=True)]  # risk: reduce-only, nothing to reduce
     data = encode_request(CommandRequest(request_id="r", commands=tuple(cmds)))
-    singles = [one.place(c) for c in cmds] + [one.place(c) for c in cmds]  # then the retry: all known
+    singles = [slowly(one, c) for c in cmds] + [slowly(one, c) for c in cmds]  # then the retry: all known
     replies = [batch.handle_request(data, ACC) for _ in range(2)]
     assert [r for reply, _ in replies for r in reply.results] == [d.result for d in singles]
     assert [s for _, d in replies for s in d.send] == [s for d in singles for s in d.send]
@@ -321,6 +328,7 @@ def _exceptional_batch() -> list[PlaceOrder]:
         place(qty="0.011", intent="7"),  # scaled by the guard
         place(qty="0.013", intent="8"),  # refused by the guard
         place(price="60001", intent="9"),  # refused by the quote check
+        place(qty="0.011", price="60001", intent="9b"),  # scaled by the guard, then refused by the quote check
         place(symbol="XRP/USDT", client_order_id="mine-3"),  # unknown symbol
         place(order_type=OrderType.TRAILING_STOP_MARKET, price=None, intent="10"),
         place(qty="0.00000001", intent="11"),  # finer than the lot step
@@ -344,16 +352,17 @@ def test_a_request_off_the_common_case_decides_as_one_by_one():
         g.state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=20)
     cmds = _exceptional_batch()
     data = encode_request(CommandRequest(request_id="r", commands=tuple(cmds)))
-    singles = [one.place(c) for c in cmds]
+    singles = [slowly(one, c) for c in cmds]
     reply, d = batch.handle_request(data, ACC)
     assert list(reply.results) == [s.result for s in singles]
     assert d.send == [s for x in singles for s in x.send]
     assert [encode(e) for e in d.events] == [encode(e) for x in singles for e in x.events]
     assert [r.code for r in reply.results] == [
-        "", "", "", "", "bad_number", "", "", "guard:vol", "quote:limit", "unknown_symbol",
+        "", "", "", "", "bad_number", "", "", "guard:vol", "quote:limit", "quote:limit", "unknown_symbol",
         "unsupported_order_type", "bad_number",
     ]  # fmt: skip
     assert reply.results[1].client_order_id == "mine-2" and reply.results[6].reason.startswith("qty scaled")
     assert [s.qty for s in d.send if s.intent == "7"] == ["0.01"]
+    assert [e.qty for e in d.events if e.client_order_id == reply.results[9].client_order_id] == ["0.01"]  # scaled
     assert list(batch.orders) == list(one.orders) and batch.accepted == one.accepted == 5
     assert same(snapshot(one), snapshot(batch)) and batch.rejections == one.rejections
