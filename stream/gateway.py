@@ -89,7 +89,6 @@ _ORDER_TYPE = {t: c for t, c in C.ORDER_TYPE_CODES.items() if c <= C.MAX_ORDER_T
 _SIDE = C.SIDE_CODES
 _POS_SIDE = C.POSITION_SIDE_CODES
 _PENDING_NEW = OrderStatus.PENDING_NEW
-_BACK = (O_ACCOUNT, O_INSTRUMENT, O_SIDE, O_POS_SIDE, O_QTY)  # an accepted order's record, from its kernel fields
 _READY = object()  # _prepare: the order goes on to the risk kernel
 _replace = msgspec.structs.replace
 _force_setattr = msgspec.structs.force_setattr
@@ -178,6 +177,8 @@ class OrderGateway:
 
         ``owned``: the commands were decoded here and nobody else holds them (``handle_request``), so a derived
         client order id is written into the command itself rather than into a copy."""
+        if len(cmds) == 1:
+            return [self._place_one(cmds[0], owned)]
         cmds, coids = self._ids(cmds, owned)
         n = len(cmds)
         out: list = [None] * n
@@ -246,6 +247,22 @@ class OrderGateway:
             ids.add(coid)
         self._check(ks, flat, notes, cmds, coids, out, now)
         return out
+
+    def _place_one(self, cmd: PlaceOrder, owned: bool) -> _Outcome:
+        """A run of one: ``_prepare`` and the kernel's single-order check, without the run's columns."""
+        now = self.clock()
+        p = self._prepare(cmd, now, owned)
+        if p[0] is not _READY:
+            return p  # type: ignore[return-value]
+        _, cmd, coid, a, i, side, ps, qty, note, kernel = p
+        reason = self.gate.check(*kernel)
+        if reason:
+            return self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)
+        self.orders.add(OrderRecord(cmd, a, i, side, ps, qty, _PENDING_NEW, 0, True, None, NO_TRADES, now), coid)
+        self.accepted += 1
+        result = (CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW, reason=note) if note
+                  else CommandResult(ok=True, client_order_id=coid, status=_PENDING_NEW))  # fmt: skip
+        return (result, cmd, None)
 
     def _ids(self, cmds: Sequence[PlaceOrder], owned: bool) -> tuple[list[PlaceOrder], list[str]]:
         """The run's commands, each with its client order id (derived where it has none: into the command itself
@@ -321,15 +338,16 @@ class OrderGateway:
             return
         if n == 1:
             reasons = [self.gate.check(*flat)]
-            accs, inss, sides, pss, qtys = ([flat[f]] for f in _BACK)
+            cols = [[v] for v in flat]
         else:
             orders = np.array(flat, dtype=np.int64).reshape(n, O_FIELDS).T.copy()
             res = np.empty(n, dtype=np.int64)
             check_orders(*self._blocks, orders, res)
             reasons = res.tolist()
-            accs, inss, sides, pss, qtys = (orders[f].tolist() for f in _BACK)
+            cols = orders.tolist()
         new_ids, new_recs = [], []
-        for k, a, i, side, ps, qty, reason in zip(ks, accs, inss, sides, pss, qtys, reasons, strict=True):
+        for k, a, i, side, ps, qty, reason in zip(ks, cols[O_ACCOUNT], cols[O_INSTRUMENT], cols[O_SIDE],
+                                                  cols[O_POS_SIDE], cols[O_QTY], reasons, strict=True):  # fmt: skip
             cmd = cmds[k]
             if reason:
                 out[k] = self._refuse(cmd, f"risk:{C.reason_name(reason)}", C.reason_message(reason), reason)

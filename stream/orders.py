@@ -94,7 +94,9 @@ class OrderTracker:
     def add_new(self, client_order_ids: list[str], recs: list[OrderRecord]) -> None:
         """Track new open ``recs`` under ``client_order_ids`` (the same length), in order: ``add`` for a run of
         accepted orders, with one index update per account (a request's orders are mostly one account's)."""
-        if not recs:
+        if len(recs) <= 1:
+            if recs:
+                self.add(recs[0], client_order_ids[0])
             return
         self._orders.update(zip(client_order_ids, recs, strict=True))
         a = recs[0].account
