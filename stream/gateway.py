@@ -22,7 +22,7 @@ daemon's asyncio edges do the sending and publishing):
   here, a derived client order id is written into the command itself (``place`` copies the caller's). A run
   is decided column-wise: its ids first, then the common case (new id, known route, priced limit order) inline
   and every other command through ``_prepare``; the decisions are those of ``place`` one by one through
-  ``_prepare`` (tests/stream/test_gateway.py), the cost per order 5.4-5.9 us of CPU at 20 per request
+  ``_prepare`` (tests/stream/test_gateway.py), the cost per order 5.3-6.6 us of CPU at 20 per request
   (tests/bench/test_gateway_bench.py prints where it goes). The daemon's own NATS path (``stream.commands``)
   does not batch: each placement there is decided after the venue answered the one before it.
 
