@@ -20,6 +20,9 @@ TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJE
 OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL})
 
 
+NO_TRADES: frozenset[str] = frozenset()
+
+
 class OrderRecord(msgspec.Struct):
     """(A msgspec struct, not a dataclass: one is made per accepted order, and its compiled ``__init__`` costs
     a third of a dataclass's.)"""
@@ -34,10 +37,17 @@ class OrderRecord(msgspec.Struct):
     filled: int = 0  # quantity units filled so far
     reserved: bool = True  # holds a risk reservation (open-order slot and open quantity)
     venue_order_id: str | None = None
-    trade_ids: set[str] = msgspec.field(default_factory=set)
+    trade_ids: frozenset[str] | set[str] = NO_TRADES  # made at the first fill (``add_trade``), not per order
     updated_ns: int = 0
     replaces: str | None = None  # a cancel-replace's new order: the client order id of the order it replaced
     replaced_by: str | None = None  # a replaced order: its replacement's client order id
+
+    def add_trade(self, trade_id: str) -> None:
+        """Remember ``trade_id`` as applied (the set is made here, at the order's first fill)."""
+        if self.trade_ids is NO_TRADES:
+            self.trade_ids = {trade_id}
+        else:
+            self.trade_ids.add(trade_id)  # type: ignore[union-attr]
 
     @property
     def client_order_id(self) -> str:
@@ -81,6 +91,28 @@ class OrderTracker:
             open_ids = self._open_by_account[rec.account] = set()
         open_ids.add(coid)
 
+    def add_new(self, client_order_ids: list[str], recs: list[OrderRecord]) -> None:
+        """Track new open ``recs`` under ``client_order_ids`` (the same length), in order: ``add`` for a run of
+        accepted orders, with one index update per account (a request's orders are mostly one account's)."""
+        if len(recs) <= 1:
+            if recs:
+                self.add(recs[0], client_order_ids[0])
+            return
+        self._orders.update(zip(client_order_ids, recs, strict=True))
+        a = recs[0].account
+        if all(r.account == a for r in recs):
+            by_account = [(a, client_order_ids)]
+        else:
+            groups: dict[int, list[str]] = {}
+            for r, coid in zip(recs, client_order_ids, strict=True):
+                groups.setdefault(r.account, []).append(coid)
+            by_account = list(groups.items())
+        for a, coids in by_account:
+            open_ids = self._open_by_account.get(a)
+            if open_ids is None:
+                open_ids = self._open_by_account[a] = set()
+            open_ids.update(coids)
+
     def open_orders(self, account: int) -> list[OrderRecord]:
         return [self._orders[c] for c in sorted(self._open_by_account.get(account, ()))]
 
@@ -98,7 +130,7 @@ class OrderTracker:
         after = next_status(before, ev.kind, filled=rec.filled > 0 or ev.fill is not None, order=rec.client_order_id)
         new_fill = None
         if ev.fill is not None and ev.fill.trade_id not in rec.trade_ids:
-            rec.trade_ids.add(ev.fill.trade_id)
+            rec.add_trade(ev.fill.trade_id)
             rec.filled += fill_units
             new_fill = ev.fill
         rec.status = after

@@ -402,7 +402,7 @@ class Reconciler:
             if rec is None:
                 continue
             if rec.client_order_id in adopted and f.event_ns <= ts_orders:
-                rec.trade_ids.add(f.trade_id)  # already in the filled quantity it was adopted with
+                rec.add_trade(f.trade_id)  # already in the filled quantity it was adopted with
                 continue
             filled_after = rec.filled + _units(self.gateway, rec.instrument, f.qty)
             kind = OrderEventKind.FILL if filled_after >= rec.qty else OrderEventKind.PARTIAL_FILL

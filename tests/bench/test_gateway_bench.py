@@ -40,7 +40,7 @@ from oms.model.commands import (
 from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
 from stream.instruments import InstrumentTable
-from stream.orders import OrderRecord, OrderTracker
+from stream.orders import NO_TRADES, OrderRecord, OrderTracker
 
 pytestmark = pytest.mark.bench
 N = 50_000
@@ -154,7 +154,7 @@ def test_gateway_steps():
             for cmds in batches:
                 flat: list[int] = []
                 for c in cmds:
-                    gw._prepare(c, 1, flat, True)
+                    flat += gw._prepare(c, 1, True)[-1]
                 flats.append(flat)
 
         steps["known?, route, units, kernel fields (_prepare)"] = _best_us(prepare)
@@ -179,10 +179,12 @@ def test_gateway_steps():
         def records():
             tracker = OrderTracker()
             for cmds in batches:
-                for c in cmds:
-                    coid = c.client_order_id
-                    tracker.add(OrderRecord(c, 1, 0, 1, 0, 100, updated_ns=1), coid)
-                    CommandResult(ok=True, client_order_id=coid, status=OrderStatus.PENDING_NEW, reason="")
+                coids = [c.client_order_id for c in cmds]
+                recs = [
+                    OrderRecord(c, 1, 0, 1, 0, 100, OrderStatus.PENDING_NEW, 0, True, None, NO_TRADES, 1) for c in cmds
+                ]
+                tracker.add_new(coids, recs)
+                [CommandResult(ok=True, client_order_id=coid, status=OrderStatus.PENDING_NEW) for coid in coids]
 
         steps["order record, tracker, result"] = _best_us(records)
         results = [tuple(CommandResult(ok=True, client_order_id=c.client_order_id) for c in cmds) for cmds in batches]

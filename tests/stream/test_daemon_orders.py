@@ -196,3 +196,34 @@ async def test_bad_commands_are_refused_counted_and_the_daemon_carries_on(bench,
         assert ok.ok and ok.status is OrderStatus.NEW
     finally:
         await d.stop()
+
+
+async def test_a_requests_placements_go_one_by_one_each_after_the_venues_answer(bench, nc):
+    """Why the daemon's NATS path does not decide a request's placements in one batch: each goes to the gateway
+    after the venue answered the one before it. With one open order allowed, a first order the venue fills at
+    once frees its slot for the second one of the same request; deciding both before sending either would have
+    refused the second (risk:MAX_OPEN_ORDERS). A third one, resting, then holds the slot against a fourth."""
+    name = unique()
+    bench.write([name], risk={name: {"max_open_orders": 1}})
+    acct = bench.account(name)
+    d = bench.daemon()
+    await d.start()
+    try:
+        ticker = bench.ticker()
+        takes = str((ticker * Decimal("1.02")).quantize(Decimal("0.01")))  # marketable: fills at once
+        rests = str((ticker * Decimal("0.97")).quantize(Decimal("0.01")))  # rests below the market
+        cmds = [place(acct, "0.01", takes, intent="a"), place(acct, "0.01", takes, intent="b"),
+                place(acct, "0.01", rests, intent="c"), place(acct, "0.01", rests, intent="d")]  # fmt: skip
+        reply = await request(nc, acct, *cmds)
+        assert [r.ok for r in reply.results] == [True, True, True, False], reply
+        assert [r.status for r in reply.results[:3]] == [OrderStatus.FILLED, OrderStatus.FILLED, OrderStatus.NEW]
+        assert reply.results[3].code == "risk:MAX_OPEN_ORDERS"
+        gw = d.gateway
+        assert [gw.orders.get(r.client_order_id).status for r in reply.results[:3]] == [
+            OrderStatus.FILLED, OrderStatus.FILLED, OrderStatus.NEW,
+        ]  # fmt: skip
+        links = d.sessions[acct].links
+        resting = await next(iter(links.values())).clients.execution.open_orders("BTC/USDT")
+        assert [o.client_order_id for o in resting] == [reply.results[2].client_order_id]
+    finally:
+        await d.stop()

@@ -270,6 +270,13 @@ def test_a_request_keeps_the_order_of_its_commands(gw):
     assert reply.results[4].code == "risk:MAX_OPEN_ORDERS" and len(d.events) == 1
 
 
+def slowly(gw: OrderGateway, cmd: PlaceOrder):
+    """``gw.place(cmd)`` through ``_prepare``, never the batch path's inline common case (which takes only
+    orders of a route already known): the reference the request path is held to."""
+    gw._routes.clear()
+    return gw.place(cmd)
+
+
 def test_a_request_decides_as_its_commands_placed_one_by_one():
     """The request path (one decode, commands owned by the gateway, one kernel call per run of placements)
     against ``place`` per command: the same replies, ids, sends, event bytes, records and kernel state,
@@ -279,7 +286,7 @@ def test_a_request_decides_as_its_commands_placed_one_by_one():
     one.clock = batch.clock = clock
     cmds = _batch() + [place(side=Side.SELL, intent="9", reduce_only=True)]  # risk: reduce-only, nothing to reduce
     data = encode_request(CommandRequest(request_id="r", commands=tuple(cmds)))
-    singles = [one.place(c) for c in cmds] + [one.place(c) for c in cmds]  # then the retry: all known
+    singles = [slowly(one, c) for c in cmds] + [slowly(one, c) for c in cmds]  # then the retry: all known
     replies = [batch.handle_request(data, ACC) for _ in range(2)]
     assert [r for reply, _ in replies for r in reply.results] == [d.result for d in singles]
     assert [s for _, d in replies for s in d.send] == [s for d in singles for s in d.send]
@@ -293,3 +300,69 @@ def test_a_request_decides_as_its_commands_placed_one_by_one():
     assert same(snapshot(one), snapshot(batch)) and batch.accepted == one.accepted == 4
     assert batch.rejections == one.rejections
     assert [c.client_order_id for c in cmds] == [None] * 6 + ["mine-1"] + [None] * 3  # the caller's left as they were
+
+
+def test_a_fills_trade_ids_are_its_orders_own(gw):
+    """A record's trade ids are made at its first fill (not per order): never shared between orders."""
+    a = gw.place(place(qty="0.02", intent="a")).result.client_order_id
+    b = gw.place(place(qty="0.02", intent="b")).result.client_order_id
+    for coid in (a, b):
+        gw.on_order_event(venue(gw, coid, OrderEventKind.ACCEPTED, OrderStatus.NEW))
+    part = venue(gw, a, OrderEventKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, fill(a, "t1", "0.01"))
+    assert gw.on_order_event(part) and gw.on_order_event(part) == []  # the same fill twice counts once
+    assert gw.orders.get(a).trade_ids == {"t1"} and gw.orders.get(b).trade_ids == set()
+    other = venue(gw, b, OrderEventKind.PARTIAL_FILL, OrderStatus.PARTIALLY_FILLED, fill(b, "t1", "0.01"))
+    assert gw.on_order_event(other)  # the same trade id on another order is that order's own fill
+    assert gw.orders.get(a).filled == gw.orders.get(b).filled == 1000 and gw.state.position(0, 0)["qty"] == 2000
+
+
+def _exceptional_batch() -> list[PlaceOrder]:
+    """Commands off the request path's common case, between ordinary ones."""
+    return [
+        place(intent="1", client_order_id="mine-2"),
+        place(symbol="ETH/USDT", intent="2", client_order_id="mine-2"),  # the same id again: known, not refused
+        place(order_type=OrderType.MARKET, price=None, intent="3"),
+        place(order_type=OrderType.STOP_MARKET, price=None, stop_price="59000", intent="4"),
+        place(order_type=OrderType.STOP_MARKET, price=None, intent="5"),  # bad number: no stop price
+        place(qty="0.00777", intent="6"),  # a quantity and a price not seen before
+        place(qty="0.011", intent="7"),  # scaled by the guard
+        place(qty="0.013", intent="8"),  # refused by the guard
+        place(price="60001", intent="9"),  # refused by the quote check
+        place(qty="0.011", price="60001", intent="9b"),  # scaled by the guard, then refused by the quote check
+        place(symbol="XRP/USDT", client_order_id="mine-3"),  # unknown symbol
+        place(order_type=OrderType.TRAILING_STOP_MARKET, price=None, intent="10"),
+        place(qty="0.00000001", intent="11"),  # finer than the lot step
+    ]
+
+
+def test_a_request_off_the_common_case_decides_as_one_by_one():
+    """The request path's exceptions (a repeated client order id, market and stop orders, new numbers, the
+    portfolio guard scaling or refusing, the quote check refusing, unknown symbols and order types) give what
+    ``place`` one by one gives: replies, sends, event bytes, records, kernel state, counters."""
+
+    def guard(a, i, side, ps, qty):
+        return (1000, None) if qty == 1100 else (qty, ("guard:vol", "too volatile")) if qty == 1300 else (qty, None)
+
+    def quote_check(a, i, side, otype, price, qty, reduce_only, ps):
+        return ("quote:limit", "over the quote limit") if price == 6000100 else None
+
+    one, batch = _fresh_gateway(), _fresh_gateway()
+    for g in (one, batch):
+        g.clock, g.guard, g.quote_check = (lambda: T0), guard, quote_check
+        g.state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=20)
+    cmds = _exceptional_batch()
+    data = encode_request(CommandRequest(request_id="r", commands=tuple(cmds)))
+    singles = [slowly(one, c) for c in cmds]
+    reply, d = batch.handle_request(data, ACC)
+    assert list(reply.results) == [s.result for s in singles]
+    assert d.send == [s for x in singles for s in x.send]
+    assert [encode(e) for e in d.events] == [encode(e) for x in singles for e in x.events]
+    assert [r.code for r in reply.results] == [
+        "", "", "", "", "bad_number", "", "", "guard:vol", "quote:limit", "quote:limit", "unknown_symbol",
+        "unsupported_order_type", "bad_number",
+    ]  # fmt: skip
+    assert reply.results[1].client_order_id == "mine-2" and reply.results[6].reason.startswith("qty scaled")
+    assert [s.qty for s in d.send if s.intent == "7"] == ["0.01"]
+    assert [e.qty for e in d.events if e.client_order_id == reply.results[9].client_order_id] == ["0.01"]  # scaled
+    assert list(batch.orders) == list(one.orders) and batch.accepted == one.accepted == 5
+    assert same(snapshot(one), snapshot(batch)) and batch.rejections == one.rejections
