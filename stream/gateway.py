@@ -101,6 +101,9 @@ def _decision(outcome: _Outcome) -> Decision:
     return Decision(result, [] if event is None else [event], [] if send is None else [send])
 
 
+_SMALL_RUN = 4  # up to this many orders are checked one call each (``_check``; each reserves, as the batch)
+
+
 class _Refusal(Exception):
     def __init__(self, code: str, reason: str):
         self.code, self.reason = code, reason
@@ -336,9 +339,10 @@ class OrderGateway:
         n = len(ks)
         if not n:
             return
-        if n == 1:
-            reasons = [self.gate.check(*flat)]
-            cols = [[v] for v in flat]
+        if n <= _SMALL_RUN:  # a few orders: one compiled call each beats building the kernel's arrays
+            check = self.gate.check
+            reasons = [check(*flat[j : j + O_FIELDS]) for j in range(0, n * O_FIELDS, O_FIELDS)]
+            cols = [flat[f::O_FIELDS] for f in range(O_FIELDS)]
         else:
             orders = np.array(flat, dtype=np.int64).reshape(n, O_FIELDS).T.copy()
             res = np.empty(n, dtype=np.int64)
