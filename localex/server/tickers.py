@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from localex.engine.errors import ExchangeError
 from localex.server import wire
+from localex.server.streams import is_diff_depth
 
 if TYPE_CHECKING:
     from localex.engine.marketdata import Ticker24h
@@ -47,8 +48,13 @@ class TickerPublisher:
         stats: dict[tuple[str, str], Ticker24h] = {}
         sent = 0
         for (market, stream), period in list(periodic.items()):
-            due = self._due.get((market, stream), 0)
-            if now_ms < due:
+            due = self._due.get((market, stream))
+            if due is None and is_diff_depth(stream.partition("@")[2]):
+                # a diff stream's first window closes at its period's boundary, as every later one: pushed at
+                # the first tick after subscribing, it came a fraction of a period before the next push
+                self._due[(market, stream)] = now_ms - now_ms % period + period
+                continue
+            if now_ms < (due or 0):
                 continue
             self._due[(market, stream)] = now_ms - now_ms % period + period
             payload = self._payload(market, stream, now_ms, stats)
