@@ -180,8 +180,8 @@ class OrderGateway:
 
         ``owned``: the commands were decoded here and nobody else holds them (``handle_request``), so a derived
         client order id is written into the command itself rather than into a copy."""
-        if len(cmds) == 1:
-            return [self._place_one(cmds[0], owned)]
+        if len(cmds) <= _SMALL_RUN:  # a few orders: one by one beats building the run's columns
+            return [self._place_one(cmd, owned) for cmd in cmds]
         cmds, coids = self._ids(cmds, owned)
         n = len(cmds)
         out: list = [None] * n
@@ -402,12 +402,19 @@ class OrderGateway:
             self.rejections["unknown_account"] += 1
             return Decision(CommandResult(ok=False, code="unknown_account", reason=f"{cmd.account} is not traded here"))
         out = Decision(CommandResult(ok=True))
-        for rec in self.orders.open_orders(a):
-            if cmd.symbol is None or rec.cmd.symbol == cmd.symbol:
-                d = self.cancel(
-                    CancelOrder(account=cmd.account, symbol=rec.cmd.symbol, client_order_id=rec.client_order_id)
-                )
-                out.send.extend(d.send)
+        send, symbol, account = out.send, cmd.symbol, cmd.account
+        mark, now = self.orders.mark, None
+        for rec in self.orders.open_orders(a):  # ``cancel`` of each, inline: a quoting loop's every tick
+            if (
+                (symbol is None or rec.cmd.symbol == symbol)
+                and rec.is_open
+                and rec.status is not OrderStatus.PENDING_CANCEL
+            ):
+                if now is None:
+                    now = self.clock()
+                mark(rec, OrderEventKind.CANCEL_SENT, now)
+                send.append(CancelOrder(account=account, symbol=rec.cmd.symbol, client_order_id=rec.cmd.client_order_id,
+                                        venue_order_id=rec.venue_order_id))  # fmt: skip
         return out
 
     def handle_request(self, data: bytes, account: AccountId | str) -> tuple[CommandReply, Decision]:
