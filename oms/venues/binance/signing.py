@@ -15,6 +15,7 @@ A payload that formatted a boolean (Python writes ``True``, Binance wants ``true
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 class _Template:
     """The signing template of one set of param names (as given, signature included or not)."""
 
-    __slots__ = ("order", "head", "names", "values", "tail")
+    __slots__ = ("order", "head", "names", "values", "tail", "fill")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.order = tuple(k for k in sorted(names) if k != "signature")
@@ -32,6 +33,16 @@ class _Template:
         self.names = self.order[1:] if self.head else self.order
         self.values = _getter(self.names)
         self.tail = "&".join(f"{k.replace('%', '%%')}=%s" for k in self.names)
+        self.fill = _filler(self.names, self.tail, self.values)
+
+
+def _filler(names: tuple[str, ...], tail: str, values: Callable[[dict[str, Any]], tuple[Any, ...]]):
+    """params -> the payload after the head: an f-string made for these names (half the cost of ``tail %
+    values(params)``, which it equals), or that formatting where a name is not a plain word."""
+    if names and all(_WORD.fullmatch(k) for k in names):
+        body = "&".join(f"{k}={{p[{k!r}]}}" for k in names)
+        return eval(f'lambda p: f"{body}"', {})  # names are [A-Za-z0-9_]+: nothing but them reaches the code
+    return lambda params: tail % values(params)
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -78,7 +89,7 @@ class WsSigner:
         params["apiKey"] = self.api_key
         params["timestamp"] = timestamp_ms
         t = _TEMPLATES.get(tuple(params)) or _template(params)
-        text = t.tail % t.values(params)
+        text = t.fill(params)
         if "True" in text or "False" in text:  # perhaps a boolean: write the payload value by value
             text = _slow_tail(t, params)
         # with apiKey first, params["apiKey"] is this signer's key: its part of the payload is hashed already
@@ -91,7 +102,7 @@ class WsSigner:
 
     @staticmethod
     def _tail(t: _Template, params: dict[str, Any]) -> str:
-        text = t.tail % t.values(params)
+        text = t.fill(params)
         if "True" in text or "False" in text:
             return _slow_tail(t, params)
         return text
@@ -114,6 +125,7 @@ def _template(params: dict[str, Any]) -> _Template:
 
 
 _TEMPLATES: dict[tuple[str, ...], _Template] = {}  # param names as given -> their signing template
+_WORD = re.compile(r"[A-Za-z0-9_]+")
 _BLOCK = 64  # SHA-256's block size
 _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))

@@ -39,6 +39,15 @@ def test_params_are_signed_sorted_as_binance_verifies(params, ts):
     assert again["signature"] == signed["signature"]
 
 
+@given(st.dictionaries(st.sampled_from(["a%b", "x{y}", 'q"', "b\\", "c'd", "plain", "e f"]), values, min_size=1))
+def test_names_that_are_not_plain_words_are_signed_as_written(params):
+    # (the signer's compiled f-string serves names of [A-Za-z0-9_] only; any other name is formatted instead)
+    signed = WsSigner("K" * 64, "S" * 64).sign(dict(params), 7)
+    text = {k: ("true" if v is True else "false" if v is False else v) for k, v in signed.items() if k != "signature"}
+    query = "&".join(f"{k}={v}" for k, v in sorted(text.items()))
+    assert signed["signature"] == hmac.new(b"S" * 64, query.encode(), hashlib.sha256).hexdigest()
+
+
 # The tick-to-order path's frames (tests/bench/test_tick_to_order_bench.py) for fixed inputs, byte for byte as
 # a69e8d3 made them: two quotes of one kind (the second from place_params' and the signer's templates), a
 # third of another quantity, and a cancel.
