@@ -23,9 +23,11 @@ OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PEN
 NO_TRADES: frozenset[str] = frozenset()
 
 
-class OrderRecord(msgspec.Struct):
+class OrderRecord(msgspec.Struct, gc=False):
     """(A msgspec struct, not a dataclass: one is made per accepted order, and its compiled ``__init__`` costs
-    a third of a dataclass's.)"""
+    a third of a dataclass's. Not tracked by the garbage collector: it holds its command, numbers, strings and
+    a set of trade id strings, none of which can lead back to it, and tens of thousands of live records made
+    every collection walk them.)"""
 
     cmd: PlaceOrder
     account: int  # kernel account number

@@ -48,7 +48,9 @@ Command = Union[  # noqa: UP007 - a msgspec tagged union
 ]
 
 
-class CommandRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+class CommandRequest(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False
+):
     """What a sender puts on ``cmd.order.{exchange}.{account}``."""
 
     v: int = COMMAND_VERSION
@@ -56,7 +58,7 @@ class CommandRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     commands: Annotated[tuple[Command, ...], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
-class CommandResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class CommandResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """The outcome of one command: accepted (``ok``) with its order's status, or refused with a reason."""
 
     ok: bool
@@ -69,7 +71,7 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     account: AccountStr | None = None  # a routed placement's (``PlaceOrder.route``): the account it went to
 
 
-class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class CommandReply(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     v: int = COMMAND_VERSION
     request_id: str = ""
     results: tuple[CommandResult, ...] = ()
@@ -205,7 +207,7 @@ def _twin(cls: type[msgspec.Struct]) -> tuple[type[msgspec.Struct], Callable[[ms
     c = cls.__struct_config__
     twin = msgspec.defstruct(
         cls.__name__, fields, kw_only=True, frozen=c.frozen, omit_defaults=c.omit_defaults,
-        forbid_unknown_fields=c.forbid_unknown_fields, tag_field=c.tag_field, tag=c.tag,
+        forbid_unknown_fields=c.forbid_unknown_fields, tag_field=c.tag_field, tag=c.tag, gc=c.gc,
     )  # fmt: skip
     checks = []
     for k, (pattern, names) in enumerate(patterns.items()):
@@ -240,7 +242,7 @@ def _learn(cmd: msgspec.Struct) -> bool:
     return True
 
 
-class _FastRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+class _FastRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     """``CommandRequest`` with its placements read as ``_FastPlace`` (tests/model/test_commands.py checks that
     the two stay alike)."""
 
