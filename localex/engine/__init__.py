@@ -13,6 +13,18 @@ ENGINE, ENGINE_REASON = _native.install()  # before the engine's modules are imp
 
 from .accounts import Account, sign
 from .errors import ExchangeError
+from .event_types import (
+    AccountEvent,
+    AggTradeEvent,
+    BalanceDeltaEvent,
+    BookTickerEvent,
+    DepthEvent,
+    KlineEvent,
+    MarkPriceEvent,
+    OrderEvent,
+    TradeEvent,
+    TransferEvent,
+)
 from .events import MD_KINDS
 from .exchange import DepthSnapshot, Exchange
 from .futures import FuturesAccountInfo, PositionRisk
@@ -20,28 +32,7 @@ from .liquidity import LiquidityConfig, LiquidityProvider, PricePath, Replay
 from .marketdata import INTERVALS, Ticker24h
 from .markets import AMOUNT_SCALE, SPOT, USDM, SymbolSpec, default_specs, fmt_amount, fmt_scaled, parse_amount
 from .matching import FeeSchedule
-from .types import (
-    AccountEvent,
-    AggTradeEvent,
-    ApiKey,
-    Balance,
-    BalanceDeltaEvent,
-    BookTickerEvent,
-    DepthEvent,
-    Fill,
-    Income,
-    Kline,
-    KlineEvent,
-    MarkPriceEvent,
-    Order,
-    OrderEvent,
-    OrderRequest,
-    OrderResult,
-    Position,
-    TradeEvent,
-    Transfer,
-    TransferEvent,
-)
+from .types import ApiKey, Balance, Fill, Income, Kline, Order, OrderRequest, OrderResult, Position, Transfer
 
 __all__ = [
     "ENGINE",

@@ -30,6 +30,7 @@ COMPILED_MODULES = (
     "markets",
     "errors",
     "types",
+    "event_types",
     "book",
     "accounts",
     "events",

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from . import errors as E
+from .event_types import OrderEvent
 from .markets import SPOT
-from .types import BUY, NEW, PARTIALLY_FILLED, WALLET_SPOT, Order, OrderEvent
+from .types import BUY, NEW, PARTIALLY_FILLED, WALLET_SPOT, Order
 
 if TYPE_CHECKING:
     from .exchange import Exchange

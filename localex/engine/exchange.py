@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors as E
 from .accounts import Account
+from .event_types import AggTradeEvent, BookTickerEvent, OrderEvent, TradeEvent
 from .exchange_state import FUNDING_INTERVAL_NS, DepthSnapshot
 from .futures import (
     initial_margin,
@@ -19,21 +20,7 @@ from .futures import (
 from .futures_settings import FuturesSettings
 from .marketdata import INTERVALS, Ticker24h
 from .markets import SPOT, USDM
-from .types import (
-    NEW,
-    PARTIALLY_FILLED,
-    WALLET_SPOT,
-    X_AMENDMENT,
-    AggTradeEvent,
-    BookTickerEvent,
-    Fill,
-    Kline,
-    Order,
-    OrderEvent,
-    OrderRequest,
-    OrderResult,
-    TradeEvent,
-)
+from .types import NEW, PARTIALLY_FILLED, WALLET_SPOT, X_AMENDMENT, Fill, Kline, Order, OrderRequest, OrderResult
 
 
 class Exchange(FuturesSettings):

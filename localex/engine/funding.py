@@ -4,6 +4,7 @@ income history (transfers, realised PnL, commissions, funding fees) of the futur
 
 from __future__ import annotations
 
+from .event_types import AccountEvent
 from .exchange_state import (
     FUNDING_INTERVAL_NS,
     FUNDING_RATE_E8,
@@ -20,7 +21,6 @@ from .types import (
     INCOME_TRANSFER,
     ISOLATED,
     WALLET_FUTURES,
-    AccountEvent,
     Balance,
     Income,
     Position,

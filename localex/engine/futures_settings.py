@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from . import errors as E
 from .accounts import Account
+from .event_types import MarkPriceEvent
 from .exchange_state import FUNDING_INTERVAL_MS, FUNDING_RATE
 from .futures import (
     FuturesAccountInfo,
@@ -16,12 +17,7 @@ from .futures import (
     maint_margin,
 )
 from .markets import USDM, SymbolSpec
-from .types import (
-    BOTH,
-    CROSSED,
-    ISOLATED,
-    MarkPriceEvent,
-)
+from .types import BOTH, CROSSED, ISOLATED
 from .wallets import Wallets
 
 

@@ -16,7 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from .types import AggTradeEvent, Kline, TradeEvent
+from .event_types import AggTradeEvent, TradeEvent
+from .types import Kline
 
 MS: Final = 1_000_000  # ns per ms
 INTERVALS: Final[dict[str, int]] = {

@@ -13,6 +13,7 @@ from typing import Final
 
 from .accounts import Account, Ledger
 from .book import Book
+from .event_types import OrderEvent
 from .events import Emitter
 from .fees import FeeSchedule
 from .marketdata import MarketData
@@ -34,7 +35,6 @@ from .types import (
     TRAILING_STOP_MARKET,
     Fill,
     Order,
-    OrderEvent,
 )
 
 # what a triggered stop becomes

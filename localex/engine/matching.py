@@ -14,6 +14,7 @@ from collections import deque
 from . import errors as E
 from .accounts import Account
 from .book import Book, BookSide
+from .event_types import AggTradeEvent, OrderEvent, TradeEvent
 from .fees import FeeSchedule
 from .markets import SPOT, parse_decimal
 from .matcher_state import MAX_TRIGGER_ROUNDS, TRIGGERED_TYPE
@@ -43,12 +44,9 @@ from .types import (
     X_NEW,
     X_TRADE,
     X_TRADE_PREVENTION,
-    AggTradeEvent,
     Fill,
     Order,
-    OrderEvent,
     OrderRequest,
-    TradeEvent,
 )
 
 

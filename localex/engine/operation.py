@@ -4,14 +4,9 @@
 
 from __future__ import annotations
 
+from .event_types import AccountEvent, BookTickerEvent, DepthEvent, KlineEvent
 from .funding import Funding
-from .types import (
-    AccountEvent,
-    Balance,
-    BookTickerEvent,
-    DepthEvent,
-    KlineEvent,
-)
+from .types import Balance
 
 
 class OperationFrame(Funding):

@@ -6,18 +6,10 @@ from collections.abc import Iterable
 
 from . import errors as E
 from .accounts import Account
+from .event_types import BalanceDeltaEvent, TransferEvent
 from .markets import ASSET_RE, MAX_AMOUNT_UNITS, parse_amount
 from .operation import OperationFrame
-from .types import (
-    ALL_PERMISSIONS,
-    WALLET_FUTURES,
-    WALLET_SPOT,
-    ApiKey,
-    Balance,
-    BalanceDeltaEvent,
-    Transfer,
-    TransferEvent,
-)
+from .types import ALL_PERMISSIONS, WALLET_FUTURES, WALLET_SPOT, ApiKey, Balance, Transfer
 
 
 class Wallets(OperationFrame):

@@ -25,7 +25,7 @@ from localex.server import wire
 from localex.server.streams import is_diff_depth
 
 if TYPE_CHECKING:
-    from localex.engine.types import DepthEvent
+    from localex.engine.event_types import DepthEvent
     from localex.server.state import ServerState
 
 

@@ -11,8 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from localex.engine.markets import SymbolSpec
-from localex.engine.types import (
+from localex.engine.event_types import (
     AccountEvent,
     AggTradeEvent,
     BalanceDeltaEvent,
@@ -22,6 +21,7 @@ from localex.engine.types import (
     OrderEvent,
     TradeEvent,
 )
+from localex.engine.markets import SymbolSpec
 from localex.server import routes_algo, wire
 from localex.server.routes_spot import new_client_id
 

@@ -9,21 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from localex.engine.markets import AMOUNT_SCALE, SymbolSpec, fmt_amount
-from localex.engine.types import (
+from localex.engine.event_types import (
     AccountEvent,
     AggTradeEvent,
-    Balance,
     BookTickerEvent,
     DepthEvent,
-    Fill,
-    Kline,
     KlineEvent,
-    Order,
     OrderEvent,
-    Position,
     TradeEvent,
 )
+from localex.engine.markets import AMOUNT_SCALE, SymbolSpec, fmt_amount
+from localex.engine.types import Balance, Fill, Kline, Order, Position
 
 if TYPE_CHECKING:
     from localex.engine.marketdata import Ticker24h

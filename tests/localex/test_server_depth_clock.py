@@ -20,7 +20,7 @@ from conftest import LocalServer, free_port, start_server
 
 from localex import clients
 from localex.engine import OrderRequest
-from localex.engine.types import DepthEvent
+from localex.engine.event_types import DepthEvent
 from localex.server.app import DEPTH_KEY, server_state
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
