@@ -146,6 +146,7 @@ class StrategyRunner:
         sink = getattr(self.router, "sink", None)
         if sink is not None and hasattr(sink, "listeners"):
             sink.listeners.append(self.on_event)
+        self.router.gateway.orders.forget_listeners.append(self.forget)
         self._running = True
         loop = asyncio.get_running_loop()
         for h in self.hosted:
@@ -197,6 +198,8 @@ class StrategyRunner:
         h = self._orders.get(ev.client_order_id)
         rec = self.router.gateway.orders.get(ev.client_order_id)
         tag = h.by_order.get(ev.client_order_id, 0) if h is not None else 0
+        if rec is None and h is not None and ev.status is OrderStatus.REJECTED:
+            self.forget(ev.client_order_id, None)  # refused before the venue: the gateway never tracked it
         if h is None:  # a child of its parent, or one of its managed exits
             h, tag = self._emulated(rec)
             if h is None:
@@ -236,6 +239,19 @@ class StrategyRunner:
             return
         h.fills += 1
         self._call(h, h.host.on_fill, row, int(row[api.F_TS]), f"fill{int(h.fills)}")
+
+    def forget(self, coid: str, rec) -> None:
+        """The gateway forgot a finished order (``OrderTracker.forget_listeners``), or refused one it never
+        tracked (``rec`` None): what the runner kept for it goes too (its strategy, tag and delivered trade ids;
+        a tag now naming a later order keeps it)."""
+        h = self._orders.pop(coid, None)
+        if h is not None:
+            tag = h.by_order.pop(coid, None)
+            known = h.tags.get(tag) if tag is not None else None
+            if known is not None and known[0] == coid:
+                del h.tags[tag]
+        if rec is not None and rec.trade_ids:
+            self._seen.difference_update(rec.trade_ids)
 
     def _emulated(self, rec) -> tuple[HostedStrategy | None, int]:
         """The strategy and tag of an order the emulation sent for it: a parent's child (``intent`` is
