@@ -84,6 +84,7 @@ class HostedStrategy:
         self.bar_seconds = 0  # > 0: driven by bars of this many seconds (stream.bars), not by each trade
         self.tags: dict[int, tuple[str, str]] = {}  # strategy tag -> (client order id, symbol)
         self.by_order: dict[str, int] = {}  # client order id -> strategy tag (fills back to on_fill)
+        self.also: dict[str, list[int]] = {}  # client order id -> its earlier tags, where it has several
         self.fills = self.timers = 0
 
 
@@ -247,9 +248,10 @@ class StrategyRunner:
         h = self._orders.pop(coid, None)
         if h is not None:
             tag = h.by_order.pop(coid, None)
-            known = h.tags.get(tag) if tag is not None else None
-            if known is not None and known[0] == coid:
-                del h.tags[tag]
+            for t in (tag, *h.also.pop(coid, ())) if tag is not None else ():
+                known = h.tags.get(t)
+                if known is not None and known[0] == coid:
+                    del h.tags[t]
         if rec is not None and rec.trade_ids:
             self._seen.difference_update(rec.trade_ids)
 
@@ -415,6 +417,9 @@ class StrategyRunner:
         ).with_client_order_id(self.router.gateway.id_prefix)
         coid = cmd.client_order_id or ""
         h.tags[tag] = (coid, ins.symbol)
+        was = h.by_order.get(coid)
+        if was is not None and was != tag:  # the same order under another tag (two events of one timestamp)
+            h.also.setdefault(coid, []).append(was)
         h.by_order[coid] = tag
         self._orders[coid] = h
         return cmd
