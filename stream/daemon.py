@@ -586,6 +586,10 @@ class Daemon:
         }
 
     def _read_gauges(self, m: DaemonMetrics) -> None:
+        orders = self.gateway.orders
+        m.finished_orders.set(orders.finished)
+        m.forgotten_orders.labels("window").set(orders.forgotten - orders.forgotten_early)
+        m.forgotten_orders.labels("cap").set(orders.forgotten_early)
         if self.publisher is not None:
             m.outbox_depth.set(len(self.publisher.outbox))
             m.unconfirmed.set(self.publisher.backlog)

@@ -62,5 +62,10 @@ async def test_a_quoting_strategy_leaves_a_bounded_memory_and_keeps_quoting(benc
         resting = {o.client_order_id for o in await execution.open_orders("BTC/USDT")}
         assert ours & resting, (ours, resting)
         assert d.strategies.dropped["bad_intent"] == 0
+        scraped = d.metrics.render().decode()
+        assert f"oms_finished_orders {float(tracker.finished)}" in scraped
+        early = tracker.forgotten_early
+        assert f'oms_forgotten_orders{{why="cap"}} {float(early)}' in scraped
+        assert f'oms_forgotten_orders{{why="window"}} {float(tracker.forgotten - early)}' in scraped
     finally:
         await d.stop()
