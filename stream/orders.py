@@ -6,39 +6,40 @@ twice, by the stream and by REST, counts once). ``OrderTracker.apply`` runs one 
 model's status machine (``oms.model.status``): it returns what changed (the new status, the new fill if any),
 or raises ``IllegalTransition`` leaving the record as it was.
 
-**A bounded memory of finished orders.** The daemon runs for months and a quoting strategy places millions of
-orders a day (a record and its command are 0.5-1 KB): an order that finished (``TERMINAL``: filled, canceled,
-rejected, expired) is kept ``retention_s`` after it finished (stream.yaml ``daemon.finished_order_retention_s``,
-1 h by default), and beyond ``max_finished`` finished records (``daemon.finished_orders_max``, 100,000) the
-oldest finished go first, whatever their age (counted in ``forgotten_early``). Open orders are never forgotten.
-The finished are queued in the order they finished (a deque of records, each queued once: a terminal order
-that takes another event, a late fill of a canceled order, stays where it was); every ``sweep_every``
-finishes the queue's old end is popped while it is past the window or over the cap, so the cost per order is
-amortised O(1) and nothing scans the open orders. Between two sweeps up to ``sweep_every - 1`` more finished
-records are held; the window is a minimum (a daemon that stops finishing orders keeps the last ones).
-Whoever keeps something per order elsewhere registers in ``forget_listeners`` (``(client order id, record)``
-per forgotten order: the gateway's pending amends, the hosted strategies' maps and delivered trade ids).
+**A bounded memory of finished orders.** The daemon runs for months and a quoting strategy places millions of orders a
+day (a record and its command are 0.5-1 KB): an order that finished (``TERMINAL``: filled, canceled, rejected,
+expired) is kept ``retention_s`` after it finished (stream.yaml ``daemon.finished_order_retention_s``, 1 h by
+default), and beyond ``max_finished`` finished records (``daemon.finished_orders_max``, 100,000) the oldest finished
+go first, whatever their age (those younger than the window counted in ``forgotten_early``). Open orders are never
+forgotten. The finished are queued in the order they finished (a deque of records, each queued once: a terminal order
+that takes another event, a late fill of a canceled order, stays where it was); every ``sweep_every`` finishes the
+queue's old end is popped while it is past the window or over the cap, so the cost per order is amortised O(1) and
+nothing scans the open orders. Between two sweeps up to ``sweep_every - 1`` more finished records are held; the window
+is a minimum (a daemon that stops finishing orders keeps the last ones). Whoever keeps something per order elsewhere
+registers in ``forget_listeners`` (``(client order id, record)`` per forgotten order: the gateway's pending amends,
+the hosted strategies' maps and delivered trade ids).
 
 What forgetting means:
 
-* **Idempotency.** A command whose client order id (derived from the command: a retry or replay yields the
-  same id) belongs to a forgotten order is no longer answered as known: it is placed again. A restart already
-  forgets the same way: reconciliation (``stream.reconcile``) adopts only the venue's open orders and the
-  orders some source still believes open (the stream's last event, the live state's open orders, unsettled
-  placements), looked up by client order id; an order whose finish JetStream already holds is not in the new
-  daemon's tracker, and its command would be placed again too. So the window only has to outlast retries and
-  replays of a command (seconds), as the restart's memory does. An open order is never forgotten, and the venue
-  refuses a second order with the client order id of an open one.
-* **Late venue events.** An event for a forgotten order is dropped as ``unknown_order`` (counted, logged), as
-  for any order the daemon does not know. The events that can follow an order's finish are the race of the
-  user stream with a REST answer (a placement's fills, a cancel crossing the last fill: within the request's
-  timeout, seconds) and reconciliation's fills after a gap, which fold only into orders the tracker has:
-  reconciliation publishes the fills of orders it does not know (so JetStream has them) and the positions
-  come from the venue's snapshot, which holds those fills. The window must outlast the first, a late fill
-  within it reaches the positions (tests/stream/test_orders_retention.py); after a user-stream gap the
-  snapshot carries any fill of a forgotten order into the positions. The cap can forget an order sooner than
-  the window under a flood of orders (``max_finished`` / finishes per second: 100,000 at 100 a second is
-  1,000 s, far beyond the REST race); ``forgotten_early`` counts those.
+* **Idempotency.** A command whose client order id (derived from the command: a retry or replay yields the same id)
+  belongs to a forgotten order is no longer answered as known: it is placed again. A restart already forgets the same
+  way: reconciliation (``stream.reconcile``) adopts only the venue's open orders and the orders some source still
+  believes open (the stream's last event, the live state's open orders, unsettled placements), looked up by client
+  order id; an order whose finish JetStream already holds is not in the new daemon's tracker, and its command would be
+  placed again too. So the window only has to outlast retries and replays of a command (seconds), as the restart's
+  memory does. An open order is never forgotten, and the venue refuses a second order with the client order id of an
+  open one.
+* **Late venue events.** An event for a forgotten order is dropped as ``unknown_order`` (counted, logged), as for any
+  order the daemon does not know. The events that can follow an order's finish are the race of the user stream with a
+  REST answer (a placement's fills, a cancel crossing the last fill: within the request's timeout, ``rest_timeout_s``
+  10 s, the window's minimum in stream.yaml) and reconciliation's fills after a gap, which fold only into orders the
+  tracker has: reconciliation publishes the fills of orders it does not know where JetStream lacks them (newer than the
+  subject's last fill, ``LastFills.is_new``) and skips them for the positions, which come from the venue's snapshot
+  and hold every fill up to it. The window must outlast the first, a late fill within it
+  reaches the positions (tests/stream/test_orders_retention.py); after a user-stream gap the snapshot carries any fill
+  of a forgotten order into the positions. The cap can forget an order sooner than the window under a flood of orders
+  (``max_finished`` / finishes per second: 100,000 at 100 a second is 1,000 s, far beyond the REST race);
+  ``forgotten_early`` counts those.
 """
 
 from __future__ import annotations
