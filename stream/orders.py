@@ -39,7 +39,9 @@ What forgetting means:
   reaches the positions (tests/stream/test_orders_retention.py); after a user-stream gap the snapshot carries any fill
   of a forgotten order into the positions. The cap can forget an order sooner than the window under a flood of orders
   (``max_finished`` / finishes per second: 100,000 at 100 a second is 1,000 s, far beyond the REST race);
-  ``forgotten_early`` counts those.
+  ``forgotten_early`` counts those. (The Binance connector already keeps only the last 20,000 closed orders of each
+  account and market, ``oms.venues.binance.tracker`` ``keep_closed``, and drops a user-stream event of any other as
+  ``untracked`` before the gateway sees it.)
 """
 
 from __future__ import annotations
