@@ -46,6 +46,7 @@ What forgetting means:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -54,6 +55,8 @@ from dataclasses import dataclass
 import msgspec
 
 from oms.model import Fill, OrderEvent, OrderEventKind, OrderStatus, PlaceOrder, next_status
+
+log = logging.getLogger("stream.orders")
 
 TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL})
@@ -137,6 +140,7 @@ class OrderTracker:
         self.forget_listeners: list[Callable[[str, OrderRecord], None]] = []
         self.forgotten = 0  # finished records forgotten so far
         self.forgotten_early = 0  # of those, forgotten by the cap before their window had passed
+        self.listener_errors = 0  # forget listeners that raised (logged; the order is forgotten all the same)
         self.set_limits(retention_s, max_finished, sweep_every)
 
     def set_limits(self, retention_s: float, max_finished: int, sweep_every: int = SWEEP_EVERY) -> None:
@@ -246,7 +250,12 @@ class OrderTracker:
             if rec.finished_ns > horizon:
                 self.forgotten_early += 1
             for listener in self.forget_listeners:
-                listener(coid, rec)
+                try:
+                    listener(coid, rec)
+                except Exception:  # a listener's bug must not stop the event that swept (nor the sweep)
+                    self.listener_errors += 1
+                    if self.listener_errors <= 5 or self.listener_errors % 1000 == 0:
+                        log.exception("forgetting order %s: listener %r failed", coid, listener)
         self.forgotten += n
         return n
 

@@ -201,6 +201,23 @@ def test_open_orders_are_never_forgotten_and_the_kept_finished_are_the_newest(st
     assert gone == [r.client_order_id for _, r in finished if r not in kept]
 
 
+def test_a_failing_listener_is_counted_and_the_order_forgotten_all_the_same(caplog):
+    clock = Clock()
+    t, gone = tracker(clock, retention_s=60)
+
+    def broken(coid, rec):
+        raise KeyError(coid)
+
+    t.forget_listeners.insert(0, broken)
+    recs = [record(n) for n in range(3)]
+    for r in recs:
+        t.add(r)
+        finish(t, r)
+    clock.now += 61 * S
+    assert t.sweep() == 3 and len(t) == 0 and gone == ["c0", "c1", "c2"]  # the next listener still told
+    assert t.listener_errors == 3 and "listener" in caplog.text
+
+
 def test_limits_are_checked():
     with pytest.raises(ValueError, match="retention"):
         OrderTracker(retention_s=-1)
