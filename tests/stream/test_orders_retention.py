@@ -156,6 +156,7 @@ ops = st.lists(
         st.tuples(st.just("place"), st.integers(0, 2)),  # a new order on account 0-2
         st.tuples(st.just("finish"), st.integers(0, 200)),  # the k-th open order finishes (modulo)
         st.tuples(st.just("mark"), st.integers(0, 200)),  # a cancel sent for an open one (stays open)
+        st.tuples(st.just("late"), st.integers(0, 200)),  # a late fill of a canceled one still held (re-finished)
         st.tuples(st.just("wait"), st.integers(0, 40)),  # seconds pass
     ),
     max_size=120,
@@ -169,6 +170,7 @@ def test_open_orders_are_never_forgotten_and_the_kept_finished_are_the_newest(st
     t, gone = tracker(clock, retention_s=30, max_finished=cap, sweep_every=every)
     all_recs: list[OrderRecord] = []
     finished: list[tuple[int, OrderRecord]] = []  # (finish time, record), in the order they finished
+    late = 0
     for op, arg in steps:
         if op == "place":
             r = record(len(all_recs), account=arg)
@@ -176,6 +178,13 @@ def test_open_orders_are_never_forgotten_and_the_kept_finished_are_the_newest(st
             t.add(r)
         elif op == "wait":
             clock.now += arg * S
+        elif op == "late":
+            held = [r for _, r in finished if t.get(r.client_order_id) is r]
+            if held:
+                r = held[arg % len(held)]
+                late += 1
+                ev = event(r.client_order_id, OrderEventKind.PARTIAL_FILL, OrderStatus.CANCELED, f"late{late}")
+                t.apply(r, ev, 1)  # keeps its place in the queue: ``finished`` (the model) is unchanged
         else:
             live = [r for r in all_recs if r.is_open]
             if live:
