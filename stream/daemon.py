@@ -96,6 +96,8 @@ class DaemonSettings:
     # (80 weight per Spot account without a symbol) may wait up to a minute for the IP's background share
     ready_timeout_s: float = 90.0
     start_concurrency: int = 16  # accounts started (and reconciled) at once
+    finished_order_retention_s: float = 3600.0  # a finished order is remembered this long (stream.orders)
+    finished_orders_max: int = 100_000  # and at most this many finished orders
     # who the daemon is on NATS (oms.bus.auth: the `daemon` NKey); None connects without credentials
     nats_identity: NatsClientSettings | None = None
     key_check_s: float | None = 30.0  # how often the key listener re-reads the keys (a Vault outage shows)
@@ -112,6 +114,8 @@ class DaemonSettings:
             metrics_port=d.metrics_port,
             on_shutdown=d.on_shutdown,
             start_concurrency=d.start_concurrency,
+            finished_order_retention_s=float(d.finished_order_retention_s),
+            finished_orders_max=d.finished_orders_max,
         )
         values.update(overrides)
         return cls(**values)
@@ -153,6 +157,7 @@ class Daemon:
         # key store and rotation series (oms_keys_*), read at scrape time
         self.metrics.registry.register(KeyStoreCollector(lambda: self.keys, lambda: self.rotation))
         self.gateway = OrderGateway(self.wiring.state, self.wiring.accounts, self.wiring.instruments)
+        self.gateway.orders.set_limits(settings.finished_order_retention_s, settings.finished_orders_max)
         self.sessions: dict[str, AccountSession] = {
             str(p): AccountSession(p.id, self.wiring.accounts[p.exchange, p.name], p.markets)
             for p in self.plan.accounts
@@ -581,6 +586,10 @@ class Daemon:
         }
 
     def _read_gauges(self, m: DaemonMetrics) -> None:
+        orders = self.gateway.orders
+        m.finished_orders.set(orders.finished)
+        m.forgotten_orders.labels("window").set(orders.forgotten - orders.forgotten_early)
+        m.forgotten_orders.labels("cap").set(orders.forgotten_early)
         if self.publisher is not None:
             m.outbox_depth.set(len(self.publisher.outbox))
             m.unconfirmed.set(self.publisher.backlog)

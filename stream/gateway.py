@@ -151,6 +151,7 @@ class OrderGateway:
         # otype, price, qty, reduce_only, pos_side) -> None or a refusal (code, reason), before the kernel.
         self.quote_check: Callable[[int, int, int, int, int, int, bool, int], tuple[str, str] | None] | None = None
         self.amends: dict[str, amend.PendingAmend] = {}  # client order id -> amend sent, not yet answered
+        self.orders.forget_listeners.append(lambda coid, _rec: self.amends.pop(coid, None))  # (stream.orders)
         # (account, symbol) -> True where the venue amends only a lower quantity in place (Binance Spot): any
         # other amend there is a cancel-replace (stream.replace). None: every amend goes to the venue as it is.
         self.amends_qty_only: Callable[[str, str], bool] | None = None

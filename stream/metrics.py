@@ -67,6 +67,13 @@ class DaemonMetrics:
             "oms_weight_headroom_ratio", "Share of the account's weight budget still free", ["account"], registry=r
         )
         self.open_orders = Gauge("oms_open_orders", "Open orders known to the daemon", ["account"], registry=r)
+        self.finished_orders = Gauge(
+            "oms_finished_orders", "Finished orders the daemon still remembers (stream.orders)", registry=r
+        )
+        self.forgotten_orders = Gauge(
+            "oms_forgotten_orders", "Finished orders forgotten, by why: window (its time passed) or cap", ["why"],
+            registry=r,
+        )  # fmt: skip
         self.connected = Gauge("oms_connected", "1 while the account's user stream is live", ["account"], registry=r)
         self.funding = Gauge(
             "oms_funding_payments", "Funding payments seen, by outcome (booked, published, duplicate, not_traded, "

@@ -84,6 +84,7 @@ class HostedStrategy:
         self.bar_seconds = 0  # > 0: driven by bars of this many seconds (stream.bars), not by each trade
         self.tags: dict[int, tuple[str, str]] = {}  # strategy tag -> (client order id, symbol)
         self.by_order: dict[str, int] = {}  # client order id -> strategy tag (fills back to on_fill)
+        self.also: dict[str, list[int]] = {}  # client order id -> its earlier tags, where it has several
         self.fills = self.timers = 0
 
 
@@ -146,6 +147,7 @@ class StrategyRunner:
         sink = getattr(self.router, "sink", None)
         if sink is not None and hasattr(sink, "listeners"):
             sink.listeners.append(self.on_event)
+        self.router.gateway.orders.forget_listeners.append(self.forget)
         self._running = True
         loop = asyncio.get_running_loop()
         for h in self.hosted:
@@ -197,6 +199,8 @@ class StrategyRunner:
         h = self._orders.get(ev.client_order_id)
         rec = self.router.gateway.orders.get(ev.client_order_id)
         tag = h.by_order.get(ev.client_order_id, 0) if h is not None else 0
+        if rec is None and h is not None and ev.status is OrderStatus.REJECTED:
+            self.forget(ev.client_order_id, None)  # refused before the venue: the gateway never tracked it
         if h is None:  # a child of its parent, or one of its managed exits
             h, tag = self._emulated(rec)
             if h is None:
@@ -236,6 +240,20 @@ class StrategyRunner:
             return
         h.fills += 1
         self._call(h, h.host.on_fill, row, int(row[api.F_TS]), f"fill{int(h.fills)}")
+
+    def forget(self, coid: str, rec) -> None:
+        """The gateway forgot a finished order (``OrderTracker.forget_listeners``), or refused one it never
+        tracked (``rec`` None): what the runner kept for it goes too (its strategy, tag and delivered trade ids;
+        a tag now naming a later order keeps it)."""
+        h = self._orders.pop(coid, None)
+        if h is not None:
+            tag = h.by_order.pop(coid, None)
+            for t in (tag, *h.also.pop(coid, ())) if tag is not None else ():
+                known = h.tags.get(t)
+                if known is not None and known[0] == coid:
+                    del h.tags[t]
+        if rec is not None and rec.trade_ids:
+            self._seen.difference_update(rec.trade_ids)
 
     def _emulated(self, rec) -> tuple[HostedStrategy | None, int]:
         """The strategy and tag of an order the emulation sent for it: a parent's child (``intent`` is
@@ -399,6 +417,9 @@ class StrategyRunner:
         ).with_client_order_id(self.router.gateway.id_prefix)
         coid = cmd.client_order_id or ""
         h.tags[tag] = (coid, ins.symbol)
+        was = h.by_order.get(coid)
+        if was is not None and was != tag:  # the same order under another tag (two events of one timestamp)
+            h.also.setdefault(coid, []).append(was)
         h.by_order[coid] = tag
         self._orders[coid] = h
         return cmd

@@ -510,6 +510,12 @@ class DaemonConfig(Frozen):
     fee_refresh_s: Annotated[int, Field(strict=True, ge=60, le=86400)] = Field(
         3600, description="seconds between reads of each account's commission rates from the venue (stream.fees)"
     )
+    finished_order_retention_s: Annotated[int, Field(strict=True, ge=10, le=604_800)] = Field(
+        3600, description="seconds a finished order is remembered after it finished (stream.orders)"
+    )
+    finished_orders_max: Annotated[int, Field(strict=True, ge=1_000, le=10_000_000)] = Field(
+        100_000, description="finished orders remembered at most; beyond it the oldest finished are forgotten first"
+    )
 
 
 class NatsService(Frozen):

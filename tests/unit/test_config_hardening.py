@@ -122,11 +122,42 @@ def test_account_money_must_fit_the_kernels_too(cfg_dir):
         ("{enabled: true}", "{enabled: 1}", "stream.yaml: services.local_exchange.enabled: Input should be a valid"),
         ("data_dir: data", 'data_dir: ""', "stream.yaml: services.data_dir: must name a folder"),
         ("data_dir: data", 'data_dir: "  "', "stream.yaml: services.data_dir: must name a folder"),
+        (
+            "finished_order_retention_s: 3600",
+            "finished_order_retention_s: 5",
+            "stream.yaml: daemon.finished_order_retention_s: Input should be greater than or equal to 10",
+        ),
+        (
+            "finished_order_retention_s: 3600",
+            "finished_order_retention_s: 1h",
+            "stream.yaml: daemon.finished_order_retention_s: Input should be a valid integer",
+        ),
+        (
+            "finished_orders_max: 100000",
+            "finished_orders_max: 10",
+            "stream.yaml: daemon.finished_orders_max: Input should be greater than or equal to 1000",
+        ),
+        (
+            "finished_orders_max: 100000",
+            "finished_orders_max: 1e5",
+            "stream.yaml: daemon.finished_orders_max: Input should be a valid integer",
+        ),
     ],
 )
 def test_stream_values_the_daemon_or_services_refuse(cfg_dir, old, new, expected):
     edit(cfg_dir / "stream.yaml", old, new)
     assert the_problem(cfg_dir).startswith(expected)
+
+
+def test_the_finished_order_memory_reaches_the_daemon_settings(cfg_dir):
+    from stream.daemon import DaemonSettings
+
+    edit(cfg_dir / "stream.yaml", "finished_order_retention_s: 3600", "finished_order_retention_s: 600")
+    edit(cfg_dir / "stream.yaml", "finished_orders_max: 100000", "finished_orders_max: 5000")
+    s = DaemonSettings.from_config(load_config(cfg_dir, env={}))
+    assert (s.finished_order_retention_s, s.finished_orders_max) == (600.0, 5000)
+    d = load_config(DEFAULT_CONFIG_DIR, env={}).stream.daemon
+    assert (d.finished_order_retention_s, d.finished_orders_max) == (3600, 100_000)
 
 
 def test_data_dir_from_the_environment_must_be_a_usable_folder(cfg_dir, tmp_path):
