@@ -4,7 +4,9 @@
 daemon's asyncio edges do the sending and publishing):
 
 * ``place(cmd)``: the client order id (derived from the command when it has none, so a retry or a restart
-  yields the same id), idempotency (a known id is answered with its order's status and never sent again),
+  yields the same id), idempotency (a known id is answered with its order's status and never sent again;
+  a finished order is known for ``daemon.finished_order_retention_s`` and among the last
+  ``finished_orders_max``, ``stream.orders``, as a restart knows only the orders still open),
   the account and instrument (unknown ones refused), exact decimal conversion to kernel units (an over-precise
   price or quantity refused), then the risk kernel. A rejection is an ``OrderEvent`` with the kernel's reason
   and changes nothing; an accepted order holds a reservation (an open-order slot and its quantity) and is
@@ -17,14 +19,16 @@ daemon's asyncio edges do the sending and publishing):
   kernel (once, by trade id) and frees its share of the reservation; a finished order frees the rest. Events
   for unknown orders, illegal transitions and fills the kernel refuses are counted by reason and logged, and
   the gateway carries on.
-* ``handle_request(data, account)``: a NATS ``CommandRequest`` in, its ``CommandReply`` out. Each run of
-  placements in it goes through the risk kernel in one call, and since the request's commands were decoded
-  here, a derived client order id is written into the command itself (``place`` copies the caller's). A run
-  is decided column-wise: its ids first, then the common case (new id, known route, priced limit order) inline
-  and every other command through ``_prepare``; the decisions are those of ``place`` one by one through
-  ``_prepare`` (tests/stream/test_gateway.py), the cost per order 5.3-6.6 us of CPU at 20 per request
-  (tests/bench/test_gateway_bench.py prints where it goes). The daemon's own NATS path (``stream.commands``)
-  does not batch: each placement there is decided after the venue answered the one before it.
+* ``handle_request(data, account)``: a NATS ``CommandRequest`` in, its ``CommandReply`` out. Since the
+  request's commands were decoded here, a derived client order id is written into the command itself
+  (``place`` copies the caller's). A run of more than ``_SMALL_RUN`` placements goes through the risk kernel
+  in one call, decided column-wise: its ids first, then the common case (new id, known route, priced limit
+  order) inline and every other command through ``_prepare``; a shorter run (a quoting loop's two quotes) is
+  placed one by one, which costs less than building the columns. The decisions are those of ``place`` one by
+  one either way (tests/stream/test_gateway.py); the cost per order is about 4.6 us of CPU at 20 per request
+  with the collector on (tests/bench/test_gateway_bench.py prints where it goes). The daemon's own NATS path
+  (``stream.commands``) does not batch: each placement there is decided after the venue answered the one
+  before it.
 
 Risk rejections carry the kernel's reason code (positive: ``kernels.codes``) in ``OrderEvent.code``; venue
 rejections carry the venue's code (Binance's are negative), so the two never collide.
