@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from oms.venues.binance.depth_numbers import byte_pointer
 from oms.venues.binance.depth_units import ASK, BID, _skip_ws, scan_levels_at
 
 FALLBACK = -100  # not in the scanner's subset: use DepthUnits.envelope + scan_levels
@@ -187,9 +188,10 @@ def _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
 
 
 @njit(cache=True)
-def scan_frame_into(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
+def scan_frame_into(frame, symbol, pplaces, qplaces, sides, prices, qtys, ids):
     """``scan_frame`` for compiled callers, any integer arrays (``symbol``: the venue symbol's byte values)."""
-    n = len(buf)
+    n = len(frame)
+    buf = byte_pointer(frame)  # read through a pointer: no reference counting in the helpers (see byte_pointer)
     # combined iff the frame starts with '{"stream"' (DepthUnits.envelope's test; leading blanks: fall back)
     if n == 0 or buf[0] != 123:
         return FALLBACK
