@@ -46,7 +46,7 @@ _WORD_SPAN = 19  # quote + 7 digits + '.' + 8 digits + the byte after them + quo
 @intrinsic
 def load_word(typingctx, buf, i):
     """The 8 bytes ``buf[i:i+8]`` as one little-endian uint64 (an unaligned load; the caller checks bounds).
-    ``buf``: a uint8 array, ``bytes`` or a ``byte_pointer``."""
+    ``buf``: a uint8 array, ``bytes`` or a ``data_pointer`` of one."""
     sig = types.uint64(buf, types.intp)
 
     def codegen(context, builder, signature, args):
@@ -61,13 +61,16 @@ def load_word(typingctx, buf, i):
 
 
 @intrinsic
-def byte_pointer(typingctx, buf):
-    """The address of ``buf``'s first byte as a pointer (``p[i]`` reads byte i, no bounds or negative-index
-    handling: the caller checks ``i`` against ``len(buf)``). The scanners read through it because a pointer is
-    not reference counted: passed around a uint8 array or ``bytes`` costs an ``NRT_incref``/``NRT_decref`` call
-    pair per helper call and branch that Numba's pruning leaves (about half of a frame's scan time). Valid while
-    ``buf`` is alive, i.e. within the compiled call that received it."""
-    sig = types.CPointer(types.uint8)(buf)
+def data_pointer(typingctx, buf):
+    """The address of a 1-d contiguous array's (or ``bytes``') first item as a typed pointer (``p[i]`` reads and
+    ``p[i] = v`` writes item i, no bounds or negative-index handling: the caller checks ``i`` against the
+    length). The scanners read and write through these because a pointer is not reference counted: an array or
+    ``bytes`` passed to a helper costs an ``NRT_incref``/``NRT_decref`` call pair per call and branch that
+    Numba's pruning leaves (about half of a frame's scan time). Valid while ``buf`` is alive, i.e. within the
+    compiled call that received it."""
+    if not isinstance(buf, types.Buffer) or buf.ndim != 1 or buf.layout != "C":
+        return None
+    sig = types.CPointer(buf.dtype)(buf)
 
     def codegen(context, builder, signature, args):
         return context.make_array(signature.args[0])(context, builder, args[0]).data
