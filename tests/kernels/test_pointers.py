@@ -39,9 +39,9 @@ def test_item_pointer_reads_and_writes_the_indexed_row(case):
     before = base.copy()
     out = np.zeros(a.shape[3], dtype=np.int64)
     _row_through_pointer(a, i, j, k, out, -1000)
-    assert out.tolist() == before[::base.shape[0] // a.shape[0]][i, j, k].tolist()
+    assert out.tolist() == before[:: base.shape[0] // a.shape[0]][i, j, k].tolist()
     want = before.copy()
-    want[::base.shape[0] // a.shape[0]][i, j, k] = -1000 + np.arange(a.shape[3])
+    want[:: base.shape[0] // a.shape[0]][i, j, k] = -1000 + np.arange(a.shape[3])
     assert np.array_equal(base, want)  # that row written, nothing else
 
 
