@@ -192,17 +192,24 @@ def _sequence(meta, b, first_id, last_id, prev_id):
     return APPLIED
 
 
-@njit(f"int64({_LV}, {_META}, int64, int64, int64, int64, int64[::1], int64[::1], int64[::1])", cache=True)
-def apply_diff(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys):
-    """Apply one diff event (its level updates in order). Returns APPLIED, STALE, GAP or NOT_READY."""
+@njit(cache=True)
+def apply_levels(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys, n):
+    """``apply_diff`` of the first ``n`` level updates, for compiled callers: ``sides``/``prices``/``qtys`` may be
+    arrays or pointers (``kernels.pointers``), which spares a caller the reference counting of array views."""
     r = _sequence(meta, b, first_id, last_id, prev_id)
     if r != APPLIED:
         return r
-    _updates(lv, meta, b, sides, prices, qtys, 0, sides.shape[0])
+    _updates(lv, meta, b, sides, prices, qtys, 0, n)
     meta[b, M_LAST_ID] = last_id
     meta[b, M_STATE] = SYNCED
-    meta[b, M_UPDATES] += sides.shape[0]
+    meta[b, M_UPDATES] += n
     return APPLIED
+
+
+@njit(f"int64({_LV}, {_META}, int64, int64, int64, int64, int64[::1], int64[::1], int64[::1])", cache=True)
+def apply_diff(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys):
+    """Apply one diff event (its level updates in order). Returns APPLIED, STALE, GAP or NOT_READY."""
+    return apply_levels(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys, sides.shape[0])
 
 
 @njit(

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from kernels.book import apply_diff
-from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame_into
+from kernels.book import apply_diff, apply_levels
+from kernels.pointers import item_pointer
+from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame_at
+from oms.venues.binance.depth_numbers import data_pointer
 from oms.venues.binance.depth_units import ASK, BID, DepthUnits, scan_levels
 
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
@@ -57,14 +59,22 @@ def scan_frame_and_apply(frame, work, lv, meta):
     """A whole frame scanned (``scan_frame``), then applied to the book named in ``work``'s header: the kernel's
     result, with the frame's event time in the header; or ``FALLBACK`` with the book untouched. Everything but
     the frame and the book's arrays is in ``work``, so a call unboxes four arguments instead of eleven."""
-    head = work[_HEAD]
-    ids = head[_H_IDS : _H_IDS + 4]
-    sides, prices, qtys = work[_SIDES], work[_PRICES], work[_QTYS]
-    symbol = head[_H_SYMBOL : _H_SYMBOL + head[_H_SYMBOL_LEN]]
-    k = scan_frame_into(frame, symbol, head[_H_PPLACES], head[_H_QPLACES], sides, prices, qtys, ids)
+    # pointers into work's rows, not views of them: a view costs reference counting (see kernels.pointers)
+    head = item_pointer(work, (_HEAD, 0))
+    ids = item_pointer(work, (_HEAD, _H_IDS))
+    sides, prices, qtys = (
+        item_pointer(work, (_SIDES, 0)),
+        item_pointer(work, (_PRICES, 0)),
+        item_pointer(work, (_QTYS, 0)),
+    )
+    symbol = item_pointer(work, (_HEAD, _H_SYMBOL))
+    k = scan_frame_at(
+        data_pointer(frame), len(frame), symbol, head[_H_SYMBOL_LEN], head[_H_PPLACES], head[_H_QPLACES], sides,
+        prices, qtys, work.shape[1], ids,
+    )  # fmt: skip
     if k < 0:
         return FALLBACK
-    r = apply_diff(lv, meta, head[_H_BOOK], ids[1], ids[2], ids[3], sides[:k], prices[:k], qtys[:k])
+    r = apply_levels(lv, meta, head[_H_BOOK], ids[1], ids[2], ids[3], sides, prices, qtys, k)
     head[_H_EVENT_MS] = ids[0]
     return r
 

@@ -197,13 +197,18 @@ def _depth_object(buf, i, n, symbol, symbol_len, pplaces, qplaces, sides, prices
 @njit(cache=True)
 def scan_frame_into(frame, symbol, pplaces, qplaces, sides, prices, qtys, ids):
     """``scan_frame`` for compiled callers, any integer arrays (``symbol``: the venue symbol's byte values)."""
-    n = len(frame)
-    # the helpers get pointers, not arrays: no reference counting in them (see depth_numbers.data_pointer)
-    buf = data_pointer(frame)
-    symbol_len = symbol.shape[0]
-    cap = min(sides.shape[0], prices.shape[0], qtys.shape[0])
-    sym, ids_p = data_pointer(symbol), data_pointer(ids)
-    sides_p, prices_p, qtys_p = data_pointer(sides), data_pointer(prices), data_pointer(qtys)
+    return scan_frame_at(
+        data_pointer(frame), len(frame), data_pointer(symbol), symbol.shape[0], pplaces, qplaces,
+        data_pointer(sides), data_pointer(prices), data_pointer(qtys), min(sides.shape[0], prices.shape[0],
+        qtys.shape[0]), data_pointer(ids),
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def scan_frame_at(buf, n, sym, symbol_len, pplaces, qplaces, sides_p, prices_p, qtys_p, cap, ids_p):
+    """``scan_frame_into`` on pointers (``depth_numbers.data_pointer``, or ``kernels.pointers.item_pointer`` for
+    rows of a 2-d array): the frame's ``n`` bytes, the symbol's ``symbol_len`` byte values, room for ``cap``
+    levels. The helpers get pointers, not arrays: no reference counting in them (see ``data_pointer``)."""
     # combined iff the frame starts with '{"stream"' (DepthUnits.envelope's test; leading blanks: fall back)
     if n == 0 or buf[0] != 123:
         return FALLBACK
