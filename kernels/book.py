@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.pointers import item_pointer
+
 BID = 0
 ASK = 1
 PX = 0
@@ -71,14 +73,14 @@ def _count_field(side):
     return M_NBID if side == BID else M_NASK
 
 
-@njit(cache=True)
-def _search(lv, b, side, n, price):
-    """Index of the first level (from worst) that is not worse than price: 0..n."""
+@njit(cache=True, inline="always")
+def _search(px, side, n, price):
+    """Index of the first level (from worst) that is not worse than price: 0..n (``px``: the side's prices)."""
     lo = 0
     hi = n
     while lo < hi:
         mid = (lo + hi) >> 1
-        if _better(side, price, lv[b, side, PX, mid]):
+        if _better(side, price, px[mid]):
             lo = mid + 1
         else:
             hi = mid
@@ -86,42 +88,74 @@ def _search(lv, b, side, n, price):
 
 
 @njit(cache=True)
-def _set_level(lv, meta, b, side, price, qty):
-    cf = _count_field(side)
-    n = meta[b, cf]
-    cap = lv.shape[3]
-    k = _search(lv, b, side, n, price)
-    exists = k < n and lv[b, side, PX, k] == price
+def _update(px, qt, n, cap, opx, m, side, price, qty):
+    """One level update on a side of ``n`` levels (pointers ``px``/``qt``, capacity ``cap``) whose other side has
+    ``m`` levels (prices ``opx``): the sides' new counts. Pointers, not arrays: see ``kernels.pointers``."""
+    k = _search(px, side, n, price)
+    exists = k < n and px[k] == price
     if qty == 0:
         if exists:
             for j in range(k, n - 1):
-                lv[b, side, PX, j] = lv[b, side, PX, j + 1]
-                lv[b, side, QTY, j] = lv[b, side, QTY, j + 1]
-            meta[b, cf] = n - 1
-        return
+                px[j] = px[j + 1]
+                qt[j] = qt[j + 1]
+            n -= 1
+        return n, m
     if exists:
-        lv[b, side, QTY, k] = qty
+        qt[k] = qty
     elif n < cap:
         for j in range(n, k, -1):
-            lv[b, side, PX, j] = lv[b, side, PX, j - 1]
-            lv[b, side, QTY, j] = lv[b, side, QTY, j - 1]
-        lv[b, side, PX, k] = price
-        lv[b, side, QTY, k] = qty
-        meta[b, cf] = n + 1
+            px[j] = px[j - 1]
+            qt[j] = qt[j - 1]
+        px[k] = price
+        qt[k] = qty
+        n += 1
     elif k > 0:  # full: drop the worst level, the new one goes just below position k
         for j in range(0, k - 1):
-            lv[b, side, PX, j] = lv[b, side, PX, j + 1]
-            lv[b, side, QTY, j] = lv[b, side, QTY, j + 1]
-        lv[b, side, PX, k - 1] = price
-        lv[b, side, QTY, k - 1] = qty
+            px[j] = px[j + 1]
+            qt[j] = qt[j + 1]
+        px[k - 1] = price
+        qt[k - 1] = qty
     # else: full and worse than every kept level: dropped
     # uncross: levels on the other side at or through this price are stale
     other = ASK if side == BID else BID
-    of = _count_field(other)
-    m = meta[b, of]
-    while m > 0 and not _better(other, price, lv[b, other, PX, m - 1]):
+    while m > 0 and not _better(other, price, opx[m - 1]):
         m -= 1
-    meta[b, of] = m
+    return n, m
+
+
+@njit(cache=True, inline="always")
+def _pointers(lv, b):
+    """Book b's rows as pointers: bid prices, bid quantities, ask prices, ask quantities."""
+    return (
+        item_pointer(lv, (b, BID, PX, 0)), item_pointer(lv, (b, BID, QTY, 0)),
+        item_pointer(lv, (b, ASK, PX, 0)), item_pointer(lv, (b, ASK, QTY, 0)),
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _updates(lv, meta, b, sides, prices, qtys, lo, hi):
+    """Level updates ``lo:hi`` of the arrays, in order, on book b (its counts kept in registers meanwhile)."""
+    cap = lv.shape[3]
+    bpx, bqt, apx, aqt = _pointers(lv, b)
+    nb, na = meta[b, M_NBID], meta[b, M_NASK]
+    for k in range(lo, hi):
+        if sides[k] == BID:
+            nb, na = _update(bpx, bqt, nb, cap, apx, na, BID, prices[k], qtys[k])
+        else:
+            na, nb = _update(apx, aqt, na, cap, bpx, nb, ASK, prices[k], qtys[k])
+    meta[b, M_NBID], meta[b, M_NASK] = nb, na
+
+
+@njit(cache=True)
+def _set_level(lv, meta, b, side, price, qty):
+    cap = lv.shape[3]
+    bpx, bqt, apx, aqt = _pointers(lv, b)
+    nb, na = meta[b, M_NBID], meta[b, M_NASK]
+    if side == BID:
+        nb, na = _update(bpx, bqt, nb, cap, apx, na, BID, price, qty)
+    else:
+        na, nb = _update(apx, aqt, na, cap, bpx, nb, ASK, price, qty)
+    meta[b, M_NBID], meta[b, M_NASK] = nb, na
 
 
 @njit(cache=True)
@@ -158,18 +192,24 @@ def _sequence(meta, b, first_id, last_id, prev_id):
     return APPLIED
 
 
-@njit(f"int64({_LV}, {_META}, int64, int64, int64, int64, int64[::1], int64[::1], int64[::1])", cache=True)
-def apply_diff(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys):
-    """Apply one diff event (its level updates in order). Returns APPLIED, STALE, GAP or NOT_READY."""
+@njit(cache=True)
+def apply_levels(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys, n):
+    """``apply_diff`` of the first ``n`` level updates, for compiled callers: ``sides``/``prices``/``qtys`` may be
+    arrays or pointers (``kernels.pointers``), which spares a caller the reference counting of array views."""
     r = _sequence(meta, b, first_id, last_id, prev_id)
     if r != APPLIED:
         return r
-    for k in range(sides.shape[0]):
-        _set_level(lv, meta, b, sides[k], prices[k], qtys[k])
+    _updates(lv, meta, b, sides, prices, qtys, 0, n)
     meta[b, M_LAST_ID] = last_id
     meta[b, M_STATE] = SYNCED
-    meta[b, M_UPDATES] += sides.shape[0]
+    meta[b, M_UPDATES] += n
     return APPLIED
+
+
+@njit(f"int64({_LV}, {_META}, int64, int64, int64, int64, int64[::1], int64[::1], int64[::1])", cache=True)
+def apply_diff(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys):
+    """Apply one diff event (its level updates in order). Returns APPLIED, STALE, GAP or NOT_READY."""
+    return apply_levels(lv, meta, b, first_id, last_id, prev_id, sides, prices, qtys, sides.shape[0])
 
 
 @njit(
@@ -187,8 +227,7 @@ def apply_diffs(lv, meta, books, first_ids, last_ids, prev_ids, offsets, sides, 
         out[e] = r
         if r != APPLIED:
             continue
-        for k in range(offsets[e], offsets[e + 1]):
-            _set_level(lv, meta, b, sides[k], prices[k], qtys[k])
+        _updates(lv, meta, b, sides, prices, qtys, offsets[e], offsets[e + 1])
         meta[b, M_LAST_ID] = last_ids[e]
         meta[b, M_STATE] = SYNCED
         n = offsets[e + 1] - offsets[e]

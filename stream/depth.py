@@ -15,10 +15,12 @@ pass, the kernel in the same call: ``scan_frame_and_apply``); one outside that s
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit, typeof, types
 
-from kernels.book import apply_diff
-from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame_into
+from kernels.book import M_FIELDS, apply_diff, apply_levels
+from kernels.pointers import item_pointer
+from oms.venues.binance.depth_frame import FALLBACK, FRAME_BYTES, scan_frame_at
+from oms.venues.binance.depth_numbers import data_pointer
 from oms.venues.binance.depth_units import ASK, BID, DepthUnits, scan_levels
 
 _BYTES = types.Array(types.uint8, 1, "C", readonly=True)
@@ -57,26 +59,46 @@ def scan_frame_and_apply(frame, work, lv, meta):
     """A whole frame scanned (``scan_frame``), then applied to the book named in ``work``'s header: the kernel's
     result, with the frame's event time in the header; or ``FALLBACK`` with the book untouched. Everything but
     the frame and the book's arrays is in ``work``, so a call unboxes four arguments instead of eleven."""
-    head = work[_HEAD]
-    ids = head[_H_IDS : _H_IDS + 4]
-    sides, prices, qtys = work[_SIDES], work[_PRICES], work[_QTYS]
-    symbol = head[_H_SYMBOL : _H_SYMBOL + head[_H_SYMBOL_LEN]]
-    k = scan_frame_into(frame, symbol, head[_H_PPLACES], head[_H_QPLACES], sides, prices, qtys, ids)
+    # pointers into work's rows, not views of them: a view costs reference counting (see kernels.pointers)
+    head = item_pointer(work, (_HEAD, 0))
+    ids = item_pointer(work, (_HEAD, _H_IDS))
+    sides, prices, qtys = (
+        item_pointer(work, (_SIDES, 0)),
+        item_pointer(work, (_PRICES, 0)),
+        item_pointer(work, (_QTYS, 0)),
+    )
+    symbol = item_pointer(work, (_HEAD, _H_SYMBOL))
+    k = scan_frame_at(
+        data_pointer(frame), len(frame), symbol, head[_H_SYMBOL_LEN], head[_H_PPLACES], head[_H_QPLACES], sides,
+        prices, qtys, work.shape[1], ids,
+    )  # fmt: skip
     if k < 0:
         return FALLBACK
-    r = apply_diff(lv, meta, head[_H_BOOK], ids[1], ids[2], ids[3], sides[:k], prices[:k], qtys[:k])
+    r = apply_levels(lv, meta, head[_H_BOOK], ids[1], ids[2], ids[3], sides, prices, qtys, k)
     head[_H_EVENT_MS] = ids[0]
     return r
 
 
-class BookFeed:
-    """One instrument's depth frames into one book of ``kernels.book``'s arrays."""
+# The compiled body's own CPython entry, called without the dispatcher's per-call type resolution (about
+# 0.14 us of a frame's 1.4 us). It unboxes its arguments as its signature says without checking them, so
+# BookFeed checks the book's arrays once, when it is made, and does not let them be replaced.
+_SCAN_AND_APPLY = scan_frame_and_apply.overloads[scan_frame_and_apply.signatures[0]].entry_point
 
-    __slots__ = ("units", "lv", "meta", "book", "_work", "_sides", "_prices", "_qtys")
+
+class BookFeed:
+    """One instrument's depth frames into one book of ``kernels.book``'s arrays (``lv``/``meta`` as
+    ``kernels.book.new_books`` makes them; ``TypeError`` / ``ValueError`` otherwise)."""
+
+    __slots__ = ("units", "_lv", "_meta", "_book", "_work", "_sides", "_prices", "_qtys")
 
     def __init__(self, units: DepthUnits, lv: np.ndarray, meta: np.ndarray, book: int) -> None:
+        if typeof(lv) != _LV or typeof(meta) != _META:
+            raise TypeError(f"book arrays must be {_LV} and {_META} (kernels.book.new_books), not {typeof(lv)}, "
+                            f"{typeof(meta)}")  # fmt: skip
+        if not (0 <= book < lv.shape[0] and book < meta.shape[0] and meta.shape[1] >= M_FIELDS):
+            raise ValueError(f"book {book} is not in arrays of {lv.shape[0]} books")
         self.units = units
-        self.lv, self.meta, self.book = lv, meta, book
+        self._lv, self._meta, self._book = lv, meta, int(book)
         symbol = units.venue_symbol.encode()
         self._work = np.zeros((4, max(units.max_levels, _H_SYMBOL + len(symbol))), dtype=np.int64)
         self._sides, self._prices, self._qtys = (self._work[r, : units.max_levels] for r in (_SIDES, _PRICES, _QTYS))
@@ -86,6 +108,18 @@ class BookFeed:
         head[_H_SYMBOL : _H_SYMBOL + len(symbol)] = np.frombuffer(symbol, dtype=np.uint8)
 
     @property
+    def lv(self) -> np.ndarray:
+        return self._lv
+
+    @property
+    def meta(self) -> np.ndarray:
+        return self._meta
+
+    @property
+    def book(self) -> int:
+        return self._book
+
+    @property
     def last_event_ms(self) -> int:
         """Event time of the last frame applied (0 before the first)."""
         return int(self._work[_HEAD, _H_EVENT_MS])
@@ -93,7 +127,7 @@ class BookFeed:
     def apply(self, frame: bytes | str) -> int:
         data = frame.encode() if type(frame) is str else frame
         if type(data) is bytes:
-            r = scan_frame_and_apply(data, self._work, self.lv, self.meta)
+            r = _SCAN_AND_APPLY(data, self._work, self._lv, self._meta)
             if r != FALLBACK:
                 return r
         u = self.units

@@ -70,3 +70,28 @@ def test_bad_frames_are_refused_by_name():
     with pytest.raises(msgspec.ValidationError, match="levels are not"):
         feed.apply(json.dumps({**FRAME, "U": 6, "u": 6, "b": [["1.00"]]}))
     assert feed.apply(json.dumps({"stream": "btcusdt@depth", "data": {**FRAME, "U": 6, "u": 6}})) == kbook.APPLIED
+
+
+def test_the_feed_refuses_book_arrays_it_cannot_use():
+    """The compiled call unboxes the book's arrays unchecked, so the feed checks them when it is made."""
+    units, lv, meta = _books()
+    for bad_lv, bad_meta in (
+        (lv.astype(np.float64), meta),  # wrong dtype
+        (lv[:, :, :, ::2], meta),  # not contiguous
+        (lv, meta.astype(np.int32)),
+        (lv[0], meta),  # wrong rank
+    ):
+        with pytest.raises(TypeError, match="book arrays"):
+            BookFeed(units, bad_lv, bad_meta, 0)
+    frozen = lv.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(TypeError, match="book arrays"):
+        BookFeed(units, frozen, meta, 0)
+    for book in (-1, 2):
+        with pytest.raises(ValueError, match="not in arrays of 2 books"):
+            BookFeed(units, lv, meta, book)
+    feed = BookFeed(units, lv, meta, 1)
+    assert (feed.lv is lv, feed.meta is meta, feed.book) == (True, True, 1)
+    with pytest.raises(AttributeError):
+        feed.lv = lv.astype(np.float64)
+    assert feed.apply(json.dumps({**FRAME, "U": 6, "u": 6}).encode()) == kbook.APPLIED

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from oms.venues.binance.depth_numbers import data_pointer
 from oms.venues.binance.depth_units import ASK, BID, _skip_ws, scan_levels_at
 
 FALLBACK = -100  # not in the scanner's subset: use DepthUnits.envelope + scan_levels
@@ -76,9 +77,15 @@ def _integer(buf, i, n):
 
 @njit(cache=True)
 def _equal(buf, start, end, want):
-    if end - start != want.shape[0]:
+    return _equal_n(buf, start, end, want, want.shape[0])
+
+
+@njit(cache=True)
+def _equal_n(buf, start, end, want, size):
+    """``buf[start:end]`` equals the ``size`` items of ``want`` (an array or a pointer)."""
+    if end - start != size:
         return False
-    for j in range(want.shape[0]):
+    for j in range(size):
         if buf[start + j] != want[j]:
             return False
     return True
@@ -121,14 +128,14 @@ def _skip_scalar(buf, i, n):
 
 
 @njit(cache=True)
-def _depth_field(buf, i, n, ks, ke, have, symbol, pplaces, qplaces, sides, prices, qtys, ids, k):
+def _depth_field(buf, i, n, ks, ke, have, symbol, symbol_len, pplaces, qplaces, sides, prices, qtys, cap, ids, k):
     """The value at ``buf[i]`` of the field named ``buf[ks:ke]``: (its bit in ``have``, level count, next index);
     next index -1 to fall back."""
     size = ke - ks
     c = buf[ks]
     if size == 1 and (c == 101 or c == 115):  # e, s: strings that must match
         vs, ve, i = _string(buf, i, n)
-        if i < 0 or not (_equal(buf, vs, ve, _DEPTH_UPDATE) if c == 101 else _equal(buf, vs, ve, symbol)):
+        if i < 0 or not (_equal(buf, vs, ve, _DEPTH_UPDATE) if c == 101 else _equal_n(buf, vs, ve, symbol, symbol_len)):
             return 0, k, -1
         return (1 if c == 101 else 4), k, i
     if size == 1 and (c == 69 or c == 85 or c == 117):  # E U u
@@ -141,18 +148,18 @@ def _depth_field(buf, i, n, ks, ke, have, symbol, pplaces, qplaces, sides, price
         ids[3] = v
         return 128, k, i
     if size == 1 and c == 98:  # b
-        k, i = scan_levels_at(buf, i, n, pplaces, qplaces, BID, sides, prices, qtys, 0)
+        k, i = scan_levels_at(buf, i, n, pplaces, qplaces, BID, sides, prices, qtys, 0, cap)
         return 32, k, i
     if size == 1 and c == 97:  # a: after b, so that bids come first as in DepthUnits.decode
         if not have & 32:
             return 64, k, -1
-        k, i = scan_levels_at(buf, i, n, pplaces, qplaces, ASK, sides, prices, qtys, k)
+        k, i = scan_levels_at(buf, i, n, pplaces, qplaces, ASK, sides, prices, qtys, k, cap)
         return 64, k, i
     return 0, k, _skip_scalar(buf, i, n)
 
 
 @njit(cache=True)
-def _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids):
+def _depth_object(buf, i, n, symbol, symbol_len, pplaces, qplaces, sides, prices, qtys, cap, ids):
     """The ``depthUpdate`` object at ``buf[i]`` (its ``{``): (level count, index after its ``}``), or
     (FALLBACK, -1)."""
     if i >= n or buf[i] != 123:
@@ -169,8 +176,9 @@ def _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
         if i >= n or buf[i] != 58:  # ':'
             return FALLBACK, -1
         bit, k, i = _depth_field(
-            buf, _skip_ws(buf, i + 1, n), n, ks, ke, have, symbol, pplaces, qplaces, sides, prices, qtys, ids, k
-        )
+            buf, _skip_ws(buf, i + 1, n), n, ks, ke, have, symbol, symbol_len, pplaces, qplaces, sides, prices, qtys,
+            cap, ids, k,
+        )  # fmt: skip
         if i < 0 or have & bit:  # refused, or a key twice
             return FALLBACK, -1
         have |= bit
@@ -187,14 +195,25 @@ def _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
 
 
 @njit(cache=True)
-def scan_frame_into(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
+def scan_frame_into(frame, symbol, pplaces, qplaces, sides, prices, qtys, ids):
     """``scan_frame`` for compiled callers, any integer arrays (``symbol``: the venue symbol's byte values)."""
-    n = len(buf)
+    return scan_frame_at(
+        data_pointer(frame), len(frame), data_pointer(symbol), symbol.shape[0], pplaces, qplaces,
+        data_pointer(sides), data_pointer(prices), data_pointer(qtys), min(sides.shape[0], prices.shape[0],
+        qtys.shape[0]), data_pointer(ids),
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def scan_frame_at(buf, n, sym, symbol_len, pplaces, qplaces, sides_p, prices_p, qtys_p, cap, ids_p):
+    """``scan_frame_into`` on pointers (``depth_numbers.data_pointer``, or ``kernels.pointers.item_pointer`` for
+    rows of a 2-d array): the frame's ``n`` bytes, the symbol's ``symbol_len`` byte values, room for ``cap``
+    levels. The helpers get pointers, not arrays: no reference counting in them (see ``data_pointer``)."""
     # combined iff the frame starts with '{"stream"' (DepthUnits.envelope's test; leading blanks: fall back)
     if n == 0 or buf[0] != 123:
         return FALLBACK
     if not _equal(buf, 0, min(9, n), _COMBINED_HEAD):
-        k, i = _depth_object(buf, 0, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
+        k, i = _depth_object(buf, 0, n, sym, symbol_len, pplaces, qplaces, sides_p, prices_p, qtys_p, cap, ids_p)
     else:  # {"stream": "...", "data": {...}}: those two keys, once each
         k = FALLBACK
         have = 0
@@ -212,7 +231,9 @@ def scan_frame_into(buf, symbol, pplaces, qplaces, sides, prices, qtys, ids):
                 _, _, i = _string(buf, i, n)
             elif ke - ks == 4 and _equal(buf, ks, ke, _DATA) and not have & 2:
                 have |= 2
-                k, i = _depth_object(buf, i, n, symbol, pplaces, qplaces, sides, prices, qtys, ids)
+                k, i = _depth_object(
+                    buf, i, n, sym, symbol_len, pplaces, qplaces, sides_p, prices_p, qtys_p, cap, ids_p
+                )
             else:
                 return FALLBACK
             if i < 0:

@@ -45,13 +45,35 @@ _WORD_SPAN = 19  # quote + 7 digits + '.' + 8 digits + the byte after them + quo
 
 @intrinsic
 def load_word(typingctx, buf, i):
-    """The 8 bytes ``buf[i:i+8]`` as one little-endian uint64 (an unaligned load; the caller checks bounds)."""
+    """The 8 bytes ``buf[i:i+8]`` as one little-endian uint64 (an unaligned load; the caller checks bounds).
+    ``buf``: a uint8 array, ``bytes`` or a ``data_pointer`` of one."""
     sig = types.uint64(buf, types.intp)
 
     def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        if isinstance(signature.args[0], types.CPointer):
+            data = args[0]
+        else:
+            data = context.make_array(signature.args[0])(context, builder, args[0]).data
         ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
         return builder.load(ptr, align=1)
+
+    return sig, codegen
+
+
+@intrinsic
+def data_pointer(typingctx, buf):
+    """The address of a 1-d contiguous array's (or ``bytes``') first item as a typed pointer (``p[i]`` reads and
+    ``p[i] = v`` writes item i, no bounds or negative-index handling: the caller checks ``i`` against the
+    length). The scanners read and write through these because a pointer is not reference counted: an array or
+    ``bytes`` passed to a helper costs an ``NRT_incref``/``NRT_decref`` call pair per call and branch that
+    Numba's pruning leaves (about half of a frame's scan time). Valid while ``buf`` is alive, i.e. within the
+    compiled call that received it."""
+    if not isinstance(buf, types.Buffer) or buf.ndim != 1 or buf.layout != "C":
+        return None
+    sig = types.CPointer(buf.dtype)(buf)
+
+    def codegen(context, builder, signature, args):
+        return context.make_array(signature.args[0])(context, builder, args[0]).data
 
     return sig, codegen
 

@@ -26,6 +26,7 @@ from oms.venues.binance.depth_numbers import (
     BAD_JSON,
     TOO_MANY,
     TOO_PRECISE,
+    data_pointer,
     load_word,
     number,
 )
@@ -97,10 +98,11 @@ def _level_close(buf, i, n):
 
 
 @njit(cache=True)
-def scan_levels_at(buf, i, n, pplaces, qplaces, side, sides, prices, qtys, start):
-    """Append the levels of ``[["p","q"],...]`` at ``buf[i]``: (new count, index after the closing ``]``), or
-    (error < 0, -1). Separators without blanks (as Binance sends them) are each tested as one word."""
-    cap = prices.shape[0]
+def scan_levels_at(buf, i, n, pplaces, qplaces, side, sides, prices, qtys, start, cap):
+    """Append the levels of ``[["p","q"],...]`` at ``buf[i]`` (``buf``: ``n`` bytes) to ``sides``/``prices``/
+    ``qtys`` (room for ``cap`` levels; arrays, or ``data_pointer`` s of them as the compiled callers pass): (new
+    count, index after the closing ``]``), or (error < 0, -1). Separators without blanks (as Binance sends them)
+    are each tested as one word."""
     k = start
     words = _LITTLE_ENDIAN and n >= 8
     i = _skip_ws(buf, i, n)
@@ -147,7 +149,11 @@ def scan_levels_at(buf, i, n, pplaces, qplaces, side, sides, prices, qtys, start
 @njit(types.int64(_BYTES, types.int64, types.int64, types.int64, _I64, _I64, _I64, types.int64), cache=True)
 def scan_levels(buf, pplaces, qplaces, side, sides, prices, qtys, start):
     """Append the levels of ``[["p","q"],...]`` in ``buf`` at ``start``; returns the new count or an error < 0."""
-    k, _ = scan_levels_at(buf, 0, buf.shape[0], pplaces, qplaces, side, sides, prices, qtys, start)
+    cap = min(sides.shape[0], prices.shape[0], qtys.shape[0])
+    k, _ = scan_levels_at(
+        data_pointer(buf), 0, buf.shape[0], pplaces, qplaces, side, data_pointer(sides), data_pointer(prices),
+        data_pointer(qtys), start, cap,
+    )  # fmt: skip
     return k
 
 
