@@ -60,6 +60,13 @@ _FILLED = OrderStatus.FILLED
 _NOT_SENT = frozenset({"shutting_down", "not_trading"})  # router refusals before anything reached the venue
 _TERMINAL_CHILD = frozenset(s.value for s in TERMINAL) | {"not_found"}
 Execute = Callable[[list], Awaitable[list[CommandResult]]]
+Publish = Callable[[ParentEvent], Awaitable[asyncio.Future | None]]  # to JetStream and the log; its ack or None
+Recover = Callable[[str, list[ParentEvent]], Awaitable[None]]  # events a crash may have cut off: again, once
+
+
+def _kept(ack: asyncio.Future | None) -> bool:
+    """An event handed to the publisher is safe: acknowledged by JetStream, or in the fsync'd outbox (None)."""
+    return ack is None or (ack.done() and not ack.cancelled() and ack.exception() is None)
 
 
 @dataclass
@@ -86,6 +93,7 @@ class Working:
     volume_base: int = 0  # pov: the others' volume seen when last amended (the new participation counts from it)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step or amend at a time
     venues: list[split.Venue] = field(default_factory=list)  # a routed liquidity parent's books (``split``)
+    handed: dict[int, asyncio.Future | None] = field(default_factory=dict)  # pending seq -> its ack (None: outbox)
 
     @property
     def pid(self) -> str:
@@ -99,8 +107,9 @@ class ParentEngine:
         execute: Execute,
         book: BookView,
         store: StateStore,
-        publish: Callable[[ParentEvent], Awaitable[None]],
+        publish: Publish,
         *,
+        recover: Recover | None = None,
         exchange_of: Callable[[str], str],
         clock: Callable[[], int] = time.time_ns,
         tick_s: float = 0.05,
@@ -112,6 +121,7 @@ class ParentEngine:
         self.book = book
         self.store = store
         self.publish = publish
+        self.recover = recover
         self.exchange_of = exchange_of
         self.clock = clock
         self.tick_s = tick_s
@@ -315,6 +325,8 @@ class ParentEngine:
             save = time.monotonic() - last_save > 1.0
             for w in list(self.parents.values()):
                 if w.st.status is not ParentStatus.WORKING:
+                    if save and self._acked(w):  # a finished parent's last events: off its write-ahead
+                        self.kick(w)
                     continue
                 algo = w.st.cmd.algo
                 due = algo in plans.SCHEDULED and w.st.next_slice < len(w.plan) and w.plan[w.st.next_slice][0] <= now
@@ -567,13 +579,30 @@ class ParentEngine:
             )  # fmt: skip
         w.notes.clear()
         w.dirty = False
-        # the state (with its seq) before the events: killed in between, the events are missing from the log and
-        # from JetStream alike. The other way round, a kill -9 while the state was being written let the restarted
-        # daemon number its new events with the seqs of events already logged, whose copies in the outbox were then
-        # dropped as duplicates (the kill -9 TWAP scenario failed in CI on it)
-        await self.store.put(w.account, w.pid, st)
-        for ev in events:
-            await self.publish(ev)
+        # the write-ahead: the new events go into the state in the same KV write as their seq, and are published
+        # and logged only once it is written; those JetStream acknowledged since the last write come off it. Killed
+        # before the write, the events never were (their step runs again after the restart); after it, the restart
+        # finds them in the state and publishes them again (``_recover``). Published before the write (as it once
+        # was), a kill -9 while the state was being written let the restarted daemon number new events with seqs
+        # already logged, whose outbox copies JetStream then dropped as duplicates (the kill -9 TWAP scenario)
+        st.pending = [e for e in st.pending if not self._acked(w, e.seq)] + events
+        if not await self.store.put(w.account, w.pid, st):
+            w.dirty = True  # NATS down: the events wait in the state until a later write of it succeeds
+            return
+        for ev in st.pending:
+            if ev.seq not in w.handed:
+                w.handed[ev.seq] = await self.publish(ev)
+
+    @staticmethod
+    def _acked(w: Working, seq: int | None = None) -> bool:
+        """Whether pending event ``seq`` (None: any of them) is kept by JetStream or the outbox; one found so is
+        forgotten here (the caller takes it off the state)."""
+        if seq is None:
+            return any(_kept(f) for f in w.handed.values())
+        if seq in w.handed and _kept(w.handed[seq]):
+            del w.handed[seq]
+            return True
+        return False
 
     # ------------------------------------------------------------------ restart
     async def unsent(self, account: str) -> list[tuple[str, str]]:
@@ -594,7 +623,11 @@ class ParentEngine:
         states = self._stored.pop(account, None)  # read by ``unsent`` at attach; nothing else writes them since
         for st in states if states is not None else await self.store.load(account, "par-", ParentState):
             pid = st.cmd.parent_id or ""
-            if st.status is not ParentStatus.WORKING or pid in self.parents:
+            if pid in self.parents:
+                continue
+            if st.pending:
+                await self._recover(account, pid, st)
+            if st.status is not ParentStatus.WORKING:
                 continue
             try:
                 w = self._working(st)
@@ -614,6 +647,18 @@ class ParentEngine:
             self.kick(w)
             n += 1
         return n
+
+    async def _recover(self, account: str, pid: str, st: ParentState) -> None:
+        """The events the last run wrote ahead and may not have published or logged (it stopped in between):
+        published again and logged where missing (``recover``), then off the state. A working parent's next
+        write takes them off in KV too; a finished one's is written here."""
+        if self.recover is None:
+            return
+        log.info("parent %s of %s: %d event(s) of the last run published again", pid, account, len(st.pending))
+        await self.recover(account, st.pending)
+        st.pending = []
+        if st.status is not ParentStatus.WORKING:
+            await self.store.put(account, pid, st)
 
     async def _find(self, w: Working, ch: ChildOrder, clients_for) -> None:
         """A recorded child the gateway does not know: the venue says whether it exists (never re-sent)."""
