@@ -64,11 +64,6 @@ Publish = Callable[[ParentEvent], Awaitable[asyncio.Future | None]]  # to JetStr
 Recover = Callable[[str, list[ParentEvent]], Awaitable[None]]  # events a crash may have cut off: again, once
 
 
-def _kept(ack: asyncio.Future | None) -> bool:
-    """An event handed to the publisher is safe: acknowledged by JetStream, or in the fsync'd outbox (None)."""
-    return ack is None or (ack.done() and not ack.cancelled() and ack.exception() is None)
-
-
 @dataclass
 class Working:
     st: ParentState
@@ -94,6 +89,7 @@ class Working:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step or amend at a time
     venues: list[split.Venue] = field(default_factory=list)  # a routed liquidity parent's books (``split``)
     handed: dict[int, asyncio.Future | None] = field(default_factory=dict)  # pending seq -> its ack (None: outbox)
+    kept: int = 0  # every event up to this seq is in JetStream or the outbox: off the write-ahead
 
     @property
     def pid(self) -> str:
@@ -325,7 +321,7 @@ class ParentEngine:
             save = time.monotonic() - last_save > 1.0
             for w in list(self.parents.values()):
                 if w.st.status is not ParentStatus.WORKING:
-                    if save and self._acked(w):  # a finished parent's last events: off its write-ahead
+                    if save and self._answered(w):  # a finished parent's last events: off its write-ahead
                         self.kick(w)
                     continue
                 algo = w.st.cmd.algo
@@ -585,24 +581,46 @@ class ParentEngine:
         # finds them in the state and publishes them again (``_recover``). Published before the write (as it once
         # was), a kill -9 while the state was being written let the restarted daemon number new events with seqs
         # already logged, whose outbox copies JetStream then dropped as duplicates (the kill -9 TWAP scenario)
-        st.pending = [e for e in st.pending if not self._acked(w, e.seq)] + events
+        await self._confirm(w)
+        st.pending = [e for e in st.pending if e.seq > w.kept] + events  # (an amend's copy of the state too)
         if not await self.store.put(w.account, w.pid, st):
             w.dirty = True  # NATS down: the events wait in the state until a later write of it succeeds
             return
-        for ev in st.pending:
-            if ev.seq not in w.handed:
+        todo = [e for e in st.pending if e.seq > w.kept and e.seq not in w.handed]
+        loop = asyncio.get_running_loop()
+        for ev in todo:  # handed before the first await: a save meanwhile does not publish them again
+            w.handed[ev.seq] = loop.create_future()
+        for k, ev in enumerate(todo):
+            try:
                 w.handed[ev.seq] = await self.publish(ev)
+            except BaseException:  # not handed after all: the next save publishes them
+                for later in todo[k:]:
+                    w.handed.pop(later.seq, None)
+                raise
+
+    async def _confirm(self, w: Working) -> None:
+        """Move ``w.kept`` over the handed events, in seq order, that JetStream acknowledged or the outbox holds;
+        one whose publish failed (no ack in time: the publisher cancels it) goes again through the outbox
+        (``recover``: once in JetStream by its id, logged only if it is not)."""
+        failed = []
+        for seq in sorted(w.handed):
+            ack = w.handed[seq]
+            if ack is not None and not ack.done():
+                break
+            if ack is not None and (ack.cancelled() or ack.exception() is not None):
+                failed.append(seq)
+            del w.handed[seq]
+            w.kept = seq
+        if failed and self.recover is not None:
+            await self.recover(w.account, [e for e in w.st.pending if e.seq in failed])
 
     @staticmethod
-    def _acked(w: Working, seq: int | None = None) -> bool:
-        """Whether pending event ``seq`` (None: any of them) is kept by JetStream or the outbox; one found so is
-        forgotten here (the caller takes it off the state)."""
-        if seq is None:
-            return any(_kept(f) for f in w.handed.values())
-        if seq in w.handed and _kept(w.handed[seq]):
-            del w.handed[seq]
-            return True
-        return False
+    def _answered(w: Working) -> bool:
+        """Whether the first handed event of ``w`` has its answer (a later write takes it off the state)."""
+        if not w.handed:
+            return False
+        ack = w.handed[min(w.handed)]
+        return ack is None or ack.done()
 
     # ------------------------------------------------------------------ restart
     async def unsent(self, account: str) -> list[tuple[str, str]]:
