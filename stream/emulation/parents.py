@@ -321,7 +321,9 @@ class ParentEngine:
             save = time.monotonic() - last_save > 1.0
             for w in list(self.parents.values()):
                 if w.st.status is not ParentStatus.WORKING:
-                    if save and self._answered(w):  # a finished parent's last events: off its write-ahead
+                    # finished: written again if its last write failed, or once its last events have their
+                    # answers (they come off its write-ahead)
+                    if save and (w.dirty or self._answered(w)):
                         self.kick(w)
                     continue
                 algo = w.st.cmd.algo

@@ -1,7 +1,8 @@
 """The parents' write-ahead: a parent's events go into its KV state with their seq, in one write, before they
 are published and logged. The daemon is stopped dead at each seam after that write (its step frozen there, as
 a kill -9 would leave it: nothing after the seam runs), a new daemon resumes the parent, and every event of it
-is in JetStream and in parents.jsonl exactly once, in seq order."""
+is in JetStream and in parents.jsonl exactly once, in seq order. With nats-server down, no state write succeeds:
+the events wait in the parent's state (none published, none logged) and go out once when it is back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import msgspec
 import pytest
 
 from oms.model.parents import ParentEvent, ParentStatus
-from tests.stream.conftest import unique, until
+from oms.services.nats import NatsService
+from tests.harness.servers import loopback_settings
+from tests.stream.conftest import Bench, unique, until
 from tests.stream.emulation_kit import (
     _logged,
     finished,
@@ -125,3 +128,39 @@ async def _count_in_orders(nc, acct, pid, seq) -> bool:
 async def _no_pending(nc, acct, pid) -> bool:
     st = await kv_parent(nc, acct, pid)
     return st.status is ParentStatus.DONE and not st.pending
+
+
+async def test_with_nats_down_a_parents_events_wait_in_its_state_and_go_out_once(exchange, tmp_path):
+    svc = NatsService(loopback_settings(tmp_path / "own-nats"))
+    svc.up()
+    bench = Bench(exchange, svc, tmp_path)
+    name = unique("walout")
+    bench.write([name])
+    acct = bench.account(name)
+    d = bench.daemon()
+    await d.start()
+    nc = None
+    try:
+        eng = d.emulation.parents
+        i, _ = eng.book.number("binance", "BTC/USDT")
+        await until(lambda: eng.book.price(i), what="a BTC/USDT price (a schedule is planned from it)")
+        twap = parent(acct, "twap", "0.003", slices=3, duration_s=4.0, max_slippage_bps=200, intent="wal-outage")
+        nc = await bench.connect("trader")
+        pid = await send_parent(nc, acct, twap)
+        w = eng.parents[pid]
+        await until(lambda: len(w.st.children) >= 1, what="the first slice")
+        svc.down()
+        await until(lambda: not d.nc.is_connected, what="the daemon to see NATS gone")
+        logged = len(_logged(d, acct, pid))
+        st = await finished(d, pid, status=ParentStatus.DONE, timeout=90)  # the venue is not NATS: it goes on
+        assert st.pending and st.pending[-1].kind == "done"  # waiting in the state, numbered
+        assert len(_logged(d, acct, pid)) <= logged + 1  # at most the step whose write went in before it fell
+        svc.up()  # same port, same store
+        await until(lambda: d.nc.is_connected and nc.is_connected, timeout=60, what="both clients reconnected")
+        await until(lambda: _no_pending(nc, acct, pid), timeout=60, what="the state written, its events out")
+        await three_views_agree(nc, d, acct, pid)  # seqs 1..n once each in ORDERS; parents.jsonl the same
+    finally:
+        if nc is not None:
+            await nc.close()
+        await d.stop()
+        svc.down()
