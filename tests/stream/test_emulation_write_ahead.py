@@ -164,3 +164,41 @@ async def test_with_nats_down_a_parents_events_wait_in_its_state_and_go_out_once
             await nc.close()
         await d.stop()
         svc.down()
+
+
+async def test_a_parent_event_whose_ack_failed_goes_again_through_the_outbox_once(bench, nc):
+    """One step's event never reaches JetStream and its ack fails (as when the publisher gives up waiting): the
+    next write does not take it off the state by that answer but requeues it through the outbox, so JetStream has
+    it once, and parents.jsonl, which has it already, gets no second line."""
+    name = unique("walack")
+    bench.write([name])
+    acct = bench.account(name)
+    d = bench.daemon()
+    await d.start()
+    publish_record, failed = d.publisher.publish_record, []
+
+    async def lost_answer(rec):
+        if rec.i.startswith("parent:") and not failed:
+            ev = msgspec.json.decode(bytes(rec.d), type=ParentEvent)
+            if _is_target(ev):  # never reached JetStream, and its ack failed
+                failed.append(ev)
+                gone = asyncio.get_running_loop().create_future()
+                gone.set_exception(TimeoutError("no ack"))
+                return gone
+        return await publish_record(rec)
+
+    d.publisher.publish_record = lost_answer
+    try:
+        outboxed = d.publisher.stats.to_outbox
+        twap = parent(acct, "twap", "0.003", slices=3, duration_s=3.0, max_slippage_bps=200, intent="wal-ack")
+        pid = await send_parent(nc, acct, twap)
+        st = await finished(d, pid, status=ParentStatus.DONE, timeout=60)
+        [ev] = failed
+        assert d.publisher.stats.to_outbox > outboxed  # requeued
+        await three_views_agree(nc, d, acct, pid)  # seqs 1..n once each in ORDERS, parents.jsonl the same
+        assert [e.seq for e in await parent_events(nc, acct, pid)].count(ev.seq) == 1
+        assert [e.seq for e in _logged(d, acct, pid)].count(ev.seq) == 1
+        await until(lambda: _no_pending(nc, acct, pid), what="the write-ahead emptied in KV")
+        assert st.seq >= ev.seq
+    finally:
+        await d.stop()
