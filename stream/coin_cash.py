@@ -19,8 +19,9 @@ the model treats it like a position in the coin, revalued with the rate:
 
 So the equity of a BTC-cash account rises and falls with BTC/USDT like that of a USDT account holding the same
 BTC, and the risk limits (in USDT) measure it in USDT. The account's cash is the coin only, as at
-reconciliation: the USDT of a fill in a pair quoted in something else (BTC/USDT bought from a BTC-cash account)
-is not part of it, and the next push drops it (such an account trades pairs quoted in its coin).
+reconciliation. Such an account trades pairs quoted in its coin only: an order in a pair quoted in something else
+(ETH/USDT, BTC/USDT) is refused before the risk check with ``cash_asset_mismatch`` (``foreign_quote``), since its
+USDT would not be part of that cash (the next push would drop it) and its position would not be reconciled.
 
 A coin without a rate (its pair not an instrument of the daemon, or no mark yet) cannot be valued: ``anchor``
 raises ``NoCashRate`` naming the pair, reconciliation fails and the account does not trade
@@ -29,6 +30,7 @@ raises ``NoCashRate`` naming the pair, reconciliation fails and the account does
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -50,6 +52,7 @@ from kernels.state import (
     P_REALISED,
     KernelState,
 )
+from oms.model import Instrument
 from oms.model.units import MONEY_DECIMALS, money_decimals_of, money_unit
 from stream.instruments import InstrumentTable, UnknownInstrument, quote_of
 
@@ -68,6 +71,18 @@ class NoCashRate(ValueError):
 def is_coin(asset: str) -> bool:
     """True for a cash asset valued at its USDT rate (a coin: BTC, ETH, BNB); else it is counted at par."""
     return asset != LIMIT_CURRENCY and money_decimals_of(asset) != MONEY_DECIMALS
+
+
+def foreign_quote(cash_assets: Sequence[str], ins: Instrument) -> str | None:
+    """The quote of ``ins`` when an account whose cash is a coin may not trade it, else None. Such an account's
+    cash is the coin alone: a pair quoted in anything else (ETH/USDT, BTC/USDT, a USD-M perpetual) would pay or
+    receive money that cash does not hold (its next valuation would drop it) and put a position in the kernel
+    that reconciliation does not read (only pairs quoted in a cash asset are), so it is refused before the risk
+    check (``cash_asset_mismatch``, ``stream.commands``)."""
+    if len(cash_assets) != 1 or not is_coin(cash_assets[0]):
+        return None
+    quote = quote_of(ins) or LIMIT_CURRENCY
+    return None if quote == cash_assets[0] else quote
 
 
 @dataclass

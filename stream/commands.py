@@ -44,6 +44,7 @@ from oms.model import (
     PlaceOrder,
 )
 from oms.model.commands import Command, CommandError, CommandReply, CommandResult, encode_reply, parse_request
+from oms.model.parents import PlaceParent
 from oms.model.rejections import venue_rejection
 from oms.model.settings import SETTINGS_COMMANDS
 from oms.model.units import to_decimal
@@ -51,8 +52,10 @@ from oms.venues.errors import OrderNotFound, RateLimited, UnknownOutcome, VenueE
 from stream.accounts import AccountSession
 from stream.amend import revert as amend_revert
 from stream.amend import settle as amend_settle
+from stream.coin_cash import foreign_quote
 from stream.events import EventSink, RiskEvent
 from stream.gateway import Decision, OrderGateway
+from stream.instruments import UnknownInstrument
 from stream.metrics import DaemonMetrics
 from stream.replace import ReplaceOrder
 from stream.replace import send as send_replace
@@ -112,6 +115,8 @@ class OrderRouter:
         # Command hooks (stream.emulation.EmulationEngine): each takes a command and returns it (maybe rewritten)
         # to go on through the gateway, or a CommandResult that answers it (a parent order, a refusal).
         self.hooks: list[Callable[[Command], Awaitable[Command | CommandResult]]] = []
+        # account -> its configs/accounts.yaml cash_assets (a coin cash trades pairs quoted in it only); None: any
+        self.cash_assets_of: Callable[[str], tuple[str, ...]] | None = None
         # USD-M settings commands (stream.futures_settings.FuturesSettings.command); None: refused
         self.on_settings: Callable[[AccountSession, Command], Awaitable[CommandResult]] | None = None
 
@@ -159,6 +164,10 @@ class OrderRouter:
             if self.on_settings is None:
                 return self._refused(cmd, "unsupported", f"{type(cmd).__name__} is not served by this daemon")
             return await self.on_settings(session, cmd)
+        if type(cmd) is PlaceOrder or type(cmd) is PlaceParent:
+            refused = self._cash_mismatch(cmd)
+            if refused is not None:
+                return refused
         home = cmd.account
         for hook in self.hooks:  # routing, stream.emulation: parents, slippage caps (a result ends it there)
             out = await hook(cmd)
@@ -168,6 +177,9 @@ class OrderRouter:
         if type(cmd) is PlaceOrder and cmd.route:  # routed (stream.routing): the reply names the account chosen
             if cmd.account != home:
                 session = self.sessions[cmd.account]
+                refused = self._cash_mismatch(cmd)
+                if refused is not None:
+                    return msgspec.structs.replace(refused, account=cmd.account)
             result = await self._gate_and_carry_out(session, cmd)
             return msgspec.structs.replace(result, account=cmd.account)
         return await self._gate_and_carry_out(session, cmd)
@@ -185,6 +197,25 @@ class OrderRouter:
             decision = self.gateway.amend(cmd)
         self.metrics.latency.labels("gateway").observe(time.perf_counter() - t0)
         return await self._carry_out(session, decision)
+
+    def _cash_mismatch(self, cmd: PlaceOrder | PlaceParent) -> CommandResult | None:
+        """An account whose cash is a coin (``cash_assets: [BTC]``) trades pairs quoted in it only: the refusal
+        of an order or parent in another pair (``stream.coin_cash.foreign_quote``), or None."""
+        if self.cash_assets_of is None:
+            return None
+        assets = self.cash_assets_of(cmd.account)
+        try:
+            _, ins = self.gateway.instruments.lookup(cmd.account.partition("/")[0], cmd.symbol)
+        except UnknownInstrument:
+            return None  # the gateway's unknown_symbol
+        quote = foreign_quote(assets, ins)
+        if quote is None:
+            return None
+        cash = ", ".join(assets)
+        return self._refused(cmd, "cash_asset_mismatch",
+                             f"{cmd.account} holds its cash in {cash} (configs/accounts.yaml cash_assets: [{cash}]): "
+                             f"{cmd.symbol} is quoted in {quote}, which that cash does not count; it trades pairs "
+                             f"quoted in {cash} only")  # fmt: skip
 
     def _refused(self, cmd: Command, code: str, reason: str) -> CommandResult:
         self.metrics.rejections.labels(cmd.account, code).inc()

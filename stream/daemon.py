@@ -210,6 +210,7 @@ class Daemon:
         self.logs = LogWriter(Layout(s.data_dir))
         self.sink = EventSink(self.publisher, self.logs, self.metrics)
         self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
+        self.router.cash_assets_of = lambda account: self.cfg.account(*account.split("/", 1)).cash_assets
         self.funding = FundingBook(self.wiring.state, self.wiring.instruments, self.publisher, self.logs, js,
                                    on_booked=lambda account: self.sink.dirty.add(account),
                                    pace=lambda limiter, w: reconciler_of(self).pacer.call(limiter, w))  # fmt: skip

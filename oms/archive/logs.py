@@ -28,11 +28,21 @@ def day_of(ns: int) -> date:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).date()
 
 
+def _torn(path: Path) -> bool:
+    """Whether the file's last line lacks its newline."""
+    with path.open("rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) != b"\n"
+
+
 class LogWriter:
     """Appends model messages to their log files (the file of the message's account and UTC day).
 
     Files are opened in append mode and each line is written whole and flushed, so a reader sees complete
-    lines (a crash can leave at most a truncated last line, which readers report and skip).
+    lines (a crash can leave at most a truncated last line, which readers report and skip; the next run ends it
+    before appending, so the line after it is whole).
     """
 
     def __init__(self, layout: Layout, fsync: bool = False):
@@ -45,6 +55,8 @@ class LogWriter:
         if fh is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fh = self._files[path] = path.open("ab")
+            if _torn(path):  # a crash cut its last line: end it, or the next line would be glued to it and lost
+                fh.write(b"\n")
             if len(self._files) > 512:  # keep the open files bounded (200 accounts x 3 logs, one day)
                 oldest = next(iter(self._files))
                 self._files.pop(oldest).close()

@@ -91,11 +91,14 @@ class EventPublisher:
         """Hand one event over; it is stored in JetStream or, failing that, in the outbox."""
         await self.publish_record(OutboxRecord(subject_of(event), msg_id(event), msgspec.Raw(encode(event))))
 
-    async def publish_record(self, rec: OutboxRecord) -> None:
+    async def publish_record(self, rec: OutboxRecord) -> asyncio.Future | None:
+        """Send ``rec``; its JetStream acknowledgement's future, or None when it went to the outbox (fsync'd: it
+        survives a crash). A caller keeping its own write-ahead of the event may drop it once that future holds
+        an ack (a failed one: the record goes to the outbox at the next settle)."""
         self.stats.accepted += 1
         if self._queued or not self.nc.is_connected:
             self._to_outbox([rec])
-            return
+            return None
         try:
             # No wait_stall: the window (settled below) keeps pending acks under the client's limit, and a
             # timed wait would cost a task per event.
@@ -106,10 +109,24 @@ class EventPublisher:
                 "publish of %s to %s failed (%s: %s): kept in the outbox", rec.i, rec.s, type(exc).__name__, exc
             )
             self._to_outbox([rec])
-            return
+            return None
         self._inflight.append((rec, fut))
         if len(self._inflight) >= self.window:
             await self._settle()
+        return fut
+
+    def requeue(self, records: list[OutboxRecord]) -> None:
+        """Records that may or may not have reached JetStream (a crash came between a caller's write-ahead and
+        its acknowledgement): into the outbox, delivered in order behind what is in flight, each stored once (a
+        record carries its first write time ``t``: one younger than the duplicate window is deduplicated by its
+        ``Nats-Msg-Id``, an older one is looked up in the stream first)."""
+        if not records:
+            return
+        self.stats.accepted += len(records)
+        self.outbox.append(records)
+        self.stats.to_outbox += len(records)
+        self._queued = True
+        self._wake_drainer()
 
     async def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything accepted so far is in JetStream; False if some is still in the outbox."""

@@ -171,7 +171,12 @@ class ParentState(msgspec.Struct, kw_only=True, omit_defaults=True):
     amended_ns: TimeNs = 0
     amended_filled: DecimalStr = "0"
     amended_volume: DecimalStr = "0"
-    seq: int = 0  # events published so far (their message ids)
+    seq: int = 0  # events numbered so far (their message ids)
+    # the write-ahead of the parent's events: numbered and written here with the seq, in the same KV write, before
+    # they are published and logged; taken off at a later write once JetStream acknowledged them (or the outbox
+    # holds them). A restart publishes what is still here again (the ids deduplicate) and logs what the day's
+    # parents.jsonl lacks, so a kill -9 between the write and the publish neither loses nor repeats an event
+    pending: list[ParentEvent] = msgspec.field(default_factory=list)
     reason: str = ""
     updated_ns: TimeNs = 0
 

@@ -110,6 +110,10 @@ DAEMON_REASONS: dict[str, str] = {
     "venue:rate_limited": "the venue's rate limit: the request waits or is refused until the limit allows it",
     "venue:outcome_unknown": "the venue's answer to the amend never came: the order is kept as it was",
     "shutting_down": "the daemon is shutting down and takes no commands",
+    "cash_asset_mismatch": (
+        "the account's cash is a coin (cash_assets: [BTC]) and the pair is quoted in another asset: it trades pairs "
+        "quoted in its coin only"
+    ),
 }
 
 REJECTIONS: dict[str, Rejection] = {

@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import date
 from decimal import Decimal
 
 import msgspec
 
 from kernels import codes as C
+from oms.archive.logs import LogWriter, day_of
 from oms.bus import OutboxRecord, order_subject
 from oms.bus.streams import ensure_bucket
-from oms.model import AccountId, Instrument, Market, Order
+from oms.model import AccountId, Instrument, Market, Order, codec
 from oms.model.codec import encode
 from oms.model.parents import ParentEvent
 from oms.model.units import to_decimal
@@ -40,6 +42,34 @@ __all__ = ["BookView", "Emulation", "ExitManager", "ParentEngine", "SlippageCont
 
 def exchange_of(account: str) -> str:
     return account.partition("/")[0]
+
+
+def _record(ev: ParentEvent) -> OutboxRecord:
+    subject = order_subject("orders", AccountId.parse(ev.account), ev.symbol)
+    return OutboxRecord(subject, f"parent:{ev.account}:{ev.parent_id}:{ev.seq}", msgspec.Raw(encode(ev)))
+
+
+def logged_through(logs: LogWriter, account: str, events: list[ParentEvent]) -> dict[date, int]:
+    """The last seq of ``events``' parent in each of their days' parents.jsonl of ``account`` (0: none); a line
+    that does not read (a crash's torn last line) is not a logged event."""
+    pid = events[0].parent_id
+    out: dict[date, int] = {}
+    for day in {day_of(ev.event_ns) for ev in events}:
+        path, top = logs.layout.log("parents", day, account), 0
+        if path.exists():
+            needle = pid.encode()
+            with path.open("rb") as fh:
+                for line in fh:
+                    if needle not in line:
+                        continue
+                    try:
+                        ev = codec.decode(line, ParentEvent)
+                    except codec.DecodeError:
+                        continue
+                    if ev.parent_id == pid:
+                        top = max(top, ev.seq)
+        out[day] = top
+    return out
 
 
 class Emulation:
@@ -65,7 +95,7 @@ class Emulation:
             feed.listeners.append(book.on_trade)
         registry = d.metrics.registry
         self.slippage = SlippageControl(book, exchange_of, registry, id_prefix=d.gateway.id_prefix)
-        self.parents = ParentEngine(d.gateway, d.router.execute, book, store, self._publish,
+        self.parents = ParentEngine(d.gateway, d.router.execute, book, store, self._publish, recover=self._recover,
                                     exchange_of=exchange_of, tick_s=self.tick_s, free_of=self._free_of,
                                     clients_of=lambda account: d.sessions[account].clients_for)  # fmt: skip
         self.exits = ExitManager(d.cfg.risk, d.gateway, d.router.execute, book, store, registry,
@@ -133,12 +163,23 @@ class Emulation:
             loop.create_task(self.exits.run(), name="managed exits"),
         ]
 
-    async def _publish(self, ev: ParentEvent) -> None:
-        subject = order_subject("orders", AccountId.parse(ev.account), ev.symbol)
-        rec = OutboxRecord(subject, f"parent:{ev.account}:{ev.parent_id}:{ev.seq}", msgspec.Raw(encode(ev)))
-        await self.daemon.publisher.publish_record(rec)
+    async def _publish(self, ev: ParentEvent) -> asyncio.Future | None:
+        ack = await self.daemon.publisher.publish_record(_record(ev))
         self.daemon.sink.log(ev)  # data/logs/YYYY/MM/DD/{account}/parents.jsonl, beside the children's orders.jsonl
         self.daemon.metrics.events_published.labels("ParentEvent").inc()
+        return ack
+
+    async def _recover(self, account: str, events: list[ParentEvent]) -> None:
+        """A parent's events the last run wrote ahead in its state and may have stopped before publishing or
+        logging: through the outbox (each stored once: ``EventPublisher.requeue``), and into parents.jsonl those
+        after the last seq the day's file has of that parent (its lines go in seq order)."""
+        d = self.daemon
+        d.publisher.requeue([msgspec.structs.replace(_record(ev), t=ev.event_ns) for ev in events])
+        logged = logged_through(d.sink.logs, account, events)
+        for ev in events:
+            if ev.seq > logged.get(day_of(ev.event_ns), 0):
+                d.sink.log(ev)
+        d.metrics.events_published.labels("ParentEvent").inc(len(events))
 
     async def stop(self) -> None:
         """No new steps; the steps in flight finish (their state is written)."""

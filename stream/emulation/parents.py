@@ -60,6 +60,8 @@ _FILLED = OrderStatus.FILLED
 _NOT_SENT = frozenset({"shutting_down", "not_trading"})  # router refusals before anything reached the venue
 _TERMINAL_CHILD = frozenset(s.value for s in TERMINAL) | {"not_found"}
 Execute = Callable[[list], Awaitable[list[CommandResult]]]
+Publish = Callable[[ParentEvent], Awaitable[asyncio.Future | None]]  # to JetStream and the log; its ack or None
+Recover = Callable[[str, list[ParentEvent]], Awaitable[None]]  # events a crash may have cut off: again, once
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Working:
     volume_base: int = 0  # pov: the others' volume seen when last amended (the new participation counts from it)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one step or amend at a time
     venues: list[split.Venue] = field(default_factory=list)  # a routed liquidity parent's books (``split``)
+    handed: dict[int, asyncio.Future | None] = field(default_factory=dict)  # pending seq -> its ack (None: outbox)
+    kept: int = 0  # every event up to this seq is in JetStream or the outbox: off the write-ahead
 
     @property
     def pid(self) -> str:
@@ -99,8 +103,9 @@ class ParentEngine:
         execute: Execute,
         book: BookView,
         store: StateStore,
-        publish: Callable[[ParentEvent], Awaitable[None]],
+        publish: Publish,
         *,
+        recover: Recover | None = None,
         exchange_of: Callable[[str], str],
         clock: Callable[[], int] = time.time_ns,
         tick_s: float = 0.05,
@@ -112,6 +117,7 @@ class ParentEngine:
         self.book = book
         self.store = store
         self.publish = publish
+        self.recover = recover
         self.exchange_of = exchange_of
         self.clock = clock
         self.tick_s = tick_s
@@ -315,6 +321,10 @@ class ParentEngine:
             save = time.monotonic() - last_save > 1.0
             for w in list(self.parents.values()):
                 if w.st.status is not ParentStatus.WORKING:
+                    # finished: written again if its last write failed, or once its last events have their
+                    # answers (they come off its write-ahead)
+                    if save and (w.dirty or self._answered(w)):
+                        self.kick(w)
                     continue
                 algo = w.st.cmd.algo
                 due = algo in plans.SCHEDULED and w.st.next_slice < len(w.plan) and w.plan[w.st.next_slice][0] <= now
@@ -567,13 +577,52 @@ class ParentEngine:
             )  # fmt: skip
         w.notes.clear()
         w.dirty = False
-        # the state (with its seq) before the events: killed in between, the events are missing from the log and
-        # from JetStream alike. The other way round, a kill -9 while the state was being written let the restarted
-        # daemon number its new events with the seqs of events already logged, whose copies in the outbox were then
-        # dropped as duplicates (the kill -9 TWAP scenario failed in CI on it)
-        await self.store.put(w.account, w.pid, st)
-        for ev in events:
-            await self.publish(ev)
+        # the write-ahead: the new events go into the state in the same KV write as their seq, and are published
+        # and logged only once it is written; those JetStream acknowledged since the last write come off it. Killed
+        # before the write, the events never were (their step runs again after the restart); after it, the restart
+        # finds them in the state and publishes them again (``_recover``). Published before the write (as it once
+        # was), a kill -9 while the state was being written let the restarted daemon number new events with seqs
+        # already logged, whose outbox copies JetStream then dropped as duplicates (the kill -9 TWAP scenario)
+        await self._confirm(w)
+        st.pending = [e for e in st.pending if e.seq > w.kept] + events  # (an amend's copy of the state too)
+        if not await self.store.put(w.account, w.pid, st):
+            w.dirty = True  # NATS down: the events wait in the state until a later write of it succeeds
+            return
+        todo = [e for e in st.pending if e.seq > w.kept and e.seq not in w.handed]
+        loop = asyncio.get_running_loop()
+        for ev in todo:  # handed before the first await: a save meanwhile does not publish them again
+            w.handed[ev.seq] = loop.create_future()
+        for k, ev in enumerate(todo):
+            try:
+                w.handed[ev.seq] = await self.publish(ev)
+            except BaseException:  # not handed after all: the next save publishes them
+                for later in todo[k:]:
+                    w.handed.pop(later.seq, None)
+                raise
+
+    async def _confirm(self, w: Working) -> None:
+        """Move ``w.kept`` over the handed events, in seq order, that JetStream acknowledged or the outbox holds;
+        one whose publish failed (no ack in time: the publisher cancels it) goes again through the outbox
+        (``recover``: once in JetStream by its id, logged only if it is not)."""
+        failed = []
+        for seq in sorted(w.handed):
+            ack = w.handed[seq]
+            if ack is not None and not ack.done():
+                break
+            if ack is not None and (ack.cancelled() or ack.exception() is not None):
+                failed.append(seq)
+            del w.handed[seq]
+            w.kept = seq
+        if failed and self.recover is not None:
+            await self.recover(w.account, [e for e in w.st.pending if e.seq in failed])
+
+    @staticmethod
+    def _answered(w: Working) -> bool:
+        """Whether the first handed event of ``w`` has its answer (a later write takes it off the state)."""
+        if not w.handed:
+            return False
+        ack = w.handed[min(w.handed)]
+        return ack is None or ack.done()
 
     # ------------------------------------------------------------------ restart
     async def unsent(self, account: str) -> list[tuple[str, str]]:
@@ -594,7 +643,11 @@ class ParentEngine:
         states = self._stored.pop(account, None)  # read by ``unsent`` at attach; nothing else writes them since
         for st in states if states is not None else await self.store.load(account, "par-", ParentState):
             pid = st.cmd.parent_id or ""
-            if st.status is not ParentStatus.WORKING or pid in self.parents:
+            if pid in self.parents:
+                continue
+            if st.pending:
+                await self._recover(account, pid, st)
+            if st.status is not ParentStatus.WORKING:
                 continue
             try:
                 w = self._working(st)
@@ -614,6 +667,18 @@ class ParentEngine:
             self.kick(w)
             n += 1
         return n
+
+    async def _recover(self, account: str, pid: str, st: ParentState) -> None:
+        """The events the last run wrote ahead and may not have published or logged (it stopped in between):
+        published again and logged where missing (``recover``), then off the state. A working parent's next
+        write takes them off in KV too; a finished one's is written here."""
+        if self.recover is None:
+            return
+        log.info("parent %s of %s: %d event(s) of the last run published again", pid, account, len(st.pending))
+        await self.recover(account, st.pending)
+        st.pending = []
+        if st.status is not ParentStatus.WORKING:
+            await self.store.put(account, pid, st)
 
     async def _find(self, w: Working, ch: ChildOrder, clients_for) -> None:
         """A recorded child the gateway does not know: the venue says whether it exists (never re-sent)."""

@@ -11,6 +11,8 @@ from decimal import ROUND_FLOOR, Decimal
 
 from kernels.state import A_CASH, I_MARK, P_QTY
 from oms.model import OrderStatus, OrderType, PlaceOrder, Side
+from oms.model.parents import PlaceParent
+from oms.model.rejections import rejection
 from stream.reconcile_hook import ReconcileFailed, reconcile_session
 from tests.stream.conftest import request, unique, until
 
@@ -190,5 +192,62 @@ async def test_btc_cash_without_a_mark_yet_waits_and_is_reconciled_when_it_comes
         ]  # fmt: skip
         expected = valued(d, Decimal(2))
         assert kernel(d, acct) == (expected, 0)
+    finally:
+        await d.stop()
+
+
+async def test_btc_cash_refuses_pairs_quoted_in_another_asset_before_the_kernel(bench, nc):
+    """The BTC-cash account's cash is its BTC alone: an order or parent in ETH/USDT or BTC/USDT (their USDT would
+    not be part of that cash, nor their position reconciled) is refused with ``cash_asset_mismatch`` naming the
+    account, the pair's quote and the cash, counted, and nothing reaches the kernel or the venue; ETH/BTC still
+    trades, and a USDT account trades ETH/USDT as before."""
+    name, other = unique("btcmis"), unique("usdtok")
+    bench.write([name, other], symbols=("BTC/USDT", "ETH/BTC", "ETH/USDT"), cash={name: ["BTC"]})
+    acct, usdt_acct = bench.account(name), bench.account(other)
+    d = bench.daemon()
+    await d.start()
+    try:
+        assert d.sessions[acct].trading, d.sessions[acct].refused
+        a = d.sessions[acct].number
+        refusals = d.metrics.rejections.labels(acct, "cash_asset_mismatch")
+        orders = [
+            PlaceOrder(
+                account=acct,
+                symbol=symbol,
+                side=side,
+                order_type=OrderType.MARKET,
+                qty="0.01",
+                intent=f"mismatch {symbol} {side}",
+            )  # fmt: skip
+            for symbol, side in (("ETH/USDT", Side.BUY), ("BTC/USDT", Side.SELL))
+        ]
+        twap = PlaceParent(account=acct, symbol="ETH/USDT", side=Side.BUY, algo="twap", qty="0.02", slices=2,
+                           duration_s=2.0, intent="mismatch parent")  # fmt: skip
+        results = (await request(nc, acct, *orders, twap)).results
+        for res, symbol in zip(results, ("ETH/USDT", "BTC/USDT", "ETH/USDT"), strict=True):
+            assert not res.ok and res.code == "cash_asset_mismatch", res
+            assert acct in res.reason and f"{symbol} is quoted in USDT" in res.reason
+            assert "cash_assets: [BTC]" in res.reason
+        assert int(refusals._value.get()) == 3
+        assert rejection("cash_asset_mismatch").code == "cash_asset_mismatch"
+        assert not d.emulation.parents.parents  # the parent never started
+        assert all(rec.account != acct for rec in d.gateway.orders)  # nothing past the router
+        i, _ = d.wiring.instruments.lookup("binance", "ETH/USDT")
+        assert int(d.wiring.state.pos[P_QTY, a, i, 0]) == 0
+        execution = d.sessions[acct].links[next(iter(d.sessions[acct].links))].clients.execution
+        assert await execution.fills("ETH/USDT", 0) == [] and await execution.fills("BTC/USDT", 0) == []
+        assert d.risk.coins.held(a) == 2 * PICO  # the BTC held, as reconciled: nothing moved it
+
+        # its own coin's pairs still trade
+        buy = PlaceOrder(account=acct, symbol="ETH/BTC", side=Side.BUY, order_type=OrderType.MARKET, qty="0.01",
+                         intent="coin pair")  # fmt: skip
+        [res] = (await request(nc, acct, buy)).results
+        assert res.ok, res
+        # a USDT account is not concerned
+        usdt_buy = PlaceOrder(account=usdt_acct, symbol="ETH/USDT", side=Side.BUY, order_type=OrderType.MARKET,
+                              qty="0.1", intent="usdt pair")  # fmt: skip
+        [res] = (await request(nc, usdt_acct, usdt_buy)).results
+        assert res.ok, res
+        assert int(d.metrics.rejections.labels(usdt_acct, "cash_asset_mismatch")._value.get()) == 0
     finally:
         await d.stop()

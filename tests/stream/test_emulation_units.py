@@ -1,5 +1,6 @@
 """The emulation's pure parts: parent ids and child ids, schedules from the execution kernels, the slippage cap,
-the exits config, and the command schema accepting a parent (no servers needed)."""
+the exits config, the command schema accepting a parent, and the log side of a parent's recovery (no servers
+needed)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from kernels import codes as C
+from oms.archive.layout import Layout
+from oms.archive.logs import LogWriter, read_log
+from oms.archive.report import FileResult
 from oms.config.exits import ExitsConfig
 from oms.model import Instrument, InstrumentSpec, Trade
 from oms.model.commands import CommandError, CommandRequest, encode_request, parse_request
-from oms.model.parents import ParentAlgo, PlaceParent, child_order_id, derive_parent_id
-from stream.emulation import plans
+from oms.model.parents import ParentAlgo, ParentEvent, PlaceParent, child_order_id, derive_parent_id
+from stream.emulation import logged_through, plans
 from stream.emulation.book import BookView
 from stream.emulation.slippage import SlippageControl
 
@@ -177,3 +181,29 @@ def test_an_amended_schedule_shares_what_is_left_over_the_slices_still_to_come()
     ice = _twap(algo=ParentAlgo.ICEBERG, qty="0.006", price="100", display_qty="0.002", variance_pct="10")
     clips = plans.replan(ice, INS, total, 0, 1, 5 * sec, INS.qty("0.001"))
     assert sum(q for _, q in clips) == INS.qty("0.005") and clips == plans.plan(ice, INS, INS.qty("0.005"), 0, 1)
+
+
+def test_the_log_side_of_a_parents_recovery_knows_its_last_logged_seq_past_a_torn_line(tmp_path):
+    """``logged_through``: the last seq of the parent in each day's parents.jsonl, other parents' lines and a
+    crash's torn last line not counted; the next writer ends that line, so the line after it reads whole."""
+    t0, day_ns = 1_764_547_200 * 10**9, 86_400 * 10**9  # 2025-12-01 00:00 UTC
+
+    def ev(pid: str, seq: int, day: int = 0) -> ParentEvent:
+        return ParentEvent(account="binance/a", symbol="BTC/USDT", parent_id=pid, algo="twap", kind="child_sent",
+                           status="working", side="buy", qty="0.004", seq=seq, event_ns=t0 + day * day_ns)  # fmt: skip
+
+    layout = Layout(tmp_path / "data")
+    with LogWriter(layout) as w:
+        path = w.append(ev("p1", 1))
+        w.append(ev("p2", 7))
+        w.append(ev("p1", 2))
+    whole = path.read_bytes()
+    path.write_bytes(whole + whole.splitlines(keepends=True)[-1][:40])  # seq 3 of p1 cut off by a kill -9
+    with LogWriter(layout) as w:
+        pending = [ev("p1", 2), ev("p1", 3), ev("p1", 4, day=1)]
+        days = logged_through(w, "binance/a", pending)
+        assert sorted(days.values()) == [0, 2]  # day 0: seq 2 (the torn line is no event); day 1: none yet
+        w.append(ev("p1", 3))
+    result = FileResult(source=str(path), table="parents")
+    got = [(e.parent_id, e.seq) for e in read_log(path, "parents", result)]
+    assert got == [("p1", 1), ("p2", 7), ("p1", 2), ("p1", 3)] and result.rejected_rows == 1
