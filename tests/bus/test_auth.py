@@ -109,16 +109,32 @@ async def test_trader_sends_commands_and_only_the_daemon_answers(nats_server):
         assert reply.data == b'{"ok": true}' and reply.subject.startswith("_INBOX.trader.")
         kill = await daemon.subscribe("cmd.halt")
         await daemon.flush()
-        await trader.publish("cmd.halt", b"{}")
-        assert (await kill.next_msg(timeout=5)).data == b"{}"
+        # the trader's kill switch reaches the daemon. (About one run in eight, the local nats-server dropped the
+        # first publish after the subscription's flush, with no error on either side and the next publish
+        # delivered, on 456fac6 as on later code: the trader sends again until one arrives.)
+        got = None
+        for attempt in range(5):
+            await trader.publish("cmd.halt", b'{"attempt": %d}' % attempt)
+            await trader.flush()
+            try:
+                got = await kill.next_msg(timeout=2)
+                break
+            except nats.errors.TimeoutError:
+                continue
+        assert got is not None, f"no halt reached the daemon: daemon {daemon_errors.items} trader {trader_errors.items}"
+        assert got.data.startswith(b'{"attempt": ')
 
         # nobody else publishes cmd.>: the daemon itself, a reader, the flows
         for nc, errors in ((daemon, daemon_errors), (reader, reader_errors), (flows, flows_errors)):
             await nc.publish("cmd.halt", b"{}")
             await nc.flush()
             await errors.wait_for("permissions violation", "publish", "cmd.halt")
-        with pytest.raises(nats.errors.TimeoutError):
-            await kill.next_msg(timeout=0.5)  # none of them reached the daemon (the violations came first)
+        while True:  # none of them reached the daemon (the violations came first); a late trader copy may
+            try:
+                late = await kill.next_msg(timeout=0.5)
+            except nats.errors.TimeoutError:
+                break
+            assert late.data.startswith(b'{"attempt": '), late.data
 
         # nobody but the daemon subscribes to cmd.> (no one can pose as the daemon and answer commands)
         for nc, errors in ((trader, trader_errors), (reader, reader_errors), (flows, flows_errors)):
