@@ -105,6 +105,11 @@ def _decision(outcome: _Outcome) -> Decision:
     return Decision(result, [] if event is None else [event], [] if send is None else [send])
 
 
+def _cancellable(rec: OrderRecord) -> bool:
+    """Whether a cancel of ``rec`` is to be sent: it is open and no cancel of it is pending."""
+    return rec.is_open and rec.status is not OrderStatus.PENDING_CANCEL
+
+
 _SMALL_RUN = 4  # up to this many orders are checked one call each (``_check``; each reserves, as the batch)
 
 
@@ -386,14 +391,16 @@ class OrderGateway:
                     reason=f"order {cmd.client_order_id} of {cmd.account} is not known to this daemon",
                 )
             )
-        if not rec.is_open or rec.status is OrderStatus.PENDING_CANCEL:
+        if not _cancellable(rec):
             return Decision(CommandResult(ok=True, client_order_id=cmd.client_order_id, status=rec.status))
-        self.orders.mark(rec, OrderEventKind.CANCEL_SENT, self.clock())
-        return Decision(
-            CommandResult(ok=True, client_order_id=cmd.client_order_id, status=rec.status),
-            send=[CancelOrder(account=cmd.account, symbol=rec.cmd.symbol, client_order_id=cmd.client_order_id,
-                              venue_order_id=rec.venue_order_id)],
-        )  # fmt: skip
+        send = [self._cancel_sent(rec, cmd.account, self.clock())]
+        return Decision(CommandResult(ok=True, client_order_id=cmd.client_order_id, status=rec.status), send=send)
+
+    def _cancel_sent(self, rec: OrderRecord, account: str, now: int) -> CancelOrder:
+        """``rec`` marked ``pending_cancel`` and the cancel to send for it (``cancel`` and ``cancel_all``)."""
+        self.orders.mark(rec, OrderEventKind.CANCEL_SENT, now)
+        return CancelOrder(account=account, symbol=rec.cmd.symbol, client_order_id=rec.client_order_id,
+                           venue_order_id=rec.venue_order_id)  # fmt: skip
 
     def cancel_all(self, cmd: CancelAll) -> Decision:
         a = self._account_numbers.get(cmd.account)
@@ -407,19 +414,9 @@ class OrderGateway:
             self.rejections["unknown_account"] += 1
             return Decision(CommandResult(ok=False, code="unknown_account", reason=f"{cmd.account} is not traded here"))
         out = Decision(CommandResult(ok=True))
-        send, symbol, account = out.send, cmd.symbol, cmd.account
-        mark, now = self.orders.mark, None
-        for rec in self.orders.open_orders(a):  # ``cancel`` of each, inline: a quoting loop's every tick
-            if (
-                (symbol is None or rec.cmd.symbol == symbol)
-                and rec.is_open
-                and rec.status is not OrderStatus.PENDING_CANCEL
-            ):
-                if now is None:
-                    now = self.clock()
-                mark(rec, OrderEventKind.CANCEL_SENT, now)
-                send.append(CancelOrder(account=account, symbol=rec.cmd.symbol, client_order_id=rec.cmd.client_order_id,
-                                        venue_order_id=rec.venue_order_id))  # fmt: skip
+        symbol, now = cmd.symbol, self.clock()
+        out.send += [self._cancel_sent(rec, cmd.account, now) for rec in self.orders.open_orders(a)
+                     if (symbol is None or rec.cmd.symbol == symbol) and _cancellable(rec)]  # fmt: skip
         return out
 
     def handle_request(self, data: bytes, account: AccountId | str) -> tuple[CommandReply, Decision]:
