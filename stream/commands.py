@@ -115,8 +115,9 @@ class OrderRouter:
         # Command hooks (stream.emulation.EmulationEngine): each takes a command and returns it (maybe rewritten)
         # to go on through the gateway, or a CommandResult that answers it (a parent order, a refusal).
         self.hooks: list[Callable[[Command], Awaitable[Command | CommandResult]]] = []
-        # account -> its configs/accounts.yaml cash_assets (a coin cash trades pairs quoted in it only); None: any
-        self.cash_assets_of: Callable[[str], tuple[str, ...]] | None = None
+        # the accounts whose configs/accounts.yaml cash_assets is a coin (they trade pairs quoted in it only) ->
+        # those cash assets, made once at start: every other account's order passes without a lookup
+        self.coin_cash: dict[str, tuple[str, ...]] = {}
         # USD-M settings commands (stream.futures_settings.FuturesSettings.command); None: refused
         self.on_settings: Callable[[AccountSession, Command], Awaitable[CommandResult]] | None = None
 
@@ -201,9 +202,9 @@ class OrderRouter:
     def _cash_mismatch(self, cmd: PlaceOrder | PlaceParent) -> CommandResult | None:
         """An account whose cash is a coin (``cash_assets: [BTC]``) trades pairs quoted in it only: the refusal
         of an order or parent in another pair (``stream.coin_cash.foreign_quote``), or None."""
-        if self.cash_assets_of is None:
+        assets = self.coin_cash.get(cmd.account)
+        if assets is None:
             return None
-        assets = self.cash_assets_of(cmd.account)
         try:
             _, ins = self.gateway.instruments.lookup(cmd.account.partition("/")[0], cmd.symbol)
         except UnknownInstrument:

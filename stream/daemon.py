@@ -55,6 +55,7 @@ from oms.venues.factory import VenueFactory
 from oms.venues.interface import StreamStatus, UserEvent
 from stream import livestate
 from stream.accounts import AccountSession
+from stream.coin_cash import is_coin
 from stream.commands import OrderRouter
 from stream.emulation import Emulation
 from stream.events import EventSink, RiskEvent, StateWriter
@@ -210,7 +211,12 @@ class Daemon:
         self.logs = LogWriter(Layout(s.data_dir))
         self.sink = EventSink(self.publisher, self.logs, self.metrics)
         self.router = OrderRouter(self.gateway, self.sessions, self.sink, self.metrics)
-        self.router.cash_assets_of = lambda account: self.cfg.account(*account.split("/", 1)).cash_assets
+        self.router.coin_cash = {
+            f"{ex}/{name}": tuple(acc.cash_assets)
+            for ex, names in self.cfg.accounts.items()
+            for name, acc in names.items()
+            if len(acc.cash_assets) == 1 and is_coin(acc.cash_assets[0])
+        }
         self.funding = FundingBook(self.wiring.state, self.wiring.instruments, self.publisher, self.logs, js,
                                    on_booked=lambda account: self.sink.dirty.add(account),
                                    pace=lambda limiter, w: reconciler_of(self).pacer.call(limiter, w))  # fmt: skip
