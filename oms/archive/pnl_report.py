@@ -8,7 +8,8 @@ cuts the sorted result into one CSV per account (Arrow slices, no per-row work).
 A CSV has one row per day of the month (``period`` ``day``) and a last row for the month (``period``
 ``month``, dated the month's first day): realised and unrealised PnL, fees, funding, net PnL, turnover,
 fills, closing fills, wins, win rate, equity (cumulative since the first fill), drawdown and max drawdown.
-Decimals are printed exactly, without trailing zeros.
+Decimals are printed exactly, without trailing zeros. A month without fills or funding in the archive (a
+report run before the first fill) still writes ``total/pnl.csv``, with its header only.
 """
 
 from __future__ import annotations
@@ -165,7 +166,11 @@ def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport
     finally:
         con.close()
     out = MonthReport(first)
-    if table.num_rows == 0:
+    folder = reports / f"{first:%Y}" / f"{first:%m}"
+    if table.num_rows == 0:  # no fills or funding in the month: the total file still says so, header only
+        path = folder / TOTAL / "pnl.csv"
+        _write(path, (",".join(table.select(["period", "date", "account", *COLUMNS]).column_names) + "\n").encode())
+        out.files[TOTAL], out.equity[TOTAL] = path, ([], [])
         return out
     # the rows are sorted by account: one run of rows per account, one CSV serialisation for all of them
     runs = pc.run_end_encode(table.column("account").combine_chunks())
@@ -173,7 +178,6 @@ def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport
     names = runs.values.to_pylist()
     header, body, line_ends = _csv_lines(table.select(["period", "date", "account", *COLUMNS]))
     starts = np.concatenate([[0], ends[:-1]])
-    folder = reports / f"{first:%Y}" / f"{first:%m}"
     is_day = pc.equal(table.column("period"), "day").to_numpy(zero_copy_only=False)
     dates = table.column("date").to_pylist()
     equity = table.column("equity_f").to_numpy(zero_copy_only=False)

@@ -62,6 +62,16 @@ def test_month_csvs_are_hand_checked(tmp_path: Path) -> None:
     }
 
 
+def test_a_month_without_fills_writes_the_total_header_only(tmp_path: Path) -> None:
+    # a report run before the first fill (oms up's run at start): the total file says the run found nothing
+    layout = write_known_fills(tmp_path / "data")
+    rep = write_month(layout, tmp_path / "reports", "2026-10")
+    assert rep.files == {"total": tmp_path / "reports" / "2026" / "10" / "total" / "pnl.csv"}
+    assert rows(rep.files["total"]) == [HEADER]
+    assert rep.accounts == [] and rep.monthly == [] and rep.daily_total == []
+    assert sorted(p.name for p in (tmp_path / "reports" / "2026" / "10").iterdir()) == ["total"]
+
+
 def test_bad_month_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match="month '2026-13' is not YYYY-MM"):
         month_bounds("2026-13")
