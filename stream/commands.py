@@ -149,9 +149,37 @@ class OrderRouter:
         return CommandReply(request_id=request_id, error=reason, code=code)
 
     # ------------------------------------------------------------------ the one path
-    async def execute(self, commands: list[Command]) -> list[CommandResult]:
-        """Run commands (one account's, or any: the in-process path) in order; one result each."""
-        return [await self._one(cmd) for cmd in commands]
+    async def execute(self, commands: list[Command], *, pipelined: bool = False) -> list[CommandResult]:
+        """Run commands (one account's, or any: the in-process path) in order; one result each.
+
+        By default each command goes to the gateway after the venue answered the one before it (a NATS request's
+        batch: a first order that fills at once frees its risk slot for the next). ``pipelined`` (a hosted
+        strategy's intents of one callback, meant together): a run of two or more consecutive ``PlaceOrder`` is
+        decided by the gateway in the commands' order (hooks, risk, status machine: synchronous, before the
+        first venue call) and their venue calls are in flight together, so a bid and an ask cost one round trip,
+        not two. Any other command (cancel, cancel-all, amend, parent, settings) still waits for what came before
+        it and is waited for by what follows: a cancel-all then new quotes sends the quotes once the cancel-all
+        was answered. An exception of one pipelined command is raised once the others were answered."""
+        if not pipelined or len(commands) < 2:
+            return [await self._one(cmd) for cmd in commands]
+        results: list[CommandResult] = []
+        i, n = 0, len(commands)
+        while i < n:
+            j = i
+            while j < n and type(commands[j]) is PlaceOrder:
+                j += 1
+            if j - i < 2:
+                results.append(await self._one(commands[i]))
+                i += 1
+                continue
+            # the tasks start in creation order, each reaching its gateway decision before it first suspends
+            done = await asyncio.gather(*(self._one(cmd) for cmd in commands[i:j]), return_exceptions=True)
+            for out in done:
+                if isinstance(out, BaseException):
+                    raise out
+            results.extend(done)  # type: ignore[arg-type]
+            i = j
+        return results
 
     async def _one(self, cmd: Command) -> CommandResult:
         if not self.accepting:
@@ -230,6 +258,12 @@ class OrderRouter:
             self.metrics.rejections.labels(session.name, d.result.code).inc()
             return d.result
         result = d.result
+        if len(d.send) > 1 and all(type(item) is CancelOrder for item in d.send):  # a cancel-all: independent
+            done = await asyncio.gather(*(self._send_cancel(session, c) for c in d.send), return_exceptions=True)
+            for out in done:
+                if isinstance(out, BaseException):
+                    raise out
+            return result
         for item in d.send:
             if isinstance(item, PlaceOrder):
                 self.metrics.orders.labels(session.name).inc()

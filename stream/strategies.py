@@ -7,7 +7,9 @@ are the kernel state's), bound to its account and symbols. Each trade of a bound
 ``EV_FIELDS`` market event; before the call the host's account view (``acc``, ``pos``) is refreshed from
 the kernel state. Each intent becomes a ``PlaceOrder`` whose ``intent`` is ``{strategy}:{event ts}:{row}``,
 so the client order id is the same if the same event is replayed; ``CANCEL`` cancels the order the
-strategy tagged, ``CANCEL_ALL`` every open order of the account on that symbol.
+strategy tagged, ``CANCEL_ALL`` every open order of the account on that symbol. The commands of one call go
+through ``OrderRouter.execute(..., pipelined=True)``: decided in order, consecutive placements in flight together
+(a quote's bid and ask cost one venue round trip).
 
 ``on_fill`` is called for every fill and every rejection of a strategy's own orders (the event sink's
 listener: ``F_FIELDS`` with its tag, ``MAKER``/``PARTIAL``/``REJECTED`` flags, the fee in money units), and
@@ -178,7 +180,7 @@ class StrategyRunner:
         commands = [c for r, row in enumerate(rows) if (c := self._command(h, row, ts, r, what)) is not None]
         if commands:
             self.intents += len(commands)
-            self._spawn(asyncio.get_running_loop(), self.router.execute(commands))
+            self._spawn(asyncio.get_running_loop(), self.router.execute(commands, pipelined=True))
 
     # ------------------------------------------------------------------ on_timer and on_fill
     async def _timer(self, h: HostedStrategy) -> None:

@@ -23,13 +23,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 
 import pytest
 
 from localex import clients
 from localex.admin_client import AdminClient
 from oms.services.nats import NatsService
+from tests.harness.remote_exchange import RemoteExchange
 from tests.harness.servers import loopback_settings
 from tests.localex.conftest import localex_process
 from tests.stream.conftest import Bench
@@ -37,22 +37,6 @@ from tests.stream.conftest import Bench
 pytestmark = pytest.mark.bench
 ACCOUNTS = 200
 IP_LIMIT = 6000  # the local exchange's Spot weight per IP and minute (Binance's)
-
-
-@dataclass
-class Remote:
-    """The local exchange process, as ``Bench.write`` creates accounts on it."""
-
-    url: str
-    admin: AdminClient
-    ids: list[str] = field(default_factory=list)
-
-    def new_account(self, spot=None, futures=None):
-        aid = self.admin.call("POST", "/admin/v1/accounts", {})["accountId"]
-        for asset, amount in (spot or {}).items():
-            self.admin.call("POST", f"/admin/v1/accounts/{aid}/fund", {"asset": asset, "amount": amount})
-        key = self.admin.call("POST", f"/admin/v1/accounts/{aid}/keys", {})
-        return aid, key["apiKey"], key["secret"]
 
 
 class WeightSampler(threading.Thread):
@@ -103,7 +87,7 @@ def _memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def _seed(bench: Bench, remote: Remote, names: list[str]) -> None:
+def _seed(bench: Bench, remote: RemoteExchange, names: list[str]) -> None:
     """A resting BUY far below the market on every account, and a fill from a cross with its neighbour."""
     sync = {n: clients.binance_sync(remote.url, *bench.accounts[n][1:]) for n in names}
     for n in names:
@@ -156,7 +140,7 @@ def test_200_accounts_on_one_daemon(tmp_path) -> None:
     try:
         with localex_process(tmp_path / "lx", "--max-open-orders", "1000000") as (_, url):
             token = (tmp_path / "lx" / "localex-admin-token").read_text().strip()
-            remote = Remote(url, AdminClient(url, token))
+            remote = RemoteExchange(url, AdminClient(url, token))
             bench = Bench(remote, nats, tmp_path)  # type: ignore[arg-type]
             names = [f"many{k:03d}" for k in range(ACCOUNTS)]
             cfg = bench.write(names)

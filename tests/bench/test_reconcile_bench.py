@@ -20,7 +20,6 @@ import asyncio
 import json
 import resource
 import time
-from dataclasses import dataclass
 
 import pytest
 
@@ -28,6 +27,7 @@ from localex.admin_client import AdminClient
 from oms.model import Market, OrderType, PlaceOrder, Side
 from oms.venues.ratelimit import Window
 from stream.reconcile_pacing import WeightPacer
+from tests.harness.remote_exchange import RemoteExchange
 from tests.localex.conftest import localex_process
 from tests.stream.reconcile_kit import SPOT, connect_bus, new_daemon, reconciler, target
 from tests.venues.binance.conftest import Harness
@@ -35,22 +35,6 @@ from tests.venues.binance.conftest import Harness
 pytestmark = pytest.mark.bench
 ACCOUNTS = 200
 IP_LIMIT = 6000  # Binance Spot request weight per IP and minute
-
-
-@dataclass
-class Remote:
-    """The local exchange process as the harness needs it."""
-
-    url: str
-    admin: AdminClient
-
-    def new_account(self, spot=None, futures=None, permissions=None, parent=None):
-        acct = self.admin.call("POST", "/admin/v1/accounts", {})
-        aid = acct["accountId"]
-        for asset, amount in (spot or {}).items():
-            self.admin.call("POST", f"/admin/v1/accounts/{aid}/fund", {"asset": asset, "amount": amount})
-        key = self.admin.call("POST", f"/admin/v1/accounts/{aid}/keys", {})
-        return aid, key["apiKey"], key["secret"]
 
 
 def rss_mb() -> float:
@@ -88,7 +72,7 @@ def ip_count(h: Harness) -> int:
     return w.count
 
 
-async def _setup(h: Harness, remote: Remote):
+async def _setup(h: Harness, remote: RemoteExchange):
     created = [remote.new_account(spot={"USDT": "100000", "BTC": "1"}) for _ in range(ACCOUNTS)]
     names = [f"bench{k:03d}" for k in range(ACCOUNTS)]
     clients = []
@@ -115,7 +99,7 @@ async def _setup(h: Harness, remote: Remote):
 
 
 async def _run(url: str, admin_token: str, nats_server, tmp) -> dict:
-    remote = Remote(url, AdminClient(url, admin_token))
+    remote = RemoteExchange(url, AdminClient(url, admin_token))
     h = Harness(remote)  # type: ignore[arg-type]
     bus = await connect_bus(nats_server, tmp / "outbox")
     try:

@@ -31,6 +31,7 @@ from localex.server.protocol import make_runner
 from localex.server.ratelimit import RateLimitConfig
 from localex.server.state import ServerConfig
 from oms.archive.market import load_default_paths
+from tests.harness.remote_exchange import new_account
 
 
 def free_port() -> int:
@@ -72,20 +73,7 @@ class LocalServer:
         parent: str | None = None,
     ) -> tuple[str, str, str]:
         """Create and fund an account with one key: ``(account_id, api_key, secret)``."""
-        acct = self.admin("POST", "/admin/v1/accounts", {"parentId": parent} if parent else {})
-        account_id = acct["accountId"]  # type: ignore[index]
-        for asset, amount in (spot or {}).items():
-            self.admin("POST", f"/admin/v1/accounts/{account_id}/fund", {"asset": asset, "amount": amount})
-        for asset, amount in (futures or {}).items():
-            self.admin(
-                "POST", f"/admin/v1/accounts/{account_id}/fund", {"asset": asset, "amount": amount, "wallet": "FUTURES"}
-            )
-        key = self.admin(
-            "POST",
-            f"/admin/v1/accounts/{account_id}/keys",
-            {"permissions": permissions} if permissions is not None else {},
-        )
-        return account_id, key["apiKey"], key["secret"]  # type: ignore[index]
+        return new_account(self.admin, spot, futures, permissions, parent)
 
 
 def start_server(config: ServerConfig, exchange: Exchange | None = None) -> Iterator[LocalServer]:
@@ -129,12 +117,13 @@ def server() -> Iterator[LocalServer]:
 
 @contextlib.contextmanager
 def localex_process(
-    data_dir: Path | None, *args: str, port: int | None = None, umask: int | None = None
+    data_dir: Path | None, *args: str, port: int | None = None, umask: int | None = None, replay: bool = False
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``python -m localex`` as its own process (``--no-replay``, a free port unless ``port``), healthy;
-    yields ``(process, url)`` and stops it with SIGTERM (asserting a clean exit)."""
+    """``python -m localex`` as its own process (``--no-replay`` unless ``replay``: then real prices move its
+    books and marks; a free port unless ``port``), healthy; yields ``(process, url)`` and stops it with SIGTERM
+    (asserting a clean exit)."""
     port = port or free_port()
-    command = [sys.executable, "-m", "localex", "--port", str(port), "--no-replay", *args]
+    command = [sys.executable, "-m", "localex", "--port", str(port), *([] if replay else ["--no-replay"]), *args]
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     if umask is not None:  # through a shell: preexec_fn is unsafe in this threaded test process
