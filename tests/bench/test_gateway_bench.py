@@ -26,10 +26,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from kernels.positions import transfer, update_mark
 from kernels.risk import O_FIELDS, check_orders
-from kernels.state import UNLIMITED, AccountIndex, KernelState
-from oms.model import Instrument, InstrumentKind, InstrumentSpec, OrderStatus, OrderType, PlaceOrder, Side
+from kernels.state import UNLIMITED
+from oms.model import OrderStatus, OrderType, PlaceOrder, Side
 from oms.model.commands import (
     MAX_BATCH,
     CommandReply,
@@ -39,10 +38,9 @@ from oms.model.commands import (
     encode_request,
     parse_request,
 )
-from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
-from stream.instruments import InstrumentTable
 from stream.orders import NO_TRADES, OrderRecord, OrderTracker
+from tests.harness.gateway_kit import btc_gateway
 
 pytestmark = pytest.mark.bench
 N = 50_000
@@ -51,17 +49,8 @@ TARGET = 200_000
 
 
 def build(batch: int) -> tuple[OrderGateway, list[tuple[bytes, str]]]:
-    state = KernelState(n_accounts=ACCOUNTS, n_instruments=4)
-    accounts = AccountIndex([("binance", f"acct{k}") for k in range(ACCOUNTS)])
-    table = InstrumentTable(state)
-    spec = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
-                          min_qty="0.00001", max_qty="9000", min_notional="5")  # fmt: skip
-    i = table.add("binance", Instrument(spec))
-    b = tuple(state.blocks)
-    for a in range(ACCOUNTS):
-        state.set_limits(a, max_open_orders=UNLIMITED)
-        transfer(*b, a, money_to_units("10000000"))
-    update_mark(*b, i, Instrument(spec).mark_to_units("60000"))
+    gw = btc_gateway([f"acct{k}" for k in range(ACCOUNTS)], cash="10000000", n_instruments=4,
+                     max_open_orders=UNLIMITED)  # fmt: skip
     by_account: dict[str, list[PlaceOrder]] = {}
     for n in range(N):
         acct = f"binance/acct{n % ACCOUNTS}"
@@ -76,7 +65,7 @@ def build(batch: int) -> tuple[OrderGateway, list[tuple[bytes, str]]]:
             req = CommandRequest(request_id=f"{acct}-{k}", commands=tuple(cmds[k : k + batch]))
             reqs.append((encode_request(req), acct))
     reqs.sort(key=lambda r: r[0])  # accounts interleaved, as many senders would
-    return OrderGateway(state, accounts, table), reqs
+    return gw, reqs
 
 
 def run_gateway(gw: OrderGateway, reqs) -> tuple[float, float]:

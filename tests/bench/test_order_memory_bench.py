@@ -17,13 +17,9 @@ import tracemalloc
 
 import pytest
 
-from kernels.positions import transfer, update_mark
-from kernels.state import UNLIMITED, AccountIndex, KernelState
+from kernels.state import UNLIMITED
 from oms.model import (
     CancelOrder,
-    Instrument,
-    InstrumentKind,
-    InstrumentSpec,
     OrderEvent,
     OrderEventKind,
     OrderStatus,
@@ -31,9 +27,8 @@ from oms.model import (
     PlaceOrder,
     Side,
 )
-from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
-from stream.instruments import InstrumentTable
+from tests.harness.gateway_kit import btc_gateway
 
 pytestmark = pytest.mark.bench
 CANCELED = OrderStatus.CANCELED
@@ -48,15 +43,7 @@ CONFIGS = {  # name -> (retention_s, max_finished)
 
 
 def build(retention_s: float, max_finished: int) -> OrderGateway:
-    state = KernelState(n_accounts=1, n_instruments=1)
-    table = InstrumentTable(state)
-    spec = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
-                          min_qty="0.00001", max_qty="9000", min_notional="5")  # fmt: skip
-    i = table.add("binance", Instrument(spec))
-    state.set_limits(0, max_open_orders=UNLIMITED)
-    transfer(*state.blocks, 0, money_to_units("10000000"))
-    update_mark(*state.blocks, i, Instrument(spec).mark_to_units("60000"))
-    gw = OrderGateway(state, AccountIndex([("binance", "mm")]), table)
+    gw = btc_gateway(["mm"], cash="10000000", max_open_orders=UNLIMITED)
     gw.orders.set_limits(retention_s, max_finished)
     return gw
 

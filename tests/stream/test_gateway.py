@@ -7,15 +7,11 @@ import numpy as np
 import pytest
 
 from kernels import codes as C
-from kernels.positions import transfer, update_mark
-from kernels.state import A_CASH, A_FEES, A_OPEN_ORDERS, A_TOKENS_NS, AccountIndex, KernelState
+from kernels.state import A_CASH, A_FEES, A_OPEN_ORDERS, A_TOKENS_NS
 from oms.model import (
     CancelAll,
     CancelOrder,
     Fill,
-    Instrument,
-    InstrumentKind,
-    InstrumentSpec,
     OrderEvent,
     OrderEventKind,
     OrderStatus,
@@ -27,7 +23,7 @@ from oms.model.codec import encode
 from oms.model.commands import CommandRequest, encode_request
 from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
-from stream.instruments import InstrumentTable
+from tests.harness.gateway_kit import btc_gateway
 
 ACC = "binance/sub_mm"
 T0 = 1_700_000_000_000_000_000
@@ -44,19 +40,8 @@ class Clock:
 
 @pytest.fixture
 def gw() -> OrderGateway:
-    state = KernelState(n_accounts=4, n_instruments=4)
-    accounts = AccountIndex([("binance", "sub_mm"), ("binance", "main")])
-    table = InstrumentTable(state)
-    spec = InstrumentSpec(
-        symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001", min_qty="0.00001",
-        max_qty="9000", min_notional="5",
-    )  # fmt: skip
-    i = table.add("binance", Instrument(spec))
-    state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=3)
-    b = tuple(state.blocks)
-    transfer(*b, 0, money_to_units("100000"))
-    update_mark(*b, i, table.lookup("binance", "BTC/USDT")[1].mark_to_units("60000"))
-    return OrderGateway(state, accounts, table, clock=Clock())
+    return btc_gateway(["sub_mm", "main"], cash="100000", funded=[0], n_accounts=4, n_instruments=4, clock=Clock(),
+                       max_order_notional=money_to_units("5000"), max_open_orders=3)  # fmt: skip
 
 
 def place(qty: str = "0.01", price: str = "60000", intent: str = "1", **kw) -> PlaceOrder:
@@ -204,15 +189,8 @@ def test_nats_request_in_reply_out(gw):
 
 
 def _fresh_gateway() -> OrderGateway:
-    state = KernelState(n_accounts=4, n_instruments=4)
-    table = InstrumentTable(state)
-    spec = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
-                          min_qty="0.00001", max_qty="9000", min_notional="5")  # fmt: skip
-    i = table.add("binance", Instrument(spec))
-    state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=4)
-    transfer(*state.blocks, 0, money_to_units("100000"))
-    update_mark(*state.blocks, i, Instrument(spec).mark_to_units("60000"))
-    return OrderGateway(state, AccountIndex([("binance", "sub_mm")]), table, clock=Clock())
+    return btc_gateway(["sub_mm"], cash="100000", n_accounts=4, n_instruments=4, clock=Clock(),
+                       max_order_notional=money_to_units("5000"), max_open_orders=4)  # fmt: skip
 
 
 def _batch() -> list[PlaceOrder]:

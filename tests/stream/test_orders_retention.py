@@ -9,14 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.positions import transfer, update_mark
-from kernels.state import A_OPEN_ORDERS, AccountIndex, KernelState
+from kernels.state import A_OPEN_ORDERS
 from oms.model import (
     AmendOrder,
     Fill,
-    Instrument,
-    InstrumentKind,
-    InstrumentSpec,
     OrderEvent,
     OrderEventKind,
     OrderStatus,
@@ -26,8 +22,8 @@ from oms.model import (
 )
 from oms.model.units import money_to_units
 from stream.gateway import OrderGateway
-from stream.instruments import InstrumentTable
 from stream.orders import OrderRecord, OrderTracker
+from tests.harness.gateway_kit import btc_gateway
 
 ACC = "binance/sub_mm"
 S = 1_000_000_000  # ns in a second
@@ -236,15 +232,8 @@ def test_limits_are_checked():
 
 # --------------------------------------------------------------------------- through the gateway
 def gateway(clock: Clock, retention_s: float, max_finished: int) -> OrderGateway:
-    state = KernelState(n_accounts=2, n_instruments=2)
-    table = InstrumentTable(state)
-    spec = InstrumentSpec(symbol="BTC/USDT", kind=InstrumentKind.SPOT, tick_size="0.01", step_size="0.00001",
-                          min_qty="0.00001", max_qty="9000", min_notional="5")  # fmt: skip
-    i = table.add("binance", Instrument(spec))
-    state.set_limits(0, max_order_notional=money_to_units("5000"), max_open_orders=1000)
-    transfer(*state.blocks, 0, money_to_units("1000000"))
-    update_mark(*state.blocks, i, Instrument(spec).mark_to_units("60000"))
-    gw = OrderGateway(state, AccountIndex([("binance", "sub_mm")]), table)
+    gw = btc_gateway(["sub_mm"], cash="1000000", n_accounts=2, n_instruments=2,
+                     max_order_notional=money_to_units("5000"), max_open_orders=1000)  # fmt: skip
     gw.orders._clock = clock
     gw.orders.set_limits(retention_s, max_finished, sweep_every=1)
     return gw
