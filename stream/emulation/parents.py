@@ -457,9 +457,11 @@ class ParentEngine:
             if qty >= least or (qty == left and target >= w.total):
                 await self._send(w, "slice", qty, w.price, TimeInForce.IOC)
         elif algo is ParentAlgo.LIQUIDITY and w.venues:
-            for v, qty in zip(w.venues, split.sizes(self.book, self.free_of, w.venues, w.side, left), strict=True):
-                if qty > 0:
-                    await self._send(w, "slice", qty, v.limit, TimeInForce.IOC, venue=v)
+            sizes = split.sizes(self.book, self.free_of, w.venues, w.side, left)
+            pairs = zip(w.venues, sizes, strict=True)
+            children = [("slice", q, v.limit, TimeInForce.IOC, v) for v, q in pairs if q > 0]
+            if children:
+                await self._send_all(w, children)
         elif algo is ParentAlgo.LIQUIDITY:
             qty = self.book.depth_within(w.i, w.side, w.price)
             qty = min(left, qty - qty % w.ins.lot)
@@ -509,6 +511,25 @@ class ParentEngine:
     async def _send(
         self, w: Working, role: str, qty: int, price: int, tif: TimeInForce | None, venue: split.Venue | None = None
     ) -> None:
+        await self._send_all(w, [(role, qty, price, tif, venue)])
+
+    async def _send_all(
+        self, w: Working, specs: list[tuple[str, int, int, TimeInForce | None, split.Venue | None]]
+    ) -> None:
+        """Children ``(role, qty, price, tif, venue)`` of ``w``: written to its state first (one write: a restart
+        asks the venue for each id), then sent together (``execute(..., pipelined=True)``: a liquidity split's
+        children reach their accounts at once, not one round trip after the other)."""
+        made = [self._child(w, *spec) for spec in specs]
+        await self._save(w)  # written before they are sent
+        for child, _ in made:
+            child.sent = True
+        results = await self.execute([order for _, order in made], pipelined=True)
+        for (child, _), res in zip(made, results, strict=True):
+            self._child_answer(w, child, res)
+
+    def _child(
+        self, w: Working, role: str, qty: int, price: int, tif: TimeInForce | None, venue: split.Venue | None
+    ) -> tuple[ChildOrder, PlaceOrder]:
         st, cmd = w.st, w.st.cmd
         ins = venue.ins if venue is not None else w.ins
         account = venue.account if venue is not None else cmd.account
@@ -525,15 +546,16 @@ class ParentEngine:
                            account=account if account != cmd.account else "")  # fmt: skip
         st.children.append(child)
         self.children[coid] = w.pid
-        await self._save(w)  # written before it is sent: a restart asks the venue for this id
         order = PlaceOrder(
             account=account, symbol=cmd.symbol, side=cmd.side,
             order_type=OrderType.LIMIT if limit else OrderType.MARKET, qty=child.qty, price=child.price,
             time_in_force=tif if limit else None, reduce_only=cmd.reduce_only, strategy=cmd.strategy,
             intent=f"{w.pid}:{n}", client_order_id=coid, max_slippage_bps=slippage,
         )  # fmt: skip
-        child.sent = True
-        [res] = await self.execute([order])
+        return child, order
+
+    def _child_answer(self, w: Working, child: ChildOrder, res) -> None:
+        coid, cmd = child.client_order_id, w.st.cmd
         if not res.ok and res.code in _NOT_SENT:  # the daemon stopping or the account reconciling: never placed
             child.status = "not_found"
             w.notes.append(("child_not_sent", coid, child.qty, f"{res.code}: {res.reason}"))
@@ -545,7 +567,7 @@ class ParentEngine:
             w.notes.append(("child_rejected", coid, child.qty, f"{res.code}: {res.reason}"))
             w.again = True
         else:
-            w.notes.append(("child_sent", coid, child.qty, role))
+            w.notes.append(("child_sent", coid, child.qty, child.role))
 
     async def _cancel_children(self, w: Working) -> None:
         for ch in w.st.children:
