@@ -235,9 +235,12 @@ async def universal_transfer_history(call: Call) -> object:
     dst = _by_email(call, main, to_email) if to_email else None
     client_id = p.opt_str("clientTranId")
     start, end = _history_window(call)
+    # times are whole milliseconds on the wire: ``end`` takes in all of its millisecond (a transfer made in the
+    # millisecond the history is asked for is in it, as on Binance, whose records carry that millisecond)
+    end_ns = end * 1_000_000 + 999_999
     rows = [
         t
-        for t in call.state.exchange.transfers(None, start_ns=start * 1_000_000, end_ns=end * 1_000_000, limit=10**9)
+        for t in call.state.exchange.transfers(None, start_ns=start * 1_000_000, end_ns=end_ns, limit=10**9)
         if t.type != "FUND"
         and t.from_account in family
         and t.to_account in family

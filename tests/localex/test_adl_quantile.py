@@ -10,7 +10,7 @@ import json
 import urllib.request
 
 from oms.model import Market, OrderType, PlaceOrder, PositionSide, Side
-from tests.localex.test_rest_fidelity import Ctx, call, signed
+from tests.localex.rest_support import Ctx, call, signed
 from tests.venues.binance.conftest import Harness
 
 

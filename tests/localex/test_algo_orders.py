@@ -11,7 +11,7 @@ import asyncio
 
 from localex.engine.types import OrderRequest
 from localex.server.app import server_state
-from tests.localex.test_rest_fidelity import DEC, INT, STR, Ctx, call, signed, type_ok
+from tests.localex.rest_support import DEC, INT, STR, Ctx, call, signed, type_ok
 
 # POST /fapi/v1/algoOrder response example, key by key (BOOL and null-able ones checked by value below)
 ALGO_KEYS = {

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from localex.engine.types import OrderRequest
 from localex.server.app import server_state
-from tests.localex.test_rest_fidelity import Ctx, call, signed
+from tests.localex.rest_support import Ctx, call, signed
 
 
 def on_server(server, fn):

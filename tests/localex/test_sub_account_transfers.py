@@ -11,9 +11,11 @@ from decimal import Decimal
 
 import pytest
 from binance.exceptions import BinanceAPIException
-from conftest import LocalServer
+from conftest import LocalServer, free_port, start_server
 
 from localex import clients
+from localex.engine import Exchange
+from localex.server.state import ServerConfig
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -64,3 +66,17 @@ def test_history_one_side_by_client_id_within_seven_days(server: LocalServer) ->
     now = int(time.time() * 1000)
     assert _code(lambda: ex.get_universal_transfer_history(startTime=now - 8 * DAY_MS, endTime=now)) == -1128
     assert ex.get_universal_transfer_history(startTime=now - 9 * DAY_MS, clientTranId="out-1")["result"] == []
+
+
+def test_a_transfer_is_in_the_history_asked_for_within_the_same_millisecond() -> None:
+    # the exchange's clock stands still half-way through a millisecond: the transfer and the history query share
+    # it, and the default window (ending "now", in whole milliseconds) still holds the transfer. It once ended at
+    # the millisecond's start and missed it (a ccxt conformance test failed that way about once in many runs)
+    now = [(time.time_ns() // 1_000_000) * 1_000_000 + 500_000]
+    for server in start_server(ServerConfig(port=free_port(), replay=False), Exchange(clock=lambda: now[0])):
+        ex, _, sub, emails = _family(server)
+        out = ex.make_subaccount_universal_transfer(toEmail=emails[sub], fromAccountType="SPOT",
+                                                    toAccountType="SPOT", asset="USDT", amount="5")  # fmt: skip
+        rows = ex.get_universal_transfer_history(toEmail=emails[sub])["result"]
+        assert [r["tranId"] for r in rows] == [out["tranId"]]
+        assert rows[0]["createTimeStamp"] == now[0] // 1_000_000

@@ -22,7 +22,7 @@ from localex.server.state import ServerConfig
 from oms.model import CancelOrder, OrderStatus
 from oms.services import free_port
 from tests.localex.conftest import start_server
-from tests.localex.test_rest_fidelity import Ctx
+from tests.localex.rest_support import Ctx
 from tests.scenarios.conftest import ledger
 from tests.stream.conftest import Bench, place, request, unique, until
 

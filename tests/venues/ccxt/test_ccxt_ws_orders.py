@@ -18,7 +18,7 @@ import pytest
 from oms.model import AmendOrder, CancelOrder, Market, OrderEvent, OrderEventKind, OrderStatus, Side
 from oms.venues import Rejected, UnknownOutcome
 from tests.localex.conftest import LocalServer
-from tests.localex.test_rest_fidelity import call, signed
+from tests.localex.rest_support import call, signed
 from tests.venues.binance.test_binance_failover import cut_ws_api_sessions
 from tests.venues.ccxt.conftest import Venue
 from tests.venues.ccxt.faultproxy import FaultProxy
