@@ -173,11 +173,7 @@ class OrderRouter:
                 i += 1
                 continue
             # the tasks start in creation order, each reaching its gateway decision before it first suspends
-            done = await asyncio.gather(*(self._one(cmd) for cmd in commands[i:j]), return_exceptions=True)
-            for out in done:
-                if isinstance(out, BaseException):
-                    raise out
-            results.extend(done)  # type: ignore[arg-type]
+            results.extend(await _together(self._one(cmd) for cmd in commands[i:j]))
             i = j
         return results
 
@@ -259,10 +255,7 @@ class OrderRouter:
             return d.result
         result = d.result
         if len(d.send) > 1 and all(type(item) is CancelOrder for item in d.send):  # a cancel-all: independent
-            done = await asyncio.gather(*(self._send_cancel(session, c) for c in d.send), return_exceptions=True)
-            for out in done:
-                if isinstance(out, BaseException):
-                    raise out
+            await _together(self._send_cancel(session, c) for c in d.send)
             return result
         for item in d.send:
             if isinstance(item, PlaceOrder):
@@ -559,6 +552,16 @@ def _venue_code(exc: Exception) -> str:
     if shared is not None:
         return shared.code
     return f"venue:{code}" if code is not None else f"venue:{type(exc).__name__.lower()}"
+
+
+async def _together(coros) -> list:
+    """The coroutines' results, run concurrently; the first exception is raised once every one has finished
+    (none is cancelled halfway through a venue call)."""
+    done = await asyncio.gather(*coros, return_exceptions=True)
+    for out in done:
+        if isinstance(out, BaseException):
+            raise out
+    return done
 
 
 def account_of_subject(subject: str) -> AccountId:

@@ -35,6 +35,7 @@ PNL_SOURCES = ("trades", "funding")  # the only views the PnL stages read (oms.a
 TOTAL = "total"  # the folder (and account column) of the all-accounts rows
 COLUMNS = ("realised_pnl", "unrealised_pnl", "fees", "funding", "net_pnl", "turnover", "fills", "closes", "wins",
            "win_rate", "equity", "drawdown", "max_drawdown")  # fmt: skip
+CSV_COLUMNS = ("period", "date", "account", *COLUMNS)  # a report CSV's columns, in order
 _DECIMALS = {"realised_pnl", "unrealised_pnl", "fees", "funding", "net_pnl", "turnover", "equity", "drawdown",
              "max_drawdown"}  # fmt: skip
 
@@ -169,14 +170,14 @@ def write_month(layout: Layout, reports: Path, month: str | date) -> MonthReport
     folder = reports / f"{first:%Y}" / f"{first:%m}"
     if table.num_rows == 0:  # no fills or funding in the month: the total file still says so, header only
         path = folder / TOTAL / "pnl.csv"
-        _write(path, (",".join(table.select(["period", "date", "account", *COLUMNS]).column_names) + "\n").encode())
+        _write(path, (",".join(CSV_COLUMNS) + "\n").encode())
         out.files[TOTAL], out.equity[TOTAL] = path, ([], [])
         return out
     # the rows are sorted by account: one run of rows per account, one CSV serialisation for all of them
     runs = pc.run_end_encode(table.column("account").combine_chunks())
     ends = runs.run_ends.to_numpy()
     names = runs.values.to_pylist()
-    header, body, line_ends = _csv_lines(table.select(["period", "date", "account", *COLUMNS]))
+    header, body, line_ends = _csv_lines(table.select(list(CSV_COLUMNS)))
     starts = np.concatenate([[0], ends[:-1]])
     is_day = pc.equal(table.column("period"), "day").to_numpy(zero_copy_only=False)
     dates = table.column("date").to_pylist()

@@ -23,7 +23,20 @@ from tests.localex.rest_body_keys import (
     SPOT_TICKER,
     TICKER_MINI,
 )
-from tests.localex.rest_support import BOOL, DEC, DICT, FLOAT, INT, LIST, STR, Ctx, resting_fut, resting_spot, sub_email
+from tests.localex.rest_support import (
+    BOOL,
+    DEC,
+    DICT,
+    FLOAT,
+    INT,
+    LIST,
+    STR,
+    Ctx,
+    place_resting_spot,
+    resting_fut,
+    resting_spot,
+    sub_email,
+)
 
 Fetch = Callable[[Ctx], object]
 CASES: list[tuple[str, Fetch, dict[str, str]]] = [
@@ -129,21 +142,7 @@ CASES: list[tuple[str, Fetch, dict[str, str]]] = [
     ("spot allOrders market row", lambda c: c.sig("GET", "/api/v3/allOrders", symbol="BTCUSDT")[0], SPOT_ORDER),
     (
         "spot cancel",
-        lambda c: c.sig(
-            "DELETE",
-            "/api/v3/order",
-            symbol="BTCUSDT",
-            orderId=c.sig(
-                "POST",
-                "/api/v3/order",
-                symbol="BTCUSDT",
-                side="BUY",
-                type="LIMIT",
-                timeInForce="GTC",
-                quantity="0.002",
-                price="3000.00",
-            )["orderId"],
-        ),
+        lambda c: c.sig("DELETE", "/api/v3/order", symbol="BTCUSDT", orderId=place_resting_spot(c)["orderId"]),
         SPOT_CANCEL,
     ),
     (

@@ -80,20 +80,17 @@ def funded_ctx(server) -> Ctx:
     return c
 
 
+def place_resting_spot(c: Ctx) -> dict:
+    """A new Spot BUY limit far below the market (it rests): the venue's answer."""
+    return c.sig(  # type: ignore[return-value]
+        "POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.002",
+        price="3000.00",
+    )  # fmt: skip
+
+
 def resting_spot(c: Ctx) -> dict:
-    return c.once(
-        "spot_limit",
-        lambda: c.sig(
-            "POST",
-            "/api/v3/order",
-            symbol="BTCUSDT",
-            side="BUY",
-            type="LIMIT",
-            timeInForce="GTC",
-            quantity="0.002",
-            price="3000.00",
-        ),
-    )  # type: ignore
+    """The module's one resting Spot order (placed the first time it is asked for)."""
+    return c.once("spot_limit", lambda: place_resting_spot(c))  # type: ignore[return-value]
 
 
 def resting_fut(c: Ctx) -> dict:

@@ -10,35 +10,7 @@ from decimal import Decimal
 
 from oms.model import CancelAll, OrderStatus, Side
 from tests.stream.conftest import place, unique
-
-
-class Flights:
-    """Wraps an execution client's ``place`` and ``cancel``: the order of starts and answers, and the most calls
-    of each kind that were in flight at once."""
-
-    def __init__(self, execution) -> None:
-        self.trace: list[str] = []
-        self.peak = {"place": 0, "cancel": 0}
-        self._now = {"place": 0, "cancel": 0}
-        for kind in ("place", "cancel"):
-            setattr(execution, kind, self._wrap(kind, getattr(execution, kind)))
-
-    def _wrap(self, kind: str, real):
-        async def call(cmd):
-            self.trace.append(f"{kind}>")
-            self._now[kind] += 1
-            self.peak[kind] = max(self.peak[kind], self._now[kind])
-            try:
-                return await real(cmd)
-            finally:
-                self._now[kind] -= 1
-                self.trace.append(f"{kind}<")
-
-        return call
-
-    def reset(self) -> None:
-        self.trace.clear()
-        self.peak = {"place": 0, "cancel": 0}
+from tests.stream.flights import Flights
 
 
 async def test_a_strategys_cancel_all_and_quotes_are_pipelined_and_a_request_is_not(bench):

@@ -23,6 +23,7 @@ from stream.emulation.book import BookView
 from stream.instruments import InstrumentTable
 from tests.stream.conftest import request, unique, until
 from tests.stream.emulation_kit import child_fills, finished, parent, send_parent
+from tests.stream.flights import Flights
 
 INS = Instrument(InstrumentSpec(symbol="BTC/USDT", tick_size="0.01", step_size="0.00001", min_notional="10"))
 
@@ -91,8 +92,7 @@ async def test_a_routed_liquidity_parent_splits_over_two_accounts_within_their_b
     d = bench.daemon()
     await d.start()
     try:
-        peak = _count_places_in_flight([next(iter(d.sessions[x].links.values())).clients.execution
-                                              for x in (a, b)])  # fmt: skip
+        flights = Flights(*(next(iter(d.sessions[x].links.values())).clients.execution for x in (a, b)))
         limit = str((mid * Decimal("1.01")).quantize(Decimal("0.01")))
         [r] = (await request(nc, a, parent(a, "twap", "0.004", slices=2, duration_s=5, route=(b,)))).results
         assert not r.ok and "only a liquidity parent" in r.reason
@@ -106,7 +106,8 @@ async def test_a_routed_liquidity_parent_splits_over_two_accounts_within_their_b
             assert sum(Decimal(ch.qty) for ch in mine) <= cap, (name, mine, cap)
         first_a, first_b = Decimal(on_a[0].qty), Decimal(on_b[0].qty)
         assert abs(first_a - 2 * first_b) <= Decimal("0.00002"), (first_a, first_b)  # 2 : 1, to the lot
-        assert peak[0] == 2, peak  # the two accounts' first children were in flight together, not one after the other
+        # the two accounts' first children were in flight together, not one after the other
+        assert flights.peak["place"] == 2, flights.trace
         for acct, mine in ((a, on_a), (b, on_b)):
             execution = next(iter(d.sessions[acct].links.values())).clients.execution
             for ch in mine:  # each at the venue under its own account, with what the parent counted
@@ -116,26 +117,6 @@ async def test_a_routed_liquidity_parent_splits_over_two_accounts_within_their_b
             assert sum(Decimal(f.qty) for f in fills) == sum(Decimal(ch.filled_qty) for ch in mine)
     finally:
         await d.stop()
-
-
-def _count_places_in_flight(executions) -> list[int]:
-    """Wrap the accounts' execution clients' ``place``: ``[most in flight at once, in flight now]``."""
-    peak = [0, 0]
-    for execution in executions:
-
-        def wrap(real):
-            async def place(cmd):
-                peak[1] += 1
-                peak[0] = max(peak[0], peak[1])
-                try:
-                    return await real(cmd)
-                finally:
-                    peak[1] -= 1
-
-            return place
-
-        execution.place = wrap(execution.place)
-    return peak
 
 
 async def _fills(nc, account, children):
